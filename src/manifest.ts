@@ -1,0 +1,100 @@
+import type { BlobHash, CacheKey } from './hash.js';
+import { isHash64 } from './hash.js';
+import type { KeyMaterial } from './key.js';
+import { KEY_FORMAT } from './key.js';
+import type { Result } from './errors.js';
+import { fail, ok } from './errors.js';
+
+export const MANIFEST_FORMAT = 1;
+
+export interface BlobRef {
+  hash: BlobHash;
+  size: number;
+}
+
+// One recorded run. A manifest names its blobs by hash and size; it becomes
+// visible only after every blob it names is complete on disk.
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  key: CacheKey;
+  material: KeyMaterial;
+  // when the run started, epoch milliseconds
+  recordedAt: number;
+  durationMs: number;
+  exitCode: number;
+  // the policies given when it was recorded (the caller's policies decide freshness)
+  policies: string[];
+  stdout: BlobRef | null;
+  stderr: BlobRef | null;
+  // how stdout and stderr interleaved; present only when both hold bytes
+  order: BlobRef | null;
+}
+
+export type ManifestProblem =
+  | { reason: 'garbled'; detail: string }
+  | { reason: 'future-format'; format: unknown };
+
+// Checks an untrusted parsed manifest field by field. A manifest is data
+// from disk (or, later, from another machine): nothing in it is assumed.
+export function validateManifest(value: unknown): Result<Manifest, ManifestProblem> {
+  const garbled = (detail: string) => fail<ManifestProblem>({ reason: 'garbled', detail });
+  if (!isRecord(value)) return garbled('not an object');
+  if (value.format !== MANIFEST_FORMAT) {
+    return typeof value.format === 'number' && value.format > MANIFEST_FORMAT
+      ? fail({ reason: 'future-format', format: value.format })
+      : garbled(`format ${JSON.stringify(value.format)}`);
+  }
+  if (!isHash64(value.key)) return garbled('key');
+  if (!isKeyMaterial(value.material)) return garbled('key material');
+  if (!isCount(value.recordedAt)) return garbled('recordedAt');
+  if (!isCount(value.durationMs)) return garbled('durationMs');
+  if (!Number.isInteger(value.exitCode) || (value.exitCode as number) < 0 || (value.exitCode as number) > 255) {
+    return garbled('exitCode');
+  }
+  if (!isStringArray(value.policies)) return garbled('policies');
+  for (const name of ['stdout', 'stderr', 'order'] as const) {
+    if (value[name] !== null && !isBlobRef(value[name])) return garbled(name);
+  }
+  if (value.order !== null && (value.stdout === null || value.stderr === null)) return garbled('order without two streams');
+  return ok(value as unknown as Manifest);
+}
+
+function isKeyMaterial(v: unknown): v is KeyMaterial {
+  return (
+    isRecord(v) &&
+    v.format === KEY_FORMAT &&
+    typeof v.shell === 'boolean' &&
+    isStringArray(v.argv) &&
+    v.argv.length > 0 &&
+    (v.cwd === null || typeof v.cwd === 'string') &&
+    Array.isArray(v.env) &&
+    v.env.every(
+      (pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && (pair[1] === null || typeof pair[1] === 'string'),
+    ) &&
+    (v.stdin === null || typeof v.stdin === 'string') &&
+    isStringArray(v.outputs) &&
+    (v.extra === null || typeof v.extra === 'string')
+  );
+}
+
+export function isBlobRef(v: unknown): v is BlobRef {
+  return isRecord(v) && isHash64(v.hash) && isCount(v.size);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((item) => typeof item === 'string');
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+// Every blob a manifest needs, each once.
+export function blobsOf(m: Manifest): BlobRef[] {
+  const refs = [m.stdout, m.stderr, m.order].filter((r): r is BlobRef => r !== null);
+  return refs.filter((r, i) => refs.findIndex((o) => o.hash === r.hash) === i);
+}

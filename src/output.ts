@@ -1,0 +1,57 @@
+import { Chalk } from 'chalk';
+
+// The one place that writes dcache's own words. They go to stderr, each line
+// prefixed `dcache:`, so they can never be mistaken for the wrapped command's
+// stdout. Colour is decided here and nowhere else.
+
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+export interface MessageSink {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+// Colour only for a terminal, with NO_COLOR unset or empty and TERM not dumb
+// (clig.dev); chalk alone does not look at NO_COLOR.
+export function wantsColour(stream: MessageSink, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
+export class Output {
+  private readonly chalk: InstanceType<typeof Chalk>;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly sink: MessageSink,
+    readonly verbosity: Verbosity,
+    colour: boolean,
+  ) {
+    this.chalk = new Chalk({ level: colour ? 1 : 0 });
+  }
+
+  // What --verbose asks for: hit or miss, and why.
+  info(message: string): void {
+    if (this.verbosity === 'verbose') this.line(this.chalk.dim(message));
+  }
+
+  // Something went wrong with the cache, but the command is unaffected.
+  warn(message: string): void {
+    if (this.verbosity !== 'quiet') this.line(this.chalk.yellow(message));
+  }
+
+  // The same warning once per process, however often its cause recurs.
+  warnOnce(topic: string, message: string): void {
+    if (this.warned.has(topic)) return;
+    this.warned.add(topic);
+    this.warn(message);
+  }
+
+  // dcache itself failed or was misused; shown even with --quiet.
+  error(message: string): void {
+    this.line(this.chalk.red(message));
+  }
+
+  private line(message: string): void {
+    this.sink.write(`${this.chalk.bold('dcache:')} ${message}\n`);
+  }
+}

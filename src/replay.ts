@@ -1,0 +1,253 @@
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { StreamFd } from './capture.js';
+import type { BlobHash, Hasher, StreamHash } from './hash.js';
+import { createStreamHash, hashBytes } from './hash.js';
+import type { BlobRef, Manifest } from './manifest.js';
+import type { LocalStore } from './store/local-store.js';
+
+// Outputs up to this size are read and verified whole before the first byte
+// is written, so a bad blob is a clean miss. Larger ones are verified as they
+// stream, so memory stays flat; a mismatch is then found after some bytes
+// are out, and the caller must fail loudly.
+const VERIFY_FIRST_LIMIT = 8 << 20;
+const CHUNK = 1 << 20;
+
+export type ReplayResult =
+  | { ok: true }
+  // nothing was written: drop the entry and run the command
+  | { ok: false; reason: 'bad-before-output'; hash: BlobHash; detail: string }
+  // some bytes are out: drop the entry and fail
+  | { ok: false; reason: 'bad-during-output'; hash: BlobHash; detail: string }
+  // our stdout or stderr was closed by the reader
+  | { ok: false; reason: 'closed' };
+
+export interface ReplaySinks {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+type Run = [StreamFd, number];
+
+class BadBlob extends Error {
+  constructor(
+    readonly hash: BlobHash,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+class SinkClosed extends Error {}
+
+// Writes an entry's stdout and stderr back, in the recorded interleaving.
+export async function replayStreams(
+  store: LocalStore,
+  manifest: Manifest,
+  hasher: Hasher,
+  sinks: ReplaySinks,
+): Promise<ReplayResult> {
+  const total = (manifest.stdout?.size ?? 0) + (manifest.stderr?.size ?? 0) + (manifest.order?.size ?? 0);
+  const small = total <= VERIFY_FIRST_LIMIT;
+  let started = false;
+  try {
+    if (small) {
+      const buffers = readVerified(store, manifest, hasher);
+      const offsets: Record<StreamFd, number> = { 1: 0, 2: 0 };
+      for (const [fd, length] of runsOf(manifest, buffers.order)) {
+        const buffer = buffers[fd];
+        started = true;
+        await writeChunk(sinkFor(sinks, fd), buffer.subarray(offsets[fd], offsets[fd] + length));
+        offsets[fd] += length;
+      }
+    } else {
+      started = true;
+      await streamVerified(store, manifest, hasher, sinks);
+    }
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof SinkClosed) return { ok: false, reason: 'closed' };
+    if (err instanceof BadBlob) {
+      return { ok: false, reason: started ? 'bad-during-output' : 'bad-before-output', hash: err.hash, detail: err.detail };
+    }
+    throw err;
+  }
+}
+
+function sinkFor(sinks: ReplaySinks, fd: StreamFd): Writable {
+  return fd === 1 ? sinks.stdout : sinks.stderr;
+}
+
+function readVerified(store: LocalStore, manifest: Manifest, hasher: Hasher): Record<StreamFd, Buffer> & { order: Buffer | null } {
+  const read = (ref: BlobRef | null): Buffer | null => {
+    if (ref === null) return null;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(store.blobPath(ref.hash));
+    } catch {
+      throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
+    }
+    if (bytes.length !== ref.size || hashBytes(hasher, bytes) !== ref.hash) {
+      throw new BadBlob(ref.hash, `blob ${ref.hash} does not match its hash`);
+    }
+    return bytes;
+  };
+  const empty = Buffer.alloc(0);
+  return { 1: read(manifest.stdout) ?? empty, 2: read(manifest.stderr) ?? empty, order: read(manifest.order) };
+}
+
+// The runs to replay: from the order blob, or, when only one stream has
+// bytes, that stream whole. Checked to add up to the blobs' sizes.
+function runsOf(manifest: Manifest, order: Buffer | null): Run[] {
+  const runs: Run[] = [];
+  if (order === null) {
+    if (manifest.stdout) runs.push([1, manifest.stdout.size]);
+    if (manifest.stderr) runs.push([2, manifest.stderr.size]);
+    return runs;
+  }
+  const parser = new OrderParser(manifest.order!.hash);
+  parser.push(order, (run) => runs.push(run));
+  parser.end();
+  checkTotals(manifest, runs);
+  return runs;
+}
+
+function checkTotals(manifest: Manifest, runs: Iterable<Run>): void {
+  const sums: Record<StreamFd, number> = { 1: 0, 2: 0 };
+  for (const [fd, length] of runs) sums[fd] += length;
+  if (sums[1] !== (manifest.stdout?.size ?? 0) || sums[2] !== (manifest.stderr?.size ?? 0)) {
+    throw new BadBlob(manifest.order!.hash, 'the interleaving does not add up to the recorded streams');
+  }
+}
+
+// Parses `<fd> <bytes>\n` lines as they arrive.
+class OrderParser {
+  private pending = '';
+
+  constructor(private readonly hash: BlobHash) {}
+
+  push(chunk: Buffer, onRun: (run: Run) => void): void {
+    const lines = (this.pending + chunk.toString('latin1')).split('\n');
+    this.pending = lines.pop() ?? '';
+    for (const line of lines) onRun(this.parse(line));
+  }
+
+  end(): void {
+    if (this.pending !== '') throw new BadBlob(this.hash, 'the interleaving record is cut short');
+  }
+
+  private parse(line: string): Run {
+    const m = /^([12]) (\d{1,15})$/.exec(line);
+    if (!m) throw new BadBlob(this.hash, 'the interleaving record is garbled');
+    return [Number(m[1]) as StreamFd, Number(m[2])];
+  }
+}
+
+// Streams large blobs in 1 MiB reads, verifying each blob's hash on the way
+// and checking it once its last byte has been read.
+async function streamVerified(store: LocalStore, manifest: Manifest, hasher: Hasher, sinks: ReplaySinks): Promise<void> {
+  const readers: Record<StreamFd, BlobReader | null> = {
+    1: manifest.stdout ? new BlobReader(store, manifest.stdout, hasher) : null,
+    2: manifest.stderr ? new BlobReader(store, manifest.stderr, hasher) : null,
+  };
+  const order = manifest.order ? new BlobReader(store, manifest.order, hasher) : null;
+  try {
+    const copyRun = async ([fd, length]: Run) => {
+      const reader = readers[fd];
+      if (!reader) throw new BadBlob(manifest.order!.hash, 'the interleaving names an empty stream');
+      let left = length;
+      while (left > 0) {
+        const chunk = reader.read(Math.min(left, CHUNK));
+        await writeChunk(sinkFor(sinks, fd), chunk);
+        left -= chunk.length;
+      }
+    };
+    if (order) {
+      const parser = new OrderParser(order.ref.hash);
+      const sums: Run[] = [];
+      for (;;) {
+        const chunk = order.read(64 << 10);
+        if (chunk.length === 0) break;
+        const runs: Run[] = [];
+        parser.push(chunk, (run) => runs.push(run));
+        for (const run of runs) {
+          await copyRun(run);
+          sums.push(run);
+        }
+      }
+      parser.end();
+      order.close();
+      checkTotals(manifest, sums);
+    } else {
+      for (const fd of [1, 2] as const) {
+        const reader = readers[fd];
+        if (reader) await copyRun([fd, reader.ref.size]);
+      }
+    }
+    for (const reader of [readers[1], readers[2]]) reader?.close();
+  } finally {
+    for (const reader of [readers[1], readers[2], order]) reader?.dispose();
+  }
+}
+
+// Sequential reads of one blob with its running hash. `close` checks that
+// exactly the recorded bytes were there and that they hash right.
+class BlobReader {
+  private readonly fd: number;
+  private readonly hash: StreamHash;
+  private offset = 0;
+  private closed = false;
+
+  constructor(
+    store: LocalStore,
+    readonly ref: BlobRef,
+    hasher: Hasher,
+  ) {
+    try {
+      this.fd = openSync(store.blobPath(ref.hash), 'r');
+    } catch {
+      throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
+    }
+    this.hash = createStreamHash(hasher);
+  }
+
+  read(max: number): Buffer {
+    const want = Math.min(max, this.ref.size - this.offset);
+    if (want <= 0) return Buffer.alloc(0);
+    const buffer = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const n = readSync(this.fd, buffer, got, want - got, null);
+      if (n === 0) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`);
+      got += n;
+    }
+    this.offset += got;
+    this.hash.update(buffer);
+    return buffer;
+  }
+
+  close(): void {
+    const extra = readSync(this.fd, Buffer.alloc(1), 0, 1, null);
+    this.dispose();
+    if (this.offset !== this.ref.size || extra !== 0) {
+      throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not have the recorded size`);
+    }
+    if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not match its hash`);
+  }
+
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+// Resolves once the chunk is handed to the OS, so the next read can follow:
+// one chunk in flight bounds memory whatever the output's size.
+function writeChunk(sink: Writable, chunk: Uint8Array): Promise<void> {
+  if (chunk.length === 0) return Promise.resolve();
+  if (sink.destroyed || sink.writableEnded) return Promise.reject(new SinkClosed());
+  return new Promise((resolve, reject) => {
+    sink.write(chunk, (err) => (err ? reject(new SinkClosed()) : resolve()));
+  });
+}

@@ -1,0 +1,217 @@
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { BlobHash, CacheKey, Hasher } from '../hash.js';
+import type { BlobRef, Manifest } from '../manifest.js';
+import { blobsOf, validateManifest } from '../manifest.js';
+import { BlobWriter, type WrittenBlob } from './blob-writer.js';
+
+// Layout under the cache directory:
+//   entries/<k0k1>/<key>.json   one manifest per key
+//   blobs/<h0h1>/<hash>         content-addressed bytes, shared by entries
+//   tmp/                        recordings in progress (renamed away when done)
+// Directories are 0700 and files 0600: outputs can hold customer data.
+
+export type ReadEntryResult =
+  | { status: 'found'; manifest: Manifest }
+  | { status: 'absent' }
+  // the entry exists but cannot be used and should be dropped
+  | { status: 'bad'; detail: string }
+  // the file system refused (permissions, I/O): leave the entry alone
+  | { status: 'unreadable'; detail: string };
+
+let tempCounter = 0;
+
+export class LocalStore {
+  constructor(readonly root: string) {}
+
+  manifestPath(key: CacheKey): string {
+    return join(this.root, 'entries', key.slice(0, 2), `${key}.json`);
+  }
+
+  blobPath(hash: BlobHash): string {
+    return join(this.root, 'blobs', hash.slice(0, 2), hash);
+  }
+
+  // The hit path: one small read, a parse and a check. Never writes.
+  readEntry(key: CacheKey): ReadEntryResult {
+    let text: string;
+    try {
+      text = readFileSync(this.manifestPath(key), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'absent' };
+      return { status: 'unreadable', detail: describeError(err) };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { status: 'bad', detail: text.length === 0 ? 'empty manifest' : 'garbled manifest' };
+    }
+    const manifest = validateManifest(parsed);
+    if (!manifest.ok) {
+      const problem = manifest.error;
+      return {
+        status: 'bad',
+        detail:
+          problem.reason === 'future-format'
+            ? `manifest of a newer format (${String(problem.format)})`
+            : `garbled manifest (${problem.detail})`,
+      };
+    }
+    if (manifest.value.key !== key) return { status: 'bad', detail: 'manifest filed under another key' };
+    return { status: 'found', manifest: manifest.value };
+  }
+
+  // Checks that every blob is there with its recorded size, before a byte is
+  // replayed; returns the first problem, or null.
+  checkBlobs(manifest: Manifest): { hash: BlobHash; detail: string } | null {
+    for (const ref of blobsOf(manifest)) {
+      let size: number;
+      try {
+        size = statSync(this.blobPath(ref.hash)).size;
+      } catch {
+        return { hash: ref.hash, detail: `blob ${ref.hash} is missing` };
+      }
+      if (size !== ref.size) return { hash: ref.hash, detail: `blob ${ref.hash} has ${size} bytes, not ${ref.size}` };
+    }
+    return null;
+  }
+
+  // Removes an entry found bad, and any blob found bad (content-addressed
+  // storage would otherwise hand the same bad blob to the next recording).
+  // The manifest is removed only if it is still the one that was judged, so
+  // a good entry published meanwhile by another process survives.
+  dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void {
+    try {
+      if (badBlob) rmSync(this.blobPath(badBlob), { force: true });
+      const path = this.manifestPath(key);
+      if (manifest) {
+        const current = readFileSync(path, 'utf8');
+        const parsed = validateManifest(safeParse(current));
+        if (!parsed.ok || parsed.value.recordedAt !== manifest.recordedAt) return;
+      }
+      rmSync(path, { force: true });
+    } catch {
+      // Dropping is tidying: if it fails, the entry is still never replayed
+      // because every read checks it again.
+    }
+  }
+
+  // Creates the directories a recording needs. Throws if the cache cannot be
+  // used; the caller then runs the command uncached.
+  prepare(): void {
+    const created = mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    if (created !== undefined) chmodSync(this.root, 0o700);
+    const st = statSync(this.root);
+    if (!st.isDirectory()) throw new Error(`${this.root} is not a directory`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) {
+      throw new Error(`${this.root} belongs to another user (uid ${st.uid})`);
+    }
+    for (const sub of ['tmp', 'entries', 'blobs']) this.makeDir(join(this.root, sub));
+  }
+
+  createBlobWriter(hasher: Hasher): BlobWriter {
+    return new BlobWriter(this.tempPath(), hasher);
+  }
+
+  // Moves a finished temp blob to its content address. If identical content
+  // is already stored, the temp copy is dropped and the stored one's mtime
+  // refreshed, which tells gc it is in use.
+  publishBlob(blob: WrittenBlob): BlobRef {
+    const target = this.blobPath(blob.hash);
+    this.makeDir(dirname(target));
+    try {
+      if (statSync(target).size === blob.size) {
+        unlinkSync(blob.tempPath);
+        const now = new Date();
+        utimesSync(target, now, now);
+        return { hash: blob.hash, size: blob.size };
+      }
+    } catch {
+      // not stored yet
+    }
+    renameSync(blob.tempPath, target);
+    syncDir(dirname(target));
+    return { hash: blob.hash, size: blob.size };
+  }
+
+  // Makes an entry visible with one atomic rename, after its blobs.
+  publishManifest(manifest: Manifest): void {
+    const target = this.manifestPath(manifest.key);
+    this.makeDir(dirname(target));
+    const temp = this.tempPath();
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeFileSync(fd, JSON.stringify(manifest));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      renameSync(temp, target);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    syncDir(dirname(target));
+  }
+
+  removeTemp(path: string): void {
+    rmSync(path, { force: true });
+  }
+
+  private tempPath(): string {
+    tempCounter += 1;
+    const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${tempCounter}`;
+    return join(this.root, 'tmp', `${unique}.tmp`);
+  }
+
+  private makeDir(path: string): void {
+    if (mkdirSync(path, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(path, 0o700);
+  }
+}
+
+// Makes a rename durable across power loss. Not every platform lets a
+// directory be fsynced; there the rename is as durable as the OS makes it.
+function syncDir(path: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message.replace(/^[A-Z]+: /, '')}` : err.message;
+  }
+  return String(err);
+}
