@@ -115,6 +115,10 @@ function runsOf(manifest: Manifest, order: Buffer | null): Run[] {
 function checkTotals(manifest: Manifest, runs: Iterable<Run>): void {
   const sums: Record<StreamFd, number> = { 1: 0, 2: 0 };
   for (const [fd, length] of runs) sums[fd] += length;
+  checkSums(manifest, sums);
+}
+
+function checkSums(manifest: Manifest, sums: Record<StreamFd, number>): void {
   if (sums[1] !== (manifest.stdout?.size ?? 0) || sums[2] !== (manifest.stderr?.size ?? 0)) {
     throw new BadBlob(manifest.order!.hash, 'the interleaving does not add up to the recorded streams');
   }
@@ -152,32 +156,36 @@ async function streamVerified(store: LocalStore, manifest: Manifest, hasher: Has
   };
   const order = manifest.order ? new BlobReader(store, manifest.order, hasher) : null;
   try {
+    // One buffer for the whole replay: each chunk is handed to the OS before
+    // the next read reuses it.
+    const buffer = Buffer.allocUnsafe(CHUNK);
     const copyRun = async ([fd, length]: Run) => {
       const reader = readers[fd];
       if (!reader) throw new BadBlob(manifest.order!.hash, 'the interleaving names an empty stream');
       let left = length;
       while (left > 0) {
-        const chunk = reader.read(Math.min(left, CHUNK));
+        const chunk = reader.read(buffer.subarray(0, Math.min(left, CHUNK)));
         await writeChunk(sinkFor(sinks, fd), chunk);
         left -= chunk.length;
       }
     };
     if (order) {
       const parser = new OrderParser(order.ref.hash);
-      const sums: Run[] = [];
+      const orderBuffer = Buffer.allocUnsafe(64 << 10);
+      const sums: Record<StreamFd, number> = { 1: 0, 2: 0 };
       for (;;) {
-        const chunk = order.read(64 << 10);
+        const chunk = Buffer.from(order.read(orderBuffer));
         if (chunk.length === 0) break;
         const runs: Run[] = [];
         parser.push(chunk, (run) => runs.push(run));
         for (const run of runs) {
           await copyRun(run);
-          sums.push(run);
+          sums[run[0]] += run[1];
         }
       }
       parser.end();
       order.close();
-      checkTotals(manifest, sums);
+      checkSums(manifest, sums);
     } else {
       for (const fd of [1, 2] as const) {
         const reader = readers[fd];
@@ -211,10 +219,10 @@ class BlobReader {
     this.hash = createStreamHash(hasher);
   }
 
-  read(max: number): Buffer {
-    const want = Math.min(max, this.ref.size - this.offset);
-    if (want <= 0) return Buffer.alloc(0);
-    const buffer = Buffer.allocUnsafe(want);
+  // Fills as much of `buffer` as the blob has left; returns the filled part.
+  read(buffer: Buffer): Buffer {
+    const want = Math.min(buffer.length, this.ref.size - this.offset);
+    if (want <= 0) return buffer.subarray(0, 0);
     let got = 0;
     while (got < want) {
       const n = readSync(this.fd, buffer, got, want - got, null);
@@ -222,8 +230,9 @@ class BlobReader {
       got += n;
     }
     this.offset += got;
-    this.hash.update(buffer);
-    return buffer;
+    const filled = buffer.subarray(0, got);
+    this.hash.update(filled);
+    return filled;
   }
 
   close(): void {

@@ -1,0 +1,345 @@
+import { readdirSync, statSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+const at = (now: string) => ({ env: { DCACHE_NOW: now } });
+
+describe('dcache run with the daily policy', () => {
+  it('runs on the first call of a day, replays later that day, and runs again the next day', () => {
+    const fetch = box.counter('fetch.sh', 'echo "customer,amount"; echo "acme,42"');
+    const first = box.dcache(['run', '--policy', 'daily', '--', fetch.path], at('2024-08-27T09:00:00'));
+    const second = box.dcache(['run', '--policy', 'daily', '--', fetch.path], at('2024-08-27T15:00:00'));
+    expect(fetch.runs()).toBe(1);
+    const third = box.dcache(['run', '--policy', 'daily', '--', fetch.path], at('2024-08-28T06:00:00'));
+    expect(fetch.runs()).toBe(2);
+    for (const r of [first, second, third]) {
+      expect(r.code).toBe(0);
+      expect(r.stdout.toString()).toBe('customer,amount\nacme,42\n');
+      expect(r.stderr).toBe('');
+    }
+  });
+
+  it('is the default policy', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T23:59:59'));
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T23:59:59'));
+    expect(fetch.runs()).toBe(1);
+    box.dcache(['run', '--', fetch.path], at('2024-08-28T00:00:00'));
+    expect(fetch.runs()).toBe(2);
+  });
+
+  it('reads DCACHE_NOW with an offset as an instant, and without one as local time', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    // 21:30 UTC on the 27th is 23:30 in Paris, still the 27th there.
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T21:30:00Z'));
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T23:45:00'));
+    expect(fetch.runs()).toBe(1);
+    // 22:00 UTC is midnight in Paris: a new day there.
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T22:00:00Z'));
+    expect(fetch.runs()).toBe(2);
+  });
+});
+
+describe('dcache run with ttl and forever', () => {
+  it('replays a ttl entry until the duration has passed', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '-p', 'ttl:90s', '--', fetch.path], at('2024-08-27T10:00:00'));
+    box.dcache(['run', '-p', 'ttl:90s', '--', fetch.path], at('2024-08-27T10:01:29'));
+    expect(fetch.runs()).toBe(1);
+    box.dcache(['run', '-p', 'ttl:90s', '--', fetch.path], at('2024-08-27T10:01:30'));
+    expect(fetch.runs()).toBe(2);
+  });
+
+  it('requires every given policy to hold', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    const args = ['run', '-p', 'daily', '-p', 'ttl:6h', '--', fetch.path];
+    box.dcache(args, at('2024-08-27T09:00:00'));
+    box.dcache(args, at('2024-08-27T14:59:00'));
+    expect(fetch.runs()).toBe(1);
+    box.dcache(args, at('2024-08-27T15:00:00'));
+    expect(fetch.runs()).toBe(2);
+  });
+
+  it('replays a forever entry years later', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '-p', 'forever', '--', fetch.path], at('2024-08-27T09:00:00'));
+    const later = box.dcache(['run', '-p', 'forever', '--', fetch.path], at('2031-01-01T00:00:00'));
+    expect(fetch.runs()).toBe(1);
+    expect(later.stdout.toString()).toBe('data\n');
+  });
+});
+
+describe('replay is byte-exact', () => {
+  it('replays binary stdout and stderr with NUL bytes, invalid UTF-8 and no trailing newline', () => {
+    const script = box.counter('binary.sh', "printf 'a\\000b\\377\\376c'; printf 'e\\000\\200rr' >&2");
+    const run = box.dcache(['run', '--', script.path]);
+    const hit = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(1);
+    const expectedOut = Buffer.from([0x61, 0x00, 0x62, 0xff, 0xfe, 0x63]);
+    const expectedErr = Buffer.from([0x65, 0x00, 0x80, 0x72, 0x72]);
+    for (const r of [run, hit]) {
+      expect(r.code).toBe(0);
+      expect(r.stdout.equals(expectedOut)).toBe(true);
+    }
+    const spawnErr = (file: string) => box.shell(`$DCACHE run -- '${file}' 2>&1 >/dev/null`).stdout;
+    expect(spawnErr(script.path).equals(expectedErr)).toBe(true);
+  });
+
+  it('replays stdout and stderr interleaved as they were written', () => {
+    const script = box.counter(
+      'interleave.sh',
+      'echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2; sleep 0.1; echo err2 >&2; sleep 0.1; echo out3',
+    );
+    const run = box.shell(`$DCACHE run -- '${script.path}' 2>&1`);
+    const hit = box.shell(`$DCACHE run -- '${script.path}' 2>&1`);
+    expect(script.runs()).toBe(1);
+    expect(run.stdout.toString()).toBe('out1\nerr1\nout2\nerr2\nout3\n');
+    expect(hit.stdout.toString()).toBe('out1\nerr1\nout2\nerr2\nout3\n');
+  });
+
+  it('replays an empty output as empty', () => {
+    const script = box.counter('silent.sh', 'true');
+    box.dcache(['run', '--', script.path]);
+    const hit = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(1);
+    expect(hit.stdout.length).toBe(0);
+    expect(hit.stderr).toBe('');
+  });
+});
+
+describe('exit codes', () => {
+  it('passes a failing exit code through and does not record the failure', () => {
+    const script = box.counter('fail.sh', 'echo partial; exit 3');
+    const first = box.dcache(['run', '--', script.path]);
+    const second = box.dcache(['run', '--', script.path]);
+    expect([first.code, second.code]).toEqual([3, 3]);
+    expect(second.stdout.toString()).toBe('partial\n');
+    expect(script.runs()).toBe(2);
+  });
+
+  it('records and replays a failure with --cache-failures', () => {
+    const script = box.counter('fail.sh', 'echo partial; echo oops >&2; exit 3');
+    box.dcache(['run', '--cache-failures', '--', script.path]);
+    const hit = box.dcache(['run', '--cache-failures', '--', script.path]);
+    expect(script.runs()).toBe(1);
+    expect(hit.code).toBe(3);
+    expect(hit.stdout.toString()).toBe('partial\n');
+    expect(hit.stderr).toBe('oops\n');
+  });
+
+  it('runs and records again with --force', () => {
+    const script = box.counter('fetch.sh', 'date +%N');
+    const first = box.dcache(['run', '--', script.path]);
+    const forced = box.dcache(['run', '--force', '--', script.path]);
+    const hit = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(hit.stdout.equals(forced.stdout)).toBe(true);
+    expect(forced.stdout.equals(first.stdout)).toBe(false);
+  });
+
+  it('exits 128+N when the command is killed by signal N, and records nothing', () => {
+    const script = box.counter('killed.sh', 'echo before; kill -TERM $$');
+    const first = box.dcache(['run', '--', script.path]);
+    expect(first.code).toBe(128 + 15);
+    box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+  });
+
+  it('exits 127 when the command is not found', () => {
+    const r = box.dcache(['run', '--', 'no-such-command-dcache']);
+    expect(r.code).toBe(127);
+    expect(plain(r.stderr)).toBe('dcache: no-such-command-dcache: command not found\n');
+  });
+
+  it('exits 126 when the command cannot be executed', () => {
+    writeFileSync(box.path('not-executable.sh'), 'echo hi\n', { mode: 0o644 });
+    const r = box.dcache(['run', '--', './not-executable.sh']);
+    expect(r.code).toBe(126);
+    expect(plain(r.stderr)).toMatch(/^dcache: \.\/not-executable\.sh: cannot execute/);
+  });
+});
+
+describe('bad input', () => {
+  const cases: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
+    ['an unknown policy', ['run', '--policy', 'bogus', '--', 'true'], {}, /'bogus' is not a policy; use daily, ttl:<duration>/],
+    ['a ttl without a unit', ['run', '-p', 'ttl:30', '--', 'true'], {}, /'30' is not a duration; use a number and a unit/],
+    ['a negative ttl', ['run', '-p', 'ttl:-1h', '--', 'true'], {}, /'-1h' is not a duration/],
+    ['an empty --dir', ['run', '--dir', '', '--', 'true'], {}, /--dir '' is empty/],
+    ['an unknown option', ['run', '--bogus', '--', 'true'], {}, /unknown option '--bogus'/],
+    ['a missing command', ['run', '--'], {}, /missing required argument 'command'/],
+    ['a garbled DCACHE_NOW', ['run', '--', 'true'], { DCACHE_NOW: 'yesterday' }, /DCACHE_NOW: 'yesterday' is not an ISO-8601 date-time/],
+    ['an impossible DCACHE_NOW', ['run', '--', 'true'], { DCACHE_NOW: '2024-02-30T10:00:00' }, /'2024-02-30T10:00:00' is not a valid date-time/],
+    ['--verbose with --quiet', ['run', '-v', '-q', '--', 'true'], {}, /cannot be used with option '-q, --quiet'/],
+  ];
+  for (const [what, args, env, message] of cases) {
+    it(`exits 125 with one line naming ${what}`, () => {
+      const r = box.dcache(args, { env });
+      expect(r.code).toBe(125);
+      const lines = plain(r.stderr).trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^dcache: /);
+      expect(lines[0]).toMatch(message);
+      expect(r.stdout.length).toBe(0);
+    });
+  }
+
+  it('does not run the command when an option is bad', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '-p', 'weekly-ish', '--', script.path]);
+    expect(script.runs()).toBe(0);
+  });
+});
+
+describe('the cache never breaks the command', () => {
+  it('runs the command and passes its exit code through when the cache directory cannot be created', () => {
+    writeFileSync(box.path('a-file'), '');
+    const script = box.counter('fetch.sh', 'echo data; exit 4');
+    const env = { DCACHE_DIR: box.path('a-file', 'cache') };
+    const r = box.dcache(['run', '--', script.path], { env });
+    expect(r.code).toBe(4);
+    expect(r.stdout.toString()).toBe('data\n');
+    const lines = plain(r.stderr).trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^dcache: cannot use the cache directory .*a-file\/cache \(ENOTDIR/);
+  });
+
+  it('says nothing about an unusable cache with --quiet', () => {
+    writeFileSync(box.path('a-file'), '');
+    const script = box.counter('fetch.sh', 'echo data');
+    const r = box.dcache(['run', '-q', '--', script.path], { env: { DCACHE_DIR: box.path('a-file', 'cache') } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it('treats a truncated blob as a miss, warns once and runs the command', () => {
+    const script = box.counter('fetch.sh', 'echo some data worth caching');
+    box.dcache(['run', '--', script.path]);
+    for (const blob of listFiles(join(box.cacheDir, 'blobs'))) writeFileSync(blob, 'some');
+    const r = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('some data worth caching\n');
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} has 4 bytes, not 24\); running the command\n$/);
+    box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+  });
+
+  it('treats an altered blob of the same size as a miss before writing a byte', () => {
+    const script = box.counter('fetch.sh', 'echo some data worth caching');
+    box.dcache(['run', '--', script.path]);
+    for (const blob of listFiles(join(box.cacheDir, 'blobs'))) writeFileSync(blob, 'SOME DATA WORTH CACHING\n');
+    const r = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(r.stdout.toString()).toBe('some data worth caching\n');
+    expect(plain(r.stderr)).toMatch(/does not match its hash/);
+  });
+
+  it('treats a garbled manifest as a miss', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '--', script.path]);
+    for (const manifest of listFiles(join(box.cacheDir, 'entries'))) writeFileSync(manifest, '{"format": 1, "key": ');
+    const r = box.dcache(['run', '--', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(r.stdout.toString()).toBe('data\n');
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(garbled manifest\)/);
+  });
+});
+
+describe('the cache directory', () => {
+  it('is created 0700 with files 0600', () => {
+    const script = box.counter('fetch.sh', 'echo data; echo err >&2');
+    box.shell(`umask 000; $DCACHE run -- '${script.path}'`);
+    expect(statSync(box.cacheDir).mode & 0o777).toBe(0o700);
+    const files = listFiles(box.cacheDir);
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('is taken from --dir over DCACHE_DIR', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '--dir', 'elsewhere', '--', script.path]);
+    expect(listFiles(box.path('elsewhere')).length).toBeGreaterThan(0);
+    box.dcache(['run', '--dir', 'elsewhere', '--', script.path]);
+    expect(script.runs()).toBe(1);
+  });
+
+  it('keys entries by working directory', () => {
+    const script = box.counter('fetch.sh', 'pwd');
+    mkdirSync(box.path('a'));
+    mkdirSync(box.path('b'));
+    const a = box.dcache(['run', '--', script.path], { cwd: box.path('a') });
+    const b = box.dcache(['run', '--', script.path], { cwd: box.path('b') });
+    expect(script.runs()).toBe(2);
+    expect(a.stdout.toString()).not.toBe(b.stdout.toString());
+  });
+});
+
+describe('--verbose and --quiet', () => {
+  it('says miss, then hit with the age and the expiry', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    const miss = box.dcache(['run', '-v', '--', script.path], at('2024-08-27T09:00:00'));
+    const hit = box.dcache(['run', '-v', '--', script.path], at('2024-08-27T15:30:00'));
+    expect(plain(miss.stderr)).toMatch(/^dcache: miss \(no entry\); running .*fetch\.sh\n/);
+    expect(plain(hit.stderr)).toBe(
+      'dcache: hit: recorded 6h30m ago (2024-08-27 09:00:00 +02:00), fresh until 2024-08-28 00:00:00 +02:00 (daily)\n',
+    );
+  });
+
+  it('says why a stale entry missed', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '--', script.path], at('2024-08-27T09:00:00'));
+    const miss = box.dcache(['run', '-v', '--', script.path], at('2024-08-28T09:00:00'));
+    expect(plain(miss.stderr)).toMatch(/^dcache: miss \(stale since 2024-08-28 00:00:00 \+02:00, daily\)/);
+  });
+
+  it('prints nothing of its own by default', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    expect(box.dcache(['run', '--', script.path]).stderr).toBe('');
+    expect(box.dcache(['run', '--', script.path]).stderr).toBe('');
+  });
+});
+
+describe('large outputs', () => {
+  it('records and replays 200 MB with peak memory under 100 MB', () => {
+    const size = 200 * 1024 * 1024;
+    const data = box.path('big.bin');
+    // A repeating but non-trivial pattern, so a byte out of place shows in the checksum.
+    const block = Buffer.alloc(1 << 20);
+    for (let i = 0; i < block.length; i++) block[i] = (i * 7 + (i >> 11)) & 0xff;
+    const chunks = Array.from({ length: size / block.length }, (_, n) => {
+      const b = Buffer.from(block);
+      b.writeUInt32BE(n, 0);
+      return b;
+    });
+    writeFileSync(data, Buffer.concat(chunks));
+    const expected = box.shell(`cksum < '${data}'`).stdout.toString().trim();
+    const measure = (label: string) => {
+      const r = box.shell(`/usr/bin/time -f %M -o '${label}.rss' $DCACHE run -- cat '${data}' | cksum`);
+      expect(r.code).toBe(0);
+      return { sum: r.stdout.toString().trim(), kib: Number(readFileSync(box.path(`${label}.rss`), 'utf8').trim().split('\n').pop()) };
+    };
+    const record = measure('record');
+    const replay = measure('replay');
+    expect(record.sum).toBe(expected);
+    expect(replay.sum).toBe(expected);
+    expect(record.kib).toBeLessThan(100 * 1024);
+    expect(replay.kib).toBeLessThan(100 * 1024);
+    const blobBytes = listFiles(join(box.cacheDir, 'blobs')).reduce((n, f) => n + statSync(f).size, 0);
+    expect(blobBytes).toBe(size);
+  });
+});
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
