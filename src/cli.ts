@@ -14,7 +14,7 @@ import { version } from './version.js';
 // subcommands use 2.
 const USAGE_EXIT_RUN = EXIT_DCACHE_FAILED;
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function buildProgram(onRun: (command: string[], options: RunCliOptions) => Promise<void>): Command {
   const program = new Command('dcache')
@@ -29,9 +29,15 @@ function buildProgram(onRun: (command: string[], options: RunCliOptions) => Prom
     .description('run a command, or replay its recorded output while it is fresh')
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command to run, and its arguments')
-    .option('-p, --policy <spec>', `freshness policy, repeatable, all must hold: ${POLICY_HELP} (default: daily)`, collect, [])
-    .option('-f, --force', 'run and record even if a fresh entry exists', false)
-    .option('--cache-failures', 'record non-zero exits too (default: only exit 0 is recorded)', false)
+    .option('-p, --policy <spec>', `freshness policy, repeatable, all must hold: ${POLICY_HELP} (default: daily)`, collect)
+    .option('-f, --force', 'run and record even if a fresh entry exists')
+    .option('--cache-failures', 'record non-zero exits too (default: only exit 0 is recorded)')
+    .option('-o, --output <path>', 'a file or directory the command writes, repeatable: captured after exit 0, restored on a hit', collect)
+    .option('-e, --env <name>', 'an environment variable (or a glob such as AWS_*) whose value is part of the key, repeatable', collect)
+    .option('--stdin', 'read all of standard input, make its hash part of the key, and feed it to the command')
+    .option('--no-cwd', 'leave the working directory out of the key')
+    .option('--key <text>', 'extra text mixed into the key (a namespace)')
+    .option('--shell', 'run the single command string through /bin/sh -c (pipelines, redirections)')
     .option('--dir <path>', 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)')
     .addOption(new Option('-v, --verbose', "say on stderr whether it was a hit or a miss, and why").conflicts('quiet'))
     .addOption(new Option('-q, --quiet', "print nothing of dcache's own but errors"))
@@ -41,8 +47,10 @@ function buildProgram(onRun: (command: string[], options: RunCliOptions) => Prom
       `
 Examples:
   dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
+  dcache run --shell -o export.csv.gz -- 'curl -sf https://example.com/export.csv | gzip > export.csv.gz'
   dcache run -p ttl:6h -- curl -sf https://example.com/export.json
-  DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh`,
+  DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
+`,
     )
     .action((command: string[], options: RunCliOptions) => onRun(command, options));
 
@@ -50,9 +58,15 @@ Examples:
 }
 
 interface RunCliOptions {
-  policy: string[];
-  force: boolean;
-  cacheFailures: boolean;
+  policy?: string[];
+  output?: string[];
+  env?: string[];
+  stdin?: boolean;
+  cwd: boolean;
+  key?: string;
+  shell?: boolean;
+  force?: boolean;
+  cacheFailures?: boolean;
   dir?: string;
   verbose?: boolean;
   quiet?: boolean;
@@ -66,10 +80,16 @@ export async function main(argv: string[]): Promise<number> {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(process.stderr, verbosity, wantsColour(process.stderr, env));
     const runOptions: RunOptions = {
-      policy: options.policy,
-      force: options.force,
-      cacheFailures: options.cacheFailures,
+      policy: options.policy ?? [],
+      force: options.force === true,
+      cacheFailures: options.cacheFailures === true,
       dir: options.dir,
+      output: options.output ?? [],
+      env: options.env ?? [],
+      stdin: options.stdin === true,
+      cwd: options.cwd,
+      key: options.key,
+      shell: options.shell === true,
     };
     exitCode = await run({
       command,
@@ -78,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
       home: homedir(),
       env,
       now: readNow(env),
+      // a getter: touching process.stdin costs start-up time that a run without --stdin need not pay
+      stdin: () => process.stdin,
       stdout: process.stdout,
       stderr: process.stderr,
       output,

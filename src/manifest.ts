@@ -3,6 +3,7 @@ import { isHash64 } from './hash.js';
 import type { KeyMaterial } from './key.js';
 import { KEY_FORMAT } from './key.js';
 import type { Result } from './errors.js';
+import type { OutputRecord } from './output-files.js';
 import { fail, ok } from './errors.js';
 
 export const MANIFEST_FORMAT = 1;
@@ -28,6 +29,8 @@ export interface Manifest {
   stderr: BlobRef | null;
   // how stdout and stderr interleaved; present only when both hold bytes
   order: BlobRef | null;
+  // the declared output files and directories, captured after exit 0
+  outputs: OutputRecord[];
 }
 
 export type ManifestProblem =
@@ -56,6 +59,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
     if (value[name] !== null && !isBlobRef(value[name])) return garbled(name);
   }
   if (value.order !== null && (value.stdout === null || value.stderr === null)) return garbled('order without two streams');
+  if (!Array.isArray(value.outputs) || !value.outputs.every(isOutputRecord)) return garbled('outputs');
   return ok(value as unknown as Manifest);
 }
 
@@ -77,6 +81,23 @@ function isKeyMaterial(v: unknown): v is KeyMaterial {
   );
 }
 
+// Only the shape is checked here; whether a path may be written is decided
+// at restore time (isSafeOutputPath), against the declared outputs.
+function isOutputRecord(v: unknown): v is OutputRecord {
+  if (!isRecord(v) || typeof v.path !== 'string') return false;
+  const isMode = (m: unknown) => Number.isInteger(m) && (m as number) >= 0 && (m as number) <= 0o7777;
+  switch (v.type) {
+    case 'file':
+      return isMode(v.mode) && isBlobRef(v.blob);
+    case 'dir':
+      return isMode(v.mode);
+    case 'symlink':
+      return typeof v.target === 'string';
+    default:
+      return false;
+  }
+}
+
 export function isBlobRef(v: unknown): v is BlobRef {
   return isRecord(v) && isHash64(v.hash) && isCount(v.size);
 }
@@ -95,6 +116,8 @@ function isCount(v: unknown): v is number {
 
 // Every blob a manifest needs, each once.
 export function blobsOf(m: Manifest): BlobRef[] {
-  const refs = [m.stdout, m.stderr, m.order].filter((r): r is BlobRef => r !== null);
-  return refs.filter((r, i) => refs.findIndex((o) => o.hash === r.hash) === i);
+  const files = m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : []));
+  const refs = [m.stdout, m.stderr, m.order, ...files].filter((r): r is BlobRef => r !== null);
+  const seen = new Set<string>();
+  return refs.filter((r) => !seen.has(r.hash) && seen.add(r.hash));
 }

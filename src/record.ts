@@ -13,6 +13,10 @@ export type RunOutcome =
 
 export interface RunRequest {
   argv: string[];
+  // argv is one string for /bin/sh -c
+  shell: boolean;
+  // a file to feed as standard input; null for /dev/null
+  stdinFile: string | null;
   cwd: string;
   env: NodeJS.ProcessEnv;
   stdout: Writable;
@@ -28,17 +32,17 @@ export interface RunResult {
   delivered: boolean;
 }
 
-// Runs the command with stdin from /dev/null, streaming its stdout and
+// Runs the command with stdin from /dev/null (or --stdin's copy), streaming its stdout and
 // stderr live to ours and into the capture. The slowest of the two sinks
 // paces the command (back-pressure), so memory stays bounded.
 export async function runCommand(request: RunRequest): Promise<RunResult> {
   const { execa } = await import('execa');
-  const [file, ...args] = request.argv as [string, ...string[]];
+  const [file, ...args] = request.shell ? ['/bin/sh', '-c', ...request.argv] : (request.argv as [string, ...string[]]);
   const child = execa(file, args, {
     cwd: request.cwd,
     env: request.env,
     extendEnv: false,
-    stdin: 'ignore',
+    stdin: request.stdinFile === null ? 'ignore' : { file: request.stdinFile },
     stdout: 'pipe',
     stderr: 'pipe',
     buffer: false,

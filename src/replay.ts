@@ -4,6 +4,8 @@ import type { StreamFd } from './capture.js';
 import type { BlobHash, Hasher, StreamHash } from './hash.js';
 import { createStreamHash, hashBytes } from './hash.js';
 import type { BlobRef, Manifest } from './manifest.js';
+import { unreachable } from './errors.js';
+import { restoreOutputs } from './output-files.js';
 import type { LocalStore } from './store/local-store.js';
 
 // Outputs up to this size are read and verified whole before the first byte
@@ -20,7 +22,11 @@ export type ReplayResult =
   // some bytes are out: drop the entry and fail
   | { ok: false; reason: 'bad-during-output'; hash: BlobHash; detail: string }
   // our stdout or stderr was closed by the reader
-  | { ok: false; reason: 'closed' };
+  | { ok: false; reason: 'closed' }
+  // the manifest names an output path outside the declared outputs or the tree
+  | { ok: false; reason: 'unsafe-output'; path: string }
+  // an output could not be restored (a directory where a file goes...)
+  | { ok: false; reason: 'restore-failed'; detail: string };
 
 export interface ReplaySinks {
   stdout: Writable;
@@ -40,8 +46,37 @@ class BadBlob extends Error {
 
 class SinkClosed extends Error {}
 
+// Replays an entry: restores its output files first (so that a bad blob
+// among them is found before any byte reaches stdout), then writes its
+// stdout and stderr back.
+export async function replayEntry(
+  store: LocalStore,
+  manifest: Manifest,
+  hasher: Hasher,
+  sinks: ReplaySinks,
+  cwd: string,
+): Promise<ReplayResult> {
+  if (manifest.outputs.length > 0) {
+    const restored = restoreOutputs(store, hasher, cwd, manifest.material.outputs, manifest.outputs);
+    if (!restored.ok) {
+      const problem = restored.error;
+      switch (problem.reason) {
+        case 'unsafe':
+          return { ok: false, reason: 'unsafe-output', path: problem.path };
+        case 'bad-blob':
+          return { ok: false, reason: 'bad-before-output', hash: problem.hash, detail: problem.detail };
+        case 'failed':
+          return { ok: false, reason: 'restore-failed', detail: problem.detail };
+        default:
+          return unreachable(problem);
+      }
+    }
+  }
+  return replayStreams(store, manifest, hasher, sinks);
+}
+
 // Writes an entry's stdout and stderr back, in the recorded interleaving.
-export async function replayStreams(
+async function replayStreams(
   store: LocalStore,
   manifest: Manifest,
   hasher: Hasher,

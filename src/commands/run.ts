@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { resolveCacheDir } from '../cache-dir.js';
 import { Capture } from '../capture.js';
 import { formatInstant } from '../clock.js';
@@ -6,14 +6,16 @@ import { formatAge } from '../duration.js';
 import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
 import type { CacheKey, Hasher } from '../hash.js';
 import { loadHasher } from '../hash.js';
+import { copyStdin, hashEnvSpecs, type StdinCopy } from '../key-inputs.js';
 import { buildKeyMaterial, deriveKey, sameKeyMaterial, type KeyMaterial } from '../key.js';
 import type { Manifest } from '../manifest.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
+import { captureOutputs, normalizeOutputPath } from '../output-files.js';
 import type { Output } from '../output.js';
 import type { Policy } from '../policy.js';
 import { judgePolicies, parsePolicies } from '../policy.js';
 import { runCommand } from '../record.js';
-import { replayStreams } from '../replay.js';
+import { replayEntry } from '../replay.js';
 import { describeError, LocalStore } from '../store/local-store.js';
 
 // A process whose reader went away dies of SIGPIPE in a shell; 128 + 13.
@@ -24,6 +26,13 @@ export interface RunOptions {
   force: boolean;
   cacheFailures: boolean;
   dir: string | undefined;
+  output: string[];
+  env: string[];
+  stdin: boolean;
+  // false with --no-cwd
+  cwd: boolean;
+  key: string | undefined;
+  shell: boolean;
 }
 
 export interface RunContext {
@@ -33,45 +42,88 @@ export interface RunContext {
   home: string;
   env: NodeJS.ProcessEnv;
   now: number;
+  stdin: () => Readable;
   stdout: Writable;
   stderr: Writable;
   output: Output;
 }
 
+// What a run needs once its options are checked and its key is known.
+interface Plan {
+  ctx: RunContext;
+  store: LocalStore;
+  hasher: Hasher;
+  key: CacheKey;
+  material: KeyMaterial;
+  policies: Policy[];
+  stdin: StdinCopy | null;
+}
+
 // dcache run: replay a fresh entry, or run the command and record it.
 // Returns the exit code; throws ExitError for misuse.
 export async function run(ctx: RunContext): Promise<number> {
-  const { options, output } = ctx;
+  const plan = await makePlan(ctx);
+  try {
+    let missReason = '--force';
+    if (!ctx.options.force) {
+      const lookup = await tryReplay(plan);
+      if (lookup.replayed) return lookup.exitCode;
+      missReason = lookup.reason;
+    }
+    ctx.output.info(`miss (${missReason}); running ${describeCommand(ctx.command)}`);
+    return await record(plan);
+  } finally {
+    plan.stdin?.dispose();
+  }
+}
+
+// Checks every option before anything runs, then derives the key.
+async function makePlan(ctx: RunContext): Promise<Plan> {
+  const { options } = ctx;
+  const usage = (message: string) => new ExitError(message, EXIT_DCACHE_FAILED);
   const policies = parsePolicies(options.policy);
-  if (!policies.ok) throw new ExitError(policies.error, EXIT_DCACHE_FAILED);
+  if (!policies.ok) throw usage(policies.error);
   const dir = resolveCacheDir(options.dir, ctx.env, ctx.home, ctx.cwd);
-  if (!dir.ok) throw new ExitError(dir.error, EXIT_DCACHE_FAILED);
+  if (!dir.ok) throw usage(dir.error);
+  if (options.shell && ctx.command.length !== 1) {
+    throw usage(`--shell takes the command as one string, e.g. --shell -- 'sort data.csv | uniq -c'; got ${ctx.command.length} arguments`);
+  }
+  const outputs: string[] = [];
+  for (const given of options.output) {
+    const path = normalizeOutputPath(ctx.cwd, given);
+    if (!path.ok) throw usage(path.error);
+    outputs.push(path.value);
+  }
+  const env = await hashEnvSpecs(options.env, ctx.env);
+  if (!env.ok) throw usage(env.error);
+  if (options.key !== undefined && options.key === '') throw usage("--key '' is empty; give the text to mix into the key");
 
   const hasher = await loadHasher();
-  const material = buildKeyMaterial({ argv: ctx.command, cwd: ctx.cwd });
-  const key = deriveKey(hasher, material);
-  const store = new LocalStore(dir.value);
-
-  let missReason = '--force';
-  if (!options.force) {
-    const lookup = await tryReplay(ctx, store, hasher, key, material, policies.value);
-    if (lookup.replayed) return lookup.exitCode;
-    missReason = lookup.reason;
-  }
-  output.info(`miss (${missReason}); running ${describeCommand(ctx.command)}`);
-  return record(ctx, store, hasher, key, material, policies.value);
+  const stdin = options.stdin ? await copyStdin(ctx.stdin(), hasher) : null;
+  const material = buildKeyMaterial({
+    argv: ctx.command,
+    shell: options.shell,
+    cwd: options.cwd ? ctx.cwd : null,
+    env: env.value,
+    stdin: stdin?.hash ?? null,
+    outputs: [...new Set(outputs)].sort(),
+    extra: options.key ?? null,
+  });
+  return {
+    ctx,
+    store: new LocalStore(dir.value),
+    hasher,
+    key: deriveKey(hasher, material),
+    material,
+    policies: policies.value,
+    stdin,
+  };
 }
 
 type Lookup = { replayed: true; exitCode: number } | { replayed: false; reason: string };
 
-async function tryReplay(
-  ctx: RunContext,
-  store: LocalStore,
-  hasher: Hasher,
-  key: CacheKey,
-  material: KeyMaterial,
-  policies: Policy[],
-): Promise<Lookup> {
+async function tryReplay(plan: Plan): Promise<Lookup> {
+  const { ctx, store, key, material, policies } = plan;
   const { output } = ctx;
   const read = store.readEntry(key);
   switch (read.status) {
@@ -106,7 +158,7 @@ async function tryReplay(
     `hit: recorded ${formatAge(ctx.now - manifest.recordedAt)} ago (${formatInstant(manifest.recordedAt)}), ` +
       `fresh ${verdict.expiresAt === null ? 'forever' : `until ${formatInstant(verdict.expiresAt)}`} (${policyNames(policies)})`,
   );
-  const result = await replayStreams(store, manifest, hasher, { stdout: ctx.stdout, stderr: ctx.stderr });
+  const result = await replayEntry(store, manifest, plan.hasher, { stdout: ctx.stdout, stderr: ctx.stderr }, ctx.cwd);
   if (result.ok) return { replayed: true, exitCode: manifest.exitCode };
   switch (result.reason) {
     case 'closed':
@@ -115,6 +167,15 @@ async function tryReplay(
       output.warn(`dropped a bad cache entry (${result.detail}); running the command`);
       store.dropEntry(manifest, key, result.hash);
       return { replayed: false, reason: 'bad entry' };
+    case 'unsafe-output':
+      output.warn(
+        `refused a cache entry that would write '${result.path}' outside the declared outputs or the working directory; running the command`,
+      );
+      store.dropEntry(manifest, key, null);
+      return { replayed: false, reason: 'unsafe entry' };
+    case 'restore-failed':
+      output.warn(`cannot restore the output files (${result.detail}); running the command`);
+      return { replayed: false, reason: 'outputs not restored' };
     case 'bad-during-output':
       store.dropEntry(manifest, key, result.hash);
       throw new ExitError(
@@ -125,14 +186,8 @@ async function tryReplay(
   }
 }
 
-async function record(
-  ctx: RunContext,
-  store: LocalStore,
-  hasher: Hasher,
-  key: CacheKey,
-  material: KeyMaterial,
-  policies: Policy[],
-): Promise<number> {
+async function record(plan: Plan): Promise<number> {
+  const { ctx, store, hasher } = plan;
   const { output } = ctx;
   let capture: Capture | null = null;
   try {
@@ -146,6 +201,8 @@ async function record(
   try {
     result = await runCommand({
       argv: ctx.command,
+      shell: ctx.options.shell,
+      stdinFile: plan.stdin?.path ?? null,
       cwd: ctx.cwd,
       env: ctx.env,
       stdout: ctx.stdout,
@@ -176,19 +233,33 @@ async function record(
     return outcome.exitCode;
   }
   try {
+    // Output files are captured only after a successful run: a failed one
+    // is replayed as stdout, stderr and its exit code alone.
+    const outputs =
+      outcome.exitCode === 0 ? captureOutputs(store, hasher, ctx.cwd, plan.material.outputs) : { ok: true as const, value: [] };
+    if (!outputs.ok) {
+      await capture.discard();
+      const problem = outputs.error;
+      output.warn(
+        problem.reason === 'missing'
+          ? `declared output '${problem.path}' does not exist after the run; nothing was recorded`
+          : `cannot capture the output files (${problem.detail}); nothing was recorded`,
+      );
+      return outcome.exitCode;
+    }
     const streams = await capture.finish();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
-      key,
-      material,
+      key: plan.key,
+      material: plan.material,
       recordedAt: ctx.now,
       durationMs,
       exitCode: outcome.exitCode,
-      policies: policies.map((p) => p.spec),
+      policies: plan.policies.map((p) => p.spec),
       ...streams,
+      outputs: outputs.value,
     };
     store.publishManifest(manifest);
-    output.info(`recorded ${key} (exit ${outcome.exitCode}, ${durationMs} ms)`);
   } catch (err) {
     await capture.discard();
     output.warnOnce('cache', `the run was not recorded (${describeError(err)})`);

@@ -17,6 +17,7 @@ import type { BlobHash, CacheKey, Hasher } from '../hash.js';
 import type { BlobRef, Manifest } from '../manifest.js';
 import { blobsOf, validateManifest } from '../manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
+import { copyAndHash } from './file-copy.js';
 
 // Layout under the cache directory:
 //   entries/<k0k1>/<key>.json   one manifest per key
@@ -148,6 +149,26 @@ export class LocalStore {
     renameSync(blob.tempPath, target);
     syncDir(dirname(target));
     return { hash: blob.hash, size: blob.size };
+  }
+
+  // Copies a file into the store as a blob, hashing it on the way; a file
+  // already stored is not stored twice.
+  storeFile(hasher: Hasher, source: string): BlobRef {
+    const tempPath = this.tempPath();
+    const input = openSync(source, 'r');
+    let out: number | null = null;
+    try {
+      out = openSync(tempPath, 'wx', 0o600);
+      const { hash, size } = copyAndHash(input, out, hasher);
+      fsyncSync(out);
+      closeSync(out);
+      out = null;
+      return this.publishBlob({ tempPath, hash, size });
+    } finally {
+      closeSync(input);
+      if (out !== null) closeSync(out);
+      rmSync(tempPath, { force: true });
+    }
   }
 
   // Makes an entry visible with one atomic rename, after its blobs.

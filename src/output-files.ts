@@ -1,0 +1,208 @@
+import {
+  chmodSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import type { Result } from './errors.js';
+import { fail, ok } from './errors.js';
+import type { BlobHash, Hasher } from './hash.js';
+import type { BlobRef } from './manifest.js';
+import { copyAndHash } from './store/file-copy.js';
+import type { LocalStore } from './store/local-store.js';
+
+// Output files: declared with -o, captured into the store after a
+// successful run, restored on a hit. Paths in a manifest are relative,
+// '/'-separated, and always inside one of the declared outputs.
+
+export type OutputRecord =
+  | { path: string; type: 'file'; mode: number; blob: BlobRef }
+  | { path: string; type: 'dir'; mode: number }
+  | { path: string; type: 'symlink'; target: string };
+
+// A declared output as it goes into the key: relative to the working
+// directory, normalised, '/'-separated. Refused when it leaves the tree.
+export function normalizeOutputPath(cwd: string, given: string): Result<string, string> {
+  if (given.trim() === '') return fail("--output '' is empty; give a file or directory path inside the working directory");
+  const rel = relative(cwd, resolve(cwd, given));
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    return fail(`--output '${given}' is not inside the working directory; outputs are restored relative to it`);
+  }
+  return ok(rel.split(sep).join('/'));
+}
+
+// Whether a manifest path may be written: relative, no '.' or '..' segments,
+// and equal to or under a declared output.
+export function isSafeOutputPath(path: string, declared: readonly string[]): boolean {
+  if (path === '' || path.startsWith('/') || path.includes('\0') || path.includes('\\')) return false;
+  if (path.split('/').some((part) => part === '' || part === '.' || part === '..')) return false;
+  return declared.some((root) => path === root || path.startsWith(`${root}/`));
+}
+
+export type CaptureProblem = { reason: 'missing'; path: string } | { reason: 'failed'; detail: string };
+
+// Walks each declared output and stores every file's bytes as a blob;
+// directories recurse, symlinks are recorded, not followed.
+export function captureOutputs(
+  store: LocalStore,
+  hasher: Hasher,
+  cwd: string,
+  declared: readonly string[],
+): Result<OutputRecord[], CaptureProblem> {
+  const records: OutputRecord[] = [];
+  const visit = (rel: string): void => {
+    const abs = join(cwd, rel);
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) {
+      records.push({ path: rel, type: 'symlink', target: readlinkSync(abs) });
+    } else if (st.isDirectory()) {
+      records.push({ path: rel, type: 'dir', mode: st.mode & 0o7777 });
+      for (const name of readdirSync(abs).sort()) visit(`${rel}/${name}`);
+    } else if (st.isFile()) {
+      records.push({ path: rel, type: 'file', mode: st.mode & 0o7777, blob: store.storeFile(hasher, abs) });
+    }
+    // Sockets, FIFOs and devices are not data; they are skipped.
+  };
+  for (const path of declared) {
+    try {
+      lstatSync(join(cwd, path));
+    } catch {
+      return fail({ reason: 'missing', path });
+    }
+  }
+  try {
+    for (const path of declared) visit(path);
+  } catch (err) {
+    return fail({ reason: 'failed', detail: (err as Error).message });
+  }
+  return ok(records);
+}
+
+export type RestoreProblem =
+  // the manifest names a path outside the declared outputs or the tree
+  | { reason: 'unsafe'; path: string }
+  // a stored blob is not what the manifest says
+  | { reason: 'bad-blob'; hash: BlobHash; detail: string }
+  // the file system refused (a directory where a file goes, permissions...)
+  | { reason: 'failed'; detail: string };
+
+// Restores every output: each file is written to a temp name in its target
+// directory and renamed into place, so no reader sees half a file. Nothing
+// is written through a symlink that leads out of the working directory.
+export function restoreOutputs(
+  store: LocalStore,
+  hasher: Hasher,
+  cwd: string,
+  declared: readonly string[],
+  records: readonly OutputRecord[],
+): Result<void, RestoreProblem> {
+  const unsafe = records.find((r) => !isSafeOutputPath(r.path, declared));
+  if (unsafe) return fail({ reason: 'unsafe', path: unsafe.path });
+  let root: string;
+  try {
+    root = realpathSync(cwd);
+  } catch (err) {
+    return fail({ reason: 'failed', detail: (err as Error).message });
+  }
+  // Creates the parents of `rel` and checks they resolve inside the tree.
+  const parentInside = (rel: string): string | null => {
+    const parent = dirname(join(cwd, rel));
+    mkdirSync(parent, { recursive: true, mode: 0o755 });
+    const real = realpathSync(parent);
+    return real === root || real.startsWith(root + sep) ? parent : null;
+  };
+  // Directory modes are applied last, deepest first, so that a read-only
+  // directory does not stop its own files from being restored.
+  const dirModes: Array<[string, number]> = [];
+  try {
+    for (const record of records) {
+      const parent = parentInside(record.path);
+      if (parent === null) return fail({ reason: 'unsafe', path: record.path });
+      const target = join(parent, posix.basename(record.path));
+      switch (record.type) {
+        case 'dir': {
+          const existing = lstatOrNull(target);
+          if (existing?.isSymbolicLink()) rmSync(target);
+          if (!existing?.isDirectory()) mkdirSync(target, { mode: 0o700 });
+          dirModes.push([target, record.mode]);
+          break;
+        }
+        case 'file': {
+          const bad = copyBlobTo(store, hasher, record.blob, target, record.mode);
+          if (bad) return fail(bad);
+          break;
+        }
+        case 'symlink': {
+          const temp = tempSibling(target);
+          symlinkSync(record.target, temp);
+          renameSync(temp, target);
+          break;
+        }
+      }
+    }
+    for (const [dir, mode] of dirModes.reverse()) chmodSync(dir, mode);
+  } catch (err) {
+    return fail({ reason: 'failed', detail: (err as Error).message });
+  }
+  return ok(undefined);
+}
+
+// Streams a blob into a temp file beside `target`, checking its size and
+// hash, then renames it into place. Returns the problem if the blob is bad.
+function copyBlobTo(
+  store: LocalStore,
+  hasher: Hasher,
+  blob: BlobRef,
+  target: string,
+  mode: number,
+): RestoreProblem | null {
+  let source: number;
+  try {
+    source = openSync(store.blobPath(blob.hash), 'r');
+  } catch {
+    return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} is missing` };
+  }
+  const temp = tempSibling(target);
+  let out: number | null = null;
+  let renamed = false;
+  try {
+    out = openSync(temp, 'wx', 0o600);
+    const copied = copyAndHash(source, out, hasher);
+    if (copied.size !== blob.size || copied.hash !== blob.hash) {
+      return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} does not match its hash` };
+    }
+    closeSync(out);
+    out = null;
+    chmodSync(temp, mode);
+    renameSync(temp, target);
+    renamed = true;
+    return null;
+  } finally {
+    closeSync(source);
+    if (out !== null) closeSync(out);
+    if (!renamed) rmSync(temp, { force: true });
+  }
+}
+
+let tempCounter = 0;
+
+function tempSibling(target: string): string {
+  tempCounter += 1;
+  return join(dirname(target), `.${posix.basename(target)}.dcache-${process.pid}-${tempCounter}.tmp`);
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
