@@ -11,7 +11,7 @@ export function resolveCacheDir(
   cwd: string,
 ): Result<string, string> {
   if (flag !== undefined) {
-    if (flag.trim() === '') return fail("--dir '' is empty; give a directory path, e.g. --dir ~/.cache/dcache");
+    if (flag.trim() === '') return fail(`--dir '${flag}' is empty; give a directory path, e.g. --dir ~/.cache/dcache`);
     return ok(resolve(cwd, flag));
   }
   if (env.DCACHE_DIR) return ok(resolve(cwd, env.DCACHE_DIR));

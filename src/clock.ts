@@ -23,21 +23,34 @@ export function parseInstant(text: string): Result<number, string> {
   const minute = Number(mi);
   const second = Number(s);
   const millis = Math.floor(Number(`0.${frac}`) * 1000);
+  // Years below 1000 are refused: Date would read 0-99 as 1900-1999.
   const inRange =
-    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59;
+    year >= 1000 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth(year, month) &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    (offset === undefined || offsetMinutes(offset) !== null);
   if (!inRange) return fail(`'${text}' is not a valid date-time; use for example ${NOW_EXAMPLE}`);
   if (offset === undefined) {
     return ok(new Date(year, month - 1, day, hour, minute, second, millis).getTime());
   }
   const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
-  return ok(utc - offsetMinutes(offset) * 60_000);
+  return ok(utc - (offsetMinutes(offset) ?? 0) * 60_000);
 }
 
-function offsetMinutes(offset: string): number {
+// Minutes east of UTC, or null for an offset that cannot be (+25:00, +05:99).
+function offsetMinutes(offset: string): number | null {
   if (offset === 'Z' || offset === 'z') return 0;
   const sign = offset.startsWith('-') ? -1 : 1;
   const digits = offset.slice(1).replace(':', '');
-  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0'));
+  const hours = Number(digits.slice(0, 2));
+  const minutes = Number(digits.slice(2, 4) || '0');
+  if (hours > 23 || minutes > 59) return null;
+  return sign * (hours * 60 + minutes);
 }
 
 function daysInMonth(year: number, month: number): number {

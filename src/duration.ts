@@ -16,7 +16,7 @@ export function parseDuration(text: string): Result<number, string> {
   if (value === undefined || !Number.isFinite(value)) {
     return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
   }
-  if (value <= 0) {
+  if (value < 1) {
     return fail(`'${text}' is not a positive duration; use for example ${DURATION_EXAMPLES}`);
   }
   return ok(value);

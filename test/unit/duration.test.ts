@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { formatAge, parseDuration } from '../../src/duration.js';
+
+describe('parseDuration', () => {
+  it.each([
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['6h', 21_600_000],
+    ['2d', 172_800_000],
+    ['1w', 604_800_000],
+    ['1.5h', 5_400_000],
+  ])('reads %s as %i milliseconds', (text, expected) => {
+    expect(parseDuration(text)).toEqual({ ok: true, value: expected });
+  });
+
+  it.each(['', '5', '5x', '-1h', '0s', 'abc', '0.0001s'])("rejects '%s' with a message naming the value", (text) => {
+    const parsed = parseDuration(text);
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.error).toContain(`'${text}'`);
+  });
+
+  it('says what a duration looks like when the unit is missing', () => {
+    const parsed = parseDuration('30');
+    expect(parsed.ok ? '' : parsed.error).toContain('90s, 15m, 6h, 2d, 1w');
+  });
+});
+
+describe('formatAge', () => {
+  it('shows whole seconds under a minute, rounding down', () => {
+    expect(formatAge(59_999)).toBe('59s');
+  });
+
+  it('shows whole minutes under an hour', () => {
+    expect(formatAge(12 * 60_000 + 30_000)).toBe('12m');
+  });
+
+  it('shows hours and minutes under two days', () => {
+    expect(formatAge(47 * 3_600_000 + 59 * 60_000)).toBe('47h59m');
+  });
+
+  it('shows days and hours from two days on', () => {
+    expect(formatAge(2 * 86_400_000 + 4 * 3_600_000 + 59 * 60_000)).toBe('2d4h');
+  });
+
+  it('shows a negative age (a clock set back) as 0s', () => {
+    expect(formatAge(-5_000)).toBe('0s');
+  });
+});

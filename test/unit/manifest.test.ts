@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/manifest.js';
+import { blobsOf, validateManifest } from '../../src/manifest.js';
+
+function validManifest(): Record<string, unknown> {
+  return {
+    format: 1,
+    key: '8c59f3b361ef3743',
+    material: {
+      format: 1,
+      shell: false,
+      argv: ['curl', '-s', 'https://example.com/data.csv'],
+      cwd: '/home/ada/project',
+      env: [
+        ['REGION', null],
+        ['TOKEN', '0123456789abcdef'],
+      ],
+      stdin: null,
+      outputs: ['data/raw.csv'],
+      extra: null,
+    },
+    recordedAt: 1_724_763_600_000,
+    durationMs: 1234,
+    exitCode: 0,
+    policies: ['daily'],
+    stdout: { hash: '00000000000000aa', size: 10 },
+    stderr: { hash: '00000000000000bb', size: 3 },
+    order: { hash: '00000000000000cc', size: 2 },
+    outputs: [
+      { path: 'data', type: 'dir', mode: 0o755 },
+      { path: 'data/raw.csv', type: 'file', mode: 0o644, blob: { hash: '00000000000000dd', size: 5 } },
+      { path: 'data/latest', type: 'symlink', target: 'raw.csv' },
+    ],
+  };
+}
+
+// Returns a valid manifest with one change applied.
+function withChange(change: (m: Record<string, unknown>) => void): Record<string, unknown> {
+  const m = validManifest();
+  change(m);
+  return m;
+}
+
+const material = (m: Record<string, unknown>) => m.material as Record<string, unknown>;
+
+describe('validateManifest', () => {
+  it('accepts a valid manifest and returns it unchanged', () => {
+    expect(validateManifest(validManifest())).toEqual({ ok: true, value: validManifest() });
+  });
+
+  it('accepts a manifest of a run that printed nothing', () => {
+    const silent = withChange((m) => {
+      m.stdout = null;
+      m.stderr = null;
+      m.order = null;
+    });
+    expect(validateManifest(silent).ok).toBe(true);
+  });
+
+  it.each<[string, (m: Record<string, unknown>) => void]>([
+    ['a missing key', (m) => delete m.key],
+    ['missing key material', (m) => delete m.material],
+    ['key material with an empty argv', (m) => (material(m).argv = [])],
+    ['a recordedAt given as a string', (m) => (m.recordedAt = '2024-08-27')],
+    ['exit code 256', (m) => (m.exitCode = 256)],
+    ['a negative stdout size', (m) => (m.stdout = { hash: '00000000000000aa', size: -1 })],
+    ['a stderr hash that is not 16 hex digits', (m) => (m.stderr = { hash: 'xyz', size: 3 })],
+    ['a missing order field', (m) => delete m.order],
+    ['a missing outputs field', (m) => delete m.outputs],
+    ['an output of an unknown type', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'fifo', mode: 0o644 })],
+    ['an output file without a blob', (m) => ((m.outputs as unknown[])[1] = { path: 'data/raw.csv', type: 'file', mode: 0o644 })],
+    ['an output mode beyond 0o7777', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'dir', mode: 0o10000 })],
+    ['a symlink without a target', (m) => ((m.outputs as unknown[])[2] = { path: 'data/latest', type: 'symlink' })],
+    ['an order with stderr absent', (m) => (m.stderr = null)],
+  ])('rejects a manifest with %s as garbled', (_what, change) => {
+    const validated = validateManifest(withChange(change));
+    expect(validated.ok).toBe(false);
+    if (validated.ok) return;
+    expect(validated.error.reason).toBe('garbled');
+  });
+
+  it('rejects a manifest written by a newer release as future-format', () => {
+    expect(validateManifest(withChange((m) => (m.format = 2)))).toEqual({
+      ok: false,
+      error: { reason: 'future-format', format: 2 },
+    });
+  });
+
+  it.each([null, 'manifest', [validManifest()]])('rejects the non-object %j as garbled', (value) => {
+    expect(validateManifest(value)).toEqual({ ok: false, error: { reason: 'garbled', detail: 'not an object' } });
+  });
+
+  it('returns a result rather than throwing whatever JSON value a field holds', () => {
+    const odd = [undefined, null, true, -1, 1e300, '', 'x', [], [null], {}, { hash: null }];
+    for (const field of Object.keys(validManifest())) {
+      for (const value of odd) {
+        expect(() => validateManifest(withChange((m) => (m[field] = value)))).not.toThrow();
+      }
+    }
+  });
+});
+
+describe('blobsOf', () => {
+  it('lists a blob shared by stdout and stderr once', () => {
+    const m = withChange((x) => {
+      x.stderr = { hash: '00000000000000aa', size: 10 };
+      x.order = null;
+      x.outputs = [];
+    }) as unknown as Manifest;
+    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000aa']);
+  });
+
+  it('lists the blobs of output files after the streams', () => {
+    const m = validManifest() as unknown as Manifest;
+    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000aa', '00000000000000bb', '00000000000000cc', '00000000000000dd']);
+  });
+});
