@@ -150,4 +150,6 @@ function readNow(env: NodeJS.ProcessEnv): number {
 process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 
-process.exitCode = await main(process.argv.slice(2));
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -2,7 +2,6 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import picomatch from 'picomatch';
 import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
 import type { Hasher } from './hash.js';
@@ -27,11 +26,13 @@ export async function hashEnvSpecs(
   const { createHash } = await import('node:crypto');
   const digest = (text: string) => createHash('sha256').update(ENV_SALT).update(text).digest('hex').slice(0, 32);
   const pairs: Array<[string, string | null]> = [];
+  // loaded only when a glob is given: a hit without one need not pay for it
+  const picomatch = specs.some((spec) => !NAME.test(spec)) ? (await import('picomatch')).default : null;
   for (const spec of [...new Set(specs)]) {
     if (NAME.test(spec)) {
       const value = env[spec];
       pairs.push([spec, value === undefined ? null : digest(value)]);
-    } else if (GLOB.test(spec) && /[*?[]/.test(spec)) {
+    } else if (picomatch && GLOB.test(spec) && /[*?[]/.test(spec)) {
       const matches = picomatch(spec);
       const matched = Object.keys(env)
         .filter((name) => matches(name))
