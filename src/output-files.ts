@@ -42,12 +42,16 @@ export function normalizeOutputPath(cwd: string, given: string): Result<string, 
 // Whether a manifest path may be written: relative, no '.' or '..' segments,
 // and equal to or under a declared output.
 export function isSafeOutputPath(path: string, declared: readonly string[]): boolean {
-  if (path === '' || path.startsWith('/') || path.includes('\0') || path.includes('\\')) return false;
+  if (path === '' || path.startsWith('/') || path.includes('\0')) return false;
   if (path.split('/').some((part) => part === '' || part === '.' || part === '..')) return false;
   return declared.some((root) => path === root || path.startsWith(`${root}/`));
 }
 
-export type CaptureProblem = { reason: 'missing'; path: string } | { reason: 'failed'; detail: string };
+export type CaptureProblem =
+  | { reason: 'missing'; path: string }
+  // reached through a symlink that leads out of the working directory
+  | { reason: 'outside'; path: string }
+  | { reason: 'failed'; detail: string };
 
 // Walks each declared output and stores every file's bytes as a blob;
 // directories recurse, symlinks are recorded, not followed.
@@ -79,6 +83,10 @@ export function captureOutputs(
     }
   }
   try {
+    // An output that a restore would refuse is not worth recording.
+    const root = realpathSync(cwd);
+    const outside = declared.find((path) => !isInside(root, realpathSync(dirname(join(cwd, path)))));
+    if (outside !== undefined) return fail({ reason: 'outside', path: outside });
     for (const path of declared) visit(path);
   } catch (err) {
     return fail({ reason: 'failed', detail: (err as Error).message });
@@ -104,20 +112,21 @@ export function restoreOutputs(
   declared: readonly string[],
   records: readonly OutputRecord[],
 ): Result<void, RestoreProblem> {
-  const unsafe = records.find((r) => !isSafeOutputPath(r.path, declared));
-  if (unsafe) return fail({ reason: 'unsafe', path: unsafe.path });
   let root: string;
   try {
     root = realpathSync(cwd);
   } catch (err) {
     return fail({ reason: 'failed', detail: (err as Error).message });
   }
-  // Creates the parents of `rel` and checks they resolve inside the tree.
+  // Every record is checked before anything is written, so a refused entry
+  // leaves the tree as it was.
+  const unsafe = findUnsafeRecord(root, cwd, declared, records);
+  if (unsafe !== undefined) return fail({ reason: 'unsafe', path: unsafe });
+  // Creates the parents of `rel`; checks again that they resolve inside.
   const parentInside = (rel: string): string | null => {
     const parent = dirname(join(cwd, rel));
     mkdirSync(parent, { recursive: true, mode: 0o755 });
-    const real = realpathSync(parent);
-    return real === root || real.startsWith(root + sep) ? parent : null;
+    return isInside(root, realpathSync(parent)) ? parent : null;
   };
   // Directory modes are applied last, deepest first, so that a read-only
   // directory does not stop its own files from being restored.
@@ -130,7 +139,7 @@ export function restoreOutputs(
       switch (record.type) {
         case 'dir': {
           const existing = lstatOrNull(target);
-          if (existing?.isSymbolicLink()) rmSync(target);
+          if (existing && !existing.isDirectory()) rmSync(target);
           if (!existing?.isDirectory()) mkdirSync(target, { mode: 0o700 });
           dirModes.push([target, record.mode]);
           break;
@@ -143,7 +152,12 @@ export function restoreOutputs(
         case 'symlink': {
           const temp = tempSibling(target);
           symlinkSync(record.target, temp);
-          renameSync(temp, target);
+          try {
+            renameSync(temp, target);
+          } catch (err) {
+            rmSync(temp, { force: true });
+            throw err;
+          }
           break;
         }
       }
@@ -153,6 +167,34 @@ export function restoreOutputs(
     return fail({ reason: 'failed', detail: (err as Error).message });
   }
   return ok(undefined);
+}
+
+// The first record that may not be written: outside the declared outputs,
+// beneath a recorded symlink (a capture never follows one, so such a
+// manifest was forged), or under a directory of the tree that resolves
+// outside it.
+function findUnsafeRecord(
+  root: string,
+  cwd: string,
+  declared: readonly string[],
+  records: readonly OutputRecord[],
+): string | undefined {
+  const symlinks = new Set(records.filter((r) => r.type === 'symlink').map((r) => r.path));
+  for (const record of records) {
+    if (!isSafeOutputPath(record.path, declared)) return record.path;
+    const parts = record.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      if (symlinks.has(parts.slice(0, i).join('/'))) return record.path;
+    }
+    let ancestor = dirname(join(cwd, record.path));
+    while (lstatOrNull(ancestor) === null) ancestor = dirname(ancestor);
+    if (!isInside(root, realpathSync(ancestor))) return record.path;
+  }
+  return undefined;
+}
+
+function isInside(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 // Streams a blob into a temp file beside `target`, checking its size and

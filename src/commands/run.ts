@@ -240,11 +240,19 @@ async function record(plan: Plan): Promise<number> {
     if (!outputs.ok) {
       await capture.discard();
       const problem = outputs.error;
-      output.warn(
-        problem.reason === 'missing'
-          ? `declared output '${problem.path}' does not exist after the run; nothing was recorded`
-          : `cannot capture the output files (${problem.detail}); nothing was recorded`,
-      );
+      switch (problem.reason) {
+        case 'missing':
+          output.warn(`declared output '${problem.path}' does not exist after the run; nothing was recorded`);
+          break;
+        case 'outside':
+          output.warn(
+            `declared output '${problem.path}' lies outside the working directory through a symlink; nothing was recorded`,
+          );
+          break;
+        case 'failed':
+          output.warn(`cannot capture the output files (${problem.detail}); nothing was recorded`);
+          break;
+      }
       return outcome.exitCode;
     }
     const streams = await capture.finish();
