@@ -1,0 +1,46 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, Sandbox } from './rig.js';
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+describe('dcache in a Makefile recipe', () => {
+  it('restores a deleted target on the second make without running the fetch again', () => {
+    const fetch = box.counter('fetch.sh', 'echo fetching; printf "customer,amount\\nacme,42\\n" > data.csv');
+    // Recipe lines must start with a tab.
+    writeFileSync(box.path('Makefile'), `data.csv:\n\t'${process.execPath}' '${BIN}' run -o data.csv -- ./fetch.sh\n`);
+    const first = box.shell('make -s');
+    expect(first.code).toBe(0);
+    expect(first.stdout.toString()).toBe('fetching\n');
+    expect(first.stderr).toBe('');
+    expect(fetch.runs()).toBe(1);
+    const fetched = readFileSync(box.path('data.csv'), 'utf8');
+    expect(fetched).toBe('customer,amount\nacme,42\n');
+
+    rmSync(box.path('data.csv'));
+    const second = box.shell('make -s');
+    expect(second.code).toBe(0);
+    expect(second.stdout.toString()).toBe('fetching\n');
+    expect(second.stderr).toBe('');
+    expect(fetch.runs()).toBe(1);
+    expect(readFileSync(box.path('data.csv'), 'utf8')).toBe(fetched);
+  });
+
+  it('runs the fetch again for a deleted target on the next day', () => {
+    const fetch = box.counter('fetch.sh', 'date +%s%N > data.csv');
+    writeFileSync(box.path('Makefile'), `data.csv:\n\t'${process.execPath}' '${BIN}' run -o data.csv -- ./fetch.sh\n`);
+    box.shell('make -s', { env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
+    const monday = readFileSync(box.path('data.csv'), 'utf8');
+    rmSync(box.path('data.csv'));
+    const next = box.shell('make -s', { env: { DCACHE_NOW: '2024-08-28T09:00:00' } });
+    expect(next.code).toBe(0);
+    expect(fetch.runs()).toBe(2);
+    expect(readFileSync(box.path('data.csv'), 'utf8')).not.toBe(monday);
+  });
+});
