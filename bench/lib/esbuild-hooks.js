@@ -1,0 +1,9 @@
+// Module hooks for bench/lib/bundles.js: registered (node --import) when it
+// runs the project's own scripts/build.js in a scratch copy, they hand the
+// build script bench/lib/esbuild-with-maps.js whenever it imports esbuild.
+const WRAPPER = new URL('./esbuild-with-maps.js', import.meta.url).href;
+
+export async function resolve(specifier, context, nextResolve) {
+  if (specifier === 'esbuild' && context.parentURL !== WRAPPER) return { url: WRAPPER, shortCircuit: true };
+  return nextResolve(specifier, context);
+}

@@ -1,0 +1,3 @@
+import { register } from 'node:module';
+
+register('./esbuild-hooks.js', import.meta.url);

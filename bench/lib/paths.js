@@ -1,0 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const BENCHMARKS_MD = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
+export const PROBES = fileURLToPath(new URL('../probes/', import.meta.url));

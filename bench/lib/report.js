@@ -1,0 +1,206 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+
+// Renders results as a plain-text table for the terminal and as
+// BENCHMARKS.md. Only figures measured in this run are written.
+
+const ms = (value) => `${value.toFixed(1)} ms`;
+const signedMs = (value) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)} ms`;
+const ratio = (value) => `${value.toFixed(2)}×`;
+const pct = (part, whole) => `${((100 * part) / whole).toFixed(0)} %`;
+
+export function describeMachine(startedAt) {
+  const cpus = os.cpus();
+  return {
+    cpu: `${cpus[0]?.model.trim() ?? 'unknown'} × ${cpus.length}`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    load: os.loadavg().map((x) => x.toFixed(2)).join(' / '),
+    node: `${process.version} (V8 ${process.versions.v8})`,
+    date: startedAt.toISOString(),
+  };
+}
+
+// What the bkt column says. Measuring bkt (dimo414/bkt, the closest peer)
+// is not implemented yet, and the column says so rather than guess.
+export function describeBkt(env) {
+  if (!env.BKT) return 'not measured';
+  return existsSync(env.BKT) ? 'not measured yet (BKT is set; runner does not time bkt)' : `not measured (BKT=${env.BKT} not found)`;
+}
+
+export function resultRows(results, bkt) {
+  return results.map(({ benchCase, measured, error }) => {
+    const goal = `≤ ${ratio(benchCase.goal)}`;
+    if (error) {
+      return [benchCase.name, benchCase.baseline, goal, '—', '—', '—', `invalid: ${error.message.split('\n')[0]}`, bkt];
+    }
+    const r = measured.ratio;
+    return [
+      benchCase.name,
+      benchCase.baseline,
+      goal,
+      ms(measured.medianA),
+      ms(measured.medianB),
+      `${ratio(r.min)} / **${ratio(r.median)}** / ${ratio(r.max)}`,
+      r.median <= benchCase.goal ? 'yes' : 'no',
+      bkt,
+    ];
+  });
+}
+
+const RESULT_HEADER = ['case', 'baseline', 'goal', 'median A', 'median B', 'ratio A/B min / median / max', 'met?', 'bkt'];
+
+export function renderTerminalTable(rows) {
+  const plain = [RESULT_HEADER, ...rows.map((row) => row.map((cell) => cell.replaceAll('**', '')))];
+  const widths = RESULT_HEADER.map((_, i) => Math.max(...plain.map((row) => row[i].length)));
+  const line = (row) => row.map((cell, i) => cell.padEnd(widths[i])).join(' | ');
+  return [line(plain[0]), widths.map((w) => '-'.repeat(w)).join('-|-'), ...plain.slice(1).map(line)].join('\n');
+}
+
+function markdownTable(header, rows) {
+  const escape = (cell) => String(cell).replaceAll('|', '\\|');
+  return [
+    `| ${header.map(escape).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function renderMarkdown({ machine, settings, results, rows, anatomy, anatomyError }) {
+  const notes = results
+    .filter((r) => r.note)
+    .map((r) => `- ${r.benchCase.name}: ${r.note}.`)
+    .join('\n');
+  return `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.js); every figure on this page was
+measured in the run described here. Rerun to refresh it; do not edit by hand.
+
+## Machine and run
+
+- Date: ${machine.date}
+- CPU: ${machine.cpu}
+- Memory: ${machine.memory}
+- OS: ${machine.os}; load average at start (1 / 5 / 15 min): ${machine.load}
+- Node: ${machine.node}
+- Method: ${settings.warmup} warm-up pairs, then A and B alternated (A, B, A, B, …) for the number of pairs below;
+  each process is spawned with stdout and stderr on pipes that the runner drains, timed with
+  \`process.hrtime.bigint()\`. The headline is the median of the per-pair ratios A/B, which
+  cancels most of the drift of a shared, noisy machine.
+
+## Results
+
+${markdownTable(RESULT_HEADER, rows)}
+
+Pairs per case: ${results.map((r) => `${r.benchCase.name}: ${r.measured?.runs ?? '—'}`).join('; ')}.
+
+Checks:
+${notes || '- none passed'}
+
+${anatomy ? renderAnatomy(anatomy) : `## Where the time goes on a hit\n\nNot measured in this run: ${anatomyError}\n`}
+## How to run
+
+\`\`\`
+npm run bench                 # builds dist/, runs every case, rewrites BENCHMARKS.md
+BENCH_RUNS=100 npm run bench  # timed pairs per case (default: each case's own, 40 for the 1 KB hit)
+\`\`\`
+
+Other knobs: \`BENCH_WARMUP\` (warm-up pairs, default ${settings.defaultWarmup}), \`BENCH_PROFILE_RUNS\`
+(rounds and profiles for "Where the time goes", default ${settings.defaultProfileRuns}), \`BKT\` (path of a
+bkt binary; the bkt column reports whether it is measured). \`node bench/run.js\` runs without
+rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js.
+`;
+}
+
+function renderAnatomy({ ladder, profile, attributed, command }) {
+  const rung = (id) => ladder.rungs.find((r) => r.id === id);
+  const floor = rung('floor');
+  const hit = rung('hit');
+  const version = rung('version');
+  const ladderRows = ladder.rungs.map((r) => [
+    r.command,
+    r.adds,
+    ms(r.wallMs),
+    r.wallOverFloorMs === null ? '—' : signedMs(r.wallOverFloorMs),
+    ms(r.userPhaseMs),
+    r.userOverFloorMs === null ? '—' : signedMs(r.userOverFloorMs),
+    r.userOverEmptyMs === null ? '—' : signedMs(r.userOverEmptyMs),
+  ]);
+  const p = profile.hit;
+  const floorSelf = new Map(profile.floor.buckets.map((b) => [b.key, b.ms]));
+  const bucketRows = p.buckets
+    .filter((b) => b.ms >= 0.05)
+    .map((b) => [b.key, ms(b.ms), pct(b.ms, p.spanMs), ms(b.inclusiveMs), ms(floorSelf.get(b.key) ?? 0)]);
+  const functionRows = p.functions.slice(0, 15).map((f) => [`\`${f.key}\``, ms(f.ms), ms(f.inclusiveMs)]);
+  const ours = (f) => f.bucket?.startsWith('dcache ') || f.bucket?.endsWith('(bundled in dist/)') || f.bucket?.startsWith('dist/');
+  const callerRows = p.callers.filter(ours).slice(0, 15).map((f) => [`\`${f.key}\``, f.bucket, ms(f.ms)]);
+  const publicBuiltins = ladder.extraBuiltins.filter((m) => !m.startsWith('internal/'));
+
+  return `## Where the time goes on a hit
+
+Measured in the same run, on the same kind of entry as the 1 KB case (a fresh temp cache
+directory; \`${command}\`); every hit was checked to replay the recorded output without
+running the command.
+
+### Start-up ladder
+
+Each command adds one piece of what a hit does. Every command ran once per round, ${ladder.rounds}
+rounds, so that all share the machine's conditions. "Wall" is spawn to exit as the runner sees it;
+"over \`node -e 0\`" is the median of the per-round differences (a millisecond or two of noise
+either way is normal here). "In-process" comes from a second set of rounds with a
+\`node -r bench/probes/exit-report.cjs\` preload, which notes \`performance.now()\` when user code
+starts and at the \`exit\` event: it leaves out spawning and Node's bootstrap, so it is much
+steadier than the wall clock for the small items. The last column, for module entry points,
+takes away what an empty entry module of the same kind (ES module or CommonJS) costs.
+
+${markdownTable(
+  [
+    'command',
+    'what it adds',
+    'wall',
+    'wall over `node -e 0`',
+    'in-process: user code → exit',
+    'in-process over `node -e 0`',
+    'in-process over an empty entry of its kind',
+  ],
+  ladderRows,
+)}
+
+- The hit over \`node -e 0\`: **${signedMs(hit.wallOverFloorMs)}** wall (${ms(hit.wallMs)} against ${ms(floor.wallMs)}),
+  **${signedMs(hit.userOverFloorMs)}** in-process.
+- Of that, loading the bundled CLI up to printing \`--version\`: ${signedMs(version.wallOverFloorMs)} wall,
+  ${signedMs(version.userOverFloorMs)} in-process; the hit's own work after that (argument parsing, hasher, key,
+  manifest read, blob checks, replay): ${signedMs(ladder.hitOverVersionWallMs)} wall,
+  ${signedMs(hit.userPhaseMs - version.userPhaseMs)} in-process (difference of medians).
+- Node's bootstrap before any user code (in-process, from the process's time origin):
+  ${ms(floor.userCodeAtMs)} for \`node -e 0\`, ${ms(hit.userCodeAtMs)} for the hit.
+- Built-in modules the hit loads that \`node -e 0\` does not: ${ladder.extraBuiltins.length}
+  (and ${ladder.extraBindings.length} internal bindings), among them ${publicBuiltins.map((m) => `\`${m}\``).join(', ')}.
+
+### CPU profile
+
+\`node --cpu-prof --cpu-prof-interval ${profile.intervalUs}\` of ${profile.runs} hits, written to a temp
+directory; figures are means per process. The profile runs from the profiler's start (after
+Node's bootstrap) to exit: ${ms(p.spanMs)} for the hit against ${ms(profile.floor.spanMs)} for \`node -e 0\`.
+The profiler slows the process down, so read the shares rather than the absolute times.
+${
+  attributed
+    ? "Frames in dist/ are attributed to their package or source file through the source maps of a\nrebuild by the project's own build script (esbuild wrapped to add maps), checked to be the same\ncode as dist/."
+    : '**Frames in dist/ are not attributed**: the rebuild with source maps failed or did not give the\nsame code as dist/ (was src/ changed after the build?).'
+}
+
+Self time by bucket ("with it on the stack" counts every sample in which the bucket appears
+anywhere on the stack; the Node module loader is on the stack for as long as the CLI runs its
+command while its module is being evaluated):
+
+${markdownTable(['bucket', 'self', 'share', 'with it on the stack', '`node -e 0`: self'], bucketRows)}
+
+Top functions by self time:
+
+${markdownTable(['function', 'self', 'with callees'], functionRows)}
+
+dcache's code and bundled packages by time including callees:
+
+${markdownTable(['function', 'bucket', 'with callees'], callerRows)}
+`;
+}

@@ -1,0 +1,120 @@
+// The benchmark runner behind `npm run bench`: runs every case in
+// bench/cases/index.js, A and B alternated, prints a table, takes a hit
+// apart ("Where the time goes on a hit") and rewrites BENCHMARKS.md.
+// Plain Node on purpose, so it runs on a fresh machine (no hyperfine).
+import { writeFileSync } from 'node:fs';
+import { cases } from './cases/index.js';
+import { rebuildWithMaps } from './lib/bundles.js';
+import { dissectHit } from './lib/hit-anatomy.js';
+import { measurePairs } from './lib/pairs.js';
+import { BENCHMARKS_MD } from './lib/paths.js';
+import { describeBkt, describeMachine, renderMarkdown, renderTerminalTable, resultRows } from './lib/report.js';
+import { snapshotRepo } from './lib/snapshot.js';
+
+const DEFAULT_WARMUP = 5;
+const DEFAULT_PROFILE_RUNS = 30;
+const PROFILE_INTERVAL_US = 100;
+
+function readCount(name, fallback) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`${name} must be a whole number of at least 1, not '${text}'`);
+  }
+  return value;
+}
+
+async function runCase(benchCase, build, { runs, warmup }) {
+  let state;
+  try {
+    state = await benchCase.setup(build);
+    const measured = await measurePairs(benchCase, state, { runs: runs ?? benchCase.defaultRuns, warmup });
+    const note = await benchCase.verify(state);
+    return { benchCase, measured, note };
+  } catch (error) {
+    return { benchCase, error };
+  } finally {
+    if (state !== undefined) await benchCase.teardown?.(state);
+  }
+}
+
+async function main() {
+  const snapshot = snapshotRepo();
+  process.once('SIGINT', () => {
+    snapshot.cleanup();
+    process.exit(130);
+  });
+  try {
+    await benchmark(snapshot);
+  } finally {
+    snapshot.cleanup();
+  }
+}
+
+async function benchmark({ build, sources }) {
+  const startedAt = new Date();
+  const machine = describeMachine(startedAt);
+  const warmup = readCount('BENCH_WARMUP', DEFAULT_WARMUP);
+  const runs = readCount('BENCH_RUNS', undefined);
+  const profileRuns = readCount('BENCH_PROFILE_RUNS', DEFAULT_PROFILE_RUNS);
+  console.log(`dcache benchmarks: ${machine.cpu}, ${machine.memory}, Node ${machine.node}, ${machine.date}`);
+
+  // The snapshot's sources rebuilt by the project's own build, with source
+  // maps: used only to attribute profile samples and to bundle the probes.
+  let rebuilt = null;
+  try {
+    rebuilt = rebuildWithMaps(sources, build.dist);
+    if (!rebuilt.mapFor) console.log('(the rebuild with source maps differs from dist/: profile frames in dist/ will not be attributed)');
+  } catch (error) {
+    console.log(`(rebuilding with source maps failed, so no probes and no attribution: ${error.message})`);
+  }
+
+  const results = [];
+  for (const benchCase of cases) {
+    process.stdout.write(`${benchCase.name} vs ${benchCase.baseline}: `);
+    const result = await runCase(benchCase, build, { runs, warmup });
+    console.log(result.error ? `INVALID\n  ${result.error.stack}` : `${result.measured.runs} pairs`);
+    results.push(result);
+  }
+  const rows = resultRows(results, describeBkt(process.env));
+  console.log(`\n${renderTerminalTable(rows)}\n`);
+
+  process.stdout.write('Where the time goes on a hit: ladder, in-process clocks, CPU profiles… ');
+  let anatomy = null;
+  let anatomyError = null;
+  try {
+    anatomy = await dissectHit(build, rebuilt, {
+      rounds: profileRuns,
+      warmup: 2,
+      profileRuns,
+      profileIntervalUs: PROFILE_INTERVAL_US,
+    });
+    anatomy.command = 'dcache run -- /bin/sh -c \'echo ran >> "$1"; cat "$2"\' …';
+    console.log('done');
+    const signed = (value) => (value === null ? '' : ` (${value >= 0 ? '+' : ''}${value.toFixed(1)})`);
+    console.log('  wall ms (over node -e 0) | in-process user code ms (over node -e 0) | command');
+    for (const r of anatomy.ladder.rungs) {
+      const wall = `${r.wallMs.toFixed(1)}${signed(r.wallOverFloorMs)}`;
+      const inside = `${r.userPhaseMs.toFixed(1)}${signed(r.userOverFloorMs)}`;
+      console.log(`  ${wall.padEnd(24)} | ${inside.padEnd(40)} | ${r.command.replaceAll('`', '')}`);
+    }
+  } catch (error) {
+    anatomyError = error.message.split('\n')[0];
+    console.log(`FAILED\n  ${error.stack}`);
+  }
+
+  const markdown = renderMarkdown({
+    machine,
+    settings: { warmup, defaultWarmup: DEFAULT_WARMUP, defaultProfileRuns: DEFAULT_PROFILE_RUNS },
+    results,
+    rows,
+    anatomy,
+    anatomyError,
+  });
+  writeFileSync(BENCHMARKS_MD, markdown);
+  console.log(`\nWrote ${BENCHMARKS_MD}`);
+  if (results.some((r) => r.error) || anatomyError) process.exitCode = 1;
+}
+
+await main();
