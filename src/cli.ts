@@ -1,10 +1,11 @@
 import { homedir } from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
 import { parseInstant } from './clock.js';
-import { run, type RunOptions } from './commands/run.js';
+import { run } from './commands/run.js';
 import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
-import { POLICY_HELP } from './policy.js';
-import { Output, wantsColour, type Verbosity } from './output.js';
+import { Output, type Verbosity } from './output.js';
+import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
 import { version } from './version.js';
 
 // Commander wiring only: options in, a command function called, an exit code out.
@@ -16,7 +17,67 @@ const USAGE_EXIT_RUN = EXIT_DCACHE_FAILED;
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
-function buildProgram(onRun: (command: string[], options: RunCliOptions) => Promise<void>): Command {
+// The process streams, created on first use with an error listener, so that
+// a reader closing the pipe early is an EPIPE the writer sees through its
+// write callback, never an uncaught exception.
+let stdoutStream: Writable | undefined;
+let stderrStream: Writable | undefined;
+const stdout = (): Writable => (stdoutStream ??= process.stdout.on('error', () => {}));
+const stderr = (): Writable & { isTTY?: boolean } => (stderrStream ??= process.stderr.on('error', () => {}));
+
+export async function main(argv: string[]): Promise<number> {
+  const env = process.env;
+  let output = new Output(stderr, 'normal', env);
+  const runFromCli = async (command: string[], options: RunCliOptions): Promise<number> => {
+    const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
+    output = new Output(stderr, verbosity, env);
+    return run({
+      command,
+      options: {
+        policy: options.policy ?? [],
+        force: options.force === true,
+        cacheFailures: options.cacheFailures === true,
+        dir: options.dir,
+        output: options.output ?? [],
+        env: options.env ?? [],
+        stdin: options.stdin === true,
+        cwd: options.cwd !== false,
+        key: options.key,
+        shell: options.shell === true,
+      },
+      cwd: process.cwd(),
+      home: homedir(),
+      env,
+      now: readNow(env),
+      stdin: () => process.stdin,
+      stdout,
+      stderr,
+      output,
+    });
+  };
+  try {
+    // The common `run` command lines are read without commander, which a
+    // cache hit would otherwise spend a large share of its time loading.
+    const quick = quickParseRun(argv);
+    if (quick) return await runFromCli(quick.command, quick.options);
+    return await parseWithCommander(argv, runFromCli);
+  } catch (err) {
+    if (err instanceof ExitError) {
+      output.error(err.message);
+      return err.exitCode;
+    }
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    output.error(`internal error, please report it: ${detail}`);
+    return EXIT_DCACHE_FAILED;
+  }
+}
+
+async function parseWithCommander(
+  argv: string[],
+  runFromCli: (command: string[], options: RunCliOptions) => Promise<number>,
+): Promise<number> {
+  const { Command, CommanderError, Option } = await import('commander');
+  let exitCode = 0;
   const program = new Command('dcache')
     .description('Cache the output of shell commands on disk and replay it while a freshness policy says it is still good.')
     .version(version, '-V, --version', 'print the version')
@@ -24,23 +85,11 @@ function buildProgram(onRun: (command: string[], options: RunCliOptions) => Prom
     .enablePositionalOptions()
     .showSuggestionAfterError(true);
 
-  program
+  const runCommand: Command = program
     .command('run')
     .description('run a command, or replay its recorded output while it is fresh')
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command to run, and its arguments')
-    .option('-p, --policy <spec>', `freshness policy, repeatable, all must hold: ${POLICY_HELP} (default: daily)`, collect)
-    .option('-f, --force', 'run and record even if a fresh entry exists')
-    .option('--cache-failures', 'record non-zero exits too (default: only exit 0 is recorded)')
-    .option('-o, --output <path>', 'a file or directory the command writes, repeatable: captured after exit 0, restored on a hit', collect)
-    .option('-e, --env <name>', 'an environment variable (or a glob such as AWS_*) whose value is part of the key, repeatable', collect)
-    .option('--stdin', 'read all of standard input, make its hash part of the key, and feed it to the command')
-    .option('--no-cwd', 'leave the working directory out of the key')
-    .option('--key <text>', 'extra text mixed into the key (a namespace)')
-    .option('--shell', 'run the single command string through /bin/sh -c (pipelines, redirections)')
-    .option('--dir <path>', 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)')
-    .addOption(new Option('-v, --verbose', "say on stderr whether it was a hit or a miss, and why").conflicts('quiet'))
-    .addOption(new Option('-q, --quiet', "print nothing of dcache's own but errors"))
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -52,59 +101,16 @@ Examples:
   DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
 `,
     )
-    .action((command: string[], options: RunCliOptions) => onRun(command, options));
-
-  return program;
-}
-
-interface RunCliOptions {
-  policy?: string[];
-  output?: string[];
-  env?: string[];
-  stdin?: boolean;
-  cwd: boolean;
-  key?: string;
-  shell?: boolean;
-  force?: boolean;
-  cacheFailures?: boolean;
-  dir?: string;
-  verbose?: boolean;
-  quiet?: boolean;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const env = process.env;
-  let exitCode = 0;
-  let output = new Output(process.stderr, 'normal', wantsColour(process.stderr, env));
-  const program = buildProgram(async (command, options) => {
-    const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
-    output = new Output(process.stderr, verbosity, wantsColour(process.stderr, env));
-    const runOptions: RunOptions = {
-      policy: options.policy ?? [],
-      force: options.force === true,
-      cacheFailures: options.cacheFailures === true,
-      dir: options.dir,
-      output: options.output ?? [],
-      env: options.env ?? [],
-      stdin: options.stdin === true,
-      cwd: options.cwd,
-      key: options.key,
-      shell: options.shell === true,
-    };
-    exitCode = await run({
-      command,
-      options: runOptions,
-      cwd: process.cwd(),
-      home: homedir(),
-      env,
-      now: readNow(env),
-      // a getter: touching process.stdin costs start-up time that a run without --stdin need not pay
-      stdin: () => process.stdin,
-      stdout: process.stdout,
-      stderr: process.stderr,
-      output,
+    .action(async (command: string[], options: RunCliOptions) => {
+      exitCode = await runFromCli(command, options);
     });
-  });
+  for (const spec of RUN_OPTIONS) {
+    const option = new Option(flagsOf(spec), spec.description);
+    if (spec.repeatable) option.argParser(collect);
+    if (spec.key === 'verbose') option.conflicts('quiet');
+    runCommand.addOption(option);
+  }
+
   const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;
   program.exitOverride();
   program.configureOutput({
@@ -121,18 +127,10 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
-      return usageExit;
-    }
-    if (err instanceof ExitError) {
-      output.error(err.message);
-      return err.exitCode;
-    }
-    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    output.error(`internal error, please report it: ${detail}`);
-    return EXIT_DCACHE_FAILED;
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
+    return usageExit;
   }
 }
 
@@ -144,11 +142,6 @@ function readNow(env: NodeJS.ProcessEnv): number {
   if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, EXIT_DCACHE_FAILED);
   return parsed.value;
 }
-
-// A reader that closes our stdout or stderr early gets no EPIPE noise; the
-// code writing to the stream sees the failure through its write callback.
-process.stdout.on('error', () => {});
-process.stderr.on('error', () => {});
 
 void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

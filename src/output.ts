@@ -18,25 +18,25 @@ export function wantsColour(stream: MessageSink, env: NodeJS.ProcessEnv): boolea
 }
 
 export class Output {
-  private readonly chalk: InstanceType<typeof Chalk>;
+  private chalk: InstanceType<typeof Chalk> | undefined;
   private readonly warned = new Set<string>();
 
+  // `sink` is a getter: the stream is created, and colour decided, only when
+  // there is something to say (creating process.stderr costs start-up time).
   constructor(
-    private readonly sink: MessageSink,
+    private readonly sink: () => MessageSink,
     readonly verbosity: Verbosity,
-    colour: boolean,
-  ) {
-    this.chalk = new Chalk({ level: colour ? 1 : 0 });
-  }
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   // What --verbose asks for: hit or miss, and why.
   info(message: string): void {
-    if (this.verbosity === 'verbose') this.line(this.chalk.dim(message));
+    if (this.verbosity === 'verbose') this.line('dim', message);
   }
 
   // Something went wrong with the cache, but the command is unaffected.
   warn(message: string): void {
-    if (this.verbosity !== 'quiet') this.line(this.chalk.yellow(message));
+    if (this.verbosity !== 'quiet') this.line('yellow', message);
   }
 
   // The same warning once per process, however often its cause recurs.
@@ -48,10 +48,12 @@ export class Output {
 
   // dcache itself failed or was misused; shown even with --quiet.
   error(message: string): void {
-    this.line(this.chalk.red(message));
+    this.line('red', message);
   }
 
-  private line(message: string): void {
-    this.sink.write(`${this.chalk.bold('dcache:')} ${message}\n`);
+  private line(style: 'dim' | 'yellow' | 'red', message: string): void {
+    const sink = this.sink();
+    this.chalk ??= new Chalk({ level: wantsColour(sink, this.env) ? 1 : 0 });
+    sink.write(`${this.chalk.bold('dcache:')} ${this.chalk[style](message)}\n`);
   }
 }

@@ -51,8 +51,12 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
     stripFinalNewline: false,
   });
   let delivered = true;
+  // Our reader went away. Without dcache the command would get SIGPIPE on
+  // its next write; its pipe here is a socket, where it would get ECONNRESET
+  // instead and likely complain, so it is sent the SIGPIPE it expects.
   const onClosedSink = () => {
     delivered = false;
+    child.kill('SIGPIPE');
   };
   const pumps = [
     child.stdout ? pump(child.stdout, 1, request.stdout, request.capture, onClosedSink) : Promise.resolve(),

@@ -1,10 +1,10 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import type { StreamFd } from './capture.js';
 import type { BlobHash, Hasher, StreamHash } from './hash.js';
 import { createStreamHash, hashBytes } from './hash.js';
 import type { BlobRef, Manifest } from './manifest.js';
 import { unreachable } from './errors.js';
+import { SinkClosed, type FdSink } from './fd-sink.js';
 import { restoreOutputs } from './output-files.js';
 import type { LocalStore } from './store/local-store.js';
 
@@ -29,8 +29,8 @@ export type ReplayResult =
   | { ok: false; reason: 'restore-failed'; detail: string };
 
 export interface ReplaySinks {
-  stdout: Writable;
-  stderr: Writable;
+  stdout: FdSink;
+  stderr: FdSink;
 }
 
 type Run = [StreamFd, number];
@@ -44,7 +44,6 @@ class BadBlob extends Error {
   }
 }
 
-class SinkClosed extends Error {}
 
 // Replays an entry: restores its output files first (so that a bad blob
 // among them is found before any byte reaches stdout), then writes its
@@ -109,7 +108,7 @@ async function replayStreams(
   }
 }
 
-function sinkFor(sinks: ReplaySinks, fd: StreamFd): Writable {
+function sinkFor(sinks: ReplaySinks, fd: StreamFd): FdSink {
   return fd === 1 ? sinks.stdout : sinks.stderr;
 }
 
@@ -286,12 +285,6 @@ class BlobReader {
   }
 }
 
-// Resolves once the chunk is handed to the OS, so the next read can follow:
-// one chunk in flight bounds memory whatever the output's size.
-function writeChunk(sink: Writable, chunk: Uint8Array): Promise<void> {
-  if (chunk.length === 0) return Promise.resolve();
-  if (sink.destroyed || sink.writableEnded) return Promise.reject(new SinkClosed());
-  return new Promise((resolve, reject) => {
-    sink.write(chunk, (err) => (err ? reject(new SinkClosed()) : resolve()));
-  });
+function writeChunk(sink: FdSink, chunk: Uint8Array): Promise<void> {
+  return chunk.length === 0 ? Promise.resolve() : sink.write(chunk);
 }

@@ -3,6 +3,7 @@ import { resolveCacheDir } from '../cache-dir.js';
 import { Capture } from '../capture.js';
 import { formatInstant } from '../clock.js';
 import { formatAge } from '../duration.js';
+import { FdSink } from '../fd-sink.js';
 import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
 import type { CacheKey, Hasher } from '../hash.js';
 import { loadHasher } from '../hash.js';
@@ -42,9 +43,10 @@ export interface RunContext {
   home: string;
   env: NodeJS.ProcessEnv;
   now: number;
+  // getters: the process streams are created only if a run needs them
   stdin: () => Readable;
-  stdout: Writable;
-  stderr: Writable;
+  stdout: () => Writable;
+  stderr: () => Writable;
   output: Output;
 }
 
@@ -158,7 +160,8 @@ async function tryReplay(plan: Plan): Promise<Lookup> {
     `hit: recorded ${formatAge(ctx.now - manifest.recordedAt)} ago (${formatInstant(manifest.recordedAt)}), ` +
       `fresh ${verdict.expiresAt === null ? 'forever' : `until ${formatInstant(verdict.expiresAt)}`} (${policyNames(policies)})`,
   );
-  const result = await replayEntry(store, manifest, plan.hasher, { stdout: ctx.stdout, stderr: ctx.stderr }, ctx.cwd);
+  const sinks = { stdout: new FdSink(1, ctx.stdout), stderr: new FdSink(2, ctx.stderr) };
+  const result = await replayEntry(store, manifest, plan.hasher, sinks, ctx.cwd);
   if (result.ok) return { replayed: true, exitCode: manifest.exitCode };
   switch (result.reason) {
     case 'closed':
@@ -205,8 +208,8 @@ async function record(plan: Plan): Promise<number> {
       stdinFile: plan.stdin?.path ?? null,
       cwd: ctx.cwd,
       env: ctx.env,
-      stdout: ctx.stdout,
-      stderr: ctx.stderr,
+      stdout: ctx.stdout(),
+      stderr: ctx.stderr(),
       capture,
     });
   } catch (err) {

@@ -343,3 +343,40 @@ function listFiles(dir: string): string[] {
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath, d.name));
 }
+
+describe('command lines that commander reads', () => {
+  it('treats bundled short flags like separate ones', () => {
+    const script = box.counter('fetch.sh', 'echo data');
+    box.dcache(['run', '--', script.path]);
+    const r = box.dcache(['run', '-vf', '--', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(plain(r.stderr)).toMatch(/^dcache: miss \(--force\); running /);
+    const hit = box.dcache(['run', '-qp', 'ttl:1h', script.path]);
+    expect(script.runs()).toBe(2);
+    expect(hit.stdout.toString()).toBe('data\n');
+  });
+
+  it('prints run --help on stdout and exits 0', () => {
+    const r = box.dcache(['run', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--policy <spec>', '--output <path>', '--env <name>', '--stdin', '--no-cwd', '--key <text>', '--shell', '--force', '--cache-failures', '--dir <path>', '--verbose', '--quiet']) {
+      expect(r.stdout.toString()).toContain(flag);
+    }
+  });
+});
+
+describe('a reader that closes the pipe early', () => {
+  it('stops a miss with the status of SIGPIPE, quietly, and records nothing', () => {
+    const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
+    expect(r.stdout.toString()).toBe('1\nstatus 141\n');
+    expect(r.stderr).toBe('');
+    expect(listFiles(box.cacheDir).filter((f) => f.includes('/entries/'))).toEqual([]);
+  });
+
+  it('stops a hit quietly with exit 141', () => {
+    box.dcache(['run', '--', 'seq', '1', '3000000']);
+    const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
+    expect(r.stdout.toString()).toBe('1\nstatus 141\n');
+    expect(r.stderr).toBe('');
+  });
+});
