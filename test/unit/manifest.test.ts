@@ -31,6 +31,12 @@ function validManifest(): Record<string, unknown> {
       { path: 'data/raw.csv', type: 'file', mode: 0o644, blob: { hash: '00000000000000dd', size: 5 } },
       { path: 'data/latest', type: 'symlink', target: 'raw.csv' },
     ],
+    validators: [
+      { kind: 'path', source: 'in.csv', files: [{ path: 'in.csv', size: 3, mtimeMs: 1_724_763_000_000.5, hash: '00000000000000ee' }] },
+      { kind: 'url', source: 'https://***@example.com/x', etag: '"abc"', lastModified: null, contentLength: '3', bodyHash: null },
+      { kind: 'cmd', source: 'gsutil stat gs://b/o', exitCode: 0, stdoutHash: '00000000000000ff' },
+      { kind: 'unknown', source: 'https://example.com/y', of: 'url' },
+    ],
   };
 }
 
@@ -67,6 +73,10 @@ describe('validateManifest', () => {
     ['a stderr hash that is not 16 hex digits', (m) => (m.stderr = { hash: 'xyz', size: 3 })],
     ['a missing order field', (m) => delete m.order],
     ['a missing outputs field', (m) => delete m.outputs],
+    ['a missing validators field', (m) => delete m.validators],
+    ['a validator of an unknown kind', (m) => ((m.validators as unknown[])[0] = { kind: 'ftp', source: 'x' })],
+    ['a file fingerprint without a hash', (m) => ((m.validators as unknown[])[0] = { kind: 'path', source: 'a', files: [{ path: 'a', size: 1, mtimeMs: 1 }] })],
+    ['a probe fingerprint without an exit code', (m) => ((m.validators as unknown[])[2] = { kind: 'cmd', source: 'x', stdoutHash: '00000000000000ff' })],
     ['an output of an unknown type', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'fifo', mode: 0o644 })],
     ['an output file without a blob', (m) => ((m.outputs as unknown[])[1] = { path: 'data/raw.csv', type: 'file', mode: 0o644 })],
     ['an output mode beyond 0o7777', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'dir', mode: 0o10000 })],
