@@ -1,8 +1,9 @@
 import { homedir } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { parseInstant } from './clock.js';
 import { run } from './commands/run.js';
+import { status } from './commands/status.js';
+import type { RunOptions } from './plan.js';
 import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
@@ -25,42 +26,57 @@ let stderrStream: Writable | undefined;
 const stdout = (): Writable => (stdoutStream ??= process.stdout.on('error', () => {}));
 const stderr = (): Writable & { isTTY?: boolean } => (stderrStream ??= process.stderr.on('error', () => {}));
 
+// The options of run and status, from the command line to what the
+// commands take.
+function toRunOptions(options: RunCliOptions): RunOptions {
+  return {
+    policy: options.policy ?? [],
+    tz: options.tz,
+    force: options.force === true,
+    cacheFailures: options.cacheFailures === true,
+    staleIfError: options.staleIfError === true,
+    dir: options.dir,
+    output: options.output ?? [],
+    env: options.env ?? [],
+    stdin: options.stdin === true,
+    cwd: options.cwd !== false,
+    key: options.key,
+    shell: options.shell === true,
+    watch: options.watch ?? [],
+    watchCmd: options.watchCmd ?? [],
+    watchTimeout: options.watchTimeout,
+    explain: options.explain === true,
+  };
+}
+
+type CommandRunner = (command: string[], options: RunCliOptions) => Promise<number>;
+
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   let output = new Output(stderr, 'normal', env);
-  const runFromCli = async (command: string[], options: RunCliOptions): Promise<number> => {
+  const planInputs = (command: string[], options: RunCliOptions) => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(stderr, verbosity, env);
-    return run({
+    return {
       command,
-      options: {
-        policy: options.policy ?? [],
-        force: options.force === true,
-        cacheFailures: options.cacheFailures === true,
-        dir: options.dir,
-        output: options.output ?? [],
-        env: options.env ?? [],
-        stdin: options.stdin === true,
-        cwd: options.cwd !== false,
-        key: options.key,
-        shell: options.shell === true,
-      },
+      options: toRunOptions(options),
       cwd: process.cwd(),
       home: homedir(),
       env,
-      now: readNow(env),
+      nowText: env.DCACHE_NOW,
       stdin: () => process.stdin,
-      stdout,
-      stderr,
-      output,
-    });
+    };
   };
+  const runFromCli: CommandRunner = (command, options) =>
+    run({ ...planInputs(command, options), stdout, stderr, output });
+  const statusFromCli: CommandRunner = (command, options) =>
+    status({ ...planInputs(command, options), print: (line) => stdout().write(`${line}\n`), output });
   try {
     // The common `run` command lines are read without commander, which a
     // cache hit would otherwise spend a large share of its time loading.
     const quick = quickParseRun(argv);
     if (quick) return await runFromCli(quick.command, quick.options);
-    return await parseWithCommander(argv, runFromCli);
+    return await parseWithCommander(argv, runFromCli, statusFromCli);
   } catch (err) {
     if (err instanceof ExitError) {
       output.error(err.message);
@@ -72,10 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function parseWithCommander(
-  argv: string[],
-  runFromCli: (command: string[], options: RunCliOptions) => Promise<number>,
-): Promise<number> {
+async function parseWithCommander(argv: string[], runFromCli: CommandRunner, statusFromCli: CommandRunner): Promise<number> {
   const { Command, CommanderError, Option } = await import('commander');
   let exitCode = 0;
   const program = new Command('dcache')
@@ -98,17 +111,38 @@ Examples:
   dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
   dcache run --shell -o export.csv.gz -- 'curl -sf https://example.com/export.csv | gzip > export.csv.gz'
   dcache run -p ttl:6h -- curl -sf https://example.com/export.json
+  dcache run -p daily@06:00 --tz Europe/Paris -w https://example.com/export.csv -o export.csv -- ./fetch.sh
+  dcache run --watch-cmd 'gsutil stat gs://bucket/export.csv' -p forever -- ./fetch.sh
   DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
 `,
     )
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await runFromCli(command, options);
     });
-  for (const spec of RUN_OPTIONS) {
-    const option = new Option(flagsOf(spec), spec.description);
-    if (spec.repeatable) option.argParser(collect);
-    if (spec.key === 'verbose') option.conflicts('quiet');
-    runCommand.addOption(option);
+  const statusCommand: Command = program
+    .command('status')
+    .description('say whether dcache run would replay (exit 0) or run the command (exit 1), and why')
+    .usage('[run options] -- <command> [args...]')
+    .argument('<command...>', 'the command, and its arguments, as given to dcache run')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache status -- ./fetch-customer-data.sh && echo "cached for today"
+  dcache status --explain -p daily@06:00 -w data/input.csv -- ./build-report.sh
+`,
+    )
+    .action(async (command: string[], options: RunCliOptions) => {
+      exitCode = await statusFromCli(command, options);
+    });
+  for (const target of [runCommand, statusCommand]) {
+    for (const spec of RUN_OPTIONS) {
+      const option = new Option(flagsOf(spec), spec.description);
+      if (spec.repeatable) option.argParser(collect);
+      if (spec.key === 'verbose') option.conflicts('quiet');
+      target.addOption(option);
+    }
   }
 
   const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;
@@ -132,15 +166,6 @@ Examples:
     if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
   }
-}
-
-// The clock: DCACHE_NOW when set (tests, and users checking a policy), else now.
-function readNow(env: NodeJS.ProcessEnv): number {
-  const text = env.DCACHE_NOW;
-  if (text === undefined || text === '') return Date.now();
-  const parsed = parseInstant(text);
-  if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, EXIT_DCACHE_FAILED);
-  return parsed.value;
 }
 
 void main(process.argv.slice(2)).then((code) => {

@@ -4,6 +4,7 @@ import type { KeyMaterial } from './key.js';
 import { KEY_FORMAT } from './key.js';
 import type { Result } from './errors.js';
 import type { OutputRecord } from './output-files.js';
+import type { Fingerprint } from './watch.js';
 import { fail, ok } from './errors.js';
 
 export const MANIFEST_FORMAT = 1;
@@ -31,6 +32,8 @@ export interface Manifest {
   order: BlobRef | null;
   // the declared output files and directories, captured after exit 0
   outputs: OutputRecord[];
+  // fingerprints of the watched sources, taken just before the run
+  validators: Fingerprint[];
 }
 
 export type ManifestProblem =
@@ -60,6 +63,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
   }
   if (value.order !== null && (value.stdout === null || value.stderr === null)) return garbled('order without two streams');
   if (!Array.isArray(value.outputs) || !value.outputs.every(isOutputRecord)) return garbled('outputs');
+  if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
   return ok(value as unknown as Manifest);
 }
 
@@ -93,6 +97,28 @@ function isOutputRecord(v: unknown): v is OutputRecord {
       return isMode(v.mode);
     case 'symlink':
       return typeof v.target === 'string';
+    default:
+      return false;
+  }
+}
+
+function isFingerprint(v: unknown): v is Fingerprint {
+  if (!isRecord(v) || typeof v.source !== 'string') return false;
+  const isText = (x: unknown) => x === null || typeof x === 'string';
+  switch (v.kind) {
+    case 'path':
+      return (
+        Array.isArray(v.files) &&
+        v.files.every(
+          (f) => isRecord(f) && typeof f.path === 'string' && isCount(f.size) && typeof f.mtimeMs === 'number' && isHash64(f.hash),
+        )
+      );
+    case 'url':
+      return isText(v.etag) && isText(v.lastModified) && isText(v.contentLength) && (v.bodyHash === null || isHash64(v.bodyHash));
+    case 'cmd':
+      return Number.isInteger(v.exitCode) && isHash64(v.stdoutHash);
+    case 'unknown':
+      return v.of === 'path' || v.of === 'url' || v.of === 'cmd';
     default:
       return false;
   }

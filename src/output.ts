@@ -46,6 +46,11 @@ export class Output {
     this.warn(message);
   }
 
+  // --explain: always shown, one line per part.
+  explain(message: string): void {
+    this.line('dim', message);
+  }
+
   // dcache itself failed or was misused; shown even with --quiet.
   error(message: string): void {
     this.line('red', message);

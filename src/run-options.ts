@@ -7,6 +7,12 @@ import { POLICY_HELP } from './policy.js';
 
 export interface RunCliOptions {
   policy?: string[];
+  tz?: string;
+  watch?: string[];
+  watchCmd?: string[];
+  watchTimeout?: string;
+  staleIfError?: boolean;
+  explain?: boolean;
   output?: string[];
   env?: string[];
   stdin?: boolean;
@@ -41,6 +47,28 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     key: 'policy',
     description: `freshness policy, repeatable, all must hold: ${POLICY_HELP} (default: daily)`,
   },
+  { long: 'tz', value: 'zone', key: 'tz', description: 'IANA time zone for calendar policies (default: $TZ or the system zone)' },
+  {
+    short: 'w',
+    long: 'watch',
+    value: 'source',
+    repeatable: true,
+    key: 'watch',
+    description: 'a file, directory, glob or http(s):// URL; the entry is stale once it changes (repeatable)',
+  },
+  {
+    long: 'watch-cmd',
+    value: 'command',
+    repeatable: true,
+    key: 'watchCmd',
+    description: 'a cheap probe run by /bin/sh -c; the entry is stale once its exit code or stdout changes (repeatable)',
+  },
+  {
+    long: 'watch-timeout',
+    value: 'duration',
+    key: 'watchTimeout',
+    description: 'how long a URL or probe may take before it counts as changed (default: 10s)',
+  },
   {
     short: 'o',
     long: 'output',
@@ -67,6 +95,12 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     key: 'cacheFailures',
     description: 'record non-zero exits too (default: only exit 0 is recorded)',
   },
+  {
+    long: 'stale-if-error',
+    key: 'staleIfError',
+    description: 'if the run fails and an earlier successful entry exists, replay that one and warn',
+  },
+  { long: 'explain', key: 'explain', description: 'say on stderr how the key was made and why the entry is fresh or not' },
   {
     long: 'dir',
     value: 'path',

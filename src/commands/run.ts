@@ -1,184 +1,85 @@
-import type { Readable, Writable } from 'node:stream';
-import { resolveCacheDir } from '../cache-dir.js';
+import type { Writable } from 'node:stream';
 import { Capture } from '../capture.js';
 import { formatInstant } from '../clock.js';
 import { formatAge } from '../duration.js';
+import { EXIT_DCACHE_FAILED, ExitError, unreachable } from '../errors.js';
+import { explainDecision } from '../explain.js';
 import { FdSink } from '../fd-sink.js';
-import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
-import type { CacheKey, Hasher } from '../hash.js';
-import { loadHasher } from '../hash.js';
-import { copyStdin, hashEnvSpecs, type StdinCopy } from '../key-inputs.js';
-import { buildKeyMaterial, deriveKey, sameKeyMaterial, type KeyMaterial } from '../key.js';
+import { checkSources, decide, type SourceCheck } from '../lookup.js';
 import type { Manifest } from '../manifest.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
-import { captureOutputs, normalizeOutputPath } from '../output-files.js';
+import { captureOutputs } from '../output-files.js';
 import type { Output } from '../output.js';
-import type { Policy } from '../policy.js';
-import { judgePolicies, parsePolicies } from '../policy.js';
+import { makePlan, type Plan, type PlanInputs } from '../plan.js';
 import { runCommand } from '../record.js';
 import { replayEntry } from '../replay.js';
-import { describeError, LocalStore } from '../store/local-store.js';
+import { describeError } from '../store/local-store.js';
+import { recordable } from '../watch.js';
 
 // A process whose reader went away dies of SIGPIPE in a shell; 128 + 13.
 const EXIT_BROKEN_PIPE = 141;
 
-export interface RunOptions {
-  policy: string[];
-  force: boolean;
-  cacheFailures: boolean;
-  dir: string | undefined;
-  output: string[];
-  env: string[];
-  stdin: boolean;
-  // false with --no-cwd
-  cwd: boolean;
-  key: string | undefined;
-  shell: boolean;
-}
-
-export interface RunContext {
-  command: string[];
-  options: RunOptions;
-  cwd: string;
-  home: string;
-  env: NodeJS.ProcessEnv;
-  now: number;
+export interface RunContext extends PlanInputs {
   // getters: the process streams are created only if a run needs them
-  stdin: () => Readable;
   stdout: () => Writable;
   stderr: () => Writable;
   output: Output;
 }
 
-// What a run needs once its options are checked and its key is known.
-interface Plan {
-  ctx: RunContext;
-  store: LocalStore;
-  hasher: Hasher;
-  key: CacheKey;
-  material: KeyMaterial;
-  policies: Policy[];
-  stdin: StdinCopy | null;
-}
-
 // dcache run: replay a fresh entry, or run the command and record it.
 // Returns the exit code; throws ExitError for misuse.
 export async function run(ctx: RunContext): Promise<number> {
-  const plan = await makePlan(ctx);
+  const planned = await makePlan(ctx);
+  if (!planned.ok) throw new ExitError(planned.error, EXIT_DCACHE_FAILED);
+  const plan = planned.value;
+  const { output } = ctx;
   try {
-    let missReason = '--force';
-    if (!ctx.options.force) {
-      const lookup = await tryReplay(plan);
-      if (lookup.replayed) return lookup.exitCode;
-      missReason = lookup.reason;
+    const decision = await decide(plan, output, plan.options.force);
+    if (plan.options.explain) for (const line of explainDecision(plan, decision)) output.explain(line);
+    if (decision.fresh) {
+      const m = decision.manifest;
+      const { expiresAt } = decision.verdict;
+      output.info(
+        `hit: recorded ${formatAge(plan.now - m.recordedAt)} ago (${formatInstant(m.recordedAt, plan.zone)}), ` +
+          `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`} (${policyNames(plan)})`,
+      );
+      const replayed = await replay(ctx, plan, m);
+      if (replayed !== null) return replayed;
+    } else {
+      output.info(`miss (${decision.reason}); running ${describeCommand(plan.command)}`);
     }
-    ctx.output.info(`miss (${missReason}); running ${describeCommand(ctx.command)}`);
-    return await record(plan);
+    // An entry that may stand in for a failed run (--stale-if-error).
+    const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
+    return await record(ctx, plan, decision.fresh ? null : decision.checks, fallback);
   } finally {
     plan.stdin?.dispose();
   }
 }
 
-// Checks every option before anything runs, then derives the key.
-async function makePlan(ctx: RunContext): Promise<Plan> {
-  const { options } = ctx;
-  const usage = (message: string) => new ExitError(message, EXIT_DCACHE_FAILED);
-  const policies = parsePolicies(options.policy);
-  if (!policies.ok) throw usage(policies.error);
-  const dir = resolveCacheDir(options.dir, ctx.env, ctx.home, ctx.cwd);
-  if (!dir.ok) throw usage(dir.error);
-  if (options.shell && ctx.command.length !== 1) {
-    throw usage(`--shell takes the command as one string, e.g. --shell -- 'sort data.csv | uniq -c'; got ${ctx.command.length} arguments`);
-  }
-  const outputs: string[] = [];
-  for (const given of options.output) {
-    const path = normalizeOutputPath(ctx.cwd, given);
-    if (!path.ok) throw usage(path.error);
-    outputs.push(path.value);
-  }
-  const env = await hashEnvSpecs(options.env, ctx.env);
-  if (!env.ok) throw usage(env.error);
-  if (options.key !== undefined && options.key === '') throw usage("--key '' is empty; give the text to mix into the key");
-
-  const hasher = await loadHasher();
-  const stdin = options.stdin ? await copyStdin(ctx.stdin(), hasher) : null;
-  const material = buildKeyMaterial({
-    argv: ctx.command,
-    shell: options.shell,
-    cwd: options.cwd ? ctx.cwd : null,
-    env: env.value,
-    stdin: stdin?.hash ?? null,
-    outputs: [...new Set(outputs)].sort(),
-    extra: options.key ?? null,
-  });
-  return {
-    ctx,
-    store: new LocalStore(dir.value),
-    hasher,
-    key: deriveKey(hasher, material),
-    material,
-    policies: policies.value,
-    stdin,
-  };
-}
-
-type Lookup = { replayed: true; exitCode: number } | { replayed: false; reason: string };
-
-async function tryReplay(plan: Plan): Promise<Lookup> {
-  const { ctx, store, key, material, policies } = plan;
+// Replays an entry; null when it turned out unusable before any byte was
+// written (the entry is then dropped or left, and the command runs).
+async function replay(ctx: RunContext, plan: Plan, manifest: Manifest): Promise<number | null> {
   const { output } = ctx;
-  const read = store.readEntry(key);
-  switch (read.status) {
-    case 'absent':
-      return { replayed: false, reason: 'no entry' };
-    case 'unreadable':
-      output.warnOnce('cache', `cannot read the cache entry (${read.detail}); running the command`);
-      return { replayed: false, reason: 'entry unreadable' };
-    case 'bad':
-      output.warn(`dropped a bad cache entry (${read.detail}); running the command`);
-      store.dropEntry(null, key, null);
-      return { replayed: false, reason: 'bad entry' };
-    case 'found':
-      break;
-  }
-  const manifest = read.manifest;
-  if (!sameKeyMaterial(manifest.material, material)) {
-    return { replayed: false, reason: 'the entry under this key is for another command' };
-  }
-  const verdict = judgePolicies(policies, manifest.recordedAt, ctx.now);
-  if (!verdict.fresh) {
-    const when = manifest.recordedAt > ctx.now ? 'recorded after now' : `stale since ${formatExpiry(verdict.expiresAt)}`;
-    return { replayed: false, reason: `${when}, ${policyNames(policies)}` };
-  }
-  const missing = store.checkBlobs(manifest);
-  if (missing) {
-    output.warn(`dropped a bad cache entry (${missing.detail}); running the command`);
-    store.dropEntry(manifest, key, missing.hash);
-    return { replayed: false, reason: 'bad entry' };
-  }
-  output.info(
-    `hit: recorded ${formatAge(ctx.now - manifest.recordedAt)} ago (${formatInstant(manifest.recordedAt)}), ` +
-      `fresh ${verdict.expiresAt === null ? 'forever' : `until ${formatInstant(verdict.expiresAt)}`} (${policyNames(policies)})`,
-  );
+  const { store, key } = plan;
   const sinks = { stdout: new FdSink(1, ctx.stdout), stderr: new FdSink(2, ctx.stderr) };
-  const result = await replayEntry(store, manifest, plan.hasher, sinks, ctx.cwd);
-  if (result.ok) return { replayed: true, exitCode: manifest.exitCode };
+  const result = await replayEntry(store, manifest, plan.hasher, sinks, plan.cwd);
+  if (result.ok) return manifest.exitCode;
   switch (result.reason) {
     case 'closed':
-      return { replayed: true, exitCode: EXIT_BROKEN_PIPE };
+      return EXIT_BROKEN_PIPE;
     case 'bad-before-output':
       output.warn(`dropped a bad cache entry (${result.detail}); running the command`);
       store.dropEntry(manifest, key, result.hash);
-      return { replayed: false, reason: 'bad entry' };
+      return null;
     case 'unsafe-output':
       output.warn(
         `refused a cache entry that would write '${result.path}' outside the declared outputs or the working directory; running the command`,
       );
       store.dropEntry(manifest, key, null);
-      return { replayed: false, reason: 'unsafe entry' };
+      return null;
     case 'restore-failed':
       output.warn(`cannot restore the output files (${result.detail}); running the command`);
-      return { replayed: false, reason: 'outputs not restored' };
+      return null;
     case 'bad-during-output':
       store.dropEntry(manifest, key, result.hash);
       throw new ExitError(
@@ -186,12 +87,17 @@ async function tryReplay(plan: Plan): Promise<Lookup> {
           'the entry is dropped, and the next run will execute the command',
         EXIT_DCACHE_FAILED,
       );
+    default:
+      return unreachable(result);
   }
 }
 
-async function record(plan: Plan): Promise<number> {
-  const { ctx, store, hasher } = plan;
+async function record(ctx: RunContext, plan: Plan, checked: SourceCheck[] | null, fallback: Manifest | null): Promise<number> {
   const { output } = ctx;
+  const { store, hasher } = plan;
+  // Sources are fingerprinted before the run: a change during the run makes
+  // the next call run again rather than trust what this one saw.
+  const checks = checked ?? (plan.watch.sources.length > 0 ? await checkSources(plan, [], output) : []);
   let capture: Capture | null = null;
   try {
     store.prepare();
@@ -203,11 +109,11 @@ async function record(plan: Plan): Promise<number> {
   let result;
   try {
     result = await runCommand({
-      argv: ctx.command,
-      shell: ctx.options.shell,
+      argv: plan.command,
+      shell: plan.options.shell,
       stdinFile: plan.stdin?.path ?? null,
-      cwd: ctx.cwd,
-      env: ctx.env,
+      cwd: plan.cwd,
+      env: plan.env,
       stdout: ctx.stdout(),
       stderr: ctx.stderr(),
       capture,
@@ -228,8 +134,19 @@ async function record(plan: Plan): Promise<number> {
     case 'signaled':
       break;
   }
+  // --stale-if-error: a run that failed (not one that was interrupted)
+  // gives way to the last successful entry.
+  const failed = outcome.kind !== 'signaled' && outcome.exitCode !== 0;
+  if (failed && plan.options.staleIfError && fallback !== null) {
+    await capture?.discard();
+    output.warn(
+      `the command failed (exit ${outcome.exitCode}); replaying the entry recorded ` +
+        `${formatAge(plan.now - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, plan.zone)}) instead (--stale-if-error)`,
+    );
+    return (await replay(ctx, plan, fallback)) ?? outcome.exitCode;
+  }
   const worthRecording =
-    outcome.kind === 'exited' && result.delivered && (outcome.exitCode === 0 || ctx.options.cacheFailures);
+    outcome.kind === 'exited' && result.delivered && (outcome.exitCode === 0 || plan.options.cacheFailures);
   if (capture === null) return outcome.exitCode;
   if (!worthRecording) {
     await capture.discard();
@@ -239,7 +156,7 @@ async function record(plan: Plan): Promise<number> {
     // Output files are captured only after a successful run: a failed one
     // is replayed as stdout, stderr and its exit code alone.
     const outputs =
-      outcome.exitCode === 0 ? captureOutputs(store, hasher, ctx.cwd, plan.material.outputs) : { ok: true as const, value: [] };
+      outcome.exitCode === 0 ? captureOutputs(store, hasher, plan.cwd, plan.material.outputs) : { ok: true as const, value: [] };
     if (!outputs.ok) {
       await capture.discard();
       const problem = outputs.error;
@@ -263,12 +180,13 @@ async function record(plan: Plan): Promise<number> {
       format: MANIFEST_FORMAT,
       key: plan.key,
       material: plan.material,
-      recordedAt: ctx.now,
+      recordedAt: plan.now,
       durationMs,
       exitCode: outcome.exitCode,
       policies: plan.policies.map((p) => p.spec),
       ...streams,
       outputs: outputs.value,
+      validators: checks.map((c) => recordable(c.source, c.current)),
     };
     store.publishManifest(manifest);
   } catch (err) {
@@ -278,12 +196,8 @@ async function record(plan: Plan): Promise<number> {
   return outcome.exitCode;
 }
 
-function formatExpiry(expiresAt: number | null): string {
-  return expiresAt === null ? 'never' : formatInstant(expiresAt);
-}
-
-function policyNames(policies: Policy[]): string {
-  return policies.map((p) => p.spec).join(', ');
+function policyNames(plan: Plan): string {
+  return plan.policies.map((p) => p.spec).join(', ');
 }
 
 function describeCommand(argv: string[]): string {

@@ -170,7 +170,7 @@ describe('exit codes', () => {
 
 describe('bad input', () => {
   const cases: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
-    ['an unknown policy', ['run', '--policy', 'bogus', '--', 'true'], {}, /'bogus' is not a policy; use daily, ttl:<duration>/],
+    ['an unknown policy', ['run', '--policy', 'bogus', '--', 'true'], {}, /'bogus' is not a policy; use daily, daily@HH:MM \(e\.g\. daily@06:00\), hourly, weekly, monthly, cron:<expr>/],
     ['a ttl without a unit', ['run', '-p', 'ttl:30', '--', 'true'], {}, /'30' is not a duration; use a number and a unit/],
     ['a negative ttl', ['run', '-p', 'ttl:-1h', '--', 'true'], {}, /'-1h' is not a duration/],
     ['an empty --dir', ['run', '--dir', '', '--', 'true'], {}, /--dir '' is empty/],

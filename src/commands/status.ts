@@ -1,0 +1,38 @@
+import { formatInstant } from '../clock.js';
+import { ExitError } from '../errors.js';
+import { explainDecision } from '../explain.js';
+import { decide } from '../lookup.js';
+import type { Output } from '../output.js';
+import { makePlan, type PlanInputs } from '../plan.js';
+
+export interface StatusContext extends PlanInputs {
+  print: (line: string) => void;
+  output: Output;
+}
+
+// dcache status: would `dcache run` with these options replay (exit 0) or
+// run the command (exit 1)? Says why on stdout; never runs the command.
+export async function status(ctx: StatusContext): Promise<number> {
+  const planned = await makePlan(ctx);
+  if (!planned.ok) throw new ExitError(planned.error, 2);
+  const plan = planned.value;
+  try {
+    const decision = await decide(plan, ctx.output, plan.options.force);
+    if (plan.options.explain) {
+      for (const line of explainDecision(plan, decision)) ctx.print(line);
+      return decision.fresh ? 0 : 1;
+    }
+    if (decision.fresh) {
+      const { expiresAt } = decision.verdict;
+      ctx.print(
+        `fresh: would replay the entry recorded ${formatInstant(decision.manifest.recordedAt, plan.zone)}, ` +
+          `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`}`,
+      );
+      return 0;
+    }
+    ctx.print(`would run: ${decision.reason}`);
+    return 1;
+  } finally {
+    plan.stdin?.dispose();
+  }
+}

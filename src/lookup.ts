@@ -1,0 +1,93 @@
+import { formatInstant } from './clock.js';
+import { sameKeyMaterial } from './key.js';
+import type { Manifest } from './manifest.js';
+import type { Output } from './output.js';
+import type { Plan } from './plan.js';
+import type { Verdict } from './policy.js';
+import { judgePolicies } from './policy.js';
+import { findRecorded, probe, sameFingerprint, sourceLabel, type Fingerprint, type Probe, type WatchSource } from './watch.js';
+
+// One watched source as checked for this call.
+export interface SourceCheck {
+  source: WatchSource;
+  recorded: Fingerprint | undefined;
+  current: Probe;
+  unchanged: boolean;
+}
+
+export type Decision =
+  | { fresh: true; manifest: Manifest; verdict: Verdict; checks: SourceCheck[] }
+  | {
+      fresh: false;
+      reason: string;
+      // the entry found, when it was read whole (for --explain)
+      entry: Manifest | null;
+      verdict: Verdict | null;
+      // the watched sources, when they were checked (so a run need not probe again)
+      checks: SourceCheck[] | null;
+    };
+
+// Decides whether the entry for a plan's key may be replayed. Drops an entry
+// found damaged. With `force`, the entry is still read (for --stale-if-error)
+// but never judged fresh.
+export async function decide(plan: Plan, output: Output, force: boolean): Promise<Decision> {
+  const { store, key } = plan;
+  const miss = (reason: string, entry: Manifest | null = null, verdict: Verdict | null = null, checks: SourceCheck[] | null = null) =>
+    ({ fresh: false, reason, entry, verdict, checks }) as const;
+  const read = store.readEntry(key);
+  switch (read.status) {
+    case 'absent':
+      return miss('no entry');
+    case 'unreadable':
+      output.warnOnce('cache', `cannot read the cache entry (${read.detail}); running the command`);
+      return miss('entry unreadable');
+    case 'bad':
+      output.warn(`dropped a bad cache entry (${read.detail}); running the command`);
+      store.dropEntry(null, key, null);
+      return miss('bad entry');
+    case 'found':
+      break;
+  }
+  const manifest = read.manifest;
+  if (!sameKeyMaterial(manifest.material, plan.material)) return miss('the entry under this key is for another command');
+  const missing = store.checkBlobs(manifest);
+  if (missing) {
+    output.warn(`dropped a bad cache entry (${missing.detail}); running the command`);
+    store.dropEntry(manifest, key, missing.hash);
+    return miss('bad entry');
+  }
+  if (force) return miss('--force', manifest);
+  const verdict = judgePolicies(plan.policies, manifest.recordedAt, plan.now, plan.zone);
+  if (!verdict.fresh) {
+    const names = plan.policies.map((p) => p.spec).join(', ');
+    if (manifest.recordedAt > plan.now) return miss(`recorded after now, ${names}`, manifest, verdict);
+    const since = verdict.expiresAt === null ? 'never' : formatInstant(verdict.expiresAt, plan.zone);
+    return miss(`stale since ${since}, ${names}`, manifest, verdict);
+  }
+  const checks = await checkSources(plan, manifest.validators, output);
+  const changed = checks.find((c) => !c.unchanged);
+  if (changed) return miss(describeChange(changed), manifest, verdict, checks);
+  return { fresh: true, manifest, verdict, checks };
+}
+
+// Probes every watched source in parallel against its recorded fingerprint.
+export async function checkSources(plan: Plan, recorded: readonly Fingerprint[], output: Output): Promise<SourceCheck[]> {
+  const ctx = { cwd: plan.cwd, env: plan.env, hasher: plan.hasher, timeoutMs: plan.watch.timeoutMs };
+  return Promise.all(
+    plan.watch.sources.map(async (source): Promise<SourceCheck> => {
+      const before = findRecorded(recorded, source);
+      const current = await probe(source, ctx, before);
+      if (current.ok && current.warning) output.warnOnce(`costly:${sourceLabel(source)}`, current.warning);
+      const unchanged = before !== undefined && current.ok && sameFingerprint(before, current.fingerprint);
+      return { source, recorded: before, current, unchanged };
+    }),
+  );
+}
+
+export function describeChange(check: SourceCheck): string {
+  const label = sourceLabel(check.source);
+  if (!check.current.ok) return `${label} could not be checked: ${check.current.detail}`;
+  if (check.recorded === undefined) return `${label} was not watched when the entry was recorded`;
+  if (check.recorded.kind === 'unknown') return `${label} could not be checked when the entry was recorded`;
+  return `${label} changed`;
+}

@@ -1,0 +1,129 @@
+import type { Readable } from 'node:stream';
+import { resolveCacheDir } from './cache-dir.js';
+import { LOCAL_ZONE, parseInstant, parseZone, type Zone } from './clock.js';
+import type { Result } from './errors.js';
+import { fail, ok } from './errors.js';
+import type { CacheKey, Hasher } from './hash.js';
+import { loadHasher } from './hash.js';
+import { copyStdin, hashEnvSpecs, type StdinCopy } from './key-inputs.js';
+import { buildKeyMaterial, deriveKey, type KeyMaterial } from './key.js';
+import { normalizeOutputPath } from './output-files.js';
+import type { Policy } from './policy.js';
+import { parsePolicies } from './policy.js';
+import { LocalStore } from './store/local-store.js';
+import { parseWatch, type WatchPlan } from './watch.js';
+
+// The options shared by `run` and `status`, as the CLI hands them over.
+export interface RunOptions {
+  policy: string[];
+  tz: string | undefined;
+  force: boolean;
+  cacheFailures: boolean;
+  staleIfError: boolean;
+  dir: string | undefined;
+  output: string[];
+  env: string[];
+  stdin: boolean;
+  // false with --no-cwd
+  cwd: boolean;
+  key: string | undefined;
+  shell: boolean;
+  watch: string[];
+  watchCmd: string[];
+  watchTimeout: string | undefined;
+  explain: boolean;
+}
+
+export interface PlanInputs {
+  command: string[];
+  options: RunOptions;
+  cwd: string;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  // DCACHE_NOW, unparsed: without an offset it is read in the --tz zone
+  nowText: string | undefined;
+  stdin: () => Readable;
+}
+
+// Everything a run or a status check needs once the options are checked
+// and the key is known.
+export interface Plan {
+  command: string[];
+  options: RunOptions;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  now: number;
+  zone: Zone;
+  store: LocalStore;
+  hasher: Hasher;
+  key: CacheKey;
+  material: KeyMaterial;
+  policies: Policy[];
+  watch: WatchPlan;
+  stdin: StdinCopy | null;
+}
+
+// Checks every option before anything runs, then derives the key. Returns
+// the first usage problem as a message naming the bad value.
+export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>> {
+  const { options } = inputs;
+  let zone = LOCAL_ZONE;
+  if (options.tz !== undefined) {
+    const parsed = parseZone(options.tz);
+    if (!parsed.ok) return fail(parsed.error);
+    zone = parsed.value;
+  }
+  let now = Date.now();
+  if (inputs.nowText !== undefined && inputs.nowText !== '') {
+    const parsed = parseInstant(inputs.nowText, zone);
+    if (!parsed.ok) return fail(`DCACHE_NOW: ${parsed.error}`);
+    now = parsed.value;
+  }
+  const policies = await parsePolicies(options.policy, zone);
+  if (!policies.ok) return policies;
+  const dir = resolveCacheDir(options.dir, inputs.env, inputs.home, inputs.cwd);
+  if (!dir.ok) return dir;
+  if (options.shell && inputs.command.length !== 1) {
+    return fail(
+      `--shell takes the command as one string, e.g. --shell -- 'sort data.csv | uniq -c'; got ${inputs.command.length} arguments`,
+    );
+  }
+  const outputs: string[] = [];
+  for (const given of options.output) {
+    const path = normalizeOutputPath(inputs.cwd, given);
+    if (!path.ok) return path;
+    outputs.push(path.value);
+  }
+  const watch = parseWatch(options.watch, options.watchCmd, options.watchTimeout);
+  if (!watch.ok) return watch;
+  const env = await hashEnvSpecs(options.env, inputs.env);
+  if (!env.ok) return env;
+  if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
+
+  const hasher = await loadHasher();
+  const stdin = options.stdin ? await copyStdin(inputs.stdin(), hasher) : null;
+  const material = buildKeyMaterial({
+    argv: inputs.command,
+    shell: options.shell,
+    cwd: options.cwd ? inputs.cwd : null,
+    env: env.value,
+    stdin: stdin?.hash ?? null,
+    outputs: [...new Set(outputs)].sort(),
+    extra: options.key ?? null,
+  });
+  return ok({
+    command: inputs.command,
+    options,
+    cwd: inputs.cwd,
+    env: inputs.env,
+    now,
+    zone,
+    store: new LocalStore(dir.value),
+    hasher,
+    key: deriveKey(hasher, material),
+    material,
+    policies: policies.value,
+    watch: watch.value,
+    stdin,
+  });
+}
