@@ -3,8 +3,8 @@
 //
 // The bundle is CommonJS: an ES-module entry point costs Node about 5 ms to
 // set up its module loader, a visible share of a ~50 ms hit. Code that only
-// a miss needs (execa, about 115 KB) goes into its own file, required on the
-// first miss and never on a hit.
+// some calls need (execa for a miss, commander for help and errors, croner,
+// tinyglobby, picomatch) goes into files of its own, never loaded on a hit.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,12 +27,16 @@ const common = {
   supported: { 'dynamic-import': false },
 };
 
-// `await import('execa')` in src/record.ts becomes a require of dist/execa.cjs.
-const execaApart = {
-  name: 'execa-apart',
+// Packages that only some calls need, each bundled into its own file and
+// required on first use: `await import('execa')` in src/ becomes a require
+// of dist/execa.cjs. A hit loads none of them.
+const lazyPackages = ['execa', 'commander', 'croner', 'tinyglobby', 'picomatch'];
+const lazyApart = {
+  name: 'lazy-apart',
   setup(b) {
-    b.onResolve({ filter: /^execa$/ }, (args) =>
-      args.kind === 'dynamic-import' ? { path: './execa.cjs', external: true } : undefined,
+    const filter = new RegExp(`^(${lazyPackages.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      args.kind === 'dynamic-import' ? { path: `./${args.path}.cjs`, external: true } : undefined,
     );
   },
 };
@@ -43,14 +47,16 @@ await Promise.all([
     ...common,
     entryPoints: ['src/cli.ts'],
     outfile: 'dist/cli.cjs',
-    plugins: [execaApart],
+    plugins: [lazyApart],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
   }),
-  build({
-    ...common,
-    stdin: { contents: "export { execa } from 'execa';", resolveDir: '.', loader: 'js' },
-    outfile: 'dist/execa.cjs',
-  }),
+  ...lazyPackages.map((name) =>
+    build({
+      ...common,
+      stdin: { contents: `module.exports = require('${name}');`, resolveDir: '.', loader: 'js' },
+      outfile: `dist/${name}.cjs`,
+    }),
+  ),
 ]);
 
 // Writes V8's code cache for the bundle (see bin/dcache.js) by recording and
