@@ -60,10 +60,11 @@ export class Capture {
     return refs;
   }
 
-  // Closes and removes every temp file.
+  // Closes and removes every temp file, spares of published blobs included.
   async discard(): Promise<void> {
     await Promise.all(this.writers().map((w) => w.abort()));
     for (const writer of this.writers()) this.store.removeTemp(writer.tempPath);
+    this.store.discardSpares();
   }
 
   private writers(): BlobWriter[] {

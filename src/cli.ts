@@ -1,9 +1,17 @@
 import { homedir } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { resolveCacheDir } from './cache-dir.js';
+import { LOCAL_ZONE, parseInstant } from './clock.js';
+import { clear } from './commands/clear.js';
+import type { CacheCommandContext } from './commands/context.js';
+import { gc } from './commands/gc.js';
+import { ls } from './commands/ls.js';
 import { run } from './commands/run.js';
+import { show } from './commands/show.js';
+import { stats } from './commands/stats.js';
 import { status } from './commands/status.js';
-import type { RunOptions } from './plan.js';
+import type { PlanInputs, RunOptions } from './plan.js';
 import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
@@ -51,10 +59,24 @@ function toRunOptions(options: RunCliOptions): RunOptions {
 
 type CommandRunner = (command: string[], options: RunCliOptions) => Promise<number>;
 
+interface CacheCliOptions {
+  dir?: string;
+  color?: boolean;
+  json?: boolean;
+}
+
+// What each subcommand does once commander has read its command line.
+interface Handlers {
+  run: CommandRunner;
+  status: CommandRunner;
+  cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
+  planInputs: (command: string[], options: RunCliOptions) => PlanInputs;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   let output = new Output(stderr, 'normal', env);
-  const planInputs = (command: string[], options: RunCliOptions) => {
+  const planInputs = (command: string[], options: RunCliOptions): PlanInputs => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(stderr, verbosity, env);
     return {
@@ -67,16 +89,29 @@ export async function main(argv: string[]): Promise<number> {
       stdin: () => process.stdin,
     };
   };
-  const runFromCli: CommandRunner = (command, options) =>
-    run({ ...planInputs(command, options), stdout, stderr, output });
-  const statusFromCli: CommandRunner = (command, options) =>
-    status({ ...planInputs(command, options), print: (line) => stdout().write(`${line}\n`), output });
+  const handlers: Handlers = {
+    run: (command, options) => run({ ...planInputs(command, options), stdout, stderr, output }),
+    status: (command, options) =>
+      status({ ...planInputs(command, options), print: (line) => stdout().write(`${line}\n`), output }),
+    cache: (options, command) => {
+      const dir = resolveCacheDir(options.dir, env, homedir(), process.cwd());
+      if (!dir.ok) throw new ExitError(dir.error, 2);
+      let now = Date.now();
+      if (env.DCACHE_NOW) {
+        const parsed = parseInstant(env.DCACHE_NOW, LOCAL_ZONE);
+        if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, 2);
+        now = parsed.value;
+      }
+      return command({ dir: dir.value, now, env, stdout: stdout(), output, colour: options.color !== false });
+    },
+    planInputs,
+  };
   try {
     // The common `run` command lines are read without commander, which a
     // cache hit would otherwise spend a large share of its time loading.
     const quick = quickParseRun(argv);
-    if (quick) return await runFromCli(quick.command, quick.options);
-    return await parseWithCommander(argv, runFromCli, statusFromCli);
+    if (quick) return await handlers.run(quick.command, quick.options);
+    return await parseWithCommander(argv, handlers);
   } catch (err) {
     if (err instanceof ExitError) {
       output.error(err.message);
@@ -88,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function parseWithCommander(argv: string[], runFromCli: CommandRunner, statusFromCli: CommandRunner): Promise<number> {
+async function parseWithCommander(argv: string[], handlers: Handlers): Promise<number> {
   const { Command, CommanderError, Option } = await import('commander');
   let exitCode = 0;
   const program = new Command('dcache')
@@ -97,6 +132,19 @@ async function parseWithCommander(argv: string[], runFromCli: CommandRunner, sta
     .helpOption('-h, --help', 'show help')
     .enablePositionalOptions()
     .showSuggestionAfterError(true);
+  const addRunOptions = (target: Command) => {
+    for (const spec of RUN_OPTIONS) {
+      const option = new Option(flagsOf(spec), spec.description);
+      if (spec.repeatable) option.argParser(collect);
+      if (spec.key === 'verbose') option.conflicts('quiet');
+      target.addOption(option);
+    }
+  };
+  const cacheOptions = (target: Command, json: boolean) => {
+    target.option('--dir <path>', 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)');
+    if (json) target.option('--json', 'machine-readable output (a versioned, stable format)');
+    return target.option('--no-color', 'no colour, even on a terminal');
+  };
 
   const runCommand: Command = program
     .command('run')
@@ -110,15 +158,16 @@ async function parseWithCommander(argv: string[], runFromCli: CommandRunner, sta
 Examples:
   dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
   dcache run --shell -o export.csv.gz -- 'curl -sf https://example.com/export.csv | gzip > export.csv.gz'
-  dcache run -p ttl:6h -- curl -sf https://example.com/export.json
   dcache run -p daily@06:00 --tz Europe/Paris -w https://example.com/export.csv -o export.csv -- ./fetch.sh
   dcache run --watch-cmd 'gsutil stat gs://bucket/export.csv' -p forever -- ./fetch.sh
   DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
 `,
     )
     .action(async (command: string[], options: RunCliOptions) => {
-      exitCode = await runFromCli(command, options);
+      exitCode = await handlers.run(command, options);
     });
+  addRunOptions(runCommand);
+
   const statusCommand: Command = program
     .command('status')
     .description('say whether dcache run would replay (exit 0) or run the command (exit 1), and why')
@@ -134,16 +183,64 @@ Examples:
 `,
     )
     .action(async (command: string[], options: RunCliOptions) => {
-      exitCode = await statusFromCli(command, options);
+      exitCode = await handlers.status(command, options);
     });
-  for (const target of [runCommand, statusCommand]) {
-    for (const spec of RUN_OPTIONS) {
-      const option = new Option(flagsOf(spec), spec.description);
-      if (spec.repeatable) option.argParser(collect);
-      if (spec.key === 'verbose') option.conflicts('quiet');
-      target.addOption(option);
-    }
-  }
+  addRunOptions(statusCommand);
+
+  cacheOptions(program.command('ls').description('list the entries in the cache'), true).action(
+    async (options: CacheCliOptions) => {
+      exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true }));
+    },
+  );
+
+  cacheOptions(
+    program.command('show').description('show everything about one entry').argument('<key-prefix>', 'the start of its key (see dcache ls)'),
+    true,
+  ).action(async (prefix: string, options: CacheCliOptions) => {
+    exitCode = await handlers.cache(options, (ctx) => show(ctx, prefix, { json: options.json === true }));
+  });
+
+  const clearCommand: Command = program
+    .command('clear')
+    .description('remove entries: by key prefix, all, the stale ones, the old ones, or the one a command would use')
+    .usage('(<key-prefix>... | --all | --stale | --older-than <duration> | [run options] -- <command>...) [--dry-run]')
+    .argument('[selectors...]', 'key prefixes, or after -- a command as given to dcache run')
+    .option('--all', 'every entry')
+    .option('--stale', 'the entries that are no longer fresh under the policies they were recorded with')
+    .option('--older-than <duration>', 'the entries recorded longer ago than this (e.g. 7d)')
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--no-color', 'no colour, even on a terminal')
+    .passThroughOptions()
+    .action(async (selectors: string[], options: RunCliOptions & CacheCliOptions & ClearCliOptions) => {
+      const dashdash = argv.indexOf('--');
+      const command = dashdash === -1 ? [] : argv.slice(dashdash + 1);
+      const prefixes = selectors.slice(0, selectors.length - command.length);
+      if (dashdash !== -1 && command.length === 0) throw new ExitError('clear --: give the command after --', 2);
+      exitCode = await handlers.cache(options, (ctx) =>
+        clear(ctx, {
+          prefixes,
+          all: options.all === true,
+          stale: options.stale === true,
+          olderThan: options.olderThan,
+          command: command.length > 0 ? handlers.planInputs(command, options) : null,
+          dryRun: options.dryRun === true,
+        }),
+      );
+    });
+  addRunOptions(clearCommand);
+
+  cacheOptions(program.command('gc').description('remove unused blobs, crash debris, old and least recently used entries'), false)
+    .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
+    .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
+    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string }) => {
+      exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
+    });
+
+  cacheOptions(program.command('stats').description('entries, size, hits, misses and time saved'), true)
+    .option('--zero', 'reset the statistics')
+    .action(async (options: CacheCliOptions & { zero?: boolean }) => {
+      exitCode = await handlers.cache(options, (ctx) => stats(ctx, { json: options.json === true, zero: options.zero === true }));
+    });
 
   const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;
   program.exitOverride();
@@ -166,6 +263,13 @@ Examples:
     if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
   }
+}
+
+interface ClearCliOptions {
+  all?: boolean;
+  stale?: boolean;
+  olderThan?: string;
+  dryRun?: boolean;
 }
 
 void main(process.argv.slice(2)).then((code) => {

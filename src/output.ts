@@ -62,3 +62,24 @@ export class Output {
     sink.write(`${this.chalk.bold('dcache:')} ${this.chalk[style](message)}\n`);
   }
 }
+
+// Styles for a command's own report on stdout (ls, show, stats): plain
+// text unless colour is wanted for that stream and not refused (--no-color).
+export interface Palette {
+  bold(text: string): string;
+  dim(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  red(text: string): string;
+}
+
+export function createPalette(stream: MessageSink, env: NodeJS.ProcessEnv, allowed: boolean): Palette {
+  const chalk = new Chalk({ level: allowed && wantsColour(stream, env) ? 1 : 0 });
+  return {
+    bold: (t) => chalk.bold(t),
+    dim: (t) => chalk.dim(t),
+    green: (t) => chalk.green(t),
+    yellow: (t) => chalk.yellow(t),
+    red: (t) => chalk.red(t),
+  };
+}

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { Capture } from '../capture.js';
 import { formatInstant } from '../clock.js';
 import { formatAge } from '../duration.js';
+import { commandText } from '../entry-info.js';
 import { EXIT_DCACHE_FAILED, ExitError, unreachable } from '../errors.js';
 import { explainDecision } from '../explain.js';
 import { FdSink } from '../fd-sink.js';
@@ -13,6 +14,9 @@ import type { Output } from '../output.js';
 import { makePlan, type Plan, type PlanInputs } from '../plan.js';
 import { runCommand } from '../record.js';
 import { replayEntry } from '../replay.js';
+import { formatSize, parseSize } from '../size.js';
+import { recordEvent } from '../store/activity.js';
+import { autoCollect, DEFAULT_MAX_SIZE } from '../store/gc.js';
 import { describeError } from '../store/local-store.js';
 import { recordable } from '../watch.js';
 
@@ -44,13 +48,20 @@ export async function run(ctx: RunContext): Promise<number> {
           `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`} (${policyNames(plan)})`,
       );
       const replayed = await replay(ctx, plan, m);
-      if (replayed !== null) return replayed;
+      if (replayed !== null) {
+        // performance.now() counts from the process start: the hit's whole cost.
+        recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'hit', saved: Math.round(m.durationMs - performance.now()) });
+        return replayed;
+      }
     } else {
-      output.info(`miss (${decision.reason}); running ${describeCommand(plan.command)}`);
+      output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);
     }
     // An entry that may stand in for a failed run (--stale-if-error).
     const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
-    return await record(ctx, plan, decision.fresh ? null : decision.checks, fallback);
+    const exitCode = await record(ctx, plan, decision.fresh ? null : decision.checks, fallback);
+    recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
+    await collectNowAndThen(ctx, plan);
+    return exitCode;
   } finally {
     plan.stdin?.dispose();
   }
@@ -196,10 +207,26 @@ async function record(ctx: RunContext, plan: Plan, checked: SourceCheck[] | null
   return outcome.exitCode;
 }
 
-function policyNames(plan: Plan): string {
-  return plan.policies.map((p) => p.spec).join(', ');
+// The automatic clean-up: after a miss's output is done, at most once an
+// hour, down to DCACHE_MAX_SIZE (default 10 GiB). Never fails the run.
+async function collectNowAndThen(ctx: RunContext, plan: Plan): Promise<void> {
+  let maxSize = DEFAULT_MAX_SIZE;
+  const configured = ctx.env.DCACHE_MAX_SIZE;
+  if (configured) {
+    const parsed = parseSize(configured);
+    if (!parsed.ok) {
+      ctx.output.warnOnce('max-size', `DCACHE_MAX_SIZE ${parsed.error}; using the default, ${formatSize(DEFAULT_MAX_SIZE)}`);
+    } else {
+      maxSize = parsed.value;
+    }
+  }
+  try {
+    await autoCollect(plan.store, maxSize, plan.now);
+  } catch (err) {
+    ctx.output.warnOnce('gc', `automatic clean-up failed (${describeError(err)})`);
+  }
 }
 
-function describeCommand(argv: string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
+function policyNames(plan: Plan): string {
+  return plan.policies.map((p) => p.spec).join(', ');
 }

@@ -8,8 +8,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  unlinkSync,
-  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +21,8 @@ import { copyAndHash } from './file-copy.js';
 //   entries/<k0k1>/<key>.json   one manifest per key
 //   blobs/<h0h1>/<hash>         content-addressed bytes, shared by entries
 //   tmp/                        recordings in progress (renamed away when done)
+//   activity/                   hit and miss logs, and their summary (stats)
+//   gc-stamp                    touched by each automatic gc
 // Directories are 0700 and files 0600: outputs can hold customer data.
 
 export type ReadEntryResult =
@@ -36,6 +36,9 @@ export type ReadEntryResult =
 let tempCounter = 0;
 
 export class LocalStore {
+  // temp copies of blobs found already stored, kept until a manifest names them
+  private readonly spares: Array<{ tempPath: string; target: string }> = [];
+
   constructor(readonly root: string) {}
 
   manifestPath(key: CacheKey): string {
@@ -123,7 +126,7 @@ export class LocalStore {
     if (uid !== undefined && st.uid !== uid) {
       throw new Error(`${this.root} belongs to another user (uid ${st.uid})`);
     }
-    for (const sub of ['tmp', 'entries', 'blobs']) this.makeDir(join(this.root, sub));
+    for (const sub of ['tmp', 'entries', 'blobs', 'activity']) this.makeDir(join(this.root, sub));
   }
 
   createBlobWriter(hasher: Hasher): BlobWriter {
@@ -131,16 +134,15 @@ export class LocalStore {
   }
 
   // Moves a finished temp blob to its content address. If identical content
-  // is already stored, the temp copy is dropped and the stored one's mtime
-  // refreshed, which tells gc it is in use.
+  // is already stored, the temp copy is kept aside as a spare until the
+  // manifest naming the blob is published (see settleSpares): a gc running
+  // meanwhile may remove the stored copy, which no manifest names yet.
   publishBlob(blob: WrittenBlob): BlobRef {
     const target = this.blobPath(blob.hash);
     this.makeDir(dirname(target));
     try {
       if (statSync(target).size === blob.size) {
-        unlinkSync(blob.tempPath);
-        const now = new Date();
-        utimesSync(target, now, now);
+        this.spares.push({ tempPath: blob.tempPath, target });
         return { hash: blob.hash, size: blob.size };
       }
     } catch {
@@ -149,6 +151,24 @@ export class LocalStore {
     renameSync(blob.tempPath, target);
     syncDir(dirname(target));
     return { hash: blob.hash, size: blob.size };
+  }
+
+  // After a manifest is published: a stored copy that has gone is put back
+  // from its spare, and the other spares are removed.
+  private settleSpares(): void {
+    for (const { tempPath, target } of this.spares.splice(0)) {
+      try {
+        statSync(target);
+        rmSync(tempPath, { force: true });
+      } catch {
+        renameSync(tempPath, target);
+      }
+    }
+  }
+
+  // A recording abandoned after some of its blobs were published.
+  discardSpares(): void {
+    for (const { tempPath } of this.spares.splice(0)) rmSync(tempPath, { force: true });
   }
 
   // Copies a file into the store as a blob, hashing it on the way; a file
@@ -164,10 +184,12 @@ export class LocalStore {
       closeSync(out);
       out = null;
       return this.publishBlob({ tempPath, hash, size });
+    } catch (err) {
+      rmSync(tempPath, { force: true });
+      throw err;
     } finally {
       closeSync(input);
       if (out !== null) closeSync(out);
-      rmSync(tempPath, { force: true });
     }
   }
 
@@ -187,9 +209,11 @@ export class LocalStore {
       renameSync(temp, target);
     } catch (err) {
       rmSync(temp, { force: true });
+      this.discardSpares();
       throw err;
     }
     syncDir(dirname(target));
+    this.settleSpares();
   }
 
   removeTemp(path: string): void {

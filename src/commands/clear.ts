@@ -1,0 +1,79 @@
+import { parseDuration } from '../duration.js';
+import { commandText } from '../entry-info.js';
+import { ExitError } from '../errors.js';
+import { blobsOf } from '../manifest.js';
+import { makePlan, type PlanInputs } from '../plan.js';
+import { formatSize } from '../size.js';
+import { readCatalog, type CatalogEntry } from '../store/catalog.js';
+import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/gc.js';
+import { LocalStore } from '../store/local-store.js';
+import type { CacheCommandContext } from './context.js';
+import { findOne } from './show.js';
+
+export interface ClearSelection {
+  prefixes: string[];
+  all: boolean;
+  stale: boolean;
+  olderThan: string | undefined;
+  // `-- <command>`: the key derived exactly as dcache run would
+  command: PlanInputs | null;
+  dryRun: boolean;
+}
+
+export const CLEAR_SELECTORS = 'give key prefixes, --all, --stale, --older-than <duration> or -- <command>';
+
+// dcache clear: removes the selected entries and the blobs only they used.
+export async function clear(ctx: CacheCommandContext, selection: ClearSelection): Promise<number> {
+  const { prefixes, all, stale, olderThan, command } = selection;
+  if (prefixes.length === 0 && !all && !stale && olderThan === undefined && command === null) {
+    throw new ExitError(`nothing selected, nothing removed; ${CLEAR_SELECTORS}`, 2);
+  }
+  let olderThanMs: number | null = null;
+  if (olderThan !== undefined) {
+    const parsed = parseDuration(olderThan);
+    if (!parsed.ok) throw new ExitError(`--older-than ${parsed.error}`, 2);
+    olderThanMs = parsed.value;
+  }
+  let commandKey: string | null = null;
+  if (command !== null) {
+    const plan = await makePlan(command);
+    if (!plan.ok) throw new ExitError(plan.error, 2);
+    plan.value.stdin?.dispose();
+    commandKey = plan.value.key;
+  }
+  const store = new LocalStore(ctx.dir);
+  const catalog = readCatalog(store);
+  const selected = new Set<CatalogEntry>();
+  // Every prefix is checked before anything is removed; one that names
+  // several entries is an error listing them.
+  for (const prefix of prefixes) selected.add(findOne(catalog, prefix));
+  for (const entry of catalog.entries) {
+    if (all) selected.add(entry);
+    else if (olderThanMs !== null && ctx.now - entry.manifest.recordedAt > olderThanMs) selected.add(entry);
+    else if (commandKey !== null && entry.key === commandKey) selected.add(entry);
+    else if (stale && !(await storedVerdict(entry, ctx.now)).fresh) selected.add(entry);
+  }
+  const chosen = catalog.entries.filter((e) => selected.has(e));
+  const kept = catalog.entries.filter((e) => !selected.has(e));
+  if (selection.dryRun) {
+    const keptBlobs = new Set<string>(kept.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
+    const freed = new Map<string, number>();
+    for (const entry of chosen) for (const b of blobsOf(entry.manifest)) if (!keptBlobs.has(b.hash)) freed.set(b.hash, b.size);
+    const bytes = [...freed.values()].reduce((n, s) => n + s, 0);
+    for (const entry of chosen) ctx.stdout.write(`${entry.key}  ${commandText(entry.manifest.material.argv, entry.manifest.material.shell)}\n`);
+    ctx.stdout.write(`would remove ${plural(chosen.length, 'entry', 'entries')}, ${formatSize(bytes)} (--dry-run: nothing removed)\n`);
+    return 0;
+  }
+  const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
+  const started = Date.now() - 1000;
+  for (const entry of chosen) removeEntry(store, entry.key, report);
+  // The blobs that only the removed entries used go with them.
+  const released = new Set<string>(chosen.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
+  sweepBlobs(store, kept, released, report, started);
+  ctx.stdout.write(`removed ${plural(report.entries, 'entry', 'entries')}, ${formatSize(report.bytes)}\n`);
+  return 0;
+}
+
+export function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -1,0 +1,86 @@
+import { formatInstant, LOCAL_ZONE } from '../clock.js';
+import { formatAge } from '../duration.js';
+import { commandText, describeEntry } from '../entry-info.js';
+import { ExitError } from '../errors.js';
+import { createPalette } from '../output.js';
+import { formatSize } from '../size.js';
+import { readActivity } from '../store/activity.js';
+import { readCatalog, type Catalog, type CatalogEntry } from '../store/catalog.js';
+import { LocalStore } from '../store/local-store.js';
+import { describeFingerprint } from '../watch.js';
+import type { CacheCommandContext } from './context.js';
+import { stateText } from './ls.js';
+
+export const SHOW_JSON_VERSION = 1;
+
+// dcache show: everything about one entry, found by a key prefix.
+export async function show(ctx: CacheCommandContext, prefix: string, options: { json: boolean }): Promise<number> {
+  const store = new LocalStore(ctx.dir);
+  const catalog = readCatalog(store);
+  const entry = findOne(catalog, prefix);
+  const m = entry.manifest;
+  const info = await describeEntry(entry, readActivity(ctx.dir), ctx.now);
+  if (options.json) {
+    const detail = {
+      version: SHOW_JSON_VERSION,
+      ...info,
+      durationMs: m.durationMs,
+      material: m.material,
+      stdout: m.stdout,
+      stderr: m.stderr,
+      files: m.outputs,
+      validators: m.validators,
+    };
+    ctx.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);
+    return 0;
+  }
+  const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
+  const at = (t: number) => formatInstant(t, LOCAL_ZONE);
+  const lines: Array<[string, string]> = [
+    ['key', info.key],
+    ['command', commandText(info.argv, info.shell) + (info.shell ? '  (through /bin/sh -c)' : '')],
+    ['working directory', info.cwd ?? '(not part of the key)'],
+    ...m.material.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`]),
+    ['stdin', m.material.stdin === null ? '(not part of the key)' : `hash ${m.material.stdin}`],
+    ['key text', m.material.extra === null ? '(none)' : JSON.stringify(m.material.extra)],
+    ['recorded', `${at(m.recordedAt)} (${formatAge(ctx.now - m.recordedAt)} ago), ran ${m.durationMs} ms`],
+    ['exit code', String(m.exitCode)],
+    ['policies', info.policies.join(', ')],
+    ['state', stateText(info)],
+    ['stdout', m.stdout ? `${formatSize(m.stdout.size)} (blob ${m.stdout.hash})` : 'empty'],
+    ['stderr', m.stderr ? `${formatSize(m.stderr.size)} (blob ${m.stderr.hash})` : 'empty'],
+    ['size', formatSize(info.bytes)],
+    ['hits', `${info.hits}${info.lastHitAt ? `, last ${at(Date.parse(info.lastHitAt))}` : ''}`],
+    ...m.outputs.map((o): [string, string] => [
+      'output',
+      o.type === 'file'
+        ? `${o.path} (${formatSize(o.blob.size)}, mode ${o.mode.toString(8)})`
+        : o.type === 'dir'
+          ? `${o.path}/ (mode ${o.mode.toString(8)})`
+          : `${o.path} -> ${o.target}`,
+    ]),
+    ...m.validators.map((v): [string, string] => ['watch', `${v.source}: ${describeFingerprint(v)}`]),
+  ];
+  const width = Math.max(...lines.map(([label]) => label.length));
+  for (const [label, value] of lines) ctx.stdout.write(`${paint.bold(label.padEnd(width))}  ${value}\n`);
+  return 0;
+}
+
+// The one entry a prefix names; an unknown prefix exits 1, an ambiguous one
+// lists the candidates and exits 2.
+export function findOne(catalog: Catalog, prefix: string): CatalogEntry {
+  const matches = findByPrefix(catalog, prefix);
+  if (matches.length > 1) {
+    const list = matches.map((e) => `  ${e.key}  ${commandText(e.manifest.material.argv, e.manifest.material.shell)}`).join('\n');
+    throw new ExitError(`key prefix '${prefix}' matches ${matches.length} entries; give more of the key:\n${list}`, 2);
+  }
+  return matches[0]!;
+}
+
+// The entries a prefix names (at least one); usage errors exit 2, no match 1.
+export function findByPrefix(catalog: Catalog, prefix: string): CatalogEntry[] {
+  if (!/^[0-9a-f]{1,16}$/i.test(prefix)) throw new ExitError(`'${prefix}' is not a key prefix; keys are 16 hexadecimal digits (see dcache ls)`, 2);
+  const matches = catalog.entries.filter((e) => e.key.startsWith(prefix.toLowerCase()));
+  if (matches.length === 0) throw new ExitError(`no entry's key starts with '${prefix}' (see dcache ls)`, 1);
+  return matches;
+}

@@ -1,0 +1,85 @@
+import { formatAge } from '../duration.js';
+import { commandText } from '../entry-info.js';
+import { createPalette } from '../output.js';
+import { formatSize } from '../size.js';
+import { clearActivity, readActivity } from '../store/activity.js';
+import { listBlobs, readCatalog } from '../store/catalog.js';
+import { LocalStore } from '../store/local-store.js';
+import type { CacheCommandContext } from './context.js';
+
+export const STATS_JSON_VERSION = 1;
+const TOP = 10;
+const DAYS = 14;
+
+// dcache stats: how much the cache holds and what it has saved.
+export async function stats(ctx: CacheCommandContext, options: { json: boolean; zero: boolean }): Promise<number> {
+  if (options.zero) {
+    clearActivity(ctx.dir);
+    ctx.stdout.write('statistics reset\n');
+    return 0;
+  }
+  const store = new LocalStore(ctx.dir);
+  const catalog = readCatalog(store);
+  const activity = readActivity(ctx.dir);
+  const byKey = new Map(catalog.entries.map((e) => [e.key as string, e]));
+  let hits = 0;
+  let misses = 0;
+  let savedMs = 0;
+  for (const k of activity.keys.values()) {
+    hits += k.hits;
+    misses += k.misses;
+    savedMs += k.savedMs;
+  }
+  const commands = [...activity.keys.entries()]
+    .map(([key, k]) => {
+      const entry = byKey.get(key);
+      return {
+        key,
+        command: entry ? commandText(entry.manifest.material.argv, entry.manifest.material.shell) : null,
+        hits: k.hits,
+        misses: k.misses,
+        savedMs: k.savedMs,
+      };
+    })
+    .sort((a, b) => b.savedMs - a.savedMs || b.hits - a.hits || (a.key < b.key ? -1 : 1))
+    .slice(0, TOP);
+  const today = new Date(ctx.now);
+  const days = Array.from({ length: DAYS }, (_, i) => {
+    const date = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (DAYS - 1 - i)))
+      .toISOString()
+      .slice(0, 10);
+    const d = activity.days.get(date);
+    return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0 };
+  });
+  const bytes = listBlobs(store).reduce((n, b) => n + b.size, 0);
+  const hitRate = hits + misses === 0 ? null : hits / (hits + misses);
+  if (options.json) {
+    const report = { version: STATS_JSON_VERSION, entries: catalog.entries.length, bytes, hits, misses, hitRate, savedMs, commands, days };
+    ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
+  const out = (line = '') => ctx.stdout.write(`${line}\n`);
+  out(`${paint.bold('entries')}     ${catalog.entries.length}, ${formatSize(bytes)}`);
+  out(`${paint.bold('hits')}        ${hits}, misses ${misses}, hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`);
+  out(`${paint.bold('time saved')}  ${formatAge(savedMs)}`);
+  if (commands.length > 0) {
+    out();
+    out(paint.bold('top commands'));
+    for (const c of commands) {
+      out(`  ${String(c.hits).padStart(6)} hits  ${formatAge(c.savedMs).padStart(7)} saved  ${c.command ?? `(entry ${c.key} removed)`}`);
+    }
+  }
+  if (ctx.stdout.isTTY) {
+    out();
+    out(paint.bold(`last ${DAYS} days`) + paint.dim('  (hits green, misses yellow)'));
+    const most = Math.max(1, ...days.map((d) => d.hits + d.misses));
+    const width = 40;
+    for (const d of days) {
+      const h = Math.round((d.hits / most) * width);
+      const m = Math.round((d.misses / most) * width);
+      out(`  ${d.date.slice(5)}  ${paint.green('█'.repeat(h))}${paint.yellow('█'.repeat(m))} ${d.hits}/${d.misses}`);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,146 @@
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Hits and misses, for `stats`, and last use, for `ls` and gc's LRU order.
+// A hit appends one short line to the day's log (the one write a hit makes);
+// gc folds the logs of past days into summary.json.
+
+export interface ActivityEvent {
+  // when (epoch ms, the run's clock)
+  t: number;
+  k: string;
+  e: 'hit' | 'miss';
+  // on a hit: the recorded run's duration minus the replay's
+  saved?: number;
+}
+
+export interface KeyActivity {
+  hits: number;
+  misses: number;
+  lastHitAt: number | null;
+  savedMs: number;
+}
+
+export interface DayActivity {
+  hits: number;
+  misses: number;
+}
+
+export interface Activity {
+  keys: Map<string, KeyActivity>;
+  // by UTC date, YYYY-MM-DD
+  days: Map<string, DayActivity>;
+}
+
+const SUMMARY = 'summary.json';
+
+export function activityDir(root: string): string {
+  return join(root, 'activity');
+}
+
+const dayOf = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+// Best effort: statistics never fail a run.
+export function recordEvent(root: string, event: ActivityEvent): void {
+  try {
+    appendFileSync(join(activityDir(root), `${dayOf(event.t)}.log`), `${JSON.stringify(event)}\n`, { mode: 0o600 });
+  } catch {
+    // no activity directory yet, or not writable: the event is not counted
+  }
+}
+
+export function readActivity(root: string): Activity {
+  const dir = activityDir(root);
+  const activity = loadSummary(dir);
+  for (const name of logFiles(dir)) for (const event of readLog(join(dir, name))) addEvent(activity, event);
+  return activity;
+}
+
+// Folds the logs of days before `today` into the summary, then removes them.
+// Today's log is left alone: other processes are appending to it.
+export function compactActivity(root: string, now: number): void {
+  const dir = activityDir(root);
+  const today = dayOf(now);
+  const old = logFiles(dir).filter((name) => name.slice(0, 10) < today);
+  if (old.length === 0) return;
+  const activity = loadSummary(dir);
+  for (const name of old) for (const event of readLog(join(dir, name))) addEvent(activity, event);
+  writeSummary(dir, activity);
+  for (const name of old) rmSync(join(dir, name), { force: true });
+}
+
+function loadSummary(dir: string): Activity {
+  const activity: Activity = { keys: new Map(), days: new Map() };
+  try {
+    const summary = JSON.parse(readFileSync(join(dir, SUMMARY), 'utf8')) as {
+      keys?: Record<string, KeyActivity>;
+      days?: Record<string, DayActivity>;
+    };
+    for (const [k, v] of Object.entries(summary.keys ?? {})) activity.keys.set(k, { ...v });
+    for (const [d, v] of Object.entries(summary.days ?? {})) activity.days.set(d, { ...v });
+  } catch {
+    // no summary yet, or a damaged one: counting starts again
+  }
+  return activity;
+}
+
+export function clearActivity(root: string): void {
+  rmSync(activityDir(root), { recursive: true, force: true });
+  mkdirSync(activityDir(root), { recursive: true, mode: 0o700 });
+}
+
+function writeSummary(dir: string, activity: Activity): void {
+  const temp = join(dir, `${SUMMARY}.${process.pid}.tmp`);
+  writeFileSync(
+    temp,
+    JSON.stringify({ version: 1, keys: Object.fromEntries(activity.keys), days: Object.fromEntries(activity.days) }),
+    { mode: 0o600 },
+  );
+  renameSync(temp, join(dir, SUMMARY));
+}
+
+function logFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((name) => /^\d{4}-\d{2}-\d{2}\.log$/.test(name))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function readLog(path: string): ActivityEvent[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const events: ActivityEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      const e = JSON.parse(line) as ActivityEvent;
+      if (typeof e.t === 'number' && typeof e.k === 'string' && (e.e === 'hit' || e.e === 'miss')) events.push(e);
+    } catch {
+      // a line torn by a crash mid-append: skipped
+    }
+  }
+  return events;
+}
+
+function addEvent(activity: Activity, event: ActivityEvent): void {
+  const key = activity.keys.get(event.k) ?? { hits: 0, misses: 0, lastHitAt: null, savedMs: 0 };
+  const day = activity.days.get(dayOf(event.t)) ?? { hits: 0, misses: 0 };
+  if (event.e === 'hit') {
+    key.hits += 1;
+    key.savedMs += Math.max(0, event.saved ?? 0);
+    if (key.lastHitAt === null || event.t > key.lastHitAt) key.lastHitAt = event.t;
+    day.hits += 1;
+  } else {
+    key.misses += 1;
+    day.misses += 1;
+  }
+  activity.keys.set(event.k, key);
+  activity.days.set(dayOf(event.t), day);
+}
