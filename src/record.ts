@@ -32,9 +32,20 @@ export interface RunResult {
   delivered: boolean;
 }
 
-// Runs the command with stdin from /dev/null (or --stdin's copy), streaming its stdout and
-// stderr live to ours and into the capture. The slowest of the two sinks
-// paces the command (back-pressure), so memory stays bounded.
+// After the command exits, how long its output may still take to arrive.
+// A daemon it started may hold its stdout open for ever; a shell would not
+// wait for that, and neither does dcache.
+const AFTER_EXIT_MS = 500;
+
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+// Runs the command with stdin from /dev/null (or --stdin's copy), streaming
+// its stdout and stderr live to ours and into the capture. The slowest of
+// the two sinks paces the command (back-pressure), so memory stays bounded.
+//
+// The command runs in a process group of its own, and SIGINT, SIGTERM and
+// SIGHUP sent to dcache are passed on to that group; dcache then waits for
+// the command and reports 128 + the signal's number, recording nothing.
 export async function runCommand(request: RunRequest): Promise<RunResult> {
   const { execa } = await import('execa');
   const [file, ...args] = request.shell ? ['/bin/sh', '-c', ...request.argv] : (request.argv as [string, ...string[]]);
@@ -49,21 +60,54 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
     encoding: 'buffer',
     reject: false,
     stripFinalNewline: false,
+    detached: true,
   });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  let received: NodeJS.Signals | null = null;
+  const forward = (signal: NodeJS.Signals) => {
+    received ??= signal;
+    signalGroup(signal);
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   let delivered = true;
   // Our reader went away. Without dcache the command would get SIGPIPE on
   // its next write; its pipe here is a socket, where it would get ECONNRESET
   // instead and likely complain, so it is sent the SIGPIPE it expects.
   const onClosedSink = () => {
     delivered = false;
-    child.kill('SIGPIPE');
+    signalGroup('SIGPIPE');
   };
+  let lingering: NodeJS.Timeout | undefined;
+  child.once('exit', () => {
+    lingering = setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, AFTER_EXIT_MS);
+  });
   const pumps = [
     child.stdout ? pump(child.stdout, 1, request.stdout, request.capture, onClosedSink) : Promise.resolve(),
     child.stderr ? pump(child.stderr, 2, request.stderr, request.capture, onClosedSink) : Promise.resolve(),
   ];
-  const [result] = await Promise.all([child, ...pumps]);
-  return { outcome: toOutcome(result, file), delivered };
+  try {
+    const [result] = await Promise.all([child, ...pumps]);
+    if (received !== null) return { outcome: signaled(received), delivered: false };
+    return { outcome: toOutcome(result, file), delivered };
+  } finally {
+    clearTimeout(lingering);
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  }
+}
+
+function signaled(signal: string): RunOutcome {
+  const number = osConstants.signals[signal as keyof typeof osConstants.signals] ?? 0;
+  return { kind: 'signaled', signal, exitCode: 128 + number };
 }
 
 function toOutcome(
@@ -71,10 +115,7 @@ function toOutcome(
   file: string,
 ): RunOutcome {
   if (result.exitCode !== undefined) return { kind: 'exited', exitCode: result.exitCode };
-  if (result.signal !== undefined) {
-    const number = osConstants.signals[result.signal as keyof typeof osConstants.signals] ?? 0;
-    return { kind: 'signaled', signal: result.signal, exitCode: 128 + number };
-  }
+  if (result.signal !== undefined) return signaled(result.signal);
   switch (result.code) {
     case 'ENOENT':
       return { kind: 'not-found', exitCode: EXIT_NOT_FOUND, message: `${file}: command not found` };

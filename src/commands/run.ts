@@ -17,6 +17,7 @@ import { replayEntry } from '../replay.js';
 import { formatSize, parseSize } from '../size.js';
 import { recordEvent } from '../store/activity.js';
 import { autoCollect, DEFAULT_MAX_SIZE } from '../store/gc.js';
+import { lockKey } from '../store/key-lock.js';
 import { describeError } from '../store/local-store.js';
 import { recordable } from '../watch.js';
 
@@ -38,32 +39,68 @@ export async function run(ctx: RunContext): Promise<number> {
   const plan = planned.value;
   const { output } = ctx;
   try {
-    const decision = await decide(plan, output, plan.options.force);
+    let decision = await decide(plan, output, plan.options.force);
     if (plan.options.explain) for (const line of explainDecision(plan, decision)) output.explain(line);
     if (decision.fresh) {
-      const m = decision.manifest;
-      const { expiresAt } = decision.verdict;
-      output.info(
-        `hit: recorded ${formatAge(plan.now - m.recordedAt)} ago (${formatInstant(m.recordedAt, plan.zone)}), ` +
-          `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`} (${policyNames(plan)})`,
-      );
-      const replayed = await replay(ctx, plan, m);
-      if (replayed !== null) {
-        // performance.now() counts from the process start: the hit's whole cost.
-        recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'hit', saved: Math.round(m.durationMs - performance.now()) });
-        return replayed;
-      }
-    } else {
-      output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);
+      const replayed = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt);
+      if (replayed !== null) return replayed;
     }
-    // An entry that may stand in for a failed run (--stale-if-error).
-    const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
-    const exitCode = await record(ctx, plan, decision.fresh ? null : decision.checks, fallback);
-    recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
-    await collectNowAndThen(ctx, plan);
-    return exitCode;
+    const usable = prepareStore(ctx, plan);
+    // Single flight: wait for a process already running this command, then
+    // look again, since it has probably just recorded what we need.
+    const lock = usable
+      ? await lockKey(plan.store, plan.key, (holder) =>
+          output.info(`waiting for ${holder ? `process ${holder.pid}` : 'another process'}, which is running the same command`),
+        ).catch((err: unknown) => {
+          output.warnOnce('lock', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+          return null;
+        })
+      : null;
+    try {
+      if (lock?.waited && !plan.options.force) {
+        decision = await decide(plan, output, false);
+        if (decision.fresh) {
+          await lock.release();
+          const replayed = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt);
+          if (replayed !== null) return replayed;
+        }
+      }
+      if (!decision.fresh) output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);
+      // An entry that may stand in for a failed run (--stale-if-error).
+      const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
+      const exitCode = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
+      recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
+      await lock?.release();
+      await collectNowAndThen(ctx, plan);
+      return exitCode;
+    } finally {
+      await lock?.release();
+    }
   } finally {
     plan.stdin?.dispose();
+  }
+}
+
+// Replays a fresh entry and counts the hit; null if it proved unusable.
+async function replayHit(ctx: RunContext, plan: Plan, m: Manifest, expiresAt: number | null): Promise<number | null> {
+  ctx.output.info(
+    `hit: recorded ${formatAge(plan.now - m.recordedAt)} ago (${formatInstant(m.recordedAt, plan.zone)}), ` +
+      `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`} (${policyNames(plan)})`,
+  );
+  const replayed = await replay(ctx, plan, m);
+  // performance.now() counts from the process start: the hit's whole cost.
+  if (replayed !== null) recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'hit', saved: Math.round(m.durationMs - performance.now()) });
+  return replayed;
+}
+
+// Creates the cache directory; false, with one warning, if it cannot be used.
+function prepareStore(ctx: RunContext, plan: Plan): boolean {
+  try {
+    plan.store.prepare();
+    return true;
+  } catch (err) {
+    ctx.output.warnOnce('cache', `cannot use the cache directory ${plan.store.root} (${describeError(err)}); running without the cache`);
+    return false;
   }
 }
 
@@ -103,19 +140,19 @@ async function replay(ctx: RunContext, plan: Plan, manifest: Manifest): Promise<
   }
 }
 
-async function record(ctx: RunContext, plan: Plan, checked: SourceCheck[] | null, fallback: Manifest | null): Promise<number> {
+async function record(
+  ctx: RunContext,
+  plan: Plan,
+  usable: boolean,
+  checked: SourceCheck[] | null,
+  fallback: Manifest | null,
+): Promise<number> {
   const { output } = ctx;
   const { store, hasher } = plan;
   // Sources are fingerprinted before the run: a change during the run makes
   // the next call run again rather than trust what this one saw.
   const checks = checked ?? (plan.watch.sources.length > 0 ? await checkSources(plan, [], output) : []);
-  let capture: Capture | null = null;
-  try {
-    store.prepare();
-    capture = new Capture(store, hasher);
-  } catch (err) {
-    output.warnOnce('cache', `cannot use the cache directory ${store.root} (${describeError(err)}); running without the cache`);
-  }
+  const capture = usable ? new Capture(store, hasher) : null;
   const started = performance.now();
   let result;
   try {

@@ -22,6 +22,7 @@ import { copyAndHash } from './file-copy.js';
 //   blobs/<h0h1>/<hash>         content-addressed bytes, shared by entries
 //   tmp/                        recordings in progress (renamed away when done)
 //   activity/                   hit and miss logs, and their summary (stats)
+//   locks/<key>.lock/           held by the process recording a key
 //   gc-stamp                    touched by each automatic gc
 // Directories are 0700 and files 0600: outputs can hold customer data.
 
@@ -126,7 +127,7 @@ export class LocalStore {
     if (uid !== undefined && st.uid !== uid) {
       throw new Error(`${this.root} belongs to another user (uid ${st.uid})`);
     }
-    for (const sub of ['tmp', 'entries', 'blobs', 'activity']) this.makeDir(join(this.root, sub));
+    for (const sub of ['tmp', 'entries', 'blobs', 'activity', 'locks']) this.makeDir(join(this.root, sub));
   }
 
   createBlobWriter(hasher: Hasher): BlobWriter {
