@@ -3,6 +3,7 @@ import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
 
 export const DURATION_EXAMPLES = '90s, 15m, 6h, 2d, 1w';
+const MAX_DURATION_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;
 
 // A positive duration with a unit, in milliseconds. `ms` does the parsing; a
 // bare number (which `ms` reads as milliseconds) is refused because nobody
@@ -16,6 +17,7 @@ export function parseDuration(text: string): Result<number, string> {
   if (value === undefined || !Number.isFinite(value)) {
     return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
   }
+  if (value > MAX_DURATION_MS) return fail(`'${text}' is longer than the longest duration dcache takes, 100y`);
   if (value < 1) {
     return fail(`'${text}' is not a positive duration; use for example ${DURATION_EXAMPLES}`);
   }

@@ -34,6 +34,11 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
   const { store, key } = plan;
   const miss = (reason: string, entry: Manifest | null = null, verdict: Verdict | null = null, checks: SourceCheck[] | null = null) =>
     ({ fresh: false, reason, entry, verdict, checks }) as const;
+  const distrust = store.distrust();
+  if (distrust !== null) {
+    output.warnOnce('cache', `cannot use the cache directory ${store.root} (${distrust}); running without the cache`);
+    return miss('cache directory refused');
+  }
   const read = store.readEntry(key);
   switch (read.status) {
     case 'absent':

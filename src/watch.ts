@@ -41,6 +41,7 @@ export type Fingerprint =
 export type Probe = { ok: true; fingerprint: Fingerprint; warning?: string } | { ok: false; detail: string };
 
 export const DEFAULT_WATCH_TIMEOUT_MS = 10_000;
+const MAX_WATCH_TIMEOUT_MS = 60 * 60 * 1000;
 
 export interface WatchPlan {
   sources: WatchSource[];
@@ -79,6 +80,7 @@ export function parseWatch(
   if (timeout !== undefined) {
     const parsed = parseDuration(timeout);
     if (!parsed.ok) return fail(`--watch-timeout ${parsed.error}`);
+    if (parsed.value > MAX_WATCH_TIMEOUT_MS) return fail(`--watch-timeout '${timeout}' is longer than the longest a probe may take, 1h`);
     timeoutMs = parsed.value;
   }
   return ok({ sources, timeoutMs });

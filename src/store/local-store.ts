@@ -121,13 +121,26 @@ export class LocalStore {
   prepare(): void {
     const created = mkdirSync(this.root, { recursive: true, mode: 0o700 });
     if (created !== undefined) chmodSync(this.root, 0o700);
-    const st = statSync(this.root);
-    if (!st.isDirectory()) throw new Error(`${this.root} is not a directory`);
-    const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) {
-      throw new Error(`${this.root} belongs to another user (uid ${st.uid})`);
-    }
+    const distrust = this.distrust();
+    if (distrust !== null) throw new Error(distrust);
     for (const sub of ['tmp', 'entries', 'blobs', 'activity', 'locks']) this.makeDir(join(this.root, sub));
+  }
+
+  // Why the cache directory must not be used, or null. A directory that
+  // another user owns or can write to could feed us their bytes as a
+  // replay (a cache under a shared /tmp, say). A missing one is fine.
+  distrust(): string | null {
+    let st;
+    try {
+      st = statSync(this.root);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : describeError(err);
+    }
+    if (!st.isDirectory()) return `${this.root} is not a directory`;
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) return `it belongs to another user (uid ${st.uid})`;
+    if ((st.mode & 0o022) !== 0) return `others may write to it (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`;
+    return null;
   }
 
   createBlobWriter(hasher: Hasher): BlobWriter {
