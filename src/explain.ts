@@ -28,7 +28,8 @@ export function explainDecision(plan: Plan, decision: Decision): string[] {
   } else {
     const bytes = (entry.stdout?.size ?? 0) + (entry.stderr?.size ?? 0);
     lines.push(
-      `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} (${formatAge(plan.now - entry.recordedAt)} ago), ` +
+      `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} ` +
+        `(${entry.recordedAt > plan.now ? 'after now' : `${formatAge(plan.now - entry.recordedAt)} ago`}), ` +
         `exit ${entry.exitCode}, ${bytes} bytes of output, ${entry.outputs.length} output paths`,
     );
     for (const policy of plan.policies) {

@@ -4,7 +4,7 @@ import type { Manifest } from './manifest.js';
 import type { Output } from './output.js';
 import type { Plan } from './plan.js';
 import type { Verdict } from './policy.js';
-import { judgePolicies } from './policy.js';
+import { judgePolicies, judgePolicy } from './policy.js';
 import { findRecorded, probe, sameFingerprint, sourceLabel, type Fingerprint, type Probe, type WatchSource } from './watch.js';
 
 // One watched source as checked for this call.
@@ -64,7 +64,11 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
   if (force) return miss('--force', manifest);
   const verdict = judgePolicies(plan.policies, manifest.recordedAt, plan.now, plan.zone);
   if (!verdict.fresh) {
-    const names = plan.policies.map((p) => p.spec).join(', ');
+    // the policies that failed, not every policy given
+    const names = plan.policies
+      .filter((p) => !judgePolicy(p, manifest.recordedAt, plan.now, plan.zone).fresh)
+      .map((p) => p.spec)
+      .join(', ');
     if (manifest.recordedAt > plan.now) return miss(`recorded after now, ${names}`, manifest, verdict);
     const since = verdict.expiresAt === null ? 'never' : formatInstant(verdict.expiresAt, plan.zone);
     return miss(`stale since ${since}, ${names}`, manifest, verdict);

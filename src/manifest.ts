@@ -110,7 +110,12 @@ function isFingerprint(v: unknown): v is Fingerprint {
       return (
         Array.isArray(v.files) &&
         v.files.every(
-          (f) => isRecord(f) && typeof f.path === 'string' && isCount(f.size) && typeof f.mtimeMs === 'number' && isHash64(f.hash),
+          (f) =>
+            isRecord(f) &&
+            typeof f.path === 'string' &&
+            (isCount(f.size) || f.size === -1) &&
+            typeof f.mtimeMs === 'number' &&
+            isHash64(f.hash),
         )
       );
     case 'url':

@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { parseDuration } from './duration.js';
 import type { Result } from './errors.js';
@@ -188,20 +188,29 @@ export function describeFingerprint(f: Fingerprint): string {
   }
 }
 
+// Symlinks are followed: what matters is the content they lead to. A
+// broken one is fingerprinted by where it points.
 async function probePath(source: string, ctx: ProbeContext, previous?: Fingerprint): Promise<Fingerprint> {
   const known = new Map(previous?.kind === 'path' ? previous.files.map((f) => [f.path, f]) : []);
   const paths = await expandPath(source, ctx.cwd);
   const files = paths.map((path): FileFingerprint => {
-    const st = lstatSync(isAbsolute(path) ? path : join(ctx.cwd, path));
+    const abs = isAbsolute(path) ? path : join(ctx.cwd, path);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      return { path, size: -1, mtimeMs: 0, hash: ctx.hasher.h64ToString(`broken symlink to ${readlinkSync(abs)}`) };
+    }
     const before = known.get(path);
     if (before && before.size === st.size && before.mtimeMs === st.mtimeMs) return before;
-    return { path, size: st.size, mtimeMs: st.mtimeMs, hash: hashFile(isAbsolute(path) ? path : join(ctx.cwd, path), ctx.hasher) };
+    return { path, size: st.size, mtimeMs: st.mtimeMs, hash: hashFile(abs, ctx.hasher) };
   });
   return { kind: 'path', source, files };
 }
 
-// The regular files a source stands for, sorted: a file, every file under a
-// directory, or the matches of a glob (tinyglobby does the matching).
+// The files a source stands for, sorted: a file, every file under a
+// directory (following symlinks, each real directory once), or the matches
+// of a glob (tinyglobby does the matching).
 async function expandPath(source: string, cwd: string): Promise<string[]> {
   if (/[*?[\]{}]/.test(source)) {
     const { glob } = await import('tinyglobby');
@@ -211,22 +220,41 @@ async function expandPath(source: string, cwd: string): Promise<string[]> {
   const abs = isAbsolute(source) ? source : join(cwd, source);
   let st;
   try {
-    st = lstatSync(abs);
+    st = statSync(abs);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // missing, or a broken symlink
+    return lstatOrNull(abs) ? [source] : [];
   }
   if (!st.isDirectory()) return [source];
   const found: string[] = [];
+  const seen = new Set<string>();
   const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() || entry.isSymbolicLink()) found.push(isAbsolute(source) ? full : relative(cwd, full));
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    for (const name of readdirSync(dir)) {
+      const full = join(dir, name);
+      let entry;
+      try {
+        entry = statSync(full);
+      } catch {
+        entry = null;
+      }
+      if (entry?.isDirectory()) walk(full);
+      else if (entry === null || entry.isFile()) found.push(isAbsolute(source) ? full : relative(cwd, full));
     }
   };
   walk(abs);
   return found.sort();
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
 }
 
 function hashFile(path: string, hasher: Hasher): string {
@@ -265,17 +293,25 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
   } catch (err) {
     return { ok: false, detail: describeFetchError(label, err, ctx.timeoutMs) };
   }
-  if (!head.ok) return { ok: false, detail: `${label} answered HEAD with ${head.status} ${head.statusText}`.trim() };
-  const etag = head.headers.get('etag');
-  const lastModified = head.headers.get('last-modified');
-  const contentLength = head.headers.get('content-length');
-  if (etag !== null || lastModified !== null || contentLength !== null) {
-    return { ok: true, fingerprint: { kind: 'url', source: label, etag, lastModified, contentLength, bodyHash: null } };
+  // Some servers refuse HEAD (S3's presigned GET URLs answer 403): ask with
+  // GET instead, and read the body only if its headers say nothing.
+  const refused = head.status === 403 || head.status === 405 || head.status === 501;
+  if (!head.ok && !refused) return { ok: false, detail: `${label} answered HEAD with ${head.status} ${head.statusText}`.trim() };
+  if (head.ok) {
+    const validators = validatorsOf(head, label);
+    if (validators) return { ok: true, fingerprint: validators };
   }
   let response: Response;
   try {
     response = await request('GET');
     if (!response.ok) return { ok: false, detail: `${label} answered GET with ${response.status}` };
+    if (refused) {
+      const validators = validatorsOf(response, label);
+      if (validators) {
+        await response.body?.cancel();
+        return { ok: true, fingerprint: validators };
+      }
+    }
     const hash = createStreamHash(ctx.hasher);
     for await (const chunk of response.body ?? []) hash.update(chunk as Uint8Array);
     return {
@@ -286,6 +322,14 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
   } catch (err) {
     return { ok: false, detail: describeFetchError(label, err, ctx.timeoutMs) };
   }
+}
+
+function validatorsOf(response: Response, label: string): Fingerprint | null {
+  const etag = response.headers.get('etag');
+  const lastModified = response.headers.get('last-modified');
+  const contentLength = response.headers.get('content-length');
+  if (etag === null && lastModified === null && contentLength === null) return null;
+  return { kind: 'url', source: label, etag, lastModified, contentLength, bodyHash: null };
 }
 
 function describeFetchError(label: string, err: unknown, timeoutMs: number): string {

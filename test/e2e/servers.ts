@@ -1,0 +1,189 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { BIN, type Result, type Sandbox } from './rig.js';
+
+// Servers for the URL-watch tests: a real nginx serving a directory, and a
+// scriptable Node HTTP server inside the test process. Because that server
+// shares the test's event loop, dcache must then run without blocking it:
+// `dcacheAsync` is the rig's `box.dcache` as a promise.
+
+// Runs `dcache <args>` in the sandbox like box.dcache, without blocking the
+// event loop (so a server in this process can answer it).
+export function dcacheAsync(
+  box: Sandbox,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? box.root,
+      env: { ...box.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
+    );
+  });
+}
+
+// A TCP port nobody listens on right now, on 127.0.0.1.
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// The nginx binary, or an error saying how to get one: the URL tests must
+// fail, not skip, on a machine without it (CI installs it).
+export function findNginx(): string {
+  const which = spawnSync('/bin/sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
+  const found = which.status === 0 ? which.stdout.trim() : '';
+  if (found !== '') return found;
+  if (existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
+  throw new Error(
+    'nginx is not installed: the URL-watch end-to-end tests need a real nginx ' +
+      '(apt-get install -y nginx-light, or nginx); .ci/run must install it',
+  );
+}
+
+// A real nginx serving `<dir>/www` on a free port of 127.0.0.1, with its
+// configuration, pid file, logs and temp paths all under `dir`. It runs in
+// the foreground as one process (no master, no privilege drop), so it reads
+// the private temp dir whoever runs the tests, and stops with its child.
+export class Nginx {
+  private constructor(
+    readonly www: string,
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async start(dir: string): Promise<Nginx> {
+    const binary = findNginx();
+    const www = join(dir, 'www');
+    mkdirSync(www, { recursive: true });
+    const port = await freePort();
+    const errorLog = join(dir, 'error.log');
+    const conf = join(dir, 'nginx.conf');
+    writeFileSync(
+      conf,
+      [
+        'daemon off;',
+        'master_process off;',
+        `pid ${join(dir, 'nginx.pid')};`,
+        `error_log ${errorLog};`,
+        'events { worker_connections 64; }',
+        'http {',
+        `  access_log ${join(dir, 'access.log')};`,
+        `  client_body_temp_path ${join(dir, 'body')};`,
+        `  proxy_temp_path ${join(dir, 'proxy')};`,
+        `  fastcgi_temp_path ${join(dir, 'fastcgi')};`,
+        `  uwsgi_temp_path ${join(dir, 'uwsgi')};`,
+        `  scgi_temp_path ${join(dir, 'scgi')};`,
+        `  server { listen 127.0.0.1:${port}; root ${www}; }`,
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(binary, ['-p', dir, '-e', errorLog, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const nginx = new Nginx(www, port, child);
+    const deadline = Date.now() + 10_000;
+    while (!(await canConnect(port))) {
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+        throw new Error(`nginx did not start on 127.0.0.1:${port}: ${stderr}${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return nginx;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}/${path}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+// An HTTP server on a free port of 127.0.0.1 whose answer the test sets with
+// `handle`, and which remembers every request it saw.
+export class TestServer {
+  readonly seen: SeenRequest[] = [];
+  private handler: Handler = (_req, res) => {
+    res.writeHead(404);
+    res.end();
+  };
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<TestServer> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const test = new TestServer(server, (server.address() as AddressInfo).port);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      test.seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
+      test.handler(req, res);
+    });
+    return test;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  handle(handler: Handler): void {
+    this.handler = handler;
+  }
+
+  reset(): void {
+    this.seen.length = 0;
+  }
+
+  // Drops every connection, including requests left hanging on purpose.
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
