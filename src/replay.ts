@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, read, readFileSync, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
 import type { BlobHash, Hasher, StreamHash } from './hash.js';
 import { createStreamHash, hashBytes } from './hash.js';
@@ -190,17 +190,23 @@ async function streamVerified(store: LocalStore, manifest: Manifest, hasher: Has
   };
   const order = manifest.order ? new BlobReader(store, manifest.order, hasher) : null;
   try {
-    // One buffer for the whole replay: each chunk is handed to the OS before
-    // the next read reuses it.
-    const buffer = Buffer.allocUnsafe(CHUNK);
+    // Two buffers for the whole replay: the next chunk is read (on libuv's
+    // thread pool) while this one is hashed and written, and a buffer is
+    // refilled only once its chunk has been handed to the OS.
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
     const copyRun = async ([fd, length]: Run) => {
       const reader = readers[fd];
       if (!reader) throw new BadBlob(manifest.order!.hash, 'the interleaving names an empty stream');
       let left = length;
-      while (left > 0) {
-        const chunk = reader.read(buffer.subarray(0, Math.min(left, CHUNK)));
-        await writeChunk(sinkFor(sinks, fd), chunk);
+      let turn = 0;
+      let next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+      while (next) {
+        const chunk = await next;
         left -= chunk.length;
+        turn ^= 1;
+        next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+        reader.digest(chunk);
+        await writeChunk(sinkFor(sinks, fd), chunk);
       }
     };
     if (order) {
@@ -253,13 +259,13 @@ class BlobReader {
     this.hash = createStreamHash(hasher);
   }
 
-  // Fills as much of `buffer` as the blob has left; returns the filled part.
+  // Sequential reads of small pieces (the interleaving record), hashed.
   read(buffer: Buffer): Buffer {
     const want = Math.min(buffer.length, this.ref.size - this.offset);
     if (want <= 0) return buffer.subarray(0, 0);
     let got = 0;
     while (got < want) {
-      const n = readSync(this.fd, buffer, got, want - got, null);
+      const n = readSync(this.fd, buffer, got, want - got, this.offset + got);
       if (n === 0) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`);
       got += n;
     }
@@ -269,8 +275,30 @@ class BlobReader {
     return filled;
   }
 
+  // Reads the next `want` bytes into `buffer` off the main thread. Calls may
+  // overlap (each reads at its own position); the caller passes each chunk
+  // to digest() in order.
+  fill(buffer: Buffer, want: number): Promise<Buffer> {
+    const position = this.offset;
+    this.offset += want;
+    return new Promise((resolve, reject) => {
+      const step = (got: number) => {
+        if (got === want) return resolve(buffer.subarray(0, want));
+        read(this.fd, buffer, got, want - got, position + got, (err, n) => {
+          if (err || n === 0) reject(new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`));
+          else step(got + n);
+        });
+      };
+      step(0);
+    });
+  }
+
+  digest(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+
   close(): void {
-    const extra = readSync(this.fd, Buffer.alloc(1), 0, 1, null);
+    const extra = readSync(this.fd, Buffer.alloc(1), 0, 1, this.offset);
     this.dispose();
     if (this.offset !== this.ref.size || extra !== 0) {
       throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not have the recorded size`);
