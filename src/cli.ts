@@ -54,6 +54,9 @@ function toRunOptions(options: RunCliOptions): RunOptions {
     watchCmd: options.watchCmd ?? [],
     watchTimeout: options.watchTimeout,
     explain: options.explain === true,
+    remote: options.remote,
+    remoteReadOnly: options.remoteReadOnly === true,
+    remoteTimeout: options.remoteTimeout,
   };
 }
 
@@ -187,11 +190,11 @@ Examples:
     });
   addRunOptions(statusCommand);
 
-  cacheOptions(program.command('ls').description('list the entries in the cache'), true).action(
-    async (options: CacheCliOptions) => {
-      exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true }));
-    },
-  );
+  cacheOptions(program.command('ls').description('list the entries in the cache'), true)
+    .option('--remote', 'show how many hits came from the remote cache')
+    .action(async (options: CacheCliOptions & { remote?: boolean }) => {
+      exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true, remote: options.remote === true }));
+    });
 
   cacheOptions(
     program.command('show').description('show everything about one entry').argument('<key-prefix>', 'the start of its key (see dcache ls)'),

@@ -18,6 +18,8 @@ export interface EntryInfo {
   lastHitAt: string | null;
   outputs: string[];
   exitCode: number;
+  // hits served from the remote cache (a subset of hits)
+  remoteHits: number;
 }
 
 export async function describeEntry(entry: CatalogEntry, activity: Activity, now: number): Promise<EntryInfo> {
@@ -38,6 +40,7 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
     lastHitAt: usage?.lastHitAt ? new Date(usage.lastHitAt).toISOString() : null,
     outputs: m.material.outputs,
     exitCode: m.exitCode,
+    remoteHits: usage?.remoteHits ?? 0,
   };
 }
 

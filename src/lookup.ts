@@ -62,6 +62,14 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
     return miss('bad entry');
   }
   if (force) return miss('--force', manifest);
+  return judgeEntry(plan, manifest, output);
+}
+
+// Judges an entry whose key material matches: its policies, then (only if
+// they hold) its watched sources. Used for local and remote entries alike.
+export async function judgeEntry(plan: Plan, manifest: Manifest, output: Output): Promise<Decision> {
+  const miss = (reason: string, verdict: Verdict, checks: SourceCheck[] | null = null) =>
+    ({ fresh: false, reason, entry: manifest, verdict, checks }) as const;
   const verdict = judgePolicies(plan.policies, manifest.recordedAt, plan.now, plan.zone);
   if (!verdict.fresh) {
     // the policies that failed, not every policy given
@@ -69,13 +77,13 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
       .filter((p) => !judgePolicy(p, manifest.recordedAt, plan.now, plan.zone).fresh)
       .map((p) => p.spec)
       .join(', ');
-    if (manifest.recordedAt > plan.now) return miss(`recorded after now, ${names}`, manifest, verdict);
+    if (manifest.recordedAt > plan.now) return miss(`recorded after now, ${names}`, verdict);
     const since = verdict.expiresAt === null ? 'never' : formatInstant(verdict.expiresAt, plan.zone);
-    return miss(`stale since ${since}, ${names}`, manifest, verdict);
+    return miss(`stale since ${since}, ${names}`, verdict);
   }
   const checks = await checkSources(plan, manifest.validators, output);
   const changed = checks.find((c) => !c.unchanged);
-  if (changed) return miss(describeChange(changed), manifest, verdict, checks);
+  if (changed) return miss(describeChange(changed), verdict, checks);
   return { fresh: true, manifest, verdict, checks };
 }
 

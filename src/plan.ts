@@ -12,6 +12,8 @@ import type { Policy } from './policy.js';
 import { parsePolicies } from './policy.js';
 import { LocalStore } from './store/local-store.js';
 import { parseWatch, type WatchPlan } from './watch.js';
+import { parseDuration } from './duration.js';
+import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote, type RemoteSpec } from './store/remote.js';
 
 // The options shared by `run` and `status`, as the CLI hands them over.
 export interface RunOptions {
@@ -32,6 +34,9 @@ export interface RunOptions {
   watchCmd: string[];
   watchTimeout: string | undefined;
   explain: boolean;
+  remote: string | undefined;
+  remoteReadOnly: boolean;
+  remoteTimeout: string | undefined;
 }
 
 export interface PlanInputs {
@@ -60,6 +65,8 @@ export interface Plan {
   material: KeyMaterial;
   policies: Policy[];
   watch: WatchPlan;
+  // the shared cache, from --remote or DCACHE_REMOTE
+  remote: RemoteSpec | null;
   stdin: StdinCopy | null;
 }
 
@@ -96,6 +103,8 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
   }
   const watch = parseWatch(options.watch, options.watchCmd, options.watchTimeout);
   if (!watch.ok) return watch;
+  const remote = parseRemoteOptions(options, inputs.env);
+  if (!remote.ok) return remote;
   const env = await hashEnvSpecs(options.env, inputs.env);
   if (!env.ok) return env;
   if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
@@ -124,6 +133,19 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
     material,
     policies: policies.value,
     watch: watch.value,
+    remote: remote.value,
     stdin,
   });
+}
+
+function parseRemoteOptions(options: RunOptions, env: NodeJS.ProcessEnv): Result<RemoteSpec | null, string> {
+  const url = options.remote ?? (env.DCACHE_REMOTE || undefined);
+  let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
+  if (options.remoteTimeout !== undefined) {
+    const parsed = parseDuration(options.remoteTimeout);
+    if (!parsed.ok) return fail(`--remote-timeout ${parsed.error}`);
+    timeoutMs = parsed.value;
+  }
+  if (url === undefined) return ok(null);
+  return parseRemote(url, options.remoteReadOnly, timeoutMs);
 }

@@ -13,6 +13,9 @@ export interface RunCliOptions {
   watchTimeout?: string;
   staleIfError?: boolean;
   explain?: boolean;
+  remote?: string;
+  remoteReadOnly?: boolean;
+  remoteTimeout?: string;
   output?: string[];
   env?: string[];
   stdin?: boolean;
@@ -99,6 +102,19 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: 'stale-if-error',
     key: 'staleIfError',
     description: 'if the run fails and an earlier successful entry exists, replay that one and warn',
+  },
+  {
+    long: 'remote',
+    value: 'url',
+    key: 'remote',
+    description: 'shared cache: redis://[user:password@]host:port[/db] or http(s)://host/path (default: $DCACHE_REMOTE)',
+  },
+  { long: 'remote-read-only', key: 'remoteReadOnly', description: 'use the shared cache but never write to it (also ?mode=ro)' },
+  {
+    long: 'remote-timeout',
+    value: 'duration',
+    key: 'remoteTimeout',
+    description: 'how long the shared cache may take to answer before it is given up (default: 2s)',
   },
   { long: 'explain', key: 'explain', description: 'say on stderr how the key was made and why the entry is fresh or not' },
   {

@@ -5,6 +5,7 @@ import type { Result } from './errors.js';
 import { fail, ok, unreachable } from './errors.js';
 import type { Hasher } from './hash.js';
 import { createStreamHash } from './hash.js';
+import { redactCredentials } from './redact.js';
 
 // Watched sources are validators, not key: an entry stays fresh only while
 // each source's fingerprint equals the one taken when it was recorded.
@@ -62,10 +63,10 @@ export function parseWatch(
       try {
         url = new URL(given);
       } catch {
-        return fail(`--watch '${redactUrl(given)}' is not a valid URL`);
+        return fail(`--watch '${redactCredentials(given)}' is not a valid URL`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        return fail(`--watch '${redactUrl(given)}': only http:// and https:// URLs can be watched (or use --watch-cmd)`);
+        return fail(`--watch '${redactCredentials(given)}': only http:// and https:// URLs can be watched (or use --watch-cmd)`);
       }
       sources.push({ kind: 'url', source: given });
     } else {
@@ -89,12 +90,9 @@ export function parseWatch(
 // How a source is named in a manifest and in messages: URL credentials are
 // never written down.
 export function sourceLabel(source: WatchSource): string {
-  return source.kind === 'url' ? redactUrl(source.source) : source.source;
+  return source.kind === 'url' ? redactCredentials(source.source) : source.source;
 }
 
-export function redactUrl(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@');
-}
 
 export interface ProbeContext {
   cwd: string;
@@ -284,7 +282,7 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
     url.username = '';
     url.password = '';
   }
-  const label = redactUrl(source);
+  const label = redactCredentials(source);
   const request = (method: 'HEAD' | 'GET') =>
     fetch(url, { method, headers, redirect: 'follow', signal: AbortSignal.timeout(ctx.timeoutMs) });
   let head: Response;

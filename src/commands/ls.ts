@@ -12,7 +12,7 @@ export const LS_JSON_VERSION = 1;
 const SHORT_KEY = 12;
 
 // dcache ls: one row per entry, oldest first.
-export async function ls(ctx: CacheCommandContext, options: { json: boolean }): Promise<number> {
+export async function ls(ctx: CacheCommandContext, options: { json: boolean; remote: boolean }): Promise<number> {
   const store = new LocalStore(ctx.dir);
   const catalog = readCatalog(store);
   const activity = readActivity(ctx.dir);
@@ -31,7 +31,7 @@ export async function ls(ctx: CacheCommandContext, options: { json: boolean }): 
     `${formatAge(ctx.now - Date.parse(info.recordedAt))} ago`,
     stateText(info),
     formatSize(info.bytes),
-    String(info.hits),
+    options.remote ? `${info.hits} (${info.remoteHits} remote)` : String(info.hits),
     info.policies.join(','),
     info.cwd ?? '-',
     commandText(info.argv, info.shell),

@@ -6,7 +6,8 @@ import { commandText } from '../entry-info.js';
 import { EXIT_DCACHE_FAILED, ExitError, unreachable } from '../errors.js';
 import { explainDecision } from '../explain.js';
 import { FdSink } from '../fd-sink.js';
-import { checkSources, decide, type SourceCheck } from '../lookup.js';
+import { checkSources, decide, type Decision, type SourceCheck } from '../lookup.js';
+import { RemoteSession } from '../remote-session.js';
 import type { Manifest } from '../manifest.js';
 import { MANIFEST_FORMAT } from '../manifest.js';
 import { captureOutputs } from '../output-files.js';
@@ -46,50 +47,97 @@ export async function run(ctx: RunContext): Promise<number> {
       if (replayed !== null) return replayed;
     }
     const usable = prepareStore(ctx, plan);
-    // Single flight: wait for a process already running this command, then
-    // look again, since it has probably just recorded what we need.
-    const lock = usable
-      ? await lockKey(plan.store, plan.key, (holder) =>
-          output.info(`waiting for ${holder ? `process ${holder.pid}` : 'another process'}, which is running the same command`),
-        ).catch((err: unknown) => {
-          output.warnOnce('lock', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
-          return null;
-        })
-      : null;
+    const remote = usable && plan.remote ? new RemoteSession(plan.remote, plan.env, output) : null;
     try {
-      if (lock?.waited && !plan.options.force) {
-        decision = await decide(plan, output, false);
-        if (decision.fresh) {
-          await lock.release();
-          const replayed = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt);
-          if (replayed !== null) return replayed;
-        }
-      }
-      if (!decision.fresh) output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);
-      // An entry that may stand in for a failed run (--stale-if-error).
-      const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
-      const exitCode = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
-      recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
-      await lock?.release();
-      await collectNowAndThen(ctx, plan);
-      return exitCode;
+      return await missLocally(ctx, plan, decision, usable, remote);
     } finally {
-      await lock?.release();
+      await remote?.close();
     }
   } finally {
     plan.stdin?.dispose();
   }
 }
 
+// No fresh local entry: try the remote, wait for whoever is already running
+// the command (here, or on another machine through the remote), and
+// otherwise run it, record it, and share it.
+async function missLocally(
+  ctx: RunContext,
+  plan: Plan,
+  local: Decision,
+  usable: boolean,
+  remote: RemoteSession | null,
+): Promise<number> {
+  const { output } = ctx;
+  let decision = local;
+  const fromRemote = async (): Promise<number | null> => {
+    if (remote === null || plan.options.force) return null;
+    const pulled = await remote.pull(plan);
+    if (pulled === null) return null;
+    return replayHit(ctx, plan, pulled.manifest, pulled.verdict.expiresAt, true);
+  };
+  const replayed = await fromRemote();
+  if (replayed !== null) return replayed;
+  // Single flight: wait for a process already running this command, then
+  // look again, since it has probably just recorded what we need.
+  const onWait = (who: string) => output.info(`waiting for ${who}, which is running the same command`);
+  const lock = usable
+    ? await lockKey(plan.store, plan.key, (holder) => onWait(holder ? `process ${holder.pid}` : 'another process')).catch(
+        (err: unknown) => {
+          output.warnOnce('lock', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+          return null;
+        },
+      )
+    : null;
+  const remoteLock = lock && remote ? await remote.lock(plan, () => onWait(`another machine`)) : null;
+  try {
+    if ((lock?.waited || remoteLock?.waited) && !plan.options.force) {
+      decision = await decide(plan, output, false);
+      if (decision.fresh) {
+        await releaseBoth(remoteLock, lock);
+        const again = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
+        if (again !== null) return again;
+      }
+      const pulled = remoteLock?.waited ? await fromRemote() : null;
+      if (pulled !== null) return pulled;
+    }
+    if (!decision.fresh) output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);
+    // An entry that may stand in for a failed run (--stale-if-error).
+    const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
+    const recorded = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
+    recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
+    // Shared after the command's output is done; a failure is a warning.
+    if (recorded.manifest && remote) await remote.push(plan, recorded.manifest);
+    await releaseBoth(remoteLock, lock);
+    await collectNowAndThen(ctx, plan);
+    return recorded.exitCode;
+  } finally {
+    await releaseBoth(remoteLock, lock);
+  }
+}
+
+async function releaseBoth(...locks: Array<{ release(): Promise<void> } | null>): Promise<void> {
+  for (const lock of locks) await lock?.release();
+}
+
 // Replays a fresh entry and counts the hit; null if it proved unusable.
-async function replayHit(ctx: RunContext, plan: Plan, m: Manifest, expiresAt: number | null): Promise<number | null> {
+async function replayHit(
+  ctx: RunContext,
+  plan: Plan,
+  m: Manifest,
+  expiresAt: number | null,
+  remote = false,
+): Promise<number | null> {
   ctx.output.info(
-    `hit: recorded ${formatAge(plan.now - m.recordedAt)} ago (${formatInstant(m.recordedAt, plan.zone)}), ` +
+    `${remote ? `hit on the remote cache ${plan.remote?.label}` : 'hit'}: recorded ${formatAge(plan.now - m.recordedAt)} ago (${formatInstant(m.recordedAt, plan.zone)}), ` +
       `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`} (${policyNames(plan)})`,
   );
   const replayed = await replay(ctx, plan, m);
   // performance.now() counts from the process start: the hit's whole cost.
-  if (replayed !== null) recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'hit', saved: Math.round(m.durationMs - performance.now()) });
+  if (replayed !== null) {
+    const saved = Math.round(m.durationMs - performance.now());
+    recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'hit', saved, ...(remote ? { remote: true } : {}) });
+  }
   return replayed;
 }
 
@@ -146,9 +194,10 @@ async function record(
   usable: boolean,
   checked: SourceCheck[] | null,
   fallback: Manifest | null,
-): Promise<number> {
+): Promise<{ exitCode: number; manifest: Manifest | null }> {
   const { output } = ctx;
   const { store, hasher } = plan;
+  const done = (exitCode: number, manifest: Manifest | null = null) => ({ exitCode, manifest });
   // Sources are fingerprinted before the run: a change during the run makes
   // the next call run again rather than trust what this one saw.
   const checks = checked ?? (plan.watch.sources.length > 0 ? await checkSources(plan, [], output) : []);
@@ -191,14 +240,14 @@ async function record(
       `the command failed (exit ${outcome.exitCode}); replaying the entry recorded ` +
         `${formatAge(plan.now - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, plan.zone)}) instead (--stale-if-error)`,
     );
-    return (await replay(ctx, plan, fallback)) ?? outcome.exitCode;
+    return done((await replay(ctx, plan, fallback)) ?? outcome.exitCode);
   }
   const worthRecording =
     outcome.kind === 'exited' && result.delivered && (outcome.exitCode === 0 || plan.options.cacheFailures);
-  if (capture === null) return outcome.exitCode;
+  if (capture === null) return done(outcome.exitCode);
   if (!worthRecording) {
     await capture.discard();
-    return outcome.exitCode;
+    return done(outcome.exitCode);
   }
   try {
     // Output files are captured only after a successful run: a failed one
@@ -221,7 +270,7 @@ async function record(
           output.warn(`cannot capture the output files (${problem.detail}); nothing was recorded`);
           break;
       }
-      return outcome.exitCode;
+      return done(outcome.exitCode);
     }
     const streams = await capture.finish();
     const manifest: Manifest = {
@@ -237,11 +286,12 @@ async function record(
       validators: checks.map((c) => recordable(c.source, c.current)),
     };
     store.publishManifest(manifest);
+    return done(outcome.exitCode, manifest);
   } catch (err) {
     await capture.discard();
     output.warnOnce('cache', `the run was not recorded (${describeError(err)})`);
+    return done(outcome.exitCode);
   }
-  return outcome.exitCode;
 }
 
 // The automatic clean-up: after a miss's output is done, at most once an

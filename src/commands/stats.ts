@@ -23,10 +23,12 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
   const activity = readActivity(ctx.dir);
   const byKey = new Map(catalog.entries.map((e) => [e.key as string, e]));
   let hits = 0;
+  let remoteHits = 0;
   let misses = 0;
   let savedMs = 0;
   for (const k of activity.keys.values()) {
     hits += k.hits;
+    remoteHits += k.remoteHits ?? 0;
     misses += k.misses;
     savedMs += k.savedMs;
   }
@@ -37,6 +39,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
         key,
         command: entry ? commandText(entry.manifest.material.argv, entry.manifest.material.shell) : null,
         hits: k.hits,
+        remoteHits: k.remoteHits ?? 0,
         misses: k.misses,
         savedMs: k.savedMs,
       };
@@ -54,14 +57,28 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
   const bytes = listBlobs(store).reduce((n, b) => n + b.size, 0);
   const hitRate = hits + misses === 0 ? null : hits / (hits + misses);
   if (options.json) {
-    const report = { version: STATS_JSON_VERSION, entries: catalog.entries.length, bytes, hits, misses, hitRate, savedMs, commands, days };
+    const report = {
+      version: STATS_JSON_VERSION,
+      entries: catalog.entries.length,
+      bytes,
+      hits,
+      misses,
+      hitRate,
+      savedMs,
+      commands,
+      days,
+      remoteHits,
+    };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
   const out = (line = '') => ctx.stdout.write(`${line}\n`);
   out(`${paint.bold('entries')}     ${catalog.entries.length}, ${formatSize(bytes)}`);
-  out(`${paint.bold('hits')}        ${hits}, misses ${misses}, hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`);
+  out(
+    `${paint.bold('hits')}        ${hits} (${remoteHits} from the remote cache), misses ${misses}, ` +
+      `hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`,
+  );
   out(`${paint.bold('time saved')}  ${formatAge(savedMs)}`);
   if (commands.length > 0) {
     out();

@@ -2,6 +2,7 @@ import { formatInstant } from '../clock.js';
 import { ExitError } from '../errors.js';
 import { explainDecision } from '../explain.js';
 import { decide } from '../lookup.js';
+import { RemoteSession } from '../remote-session.js';
 import type { Output } from '../output.js';
 import { makePlan, type PlanInputs } from '../plan.js';
 
@@ -17,7 +18,17 @@ export async function status(ctx: StatusContext): Promise<number> {
   if (!planned.ok) throw new ExitError(planned.error, 2);
   const plan = planned.value;
   try {
-    const decision = await decide(plan, ctx.output, plan.options.force);
+    let decision = await decide(plan, ctx.output, plan.options.force);
+    let where = '';
+    if (!decision.fresh && plan.remote && !plan.options.force) {
+      const remote = new RemoteSession(plan.remote, plan.env, ctx.output);
+      const found = await remote.peek(plan);
+      await remote.close();
+      if (found) {
+        decision = found;
+        where = ` on the remote cache ${plan.remote.label}`;
+      }
+    }
     if (plan.options.explain) {
       for (const line of explainDecision(plan, decision)) ctx.print(line);
       return decision.fresh ? 0 : 1;
@@ -25,7 +36,7 @@ export async function status(ctx: StatusContext): Promise<number> {
     if (decision.fresh) {
       const { expiresAt } = decision.verdict;
       ctx.print(
-        `fresh: would replay the entry recorded ${formatInstant(decision.manifest.recordedAt, plan.zone)}, ` +
+        `fresh: would replay the entry${where} recorded ${formatInstant(decision.manifest.recordedAt, plan.zone)}, ` +
           `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`}`,
       );
       return 0;

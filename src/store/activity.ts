@@ -12,10 +12,14 @@ export interface ActivityEvent {
   e: 'hit' | 'miss';
   // on a hit: the recorded run's duration minus the replay's
   saved?: number;
+  // a hit served from the remote cache
+  remote?: boolean;
 }
 
 export interface KeyActivity {
   hits: number;
+  // of which served from the remote cache
+  remoteHits: number;
   misses: number;
   lastHitAt: number | null;
   savedMs: number;
@@ -130,10 +134,11 @@ function readLog(path: string): ActivityEvent[] {
 }
 
 function addEvent(activity: Activity, event: ActivityEvent): void {
-  const key = activity.keys.get(event.k) ?? { hits: 0, misses: 0, lastHitAt: null, savedMs: 0 };
+  const key = activity.keys.get(event.k) ?? { hits: 0, remoteHits: 0, misses: 0, lastHitAt: null, savedMs: 0 };
   const day = activity.days.get(dayOf(event.t)) ?? { hits: 0, misses: 0 };
   if (event.e === 'hit') {
     key.hits += 1;
+    if (event.remote) key.remoteHits = (key.remoteHits ?? 0) + 1;
     key.savedMs += Math.max(0, event.saved ?? 0);
     if (key.lastHitAt === null || event.t > key.lastHitAt) key.lastHitAt = event.t;
     day.hits += 1;

@@ -234,7 +234,8 @@ export class LocalStore {
     rmSync(path, { force: true });
   }
 
-  private tempPath(): string {
+  // A fresh path in the store's temp directory, for a file to be published.
+  tempPath(): string {
     tempCounter += 1;
     const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${tempCounter}`;
     return join(this.root, 'tmp', `${unique}.tmp`);

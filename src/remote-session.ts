@@ -1,0 +1,150 @@
+import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import type { BlobHash } from './hash.js';
+import { createStreamHash } from './hash.js';
+import { sameKeyMaterial } from './key.js';
+import { judgeEntry, type Decision } from './lookup.js';
+import type { Manifest } from './manifest.js';
+import { blobsOf, validateManifest } from './manifest.js';
+import type { Output } from './output.js';
+import type { Plan } from './plan.js';
+import { describeError } from './store/local-store.js';
+import { openRemote, type RemoteLock, type RemoteSpec, type RemoteStore } from './store/remote.js';
+
+// The remote cache for one process: connected on first use, and given up
+// for the rest of the process (with one warning) the first time it fails.
+// A remote is only ever an optimisation.
+export class RemoteSession {
+  private store: Promise<RemoteStore | null> | null = null;
+  private down = false;
+
+  constructor(
+    readonly spec: RemoteSpec,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly output: Output,
+  ) {}
+
+  // Copies a fresh remote entry into the local store, verifying every blob's
+  // size and hash and the manifest's key material before anything is
+  // replayed. Returns the local decision to replay it, or null.
+  async pull(plan: Plan): Promise<(Decision & { fresh: true }) | null> {
+    return this.guard(null, async (remote) => {
+      const decision = await this.judgeRemote(plan, remote);
+      if (decision === null) return null;
+      for (const blob of blobsOf(decision.manifest)) {
+        if (hasLocalBlob(plan, blob.hash, blob.size)) continue;
+        const problem = await download(plan, remote, blob.hash, blob.size);
+        if (problem !== null) {
+          plan.store.discardSpares();
+          this.output.warnOnce(`remote-bad:${plan.key}`, `ignored an entry on ${remote.label}: ${problem}`);
+          return null;
+        }
+      }
+      plan.store.publishManifest(decision.manifest);
+      return decision;
+    });
+  }
+
+  // Whether the remote holds a fresh entry for the plan, without copying it.
+  async peek(plan: Plan): Promise<(Decision & { fresh: true }) | null> {
+    return this.guard(null, (remote) => this.judgeRemote(plan, remote));
+  }
+
+  private async judgeRemote(plan: Plan, remote: RemoteStore): Promise<(Decision & { fresh: true }) | null> {
+    const bytes = await remote.getManifest(plan.key);
+    if (bytes === null) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a garbled manifest on ${remote.label}`);
+      return null;
+    }
+    const checked = validateManifest(parsed);
+    if (!checked.ok || checked.value.key !== plan.key || !sameKeyMaterial(checked.value.material, plan.material)) {
+      this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a manifest on ${remote.label} that does not match this command`);
+      return null;
+    }
+    const decision = await judgeEntry(plan, checked.value, this.output);
+    return decision.fresh ? decision : null;
+  }
+
+  // Uploads a new entry: blobs first, the manifest last, so that another
+  // machine never sees an entry whose blobs are missing.
+  async push(plan: Plan, manifest: Manifest): Promise<void> {
+    if (this.spec.readOnly) return;
+    await this.guard(undefined, async (remote) => {
+      for (const blob of blobsOf(manifest)) {
+        if (!(await remote.hasBlob(blob.hash))) await remote.putBlob(blob.hash, blob.size, plan.store.blobPath(blob.hash));
+      }
+      await remote.putManifest(manifest.key, Buffer.from(JSON.stringify(manifest)));
+    });
+  }
+
+  // Single flight across machines, where the remote offers it.
+  async lock(plan: Plan, onWait: () => void): Promise<RemoteLock | null> {
+    return this.guard(null, async (remote) => (remote.lock ? remote.lock(plan.key, onWait) : null));
+  }
+
+  async close(): Promise<void> {
+    const remote = await this.store?.catch(() => null);
+    await remote?.close().catch(() => {});
+  }
+
+  private async guard<T>(fallback: T, work: (remote: RemoteStore) => Promise<T>): Promise<T> {
+    if (this.down) return fallback;
+    try {
+      this.store ??= openRemote(this.spec, this.env);
+      const remote = await this.store;
+      if (remote === null) return fallback;
+      return await work(remote);
+    } catch (err) {
+      this.down = true;
+      this.output.warnOnce('remote', `the remote cache ${this.spec.label} failed (${describeError(err)}); going on without it`);
+      return fallback;
+    }
+  }
+}
+
+function hasLocalBlob(plan: Plan, hash: BlobHash, size: number): boolean {
+  try {
+    return statSync(plan.store.blobPath(hash)).size === size;
+  } catch {
+    return false;
+  }
+}
+
+// Streams a remote blob into a local temp file, checking its size and hash,
+// then publishes it. Returns what was wrong with it, or null.
+async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: number): Promise<string | null> {
+  const temp = plan.store.tempPath();
+  const fd = openSync(temp, 'wx', 0o600);
+  let published = false;
+  try {
+    const digest = createStreamHash(plan.hasher);
+    let got = 0;
+    let found: boolean;
+    try {
+      found = await remote.getBlob(hash, (chunk) => {
+        got += chunk.length;
+        if (got > size) throw new TooLong();
+        digest.update(chunk);
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      });
+    } catch (err) {
+      if (err instanceof TooLong) return `blob ${hash} is longer than recorded`;
+      throw err;
+    }
+    if (!found) return `blob ${hash} is missing`;
+    if (got !== size) return `blob ${hash} has ${got} bytes, not ${size}`;
+    if (digest.digest() !== hash) return `blob ${hash} does not match its hash`;
+    fsyncSync(fd);
+    plan.store.publishBlob({ tempPath: temp, hash, size });
+    published = true;
+    return null;
+  } finally {
+    closeSync(fd);
+    if (!published) rmSync(temp, { force: true });
+  }
+}
+
+class TooLong extends Error {}

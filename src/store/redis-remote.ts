@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { BlobHash, CacheKey } from '../hash.js';
+import type { RemoteLock, RemoteSpec, RemoteStore } from './remote.js';
+
+// A remote cache in Redis (redis:// or rediss://), shared by every machine
+// that points at it. Keys, all under one versioned prefix:
+//
+//   dcache:v1:entry:<key>        a manifest's raw JSON bytes
+//   dcache:v1:blob:<hash>        a blob's metadata, JSON {"size":N,"chunks":C}
+//   dcache:v1:blob:<hash>:<i>    the blob's bytes, in pieces of CHUNK_BYTES
+//   dcache:v1:lock:<key>         single flight: a random token, with a lease
+//
+// Order of writes: a blob's chunks, then its metadata, then (the caller's
+// job) the manifest naming it. So a reader that finds a manifest finds its
+// blobs, unless Redis evicted or expired them, which hasBlob and getBlob
+// report as absent. Nothing lives for ever: see the TTLs below, and give the
+// server a maxmemory policy (allkeys-lru) if it must stay bounded in size.
+
+const PREFIX = 'dcache:v1:';
+
+// Blobs move in pieces of this size: large enough that a GB costs a few
+// hundred round trips, small enough that neither side holds much of a blob in
+// memory, and far below Redis's 512 MB limit on one value.
+export const CHUNK_BYTES = 4 << 20;
+
+// chunk keys per EXISTS: 4 GiB of blob per round trip
+const EXISTS_BATCH = 1024;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+// Chunks are written with this TTL: an upload that dies before its metadata
+// is written leaves nothing behind for longer than a day.
+export const PENDING_CHUNK_TTL_MS = DAY_MS;
+// A blob, once its metadata is written, and a manifest live this long after
+// their last upload. An entry still in use is uploaded again when it goes
+// stale locally, which renews it.
+export const STORED_TTL_MS = 30 * DAY_MS;
+
+// A lock holder that stops renewing (killed, cut off) loses the lock after
+// LOCK_LEASE_MS; a live one renews it every LOCK_LEASE_MS * 0.3 (3 s).
+export const LOCK_LEASE_MS = 10_000;
+const LOCK_RENEW_SHARE = 0.3;
+// how often a waiting machine asks whether the lock is free
+export const LOCK_POLL_MS = 200;
+
+// Moving one chunk may take the timeout plus this long per byte (1 s per
+// MiB), so a link of 1 MiB/s can still move blobs, while a server that stops
+// answering halfway through a blob is found out within seconds.
+const MS_PER_CHUNK_BYTE = 1000 / (1 << 20);
+
+// what ioredis rejects with once the connection is gone
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+// after close(), how long an unanswered socket may linger before it is destroyed
+const DISCONNECT_GRACE_MS = 500;
+
+// PEXPIRE / DEL the lock only while it still holds our token: a holder whose
+// lease ran out and was taken over must not touch the new holder's lock.
+const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export interface RedisRemoteOptions {
+  // the lock lease; shorter only in tests
+  lockLeaseMs?: number;
+}
+
+interface BlobMeta {
+  size: number;
+  chunks: number;
+}
+
+// Opens a Redis remote. It starts connecting at once but does not wait: a
+// remote that is down or hanging makes the first method called reject,
+// within about spec.timeoutMs, and every later one at once.
+export async function openRedisRemote(spec: RemoteSpec, options: RedisRemoteOptions = {}): Promise<RemoteStore> {
+  const RedisClient = await importQuietly();
+  const client = new RedisClient(clientOptions(spec));
+  return new RedisRemote(spec, client, options.lockLeaseMs ?? LOCK_LEASE_MS);
+}
+
+// ioredis logs every command it sends, AUTH's password and blob bytes
+// included, to stderr when DEBUG names it (and DEBUG=* is set in many an
+// environment dcache runs in); stderr belongs to the wrapped command, and
+// credentials are never printed. Its `debug` reads DEBUG once, when loaded:
+// so it is loaded with DEBUG unset.
+async function importQuietly(): Promise<typeof Redis> {
+  const saved = process.env.DEBUG;
+  delete process.env.DEBUG;
+  try {
+    const { Redis } = await import('ioredis');
+    return Redis;
+  } finally {
+    if (saved !== undefined) process.env.DEBUG = saved;
+  }
+}
+
+// Connection settings from the URL: redis[s]://[user:password@]host[:port][/db].
+// Built here rather than by ioredis from the URL so that nothing else in the
+// URL (query parameters) changes how it connects.
+function clientOptions(spec: RemoteSpec): RedisOptions {
+  const { url, timeoutMs } = spec;
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const dbText = url.pathname.replace(/^\//, '');
+  if (!/^\d*$/.test(dbText)) throw new Error(`${spec.label}: the path must be a database number, like /0`);
+  return {
+    host,
+    port: url.port === '' ? 6379 : Number(url.port),
+    username: url.username === '' ? undefined : decodeURIComponent(url.username),
+    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    db: dbText === '' ? 0 : Number(dbText),
+    tls: url.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
+    // Connect once, when told to, and never again: a remote that fails is
+    // dropped for the rest of the process (the caller's rule), so retrying
+    // would only keep the process alive. No command waits for a connection
+    // in a queue: each either goes out at once or fails.
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    // The fewest round trips before the first command: RESP2 (every Redis
+    // since 1.2 speaks it; no HELLO), no INFO ready check, no CLIENT SETINFO.
+    protocol: 2,
+    enableReadyCheck: false,
+    disableClientInfo: true,
+    disconnectTimeout: DISCONNECT_GRACE_MS,
+  };
+}
+
+class RedisRemote implements RemoteStore {
+  readonly label: string;
+  readonly readOnly: boolean;
+  private readonly timeoutMs: number;
+  private readonly chunkTimeoutMs: number;
+  // settles once: the first failure to connect is every method's failure
+  private readonly connected: Promise<void>;
+  // the last error the client reported, for messages
+  private lastError: Error | null = null;
+  // lease renewals of locks not yet released, stopped by close()
+  private readonly renewals = new Set<NodeJS.Timeout>();
+  private closed = false;
+  // why the connection was given up after it had connected, if it was
+  private broken: string | null = null;
+
+  constructor(
+    spec: RemoteSpec,
+    private readonly client: Redis,
+    private readonly leaseMs: number,
+  ) {
+    this.label = spec.label;
+    this.readOnly = spec.readOnly;
+    this.timeoutMs = spec.timeoutMs;
+    this.chunkTimeoutMs = spec.timeoutMs + Math.ceil(CHUNK_BYTES * MS_PER_CHUNK_BYTE);
+    // Without a listener ioredis prints errors itself; they surface here as rejections.
+    client.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+    this.connected = withDeadline(client.connect(), this.timeoutMs).catch((err: unknown) => {
+      client.disconnect();
+      throw this.failure('connecting', err, this.timeoutMs);
+    });
+    // A failure nobody asks about (the remote was never used) is not an error.
+    this.connected.catch(() => {});
+  }
+
+  async getManifest(key: CacheKey): Promise<Buffer | null> {
+    return this.run(`GET entry ${key}`, (c) => c.getBuffer(entryKey(key)));
+  }
+
+  // Checks that every chunk is there before writing a byte, then fetches the
+  // chunks one at a time, each written (and awaited) before the next is
+  // asked for: at most one chunk of the blob is in memory.
+  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
+    const meta = await this.readMeta(hash);
+    if (meta === null || !(await this.allChunksExist(hash, meta))) return false;
+    let received = 0;
+    for (let i = 0; i < meta.chunks; i++) {
+      const chunk = await this.run(`GET blob ${hash} chunk ${i}`, (c) => c.getBuffer(chunkKey(hash, i)), this.chunkTimeoutMs);
+      if (chunk === null) {
+        if (i === 0) return false;
+        // Part of it has been written: absent is no longer an honest answer.
+        throw new Error(`${this.label}: blob ${hash} lost chunk ${i} while it was being read`);
+      }
+      received += chunk.length;
+      if (received > meta.size) throw new Error(`${this.label}: blob ${hash} is larger than its metadata says`);
+      await write(chunk);
+    }
+    if (received !== meta.size) throw new Error(`${this.label}: blob ${hash} is smaller than its metadata says`);
+    return true;
+  }
+
+  // Present only if its metadata and every one of its chunks are: chunks
+  // expire or get evicted on their own.
+  async hasBlob(hash: BlobHash): Promise<boolean> {
+    const meta = await this.readMeta(hash);
+    return meta !== null && (await this.allChunksExist(hash, meta));
+  }
+
+  // Reads the file one chunk at a time into one reused buffer and writes each
+  // chunk with the short TTL; then, in one MULTI, writes the metadata and
+  // gives the chunks the long TTL.
+  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+    this.assertWritable();
+    const chunks = Math.ceil(size / CHUNK_BYTES);
+    const file = await open(path, 'r');
+    try {
+      const buffer = Buffer.allocUnsafe(Math.min(size, CHUNK_BYTES));
+      for (let i = 0; i < chunks; i++) {
+        const length = Math.min(CHUNK_BYTES, size - i * CHUNK_BYTES);
+        await readExactly(file, buffer, length, i * CHUNK_BYTES, path);
+        // The buffer is refilled only after Redis has answered, so it has been sent.
+        const piece = buffer.subarray(0, length);
+        await this.run(
+          `SET blob ${hash} chunk ${i}`,
+          (c) => c.set(chunkKey(hash, i), piece, 'PX', PENDING_CHUNK_TTL_MS),
+          this.chunkTimeoutMs,
+        );
+      }
+    } finally {
+      await file.close();
+    }
+    const meta: BlobMeta = { size, chunks };
+    const results = await this.run(`seal blob ${hash}`, (c) => {
+      const multi = c.multi().set(metaKey(hash), JSON.stringify(meta), 'PX', STORED_TTL_MS);
+      for (let i = 0; i < chunks; i++) multi.pexpire(chunkKey(hash, i), STORED_TTL_MS);
+      return multi.exec();
+    });
+    const lost = (results ?? []).slice(1).some(([err, value]) => err !== null || value !== 1);
+    if (results === null || results[0]?.[0] || lost) {
+      // A chunk was evicted mid-upload: the server is too full to keep blobs.
+      await this.run(`DEL blob ${hash}`, (c) => c.del(metaKey(hash)));
+      throw new Error(`${this.label}: blob ${hash} lost chunks while it was being uploaded (is the server full?)`);
+    }
+  }
+
+  async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {
+    this.assertWritable();
+    await this.run(`SET entry ${key}`, (c) => c.set(entryKey(key), bytes, 'PX', STORED_TTL_MS));
+  }
+
+  // Takes the key's lock (SET NX with a lease), calling onWait once if
+  // another machine holds it, and renews the lease until released.
+  //
+  // Read-only, it only waits while another machine holds the lock and never
+  // takes it: that machine's result can be downloaded, while a lock held
+  // here would make others wait for a result that will never be uploaded.
+  async lock(key: CacheKey, onWait: () => void): Promise<RemoteLock> {
+    const name = lockKey(key);
+    const token = this.readOnly ? '' : randomUUID();
+    let told = false;
+    for (;;) {
+      const free = this.readOnly
+        ? (await this.run(`EXISTS lock ${key}`, (c) => c.exists(name))) === 0
+        : (await this.run(`SET lock ${key}`, (c) => c.set(name, token, 'PX', this.leaseMs, 'NX'))) === 'OK';
+      if (free) break;
+      if (!told) {
+        told = true;
+        onWait();
+      }
+      await sleep(LOCK_POLL_MS);
+    }
+    if (this.readOnly) return { waited: told, release: async () => {} };
+
+    const renewal = setInterval(() => {
+      // A failed renewal costs at worst a second run of the command elsewhere.
+      this.run(`renew lock ${key}`, (c) => c.eval(RENEW_SCRIPT, 1, name, token, this.leaseMs)).catch(() => {});
+    }, Math.round(this.leaseMs * LOCK_RENEW_SHARE));
+    renewal.unref();
+    this.renewals.add(renewal);
+    let held = true;
+    return {
+      waited: told,
+      release: async () => {
+        if (!held) return;
+        held = false;
+        clearInterval(renewal);
+        this.renewals.delete(renewal);
+        // closed: the renewals have stopped and the lease lapses on its own
+        if (this.closed) return;
+        await this.run(`release lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, token));
+      },
+    };
+  }
+
+  // Drops the connection at once; commands still waiting reject. Locks not
+  // released stop being renewed and lapse after their lease.
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const renewal of this.renewals) clearInterval(renewal);
+    this.renewals.clear();
+    this.client.disconnect();
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new Error(`${this.label} is read-only`);
+  }
+
+  private async readMeta(hash: BlobHash): Promise<BlobMeta | null> {
+    const text = await this.run(`GET blob ${hash}`, (c) => c.get(metaKey(hash)));
+    return text === null ? null : parseMeta(text);
+  }
+
+  // In batches, so that metadata claiming a huge blob costs one round trip, not
+  // an array of a billion keys.
+  private async allChunksExist(hash: BlobHash, meta: BlobMeta): Promise<boolean> {
+    for (let start = 0; start < meta.chunks; start += EXISTS_BATCH) {
+      const keys = Array.from({ length: Math.min(EXISTS_BATCH, meta.chunks - start) }, (_, i) => chunkKey(hash, start + i));
+      const found = await this.run(`EXISTS blob ${hash} chunks`, (c) => c.exists(...keys));
+      if (found !== keys.length) return false;
+    }
+    return true;
+  }
+
+  // Runs one command once connected, within `budgetMs`; every failure names
+  // the remote by its label and the command by `what`, never by its data.
+  // A command left unanswered breaks the connection for good: every later
+  // call fails at once instead of waiting out its own deadline.
+  private async run<T>(what: string, command: (client: Redis) => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
+    await this.connected;
+    if (this.closed) throw new Error(`${this.label}: ${what}: the connection is closed`);
+    if (this.broken !== null) throw new Error(`${this.label}: ${what}: ${this.broken}`);
+    try {
+      return await withDeadline(command(this.client), budgetMs);
+    } catch (err) {
+      const failure = this.failure(what, err, budgetMs);
+      if (err instanceof DeadlineError && this.broken === null) {
+        this.broken = `given up since ${what} had no answer within ${budgetMs / 1000} s`;
+        this.client.disconnect();
+      }
+      throw failure;
+    }
+  }
+
+  private failure(what: string, err: unknown, budgetMs: number): Error {
+    if (err instanceof DeadlineError) return new Error(`${this.label}: ${what}: no answer within ${budgetMs / 1000} s`);
+    let reason = err instanceof Error ? err.message : String(err);
+    // ioredis's "Connection is closed." hides why; the client's last error says it.
+    if (reason === CONNECTION_CLOSED) reason = this.broken ?? this.lastError?.message ?? reason;
+    return new Error(`${this.label}: ${what}: ${reason}`);
+  }
+}
+
+function entryKey(key: CacheKey): string {
+  return `${PREFIX}entry:${key}`;
+}
+
+function metaKey(hash: BlobHash): string {
+  return `${PREFIX}blob:${hash}`;
+}
+
+function chunkKey(hash: BlobHash, index: number): string {
+  return `${PREFIX}blob:${hash}:${index}`;
+}
+
+function lockKey(key: CacheKey): string {
+  return `${PREFIX}lock:${key}`;
+}
+
+// Metadata is untrusted: anything but a well-formed, self-consistent record
+// counts as no blob.
+function parseMeta(text: string): BlobMeta | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { size, chunks } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(chunks)) return null;
+  const meta = { size, chunks } as BlobMeta;
+  // every chunk holds at least one byte, and there is one if there are bytes
+  if (meta.size < 0 || meta.chunks < 0 || meta.chunks > meta.size || (meta.size > 0 && meta.chunks === 0)) return null;
+  return meta;
+}
+
+async function readExactly(file: FileHandle, buffer: Buffer, length: number, position: number, path: string): Promise<void> {
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await file.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw new Error(`${path} ended at ${position + filled} bytes, before the size given`);
+    filled += bytesRead;
+  }
+}
+
+class DeadlineError extends Error {}
+
+// Settles like `promise`, or rejects with a DeadlineError after `ms`. The
+// timer is cleared either way, so nothing is left to keep the process alive.
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError()), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,520 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BlobHash, CacheKey } from '../../src/hash.js';
+import {
+  CHUNK_BYTES,
+  LOCK_POLL_MS,
+  openRedisRemote,
+  PENDING_CHUNK_TTL_MS,
+  STORED_TTL_MS,
+  type RedisRemoteOptions,
+} from '../../src/store/redis-remote.js';
+import type { RemoteSpec, RemoteStore } from '../../src/store/remote.js';
+import { parseRemote } from '../../src/store/remote.js';
+import { freePort, RedisServer, SilentServer } from './redis-server.js';
+
+// The Redis remote against a real redis-server. Keys and hashes are unique
+// per test, so the tests share one server without seeing each other's data.
+
+const MiB = 1 << 20;
+const DAY_MS = 24 * 60 * 60 * 1000;
+// a short timeout for the down and hanging remotes, and a short lease for the
+// lock tests (the real one is 10 s)
+const TIMEOUT_MS = 500;
+const LEASE_MS = 600;
+
+let serial = 0;
+function uniqueHex(): string {
+  serial += 1;
+  return `${process.pid.toString(16)}${serial.toString(16)}`.padStart(16, '0').slice(-16);
+}
+const newKey = () => uniqueHex() as CacheKey;
+const newHash = () => uniqueHex() as BlobHash;
+
+function specFor(url: string, options: { readOnly?: boolean; timeoutMs?: number } = {}): RemoteSpec {
+  const parsed = parseRemote(url, options.readOnly ?? false, options.timeoutMs ?? 2_000);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+let redis: RedisServer;
+let raw: Redis;
+let scratch: string;
+const opened: RemoteStore[] = [];
+
+async function openStore(
+  url = redis.url(),
+  options: { readOnly?: boolean; timeoutMs?: number } & RedisRemoteOptions = {},
+): Promise<RemoteStore> {
+  const store = await openRedisRemote(specFor(url, options), { lockLeaseMs: options.lockLeaseMs ?? LEASE_MS });
+  opened.push(store);
+  return store;
+}
+
+// Writes `bytes` to a file in the scratch directory and returns its path.
+function fileWith(bytes: Buffer): string {
+  const path = join(scratch, `blob-${uniqueHex()}`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+// Reads a blob back; null when the store says it is absent.
+async function readBlob(store: RemoteStore, hash: BlobHash): Promise<{ bytes: Buffer; writes: number } | null> {
+  const chunks: Buffer[] = [];
+  const found = await store.getBlob(hash, (chunk) => {
+    chunks.push(Buffer.from(chunk));
+  });
+  return found ? { bytes: Buffer.concat(chunks), writes: chunks.length } : null;
+}
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  raw = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  await raw.connect();
+  scratch = mkdtempSync(join(tmpdir(), 'dcache-redis-test-'));
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+afterAll(async () => {
+  raw?.disconnect();
+  await redis?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+// Runs `lines` (TypeScript, inside an async function, with openRedisRemote
+// and spec(url) in scope) as a separate Node process, bundled to CommonJS
+// like the real dist/cli.cjs. The process must exit by itself: a dangling
+// timer or socket would keep it alive, and it is killed after a generous 20 s.
+async function runScript(
+  lines: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dcache-redis-script-'));
+  try {
+    const script = join(dir, 'script.ts');
+    const source = resolve(import.meta.dirname, '../../src/store/redis-remote.ts');
+    writeFileSync(
+      script,
+      [
+        `import { openRedisRemote } from ${JSON.stringify(source)};`,
+        `const spec = (url: string) => ({ kind: 'redis' as const, url: new URL(url), label: 'the remote', readOnly: false, timeoutMs: ${TIMEOUT_MS} });`,
+        `async function main(): Promise<void> {`,
+        ...lines,
+        `  console.log('done');`,
+        `}`,
+        `void main();`,
+      ].join('\n'),
+    );
+    const bundle = join(dir, 'script.cjs');
+    await build({ entryPoints: [script], outfile: bundle, bundle: true, platform: 'node', format: 'cjs', logLevel: 'silent' });
+    const child = spawn(process.execPath, [bundle], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      child.on('exit', (c, s) => r([c, s])),
+    );
+    clearTimeout(killer);
+    return { code, signal, output: output.trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('manifests', () => {
+  it('returns null for a key it has no manifest for', async () => {
+    const store = await openStore();
+    expect(await store.getManifest(newKey())).toBeNull();
+  });
+
+  it('gives back the exact bytes of a manifest it was given', async () => {
+    const store = await openStore();
+    const key = newKey();
+    const bytes = Buffer.concat([Buffer.from('{"format":1,"key":"'), Buffer.from([0xff, 0x00, 0xfe]), Buffer.from('"}')]);
+    await store.putManifest(key, bytes);
+    expect(await store.getManifest(key)).toEqual(bytes);
+  });
+
+  it('keeps a manifest under dcache:v1:entry:<key> for 30 days', async () => {
+    const store = await openStore();
+    const key = newKey();
+    await store.putManifest(key, Buffer.from('{}'));
+    const ttl = await raw.pttl(`dcache:v1:entry:${key}`);
+    expect(ttl).toBeGreaterThan(STORED_TTL_MS - DAY_MS);
+    expect(ttl).toBeLessThanOrEqual(STORED_TTL_MS);
+  });
+
+  it('uses the database named by the path of the URL', async () => {
+    const store = await openStore(`${redis.url()}/3`);
+    const key = newKey();
+    await store.putManifest(key, Buffer.from('{}'));
+    const db3 = new Redis({ host: '127.0.0.1', port: redis.port, db: 3 });
+    try {
+      expect(await db3.exists(`dcache:v1:entry:${key}`)).toBe(1);
+      expect(await raw.exists(`dcache:v1:entry:${key}`)).toBe(0);
+    } finally {
+      db3.disconnect();
+    }
+  });
+});
+
+describe('blobs', () => {
+  it('streams a 9 MiB blob back byte for byte, in chunks of at most 4 MiB', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(9 * MiB);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    const sizes: number[] = [];
+    const chunks: Buffer[] = [];
+    const found = await store.getBlob(hash, (chunk) => {
+      sizes.push(chunk.length);
+      chunks.push(Buffer.from(chunk));
+    });
+    expect(found).toBe(true);
+    expect(sizes).toEqual([CHUNK_BYTES, CHUNK_BYTES, 9 * MiB - 2 * CHUNK_BYTES]);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+  });
+
+  it('stores a blob as metadata plus chunks under dcache:v1:blob:<hash>', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(CHUNK_BYTES + 10);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    expect(JSON.parse((await raw.get(`dcache:v1:blob:${hash}`)) ?? 'null')).toEqual({ size: bytes.length, chunks: 2 });
+    expect(await raw.strlen(`dcache:v1:blob:${hash}:0`)).toBe(CHUNK_BYTES);
+    expect(await raw.strlen(`dcache:v1:blob:${hash}:1`)).toBe(10);
+  });
+
+  it('waits for each write to finish before fetching the next chunk', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(3 * CHUNK_BYTES);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    let writing = 0;
+    let overlapped = false;
+    let writes = 0;
+    await store.getBlob(hash, async () => {
+      if (writing > 0) overlapped = true;
+      writing += 1;
+      writes += 1;
+      await new Promise((r) => setTimeout(r, 50));
+      writing -= 1;
+    });
+    expect(writes).toBe(3);
+    expect(overlapped).toBe(false);
+  });
+
+  it('fetches a chunk only once the write of the one before has finished', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(2 * CHUNK_BYTES);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    // Deleted while chunk 0 is being written: a reader that fetched ahead would not notice.
+    const reading = store.getBlob(hash, async (chunk) => {
+      if (chunk.length === CHUNK_BYTES && (await raw.exists(`dcache:v1:blob:${hash}:1`)) === 1) {
+        await raw.del(`dcache:v1:blob:${hash}:1`);
+      }
+    });
+    await expect(reading).rejects.toThrow(/lost chunk 1/);
+  });
+
+  it('stores and returns an empty blob', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    await store.putBlob(hash, 0, fileWith(Buffer.alloc(0)));
+    expect(await store.hasBlob(hash)).toBe(true);
+    expect(await readBlob(store, hash)).toEqual({ bytes: Buffer.alloc(0), writes: 0 });
+  });
+
+  it('reports a blob it never had as absent', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    expect(await store.hasBlob(hash)).toBe(false);
+    expect(await readBlob(store, hash)).toBeNull();
+  });
+
+  it('reports a blob absent, without writing a byte, once one of its chunks is gone', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(9 * MiB);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    expect(await store.hasBlob(hash)).toBe(true);
+    await raw.del(`dcache:v1:blob:${hash}:1`);
+    expect(await store.hasBlob(hash)).toBe(false);
+    let writes = 0;
+    expect(await store.getBlob(hash, () => void (writes += 1))).toBe(false);
+    expect(writes).toBe(0);
+  });
+
+  it('keeps a complete blob, metadata and chunks, for 30 days', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    const bytes = randomBytes(CHUNK_BYTES + 1);
+    await store.putBlob(hash, bytes.length, fileWith(bytes));
+    for (const key of [`dcache:v1:blob:${hash}`, `dcache:v1:blob:${hash}:0`, `dcache:v1:blob:${hash}:1`]) {
+      expect(await raw.pttl(key)).toBeGreaterThan(STORED_TTL_MS - DAY_MS);
+    }
+  });
+
+  it('leaves only chunks that expire within a day when an upload fails halfway', async () => {
+    const store = await openStore();
+    const hash = newHash();
+    // the file is shorter than the size given: the third chunk cannot be read
+    const path = fileWith(randomBytes(2 * CHUNK_BYTES + 5));
+    await expect(store.putBlob(hash, 3 * CHUNK_BYTES, path)).rejects.toThrow(/ended at/);
+    expect(await raw.exists(`dcache:v1:blob:${hash}`)).toBe(0);
+    for (const key of [`dcache:v1:blob:${hash}:0`, `dcache:v1:blob:${hash}:1`]) {
+      const ttl = await raw.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(PENDING_CHUNK_TTL_MS);
+    }
+    expect(await store.hasBlob(hash)).toBe(false);
+  });
+
+  it('treats metadata that does not make sense as no blob', async () => {
+    const store = await openStore();
+    for (const meta of ['not json', '{"size":10}', '{"size":10,"chunks":0}', '{"size":-1,"chunks":0}', '{"size":1,"chunks":1e9}', '{"size":1e15,"chunks":1e9}']) {
+      const hash = newHash();
+      await raw.set(`dcache:v1:blob:${hash}`, meta);
+      await raw.set(`dcache:v1:blob:${hash}:0`, 'x');
+      expect(await store.hasBlob(hash), meta).toBe(false);
+      expect(await readBlob(store, hash), meta).toBeNull();
+    }
+  });
+});
+
+describe('a read-only remote', () => {
+  it('refuses to put a manifest or a blob, and writes nothing', async () => {
+    const store = await openStore(redis.url(), { readOnly: true });
+    const key = newKey();
+    const hash = newHash();
+    await expect(store.putManifest(key, Buffer.from('{}'))).rejects.toThrow(/read-only/);
+    await expect(store.putBlob(hash, 3, fileWith(Buffer.from('abc')))).rejects.toThrow(/read-only/);
+    expect(await raw.exists(`dcache:v1:entry:${key}`, `dcache:v1:blob:${hash}`, `dcache:v1:blob:${hash}:0`)).toBe(0);
+  });
+
+  it('still reads what a writer put', async () => {
+    const writer = await openStore();
+    const reader = await openStore(redis.url(), { readOnly: true });
+    const key = newKey();
+    await writer.putManifest(key, Buffer.from('{"a":1}'));
+    expect(reader.readOnly).toBe(true);
+    expect(await reader.getManifest(key)).toEqual(Buffer.from('{"a":1}'));
+  });
+});
+
+describe('credentials', () => {
+  let guarded: RedisServer;
+  beforeAll(async () => {
+    guarded = await RedisServer.start(['--requirepass', 'secret']);
+  });
+  afterAll(async () => {
+    await guarded?.stop();
+  });
+
+  it('connects with the password in the URL', async () => {
+    const store = await openStore(guarded.url(':secret@'));
+    const key = newKey();
+    await store.putManifest(key, Buffer.from('{}'));
+    expect(await store.getManifest(key)).toEqual(Buffer.from('{}'));
+  });
+
+  it('names the remote by its label, without the password, when the password is wrong', async () => {
+    const store = await openStore(guarded.url(':hunter2@'));
+    expect(store.label).not.toContain('hunter2');
+    const error = await store.getManifest(newKey()).then(
+      () => null,
+      (err: unknown) => err as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.message).toContain(store.label);
+    expect(error?.message).not.toContain('hunter2');
+  });
+
+  it('prints nothing, and never the password, even with DEBUG=*', async () => {
+    const result = await runScript(
+      [
+        `const store = await openRedisRemote(spec(${JSON.stringify(guarded.url(':secret@'))}));`,
+        `await store.putManifest('${newKey()}' as never, Buffer.from('{}'));`,
+        `await store.close();`,
+      ],
+      { DEBUG: '*' },
+    );
+    expect(result).toEqual({ code: 0, signal: null, output: 'done' });
+  });
+
+  it('fails without a password', async () => {
+    const store = await openStore(guarded.url());
+    await expect(store.getManifest(newKey())).rejects.toThrow(/NOAUTH|auth/i);
+  });
+});
+
+describe('a remote that is down or hanging', () => {
+  // Every method of a store that cannot work must reject (never hang).
+  async function expectEveryMethodRejects(store: RemoteStore): Promise<void> {
+    const path = fileWith(Buffer.from('abc'));
+    await expect(store.getManifest(newKey())).rejects.toThrow(store.label);
+    await expect(store.hasBlob(newHash())).rejects.toThrow(store.label);
+    await expect(store.getBlob(newHash(), () => {})).rejects.toThrow(store.label);
+    await expect(store.putBlob(newHash(), 3, path)).rejects.toThrow(store.label);
+    await expect(store.putManifest(newKey(), Buffer.from('{}'))).rejects.toThrow(store.label);
+    await expect(store.lock!(newKey(), () => {})).rejects.toThrow(store.label);
+  }
+
+  it('rejects every call when nothing listens on the port', async () => {
+    const port = await freePort();
+    const store = await openStore(`redis://127.0.0.1:${port}`, { timeoutMs: TIMEOUT_MS });
+    await expect(store.getManifest(newKey())).rejects.toThrow(/ECONNREFUSED/);
+    await expectEveryMethodRejects(store);
+  });
+
+  it('rejects every call when the server accepts but never answers', async () => {
+    const silent = await SilentServer.start();
+    try {
+      const store = await openStore(silent.url(), { timeoutMs: TIMEOUT_MS });
+      await expect(store.getManifest(newKey())).rejects.toThrow(/no answer/);
+      await expectEveryMethodRejects(store);
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('rejects when the server stops answering after connecting', async () => {
+    const silent = await SilentServer.start();
+    try {
+      // a password makes the client wait for AUTH's answer while connecting
+      const store = await openStore(silent.url().replace('redis://', 'redis://:pw@'), { timeoutMs: TIMEOUT_MS });
+      await expect(store.getManifest(newKey())).rejects.toThrow(/connecting: no answer/);
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('does not reconnect once the server has dropped the connection', async () => {
+    const store = await openStore();
+    const key = newKey();
+    await store.putManifest(key, Buffer.from('{}'));
+    const own = await raw.client('ID');
+    const clients = ((await raw.client('LIST')) as string).split('\n').filter((line) => line.startsWith('id='));
+    for (const line of clients) {
+      const id = Number(/^id=(\d+)/.exec(line)?.[1]);
+      if (id !== own) await raw.client('KILL', 'ID', String(id));
+    }
+    // long enough for a client that reconnects (after 50-250 ms) to be back
+    await new Promise((r) => setTimeout(r, 1_000));
+    await expect(store.getManifest(key)).rejects.toThrow(store.label);
+  });
+
+  it('lets the process exit once closed, after a hanging server and a lock left held', async () => {
+    const silent = await SilentServer.start();
+    try {
+      const result = await runScript([
+        `const hanging = await openRedisRemote(spec(${JSON.stringify(silent.url())}));`,
+        `await hanging.getManifest('0000000000000000' as never).then(() => process.exit(3), () => {});`,
+        `await hanging.close();`,
+        `const live = await openRedisRemote(spec(${JSON.stringify(redis.url())}));`,
+        `await live.lock!('${newKey()}' as never, () => {});`,
+        `await live.close();`,
+      ]);
+      expect(result).toEqual({ code: 0, signal: null, output: 'done' });
+    } finally {
+      await silent.stop();
+    }
+  });
+});
+
+describe('locks', () => {
+  it('makes a second taker wait until the first releases', async () => {
+    const first = await openStore();
+    const second = await openStore();
+    const key = newKey();
+    const held = await first.lock!(key, () => {
+      throw new Error('the first taker should not wait');
+    });
+    expect(held.waited).toBe(false);
+    let waits = 0;
+    let acquired = false;
+    const taking = second.lock!(key, () => void (waits += 1)).then((lock) => {
+      acquired = true;
+      return lock;
+    });
+    await new Promise((r) => setTimeout(r, 3 * LEASE_MS));
+    // the first holder's renewals keep it through several leases
+    expect(waits).toBe(1);
+    expect(acquired).toBe(false);
+    await held.release();
+    const lock = await taking;
+    expect(lock.waited).toBe(true);
+    expect(waits).toBe(1);
+    await lock.release();
+    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+  });
+
+  it('lets another take the lock once a holder that stopped renewing loses its lease', async () => {
+    const dead = await openStore();
+    const key = newKey();
+    await dead.lock!(key, () => {});
+    // never released: closing stops the renewals, as a killed process would
+    await dead.close();
+    const other = await openStore();
+    let waited = false;
+    const lock = await other.lock!(key, () => (waited = true));
+    expect(waited).toBe(true);
+    expect(lock.waited).toBe(true);
+    await lock.release();
+  });
+
+  it('holds a lock with a lease of 10 s by default', async () => {
+    const store = await openRedisRemote(specFor(redis.url()));
+    opened.push(store);
+    const key = newKey();
+    const lock = await store.lock!(key, () => {});
+    const ttl = await raw.pttl(`dcache:v1:lock:${key}`);
+    expect(ttl).toBeGreaterThan(5_000);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+    await lock.release();
+  });
+
+  it('does not release a lock that another holder took over', async () => {
+    const first = await openStore();
+    const key = newKey();
+    const stale = await first.lock!(key, () => {});
+    // as if the lease had run out and another machine had taken the lock
+    await raw.set(`dcache:v1:lock:${key}`, 'someone-else', 'PX', 60_000);
+    await stale.release();
+    expect(await raw.get(`dcache:v1:lock:${key}`)).toBe('someone-else');
+    await raw.del(`dcache:v1:lock:${key}`);
+  });
+
+  it('makes a read-only remote wait for a held lock but never take one', async () => {
+    const writer = await openStore();
+    const reader = await openStore(redis.url(), { readOnly: true });
+    const key = newKey();
+    const free = await reader.lock!(key, () => {
+      throw new Error('a free lock should not be waited for');
+    });
+    expect(free.waited).toBe(false);
+    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+    await free.release();
+
+    const held = await writer.lock!(key, () => {});
+    let waits = 0;
+    const waiting = reader.lock!(key, () => void (waits += 1));
+    await new Promise((r) => setTimeout(r, 2 * LOCK_POLL_MS));
+    await held.release();
+    const after = await waiting;
+    expect(waits).toBe(1);
+    expect(after.waited).toBe(true);
+    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+  });
+});
