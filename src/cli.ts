@@ -12,6 +12,8 @@ import { show } from './commands/show.js';
 import { stats } from './commands/stats.js';
 import { status } from './commands/status.js';
 import type { PlanInputs, RunOptions } from './plan.js';
+import { loadSettings, SETTING_NAMES, type Settings } from './config.js';
+import { redactCredentials } from './redact.js';
 import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
@@ -36,14 +38,15 @@ const stderr = (): Writable & { isTTY?: boolean } => (stderrStream ??= process.s
 
 // The options of run and status, from the command line to what the
 // commands take.
-function toRunOptions(options: RunCliOptions): RunOptions {
+// Flags win over the settings (environment, then configuration files).
+function toRunOptions(options: RunCliOptions, settings: Settings): RunOptions {
   return {
-    policy: options.policy ?? [],
-    tz: options.tz,
+    policy: options.policy ?? settings.policy.value,
+    tz: options.tz ?? settings.tz.value ?? undefined,
     force: options.force === true,
     cacheFailures: options.cacheFailures === true,
     staleIfError: options.staleIfError === true,
-    dir: options.dir,
+    dir: options.dir ?? settings.dir.value,
     output: options.output ?? [],
     env: options.env ?? [],
     stdin: options.stdin === true,
@@ -54,9 +57,10 @@ function toRunOptions(options: RunCliOptions): RunOptions {
     watchCmd: options.watchCmd ?? [],
     watchTimeout: options.watchTimeout,
     explain: options.explain === true,
-    remote: options.remote,
+    remote: options.remote ?? settings.remote.value ?? undefined,
     remoteReadOnly: options.remoteReadOnly === true,
     remoteTimeout: options.remoteTimeout,
+    maxSize: settings.maxSize.value,
   };
 }
 
@@ -73,18 +77,24 @@ interface Handlers {
   run: CommandRunner;
   status: CommandRunner;
   cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
-  planInputs: (command: string[], options: RunCliOptions) => PlanInputs;
+  planInputs: (command: string[], options: RunCliOptions, usageExit: number) => PlanInputs;
+  settings: (usageExit: number) => Settings;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   let output = new Output(stderr, 'normal', env);
-  const planInputs = (command: string[], options: RunCliOptions): PlanInputs => {
+  const settings = (usageExit: number): Settings => {
+    const loaded = loadSettings(process.cwd(), env, homedir());
+    if (!loaded.ok) throw new ExitError(loaded.error, usageExit);
+    return loaded.value;
+  };
+  const planInputs = (command: string[], options: RunCliOptions, usageExit: number): PlanInputs => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(stderr, verbosity, env);
     return {
       command,
-      options: toRunOptions(options),
+      options: toRunOptions(options, settings(usageExit)),
       cwd: process.cwd(),
       home: homedir(),
       env,
@@ -93,21 +103,23 @@ export async function main(argv: string[]): Promise<number> {
     };
   };
   const handlers: Handlers = {
-    run: (command, options) => run({ ...planInputs(command, options), stdout, stderr, output }),
+    run: (command, options) => run({ ...planInputs(command, options, USAGE_EXIT_RUN), stdout, stderr, output }),
     status: (command, options) =>
-      status({ ...planInputs(command, options), print: (line) => stdout().write(`${line}\n`), output }),
+      status({ ...planInputs(command, options, 2), print: (line) => stdout().write(`${line}\n`), output }),
     cache: (options, command) => {
-      const dir = resolveCacheDir(options.dir, env, homedir(), process.cwd());
-      if (!dir.ok) throw new ExitError(dir.error, 2);
+      const dir = options.dir !== undefined ? resolveCacheDir(options.dir, env, homedir(), process.cwd()) : null;
+      if (dir && !dir.ok) throw new ExitError(dir.error, 2);
       let now = Date.now();
       if (env.DCACHE_NOW) {
         const parsed = parseInstant(env.DCACHE_NOW, LOCAL_ZONE);
         if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, 2);
         now = parsed.value;
       }
-      return command({ dir: dir.value, now, env, stdout: stdout(), output, colour: options.color !== false });
+      const where = dir?.value ?? settings(2).dir.value;
+      return command({ dir: where, now, env, stdout: stdout(), output, colour: options.color !== false });
     },
     planInputs,
+    settings,
   };
   try {
     // The common `run` command lines are read without commander, which a
@@ -225,7 +237,7 @@ Examples:
           all: options.all === true,
           stale: options.stale === true,
           olderThan: options.olderThan,
-          command: command.length > 0 ? handlers.planInputs(command, options) : null,
+          command: command.length > 0 ? handlers.planInputs(command, options, 2) : null,
           dryRun: options.dryRun === true,
         }),
       );
@@ -243,6 +255,40 @@ Examples:
     .option('--zero', 'reset the statistics')
     .action(async (options: CacheCliOptions & { zero?: boolean }) => {
       exitCode = await handlers.cache(options, (ctx) => stats(ctx, { json: options.json === true, zero: options.zero === true }));
+    });
+
+  program
+    .command('config')
+    .description('print the effective settings and where each came from')
+    .option('--json', 'machine-readable output (a versioned, stable format)')
+    .addHelpText(
+      'after',
+      `
+Settings come from, first to last: flags, environment variables (DCACHE_DIR,
+DCACHE_REMOTE, DCACHE_MAX_SIZE), the nearest .dcache.json at or above the
+working directory, $XDG_CONFIG_HOME/dcache/config.json (~/.config/dcache/config.json).
+
+Example .dcache.json:
+  { "policy": ["daily@06:00"], "tz": "Europe/Paris", "remote": "redis://cache:6379", "maxSize": "5G" }
+`,
+    )
+    .action((options: { json?: boolean }) => {
+      const current = handlers.settings(2);
+      const out = stdout();
+      if (options.json) {
+        const remote = current.remote.value === null ? null : redactCredentials(current.remote.value);
+        const settings = { ...current, remote: { ...current.remote, value: remote } };
+        out.write(`${JSON.stringify({ version: 1, settings }, null, 2)}\n`);
+      } else {
+        const shown = (name: (typeof SETTING_NAMES)[number]) => {
+          const value = current[name].value;
+          if (value === null) return name === 'tz' ? '(TZ, or the system zone)' : '(none)';
+          if (Array.isArray(value)) return value.length > 0 ? value.join(', ') : 'daily';
+          return name === 'remote' ? redactCredentials(value) : value;
+        };
+        for (const name of SETTING_NAMES) out.write(`${name.padEnd(8)} ${shown(name).padEnd(40)} ${current[name].source}\n`);
+      }
+      exitCode = 0;
     });
 
   const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;

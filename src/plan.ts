@@ -37,6 +37,8 @@ export interface RunOptions {
   remote: string | undefined;
   remoteReadOnly: boolean;
   remoteTimeout: string | undefined;
+  // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
+  maxSize: string;
 }
 
 export interface PlanInputs {
@@ -103,7 +105,7 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
   }
   const watch = parseWatch(options.watch, options.watchCmd, options.watchTimeout);
   if (!watch.ok) return watch;
-  const remote = parseRemoteOptions(options, inputs.env);
+  const remote = parseRemoteOptions(options);
   if (!remote.ok) return remote;
   const env = await hashEnvSpecs(options.env, inputs.env);
   if (!env.ok) return env;
@@ -138,12 +140,13 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
   });
 }
 
-function parseRemoteOptions(options: RunOptions, env: NodeJS.ProcessEnv): Result<RemoteSpec | null, string> {
-  const url = options.remote ?? (env.DCACHE_REMOTE || undefined);
+function parseRemoteOptions(options: RunOptions): Result<RemoteSpec | null, string> {
+  const url = options.remote;
   let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
   if (options.remoteTimeout !== undefined) {
     const parsed = parseDuration(options.remoteTimeout);
     if (!parsed.ok) return fail(`--remote-timeout ${parsed.error}`);
+    if (parsed.value > 60 * 60 * 1000) return fail(`--remote-timeout '${options.remoteTimeout}' is longer than the longest wait dcache takes, 1h`);
     timeoutMs = parsed.value;
   }
   if (url === undefined) return ok(null);

@@ -295,17 +295,14 @@ async function record(
 }
 
 // The automatic clean-up: after a miss's output is done, at most once an
-// hour, down to DCACHE_MAX_SIZE (default 10 GiB). Never fails the run.
+// hour, down to the configured size (default 10 GiB). Never fails the run.
 async function collectNowAndThen(ctx: RunContext, plan: Plan): Promise<void> {
   let maxSize = DEFAULT_MAX_SIZE;
-  const configured = ctx.env.DCACHE_MAX_SIZE;
-  if (configured) {
-    const parsed = parseSize(configured);
-    if (!parsed.ok) {
-      ctx.output.warnOnce('max-size', `DCACHE_MAX_SIZE ${parsed.error}; using the default, ${formatSize(DEFAULT_MAX_SIZE)}`);
-    } else {
-      maxSize = parsed.value;
-    }
+  const parsed = parseSize(plan.options.maxSize);
+  if (!parsed.ok) {
+    ctx.output.warnOnce('max-size', `the size limit ${parsed.error}; using the default, ${formatSize(DEFAULT_MAX_SIZE)}`);
+  } else {
+    maxSize = parsed.value;
   }
   try {
     await autoCollect(plan.store, maxSize, plan.now);

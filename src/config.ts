@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { resolveCacheDir } from './cache-dir.js';
+import type { Result } from './errors.js';
+import { fail, ok } from './errors.js';
+
+// The defaults people repeat, from configuration files: the user's
+// ($XDG_CONFIG_HOME/dcache/config.json, else ~/.config/dcache/config.json)
+// and the project's (.dcache.json in the working directory or the nearest
+// directory above it). For each setting the first of these wins: a
+// command-line flag, an environment variable, the project file, the user
+// file, the built-in default.
+
+export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize'] as const;
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+export interface Setting<T> {
+  value: T;
+  // where it came from: 'default', 'env DCACHE_DIR', or a file's path
+  source: string;
+}
+
+export interface Settings {
+  policy: Setting<string[]>;
+  tz: Setting<string | null>;
+  dir: Setting<string>;
+  remote: Setting<string | null>;
+  maxSize: Setting<string>;
+}
+
+type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string }>;
+
+export const PROJECT_FILE = '.dcache.json';
+
+export function userConfigPath(env: NodeJS.ProcessEnv, home: string): string {
+  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(home, '.config');
+  return join(base, 'dcache', 'config.json');
+}
+
+// The nearest .dcache.json at or above `cwd`, or null.
+export function findProjectConfig(cwd: string): string | null {
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const candidate = join(dir, PROJECT_FILE);
+    try {
+      readFileSync(candidate);
+      return candidate;
+    } catch {
+      // not here
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string): Result<Settings, string> {
+  const files: Array<{ path: string; values: FileValues }> = [];
+  for (const path of [findProjectConfig(cwd), userConfigPath(env, home)]) {
+    if (path === null) continue;
+    const values = readConfigFile(path, home);
+    if (!values.ok) return values;
+    if (values.value !== null) files.push({ path, values: values.value });
+  }
+  const fromFiles = <K extends keyof FileValues>(name: K): Setting<NonNullable<FileValues[K]>> | null => {
+    for (const file of files) {
+      const value = file.values[name];
+      if (value !== undefined) return { value: value as NonNullable<FileValues[K]>, source: file.path };
+    }
+    return null;
+  };
+  const fromEnv = (name: string): Setting<string> | null => (env[name] ? { value: env[name]!, source: `env ${name}` } : null);
+  const defaultDir = resolveCacheDir(undefined, { ...env, DCACHE_DIR: undefined }, home, cwd);
+  if (!defaultDir.ok) return defaultDir;
+  return ok({
+    policy: fromFiles('policy') ?? { value: [], source: 'default' },
+    tz: fromFiles('tz') ?? { value: null, source: env.TZ ? 'env TZ' : 'default' },
+    dir: (env.DCACHE_DIR ? { value: resolve(cwd, env.DCACHE_DIR), source: 'env DCACHE_DIR' } : null) ??
+      fromFiles('dir') ?? { value: defaultDir.value, source: 'default' },
+    remote: fromEnv('DCACHE_REMOTE') ?? fromFiles('remote') ?? { value: null, source: 'default' },
+    maxSize: fromEnv('DCACHE_MAX_SIZE') ?? fromFiles('maxSize') ?? { value: '10G', source: 'default' },
+  });
+}
+
+// A config file's values, checked; null if there is no such file.
+function readConfigFile(path: string, home: string): Result<FileValues | null, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ok(null);
+    return fail(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return fail(`${path} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail(`${path} must hold a JSON object`);
+  const values: FileValues = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    switch (name) {
+      case 'policy': {
+        const list = typeof value === 'string' ? [value] : value;
+        if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
+          return fail(`${path}: "policy" must be a policy or a list of them, e.g. "daily" or ["daily", "ttl:6h"]`);
+        }
+        values.policy = list;
+        break;
+      }
+      case 'tz':
+      case 'remote':
+      case 'maxSize':
+        if (typeof value !== 'string') return fail(`${path}: "${name}" must be a string`);
+        values[name] = value;
+        break;
+      case 'dir':
+        if (typeof value !== 'string' || value === '') return fail(`${path}: "dir" must be a directory path`);
+        // relative to the file that says it
+        values.dir = resolve(dirname(path), value.replace(/^~(?=$|\/)/, home));
+        break;
+      default:
+        return fail(`${path}: unknown setting "${name}"; the settings are ${SETTING_NAMES.join(', ')}`);
+    }
+  }
+  return ok(values);
+}
