@@ -7,7 +7,7 @@
 // tinyglobby, picomatch) goes into files of its own, never loaded on a hit.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,22 +42,41 @@ const lazyApart = {
 };
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await Promise.all([
+const results = await Promise.all([
   build({
     ...common,
     entryPoints: ['src/cli.ts'],
     outfile: 'dist/cli.cjs',
     plugins: [lazyApart],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
+    metafile: true,
   }),
   ...lazyPackages.map((name) =>
     build({
       ...common,
       stdin: { contents: `module.exports = require('${name}');`, resolveDir: '.', loader: 'js' },
       outfile: `dist/${name}.cjs`,
+      metafile: true,
     }),
   ),
 ]);
+
+// The bundle carries other packages' code, so it carries their licences.
+const packages = new Set();
+for (const { metafile } of results) {
+  for (const input of Object.keys(metafile.inputs)) {
+    // the innermost package: nested copies may be other versions
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (m) packages.add(m[1]);
+  }
+}
+const notices = [...packages].sort().map((dir) => {
+  const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const file = readdirSync(dir).find((f) => /^licen[cs]e/i.test(f));
+  const text = file ? readFileSync(join(dir, file), 'utf8').trim() : `License: ${meta.license}`;
+  return `${meta.name} ${meta.version}\n\n${text}\n`;
+});
+writeFileSync('dist/THIRD-PARTY-LICENSES.txt', `dcache bundles these packages.\n\n${notices.join('\n----\n\n')}`);
 
 // Writes V8's code cache for the bundle (see bin/dcache.js) by recording and
 // then replaying a tiny command, so the cache holds the hit path compiled.

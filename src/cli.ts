@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { resolveCacheDir } from './cache-dir.js';
 import { LOCAL_ZONE, parseInstant } from './clock.js';
 import { clear } from './commands/clear.js';
+import { completionScript, type CompletionSpec } from './commands/completion.js';
 import type { CacheCommandContext } from './commands/context.js';
 import { gc } from './commands/gc.js';
 import { ls } from './commands/ls.js';
@@ -172,10 +173,17 @@ async function parseWithCommander(argv: string[], handlers: Handlers): Promise<n
       `
 Examples:
   dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
-  dcache run --shell -o export.csv.gz -- 'curl -sf https://example.com/export.csv | gzip > export.csv.gz'
-  dcache run -p daily@06:00 --tz Europe/Paris -w https://example.com/export.csv -o export.csv -- ./fetch.sh
-  dcache run --watch-cmd 'gsutil stat gs://bucket/export.csv' -p forever -- ./fetch.sh
+  dcache run -p forever -w https://example.com/export.csv -o export.csv -- curl -sfo export.csv https://example.com/export.csv
+  dcache run -p daily@06:00 --tz Europe/Paris --watch-cmd 'gsutil stat gs://bucket/export.csv' -- ./fetch.sh
+  dcache run --shell -o top.txt -- 'sort big.csv | uniq -c | sort -rn | head > top.txt'
   DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
+
+In a Makefile (the target comes back from the cache after make clean):
+  data.csv:
+  	dcache run -o data.csv -- ./fetch.sh
+
+In a crontab (several jobs share one download a day):
+  15 6 * * * cd /srv/reports && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh
 `,
     )
     .action(async (command: string[], options: RunCliOptions) => {
@@ -204,12 +212,17 @@ Examples:
 
   cacheOptions(program.command('ls').description('list the entries in the cache'), true)
     .option('--remote', 'show how many hits came from the remote cache')
+    .addHelpText('after', '\nExamples:\n  dcache ls\n  dcache ls --json | jq -r \'.entries[] | select(.fresh | not) | .key\'\n')
     .action(async (options: CacheCliOptions & { remote?: boolean }) => {
       exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true, remote: options.remote === true }));
     });
 
   cacheOptions(
-    program.command('show').description('show everything about one entry').argument('<key-prefix>', 'the start of its key (see dcache ls)'),
+    program
+      .command('show')
+      .description('show everything about one entry')
+      .argument('<key-prefix>', 'the start of its key (see dcache ls)')
+      .addHelpText('after', '\nExamples:\n  dcache show 6161\n  dcache show --json 6161be | jq .validators\n'),
     true,
   ).action(async (prefix: string, options: CacheCliOptions) => {
     exitCode = await handlers.cache(options, (ctx) => show(ctx, prefix, { json: options.json === true }));
@@ -226,6 +239,15 @@ Examples:
     .option('--dry-run', 'list what would be removed, remove nothing')
     .option('--no-color', 'no colour, even on a terminal')
     .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache clear --stale
+  dcache clear --older-than 30d --dry-run
+  dcache clear -o data.csv -- ./fetch.sh     # the entry dcache run -o data.csv -- ./fetch.sh uses
+`,
+    )
     .action(async (selectors: string[], options: RunCliOptions & CacheCliOptions & ClearCliOptions) => {
       const dashdash = argv.indexOf('--');
       const command = dashdash === -1 ? [] : argv.slice(dashdash + 1);
@@ -247,12 +269,24 @@ Examples:
   cacheOptions(program.command('gc').description('remove unused blobs, crash debris, old and least recently used entries'), false)
     .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
     .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
+    .addHelpText(
+      'after',
+      `
+Without options, gc removes crash debris and blobs no entry names.
+A miss runs a size-only gc by itself at most once an hour (DCACHE_MAX_SIZE, default 10G).
+
+Examples:
+  dcache gc --max-size 5G
+  dcache gc --max-age 30d --max-size 500M
+`,
+    )
     .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string }) => {
       exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
     });
 
   cacheOptions(program.command('stats').description('entries, size, hits, misses and time saved'), true)
     .option('--zero', 'reset the statistics')
+    .addHelpText('after', '\nExamples:\n  dcache stats\n  dcache stats --json | jq .hitRate\n')
     .action(async (options: CacheCliOptions & { zero?: boolean }) => {
       exitCode = await handlers.cache(options, (ctx) => stats(ctx, { json: options.json === true, zero: options.zero === true }));
     });
@@ -288,6 +322,31 @@ Example .dcache.json:
         };
         for (const name of SETTING_NAMES) out.write(`${name.padEnd(8)} ${shown(name).padEnd(40)} ${current[name].source}\n`);
       }
+      exitCode = 0;
+    });
+
+  program
+    .command('completion')
+    .description('print a completion script for bash, zsh or fish')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache completion bash > /etc/bash_completion.d/dcache
+  dcache completion zsh > "\${fpath[1]}/_dcache"
+  dcache completion fish > ~/.config/fish/completions/dcache.fish
+`,
+    )
+    .action((shell: string) => {
+      const spec: CompletionSpec = {
+        commands: program.commands.map((c) => ({
+          name: c.name(),
+          description: c.description(),
+          options: c.options.map((o) => ({ short: o.short, long: o.long ?? '', takesValue: o.required || o.optional })),
+        })),
+      };
+      stdout().write(completionScript(shell, spec));
       exitCode = 0;
     });
 
