@@ -42,7 +42,7 @@ describe('the npm package', () => {
   it('installs with npm install -g and runs dcache run from there', () => {
     const bin = join(work, 'prefix', 'bin', 'dcache');
     const cache = join(work, 'cache');
-    const env = { ...process.env, DCACHE_DIR: cache };
+    const env: NodeJS.ProcessEnv = { ...process.env, DCACHE_DIR: cache };
     delete env.DCACHE_NOW;
     const first = execFileSync(bin, ['run', '--', 'echo', 'ok'], { cwd: work, env, encoding: 'utf8' });
     const second = execFileSync(bin, ['run', '-v', '--', 'echo', 'ok'], { cwd: work, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
