@@ -48,7 +48,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
   if (value.format !== MANIFEST_FORMAT) {
     return typeof value.format === 'number' && value.format > MANIFEST_FORMAT
       ? fail({ reason: 'future-format', format: value.format })
-      : garbled(`format ${JSON.stringify(value.format)}`);
+      : garbled(`format ${describeValue(value.format)}`);
   }
   if (!isHash64(value.key)) return garbled('key');
   if (!isKeyMaterial(value.material)) return garbled('key material');
@@ -131,6 +131,14 @@ function isFingerprint(v: unknown): v is Fingerprint {
 
 export function isBlobRef(v: unknown): v is BlobRef {
   return isRecord(v) && isHash64(v.hash) && isCount(v.size);
+}
+
+// A short description of an untrusted value, safe for any shape (a deeply
+// nested one would overflow JSON.stringify's stack).
+function describeValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v);
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -122,11 +122,14 @@ export function restoreOutputs(
   // leaves the tree as it was.
   const unsafe = findUnsafeRecord(root, cwd, declared, records);
   if (unsafe !== undefined) return fail({ reason: 'unsafe', path: unsafe });
-  // Creates the parents of `rel`; checks again that they resolve inside.
+  // Creates the parents of `rel`, checking first that what exists of them
+  // resolves inside the tree (an earlier record may have replaced a
+  // directory with a symlink), so mkdir never follows a link out.
   const parentInside = (rel: string): string | null => {
     const parent = dirname(join(cwd, rel));
+    if (!resolvesInside(root, parent)) return null;
     mkdirSync(parent, { recursive: true, mode: 0o755 });
-    return isInside(root, realpathSync(parent)) ? parent : null;
+    return resolvesInside(root, parent) ? parent : null;
   };
   // Directory modes are applied last, deepest first, so that a read-only
   // directory does not stop its own files from being restored.
@@ -186,11 +189,21 @@ function findUnsafeRecord(
     for (let i = 1; i < parts.length; i++) {
       if (symlinks.has(parts.slice(0, i).join('/'))) return record.path;
     }
-    let ancestor = dirname(join(cwd, record.path));
-    while (lstatOrNull(ancestor) === null) ancestor = dirname(ancestor);
-    if (!isInside(root, realpathSync(ancestor))) return record.path;
+    if (!resolvesInside(root, dirname(join(cwd, record.path)))) return record.path;
   }
   return undefined;
+}
+
+// Whether the nearest existing ancestor of `path` (or path itself) resolves
+// inside `root`. A dangling or looping symlink does not.
+function resolvesInside(root: string, path: string): boolean {
+  let existing = path;
+  while (lstatOrNull(existing) === null) existing = dirname(existing);
+  try {
+    return isInside(root, realpathSync(existing));
+  } catch {
+    return false;
+  }
 }
 
 function isInside(root: string, real: string): boolean {
