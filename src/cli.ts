@@ -13,7 +13,7 @@ import { show } from './commands/show.js';
 import { stats } from './commands/stats.js';
 import { status } from './commands/status.js';
 import type { PlanInputs, RunOptions } from './plan.js';
-import { loadSettings, SETTING_NAMES, type Settings } from './config.js';
+import { checkSettings, loadSettings, SETTING_NAMES, type Settings } from './config.js';
 import { redactCredentials } from './redact.js';
 import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
@@ -78,24 +78,26 @@ interface Handlers {
   run: CommandRunner;
   status: CommandRunner;
   cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
-  planInputs: (command: string[], options: RunCliOptions, usageExit: number) => PlanInputs;
-  settings: (usageExit: number) => Settings;
+  planInputs: (command: string[], options: RunCliOptions, usageExit: number) => Promise<PlanInputs>;
+  settings: (usageExit: number) => Promise<Settings>;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   let output = new Output(stderr, 'normal', env);
-  const settings = (usageExit: number): Settings => {
+  const settings = async (usageExit: number): Promise<Settings> => {
     const loaded = loadSettings(process.cwd(), env, homedir());
     if (!loaded.ok) throw new ExitError(loaded.error, usageExit);
+    const problem = await checkSettings(loaded.value);
+    if (problem !== null) throw new ExitError(problem, usageExit);
     return loaded.value;
   };
-  const planInputs = (command: string[], options: RunCliOptions, usageExit: number): PlanInputs => {
+  const planInputs = async (command: string[], options: RunCliOptions, usageExit: number): Promise<PlanInputs> => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(stderr, verbosity, env);
     return {
       command,
-      options: toRunOptions(options, settings(usageExit)),
+      options: toRunOptions(options, await settings(usageExit)),
       cwd: process.cwd(),
       home: homedir(),
       env,
@@ -104,10 +106,10 @@ export async function main(argv: string[]): Promise<number> {
     };
   };
   const handlers: Handlers = {
-    run: (command, options) => run({ ...planInputs(command, options, USAGE_EXIT_RUN), stdout, stderr, output }),
-    status: (command, options) =>
-      status({ ...planInputs(command, options, 2), print: (line) => stdout().write(`${line}\n`), output }),
-    cache: (options, command) => {
+    run: async (command, options) => run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output }),
+    status: async (command, options) =>
+      status({ ...(await planInputs(command, options, 2)), print: (line) => stdout().write(`${line}\n`), output }),
+    cache: async (options, command) => {
       const dir = options.dir !== undefined ? resolveCacheDir(options.dir, env, homedir(), process.cwd()) : null;
       if (dir && !dir.ok) throw new ExitError(dir.error, 2);
       let now = Date.now();
@@ -116,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, 2);
         now = parsed.value;
       }
-      const where = dir?.value ?? settings(2).dir.value;
+      const where = dir?.value ?? (await settings(2)).dir.value;
       return command({ dir: where, now, env, stdout: stdout(), output, colour: options.color !== false });
     },
     planInputs,
@@ -164,7 +166,7 @@ async function parseWithCommander(argv: string[], handlers: Handlers): Promise<n
 
   const runCommand: Command = program
     .command('run')
-    .description('run a command, or replay its recorded output while it is fresh')
+    .description('run a command, or replay its fresh output')
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command to run, and its arguments')
     .passThroughOptions()
@@ -193,7 +195,7 @@ In a crontab (several jobs share one download a day):
 
   const statusCommand: Command = program
     .command('status')
-    .description('say whether dcache run would replay (exit 0) or run the command (exit 1), and why')
+    .description('would run replay (0) or run (1)? and why')
     .usage('[run options] -- <command> [args...]')
     .argument('<command...>', 'the command, and its arguments, as given to dcache run')
     .passThroughOptions()
@@ -230,7 +232,7 @@ Examples:
 
   const clearCommand: Command = program
     .command('clear')
-    .description('remove entries: by key prefix, all, the stale ones, the old ones, or the one a command would use')
+    .description('remove entries: by key, stale, old, or all')
     .usage('(<key-prefix>... | --all | --stale | --older-than <duration> | [run options] -- <command>...) [--dry-run]')
     .argument('[selectors...]', 'key prefixes, or after -- a command as given to dcache run')
     .option('--all', 'every entry')
@@ -253,20 +255,21 @@ Examples:
       const command = dashdash === -1 ? [] : argv.slice(dashdash + 1);
       const prefixes = selectors.slice(0, selectors.length - command.length);
       if (dashdash !== -1 && command.length === 0) throw new ExitError('clear --: give the command after --', 2);
+      const inputs = command.length > 0 ? await handlers.planInputs(command, options, 2) : null;
       exitCode = await handlers.cache(options, (ctx) =>
         clear(ctx, {
           prefixes,
           all: options.all === true,
           stale: options.stale === true,
           olderThan: options.olderThan,
-          command: command.length > 0 ? handlers.planInputs(command, options, 2) : null,
+          command: inputs,
           dryRun: options.dryRun === true,
         }),
       );
     });
   addRunOptions(clearCommand);
 
-  cacheOptions(program.command('gc').description('remove unused blobs, crash debris, old and least recently used entries'), false)
+  cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
     .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
     .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
     .addHelpText(
@@ -293,7 +296,7 @@ Examples:
 
   program
     .command('config')
-    .description('print the effective settings and where each came from')
+    .description('print the settings and where each came from')
     .option('--json', 'machine-readable output (a versioned, stable format)')
     .addHelpText(
       'after',
@@ -304,10 +307,14 @@ working directory, $XDG_CONFIG_HOME/dcache/config.json (~/.config/dcache/config.
 
 Example .dcache.json:
   { "policy": ["daily@06:00"], "tz": "Europe/Paris", "remote": "redis://cache:6379", "maxSize": "5G" }
+
+Examples:
+  dcache config
+  dcache config --json | jq -r .settings.dir.value
 `,
     )
-    .action((options: { json?: boolean }) => {
-      const current = handlers.settings(2);
+    .action(async (options: { json?: boolean }) => {
+      const current = await handlers.settings(2);
       const out = stdout();
       if (options.json) {
         const remote = current.remote.value === null ? null : redactCredentials(current.remote.value);
@@ -327,14 +334,14 @@ Example .dcache.json:
 
   program
     .command('completion')
-    .description('print a completion script for bash, zsh or fish')
+    .description('print a bash, zsh or fish completion script')
     .argument('<shell>', 'bash, zsh or fish')
     .addHelpText(
       'after',
       `
 Examples:
   dcache completion bash > /etc/bash_completion.d/dcache
-  dcache completion zsh > "\${fpath[1]}/_dcache"
+  echo 'source <(dcache completion zsh)' >> ~/.zshrc
   dcache completion fish > ~/.config/fish/completions/dcache.fish
 `,
     )
@@ -352,12 +359,18 @@ Examples:
 
   const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;
   program.exitOverride();
+  // Help and errors go through the guarded streams: a reader that has gone
+  // away (dcache --help | head -1) is not an uncaught EPIPE.
   program.configureOutput({
+    writeOut: (text) => stdout().write(text),
+    writeErr: (text) => stderr().write(text),
     outputError: (message, write) => write(`dcache: ${message.replace(/^error: /, '').trimEnd()}\n`),
   });
   for (const sub of program.commands) {
     sub.exitOverride();
     sub.configureOutput({
+      writeOut: (text) => stdout().write(text),
+      writeErr: (text) => stderr().write(text),
       outputError: (message, write) =>
         write(`dcache: ${message.replace(/^error: /, '').trimEnd()} (see 'dcache ${sub.name()} --help')\n`),
     });
@@ -368,7 +381,9 @@ Examples:
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-    if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
+    // `dcache help` asked for help (0); a bare `dcache` is a usage error (2).
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
+    if (err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
   }
 }

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { resolveCacheDir } from './cache-dir.js';
+import { LOCAL_ZONE, parseZone } from './clock.js';
+import { parsePolicies } from './policy.js';
+import { parseSize } from './size.js';
+import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from './store/remote.js';
 import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
 
@@ -122,4 +126,29 @@ function readConfigFile(path: string, home: string): Result<FileValues | null, s
     }
   }
   return ok(values);
+}
+
+// Checks the values that came from files or the environment, so that a bad
+// one is blamed on where it was written, not on a flag nobody typed.
+export async function checkSettings(settings: Settings): Promise<string | null> {
+  const blame = (setting: Setting<unknown>, name: string, error: string) =>
+    `${setting.source.startsWith('env ') ? setting.source.slice(4) : `${setting.source}: "${name}"`}: ${error.replace(/^--[\w-]+ /, '')}`;
+  const { policy, tz, remote, maxSize } = settings;
+  let zone = LOCAL_ZONE;
+  if (tz.value !== null) {
+    const parsed = parseZone(tz.value);
+    if (!parsed.ok) return blame(tz, 'tz', parsed.error);
+    zone = parsed.value;
+  }
+  if (policy.source !== 'default') {
+    const parsed = await parsePolicies(policy.value, zone);
+    if (!parsed.ok) return blame(policy, 'policy', parsed.error);
+  }
+  if (remote.value !== null) {
+    const parsed = parseRemote(remote.value, false, DEFAULT_REMOTE_TIMEOUT_MS);
+    if (!parsed.ok) return blame(remote, 'remote', parsed.error);
+  }
+  const size = parseSize(maxSize.value);
+  if (!size.ok) return blame(maxSize, 'maxSize', size.error);
+  return null;
 }

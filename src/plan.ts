@@ -59,7 +59,9 @@ export interface Plan {
   options: RunOptions;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  // the clock; moved on after waiting for another process, unless it is DCACHE_NOW
   now: number;
+  nowIsReal: boolean;
   zone: Zone;
   store: LocalStore;
   hasher: Hasher;
@@ -128,6 +130,7 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
     cwd: inputs.cwd,
     env: inputs.env,
     now,
+    nowIsReal: inputs.nowText === undefined || inputs.nowText === '',
     zone,
     store: new LocalStore(dir.value),
     hasher,

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { parseDuration } from '../duration.js';
 import { commandText } from '../entry-info.js';
 import { ExitError } from '../errors.js';
@@ -59,7 +60,8 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     const keptBlobs = new Set<string>(kept.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
     const freed = new Map<string, number>();
     for (const entry of chosen) for (const b of blobsOf(entry.manifest)) if (!keptBlobs.has(b.hash)) freed.set(b.hash, b.size);
-    const bytes = [...freed.values()].reduce((n, s) => n + s, 0);
+    const manifests = chosen.reduce((n, e) => n + fileSize(store.manifestPath(e.key)), 0);
+    const bytes = [...freed.values()].reduce((n, s) => n + s, manifests);
     for (const entry of chosen) ctx.stdout.write(`${entry.key}  ${commandText(entry.manifest.material.argv, entry.manifest.material.shell)}\n`);
     ctx.stdout.write(`would remove ${plural(chosen.length, 'entry', 'entries')}, ${formatSize(bytes)} (--dry-run: nothing removed)\n`);
     return 0;
@@ -76,4 +78,12 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
 
 export function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }

@@ -15,8 +15,10 @@ export function completionScript(shell: string, spec: CompletionSpec): string {
     case 'bash':
       return bash(spec);
     case 'zsh':
-      // zsh runs the bash script through its bash completion layer.
-      return `#compdef dcache\nautoload -U +X bashcompinit && bashcompinit\n${bash(spec)}`;
+      // zsh runs the bash script through its bash completion layer; source
+      // it from ~/.zshrc (as an autoloaded fpath function it would only
+      // register itself on the first TAB).
+      return `# dcache completion for zsh: add  source <(dcache completion zsh)  to ~/.zshrc\nautoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n${bash(spec).replace(/^# dcache completion for bash.*\n/, '')}`;
     case 'fish':
       return fish(spec);
     default:

@@ -38,16 +38,16 @@ export async function ls(ctx: CacheCommandContext, options: { json: boolean; rem
   ]);
   const header = ['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  // On a terminal the last column, the command, is cut to fit; the key never is.
+  // On a terminal the row is cut to fit: the command first, then the
+  // working directory (from the left), the policy and the state; never the key.
   const columns = ctx.stdout.isTTY ? ctx.stdout.columns : undefined;
-  const fixed = widths.slice(0, -1).reduce((n, w) => n + w + 2, 0);
-  const commandWidth = columns ? Math.max(10, columns - fixed) : Infinity;
+  if (columns) fitColumns(widths, columns);
+  const CWD = 6;
   const line = (cells: string[], style: (i: number, text: string) => string) =>
     cells
       .map((cell, i) => {
-        const last = i === cells.length - 1;
-        const text = last ? truncate(cell, commandWidth) : cell.padEnd(widths[i]!);
-        return style(i, text);
+        const cut = i === CWD ? truncateLeft(cell, widths[i]!) : truncate(cell, widths[i]!);
+        return style(i, i === cells.length - 1 ? cut : cut.padEnd(widths[i]!));
       })
       .join('  ')
       .trimEnd();
@@ -66,4 +66,24 @@ export function stateText(info: EntryInfo): string {
 
 function truncate(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+function truncateLeft(text: string, width: number): string {
+  return text.length <= width ? text : `…${text.slice(text.length - Math.max(0, width - 1))}`;
+}
+
+// Narrows the shrinkable columns, in order, until a row fits `columns`.
+function fitColumns(widths: number[], columns: number): void {
+  const order: Array<[index: number, min: number]> = [
+    [7, 10],
+    [6, 8],
+    [5, 6],
+    [2, 5],
+  ];
+  const total = () => widths.reduce((n, w) => n + w, 0) + 2 * (widths.length - 1);
+  for (const [index, min] of order) {
+    const excess = total() - columns;
+    if (excess <= 0) return;
+    widths[index] = Math.max(min, widths[index]! - excess);
+  }
 }

@@ -84,14 +84,19 @@ async function missLocally(
   const lock = usable
     ? await lockKey(plan.store, plan.key, (holder) => onWait(holder ? `process ${holder.pid}` : 'another process')).catch(
         (err: unknown) => {
-          output.warnOnce('lock', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+          output.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
           return null;
         },
       )
     : null;
   const remoteLock = lock && remote ? await remote.lock(plan, () => onWait(`another machine`)) : null;
   try {
-    if ((lock?.waited || remoteLock?.waited) && !plan.options.force) {
+    // Look again if someone may have recorded since we looked: we waited
+    // for them, or the entry changed before we got the lock. The clock moves
+    // on too: their entry is newer than our start.
+    const changed = lock !== null && entryChanged(plan, decision);
+    if ((lock?.waited || remoteLock?.waited || changed) && !plan.options.force) {
+      if (plan.nowIsReal) plan.now = Date.now();
       decision = await decide(plan, output, false);
       if (decision.fresh) {
         await releaseBoth(remoteLock, lock);
@@ -105,15 +110,25 @@ async function missLocally(
     // An entry that may stand in for a failed run (--stale-if-error).
     const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
     const recorded = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
-    recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
     // Shared after the command's output is done; a failure is a warning.
     if (recorded.manifest && remote) await remote.push(plan, recorded.manifest);
     await releaseBoth(remoteLock, lock);
-    await collectNowAndThen(ctx, plan);
+    if (usable) {
+      recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
+      await collectNowAndThen(ctx, plan);
+    }
     return recorded.exitCode;
   } finally {
     await releaseBoth(remoteLock, lock);
   }
+}
+
+// Whether the entry on disk is no longer the one `decision` judged.
+function entryChanged(plan: Plan, decision: Decision): boolean {
+  const read = plan.store.readEntry(plan.key);
+  const now = read.status === 'found' ? read.manifest.recordedAt : null;
+  const before = decision.fresh ? decision.manifest.recordedAt : (decision.entry?.recordedAt ?? null);
+  return now !== before;
 }
 
 async function releaseBoth(...locks: Array<{ release(): Promise<void> } | null>): Promise<void> {

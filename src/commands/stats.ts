@@ -2,7 +2,7 @@ import { formatAge } from '../duration.js';
 import { commandText } from '../entry-info.js';
 import { createPalette } from '../output.js';
 import { formatSize } from '../size.js';
-import { clearActivity, readActivity } from '../store/activity.js';
+import { clearActivity, dayOf, readActivity } from '../store/activity.js';
 import { listBlobs, readCatalog } from '../store/catalog.js';
 import { LocalStore } from '../store/local-store.js';
 import type { CacheCommandContext } from './context.js';
@@ -48,9 +48,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
     .slice(0, TOP);
   const today = new Date(ctx.now);
   const days = Array.from({ length: DAYS }, (_, i) => {
-    const date = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (DAYS - 1 - i)))
-      .toISOString()
-      .slice(0, 10);
+    const date = dayOf(new Date(today.getFullYear(), today.getMonth(), today.getDate() - (DAYS - 1 - i), 12).getTime());
     const d = activity.days.get(date);
     return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0 };
   });

@@ -32,7 +32,7 @@ export interface DayActivity {
 
 export interface Activity {
   keys: Map<string, KeyActivity>;
-  // by UTC date, YYYY-MM-DD
+  // by local date, YYYY-MM-DD
   days: Map<string, DayActivity>;
 }
 
@@ -42,7 +42,11 @@ export function activityDir(root: string): string {
   return join(root, 'activity');
 }
 
-const dayOf = (t: number) => new Date(t).toISOString().slice(0, 10);
+// The local calendar day, YYYY-MM-DD: what a person counts as "a day".
+export function dayOf(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
 
 // Best effort: statistics never fail a run.
 export function recordEvent(root: string, event: ActivityEvent): void {

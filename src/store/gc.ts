@@ -115,6 +115,24 @@ export function sweepBlobs(
   since: number,
 ): void {
   const named = new Set<string>(kept.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
+  const wallNow = Date.now();
+  const doomed = listBlobs(store).filter(
+    (blob) => !named.has(blob.hash) && (released.has(blob.hash) || wallNow - blob.mtimeMs >= ORPHAN_GRACE_MS),
+  );
+  // Manifests published since `since` (recordings that finished while this
+  // ran) name blobs too; they are looked for last, just before deleting,
+  // to leave a recording the smallest window.
+  const spared = namedSince(store, since);
+  for (const blob of doomed) {
+    if (spared.has(blob.hash)) continue;
+    rmSync(blob.path, { force: true, recursive: true });
+    report.blobs += 1;
+    report.bytes += blob.size;
+  }
+}
+
+function namedSince(store: LocalStore, since: number): Set<string> {
+  const named = new Set<string>();
   for (const key of listKeys(store)) {
     try {
       if (statSync(store.manifestPath(key)).mtimeMs < since) continue;
@@ -124,14 +142,7 @@ export function sweepBlobs(
     const read = store.readEntry(key);
     if (read.status === 'found') for (const b of blobsOf(read.manifest)) named.add(b.hash);
   }
-  const wallNow = Date.now();
-  for (const blob of listBlobs(store)) {
-    if (named.has(blob.hash)) continue;
-    if (!released.has(blob.hash) && wallNow - blob.mtimeMs < ORPHAN_GRACE_MS) continue;
-    rmSync(blob.path, { force: true });
-    report.blobs += 1;
-    report.bytes += blob.size;
-  }
+  return named;
 }
 
 export function removeEntry(store: LocalStore, key: CacheKey, report: GcReport): void {
@@ -146,10 +157,20 @@ export function removeEntry(store: LocalStore, key: CacheKey, report: GcReport):
   }
 }
 
+const parsedPolicies = new Map<string, ReturnType<typeof parsePolicies>>();
+
 // An entry's freshness under the policies it was recorded with, in the
 // local zone (ls, show and gc have no command line to take others from).
 export async function storedVerdict(entry: CatalogEntry, now: number): Promise<Verdict> {
-  const policies = await parsePolicies(entry.manifest.policies, LOCAL_ZONE);
+  // Parsed once per distinct list: with many entries (ls, gc), building a
+  // cron schedule per entry costs seconds and memory.
+  const spec = JSON.stringify(entry.manifest.policies);
+  let parsing = parsedPolicies.get(spec);
+  if (!parsing) {
+    parsing = parsePolicies(entry.manifest.policies, LOCAL_ZONE);
+    parsedPolicies.set(spec, parsing);
+  }
+  const policies = await parsing;
   if (!policies.ok) return { fresh: false, expiresAt: entry.manifest.recordedAt };
   return judgePolicies(policies.value, entry.manifest.recordedAt, now, LOCAL_ZONE);
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CacheKey } from '../hash.js';
 import type { LocalStore } from './local-store.js';
@@ -48,9 +48,16 @@ export async function lockKey(store: LocalStore, key: CacheKey, onWait: (holder:
         // keeps going: two recordings of one key are wasteful, not wrong.
         onCompromised: () => {},
       });
-      writeFileSync(join(lockDir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid } satisfies Owner), {
-        mode: 0o600,
-      });
+      try {
+        chmodSync(lockDir, 0o700);
+        writeFileSync(join(lockDir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid } satisfies Owner), {
+          mode: 0o600,
+        });
+      } catch {
+        // The owner note only speeds up a takeover (a full disk, say):
+        // without it the lock is still held, and still goes stale.
+        rmSync(join(lockDir, OWNER), { force: true });
+      }
       let held = true;
       return {
         waited: told,

@@ -102,7 +102,12 @@ export class LocalStore {
   // a good entry published meanwhile by another process survives.
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void {
     try {
-      if (badBlob) rmSync(this.blobPath(badBlob), { force: true });
+      // recursive: whatever stands at a blob's path goes, even a directory
+      if (badBlob) rmSync(this.blobPath(badBlob), { force: true, recursive: true });
+    } catch {
+      // the entry below is dropped all the same
+    }
+    try {
       const path = this.manifestPath(key);
       if (manifest) {
         const current = readFileSync(path, 'utf8');
@@ -216,9 +221,13 @@ export class LocalStore {
     try {
       writeFileSync(fd, JSON.stringify(manifest));
       fsyncSync(fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      rmSync(temp, { force: true });
+      this.discardSpares();
+      throw err;
     }
+    closeSync(fd);
     try {
       renameSync(temp, target);
     } catch (err) {
