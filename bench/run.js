@@ -4,6 +4,7 @@
 // Plain Node on purpose, so it runs on a fresh machine (no hyperfine).
 import { writeFileSync } from 'node:fs';
 import { cases } from './cases/index.js';
+import { describeGeneratedStores, removeGeneratedStores } from './lib/big-store.js';
 import { rebuildWithMaps } from './lib/bundles.js';
 import { dissectHit } from './lib/hit-anatomy.js';
 import { measurePairs } from './lib/pairs.js';
@@ -29,7 +30,10 @@ async function runCase(benchCase, build, { runs, warmup }) {
   let state;
   try {
     state = await benchCase.setup(build);
-    const measured = await measurePairs(benchCase, state, { runs: runs ?? benchCase.defaultRuns, warmup });
+    const measured = await measurePairs(benchCase, state, {
+      runs: runs ?? benchCase.defaultRuns,
+      warmup: warmup ?? benchCase.defaultWarmup ?? DEFAULT_WARMUP,
+    });
     const note = await benchCase.verify(state);
     return { benchCase, measured, note };
   } catch (error) {
@@ -43,19 +47,21 @@ async function main() {
   const snapshot = snapshotRepo();
   process.once('SIGINT', () => {
     snapshot.cleanup();
-    process.exit(130);
+    void removeGeneratedStores().finally(() => process.exit(130));
   });
   try {
     await benchmark(snapshot);
   } finally {
     snapshot.cleanup();
+    await removeGeneratedStores();
   }
 }
 
 async function benchmark({ build, sources }) {
   const startedAt = new Date();
   const machine = describeMachine(startedAt);
-  const warmup = readCount('BENCH_WARMUP', DEFAULT_WARMUP);
+  // undefined: each case's own default (defaultWarmup), else DEFAULT_WARMUP
+  const warmup = readCount('BENCH_WARMUP', undefined);
   const runs = readCount('BENCH_RUNS', undefined);
   const profileRuns = readCount('BENCH_PROFILE_RUNS', DEFAULT_PROFILE_RUNS);
   console.log(`dcache benchmarks: ${machine.cpu}, ${machine.memory}, Node ${machine.node}, ${machine.date}`);
@@ -70,13 +76,17 @@ async function benchmark({ build, sources }) {
     console.log(`(rebuilding with source maps failed, so no probes and no attribution: ${error.message})`);
   }
 
+  // The cases get the snapshot's sources too: some bundle code from them.
+  const target = { ...build, sources };
   const results = [];
   for (const benchCase of cases) {
-    process.stdout.write(`${benchCase.name} vs ${benchCase.baseline}: `);
-    const result = await runCase(benchCase, build, { runs, warmup });
-    console.log(result.error ? `INVALID\n  ${result.error.stack}` : `${result.measured.runs} pairs`);
+    const paired = typeof benchCase.runB === 'function';
+    process.stdout.write(paired ? `${benchCase.name} vs ${benchCase.baseline}: ` : `${benchCase.name}: `);
+    const result = await runCase(benchCase, target, { runs, warmup });
+    console.log(result.error ? `INVALID\n  ${result.error.stack}` : `${result.measured.runs} ${paired ? 'pairs' : 'runs'}`);
     results.push(result);
   }
+  const stores = await describeGeneratedStores();
   const rows = resultRows(results, describeBkt(process.env));
   console.log(`\n${renderTerminalTable(rows)}\n`);
 
@@ -108,6 +118,7 @@ async function benchmark({ build, sources }) {
     machine,
     settings: { warmup, defaultWarmup: DEFAULT_WARMUP, defaultProfileRuns: DEFAULT_PROFILE_RUNS },
     results,
+    stores,
     rows,
     anatomy,
     anatomyError,

@@ -67,7 +67,12 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
 
 // Judges an entry whose key material matches: its policies, then (only if
 // they hold) its watched sources. Used for local and remote entries alike.
-export async function judgeEntry(plan: Plan, manifest: Manifest, output: Output): Promise<Decision> {
+export async function judgeEntry(
+  plan: Plan,
+  manifest: Manifest,
+  output: Output,
+  { trustFileTimes = true }: { trustFileTimes?: boolean } = {},
+): Promise<Decision> {
   const miss = (reason: string, verdict: Verdict, checks: SourceCheck[] | null = null) =>
     ({ fresh: false, reason, entry: manifest, verdict, checks }) as const;
   const verdict = judgePolicies(plan.policies, manifest.recordedAt, plan.now, plan.zone);
@@ -81,19 +86,26 @@ export async function judgeEntry(plan: Plan, manifest: Manifest, output: Output)
     const since = verdict.expiresAt === null ? 'never' : formatInstant(verdict.expiresAt, plan.zone);
     return miss(`stale since ${since}, ${names}`, verdict);
   }
-  const checks = await checkSources(plan, manifest.validators, output);
+  const checks = await checkSources(plan, manifest.validators, output, trustFileTimes);
   const changed = checks.find((c) => !c.unchanged);
   if (changed) return miss(describeChange(changed), verdict, checks);
   return { fresh: true, manifest, verdict, checks };
 }
 
 // Probes every watched source in parallel against its recorded fingerprint.
-export async function checkSources(plan: Plan, recorded: readonly Fingerprint[], output: Output): Promise<SourceCheck[]> {
+// With trustFileTimes, a local file whose size and mtime are those recorded
+// keeps its recorded hash unread; without, every file is read.
+export async function checkSources(
+  plan: Plan,
+  recorded: readonly Fingerprint[],
+  output: Output,
+  trustFileTimes = true,
+): Promise<SourceCheck[]> {
   const ctx = { cwd: plan.cwd, env: plan.env, hasher: plan.hasher, timeoutMs: plan.watch.timeoutMs };
   return Promise.all(
     plan.watch.sources.map(async (source): Promise<SourceCheck> => {
       const before = findRecorded(recorded, source);
-      const current = await probe(source, ctx, before);
+      const current = await probe(source, ctx, trustFileTimes ? before : undefined);
       if (current.ok && current.warning) output.warnOnce(`costly:${sourceLabel(source)}`, current.warning);
       const unchanged = before !== undefined && current.ok && sameFingerprint(before, current.fingerprint);
       return { source, recorded: before, current, unchanged };

@@ -16,6 +16,8 @@ import { openRemote, type RemoteLock, type RemoteSpec, type RemoteStore } from '
 export class RemoteSession {
   private store: Promise<RemoteStore | null> | null = null;
   private down = false;
+  // blobs the remote holds but that failed verification: a push replaces them
+  private readonly badBlobs = new Set<string>();
 
   constructor(
     readonly spec: RemoteSpec,
@@ -34,6 +36,7 @@ export class RemoteSession {
         if (hasLocalBlob(plan, blob.hash, blob.size)) continue;
         const problem = await download(plan, remote, blob.hash, blob.size);
         if (problem !== null) {
+          this.badBlobs.add(blob.hash);
           plan.store.discardSpares();
           this.output.warnOnce(`remote-bad:${plan.key}`, `ignored an entry on ${remote.label}: ${problem}`);
           return null;
@@ -64,7 +67,9 @@ export class RemoteSession {
       this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a manifest on ${remote.label} that does not match this command`);
       return null;
     }
-    const decision = await judgeEntry(plan, checked.value, this.output);
+    // Watched files are hashed here whatever their size and mtime: those
+    // recorded were another machine's.
+    const decision = await judgeEntry(plan, checked.value, this.output, { trustFileTimes: false });
     return decision.fresh ? decision : null;
   }
 
@@ -74,7 +79,9 @@ export class RemoteSession {
     if (this.spec.readOnly) return;
     await this.guard(undefined, async (remote) => {
       for (const blob of blobsOf(manifest)) {
-        if (!(await remote.hasBlob(blob.hash))) await remote.putBlob(blob.hash, blob.size, plan.store.blobPath(blob.hash));
+        if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) {
+          await remote.putBlob(blob.hash, blob.size, plan.store.blobPath(blob.hash));
+        }
       }
       await remote.putManifest(manifest.key, Buffer.from(JSON.stringify(manifest)));
     });

@@ -1,17 +1,28 @@
+import { gcMany } from './gc-many.js';
+import { hitMany } from './hit-many.js';
 import { hitSmall } from './hit-small.js';
+import { lsJsonMany } from './ls-json-many.js';
 
 // The benchmark cases, in the order they run and are reported. Each case:
 //   name, baseline     what A and B are, as shown in the table
 //   goal               the ratio A/B (median of per-pair ratios) to stay under
-//   defaultRuns        timed A/B pairs when BENCH_RUNS is not set
+//   goalSeconds        instead of goal, for a case without B: the median
+//                      time of A, in seconds, to stay under
+//   defaultRuns        timed A/B pairs (or A runs) when BENCH_RUNS is not set
+//   defaultWarmup      optional; warm-up pairs when BENCH_WARMUP is not set
+//                      (else the runner's default)
 //   setup(build)       builds the state the runs share; may throw. `build`
-//                      is the snapshot of the CLI to run: { bin, dist }
+//                      is the snapshot of the CLI to run: { bin, dist } and
+//                      `sources`, the snapshot of the repository
 //   runA(state), runB(state)
 //                      one measured run each (sync or async); the harness times
-//                      the call, so do nothing else in them
+//                      the call, so do nothing else in them. runB is left
+//                      out by cases with goalSeconds
 //   checkA(state, result), checkB(state, result)
 //                      optional; called untimed after each run, throw if wrong
 //   verify(state)      after all runs: throw if the measurement was invalid,
 //                      else return a one-line note for the report
 //   teardown(state)    optional; always called
-export const cases = [hitSmall];
+// The 100,000-entry cases share one generated cache (bench/lib/big-store.js);
+// gc runs last because it evicts entries.
+export const cases = [hitSmall, lsJsonMany, hitMany, gcMany];

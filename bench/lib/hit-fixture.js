@@ -9,9 +9,11 @@ import { cleanEnv, expectSuccess, spawnNode } from './spawn.js';
 // executes, and the entry recorded once. `runs()` reads the counter, so a
 // caller can prove that every later call was a hit.
 // `build` is the snapshot of the CLI to run (bench/lib/snapshot.js).
-export function createHitFixture(build, { bytes, prefix = 'dcache-bench-' }) {
+// `cacheDir`, if given, is a cache directory to record into (one filled
+// with other entries, bench/lib/big-store.js); cleanup() leaves it alone.
+export function createHitFixture(build, { bytes, prefix = 'dcache-bench-', cacheDir: givenCacheDir }) {
   const root = mkdtempSync(join(tmpdir(), prefix));
-  const cacheDir = join(root, 'cache');
+  const cacheDir = givenCacheDir ?? join(root, 'cache');
   const payloadPath = join(root, 'payload');
   const counterPath = join(root, 'runs');
   const expected = makePayload(bytes);

@@ -15,7 +15,9 @@ async function timeCall(run) {
 // Measures A and B alternately (A, B, A, B, ...): the machine is shared and
 // noisy, and a pair measured back to back sees the same conditions, so the
 // per-pair ratio A/B cancels most of the drift that separate runs would not.
+// A case without runB (an absolute goal, goalSeconds) times A alone.
 export async function measurePairs(benchCase, state, { runs, warmup }) {
+  const paired = typeof benchCase.runB === 'function';
   const once = async (side) => {
     const run = side === 'A' ? benchCase.runA : benchCase.runB;
     const check = side === 'A' ? benchCase.checkA : benchCase.checkB;
@@ -25,16 +27,17 @@ export async function measurePairs(benchCase, state, { runs, warmup }) {
   };
   for (let i = 0; i < warmup; i++) {
     await once('A');
-    await once('B');
+    if (paired) await once('B');
   }
   const a = [];
   const b = [];
   for (let i = 0; i < runs; i++) {
     a.push(await once('A'));
-    b.push(await once('B'));
+    if (paired) b.push(await once('B'));
   }
+  if (!paired) return { runs, warmup, paired, a, b: null, medianA: median(a), medianB: null, spreadA: spread(a), ratio: null };
   const ratios = a.map((ms, i) => ms / b[i]);
-  return { runs, warmup, a, b, medianA: median(a), medianB: median(b), ratio: spread(ratios) };
+  return { runs, warmup, paired, a, b, medianA: median(a), medianB: median(b), spreadA: spread(a), ratio: spread(ratios) };
 }
 
 // Measures several commands in rounds (1, 2, ..., n, 1, 2, ...), for the

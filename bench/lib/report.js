@@ -5,6 +5,7 @@ import os from 'node:os';
 // BENCHMARKS.md. Only figures measured in this run are written.
 
 const ms = (value) => `${value.toFixed(1)} ms`;
+const seconds = (valueMs) => `${(valueMs / 1000).toFixed(2)} s`;
 const signedMs = (value) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)} ms`;
 const ratio = (value) => `${value.toFixed(2)}×`;
 const pct = (part, whole) => `${((100 * part) / whole).toFixed(0)} %`;
@@ -30,9 +31,23 @@ export function describeBkt(env) {
 
 export function resultRows(results, bkt) {
   return results.map(({ benchCase, measured, error }) => {
-    const goal = `≤ ${ratio(benchCase.goal)}`;
+    const absolute = benchCase.goalSeconds !== undefined;
+    const goal = absolute ? `< ${benchCase.goalSeconds} s` : `≤ ${ratio(benchCase.goal)}`;
     if (error) {
       return [benchCase.name, benchCase.baseline, goal, '—', '—', '—', `invalid: ${error.message.split('\n')[0]}`, bkt];
+    }
+    if (absolute) {
+      const a = measured.spreadA;
+      return [
+        benchCase.name,
+        benchCase.baseline,
+        goal,
+        seconds(measured.medianA),
+        '—',
+        `A: ${seconds(a.min)} / **${seconds(a.median)}** / ${seconds(a.max)}`,
+        measured.medianA < benchCase.goalSeconds * 1000 ? 'yes' : 'no',
+        bkt,
+      ];
     }
     const r = measured.ratio;
     return [
@@ -48,7 +63,7 @@ export function resultRows(results, bkt) {
   });
 }
 
-const RESULT_HEADER = ['case', 'baseline', 'goal', 'median A', 'median B', 'ratio A/B min / median / max', 'met?', 'bkt'];
+const RESULT_HEADER = ['case', 'baseline', 'goal', 'median A', 'median B', 'min / median / max: ratio A/B, or time of A', 'met?', 'bkt'];
 
 export function renderTerminalTable(rows) {
   const plain = [RESULT_HEADER, ...rows.map((row) => row.map((cell) => cell.replaceAll('**', '')))];
@@ -66,7 +81,7 @@ function markdownTable(header, rows) {
   ].join('\n');
 }
 
-export function renderMarkdown({ machine, settings, results, rows, anatomy, anatomyError }) {
+export function renderMarkdown({ machine, settings, results, rows, stores = [], anatomy, anatomyError }) {
   const notes = results
     .filter((r) => r.note)
     .map((r) => `- ${r.benchCase.name}: ${r.note}.`)
@@ -83,32 +98,70 @@ measured in the run described here. Rerun to refresh it; do not edit by hand.
 - Memory: ${machine.memory}
 - OS: ${machine.os}; load average at start (1 / 5 / 15 min): ${machine.load}
 - Node: ${machine.node}
-- Method: ${settings.warmup} warm-up pairs, then A and B alternated (A, B, A, B, …) for the number of pairs below;
+- Method: ${describeWarmup(settings, results)}, then A and B alternated (A, B, A, B, …) for the number of pairs below;
   each process is spawned with stdout and stderr on pipes that the runner drains, timed with
   \`process.hrtime.bigint()\`. The headline is the median of the per-pair ratios A/B, which
-  cancels most of the drift of a shared, noisy machine.
+  cancels most of the drift of a shared, noisy machine. A case with a goal in seconds has no B:
+  the headline is the median time of A.
 
 ## Results
 
 ${markdownTable(RESULT_HEADER, rows)}
 
-Pairs per case: ${results.map((r) => `${r.benchCase.name}: ${r.measured?.runs ?? '—'}`).join('; ')}.
+Timed runs per case: ${results.map((r) => `${r.benchCase.name}: ${r.measured ? `${r.measured.runs} ${r.measured.paired ? 'pairs' : 'runs of A'}` : '—'}`).join('; ')}.
 
 Checks:
 ${notes || '- none passed'}
-
+${renderStores(stores)}
 ${anatomy ? renderAnatomy(anatomy) : `## Where the time goes on a hit\n\nNot measured in this run: ${anatomyError}\n`}
 ## How to run
 
 \`\`\`
 npm run bench                 # builds dist/, runs every case, rewrites BENCHMARKS.md
-BENCH_RUNS=100 npm run bench  # timed pairs per case (default: each case's own, 40 for the 1 KB hit)
+BENCH_RUNS=100 npm run bench  # timed pairs (or runs) per case, for every case (default: each case's own)
 \`\`\`
 
-Other knobs: \`BENCH_WARMUP\` (warm-up pairs, default ${settings.defaultWarmup}), \`BENCH_PROFILE_RUNS\`
+Other knobs: \`BENCH_WARMUP\` (warm-up pairs for every case; default ${settings.defaultWarmup}, or a case's own), \`BENCH_PROFILE_RUNS\`
 (rounds and profiles for "Where the time goes", default ${settings.defaultProfileRuns}), \`BKT\` (path of a
 bkt binary; the bkt column reports whether it is measured). \`node bench/run.js\` runs without
 rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js.
+`;
+}
+
+function describeWarmup(settings, results) {
+  const pairs = (n) => `${n} warm-up ${n === 1 ? 'pair' : 'pairs'}`;
+  if (settings.warmup !== undefined) return `${pairs(settings.warmup)} (BENCH_WARMUP)`;
+  const own = results.filter((r) => r.measured && r.benchCase.defaultWarmup !== undefined);
+  if (own.length === 0) return pairs(settings.defaultWarmup);
+  return `${pairs(settings.defaultWarmup)} (${own.map((r) => `${r.benchCase.name}: ${r.measured.warmup} warm-up run`).join('; ')})`;
+}
+
+// The caches the scale cases generated (bench/lib/big-store.js).
+function renderStores(stores) {
+  if (stores.length === 0) return '';
+  const mib = (bytes) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : `${(bytes / 2 ** 10).toFixed(0)} KiB`);
+  const rows = [...stores]
+    .sort((a, b) => b.entries - a.entries)
+    .map((s) => [
+      s.entries.toLocaleString('en-US'),
+      `${seconds(s.generationMs)} (${s.workers} ${s.workers === 1 ? 'process' : 'processes'})`,
+      mib(s.blobBytes),
+      mib(s.diskBytes),
+      s.events.toLocaleString('en-US'),
+    ]);
+  return `
+### The generated caches
+
+The scale cases share caches generated once per run by bench/lib/store-generator.ts, bundled with
+esbuild from the benchmark's snapshot of the sources. It writes every entry through the project's
+own store code, as a recording would (\`LocalStore.publishBlob\` for a 256-byte stdout blob of its
+own, \`LocalStore.publishManifest\` for the manifest, keys from src/key.ts), but with fsync turned
+off in the generator's process. Recording times are spread over the 30 days before the run, the
+policies mix \`daily\`, \`ttl:\`, \`daily@\`, \`weekly\`, \`forever\` and \`cron:\`, every third entry has a hit,
+and the hit and miss events of past days are folded into the activity summary, as gc does. The
+hit cases then record their own entry into these caches with \`dcache run\` (so the small one holds 10).
+
+${markdownTable(['entries', 'generated in', 'blob bytes', 'on disk', 'activity events'], rows)}
 `;
 }
 

@@ -70,11 +70,16 @@ async function missLocally(
 ): Promise<number> {
   const { output } = ctx;
   let decision = local;
+  // An entry pulled from the remote that could not be replayed (refused
+  // output paths, say) is not pulled again.
+  let remoteUsable = true;
   const fromRemote = async (): Promise<number | null> => {
-    if (remote === null || plan.options.force) return null;
+    if (remote === null || plan.options.force || !remoteUsable) return null;
     const pulled = await remote.pull(plan);
     if (pulled === null) return null;
-    return replayHit(ctx, plan, pulled.manifest, pulled.verdict.expiresAt, true);
+    const replayed = await replayHit(ctx, plan, pulled.manifest, pulled.verdict.expiresAt, true);
+    if (replayed === null) remoteUsable = false;
+    return replayed;
   };
   const replayed = await fromRemote();
   if (replayed !== null) return replayed;
@@ -103,7 +108,11 @@ async function missLocally(
         const again = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
         if (again !== null) return again;
       }
-      const pulled = remoteLock?.waited ? await fromRemote() : null;
+    }
+    // Another machine may have shared the entry while we missed or waited:
+    // look once more (one small request).
+    if (remote && !decision.fresh && (lock?.waited || remoteLock !== null)) {
+      const pulled = await fromRemote();
       if (pulled !== null) return pulled;
     }
     if (!decision.fresh) output.info(`miss (${decision.reason}); running ${commandText(plan.command, plan.options.shell)}`);

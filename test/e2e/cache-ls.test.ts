@@ -1,0 +1,280 @@
+import { spawnSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
+const ESC = '\u001b';
+
+// util-linux `script` runs a command on a pseudo-terminal: the only way to
+// give dcache a real TTY from a test. BSD `script` takes other flags.
+const hasScript = /util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout ?? '');
+
+// Runs `dcache <args>` with stdout on a terminal `columns` wide; returns
+// what the terminal showed, with the pty's CRLF turned back into LF.
+function onTerminal(args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
+  const inner = `stty cols ${options.columns ?? 250}; $DCACHE ${args}`;
+  const r = box.shell(`script -qec '${inner}' /dev/null`, { env: { TERM: 'xterm', ...options.env } });
+  return { code: r.code, text: r.stdout.toString().replaceAll('\r\n', '\n') };
+}
+
+interface LsEntry {
+  key: string;
+  argv: string[];
+  cwd: string | null;
+  recordedAt: string;
+  fresh: boolean;
+  hits: number;
+  lastHitAt: string | null;
+}
+
+function lsJson(now: string): LsEntry[] {
+  const r = box.dcache(['ls', '--json'], at(now));
+  expect(r.code).toBe(0);
+  return (JSON.parse(r.stdout.toString()) as { entries: LsEntry[] }).entries;
+}
+
+// The fields of a --json object that the contract names, in their order:
+// others may be added anywhere, these may not move or go.
+const known = (object: object, fields: string[]) => Object.keys(object).filter((k) => fields.includes(k));
+
+// The cells of a table line: columns are separated by two spaces or more.
+const cells = (line: string) => line.split(/ {2,}/);
+
+describe('dcache ls', () => {
+  it('lists one row per entry, oldest first: key, age, state, size, hits, policy, directory and command', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    const report = box.counter('report.sh', 'echo report');
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', fetch.path], at('2024-08-27T10:00:00'));
+    box.dcache(['run', '-p', 'ttl:1h', '--', report.path], at('2024-08-27T10:00:00'));
+    const [a, b] = lsJson('2024-08-27T12:00:00');
+    const r = box.dcache(['ls'], at('2024-08-27T12:00:00'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.toString().trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(cells(lines[0]!)).toEqual(['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']);
+    const cwd = realpathSync(box.root);
+    expect(cells(lines[1]!)).toEqual([a!.key.slice(0, 12), '3h ago', 'fresh until 2024-08-28 00:00', '5 B', '1', 'daily', cwd, fetch.path]);
+    expect(cells(lines[2]!)).toEqual([b!.key.slice(0, 12), '2h ago', 'stale', '7 B', '0', 'ttl:1h', cwd, report.path]);
+  });
+
+  it('lines its columns up under the header', () => {
+    box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'a much longer line'], at('2024-08-27T09:00:00'));
+    const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
+    for (const column of ['RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']) {
+      const start = lines[0]!.indexOf(column);
+      for (const line of lines.slice(1)) {
+        expect(line[start - 1]).toBe(' ');
+        expect(line[start]).not.toBe(' ');
+      }
+    }
+  });
+
+  it('shows a shell command as its string and an entry without its directory as -', () => {
+    box.dcache(['run', '--shell', '--', 'echo a | tr a b'], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--no-cwd', '--', 'echo', 'two words'], at('2024-08-27T10:00:00'));
+    const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
+    expect(cells(lines[1]!).slice(6)).toEqual([realpathSync(box.root), 'echo a | tr a b']);
+    expect(cells(lines[2]!).slice(6)).toEqual(['-', "echo 'two words'"]);
+  });
+
+  it('says on stderr that the cache is empty, and exits 0', () => {
+    const r = box.dcache(['ls']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('');
+    expect(plain(r.stderr)).toBe(`dcache: no entries in ${box.cacheDir}\n`);
+  });
+
+  it('lists the cache given with --dir', () => {
+    box.dcache(['run', '--dir', box.path('other'), '--', 'echo', 'elsewhere']);
+    const here = box.dcache(['ls', '--json']);
+    const there = box.dcache(['ls', '--json', '--dir', box.path('other')]);
+    expect((JSON.parse(here.stdout.toString()) as { entries: unknown[] }).entries).toEqual([]);
+    expect((JSON.parse(there.stdout.toString()) as { entries: LsEntry[] }).entries.map((e) => e.argv)).toEqual([['echo', 'elsewhere']]);
+  });
+
+  it('exits 2 and names the option when given an unknown one', () => {
+    const r = box.dcache(['ls', '--long']);
+    expect(r.code).toBe(2);
+    expect(r.stdout.toString()).toBe('');
+    expect(plain(r.stderr)).toMatch(/^dcache: unknown option '--long'/);
+  });
+});
+
+describe('dcache ls --json', () => {
+  // The contract: these fields, in this order; new fields may be added.
+  it('gives a versioned object with one entry per recording, its fields in a fixed order', () => {
+    const fetch = box.counter('fetch.sh', 'echo data; echo warn >&2');
+    const args = ['run', '-e', 'REGION', '-o', 'out.txt', '--', 'sh', '-c', `${fetch.path}; echo file > out.txt`];
+    box.dcache(args, at('2024-08-27T09:00:00', { REGION: 'eu' }));
+    box.dcache(args, at('2024-08-27T10:30:00', { REGION: 'eu' }));
+    const r = box.dcache(['ls', '--json'], at('2024-08-27T12:00:00'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout.toString()) as { entries: Array<Record<string, unknown>> };
+    expect(known(report, ['version', 'entries'])).toEqual(['version', 'entries']);
+    expect(report).toMatchObject({
+      version: 1,
+      entries: [
+        {
+          key: expect.stringMatching(/^[0-9a-f]{16}$/),
+          argv: ['sh', '-c', `${fetch.path}; echo file > out.txt`],
+          shell: false,
+          cwd: realpathSync(box.root),
+          recordedAt: '2024-08-27T07:00:00.000Z',
+          policies: ['daily'],
+          fresh: true,
+          expiresAt: '2024-08-27T22:00:00.000Z',
+          // stdout, stderr, out.txt, and the interleaving ("1 5\n2 5\n")
+          bytes: 5 + 5 + 5 + 8,
+          hits: 1,
+          lastHitAt: '2024-08-27T08:30:00.000Z',
+          outputs: ['out.txt'],
+          exitCode: 0,
+        },
+      ],
+    });
+    expect(report.entries).toHaveLength(1);
+    const fields = [
+      'key',
+      'argv',
+      'shell',
+      'cwd',
+      'recordedAt',
+      'policies',
+      'fresh',
+      'expiresAt',
+      'bytes',
+      'hits',
+      'lastHitAt',
+      'outputs',
+      'exitCode',
+    ];
+    expect(known(report.entries[0]!, fields)).toEqual(fields);
+  });
+
+  it('counts every blob of an entry once in its bytes: stdout, stderr, their interleaving and output files', () => {
+    box.dcache(['run', '-o', 'out.txt', '--shell', '--', 'printf 12345; printf 678 >&2; printf abcdefghij > out.txt']);
+    const [entry] = (JSON.parse(box.dcache(['ls', '--json']).stdout.toString()) as { entries: Array<{ bytes: number }> }).entries;
+    // the order blob is two lines, "1 5\n2 3\n"
+    expect(entry!.bytes).toBe(5 + 3 + 8 + 10);
+  });
+
+  it('says stale with the instant it expired, and null for an entry recorded forever', () => {
+    box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '-p', 'forever', '--', 'echo', 'b'], at('2024-08-27T09:30:00'));
+    const [ttl, forever] = (JSON.parse(box.dcache(['ls', '--json'], at('2024-08-27T12:00:00')).stdout.toString()) as {
+      entries: Array<{ fresh: boolean; expiresAt: string | null }>;
+    }).entries;
+    expect(ttl).toMatchObject({ fresh: false, expiresAt: '2024-08-27T08:00:00.000Z' });
+    expect(forever).toMatchObject({ fresh: true, expiresAt: null });
+  });
+
+  it('gives cwd null for an entry recorded with --no-cwd', () => {
+    box.dcache(['run', '--no-cwd', '--', 'echo', 'a']);
+    expect(lsJson('2024-08-27T12:00:00')[0]!.cwd).toBeNull();
+  });
+
+  it('gives an empty list for an empty cache', () => {
+    const r = box.dcache(['ls', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.toString())).toStrictEqual({ version: 1, entries: [] });
+    expect(r.stderr).toBe('');
+  });
+});
+
+describe('dcache ls colour', () => {
+  const record = () => {
+    box.dcache(['run', '--', 'echo', 'fresh'], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'stale'], at('2024-08-27T09:00:00'));
+  };
+
+  it('writes no escape codes into a pipe', () => {
+    record();
+    const r = box.dcache(['ls'], at('2024-08-27T12:00:00', { TERM: 'xterm' }));
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).not.toContain(ESC);
+  });
+
+  it.skipIf(!hasScript)('colours the table on a terminal, and it reads the same without the colour', () => {
+    record();
+    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const piped = box.dcache(['ls'], at('2024-08-27T12:00:00'));
+    expect(tty.code).toBe(0);
+    expect(tty.text).toContain(ESC);
+    expect(plain(tty.text)).toBe(piped.stdout.toString());
+  });
+
+  it.skipIf(!hasScript)('writes no escape codes on a terminal when NO_COLOR is set', () => {
+    record();
+    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', NO_COLOR: '1' } });
+    expect(tty.code).toBe(0);
+    expect(tty.text).toContain('KEY');
+    expect(tty.text).not.toContain(ESC);
+  });
+
+  it.skipIf(!hasScript)('writes no escape codes on a terminal with --no-color', () => {
+    record();
+    const tty = onTerminal('ls --no-color', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    expect(tty.code).toBe(0);
+    expect(tty.text).toContain('KEY');
+    expect(tty.text).not.toContain(ESC);
+  });
+
+  it.skipIf(!hasScript)('writes no escape codes on a terminal whose TERM is dumb', () => {
+    record();
+    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', TERM: 'dumb' } });
+    expect(tty.code).toBe(0);
+    expect(tty.text).toContain('KEY');
+    expect(tty.text).not.toContain(ESC);
+  });
+
+  it.skipIf(!hasScript)('writes no escape codes into ls --json on a terminal', () => {
+    record();
+    const tty = onTerminal('ls --json', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    expect(tty.code).toBe(0);
+    expect(tty.text).not.toContain(ESC);
+    expect((JSON.parse(tty.text) as { entries: unknown[] }).entries).toHaveLength(2);
+  });
+});
+
+describe('dcache ls on a narrow terminal', () => {
+  const longCommand = ['echo', ...Array.from({ length: 30 }, (_, i) => `word${i}`)];
+
+  it.skipIf(!hasScript)('cuts the command to fit the width, never the key', () => {
+    box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
+    const [entry] = lsJson('2024-08-27T12:00:00');
+    const tty = onTerminal('ls --no-color', { columns: 150, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const lines = tty.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(150);
+    const row = cells(lines[1]!);
+    expect(row[0]).toBe(entry!.key.slice(0, 12));
+    expect(row[7]).toMatch(/^echo word0 word1 .*…$/);
+  });
+
+  it('keeps the whole command in a pipe', () => {
+    box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
+    const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
+    expect(cells(lines[1]!)[7]).toBe(longCommand.join(' '));
+  });
+
+  it.skipIf(!hasScript)('fits every line into an 80-column terminal', () => {
+    box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
+    const tty = onTerminal('ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const lines = tty.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+  });
+});

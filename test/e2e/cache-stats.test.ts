@@ -1,0 +1,260 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
+const ESC = '\u001b';
+
+const hasScript = /util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout ?? '');
+
+function onTerminal(args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
+  const inner = `stty cols ${options.columns ?? 200}; $DCACHE ${args}`;
+  const r = box.shell(`script -qec '${inner}' /dev/null`, { env: { TERM: 'xterm', ...options.env } });
+  return { code: r.code, text: r.stdout.toString().replaceAll('\r\n', '\n') };
+}
+
+// The fields of a --json object that the contract names, in their order:
+// others may be added anywhere, these may not move or go.
+const known = (object: object, fields: string[]) => Object.keys(object).filter((k) => fields.includes(k));
+
+interface Stats {
+  version: number;
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  hitRate: number | null;
+  savedMs: number;
+  commands: Array<{ key: string; command: string | null; hits: number; misses: number; savedMs: number }>;
+  days: Array<{ date: string; hits: number; misses: number }>;
+}
+
+function stats(now = '2024-08-27T18:00:00'): Stats {
+  const r = box.dcache(['stats', '--json'], at(now));
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout.toString()) as Stats;
+}
+
+function keyOf(argv0: string): string {
+  const r = box.dcache(['ls', '--json']);
+  return (JSON.parse(r.stdout.toString()) as { entries: Array<{ key: string; argv: string[] }> }).entries.find((e) => e.argv[0] === argv0)!.key;
+}
+
+// Every file under the cache directory with its size and mtime.
+function tree(): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const d of readdirSync(box.cacheDir, { recursive: true, withFileTypes: true })) {
+    const path = join(d.parentPath, d.name);
+    const st = statSync(path);
+    files.set(relative(box.cacheDir, path), d.isFile() ? `${st.size} ${st.mtimeMs}` : 'dir');
+  }
+  return files;
+}
+
+describe('dcache stats', () => {
+  it('counts hits and misses, overall and per command, with the hit rate', () => {
+    const a = box.counter('a.sh', 'echo a');
+    const b = box.counter('b.sh', 'echo b');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
+    box.dcache(['run', '--', b.path], at('2024-08-27T12:00:00'));
+    box.dcache(['run', '--', b.path], at('2024-08-28T12:00:00'));
+    const s = stats('2024-08-28T18:00:00');
+    expect(s).toMatchObject({ entries: 2, hits: 2, misses: 3, hitRate: 0.4 });
+    const byCommand = Object.fromEntries(s.commands.map((c) => [c.command, [c.hits, c.misses]]));
+    expect(byCommand).toEqual({ [a.path]: [2, 1], [b.path]: [0, 2] });
+  });
+
+  // The contract: these fields, in this order; new fields may be added.
+  it('gives a versioned object with its fields, commands and days in a fixed order', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
+    const r = box.dcache(['stats', '--json'], at('2024-08-27T18:00:00'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const s = JSON.parse(r.stdout.toString()) as Stats;
+    const days = Array.from({ length: 14 }, (_, i) => {
+      const date = new Date(Date.UTC(2024, 7, 14 + i)).toISOString().slice(0, 10);
+      return { date, hits: date === '2024-08-26' ? 1 : 0, misses: date === '2024-08-26' ? 1 : 0 };
+    });
+    expect(s).toMatchObject({
+      version: 1,
+      entries: 1,
+      bytes: 2,
+      hits: 1,
+      misses: 1,
+      hitRate: 0.5,
+      savedMs: expect.any(Number),
+      commands: [{ key: keyOf(a.path), command: a.path, hits: 1, misses: 1, savedMs: expect.any(Number) }],
+      days,
+    });
+    const fields = ['version', 'entries', 'bytes', 'hits', 'misses', 'hitRate', 'savedMs', 'commands', 'days'];
+    expect(known(s, fields)).toEqual(fields);
+    expect(s.commands).toHaveLength(1);
+    expect(known(s.commands[0]!, ['key', 'command', 'hits', 'misses', 'savedMs'])).toEqual(['key', 'command', 'hits', 'misses', 'savedMs']);
+    expect(known(s.days[0]!, ['date', 'hits', 'misses'])).toEqual(['date', 'hits', 'misses']);
+    expect(s.days).toHaveLength(14);
+    expect(s.days.at(-1)!.date).toBe('2024-08-27');
+  });
+
+  it('gives a null hit rate and empty counts for an empty cache', () => {
+    expect(stats()).toMatchObject({ entries: 0, bytes: 0, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
+  });
+
+  it('counts the time saved: the recorded run took a second, each replay far less', () => {
+    const slow = box.counter('slow.sh', 'sleep 1; echo done');
+    box.dcache(['run', '--', slow.path]);
+    box.dcache(['run', '--', slow.path]);
+    box.dcache(['run', '--', slow.path]);
+    expect(slow.runs()).toBe(1);
+    const { durationMs } = JSON.parse(box.dcache(['show', '--json', keyOf(slow.path)]).stdout.toString()) as { durationMs: number };
+    const s = stats();
+    expect(durationMs).toBeGreaterThanOrEqual(1000);
+    expect(s.savedMs).toBeGreaterThan(0);
+    expect(s.savedMs).toBeLessThan(2 * durationMs);
+    expect(s.commands[0]!.savedMs).toBe(s.savedMs);
+  });
+
+  it('orders the top commands by the time they saved', () => {
+    const quick = box.counter('quick.sh', 'echo quick');
+    const slow = box.counter('slow.sh', 'sleep 1; echo slow');
+    box.dcache(['run', '--', quick.path]);
+    box.dcache(['run', '--', slow.path]);
+    box.dcache(['run', '--', slow.path]);
+    for (let i = 0; i < 3; i++) box.dcache(['run', '--', quick.path]);
+    expect(stats().commands.map((c) => c.command)).toEqual([slow.path, quick.path]);
+  });
+
+  it('keeps counting a command whose entry was cleared, without its command line', () => {
+    box.dcache(['run', '--', 'echo', 'gone'], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', 'echo', 'gone'], at('2024-08-27T10:00:00'));
+    const key = keyOf('echo');
+    box.dcache(['clear', '--all']);
+    const s = stats();
+    expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1 });
+    expect(s.commands).toEqual([expect.objectContaining({ key, command: null, hits: 1, misses: 1 })]);
+    expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toContain(`(entry ${key} removed)`);
+  });
+
+  it('counts the same after gc has folded the logs of past days into its summary', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-25T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-25T10:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
+    const before = stats();
+    expect(box.dcache(['gc'], at('2024-08-27T12:00:00')).code).toBe(0);
+    expect(readdirSync(join(box.cacheDir, 'activity')).sort()).toEqual(['2024-08-27.log', 'summary.json']);
+    expect(stats()).toEqual(before);
+    expect(before).toMatchObject({ hits: 1, misses: 3 });
+  });
+
+  it('counts events per day, on the local calendar day', () => {
+    const a = box.counter('a.sh', 'echo a');
+    // 00:30 in Paris is still the 26th in UTC
+    box.dcache(['run', '--', a.path], at('2024-08-27T00:30:00'));
+    const day = stats().days.find((d) => d.date === '2024-08-27');
+    expect(day).toEqual({ date: '2024-08-27', hits: 0, misses: 1 });
+  });
+});
+
+describe('dcache stats --zero', () => {
+  it('resets the counts, keeps the entries, and counts afresh', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
+    const r = box.dcache(['stats', '--zero']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('statistics reset\n');
+    expect(r.stderr).toBe('');
+    expect(stats()).toMatchObject({ entries: 1, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
+    box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
+    expect(stats()).toMatchObject({ hits: 1, misses: 0, hitRate: 1 });
+    expect(a.runs()).toBe(1);
+  });
+});
+
+describe('dcache stats for people', () => {
+  it('shows entries, bytes, hits, misses, hit rate, time saved and the top commands', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
+    const r = box.dcache(['stats'], at('2024-08-27T18:00:00'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.toString().trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^entries +1, 2 B$/);
+    expect(lines[1]).toMatch(/^hits +2\b.*, misses 1, hit rate 67%$/);
+    expect(lines[2]).toMatch(/^time saved +\d+s$/);
+    expect(lines[4]).toBe('top commands');
+    expect(lines[5]).toMatch(new RegExp(`^ +2 hits +\\d+s saved  ${a.path}$`));
+    expect(lines).toHaveLength(6);
+  });
+
+  it('draws no chart and writes no escape codes into a pipe', () => {
+    box.dcache(['run', '--', 'echo', 'a']);
+    const r = box.dcache(['stats'], { env: { TERM: 'xterm' } });
+    expect(r.stdout.toString()).not.toContain('last 14 days');
+    expect(r.stdout.toString()).not.toContain(ESC);
+  });
+
+  it.skipIf(!hasScript)('draws hits and misses per day for the last 14 days on a terminal', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-26T11:00:00'));
+    box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
+    const tty = onTerminal('stats', { env: { DCACHE_NOW: '2024-08-27T18:00:00' } });
+    expect(tty.code).toBe(0);
+    expect(tty.text).toContain(ESC);
+    const lines = plain(tty.text).trimEnd().split('\n');
+    const chart = lines.slice(lines.findIndex((l) => l.startsWith('last 14 days')) + 1);
+    expect(chart).toHaveLength(14);
+    expect(chart[0]).toMatch(/^ +08-14 +0\/0$/);
+    expect(chart[12]).toMatch(/^ +08-26 +█+ 2\/1$/);
+    expect(chart[13]).toMatch(/^ +08-27 +█+ 0\/1$/);
+    // the busiest day fills the width; the others are in proportion
+    expect(chart[12]!.split('█').length - 1).toBe(40);
+    expect(chart[13]!.split('█').length - 1).toBe(13);
+  });
+
+  it.skipIf(!hasScript)('writes no escape codes on a terminal with NO_COLOR or --no-color', () => {
+    box.dcache(['run', '--', 'echo', 'a']);
+    const noColor = onTerminal('stats', { env: { NO_COLOR: '1' } });
+    const flag = onTerminal('stats --no-color');
+    for (const tty of [noColor, flag]) {
+      expect(tty.code).toBe(0);
+      expect(tty.text).toContain('last 14 days');
+      expect(tty.text).not.toContain(ESC);
+    }
+  });
+});
+
+describe('counting a hit', () => {
+  it('appends one line to the day log and changes nothing else in the cache', () => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    const before = tree();
+    box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
+    const after = tree();
+    const changed = [...after.keys()].filter((path) => before.get(path) !== after.get(path));
+    expect(changed).toEqual([join('activity', '2024-08-27.log')]);
+    expect([...before.keys()].filter((path) => !after.has(path))).toEqual([]);
+    const grown = Number(after.get(changed[0]!)!.split(' ')[0]) - Number(before.get(changed[0]!)!.split(' ')[0]);
+    expect(grown).toBeGreaterThan(0);
+    expect(grown).toBeLessThan(200);
+  });
+});

@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+
+// Help and version: what `dcache --help`, `dcache <cmd> --help` and a
+// mistyped subcommand print, read as a user reads them.
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+const SUBCOMMANDS = ['run', 'status', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'] as const;
+
+// The options of `run` as the README's table lists them (less -V, which
+// belongs to dcache itself).
+const RUN_OPTIONS = [
+  '-p, --policy',
+  '--tz',
+  '-w, --watch',
+  '--watch-cmd',
+  '--watch-timeout',
+  '--stale-if-error',
+  '--explain',
+  '--remote',
+  '--remote-read-only',
+  '--remote-timeout',
+  '-o, --output',
+  '-e, --env',
+  '--stdin',
+  '--no-cwd',
+  '--key',
+  '--shell',
+  '-f, --force',
+  '--cache-failures',
+  '--dir',
+  '-v, --verbose',
+  '-q, --quiet',
+  '-h, --help',
+];
+
+// Every option each subcommand takes, from the README.
+const OPTIONS: Record<(typeof SUBCOMMANDS)[number], string[]> = {
+  run: RUN_OPTIONS,
+  status: RUN_OPTIONS,
+  ls: ['--dir', '--json', '--no-color', '--remote', '-h, --help'],
+  show: ['--dir', '--json', '--no-color', '-h, --help'],
+  clear: ['--all', '--stale', '--older-than', '--dry-run', '--no-color', ...RUN_OPTIONS],
+  gc: ['--max-size', '--max-age', '--dir', '--no-color', '-h, --help'],
+  stats: ['--json', '--zero', '--dir', '--no-color', '-h, --help'],
+  config: ['--json', '-h, --help'],
+  completion: ['-h, --help'],
+};
+
+// The lines of a help section ("Options:", "Commands:", "Examples:"), up to
+// the next blank line.
+function section(help: string, title: string): string[] {
+  const lines = plain(help).split('\n');
+  const start = lines.findIndex((line) => line === `${title}:`);
+  if (start === -1) return [];
+  const end = lines.findIndex((line, i) => i > start && line.trim() === '');
+  return lines.slice(start + 1, end === -1 ? undefined : end);
+}
+
+// The Options section as one entry per option: its flags and its
+// description, wrapped lines joined.
+function optionEntries(help: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of section(help, 'Options')) {
+    const head = /^ {2}(-\S.*?)(?: {2,}(.*))?$/.exec(line);
+    if (head) {
+      current = head[1]!.replace(/ <[^>]+>$/, '');
+      entries.set(current, head[2] ?? '');
+    } else if (current !== undefined) {
+      entries.set(current, `${entries.get(current)!} ${line.trim()}`);
+    }
+  }
+  return entries;
+}
+
+describe('dcache --help', () => {
+  it('exits 0 with the help on stdout and nothing on stderr', () => {
+    const r = box.dcache(['--help']);
+    expect(r.code).toBe(0);
+    expect(plain(r.stdout.toString())).toMatch(/^Usage: dcache /);
+    expect(r.stderr).toBe('');
+  });
+
+  it('lists every subcommand under Commands', () => {
+    const r = box.dcache(['--help']);
+    const listed = section(r.stdout.toString(), 'Commands')
+      .filter((line) => /^ {2}\S/.test(line))
+      .map((line) => line.trim().split(' ')[0]);
+    expect(listed).toEqual(expect.arrayContaining([...SUBCOMMANDS]));
+  });
+
+  it('gives each subcommand a single line', () => {
+    const r = box.dcache(['--help']);
+    const lines = section(r.stdout.toString(), 'Commands');
+    const continuations = lines.filter((line) => !/^ {2}\S/.test(line));
+    expect(continuations).toEqual([]);
+  });
+
+  it('prints the same help as dcache help, which also exits 0', () => {
+    const viaFlag = box.dcache(['--help']);
+    const viaCommand = box.dcache(['help']);
+    expect(viaCommand.stdout.toString()).toBe(viaFlag.stdout.toString());
+    expect(viaCommand.stderr).toBe('');
+    expect(viaCommand.code).toBe(0);
+  });
+
+  it('writes nothing to stderr when its reader has already gone away', () => {
+    // The reader (true) exits at once; dcache starts writing well after it.
+    box.shell('{ sleep 0.3; $DCACHE --help 2> help-stderr.txt; echo $? > help-code.txt; } | true');
+    expect(readFileSync(box.path('help-stderr.txt'), 'utf8')).toBe('');
+    // As if it had finished, or as if killed by SIGPIPE, as `yes | true` is.
+    expect(['0', '141']).toContain(readFileSync(box.path('help-code.txt'), 'utf8').trim());
+  });
+});
+
+describe.each(SUBCOMMANDS)('dcache %s --help', (name) => {
+  it('exits 0 with the help on stdout and nothing on stderr', () => {
+    const r = box.dcache([name, '--help']);
+    expect(r.code).toBe(0);
+    expect(plain(r.stdout.toString())).toMatch(new RegExp(`^Usage: dcache ${name} `));
+    expect(r.stderr).toBe('');
+  });
+
+  it('lists every option the subcommand takes', () => {
+    const r = box.dcache([name, '--help']);
+    const listed = [...optionEntries(r.stdout.toString()).keys()];
+    expect(listed).toEqual(expect.arrayContaining(OPTIONS[name]));
+  });
+
+  it('has an Examples section with at least two dcache command lines', () => {
+    const r = box.dcache([name, '--help']);
+    const examples = section(r.stdout.toString(), 'Examples').filter((line) => /^\s+(\S+=\S+ )*dcache /.test(line));
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('dcache run --help', () => {
+  it.each([
+    ['--policy', '(default: daily)'],
+    ['--tz', '(default: $TZ or the system zone)'],
+    ['--watch-timeout', '(default: 10s)'],
+    ['--remote', '(default: $DCACHE_REMOTE)'],
+    ['--remote-timeout', '(default: 2s)'],
+    ['--dir', '(default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)'],
+  ])('shows the default of %s', (flag, shown) => {
+    const r = box.dcache(['run', '--help']);
+    const entries = optionEntries(r.stdout.toString());
+    const entry = [...entries].find(([flags]) => flags.split(', ').includes(flag));
+    expect(entry?.[1]).toContain(shown);
+  });
+
+  it('shows dcache in a Makefile recipe', () => {
+    const r = box.dcache(['run', '--help']);
+    expect(plain(r.stdout.toString())).toMatch(/Makefile[^\n]*\n(\s+\S+:\n)\s+dcache run /);
+  });
+
+  it('shows dcache in a crontab line', () => {
+    const r = box.dcache(['run', '--help']);
+    expect(plain(r.stdout.toString())).toMatch(/crontab[^\n]*\n\s+(\S+ ){5}.*dcache run /);
+  });
+
+  it('shows dcache watching a URL', () => {
+    const r = box.dcache(['run', '--help']);
+    expect(plain(r.stdout.toString())).toMatch(/dcache run .*(-w|--watch) https?:\/\//);
+  });
+});
+
+describe('a mistyped subcommand', () => {
+  it('suggests the nearest subcommand on stderr and exits 2', () => {
+    const r = box.dcache(['rn', '--', 'echo', 'hi']);
+    expect(r.stdout.toString()).toBe('');
+    expect(plain(r.stderr)).toContain("unknown command 'rn'");
+    expect(plain(r.stderr)).toContain('Did you mean run?');
+    expect(r.code).toBe(2);
+  });
+
+  it('suggests the nearest option of run and exits 125', () => {
+    const r = box.dcache(['run', '--polcy', 'daily', '--', 'echo', 'hi']);
+    expect(r.stdout.toString()).toBe('');
+    expect(plain(r.stderr)).toContain('Did you mean --policy?');
+    expect(r.code).toBe(125);
+  });
+});
+
+describe('dcache --version', () => {
+  it('prints the version of package.json on stdout', () => {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    const r = box.dcache(['--version']);
+    expect(r.stdout.toString()).toBe(`${pkg.version}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});

@@ -1,0 +1,363 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+import {
+  CRASH,
+  dcacheLines,
+  killGroup,
+  listFiles,
+  manifests,
+  readPid,
+  startDcache,
+  waitUntil,
+} from './reliability-rig.js';
+
+// kill -9 at any point of a recording, and damaged entries: the previous
+// entry or none survives, never a torn one, and the next call runs the
+// command in full.
+
+let box: Sandbox;
+let leftovers: number[];
+beforeEach(() => {
+  box = new Sandbox();
+  leftovers = [];
+});
+afterEach(() => {
+  for (const pid of leftovers) killGroup(pid);
+  box.cleanup();
+});
+
+// A command that prints data.txt, then, if a file `hold` exists, removes it,
+// writes its pid to `started` and waits until `release` exists; then
+// prints "end". Without `hold` it runs straight through.
+function holdable() {
+  const command = box.counter(
+    'export.sh',
+    [
+      `cat '${box.path('data.txt')}'`,
+      `if [ -e '${box.path('hold')}' ]; then`,
+      `  rm '${box.path('hold')}'`,
+      `  echo $$ > '${box.path('started')}'`,
+      `  while [ ! -e '${box.path('release')}' ]; do sleep 0.05; done`,
+      'fi',
+      'echo end',
+    ].join('\n'),
+  );
+  return {
+    ...command,
+    hold: () => {
+      rmSync(box.path('started'), { force: true });
+      writeFileSync(box.path('hold'), '');
+    },
+    started: () => existsSync(box.path('started')),
+    pid: () => readPid(box.path('started')),
+  };
+}
+
+// 300 kB of one letter: big enough to be on its way to the store when killed.
+const dataOf = (letter: string) => `${letter.repeat(299_999)}\n`;
+const writeData = (letter: string) => writeFileSync(box.path('data.txt'), dataOf(letter));
+const fullOutput = (letter: string) => `${dataOf(letter)}end\n`;
+
+const tmpFiles = () => listFiles(join(box.cacheDir, 'tmp'));
+
+// Starts a held recording, waits until the command is in the middle of it,
+// and kills dcache with -9.
+async function killDcacheMidRecording(command: ReturnType<typeof holdable>, args: string[]) {
+  command.hold();
+  const call = startDcache(box, ['run', ...args, '--', command.path]);
+  await waitUntil('the command is half-way', command.started);
+  leftovers.push(command.pid());
+  call.child.kill('SIGKILL');
+  const r = await call.done;
+  expect(r.signal).toBe('SIGKILL');
+}
+
+describe('kill -9 of dcache during a recording', () => {
+  it('leaves no entry, and the next call runs the command in full', async () => {
+    const command = holdable();
+    writeData('a');
+    await killDcacheMidRecording(command, []);
+    expect(manifests(box.cacheDir)).toEqual([]);
+    const next = box.dcache(['run', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(next.code).toBe(0);
+    expect(next.stdout.toString()).toBe(fullOutput('a'));
+    expect(next.stderr).toBe('');
+  });
+
+  it('leaves the previous entry when a --force re-recording is killed', async () => {
+    const command = holdable();
+    writeData('a');
+    box.dcache(['run', '--', command.path]);
+    writeData('b');
+    await killDcacheMidRecording(command, ['--force']);
+    const next = box.dcache(['run', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(next.code).toBe(0);
+    expect(next.stdout.toString()).toBe(fullOutput('a'));
+    expect(next.stderr).toBe('');
+  });
+
+  it('leaves a complete entry or none, whenever during the recording it is killed', async () => {
+    // Prints its version in ten chunks over about 300 ms, then "end".
+    const command = box.counter(
+      'chunks.sh',
+      `echo $$ > '${box.path('chunks.pid')}'\nfor i in 0 1 2 3 4 5 6 7 8 9; do cat '${box.path('data.txt')}'; sleep 0.03; done\necho end`,
+    );
+    const outputOf = (letter: string) => `${dataOf(letter).repeat(10)}end\n`;
+    const letters = 'bcdefghij';
+    const delays = [0, 40, 90, 140, 200, 260, 330, 420, 600];
+    writeData('a');
+    box.dcache(['run', '--', command.path]);
+    const possible = new Set([outputOf('a')]);
+    for (const [i, delay] of delays.entries()) {
+      const letter = letters[i]!;
+      writeData(letter);
+      possible.add(outputOf(letter));
+      const call = startDcache(box, ['run', '--force', '--', command.path]);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      call.child.kill('SIGKILL');
+      await call.done;
+      if (existsSync(box.path('chunks.pid'))) killGroup(readPid(box.path('chunks.pid')));
+      const before = command.runs();
+      const next = box.dcache(['run', '--', command.path]);
+      expect(next.code).toBe(0);
+      expect(next.stderr).toBe('');
+      const printed = next.stdout.toString();
+      expect(possible.has(printed)).toBe(true);
+      // A call that ran the command printed this round's version.
+      if (command.runs() > before) expect(printed).toBe(outputOf(letter));
+    }
+  });
+});
+
+describe('kill -9 of the command during a recording', () => {
+  it('ends the call with 137, records nothing, and the next call runs the command in full', async () => {
+    const command = holdable();
+    writeData('a');
+    command.hold();
+    const call = startDcache(box, ['run', '--', command.path]);
+    await waitUntil('the command is half-way', command.started);
+    process.kill(command.pid(), 'SIGKILL');
+    const r = await call.done;
+    expect(r.code).toBe(128 + 9);
+    expect(r.stdout.toString()).toBe(dataOf('a'));
+    expect(r.stderr).toBe('');
+    expect(manifests(box.cacheDir)).toEqual([]);
+    const next = box.dcache(['run', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(next.stdout.toString()).toBe(fullOutput('a'));
+  });
+
+  it('leaves the previous entry when it dies during a --force re-recording', async () => {
+    const command = holdable();
+    writeData('a');
+    box.dcache(['run', '--', command.path]);
+    writeData('b');
+    command.hold();
+    const call = startDcache(box, ['run', '--force', '--', command.path]);
+    await waitUntil('the command is half-way', command.started);
+    process.kill(command.pid(), 'SIGKILL');
+    expect((await call.done).code).toBe(137);
+    const next = box.dcache(['run', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(next.stdout.toString()).toBe(fullOutput('a'));
+  });
+});
+
+describe('temp files of a killed recording', () => {
+  it('are left alone by gc while younger than an hour', async () => {
+    const command = holdable();
+    writeData('a');
+    await killDcacheMidRecording(command, []);
+    const temps = tmpFiles();
+    expect(temps.length).toBeGreaterThan(0);
+    const r = box.dcache(['gc']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
+    expect(tmpFiles()).toEqual(temps);
+  });
+
+  it('are removed by gc once older than an hour', async () => {
+    const command = holdable();
+    writeData('a');
+    await killDcacheMidRecording(command, []);
+    const temps = tmpFiles();
+    expect(temps.length).toBeGreaterThan(0);
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const file of temps) utimesSync(file, twoHoursAgo, twoHoursAgo);
+    const r = box.dcache(['gc']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toMatch(new RegExp(`^freed .*: 0 entries, 0 blobs, ${temps.length} temp files?\\n$`));
+    expect(tmpFiles()).toEqual([]);
+  });
+});
+
+// --- damaged entries ---
+
+interface Recorded {
+  manifestPath: string;
+  manifest: {
+    format: number;
+    stdout: { hash: string; size: number };
+    stderr: { hash: string; size: number };
+    order: { hash: string; size: number };
+    outputs: Array<{ type: string; blob?: { hash: string } }>;
+  };
+  blob: (hash: string) => string;
+}
+
+const OUT = 'first out\nsecond out\n';
+const ERR = 'an err line\n';
+
+// Records a command that writes stdout, stderr and stdout again (so its
+// entry has a stdout, a stderr and an interleaving blob).
+function recordInterleaved() {
+  const command = box.counter('report.sh', "printf 'first out\\n'; printf 'an err line\\n' >&2; printf 'second out\\n'");
+  box.dcache(['run', '--', command.path]);
+  const [manifestPath] = manifests(box.cacheDir);
+  const recorded: Recorded = {
+    manifestPath: manifestPath!,
+    manifest: JSON.parse(readFileSync(manifestPath!, 'utf8')),
+    blob: (hash) => join(box.cacheDir, 'blobs', hash.slice(0, 2), hash),
+  };
+  return { command, recorded };
+}
+
+const flip = (text: string) => text.replace(/[a-z]/g, (c) => c.toUpperCase());
+
+const damages: Array<[string, (r: Recorded) => void, RegExp]> = [
+  ['a truncated stdout blob', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), 'first'), /\(blob [0-9a-f]{16} has 5 bytes, not 21\)/],
+  ['a stdout blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), flip(OUT)), /\(blob [0-9a-f]{16} does not match its hash\)/],
+  ['a stderr blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stderr.hash), flip(ERR)), /\(blob [0-9a-f]{16} does not match its hash\)/],
+  ['an interleaving record altered at the same size', (r) => {
+    const path = r.blob(r.manifest.order.hash);
+    const runs = readFileSync(path, 'latin1');
+    writeFileSync(path, (runs.startsWith('1') ? '2' : '1') + runs.slice(1), 'latin1');
+  }, /\(blob [0-9a-f]{16} does not match its hash\)/],
+  ['a missing stdout blob', (r) => rmSync(r.blob(r.manifest.stdout.hash)), /\(blob [0-9a-f]{16} is missing\)/],
+  ['a missing interleaving record', (r) => rmSync(r.blob(r.manifest.order.hash)), /\(blob [0-9a-f]{16} is missing\)/],
+  ['a blob replaced by a directory', (r) => {
+    rmSync(r.blob(r.manifest.stdout.hash));
+    mkdirSync(join(r.blob(r.manifest.stdout.hash), 'sub'), { recursive: true });
+  }, /\(blob [0-9a-f]{16} has \d+ bytes, not 21\)/],
+  ['an empty manifest', (r) => writeFileSync(r.manifestPath, ''), /\(empty manifest\)/],
+  ['a manifest cut in half', (r) => {
+    const text = readFileSync(r.manifestPath, 'utf8');
+    writeFileSync(r.manifestPath, text.slice(0, text.length >> 1));
+  }, /\(garbled manifest\)/],
+  ['a manifest of binary garbage', (r) => writeFileSync(r.manifestPath, Buffer.from([0xff, 0x00, 0xfe, 0x7b, 0x80, 0x22])), /\(garbled manifest\)/],
+  ['a manifest that is JSON null', (r) => writeFileSync(r.manifestPath, 'null'), /\(garbled manifest \(not an object\)\)/],
+  ['a manifest of a future format version', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, format: 2 })), /\(manifest of a newer format \(2\)\)/],
+  ['a manifest whose format is the string "1"', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, format: '1' })), /\(garbled manifest \(format "1"\)\)/],
+  ['a manifest with an exit code of 300', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, exitCode: 300 })), /\(garbled manifest \(exitCode\)\)/],
+  ['a manifest filed under another key', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, key: '0123456789abcdef' })), /\(manifest filed under another key\)/],
+];
+
+describe('a damaged entry', () => {
+  for (const [what, damage, detail] of damages) {
+    it(`is a miss with one warning and is dropped: ${what}`, () => {
+      const { command, recorded } = recordInterleaved();
+      damage(recorded);
+      const r = box.dcache(['run', '--', command.path]);
+      expect(command.runs()).toBe(2);
+      expect(r.code).toBe(0);
+      expect(r.stdout.toString()).toBe(OUT);
+      expect(r.stderr).not.toMatch(CRASH);
+      const own = dcacheLines(plain(r.stderr));
+      expect(own).toHaveLength(1);
+      expect(own[0]).toMatch(/^dcache: dropped a bad cache entry \(/);
+      expect(own[0]).toMatch(detail);
+      expect(own[0]).toMatch(/; running the command$/);
+      expect(plain(r.stderr).replace(`${own[0]}\n`, '')).toBe(ERR);
+      // The bad entry was replaced by the run's own: the next call replays quietly.
+      const next = box.dcache(['run', '--', command.path]);
+      expect(command.runs()).toBe(2);
+      expect(next.stdout.toString()).toBe(OUT);
+      expect(next.stderr).toBe(ERR);
+    });
+  }
+
+  it('is a miss when an output file blob is altered at the same size', () => {
+    const command = box.counter('out.sh', "printf 'file body\\n' > result.txt; echo printed");
+    box.dcache(['run', '-o', 'result.txt', '--', command.path]);
+    const manifest = JSON.parse(readFileSync(manifests(box.cacheDir)[0]!, 'utf8')) as Recorded['manifest'];
+    const file = manifest.outputs.find((o) => o.type === 'file')!;
+    writeFileSync(join(box.cacheDir, 'blobs', file.blob!.hash.slice(0, 2), file.blob!.hash), 'FILE BODY\n');
+    rmSync(box.path('result.txt'));
+    const r = box.dcache(['run', '-o', 'result.txt', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('printed\n');
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} does not match its hash\); running the command\n$/);
+    expect(readFileSync(box.path('result.txt'), 'utf8')).toBe('file body\n');
+  });
+
+  it('is a miss, not a crash, when its manifest is nested too deeply to print', () => {
+    const { command, recorded } = recordInterleaved();
+    // Valid JSON that JSON.parse reads, but JSON.stringify cannot write back.
+    const depth = 100_000;
+    writeFileSync(recorded.manifestPath, `{"format":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    const r = box.dcache(['run', '--', command.path]);
+    expect(r.stderr).not.toMatch(CRASH);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe(OUT);
+    expect(command.runs()).toBe(2);
+    expect(dcacheLines(plain(r.stderr))).toHaveLength(1);
+  });
+
+  it('is removed by gc without a crash when its manifest is nested too deeply to print', () => {
+    const { recorded } = recordInterleaved();
+    const depth = 100_000;
+    writeFileSync(recorded.manifestPath, `{"format":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    const r = box.dcache(['gc']);
+    expect(r.stderr).not.toMatch(CRASH);
+    expect(r.code).toBe(0);
+    expect(existsSync(recorded.manifestPath)).toBe(false);
+  });
+});
+
+describe('an output over 8 MiB found damaged while it streams', () => {
+  const size = 9 * 1024 * 1024;
+
+  function recordBig() {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = 97 + (i % 26);
+    writeFileSync(box.path('big.bin'), data);
+    const command = box.counter('big.sh', `cat '${box.path('big.bin')}'`);
+    box.dcache(['run', '--', command.path]);
+    const manifest = JSON.parse(readFileSync(manifests(box.cacheDir)[0]!, 'utf8')) as Recorded['manifest'];
+    const blob = join(box.cacheDir, 'blobs', manifest.stdout.hash.slice(0, 2), manifest.stdout.hash);
+    // The same size, the last four bytes changed.
+    const bytes = readFileSync(blob);
+    bytes.write('ZZZZ', size - 4, 'latin1');
+    writeFileSync(blob, bytes);
+    expect(statSync(blob).size).toBe(size);
+    return { command, data };
+  }
+
+  it('ends the call with exit 125 and one message saying the entry is dropped', () => {
+    const { command } = recordBig();
+    const r = box.dcache(['run', '--', command.path]);
+    expect(r.code).toBe(125);
+    expect(r.stdout.length).toBe(size);
+    expect(plain(r.stderr)).toMatch(
+      /^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{16} does not match its hash\); the entry is dropped, and the next run will execute the command\n$/,
+    );
+    expect(manifests(box.cacheDir)).toEqual([]);
+    expect(command.runs()).toBe(1);
+  });
+
+  it('runs the command on the next call and prints its output in full', () => {
+    const { command, data } = recordBig();
+    box.dcache(['run', '--', command.path]);
+    const next = box.dcache(['run', '--', command.path]);
+    expect(command.runs()).toBe(2);
+    expect(next.code).toBe(0);
+    expect(next.stdout.equals(data)).toBe(true);
+    expect(next.stderr).toBe('');
+  });
+});

@@ -1,0 +1,170 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+import { eventually, machine, RedisBackend, type Running } from './remote-rig.js';
+
+// Single flight across machines on Redis: machines that miss the same key at
+// once run the command once, and the others wait and replay its result. A
+// holder that dies loses its lease. Each command here waits at a gate the
+// test opens once every machine is where the test wants it, so nothing
+// depends on timing.
+
+let redis: RedisBackend;
+beforeAll(async () => {
+  redis = await RedisBackend.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+let box: Sandbox;
+const started: Running[] = [];
+beforeEach(async () => {
+  await redis.reset();
+  box = new Sandbox();
+});
+afterEach(async () => {
+  openGate();
+  for (const name of ['gate-holder', 'gate-local', 'gate-late']) writeFileSync(box.path(name), '');
+  await Promise.all(started.splice(0).map((r) => r.done));
+  box.cleanup();
+});
+
+const gate = () => box.path('gate');
+const openGate = () => writeFileSync(gate(), '');
+
+// Waits at the gate ($GATE if set), fails if $FAIL is set, then says which
+// run of it this is. Its shell's pid is left in `<name>.pid`, so a test can
+// stop the command of a killed dcache.
+function gated(name = 'job.sh', last = '') {
+  const count = box.path(`${name}.count`);
+  return box.counter(
+    name,
+    [
+      `echo $$ > '${box.path(`${name}.pid`)}'`,
+      `while [ ! -f "\${GATE:-${gate()}}" ]; do sleep 0.02; done`,
+      '[ -n "$FAIL" ] && exit 1',
+      `printf 'result %s\\n' "$(wc -l < '${count}' | tr -d ' ')"`,
+      last,
+    ].join('\n'),
+  );
+}
+
+function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const running = machine(box, name).start(args, env);
+  started.push(running);
+  return running;
+}
+
+const lockKeys = () => redis.client.keys('dcache:v1:lock:*');
+const WAITING = /dcache: waiting for another machine, which is running the same command\n/;
+// each of the machines has either taken the lock or is waiting for it
+const WAITING_OR_RUNNING = /dcache: (waiting for another machine|miss \(no entry\); running )/;
+
+it('runs the command once for five machines that miss the same key at once, and all print its result', async () => {
+  const script = gated();
+  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
+  await Promise.all(runs.map((r) => r.stderrMatches(WAITING_OR_RUNNING)));
+  openGate();
+  const results = await Promise.all(runs.map((r) => r.done));
+  expect(script.runs()).toBe(1);
+  expect(results.map((r) => r.stdout.toString())).toEqual(Array(5).fill('result 1\n'));
+  expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
+});
+
+it('tells, in verbose mode, each of the four waiting machines that the hit came from the remote', async () => {
+  const script = gated();
+  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
+  await Promise.all(runs.map((r) => r.stderrMatches(WAITING_OR_RUNNING)));
+  openGate();
+  const results = await Promise.all(runs.map((r) => r.done));
+  const waiters = results.map((r) => plain(r.stderr)).filter((text) => WAITING.test(text));
+  expect(waiters).toHaveLength(4);
+  for (const text of waiters) expect(text).toMatch(/^dcache: waiting for another machine, [^\n]*\ndcache: hit on the remote cache [^\n]*\n$/);
+});
+
+it('holds the lock on Redis while the command runs', async () => {
+  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v1:lock:*' | wc -l | tr -d ' '`);
+  const ran = machine(box, 'a').run(['run', '--remote', redis.url(), '--', script.path]);
+  expect(ran.stdout.toString()).toBe('1\n');
+});
+
+it('releases the lock on Redis when the run is done', async () => {
+  machine(box, 'a').run(['run', '--remote', redis.url(), '--', box.counter('job.sh', 'echo data').path]);
+  expect(await lockKeys()).toEqual([]);
+});
+
+it('takes no lock on Redis when read-only', async () => {
+  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v1:lock:*' | wc -l | tr -d ' '`);
+  const ran = machine(box, 'a').run(['run', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
+  expect(ran.stdout.toString()).toBe('0\n');
+});
+
+it('makes a read-only machine wait for a writable one’s run and replay it', async () => {
+  const script = gated();
+  const writer = start('writer', ['run', '--remote', redis.url(), '--', script.path]);
+  await eventually('the writer runs the command', () => script.runs() === 1);
+  const reader = start('reader', ['run', '-v', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
+  await reader.stderrMatches(WAITING);
+  openGate();
+  const [, read] = await Promise.all([writer.done, reader.done]);
+  expect(script.runs()).toBe(1);
+  expect(read.stdout.toString()).toBe('result 1\n');
+  expect(read.code).toBe(0);
+});
+
+it('runs the command on a waiting machine when the holder’s run fails and records nothing', async () => {
+  const script = gated('job.sh', '[ "$(wc -l < \'' + box.path('job.sh.count') + '\' | tr -d \' \')" = 1 ] && exit 4 || exit 0');
+  const first = start('first', ['run', '--remote', redis.url(), '--', script.path]);
+  await eventually('the first machine runs the command', () => script.runs() === 1);
+  const second = start('second', ['run', '-v', '--remote', redis.url(), '--', script.path]);
+  await second.stderrMatches(WAITING);
+  openGate();
+  const [failed, ran] = await Promise.all([first.done, second.done]);
+  expect(failed.code).toBe(4);
+  expect(script.runs()).toBe(2);
+  expect(ran.stdout.toString()).toBe('result 2\n');
+  expect(ran.code).toBe(0);
+});
+
+it('lets the next machine run the command once a holder killed with SIGKILL has lost its lease', async () => {
+  const script = gated();
+  const holder = start('holder', ['run', '--remote', redis.url(), '--', script.path]);
+  await eventually('the holder runs the command', () => script.runs() === 1);
+  await eventually('the holder holds the lock', async () => (await lockKeys()).length === 1);
+  holder.child.kill('SIGKILL');
+  await holder.done;
+  // the killed dcache's command is ours to stop too
+  process.kill(Number(readFileSync(box.path('job.sh.pid'), 'utf8')), 'SIGKILL');
+  openGate();
+  const next = await start('next', ['run', '--remote', redis.url(), '--', script.path]).done;
+  expect(next.timedOut).toBe(false);
+  expect(script.runs()).toBe(2);
+  expect(next.stdout.toString()).toBe('result 2\n');
+  expect(next.code).toBe(0);
+});
+
+it('replays the remote entry on a machine that waited for a local run which recorded nothing', async () => {
+  const script = gated();
+  const url = redis.url();
+  // machine Y holds the remote lock and runs the command
+  const holder = start('y', ['run', '--remote', url, '--', script.path], { GATE: box.path('gate-holder') });
+  await eventually('machine Y runs the command', () => script.runs() === 1);
+  await eventually('machine Y holds the lock', async () => (await lockKeys()).length === 1);
+  // on machine X, a run without the remote holds X's local lock, and will fail
+  const local = start('x', ['run', '--', script.path], { GATE: box.path('gate-local'), FAIL: '1' });
+  await eventually('the local run on machine X runs the command', () => script.runs() === 2);
+  // machine X misses on the remote (Y is not done) and waits for its local run
+  const late = start('x', ['run', '-v', '--remote', url, '--', script.path], { GATE: box.path('gate-late') });
+  await late.stderrMatches(/dcache: waiting for process \d+/);
+  writeFileSync(box.path('gate-holder'), '');
+  const held = await holder.done;
+  expect(held.code).toBe(0);
+  writeFileSync(box.path('gate-local'), '');
+  expect((await local.done).code).toBe(1);
+  writeFileSync(box.path('gate-late'), '');
+  const replayed = await late.done;
+  expect(script.runs()).toBe(2);
+  // machine Y's own output (it printed after the local run had started)
+  expect(replayed.stdout.toString()).toBe(held.stdout.toString());
+});

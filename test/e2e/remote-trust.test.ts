@@ -1,0 +1,280 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { plain, Sandbox } from './rig.js';
+import { filesUnder, machine, onlyEntry, RedisBackend, WebDavBackend, type Backend, type Machine } from './remote-rig.js';
+
+// Remote data is untrusted: whatever fails verification on its way down is
+// a miss (the command runs, its own output is shown, nothing bad is
+// replayed), and a remote manifest gets the same restore path checks as a
+// local one.
+
+let redis: RedisBackend;
+let webdav: WebDavBackend;
+beforeAll(async () => {
+  [redis, webdav] = await Promise.all([RedisBackend.start(), WebDavBackend.start()]);
+});
+afterAll(async () => {
+  await Promise.all([redis?.stop(), webdav?.stop()]);
+});
+
+let box: Sandbox;
+let a: Machine;
+let b: Machine;
+beforeEach(() => {
+  box = new Sandbox();
+  a = machine(box, 'a');
+  b = machine(box, 'b');
+});
+afterEach(() => {
+  box.cleanup();
+});
+
+// A script that says which run of it this is, so a replay shows.
+const report = () => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+
+// The only dcache line on stderr, or a description of what is there instead.
+function oneWarning(stderr: string): string {
+  const lines = plain(stderr).split('\n').filter(Boolean);
+  return lines.length === 1 && lines[0]!.startsWith('dcache: ') ? lines[0]! : `not one dcache line: ${JSON.stringify(stderr)}`;
+}
+
+// A script whose output is the same on every run: a rerun stores the same blob.
+const steady = () => box.counter('steady.sh', "echo 'the same report'");
+
+// Breaking a blob depends on how each backend stores it: these run on each.
+describe.each([
+  ['Redis', () => redis],
+  ['HTTP (nginx WebDAV)', () => webdav],
+] as const)('a tampered blob on %s', (_name, backendOf) => {
+  let backend: Backend;
+  beforeEach(async () => {
+    backend = backendOf();
+    await backend.reset();
+  });
+  const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', backend.url(), ...options, '--', script.path];
+
+  // Machine A records; returns its entry as stored.
+  const recordOnA = (script: { path: string }, ...options: string[]) => {
+    const recorded = a.run(run(script, ...options));
+    if (recorded.code !== 0 || recorded.stderr !== '') throw new Error(`machine A did not record cleanly: ${JSON.stringify({ ...recorded, stdout: recorded.stdout.toString() })}`);
+    return onlyEntry(a.cacheDir);
+  };
+
+  it('is a miss on machine B when it has the right size and the wrong bytes', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await backend.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+    expect(ran.code).toBe(0);
+  });
+
+  it('is a miss on machine B when it is truncated', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await backend.setBlob(entry.stdout!.hash, Buffer.from('repo'));
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+    expect(ran.code).toBe(0);
+  });
+
+  it('is a miss on machine B when it is longer than recorded', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await backend.setBlob(entry.stdout!.hash, Buffer.from('report 1\nand a tail the manifest does not know\n'));
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+    expect(ran.code).toBe(0);
+  });
+
+  it('is a miss on machine B when it is missing', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await backend.dropBlob(entry.stdout!.hash);
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+    expect(ran.code).toBe(0);
+  });
+
+  it('is uploaded again with machine B’s run when it was missing, so machine C replays', async () => {
+    const script = steady();
+    const entry = recordOnA(script);
+    await backend.dropBlob(entry.stdout!.hash);
+    b.run(run(script));
+    const replayed = machine(box, 'c').run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(replayed.stdout.toString()).toBe('the same report\n');
+  });
+
+  it('is replaced with machine B’s good copy when it was corrupt, so machine C replays', async () => {
+    const script = steady();
+    const entry = recordOnA(script);
+    await backend.setBlob(entry.stdout!.hash, Buffer.from('THE SAME REPORT\n'));
+    b.run(run(script));
+    const replayed = machine(box, 'c').run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(replayed.stdout.toString()).toBe('the same report\n');
+    expect(replayed.stderr).toBe('');
+  });
+});
+
+// Verification itself does not depend on the backend: these run on Redis.
+describe('a tampered remote entry', () => {
+  beforeEach(async () => {
+    await redis.reset();
+  });
+  const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', redis.url(), ...options, '--', script.path];
+  const recordOnA = (script: { path: string }, ...options: string[]) => {
+    const recorded = a.run(run(script, ...options));
+    if (recorded.code !== 0 || recorded.stderr !== '') throw new Error(`machine A did not record cleanly: ${JSON.stringify({ ...recorded, stdout: recorded.stdout.toString() })}`);
+    return onlyEntry(a.cacheDir);
+  };
+
+  it('makes machine B warn once when a blob fails verification', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
+    const ran = b.run(run(script));
+    expect(oneWarning(ran.stderr)).toMatch(/^dcache: .*redis:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('leaves no corrupt blob in machine B’s cache', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
+    b.run(run(script));
+    const kept = filesUnder(join(b.cacheDir, 'blobs')).filter((f) => readFileSync(f, 'utf8') === 'REPORT 9\n');
+    expect(kept).toEqual([]);
+  });
+
+  it('leaves no temp file in machine B’s cache after a blob fails verification', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
+    b.run(run(script));
+    expect(filesUnder(join(b.cacheDir, 'tmp'))).toEqual([]);
+  });
+
+  it('is a miss on machine B when an output file’s blob is corrupt', async () => {
+    const script = box.counter('export.sh', "printf 'id,amount\\n1,42\\n' > export.csv");
+    const entry = recordOnA(script, '-o', 'export.csv');
+    rmSync(box.path('export.csv'));
+    await redis.setBlob(entry.outputs[0]!.blob!.hash, Buffer.from('id,amount\n1,99\n'));
+    b.run(run(script, '-o', 'export.csv'));
+    expect(script.runs()).toBe(2);
+    expect(readFileSync(box.path('export.csv'), 'utf8')).toBe('id,amount\n1,42\n');
+  });
+
+  it('is a miss on machine B when the manifest is garbled', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    await redis.setManifest(entry.key, Buffer.from('{"format":1,"key":'));
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+    expect(ran.code).toBe(0);
+  });
+
+  it('is a miss on machine B when the manifest is another command’s', async () => {
+    const script = report();
+    const entry = recordOnA(script);
+    const forged = { ...entry, material: { ...(entry.material as object), argv: ['/bin/echo', 'something else'] } };
+    await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
+    const ran = b.run(run(script));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('report 2\n');
+  });
+
+  describe('restore path checks', () => {
+    it('refuse a remote manifest whose output path climbs out of the working directory', async () => {
+      const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
+      const entry = recordOnA(script, '-o', 'export.csv');
+      const escaped = `${basename(box.root)}-escaped.csv`;
+      const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: `../${escaped}` })) };
+      await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
+      try {
+        b.run(run(script, '-o', 'export.csv'));
+        expect(existsSync(join(box.root, '..', escaped))).toBe(false);
+      } finally {
+        rmSync(join(box.root, '..', escaped), { force: true });
+      }
+    });
+
+    it('refuse a remote manifest whose output path is absolute', async () => {
+      const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
+      const entry = recordOnA(script, '-o', 'export.csv');
+      const outside = mkdtempSync(join(tmpdir(), 'dcache-outside-'));
+      try {
+        const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: join(outside, 'planted.csv') })) };
+        await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
+        b.run(run(script, '-o', 'export.csv'));
+        expect(readdirSync(outside)).toEqual([]);
+      } finally {
+        rmSync(outside, { recursive: true, force: true });
+      }
+    });
+
+    it('refuse a remote manifest that would write through a symlink it restores', async () => {
+      const script = box.counter('dir.sh', "mkdir -p out && printf 'x\\n' > out/data.txt");
+      const entry = recordOnA(script, '-o', 'out');
+      rmSync(box.path('out'), { recursive: true });
+      const outside = mkdtempSync(join(tmpdir(), 'dcache-outside-'));
+      try {
+        const file = entry.outputs.find((o) => o.type === 'file')!;
+        const forged = {
+          ...entry,
+          outputs: [
+            { path: 'out', type: 'dir', mode: 0o755 },
+            { path: 'out/link', type: 'symlink', target: outside },
+            { ...file, path: 'out/link/planted.txt' },
+          ],
+        };
+        await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
+        b.run(run(script, '-o', 'out'));
+        expect(readdirSync(outside)).toEqual([]);
+      } finally {
+        rmSync(outside, { recursive: true, force: true });
+      }
+    });
+
+    it('run the command on machine B, with one warning, after refusing an unsafe remote manifest', async () => {
+      const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
+      const entry = recordOnA(script, '-o', 'export.csv');
+      const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: '../elsewhere.csv' })) };
+      await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
+      const ran = b.run(run(script, '-o', 'export.csv'));
+      expect(script.runs()).toBe(2);
+      expect(ran.code).toBe(0);
+      expect(oneWarning(ran.stderr)).toMatch(/^dcache: refused a cache entry that would write '\.\.\/elsewhere\.csv'/);
+    });
+  });
+});
+
+// A remote entry's fingerprints of watched files come from another machine:
+// its size and mtime say nothing about the file here, only its content does.
+describe('a watched file on machine B', () => {
+  beforeEach(async () => {
+    await redis.reset();
+  });
+  const runOnRedis = (script: { path: string }, ...options: string[]) => ['run', '--remote', redis.url(), ...options, '--', script.path];
+
+  it('decides by its content, not by a size and mtime that match machine A’s file', () => {
+    const input = box.path('input.txt');
+    const script = box.counter('read.sh', `cat '${input}'`);
+    const sameTime = new Date('2020-01-01T00:00:00Z');
+    writeFileSync(input, 'from machine A\n');
+    utimesSync(input, sameTime, sameTime);
+    a.run(runOnRedis(script, '-p', 'forever', '-w', 'input.txt'));
+    writeFileSync(input, 'from machine B\n');
+    utimesSync(input, sameTime, sameTime);
+    const ran = b.run(runOnRedis(script, '-p', 'forever', '-w', 'input.txt'));
+    expect(script.runs()).toBe(2);
+    expect(ran.stdout.toString()).toBe('from machine B\n');
+  });
+});
