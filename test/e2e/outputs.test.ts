@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { plain, Sandbox, listFiles } from './rig.js';
 
 let box: Sandbox;
 beforeEach(() => {
@@ -569,9 +569,3 @@ function tempFilesUnder(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name));
 }
 
-function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}

@@ -1,7 +1,7 @@
 import { readdirSync, statSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { plain, Sandbox, listFiles } from './rig.js';
 
 let box: Sandbox;
 beforeEach(() => {
@@ -338,11 +338,6 @@ describe('large outputs', () => {
   });
 });
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}
 
 describe('command lines that commander reads', () => {
   it('treats bundled short flags like separate ones', () => {

@@ -1,9 +1,12 @@
+import { freePort } from '../unit/redis-server.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { BIN, type Result, type Sandbox } from './rig.js';
+
+export { freePort };
 
 // Servers for the URL-watch tests: a real nginx serving a directory, and a
 // scriptable Node HTTP server inside the test process. Because that server
@@ -35,16 +38,6 @@ export function dcacheAsync(
 }
 
 // A TCP port nobody listens on right now, on 127.0.0.1.
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { plain, Sandbox, listFiles } from './rig.js';
 import { dcacheAsync, Nginx, TestServer } from './servers.js';
 
 // Watched URLs end to end: a real nginx for the common case (static files
@@ -19,11 +19,6 @@ afterEach(() => {
   box.cleanup();
 });
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}
 
 describe('--watch on a URL served by nginx', () => {
   let nginxDir: string;
