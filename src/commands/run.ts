@@ -18,7 +18,7 @@ import { replayEntry } from '../replay.js';
 import { formatSize, parseSize } from '../size.js';
 import { recordEvent } from '../store/activity.js';
 import { autoCollect, DEFAULT_MAX_SIZE } from '../store/gc.js';
-import { lockKey } from '../store/key-lock.js';
+import { lockKey, type KeyLock } from '../store/key-lock.js';
 import { describeError } from '../store/local-store.js';
 import { recordable } from '../watch.js';
 
@@ -86,14 +86,34 @@ async function missLocally(
   // Single flight: wait for a process already running this command, then
   // look again, since it has probably just recorded what we need.
   const onWait = (who: string) => output.info(`waiting for ${who}, which is running the same command`);
-  const lock = usable
-    ? await lockKey(plan.store, plan.key, (holder) => onWait(holder ? `process ${holder.pid}` : 'another process')).catch(
-        (err: unknown) => {
-          output.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
-          return null;
-        },
-      )
-    : null;
+  const takeLock = () =>
+    lockKey(
+      plan.store,
+      plan.key,
+      (holder) => onWait(holder ? `process ${holder.pid}` : 'another process'),
+      () => entryChanged(plan, decision),
+    ).catch((err: unknown) => {
+      output.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+      return undefined;
+    });
+  let lock: KeyLock | null = null;
+  // The holder published while we waited: replay without the lock, as all
+  // the other waiters do; if that entry will not do, wait for the lock.
+  while (usable) {
+    const taken = await takeLock();
+    if (taken === undefined) break;
+    if (taken !== null) {
+      lock = taken;
+      break;
+    }
+    if (plan.nowIsReal) plan.now = Date.now();
+    decision = await decide(plan, output, false);
+    if (decision.fresh) {
+      const replayed = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
+      if (replayed !== null) return replayed;
+      decision = await decide(plan, output, false);
+    }
+  }
   const remoteLock = lock && remote ? await remote.lock(plan, () => onWait(`another machine`)) : null;
   try {
     // Look again if someone may have recorded since we looked: we waited

@@ -30,8 +30,16 @@ interface Owner {
 }
 
 // Waits for the key's lock and takes it. `onWait` is called once, if
-// another process holds it.
-export async function lockKey(store: LocalStore, key: CacheKey, onWait: (holder: Owner | null) => void): Promise<KeyLock> {
+// another process holds it. `giveUp` is asked at each poll while waiting:
+// true (the holder has published what we wait for) ends the wait without
+// the lock, so that every waiter can replay at once instead of taking the
+// lock in turn.
+export async function lockKey(
+  store: LocalStore,
+  key: CacheKey,
+  onWait: (holder: Owner | null) => void,
+  giveUp: () => boolean = () => false,
+): Promise<KeyLock | null> {
   const { default: lockfile } = await import('proper-lockfile');
   const dir = join(store.root, 'locks');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -87,6 +95,7 @@ export async function lockKey(store: LocalStore, key: CacheKey, onWait: (holder:
       onWait(holder);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (giveUp()) return null;
   }
 }
 
