@@ -5,16 +5,21 @@
 import { writeFileSync } from 'node:fs';
 import { cases } from './cases/index.js';
 import { describeGeneratedStores, removeGeneratedStores } from './lib/big-store.js';
+import { describeBlobs, removeBlobs } from './lib/blobs.js';
 import { rebuildWithMaps } from './lib/bundles.js';
 import { dissectHit } from './lib/hit-anatomy.js';
+import { dissectLargeOutputs } from './lib/large-anatomy.js';
 import { measurePairs } from './lib/pairs.js';
 import { BENCHMARKS_MD } from './lib/paths.js';
 import { describeBkt, describeMachine, renderMarkdown, renderTerminalTable, resultRows } from './lib/report.js';
 import { snapshotRepo } from './lib/snapshot.js';
+import { closeDevNull } from './lib/spawn.js';
 
 const DEFAULT_WARMUP = 5;
 const DEFAULT_PROFILE_RUNS = 30;
 const PROFILE_INTERVAL_US = 100;
+const DEFAULT_LARGE_ROUNDS = 5;
+const LARGE_PROFILE_RUNS = 3;
 
 function readCount(name, fallback) {
   const text = process.env[name];
@@ -47,12 +52,15 @@ async function main() {
   const snapshot = snapshotRepo();
   process.once('SIGINT', () => {
     snapshot.cleanup();
+    removeBlobs();
     void removeGeneratedStores().finally(() => process.exit(130));
   });
   try {
     await benchmark(snapshot);
   } finally {
     snapshot.cleanup();
+    removeBlobs();
+    closeDevNull();
     await removeGeneratedStores();
   }
 }
@@ -64,6 +72,7 @@ async function benchmark({ build, sources }) {
   const warmup = readCount('BENCH_WARMUP', undefined);
   const runs = readCount('BENCH_RUNS', undefined);
   const profileRuns = readCount('BENCH_PROFILE_RUNS', DEFAULT_PROFILE_RUNS);
+  const largeRounds = readCount('BENCH_LARGE_ROUNDS', DEFAULT_LARGE_ROUNDS);
   console.log(`dcache benchmarks: ${machine.cpu}, ${machine.memory}, Node ${machine.node}, ${machine.date}`);
 
   // The snapshot's sources rebuilt by the project's own build, with source
@@ -114,18 +123,43 @@ async function benchmark({ build, sources }) {
     console.log(`FAILED\n  ${error.stack}`);
   }
 
+  // Where the time goes with large outputs: every such case that was
+  // measured, so that a goal met or missed by a small margin can be read
+  // against its parts too.
+  const measuredNames = new Set(results.filter((r) => r.measured).map((r) => r.benchCase.name));
+  const large = { sections: [], rounds: largeRounds, error: null };
+  process.stdout.write('Where the time goes with large outputs: ladders, CPU profiles… ');
+  try {
+    large.sections = await dissectLargeOutputs(build, rebuilt, measuredNames, {
+      rounds: largeRounds,
+      profileRuns: LARGE_PROFILE_RUNS,
+      profileIntervalUs: PROFILE_INTERVAL_US,
+    });
+    console.log(large.sections.length === 0 ? 'no large-output case was measured' : 'done');
+  } catch (error) {
+    large.error = error.message.split('\n')[0];
+    console.log(`FAILED\n  ${error.stack}`);
+  }
+
   const markdown = renderMarkdown({
     machine,
-    settings: { warmup, defaultWarmup: DEFAULT_WARMUP, defaultProfileRuns: DEFAULT_PROFILE_RUNS },
+    settings: {
+      warmup,
+      defaultWarmup: DEFAULT_WARMUP,
+      defaultProfileRuns: DEFAULT_PROFILE_RUNS,
+      defaultLargeRounds: DEFAULT_LARGE_ROUNDS,
+    },
     results,
     stores,
+    blobs: describeBlobs(),
     rows,
     anatomy,
     anatomyError,
+    large,
   });
   writeFileSync(BENCHMARKS_MD, markdown);
   console.log(`\nWrote ${BENCHMARKS_MD}`);
-  if (results.some((r) => r.error) || anatomyError) process.exitCode = 1;
+  if (results.some((r) => r.error) || anatomyError || large.error) process.exitCode = 1;
 }
 
 await main();

@@ -1,13 +1,23 @@
+import { concurrentMisses } from './concurrent-misses.js';
 import { gcMany } from './gc-many.js';
+import { hitLargeDevNull } from './hit-large-devnull.js';
+import { hitLargePipe } from './hit-large-pipe.js';
 import { hitMany } from './hit-many.js';
 import { hitSmall } from './hit-small.js';
 import { lsJsonMany } from './ls-json-many.js';
+import { memoryRecord, memoryReplay } from './memory-large.js';
+import { missLargePipe } from './miss-large-pipe.js';
+import { restoreLarge } from './restore-large.js';
 
 // The benchmark cases, in the order they run and are reported. Each case:
 //   name, baseline     what A and B are, as shown in the table
 //   goal               the ratio A/B (median of per-pair ratios) to stay under
 //   goalSeconds        instead of goal, for a case without B: the median
 //                      time of A, in seconds, to stay under
+//   goalMaxMB, metric(state, result)
+//                      instead of goal: A and B are measured by metric (in
+//                      MB; called after the check) rather than by time, and
+//                      every A must stay under goalMaxMB
 //   defaultRuns        timed A/B pairs (or A runs) when BENCH_RUNS is not set
 //   defaultWarmup      optional; warm-up pairs when BENCH_WARMUP is not set
 //                      (else the runner's default)
@@ -24,5 +34,18 @@ import { lsJsonMany } from './ls-json-many.js';
 //                      else return a one-line note for the report
 //   teardown(state)    optional; always called
 // The 100,000-entry cases share one generated cache (bench/lib/big-store.js);
-// gc runs last because it evicts entries.
-export const cases = [hitSmall, lsJsonMany, hitMany, gcMany];
+// gc runs after them because it evicts entries. The large-output cases
+// (issue 7) share files of random bytes (bench/lib/blobs.js).
+export const cases = [
+  hitSmall,
+  lsJsonMany,
+  hitMany,
+  gcMany,
+  hitLargePipe,
+  hitLargeDevNull,
+  missLargePipe,
+  memoryRecord,
+  memoryReplay,
+  concurrentMisses,
+  restoreLarge,
+];

@@ -15,7 +15,9 @@ async function timeCall(run) {
 // Measures A and B alternately (A, B, A, B, ...): the machine is shared and
 // noisy, and a pair measured back to back sees the same conditions, so the
 // per-pair ratio A/B cancels most of the drift that separate runs would not.
-// A case without runB (an absolute goal, goalSeconds) times A alone.
+// A case without runB (an absolute goal, goalSeconds) times A alone. A case
+// with a `metric(state, result)` (peak memory, say) is measured by it, taken
+// after the check, instead of by time.
 export async function measurePairs(benchCase, state, { runs, warmup }) {
   const paired = typeof benchCase.runB === 'function';
   const once = async (side) => {
@@ -23,7 +25,7 @@ export async function measurePairs(benchCase, state, { runs, warmup }) {
     const check = side === 'A' ? benchCase.checkA : benchCase.checkB;
     const timed = await timeCall(() => run(state));
     check?.(state, timed.result);
-    return timed.ms;
+    return benchCase.metric?.(state, timed.result) ?? timed.ms;
   };
   for (let i = 0; i < warmup; i++) {
     await once('A');
@@ -36,8 +38,8 @@ export async function measurePairs(benchCase, state, { runs, warmup }) {
     if (paired) b.push(await once('B'));
   }
   if (!paired) return { runs, warmup, paired, a, b: null, medianA: median(a), medianB: null, spreadA: spread(a), ratio: null };
-  const ratios = a.map((ms, i) => ms / b[i]);
-  return { runs, warmup, paired, a, b, medianA: median(a), medianB: median(b), spreadA: spread(a), ratio: spread(ratios) };
+  const ratios = a.map((value, i) => value / b[i]);
+  return { runs, warmup, paired, a, b, medianA: median(a), medianB: median(b), spreadA: spread(a), spreadB: spread(b), ratio: spread(ratios) };
 }
 
 // Measures several commands in rounds (1, 2, ..., n, 1, 2, ...), for the

@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import { markdownTable, mb, ms, pct, ratio, seconds, signedMs } from './format.js';
+import { formatBytes } from './blobs.js';
+import { goalMet } from './goals.js';
+import { renderLargeAnatomy } from './large-report.js';
 
 // Renders results as a plain-text table for the terminal and as
 // BENCHMARKS.md. Only figures measured in this run are written.
 
-const ms = (value) => `${value.toFixed(1)} ms`;
-const seconds = (valueMs) => `${(valueMs / 1000).toFixed(2)} s`;
-const signedMs = (value) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)} ms`;
-const ratio = (value) => `${value.toFixed(2)}×`;
-const pct = (part, whole) => `${((100 * part) / whole).toFixed(0)} %`;
 
 export function describeMachine(startedAt) {
   const cpus = os.cpus();
@@ -29,12 +28,35 @@ export function describeBkt(env) {
   return existsSync(env.BKT) ? 'not measured yet (BKT is set; runner does not time bkt)' : `not measured (BKT=${env.BKT} not found)`;
 }
 
+// A case's goal as the table shows it: a ratio A/B, a time of A, or a
+// ceiling on A in the case's unit (peak memory) that every run must keep.
+function describeGoal(benchCase) {
+  if (benchCase.goalSeconds !== undefined) return `< ${benchCase.goalSeconds} s`;
+  if (benchCase.goalMaxMB !== undefined) return `≤ ${benchCase.goalMaxMB} MB (every run)`;
+  return `≤ ${ratio(benchCase.goal)}`;
+}
+
 export function resultRows(results, bkt) {
-  return results.map(({ benchCase, measured, error }) => {
+  return results.map((result) => {
+    const { benchCase, measured, error } = result;
+    const met = goalMet(result) ? 'yes' : 'no';
     const absolute = benchCase.goalSeconds !== undefined;
-    const goal = absolute ? `< ${benchCase.goalSeconds} s` : `≤ ${ratio(benchCase.goal)}`;
+    const goal = describeGoal(benchCase);
     if (error) {
       return [benchCase.name, benchCase.baseline, goal, '—', '—', '—', `invalid: ${error.message.split('\n')[0]}`, bkt];
+    }
+    if (benchCase.goalMaxMB !== undefined) {
+      const [a, r] = [measured.spreadA, measured.ratio];
+      return [
+        benchCase.name,
+        benchCase.baseline,
+        goal,
+        mb(measured.medianA),
+        mb(measured.medianB),
+        `A: ${mb(a.min)} / **${mb(a.median)}** / ${mb(a.max)}; A/B: ${ratio(r.min)} / ${ratio(r.median)} / ${ratio(r.max)}`,
+        met,
+        bkt,
+      ];
     }
     if (absolute) {
       const a = measured.spreadA;
@@ -45,7 +67,7 @@ export function resultRows(results, bkt) {
         seconds(measured.medianA),
         '—',
         `A: ${seconds(a.min)} / **${seconds(a.median)}** / ${seconds(a.max)}`,
-        measured.medianA < benchCase.goalSeconds * 1000 ? 'yes' : 'no',
+        met,
         bkt,
       ];
     }
@@ -57,7 +79,7 @@ export function resultRows(results, bkt) {
       ms(measured.medianA),
       ms(measured.medianB),
       `${ratio(r.min)} / **${ratio(r.median)}** / ${ratio(r.max)}`,
-      r.median <= benchCase.goal ? 'yes' : 'no',
+      met,
       bkt,
     ];
   });
@@ -72,16 +94,7 @@ export function renderTerminalTable(rows) {
   return [line(plain[0]), widths.map((w) => '-'.repeat(w)).join('-|-'), ...plain.slice(1).map(line)].join('\n');
 }
 
-function markdownTable(header, rows) {
-  const escape = (cell) => String(cell).replaceAll('|', '\\|');
-  return [
-    `| ${header.map(escape).join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
-  ].join('\n');
-}
-
-export function renderMarkdown({ machine, settings, results, rows, stores = [], anatomy, anatomyError }) {
+export function renderMarkdown({ machine, settings, results, rows, stores = [], blobs = [], anatomy, anatomyError, large }) {
   const notes = results
     .filter((r) => r.note)
     .map((r) => `- ${r.benchCase.name}: ${r.note}.`)
@@ -102,7 +115,10 @@ measured in the run described here. Rerun to refresh it; do not edit by hand.
   each process is spawned with stdout and stderr on pipes that the runner drains, timed with
   \`process.hrtime.bigint()\`. The headline is the median of the per-pair ratios A/B, which
   cancels most of the drift of a shared, noisy machine. A case with a goal in seconds has no B:
-  the headline is the median time of A.
+  the headline is the median time of A. The peak-memory cases measure each run's maximum
+  resident set size with GNU time (\`/usr/bin/time -f %M\`, in KiB; shown in MB of 10^6 bytes)
+  instead of its time, and their goal is a ceiling that every A run must keep. The large outputs
+  are files of random bytes written once per run: "256 MB" is 256 MiB, "1 GB" is 1 GiB.
 
 ## Results
 
@@ -112,8 +128,9 @@ Timed runs per case: ${results.map((r) => `${r.benchCase.name}: ${r.measured ? `
 
 Checks:
 ${notes || '- none passed'}
-${renderStores(stores)}
+${renderBlobs(blobs)}${renderStores(stores)}
 ${anatomy ? renderAnatomy(anatomy) : `## Where the time goes on a hit\n\nNot measured in this run: ${anatomyError}\n`}
+${large ? renderLargeAnatomy(large.sections, results, large) : ''}
 ## How to run
 
 \`\`\`
@@ -122,9 +139,11 @@ BENCH_RUNS=100 npm run bench  # timed pairs (or runs) per case, for every case (
 \`\`\`
 
 Other knobs: \`BENCH_WARMUP\` (warm-up pairs for every case; default ${settings.defaultWarmup}, or a case's own), \`BENCH_PROFILE_RUNS\`
-(rounds and profiles for "Where the time goes", default ${settings.defaultProfileRuns}), \`BKT\` (path of a
+(rounds and profiles for "Where the time goes on a hit", default ${settings.defaultProfileRuns}), \`BENCH_LARGE_ROUNDS\`
+(rounds of the ladders in "Where the time goes with large outputs", default ${settings.defaultLargeRounds}), \`BKT\` (path of a
 bkt binary; the bkt column reports whether it is measured). \`node bench/run.js\` runs without
-rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js.
+rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js. The large-output
+cases need about 3 GiB free in the temp directory and GNU time at /usr/bin/time.
 `;
 }
 
@@ -133,7 +152,21 @@ function describeWarmup(settings, results) {
   if (settings.warmup !== undefined) return `${pairs(settings.warmup)} (BENCH_WARMUP)`;
   const own = results.filter((r) => r.measured && r.benchCase.defaultWarmup !== undefined);
   if (own.length === 0) return pairs(settings.defaultWarmup);
-  return `${pairs(settings.defaultWarmup)} (${own.map((r) => `${r.benchCase.name}: ${r.measured.warmup} warm-up run`).join('; ')})`;
+  const ownWarmup = (r) => `${r.measured.warmup} warm-up ${r.measured.paired ? 'pair' : 'run'}${r.measured.warmup === 1 ? '' : 's'}`;
+  return `${pairs(settings.defaultWarmup)} (${own.map((r) => `${r.benchCase.name}: ${ownWarmup(r)}`).join('; ')})`;
+}
+
+// The files of random bytes the large-output cases shared (bench/lib/blobs.js).
+function renderBlobs(blobs) {
+  if (blobs.length === 0) return '';
+  const list = [...blobs]
+    .sort((a, b) => a.bytes - b.bytes)
+    .map((b) => `${formatBytes(b.bytes)} (written in ${seconds(b.generationMs)})`)
+    .join(' and ');
+  return `
+The large-output cases share files of random bytes, written once in this run to the temp
+directory and removed at the end: ${list}.
+`;
 }
 
 // The caches the scale cases generated (bench/lib/big-store.js).

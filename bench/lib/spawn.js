@@ -1,19 +1,86 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 
 // Every measured process is spawned the same way, so that A and B pay the
 // same spawn and pipe costs: stdin closed, stdout and stderr piped to this
-// process, which drains them (spawnSync buffers them until exit).
+// process, which drains them (spawnSync buffers them until exit). `stdout`
+// may instead be a file descriptor (DEV_NULL) for outputs too large to buffer.
 const MAX_BUFFER = 1 << 30;
 
-export function spawnMeasured(file, args, { cwd, env }) {
+export function spawnMeasured(file, args, { cwd, env, stdout = 'pipe' }) {
   const result = spawnSync(file, args, {
     cwd,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
     maxBuffer: MAX_BUFFER,
   });
   if (result.error) throw result.error;
   return result;
+}
+
+// Opened once, shared by every run that writes to /dev/null; the child
+// gets its own copy of the descriptor.
+let devNull = null;
+export function devNullFd() {
+  devNull ??= openSync('/dev/null', 'w');
+  return devNull;
+}
+
+export function closeDevNull() {
+  if (devNull !== null) closeSync(devNull);
+  devNull = null;
+}
+
+// Runs `<command...> | cat > /dev/null` the way a user's shell would: a
+// pipe(2) between the two, cat as the reader. bash for `pipefail`, so that
+// a failure of the command is not hidden by cat's success (dash has none).
+// A and B of a pipe case both go through it, so both pay for bash.
+export const PIPELINE_SCRIPT = 'set -o pipefail; "$@" | cat > /dev/null';
+
+export function spawnIntoPipe(command, options) {
+  return spawnMeasured('/bin/bash', ['-c', PIPELINE_SCRIPT, 'bash', ...command], options);
+}
+
+// Runs a command with its stdout streamed into a SHA-256 (never held in
+// memory): for checking a large output once, untimed.
+export function hashStdout(file, args, { cwd, env }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const stderr = [];
+    child.stdout.on('data', (chunk) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    child.stderr.on('data', (chunk) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (status, signal) =>
+      resolve({ status, signal, bytes, sha256: hash.digest('hex'), stderr: Buffer.concat(stderr) }),
+    );
+  });
+}
+
+// Starts `count` copies of one command at once and resolves when all have
+// exited, with each one's { status, signal, stdout, stderr }, as spawnSync
+// would give them, and `exitMs`, when it was done, from the first spawn.
+// Output is collected in memory: for small outputs only.
+export function spawnTogether(count, file, args, { cwd, env }) {
+  const started = performance.now();
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const stdout = [];
+      const stderr = [];
+      child.stdout.on('data', (chunk) => stdout.push(chunk));
+      child.stderr.on('data', (chunk) => stderr.push(chunk));
+      child.on('error', reject);
+      child.on('close', (status, signal) =>
+        resolve({ status, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitMs: performance.now() - started }),
+      );
+    });
+  return Promise.all(Array.from({ length: count }, one));
 }
 
 // Runs `node <args>` with the same Node binary as the runner.

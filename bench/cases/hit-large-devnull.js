@@ -1,0 +1,41 @@
+import { randomBlob } from '../lib/blobs.js';
+import { countActivity, recordCat } from '../lib/large-output.js';
+import { devNullFd, expectSuccess, spawnMeasured, spawnNode } from '../lib/spawn.js';
+import { LARGE_BYTES } from './hit-large-pipe.js';
+
+// A hit that replays 256 MiB into /dev/null, against `cat blob > /dev/null`:
+// no pipe, so what is left is reading, verifying and writing. Both processes
+// get /dev/null as their stdout, opened by the runner. The issue's goal:
+// within 3×.
+export const hitLargeDevNull = {
+  name: 'hit, 256 MB into /dev/null',
+  baseline: '`cat blob > /dev/null`',
+  goal: 3,
+  defaultRuns: 12,
+  defaultWarmup: 2,
+
+  async setup(build) {
+    const blob = randomBlob(LARGE_BYTES);
+    const fixture = await recordCat(build, blob, 'dcache-bench-hit-null-');
+    const options = { ...fixture.options, stdout: devNullFd() };
+    return { build, fixture, options, hits: 1 };
+  },
+
+  runA: ({ fixture, options }) => spawnNode(fixture.hitArgs, options),
+  runB: ({ fixture, options }) => spawnMeasured(fixture.command[0], fixture.command.slice(1), options),
+  checkA(state, result) {
+    expectSuccess('dcache hit > /dev/null', result);
+    state.hits += 1;
+  },
+  checkB: (_state, result) => expectSuccess('cat blob > /dev/null', result),
+
+  verify({ build, fixture, hits }) {
+    const seen = countActivity(build, fixture.cacheDir);
+    if (seen.misses !== 1 || seen.hits !== hits) {
+      throw new Error(`dcache counted ${seen.hits} hits and ${seen.misses} misses, not ${hits} and 1`);
+    }
+    return `the command executed once (dcache stats: 1 miss, ${hits} hits); one hit, streamed into SHA-256, replayed the 256 MiB blob exactly`;
+  },
+
+  teardown: ({ fixture }) => fixture.cleanup(),
+};
