@@ -41,13 +41,27 @@ const lazyApart = {
   },
 };
 
+// dcache decides colour itself (src/output.ts) and hands chalk a level, so
+// chalk's own detection is dead weight; it also loads node:tty, and with it
+// the net and stream machinery, at start-up. It is replaced by "no colour".
+const noColourDetection = {
+  name: 'no-colour-detection',
+  setup(b) {
+    b.onResolve({ filter: /^#supports-color$/ }, () => ({ path: 'supports-color', namespace: 'dcache-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'dcache-shim' }, () => ({
+      contents: 'export default { stdout: false, stderr: false };',
+      loader: 'js',
+    }));
+  },
+};
+
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const results = await Promise.all([
   build({
     ...common,
     entryPoints: ['src/cli.ts'],
     outfile: 'dist/cli.cjs',
-    plugins: [lazyApart],
+    plugins: [lazyApart, noColourDetection],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
     metafile: true,
   }),
