@@ -1,6 +1,6 @@
 import { freePort } from '../unit/redis-server.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -67,6 +67,8 @@ export function findNginx(): string {
 // configuration, pid file, logs and temp paths all under `dir`. It runs in
 // the foreground as one process (no master, no privilege drop), so it reads
 // the private temp dir whoever runs the tests, and stops with its child.
+// With `webdav`, it also takes PUT (creating directories on the way, no
+// limit on a body's size), as the README configures the HTTP remote.
 export class Nginx {
   private constructor(
     readonly www: string,
@@ -74,10 +76,29 @@ export class Nginx {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(dir: string): Promise<Nginx> {
+  static async start(dir: string, { webdav = false }: { webdav?: boolean } = {}): Promise<Nginx> {
     const binary = findNginx();
     const www = join(dir, 'www');
-    mkdirSync(www, { recursive: true });
+    const body = join(dir, 'body');
+    for (const d of [www, body]) {
+      mkdirSync(d, { recursive: true });
+      // a worker may run as nobody: let it write what is PUT
+      if (webdav) chmodSync(d, 0o777);
+    }
+    const server = webdav
+      ? [
+          '  server {',
+          '    listen 127.0.0.1:PORT;',
+          '    client_max_body_size 0;',
+          '    location / {',
+          `      root ${www};`,
+          '      dav_methods PUT DELETE MKCOL;',
+          '      create_full_put_path on;',
+          '      dav_access user:rw group:rw all:rw;',
+          '    }',
+          '  }',
+        ]
+      : [`  server { listen 127.0.0.1:PORT; root ${www}; }`];
     const port = await freePort();
     const errorLog = join(dir, 'error.log');
     const conf = join(dir, 'nginx.conf');
@@ -91,12 +112,12 @@ export class Nginx {
         'events { worker_connections 64; }',
         'http {',
         `  access_log ${join(dir, 'access.log')};`,
-        `  client_body_temp_path ${join(dir, 'body')};`,
+        `  client_body_temp_path ${body};`,
         `  proxy_temp_path ${join(dir, 'proxy')};`,
         `  fastcgi_temp_path ${join(dir, 'fastcgi')};`,
         `  uwsgi_temp_path ${join(dir, 'uwsgi')};`,
         `  scgi_temp_path ${join(dir, 'scgi')};`,
-        `  server { listen 127.0.0.1:${port}; root ${www}; }`,
+        ...server.map((line) => line.replace('PORT', String(port))),
         '}',
         '',
       ].join('\n'),
@@ -117,7 +138,7 @@ export class Nginx {
     return nginx;
   }
 
-  url(path: string): string {
+  url(path = ''): string {
     return `http://127.0.0.1:${this.port}/${path}`;
   }
 
