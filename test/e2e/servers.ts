@@ -1,8 +1,8 @@
-import { freePort } from '../unit/redis-server.js';
+import { canConnect, freePort } from '../unit/redis-server.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { BIN, type Result, type Sandbox } from './rig.js';
 
@@ -34,19 +34,6 @@ export function dcacheAsync(
     child.on('close', (code, signal) =>
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
     );
-  });
-}
-
-// A TCP port nobody listens on right now, on 127.0.0.1.
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }
 
