@@ -30,7 +30,7 @@ const common = {
 // Packages that only some calls need, each bundled into its own file and
 // required on first use: `await import('execa')` in src/ becomes a require
 // of dist/execa.cjs. A hit loads none of them.
-const lazyPackages = ['execa', 'commander', 'croner', 'tinyglobby', 'picomatch', 'proper-lockfile', 'ioredis'];
+const lazyPackages = ['execa', 'commander', 'croner', 'tinyglobby', 'picomatch', 'ioredis'];
 const lazyApart = {
   name: 'lazy-apart',
   setup(b) {

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { resolveCacheDir } from './cache-dir.js';
@@ -19,6 +19,8 @@ import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
 import { version } from './version.js';
+import { processInterrupts } from './interrupts.js';
+import type { LockIdentity } from './store/key-lock.js';
 
 // Commander wiring only: options in, a command function called, an exit code out.
 
@@ -84,6 +86,8 @@ interface Handlers {
 
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
+  const identity: LockIdentity = { host: hostname(), pid: process.pid, wallNow: () => Date.now(), isRunning };
+  const interrupts = processInterrupts((code) => process.exit(code));
   let output = new Output(stderr, 'normal', env);
   const settings = async (usageExit: number): Promise<Settings> => {
     const loaded = loadSettings(process.cwd(), env, homedir());
@@ -103,10 +107,12 @@ export async function main(argv: string[]): Promise<number> {
       env,
       nowText: env.DCACHE_NOW,
       stdin: () => process.stdin,
+      identity,
     };
   };
   const handlers: Handlers = {
-    run: async (command, options) => run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output }),
+    run: async (command, options) =>
+      run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output, interrupts }),
     status: async (command, options) =>
       status({ ...(await planInputs(command, options, 2)), print: (line) => stdout().write(`${line}\n`), output }),
     cache: async (options, command) => {
@@ -385,6 +391,16 @@ Examples:
     if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
     if (err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
+  }
+}
+
+// Whether a process of this host runs (EPERM: it does, as another user).
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -55,23 +55,23 @@ export type CaptureProblem =
 
 // Walks each declared output and stores every file's bytes as a blob;
 // directories recurse, symlinks are recorded, not followed.
-export function captureOutputs(
+export async function captureOutputs(
   store: LocalStore,
   hasher: Hasher,
   cwd: string,
   declared: readonly string[],
-): Result<OutputRecord[], CaptureProblem> {
+): Promise<Result<OutputRecord[], CaptureProblem>> {
   const records: OutputRecord[] = [];
-  const visit = (rel: string): void => {
+  const visit = async (rel: string): Promise<void> => {
     const abs = join(cwd, rel);
     const st = lstatSync(abs);
     if (st.isSymbolicLink()) {
       records.push({ path: rel, type: 'symlink', target: readlinkSync(abs) });
     } else if (st.isDirectory()) {
       records.push({ path: rel, type: 'dir', mode: st.mode & 0o7777 });
-      for (const name of readdirSync(abs).sort()) visit(`${rel}/${name}`);
+      for (const name of readdirSync(abs).sort()) await visit(`${rel}/${name}`);
     } else if (st.isFile()) {
-      records.push({ path: rel, type: 'file', mode: st.mode & 0o7777, blob: store.storeFile(hasher, abs) });
+      records.push({ path: rel, type: 'file', mode: st.mode & 0o7777, blob: await store.storeFile(hasher, abs) });
     }
     // Sockets, FIFOs and devices are not data; they are skipped.
   };
@@ -87,7 +87,7 @@ export function captureOutputs(
     const root = realpathSync(cwd);
     const outside = declared.find((path) => !isInside(root, realpathSync(dirname(join(cwd, path)))));
     if (outside !== undefined) return fail({ reason: 'outside', path: outside });
-    for (const path of declared) visit(path);
+    for (const path of declared) await visit(path);
   } catch (err) {
     return fail({ reason: 'failed', detail: (err as Error).message });
   }

@@ -13,6 +13,8 @@ import { parsePolicies } from './policy.js';
 import { LocalStore } from './store/local-store.js';
 import { parseWatch, type WatchPlan } from './watch.js';
 import { parseDuration } from './duration.js';
+import { leaseTimingFromEnv, type LeaseTiming } from './lease.js';
+import type { LockIdentity } from './store/key-lock.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote, type RemoteSpec } from './store/remote.js';
 
 // The options shared by `run` and `status`, as the CLI hands them over.
@@ -50,6 +52,8 @@ export interface PlanInputs {
   // DCACHE_NOW, unparsed: without an offset it is read in the --tz zone
   nowText: string | undefined;
   stdin: () => Readable;
+  // this process and its host, for locks
+  identity: LockIdentity;
 }
 
 // Everything a run or a status check needs once the options are checked
@@ -72,6 +76,11 @@ export interface Plan {
   // the shared cache, from --remote or DCACHE_REMOTE
   remote: RemoteSpec | null;
   stdin: StdinCopy | null;
+  // single flight's timers (DCACHE_LOCK_*), and who takes the locks
+  lease: LeaseTiming;
+  identity: LockIdentity;
+  // settings that were ignored, to be warned about once
+  warnings: string[];
 }
 
 // Checks every option before anything runs, then derives the key. Returns
@@ -113,6 +122,7 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
   if (!env.ok) return env;
   if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
 
+  const lease = leaseTimingFromEnv(inputs.env);
   const hasher = await loadHasher();
   const stdin = options.stdin ? await copyStdin(inputs.stdin(), hasher) : null;
   const material = buildKeyMaterial({
@@ -140,6 +150,9 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
     watch: watch.value,
     remote: remote.value,
     stdin,
+    lease: lease.timing,
+    identity: inputs.identity,
+    warnings: lease.problems,
   });
 }
 

@@ -1,7 +1,7 @@
-import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Capture, StreamFd } from './capture.js';
 import { EXIT_CANNOT_EXECUTE, EXIT_DCACHE_FAILED, EXIT_NOT_FOUND } from './errors.js';
+import { exitCodeOf, type Interrupt, type Interrupts } from './interrupts.js';
 
 // How a run ended. Every variant carries the exit code dcache should return.
 export type RunOutcome =
@@ -23,6 +23,8 @@ export interface RunRequest {
   stderr: Writable;
   // null: pass the output through without recording it
   capture: Capture | null;
+  // where SIGINT, SIGTERM and SIGHUP sent to dcache come in
+  interrupts: Interrupts;
 }
 
 export interface RunResult {
@@ -36,8 +38,6 @@ export interface RunResult {
 // A daemon it started may hold its stdout open for ever; a shell would not
 // wait for that, and neither does dcache.
 const AFTER_EXIT_MS = 500;
-
-const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 // Runs the command with stdin from /dev/null (or --stdin's copy), streaming
 // its stdout and stderr live to ours and into the capture. The slowest of
@@ -70,12 +70,11 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
       // the group is gone
     }
   };
-  let received: NodeJS.Signals | null = null;
-  const forward = (signal: NodeJS.Signals) => {
+  let received: Interrupt | null = null;
+  const forwarding = request.interrupts.forwardTo((signal) => {
     received ??= signal;
     signalGroup(signal);
-  };
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  });
   let delivered = true;
   // Our reader went away. Without dcache the command would get SIGPIPE on
   // its next write; its pipe here is a socket, where it would get ECONNRESET
@@ -101,13 +100,12 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
     return { outcome: toOutcome(result, file), delivered };
   } finally {
     clearTimeout(lingering);
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    forwarding.dispose();
   }
 }
 
 function signaled(signal: string): RunOutcome {
-  const number = osConstants.signals[signal as keyof typeof osConstants.signals] ?? 0;
-  return { kind: 'signaled', signal, exitCode: 128 + number };
+  return { kind: 'signaled', signal, exitCode: exitCodeOf(signal) };
 }
 
 function toOutcome(

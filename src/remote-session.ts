@@ -8,7 +8,12 @@ import { blobsOf, validateManifest } from './manifest.js';
 import type { Output } from './output.js';
 import type { Plan } from './plan.js';
 import { describeError } from './store/local-store.js';
-import { openRemote, type RemoteLock, type RemoteSpec, type RemoteStore } from './store/remote.js';
+import { openRemote, type RemoteSpec, type RemoteStore } from './store/remote.js';
+import type { LockOutcome, WaitHooks } from './lease.js';
+
+// While waiting for another machine, how often the remote is asked whether
+// the entry has arrived.
+const REMOTE_LOOK_MS = 1000;
 
 // The remote cache for one process: connected on first use, and given up
 // for the rest of the process (with one warning) the first time it fails.
@@ -18,6 +23,7 @@ export class RemoteSession {
   private down = false;
   // blobs the remote holds but that failed verification: a push replaces them
   private readonly badBlobs = new Set<string>();
+  private lastLook = 0;
 
   constructor(
     readonly spec: RemoteSpec,
@@ -87,9 +93,19 @@ export class RemoteSession {
     });
   }
 
-  // Single flight across machines, where the remote offers it.
-  async lock(plan: Plan, onWait: () => void): Promise<RemoteLock | null> {
-    return this.guard(null, async (remote) => (remote.lock ? remote.lock(plan.key, onWait) : null));
+  // Single flight across machines, where the remote offers it; null when
+  // it does not, or fails.
+  async lock(plan: Plan, hooks: WaitHooks): Promise<LockOutcome | null> {
+    return this.guard(null, async (remote) => (remote.lock ? remote.lock(plan.key, plan.lease, plan.identity, hooks) : null));
+  }
+
+  // Whether the remote now holds a fresh entry for the plan (asked while
+  // waiting for another machine, at most every REMOTE_LOOK_MS).
+  async hasFresh(plan: Plan): Promise<boolean> {
+    const now = plan.identity.wallNow();
+    if (now - this.lastLook < REMOTE_LOOK_MS) return false;
+    this.lastLook = now;
+    return (await this.peek(plan)) !== null;
   }
 
   async close(): Promise<void> {

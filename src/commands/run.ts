@@ -18,7 +18,9 @@ import { replayEntry } from '../replay.js';
 import { formatSize, parseSize } from '../size.js';
 import { recordEvent } from '../store/activity.js';
 import { autoCollect, DEFAULT_MAX_SIZE } from '../store/gc.js';
-import { lockKey, type KeyLock } from '../store/key-lock.js';
+import { lockKey } from '../store/key-lock.js';
+import type { HeldLock, LockOutcome, WaitHooks } from '../lease.js';
+import type { Interrupts } from '../interrupts.js';
 import { describeError } from '../store/local-store.js';
 import { recordable } from '../watch.js';
 
@@ -30,6 +32,7 @@ export interface RunContext extends PlanInputs {
   stdout: () => Writable;
   stderr: () => Writable;
   output: Output;
+  interrupts: Interrupts;
 }
 
 // dcache run: replay a fresh entry, or run the command and record it.
@@ -39,6 +42,7 @@ export async function run(ctx: RunContext): Promise<number> {
   if (!planned.ok) throw new ExitError(planned.error, EXIT_DCACHE_FAILED);
   const plan = planned.value;
   const { output } = ctx;
+  for (const warning of plan.warnings) output.warnOnce(`setting:${warning}`, `${warning}; using the default`);
   try {
     let decision = await decide(plan, output, plan.options.force);
     if (plan.options.explain) for (const line of explainDecision(plan, decision)) output.explain(line);
@@ -83,55 +87,58 @@ async function missLocally(
   };
   const replayed = await fromRemote();
   if (replayed !== null) return replayed;
-  // Single flight: wait for a process already running this command, then
-  // look again, since it has probably just recorded what we need.
-  const onWait = (who: string) => output.info(`waiting for ${who}, which is running the same command`);
-  const takeLock = () =>
-    lockKey(
-      plan.store,
-      plan.key,
-      (holder) => onWait(holder ? `process ${holder.pid}` : 'another process'),
-      () => entryChanged(plan, decision),
-    ).catch((err: unknown) => {
-      output.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
-      return undefined;
-    });
-  let lock: KeyLock | null = null;
-  // The holder published while we waited: replay without the lock, as all
-  // the other waiters do; if that entry will not do, wait for the lock.
-  while (usable) {
-    const taken = await takeLock();
-    if (taken === undefined) break;
-    if (taken !== null) {
-      lock = taken;
-      break;
-    }
-    if (plan.nowIsReal) plan.now = Date.now();
-    decision = await decide(plan, output, false);
-    if (decision.fresh) {
-      const replayed = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
-      if (replayed !== null) return replayed;
-      decision = await decide(plan, output, false);
-    }
-  }
-  const remoteLock = lock && remote ? await remote.lock(plan, () => onWait(`another machine`)) : null;
+  const held: HeldLock[] = [];
+  // Released on every way out, a signal before or after the command included.
+  const interrupt = ctx.interrupts.cleanUpWith(() => releaseAll(held));
   try {
+    // Single flight: wait for a process already running this command, then
+    // look again, since it has probably just recorded what we need. The
+    // holder published while we waited: replay without the lock, as all
+    // the other waiters do; if that entry will not do, wait for the lock.
+    let lock: HeldLock | null = null;
+    while (usable) {
+      const outcome = await lockLocally(plan, output, () => entryChanged(plan, decision));
+      if (outcome === null || outcome.kind === 'timed-out') break;
+      if (outcome.kind === 'held') {
+        lock = outcome.lock;
+        held.push(lock);
+        break;
+      }
+      if (plan.nowIsReal) plan.now = Date.now();
+      decision = await decide(plan, output, false);
+      if (decision.fresh) {
+        const again = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
+        if (again !== null) return again;
+        decision = await decide(plan, output, false);
+      }
+    }
+    let remoteLock: HeldLock | null = null;
+    let remoteWaited = false;
+    if (lock && remote) {
+      const outcome = await remote.lock(plan, waitHooks(output, 'another machine', plan, () => remote.hasFresh(plan)));
+      remoteWaited = outcome !== null && outcome.kind !== 'held';
+      if (outcome?.kind === 'held') {
+        remoteLock = outcome.lock;
+        remoteWaited = remoteLock.waited;
+        held.push(remoteLock);
+      }
+    }
     // Look again if someone may have recorded since we looked: we waited
     // for them, or the entry changed before we got the lock. The clock moves
     // on too: their entry is newer than our start.
     const changed = lock !== null && entryChanged(plan, decision);
-    if ((lock?.waited || remoteLock?.waited || changed) && !plan.options.force) {
+    if ((lock?.waited || remoteWaited || changed) && !plan.options.force) {
       if (plan.nowIsReal) plan.now = Date.now();
       decision = await decide(plan, output, false);
       if (decision.fresh) {
-        await releaseBoth(remoteLock, lock);
+        await releaseAll(held);
         const again = await replayHit(ctx, plan, decision.manifest, decision.verdict.expiresAt, false);
         if (again !== null) return again;
       }
     }
     // Another machine may have shared the entry while we missed or waited:
     // look once more (one small request).
-    if (remote && !decision.fresh && (lock?.waited || remoteLock !== null)) {
+    if (remote && !decision.fresh && (lock?.waited || remoteLock !== null || remoteWaited)) {
       const pulled = await fromRemote();
       if (pulled !== null) return pulled;
     }
@@ -141,15 +148,46 @@ async function missLocally(
     const recorded = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
     // Shared after the command's output is done; a failure is a warning.
     if (recorded.manifest && remote) await remote.push(plan, recorded.manifest);
-    await releaseBoth(remoteLock, lock);
+    await releaseAll(held);
     if (usable) {
       recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
       await collectNowAndThen(ctx, plan);
     }
     return recorded.exitCode;
   } finally {
-    await releaseBoth(remoteLock, lock);
+    await releaseAll(held);
+    interrupt.dispose();
   }
+}
+
+// Takes the key's lock in the local store; null (with one warning) when the
+// lock itself cannot be made, and the command then runs without it.
+async function lockLocally(plan: Plan, output: Output, giveUp: () => boolean): Promise<LockOutcome | null> {
+  try {
+    return await lockKey(plan.store.root, plan.key, plan.lease, plan.identity, waitHooks(output, null, plan, giveUp));
+  } catch (err) {
+    output.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+    return null;
+  }
+}
+
+// What a waiter says under -v: whom it waits for, every few seconds for how
+// long, and why it takes a lock over; the longest wait is warned about.
+function waitHooks(output: Output, where: string | null, plan: Plan, giveUp: () => boolean | Promise<boolean>): WaitHooks {
+  const name = (holder: string) => (where === null ? holder : `${where} (${holder})`);
+  return {
+    onWait: (holder) => output.info(`waiting for ${name(holder)}, which is running the same command`),
+    onProgress: (holder, waitedMs) => output.info(`still waiting for ${name(holder)}, for ${formatAge(waitedMs)} now`),
+    onTakeover: (holder, why) => output.info(`taking the lock over from ${name(holder)}: ${why}`),
+    onTimeout: (holder, waitedMs) =>
+      output.warnOnce(
+        'lock-wait',
+        `waited ${formatAge(waitedMs)} for ${name(holder)}, the longest dcache waits (DCACHE_LOCK_MAX_WAIT, ` +
+          `${formatAge(plan.lease.maxWaitMs)}); running the command without waiting`,
+      ),
+    giveUp,
+    onLost: (why) => output.info(`lost the lock of this entry: ${why}; going on (what is recorded is published whole)`),
+  };
 }
 
 // Whether the entry on disk is no longer the one `decision` judged.
@@ -160,8 +198,10 @@ function entryChanged(plan: Plan, decision: Decision): boolean {
   return now !== before;
 }
 
-async function releaseBoth(...locks: Array<{ release(): Promise<void> } | null>): Promise<void> {
-  for (const lock of locks) await lock?.release();
+// Releases every lock still held, the remote one first (it is the last
+// taken); a release that fails leaves that lock to lapse.
+async function releaseAll(held: HeldLock[]): Promise<void> {
+  for (const lock of held.splice(0).reverse()) await lock.release().catch(() => {});
 }
 
 // Replays a fresh entry and counts the hit; null if it proved unusable.
@@ -259,6 +299,7 @@ async function record(
       stdout: ctx.stdout(),
       stderr: ctx.stderr(),
       capture,
+      interrupts: ctx.interrupts,
     });
   } catch (err) {
     await capture?.discard();
@@ -298,7 +339,7 @@ async function record(
     // Output files are captured only after a successful run: a failed one
     // is replayed as stdout, stderr and its exit code alone.
     const outputs =
-      outcome.exitCode === 0 ? captureOutputs(store, hasher, plan.cwd, plan.material.outputs) : { ok: true as const, value: [] };
+      outcome.exitCode === 0 ? await captureOutputs(store, hasher, plan.cwd, plan.material.outputs) : { ok: true as const, value: [] };
     if (!outputs.ok) {
       await capture.discard();
       const problem = outputs.error;

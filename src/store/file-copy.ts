@@ -1,4 +1,4 @@
-import { readSync, writeSync } from 'node:fs';
+import { read, readSync, write, writeSync } from 'node:fs';
 import type { BlobHash, Hasher } from '../hash.js';
 import { createStreamHash } from '../hash.js';
 
@@ -16,6 +16,29 @@ export function copyAndHash(input: number, output: number, hasher: Hasher): { ha
     const chunk = buffer.subarray(0, n);
     hash.update(chunk);
     for (let off = 0; off < n; ) off += writeSync(output, chunk, off, n - off);
+    size += n;
+  }
+  return { hash: hash.digest(), size };
+}
+
+// The same copy off the main thread, a chunk at a time: the event loop
+// keeps turning (a lock's heartbeat) however large the file is.
+export async function copyAndHashAsync(input: number, output: number, hasher: Hasher): Promise<{ hash: BlobHash; size: number }> {
+  const hash = createStreamHash(hasher);
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let size = 0;
+  for (;;) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(input, buffer, 0, CHUNK, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+    );
+    if (n === 0) break;
+    const chunk = buffer.subarray(0, n);
+    hash.update(chunk);
+    for (let off = 0; off < n; ) {
+      off += await new Promise<number>((resolve, reject) =>
+        write(output, chunk, off, n - off, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+      );
+    }
     size += n;
   }
   return { hash: hash.digest(), size };

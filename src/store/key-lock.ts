@@ -1,119 +1,278 @@
-import { hostname } from 'node:os';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CacheKey } from '../hash.js';
-import type { LocalStore } from './local-store.js';
+import { formatAge } from '../duration.js';
+import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../lease.js';
 
-// Single flight: one process per key records, the others wait and replay.
+// Single flight on this machine (and on a cache directory shared over NFS):
+// one process per key records, the others wait and replay.
 //
-// proper-lockfile makes the lock: an atomic mkdir whose mtime the holder
-// refreshes every 2 s, taken over once 10 s stale. That covers holders on
-// other hosts (the cache directory may be on NFS). A holder on this host
-// that died (kill -9, a crash) is noticed at once: it leaves its pid in the
-// lock, and a pid that no longer runs frees the lock. (A reused pid only
-// falls back to the 10 s rule.)
+// The lock is a file, locks/<key>.lock, holding its owner's host, pid and a
+// random token. It is created whole, with link(2) from a private temp file
+// (atomic, and safe on NFS), so it is never seen half-written. The holder
+// renews its lease by touching the file's mtime every heartbeat, after
+// checking that the file still holds its token. A waiter takes the lock
+// over when its holder's pid no longer runs on this host (kill -9, a crash),
+// or when its mtime is older than the lease (a holder stopped, frozen or
+// gone on another host).
+//
+// Two waiters must not both take over, and nobody may remove a lock that is
+// not the one judged: removals (take-over and release) happen only while
+// holding a second lock file, <key>.lock.break, and only after checking,
+// under it, that the lock is still the very one judged.
 
-const STALE_MS = 10_000;
-const UPDATE_MS = 2_000;
-const POLL_MS = 100;
-const OWNER = 'owner.json';
-
-export interface KeyLock {
-  // whether another process held it first (and may have recorded meanwhile)
-  waited: boolean;
-  release(): Promise<void>;
+export interface LockIdentity {
+  host: string;
+  pid: number;
+  // the real clock: leases are about real time, whatever DCACHE_NOW says
+  wallNow(): number;
+  // whether a process of this host runs
+  isRunning(pid: number): boolean;
 }
 
 interface Owner {
+  v: 1;
   host: string;
   pid: number;
+  token: string;
+  since: number;
 }
 
-// Waits for the key's lock and takes it. `onWait` is called once, if
-// another process holds it. `giveUp` is asked at each poll while waiting:
-// true (the holder has published what we wait for) ends the wait without
-// the lock, so that every waiter can replay at once instead of taking the
-// lock in turn.
+interface Observed {
+  raw: string;
+  owner: Owner | null;
+  mtimeMs: number;
+}
+
+// link(2) is refused by a few file systems (some FUSE and SMB mounts): there
+// the lock is created with O_EXCL and written in place.
+const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+// Takes the key's lock, waiting for its holder as `hooks` and `timing` say.
 export async function lockKey(
-  store: LocalStore,
-  key: CacheKey,
-  onWait: (holder: Owner | null) => void,
-  giveUp: () => boolean = () => false,
-): Promise<KeyLock | null> {
-  const { default: lockfile } = await import('proper-lockfile');
-  const dir = join(store.root, 'locks');
+  root: string,
+  key: string,
+  timing: LeaseTiming,
+  me: LockIdentity,
+  hooks: WaitHooks,
+): Promise<LockOutcome> {
+  const dir = join(root, 'locks');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, key);
-  const lockDir = `${file}.lock`;
+  const path = join(dir, `${key}.lock`);
+  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  const started = me.wallNow();
   let told = false;
+  let lastProgress = started;
+  const takenOver = new Set<string>();
   for (;;) {
-    try {
-      const release = await lockfile.lock(file, {
-        realpath: false,
-        stale: STALE_MS,
-        update: UPDATE_MS,
-        // A holder whose heartbeat stalled and whose lock was taken over
-        // keeps going: two recordings of one key are wasteful, not wrong.
-        onCompromised: () => {},
-      });
-      try {
-        chmodSync(lockDir, 0o700);
-        writeFileSync(join(lockDir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid } satisfies Owner), {
-          mode: 0o600,
-        });
-      } catch {
-        // The owner note only speeds up a takeover (a full disk, say):
-        // without it the lock is still held, and still goes stale.
-        rmSync(join(lockDir, OWNER), { force: true });
+    if (createLock(path, owner)) return { kind: 'held', lock: new FileLock(path, owner, told, timing, me, hooks) };
+    const current = readLock(path);
+    if (current === null) continue;
+    const holder = describeHolder(current.owner, me);
+    const stale = judgeStale(current, timing, me);
+    if (stale !== null) {
+      if (!takenOver.has(current.raw)) {
+        takenOver.add(current.raw);
+        hooks.onTakeover(holder, stale);
       }
-      let held = true;
-      return {
-        waited: told,
-        release: async () => {
-          if (!held) return;
-          held = false;
-          rmSync(join(lockDir, OWNER), { force: true });
-          await release().catch(() => {});
-        },
-      };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY') {
-        // proper-lockfile judged it stale but cannot rmdir it: our owner file is inside.
-        rmSync(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (code !== 'ELOCKED') throw err;
-    }
-    const holder = readOwner(lockDir);
-    if (holder && holder.host === hostname() && !isRunning(holder.pid)) {
-      rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (!told) {
+      if (breakLock(path, current, timing, me)) continue;
+    } else if (!told) {
       told = true;
-      onWait(holder);
+      hooks.onWait(holder);
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    if (giveUp()) return null;
+    const now = me.wallNow();
+    if (now - started >= timing.maxWaitMs) {
+      hooks.onTimeout(holder, now - started);
+      return { kind: 'timed-out' };
+    }
+    if (told && now - lastProgress >= timing.progressMs) {
+      lastProgress = now;
+      hooks.onProgress(holder, now - started);
+    }
+    await sleep(timing.pollMs);
+    if (await hooks.giveUp()) return { kind: 'gave-up' };
   }
 }
 
-function readOwner(lockDir: string): Owner | null {
-  try {
-    const owner = JSON.parse(readFileSync(join(lockDir, OWNER), 'utf8')) as Owner;
-    return typeof owner.host === 'string' && Number.isInteger(owner.pid) ? owner : null;
-  } catch {
-    return null;
+class FileLock implements HeldLock {
+  private lost: string | null = null;
+  private released = false;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly path: string,
+    private readonly owner: Owner,
+    readonly waited: boolean,
+    private readonly timing: LeaseTiming,
+    private readonly me: LockIdentity,
+    private readonly hooks: WaitHooks,
+  ) {
+    this.heartbeat = setInterval(() => this.renew(), timing.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  lostReason(): string | null {
+    if (this.lost === null && !this.released) this.renew();
+    return this.lost;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    clearInterval(this.heartbeat);
+    if (this.lost !== null) return;
+    await withBreaker(this.path, this.timing, this.me, () => {
+      const current = readLock(this.path);
+      if (current?.owner?.token === this.owner.token) rmSync(this.path, { force: true });
+    });
+  }
+
+  // Touches the lock if it is still ours; otherwise notes, once, that it was lost.
+  private renew(): void {
+    if (this.lost !== null || this.released) return;
+    let current: Observed | null;
+    try {
+      current = readLock(this.path);
+    } catch {
+      // an I/O error: try again at the next heartbeat
+      return;
+    }
+    if (current?.owner?.token === this.owner.token) {
+      try {
+        const now = new Date(this.me.wallNow());
+        utimesSync(this.path, now, now);
+      } catch {
+        // the next heartbeat tries again; the lease covers a few misses
+      }
+      return;
+    }
+    this.lost =
+      current === null
+        ? 'the lock was removed while this process held it'
+        : `${describeHolder(current.owner, this.me)} took the lock over while this process held it`;
+    clearInterval(this.heartbeat);
+    this.hooks.onLost(this.lost);
   }
 }
 
-function isRunning(pid: number): boolean {
+// Creates the lock whole; false if it exists.
+function createLock(path: string, owner: Owner): boolean {
+  const temp = `${path}.${owner.token}.new`;
+  writeFileSync(temp, JSON.stringify(owner), { mode: 0o600, flag: 'wx' });
   try {
-    process.kill(pid, 0);
+    linkSync(temp, path);
     return true;
   } catch (err) {
-    // EPERM: it runs, as another user
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_LINK.has(code)) throw err;
+    return createInPlace(path, owner);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function createInPlace(path: string, owner: Owner): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeFileSync(fd, JSON.stringify(owner));
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+// The lock as it is now (content and mtime of one file), or null if there is none.
+function readLock(path: string): Observed | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { mtimeMs } = fstatSync(fd);
+    const buffer = Buffer.alloc(4096);
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    const raw = buffer.subarray(0, n).toString('utf8');
+    return { raw, owner: parseOwner(raw), mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseOwner(raw: string): Owner | null {
+  try {
+    const value = JSON.parse(raw) as Partial<Owner>;
+    if (typeof value.host === 'string' && Number.isInteger(value.pid) && typeof value.token === 'string') return value as Owner;
+  } catch {
+    // being written in place, or not ours
+  }
+  return null;
+}
+
+// Why a lock may be taken over, or null while its holder is alive.
+function judgeStale(lock: Observed, timing: LeaseTiming, me: LockIdentity): string | null {
+  const { owner } = lock;
+  if (owner !== null && owner.host === me.host && owner.pid !== me.pid && !me.isRunning(owner.pid)) {
+    return 'it is no longer running';
+  }
+  const idle = me.wallNow() - lock.mtimeMs;
+  if (idle > timing.leaseMs) return `it has not renewed its lock for ${formatAge(idle)} (stopped, frozen or cut off)`;
+  return null;
+}
+
+export function describeHolder(owner: Owner | null, me: { host: string }): string {
+  if (owner === null) return 'another process';
+  return owner.host === me.host ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
+}
+
+// Removes a stale lock, if it is still the one judged; false when another
+// waiter is doing so (the caller looks again at its next poll).
+function breakLock(path: string, judged: Observed, timing: LeaseTiming, me: LockIdentity): boolean {
+  return tryBreaker(path, timing, me, () => {
+    const current = readLock(path);
+    if (current !== null && current.raw === judged.raw && judgeStale(current, timing, me) !== null) {
+      rmSync(path, { force: true });
+    }
+  });
+}
+
+// Runs `work` holding the breaker, waiting for it up to a lease.
+async function withBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): Promise<void> {
+  const deadline = me.wallNow() + timing.leaseMs;
+  while (!tryBreaker(path, timing, me, work)) {
+    if (me.wallNow() > deadline) return;
+    await sleep(timing.pollMs);
+  }
+}
+
+// Runs `work` if the breaker can be had at once; false if not. A breaker
+// older than the lease was left by a process that died while breaking.
+function tryBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): boolean {
+  const breaker = `${path}.break`;
+  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  if (!createLock(breaker, owner)) {
+    const current = readLock(breaker);
+    if (current !== null && judgeStale(current, timing, me) !== null) {
+      // Only the breaker seen is removed: if another process has just made a
+      // new one, its content differs and it stays.
+      const again = readLock(breaker);
+      if (again?.raw === current.raw) rmSync(breaker, { force: true });
+    }
+    return false;
+  }
+  try {
+    work();
+    return true;
+  } finally {
+    rmSync(breaker, { force: true });
   }
 }

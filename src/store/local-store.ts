@@ -15,7 +15,7 @@ import type { BlobHash, CacheKey, Hasher } from '../hash.js';
 import type { BlobRef, Manifest } from '../manifest.js';
 import { blobsOf, validateManifest } from '../manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
-import { copyAndHash } from './file-copy.js';
+import { copyAndHashAsync } from './file-copy.js';
 
 // Layout under the cache directory:
 //   entries/<k0k1>/<key>.json   one manifest per key
@@ -192,13 +192,13 @@ export class LocalStore {
 
   // Copies a file into the store as a blob, hashing it on the way; a file
   // already stored is not stored twice.
-  storeFile(hasher: Hasher, source: string): BlobRef {
+  async storeFile(hasher: Hasher, source: string): Promise<BlobRef> {
     const tempPath = this.tempPath();
     const input = openSync(source, 'r');
     let out: number | null = null;
     try {
       out = openSync(tempPath, 'wx', 0o600);
-      const { hash, size } = copyAndHash(input, out, hasher);
+      const { hash, size } = await copyAndHashAsync(input, out, hasher);
       fsyncSync(out);
       closeSync(out);
       out = null;

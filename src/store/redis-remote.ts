@@ -3,7 +3,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { BlobHash, CacheKey } from '../hash.js';
-import type { RemoteLock, RemoteSpec, RemoteStore } from './remote.js';
+import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../lease.js';
+import type { LockIdentity } from './key-lock.js';
+import type { RemoteSpec, RemoteStore } from './remote.js';
 
 // A remote cache in Redis (redis:// or rediss://), shared by every machine
 // that points at it. Keys, all under one versioned prefix:
@@ -38,12 +40,10 @@ export const PENDING_CHUNK_TTL_MS = DAY_MS;
 // stale locally, which renews it.
 export const STORED_TTL_MS = 30 * DAY_MS;
 
-// A lock holder that stops renewing (killed, cut off) loses the lock after
-// LOCK_LEASE_MS; a live one renews it every LOCK_LEASE_MS * 0.3 (3 s).
-export const LOCK_LEASE_MS = 10_000;
-const LOCK_RENEW_SHARE = 0.3;
-// how often a waiting machine asks whether the lock is free
+// how often, at least, a waiting machine asks whether the lock is free
 export const LOCK_POLL_MS = 200;
+// A lock's value: this prefix and JSON naming its holder.
+const TOKEN_PREFIX = 'dcache-lock ';
 
 // Moving one chunk may take the timeout plus this long per byte (1 s per
 // MiB), so a link of 1 MiB/s can still move blobs, while a server that stops
@@ -61,11 +61,6 @@ const DISCONNECT_GRACE_MS = 500;
 const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
-export interface RedisRemoteOptions {
-  // the lock lease; shorter only in tests
-  lockLeaseMs?: number;
-}
-
 interface BlobMeta {
   size: number;
   chunks: number;
@@ -74,10 +69,10 @@ interface BlobMeta {
 // Opens a Redis remote. It starts connecting at once but does not wait: a
 // remote that is down or hanging makes the first method called reject,
 // within about spec.timeoutMs, and every later one at once.
-export async function openRedisRemote(spec: RemoteSpec, options: RedisRemoteOptions = {}): Promise<RemoteStore> {
+export async function openRedisRemote(spec: RemoteSpec): Promise<RemoteStore> {
   const RedisClient = await importQuietly();
   const client = new RedisClient(clientOptions(spec));
-  return new RedisRemote(spec, client, options.lockLeaseMs ?? LOCK_LEASE_MS);
+  return new RedisRemote(spec, client);
 }
 
 // ioredis logs every command it sends, AUTH's password and blob bytes
@@ -147,7 +142,6 @@ class RedisRemote implements RemoteStore {
   constructor(
     spec: RemoteSpec,
     private readonly client: Redis,
-    private readonly leaseMs: number,
   ) {
     this.label = spec.label;
     this.readOnly = spec.readOnly;
@@ -240,45 +234,95 @@ class RedisRemote implements RemoteStore {
     await this.run(`SET entry ${key}`, (c) => c.set(entryKey(key), bytes, 'PX', STORED_TTL_MS));
   }
 
-  // Takes the key's lock (SET NX with a lease), calling onWait once if
-  // another machine holds it, and renews the lease until released.
+  // Takes the key's lock: SET NX with a lease, renewed every heartbeat
+  // while it still holds our token, and released only if it still does. A
+  // lock key with no expiry, or a value dcache did not write (a crashed
+  // older version, a hand-made SET), is taken over once it has stood
+  // unchanged for a lease.
   //
   // Read-only, it only waits while another machine holds the lock and never
   // takes it: that machine's result can be downloaded, while a lock held
   // here would make others wait for a result that will never be uploaded.
-  async lock(key: CacheKey, onWait: () => void): Promise<RemoteLock> {
+  async lock(key: CacheKey, timing: LeaseTiming, me: LockIdentity, hooks: WaitHooks): Promise<LockOutcome> {
     const name = lockKey(key);
-    const token = this.readOnly ? '' : randomUUID();
+    const token = `${TOKEN_PREFIX}${JSON.stringify({ host: me.host, pid: me.pid, id: randomUUID() })}`;
+    const started = me.wallNow();
     let told = false;
+    let lastProgress = started;
+    // a suspect value (no expiry, not ours) and when it was first seen
+    let suspect = null as { value: string; since: number } | null;
     for (;;) {
-      const free = this.readOnly
-        ? (await this.run(`EXISTS lock ${key}`, (c) => c.exists(name))) === 0
-        : (await this.run(`SET lock ${key}`, (c) => c.set(name, token, 'PX', this.leaseMs, 'NX'))) === 'OK';
-      if (free) break;
+      if (!this.readOnly) {
+        const set = await this.run(`SET lock ${key}`, (c) => c.set(name, token, 'PX', timing.leaseMs, 'NX'));
+        if (set === 'OK') return { kind: 'held', lock: this.holdLock(key, name, token, told, timing, hooks) };
+      }
+      const [value, ttl] = await this.run(`GET lock ${key}`, async (c) => {
+        const replies = await c.multi().get(name).pttl(name).exec();
+        return [replies?.[0]?.[1] ?? null, replies?.[1]?.[1] ?? -2] as [string | null, number];
+      });
+      if (value === null) {
+        if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+        continue;
+      }
+      const holder = describeToken(value);
+      const now = me.wallNow();
+      if (ttl === -1 || !value.startsWith(TOKEN_PREFIX)) {
+        if (suspect?.value !== value) suspect = { value, since: now };
+        if (now - suspect.since >= timing.leaseMs) {
+          hooks.onTakeover(holder, ttl === -1 ? 'its lock key has no expiry' : 'its lock key was not written by dcache');
+          if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+          await this.run(`break lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, value));
+          suspect = null;
+          continue;
+        }
+      } else {
+        suspect = null;
+      }
       if (!told) {
         told = true;
-        onWait();
+        hooks.onWait(holder);
       }
-      await sleep(LOCK_POLL_MS);
+      if (now - started >= timing.maxWaitMs) {
+        hooks.onTimeout(holder, now - started);
+        return { kind: 'timed-out' };
+      }
+      if (now - lastProgress >= timing.progressMs) {
+        lastProgress = now;
+        hooks.onProgress(holder, now - started);
+      }
+      await sleep(Math.max(timing.pollMs, LOCK_POLL_MS));
+      if (await hooks.giveUp()) return { kind: 'gave-up' };
     }
-    if (this.readOnly) return { waited: told, release: async () => {} };
+  }
 
+  // A lock just taken: renewed every heartbeat while it holds our token.
+  private holdLock(key: CacheKey, name: string, token: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks): HeldLock {
+    let lost: string | null = null;
+    let held = true;
     const renewal = setInterval(() => {
-      // A failed renewal costs at worst a second run of the command elsewhere.
-      this.run(`renew lock ${key}`, (c) => c.eval(RENEW_SCRIPT, 1, name, token, this.leaseMs)).catch(() => {});
-    }, Math.round(this.leaseMs * LOCK_RENEW_SHARE));
+      this.run(`renew lock ${key}`, (c) => c.eval(RENEW_SCRIPT, 1, name, token, timing.leaseMs))
+        .then((renewed) => {
+          if (renewed === 1 || !held || lost !== null) return;
+          lost = 'the lock lapsed and another machine may have taken it (was this process stopped?)';
+          clearInterval(renewal);
+          this.renewals.delete(renewal);
+          hooks.onLost(lost);
+        })
+        // A failed renewal costs at worst a second run of the command elsewhere.
+        .catch(() => {});
+    }, timing.heartbeatMs);
     renewal.unref();
     this.renewals.add(renewal);
-    let held = true;
     return {
-      waited: told,
+      waited,
+      lostReason: () => lost,
       release: async () => {
         if (!held) return;
         held = false;
         clearInterval(renewal);
         this.renewals.delete(renewal);
         // closed: the renewals have stopped and the lease lapses on its own
-        if (this.closed) return;
+        if (this.closed || lost !== null) return;
         await this.run(`release lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, token));
       },
     };
@@ -398,6 +442,19 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+// Who holds a lock, from its value.
+function describeToken(value: string): string {
+  if (!value.startsWith(TOKEN_PREFIX)) return 'an unknown holder';
+  try {
+    const { host, pid } = JSON.parse(value.slice(TOKEN_PREFIX.length)) as { host?: unknown; pid?: unknown };
+    if (typeof host === 'string' && Number.isInteger(pid)) return `process ${String(pid)} on ${host}`;
+  } catch {
+    // not one of ours after all
+  }
+  return 'an unknown holder';
+}
+
+// What a read-only waiter gets once the lock is free: nothing to release.
+function unlockedLock(waited: boolean): HeldLock {
+  return { waited, lostReason: () => null, release: async () => {} };
 }

@@ -1,4 +1,6 @@
 import type { BlobHash, CacheKey } from '../hash.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from '../lease.js';
+import type { LockIdentity } from './key-lock.js';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import { redactCredentials } from '../redact.js';
@@ -21,14 +23,8 @@ export interface RemoteStore {
   putBlob(hash: BlobHash, size: number, path: string): Promise<void>;
   putManifest(key: CacheKey, bytes: Buffer): Promise<void>;
   // single flight across machines, where the backend can offer it
-  lock?(key: CacheKey, onWait: () => void): Promise<RemoteLock>;
+  lock?(key: CacheKey, timing: LeaseTiming, me: LockIdentity, hooks: WaitHooks): Promise<LockOutcome>;
   close(): Promise<void>;
-}
-
-export interface RemoteLock {
-  // whether another machine held it first (and may have recorded meanwhile)
-  waited: boolean;
-  release(): Promise<void>;
 }
 
 export interface RemoteSpec {

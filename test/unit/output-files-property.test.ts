@@ -37,11 +37,13 @@ beforeAll(async () => {
   store = new LocalStore(join(root, 'cache'));
   store.prepare();
   hasher = await loadHasher();
-  blobs = ['payload\n', '', '#!/bin/sh\necho pwned\n'].map((content, i) => {
-    const source = join(root, `source-${i}`);
-    writeFileSync(source, content);
-    return store.storeFile(hasher, source);
-  });
+  blobs = await Promise.all(
+    ['payload\n', '', '#!/bin/sh\necho pwned\n'].map((content, i) => {
+      const source = join(root, `source-${i}`);
+      writeFileSync(source, content);
+      return store.storeFile(hasher, source);
+    }),
+  );
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -13,8 +13,9 @@ import {
   openRedisRemote,
   PENDING_CHUNK_TTL_MS,
   STORED_TTL_MS,
-  type RedisRemoteOptions,
 } from '../../src/store/redis-remote.js';
+import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/lease.js';
+import type { LockIdentity } from '../../src/store/key-lock.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote.js';
 import { parseRemote } from '../../src/store/remote.js';
 import { freePort, RedisServer, SilentServer } from './redis-server.js';
@@ -48,13 +49,35 @@ let raw: Redis;
 let scratch: string;
 const opened: RemoteStore[] = [];
 
-async function openStore(
-  url = redis.url(),
-  options: { readOnly?: boolean; timeoutMs?: number } & RedisRemoteOptions = {},
-): Promise<RemoteStore> {
-  const store = await openRedisRemote(specFor(url, options), { lockLeaseMs: options.lockLeaseMs ?? LEASE_MS });
+async function openStore(url = redis.url(), options: { readOnly?: boolean; timeoutMs?: number } = {}): Promise<RemoteStore> {
+  const store = await openRedisRemote(specFor(url, options));
   opened.push(store);
   return store;
+}
+
+const TIMING = leaseTiming(LEASE_MS, 60_000);
+const ME: LockIdentity = { host: 'test-host', pid: process.pid, wallNow: () => Date.now(), isRunning: () => true };
+
+// What a lock taker was told while it waited.
+interface Told {
+  waits: number;
+  takeovers: string[];
+  lost: string[];
+}
+
+// Takes a lock, counting what the taker is told; fails unless it is held.
+async function takeLock(store: RemoteStore, key: CacheKey, told: Told = { waits: 0, takeovers: [], lost: [] }): Promise<HeldLock> {
+  const hooks: WaitHooks = {
+    onWait: () => void (told.waits += 1),
+    onProgress: () => {},
+    onTakeover: (_holder, why) => void told.takeovers.push(why),
+    onTimeout: () => {},
+    giveUp: () => false,
+    onLost: (why) => void told.lost.push(why),
+  };
+  const outcome = await store.lock!(key, TIMING, ME, hooks);
+  if (outcome.kind !== 'held') throw new Error(`the lock was not taken: ${outcome.kind}`);
+  return outcome.lock;
 }
 
 // Writes `bytes` to a file in the scratch directory and returns its path.
@@ -107,6 +130,9 @@ async function runScript(
       [
         `import { openRedisRemote } from ${JSON.stringify(source)};`,
         `const spec = (url: string) => ({ kind: 'redis' as const, url: new URL(url), label: 'the remote', readOnly: false, timeoutMs: ${TIMEOUT_MS} });`,
+        `const timing = { leaseMs: 10_000, heartbeatMs: 2_500, pollMs: 200, progressMs: 5_000, maxWaitMs: 60_000 };`,
+        `const me = { host: 'h', pid: 1, wallNow: () => Date.now(), isRunning: () => true };`,
+        `const hooks = { onWait() {}, onProgress() {}, onTakeover() {}, onTimeout() {}, giveUp: () => false, onLost() {} };`,
         `async function main(): Promise<void> {`,
         ...lines,
         `  console.log('done');`,
@@ -368,7 +394,7 @@ describe('a remote that is down or hanging', () => {
     await expect(store.getBlob(newHash(), () => {})).rejects.toThrow(store.label);
     await expect(store.putBlob(newHash(), 3, path)).rejects.toThrow(store.label);
     await expect(store.putManifest(newKey(), Buffer.from('{}'))).rejects.toThrow(store.label);
-    await expect(store.lock!(newKey(), () => {})).rejects.toThrow(store.label);
+    await expect(takeLock(store, newKey())).rejects.toThrow(store.label);
   }
 
   it('rejects every call when nothing listens on the port', async () => {
@@ -423,7 +449,7 @@ describe('a remote that is down or hanging', () => {
         `await hanging.getManifest('0000000000000000' as never).then(() => process.exit(3), () => {});`,
         `await hanging.close();`,
         `const live = await openRedisRemote(spec(${JSON.stringify(redis.url())}));`,
-        `await live.lock!('${newKey()}' as never, () => {});`,
+        `await live.lock!('${newKey()}' as never, timing, me, hooks);`,
         `await live.close();`,
       ]);
       expect(result).toEqual({ code: 0, signal: null, output: 'done' });
@@ -434,87 +460,134 @@ describe('a remote that is down or hanging', () => {
 });
 
 describe('locks', () => {
-  it('makes a second taker wait until the first releases', async () => {
+  const lockName = (key: CacheKey) => `dcache:v1:lock:${key}`;
+
+  it('makes a second taker wait until the first releases, through several leases', async () => {
     const first = await openStore();
     const second = await openStore();
     const key = newKey();
-    const held = await first.lock!(key, () => {
-      throw new Error('the first taker should not wait');
-    });
+    const firstTold: Told = { waits: 0, takeovers: [], lost: [] };
+    const held = await takeLock(first, key, firstTold);
     expect(held.waited).toBe(false);
-    let waits = 0;
+    expect(firstTold.waits).toBe(0);
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
     let acquired = false;
-    const taking = second.lock!(key, () => void (waits += 1)).then((lock) => {
+    const taking = takeLock(second, key, told).then((lock) => {
       acquired = true;
       return lock;
     });
-    await new Promise((r) => setTimeout(r, 3 * LEASE_MS));
+    await new Promise((r) => setTimeout(r, 4 * LEASE_MS));
     // the first holder's renewals keep it through several leases
-    expect(waits).toBe(1);
+    expect(told.waits).toBe(1);
     expect(acquired).toBe(false);
+    expect(held.lostReason()).toBeNull();
     await held.release();
     const lock = await taking;
     expect(lock.waited).toBe(true);
-    expect(waits).toBe(1);
+    expect(told).toEqual({ waits: 1, takeovers: [], lost: [] });
     await lock.release();
-    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+    expect(await raw.exists(lockName(key))).toBe(0);
   });
 
   it('lets another take the lock once a holder that stopped renewing loses its lease', async () => {
     const dead = await openStore();
     const key = newKey();
-    await dead.lock!(key, () => {});
+    await takeLock(dead, key);
     // never released: closing stops the renewals, as a killed process would
     await dead.close();
     const other = await openStore();
-    let waited = false;
-    const lock = await other.lock!(key, () => (waited = true));
-    expect(waited).toBe(true);
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
+    const lock = await takeLock(other, key, told);
+    expect(told.waits).toBe(1);
     expect(lock.waited).toBe(true);
     await lock.release();
   });
 
-  it('holds a lock with a lease of 10 s by default', async () => {
-    const store = await openRedisRemote(specFor(redis.url()));
-    opened.push(store);
+  it('holds a lock with the lease it is given, and names its holder in the value', async () => {
+    const store = await openStore();
     const key = newKey();
-    const lock = await store.lock!(key, () => {});
-    const ttl = await raw.pttl(`dcache:v1:lock:${key}`);
-    expect(ttl).toBeGreaterThan(5_000);
-    expect(ttl).toBeLessThanOrEqual(10_000);
+    const lock = await takeLock(store, key);
+    const ttl = await raw.pttl(lockName(key));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(LEASE_MS);
+    expect(await raw.get(lockName(key))).toMatch(/^dcache-lock \{"host":"test-host","pid":\d+,"id":"[0-9a-f-]{36}"\}$/);
     await lock.release();
   });
 
-  it('does not release a lock that another holder took over', async () => {
+  it('does not release a lock that another holder took over, and learns it lost it', async () => {
     const first = await openStore();
     const key = newKey();
-    const stale = await first.lock!(key, () => {});
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
+    const stale = await takeLock(first, key, told);
     // as if the lease had run out and another machine had taken the lock
-    await raw.set(`dcache:v1:lock:${key}`, 'someone-else', 'PX', 60_000);
+    await raw.set(lockName(key), 'dcache-lock {"host":"other","pid":7,"id":"x"}', 'PX', 60_000);
+    await new Promise((r) => setTimeout(r, 2 * TIMING.heartbeatMs));
+    expect(stale.lostReason()).toMatch(/lapsed/);
+    expect(told.lost).toHaveLength(1);
     await stale.release();
-    expect(await raw.get(`dcache:v1:lock:${key}`)).toBe('someone-else');
-    await raw.del(`dcache:v1:lock:${key}`);
+    expect(await raw.get(lockName(key))).toBe('dcache-lock {"host":"other","pid":7,"id":"x"}');
+    await raw.del(lockName(key));
+  });
+
+  it('takes over, after one lease, a lock key that has no expiry', async () => {
+    const store = await openStore();
+    const key = newKey();
+    await raw.set(lockName(key), 'dcache-lock {"host":"old","pid":1,"id":"y"}');
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
+    const lock = await takeLock(store, key, told);
+    expect(told.takeovers).toEqual(['its lock key has no expiry']);
+    expect(await raw.pttl(lockName(key))).toBeGreaterThan(0);
+    await lock.release();
+  });
+
+  it('takes over, after one lease, a lock key whose value dcache did not write', async () => {
+    const store = await openStore();
+    const key = newKey();
+    await raw.set(lockName(key), 'held by hand', 'PX', 3_600_000);
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
+    const lock = await takeLock(store, key, told);
+    expect(told.takeovers).toEqual(['its lock key was not written by dcache']);
+    await lock.release();
+    expect(await raw.exists(lockName(key))).toBe(0);
+  });
+
+  it('stops waiting after the longest wait and says so', async () => {
+    const first = await openStore();
+    const second = await openStore();
+    const key = newKey();
+    const held = await takeLock(first, key);
+    let timedOut = 0;
+    const outcome = await second.lock!(key, { ...TIMING, maxWaitMs: 3 * LEASE_MS }, ME, {
+      onWait: () => {},
+      onProgress: () => {},
+      onTakeover: () => {},
+      onTimeout: () => void (timedOut += 1),
+      giveUp: () => false,
+      onLost: () => {},
+    });
+    expect(outcome.kind).toBe('timed-out');
+    expect(timedOut).toBe(1);
+    await held.release();
   });
 
   it('makes a read-only remote wait for a held lock but never take one', async () => {
     const writer = await openStore();
     const reader = await openStore(redis.url(), { readOnly: true });
     const key = newKey();
-    const free = await reader.lock!(key, () => {
-      throw new Error('a free lock should not be waited for');
-    });
+    const told: Told = { waits: 0, takeovers: [], lost: [] };
+    const free = await takeLock(reader, key, told);
     expect(free.waited).toBe(false);
-    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+    expect(told.waits).toBe(0);
+    expect(await raw.exists(lockName(key))).toBe(0);
     await free.release();
 
-    const held = await writer.lock!(key, () => {});
-    let waits = 0;
-    const waiting = reader.lock!(key, () => void (waits += 1));
+    const held = await takeLock(writer, key);
+    const waiting = takeLock(reader, key, told);
     await new Promise((r) => setTimeout(r, 2 * LOCK_POLL_MS));
     await held.release();
     const after = await waiting;
-    expect(waits).toBe(1);
+    expect(told.waits).toBe(1);
     expect(after.waited).toBe(true);
-    expect(await raw.exists(`dcache:v1:lock:${key}`)).toBe(0);
+    expect(await raw.exists(lockName(key))).toBe(0);
   });
 });
