@@ -5,5 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Most tests wait on child processes (dcache, servers), not on the CPU:
+    // four files at a time keep two cores busy.
+    maxWorkers: 4,
   },
 });

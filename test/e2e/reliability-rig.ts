@@ -19,16 +19,19 @@ export interface Running {
 
 // Starts `dcache <args>` in the sandbox without waiting for it. With
 // `stdin: 'pipe'` the test writes its standard input (child.stdin).
+// With `group`, it leads a process group of its own, as a shell job does,
+// so that the test can signal the group (Ctrl-C) with kill(-pid).
 export function startDcache(
   box: Sandbox,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'ignore' | 'pipe' } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'ignore' | 'pipe'; group?: boolean } = {},
 ): Running {
   return track(
     spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? box.root,
       env: { ...box.env, ...options.env },
       stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+      detached: options.group === true,
     }),
   );
 }

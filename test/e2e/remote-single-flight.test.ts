@@ -1,7 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { eventually, machine, RedisBackend, type Running } from './remote-rig.js';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, plain, Sandbox } from './rig.js';
+import { eventually, machine, RedisBackend, Running } from './remote-rig.js';
 
 // Single flight across machines on Redis: machines that miss the same key at
 // once run the command once, and the others wait and replay its result. A
@@ -25,7 +27,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   openGate();
-  for (const name of ['gate-holder', 'gate-local', 'gate-late']) writeFileSync(box.path(name), '');
+  for (const name of ['gate-holder', 'gate-local', 'gate-late', 'gate-a', 'gate-b']) writeFileSync(box.path(name), '');
   await Promise.all(started.splice(0).map((r) => r.done));
   box.cleanup();
 });
@@ -57,7 +59,9 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Runni
 }
 
 const lockKeys = () => redis.client.keys('dcache:v1:lock:*');
-const WAITING = /dcache: waiting for another machine, which is running the same command\n/;
+// A lease short enough that commands of a few seconds outlive it many times.
+const SHORT_LEASE = { DCACHE_LOCK_LEASE: '500ms' };
+const WAITING = /dcache: waiting for another machine \(process \d+ on [^)]+\), which is running the same command\n/;
 // each of the machines has either taken the lock or is waiting for it
 const WAITING_OR_RUNNING = /dcache: (waiting for another machine|miss \(no entry\); running )/;
 
@@ -80,7 +84,7 @@ it('tells, in verbose mode, each of the four waiting machines that the hit came 
   const results = await Promise.all(runs.map((r) => r.done));
   const waiters = results.map((r) => plain(r.stderr)).filter((text) => WAITING.test(text));
   expect(waiters).toHaveLength(4);
-  for (const text of waiters) expect(text).toMatch(/^dcache: waiting for another machine, [^\n]*\ndcache: hit on the remote cache [^\n]*\n$/);
+  for (const text of waiters) expect(text).toMatch(/^dcache: waiting for another machine \([^\n]*\ndcache: hit on the remote cache [^\n]*\n$/);
 });
 
 it('holds the lock on Redis while the command runs', async () => {
@@ -129,7 +133,7 @@ it('runs the command on a waiting machine when the holder’s run fails and reco
 
 it('lets the next machine run the command once a holder killed with SIGKILL has lost its lease', async () => {
   const script = gated();
-  const holder = start('holder', ['run', '--remote', redis.url(), '--', script.path]);
+  const holder = start('holder', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
   await eventually('the holder runs the command', () => script.runs() === 1);
   await eventually('the holder holds the lock', async () => (await lockKeys()).length === 1);
   holder.child.kill('SIGKILL');
@@ -137,7 +141,7 @@ it('lets the next machine run the command once a holder killed with SIGKILL has 
   // the killed dcache's command is ours to stop too
   process.kill(Number(readFileSync(box.path('job.sh.pid'), 'utf8')), 'SIGKILL');
   openGate();
-  const next = await start('next', ['run', '--remote', redis.url(), '--', script.path]).done;
+  const next = await start('next', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
   expect(next.timedOut).toBe(false);
   expect(script.runs()).toBe(2);
   expect(next.stdout.toString()).toBe('result 2\n');
@@ -167,4 +171,92 @@ it('replays the remote entry on a machine that waited for a local run which reco
   expect(script.runs()).toBe(2);
   // machine Y's own output (it printed after the local run had started)
   expect(replayed.stdout.toString()).toBe(held.stdout.toString());
+});
+
+describe('leases on Redis, with commands longer than the lease', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('runs a command of four leases once for four staggered machines, and all print its output', async () => {
+    const script = box.counter('download.sh', "sleep 2; printf 'line %s\\n' 1 2 3");
+    const runs: Running[] = [];
+    for (const name of ['m1', 'm2', 'm3', 'm4']) {
+      runs.push(start(name, ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE));
+      await sleep(400);
+    }
+    const results = await Promise.all(runs.map((r) => r.done));
+    expect(script.runs()).toBe(1);
+    for (const r of results) {
+      expect(r.code).toBe(0);
+      expect(r.stdout.toString()).toBe('line 1\nline 2\nline 3\n');
+    }
+    expect(await lockKeys()).toEqual([]);
+  });
+
+  it('takes the lock over from a stopped machine; woken, that machine learns it and leaves the new lock alone', async () => {
+    const script = gated();
+    const a = start('a', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-a') });
+    await eventually('machine A runs the command', () => script.runs() === 1);
+    await eventually('machine A holds the lock', async () => (await lockKeys()).length === 1);
+    process.kill(a.child.pid!, 'SIGSTOP');
+    try {
+      const b = start('b', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-b') });
+      await eventually('machine B takes over and runs the command', () => script.runs() === 2);
+      const lock = await redis.client.get((await lockKeys())[0]!);
+      expect(lock).toContain(`"pid":${b.child.pid}`);
+      // A's command ends while A is stopped; then A wakes up.
+      writeFileSync(box.path('gate-a'), '');
+      process.kill(a.child.pid!, 'SIGCONT');
+      const woken = await a.done;
+      expect(woken.code).toBe(0);
+      expect(plain(woken.stderr)).toMatch(/dcache: lost the lock of this entry: the lock lapsed/);
+      // B's lock is still there: a third machine waits for B
+      expect(await redis.client.get((await lockKeys())[0]!)).toBe(lock);
+      const c = start('c', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, DCACHE_NOW: '2031-01-01T00:00:00', GATE: box.path('gate-b') });
+      await c.stderrMatches(new RegExp(`waiting for another machine \\(process ${b.child.pid} on `));
+      writeFileSync(box.path('gate-b'), '');
+      expect((await b.done).code).toBe(0);
+      expect((await c.done).code).toBe(0);
+    } finally {
+      if (a.child.exitCode === null && a.child.signalCode === null) process.kill(a.child.pid!, 'SIGCONT');
+    }
+  });
+
+  it('takes over, after one lease, a lock key set by hand without an expiry', async () => {
+    const script = box.counter('job.sh', 'echo ran');
+    const key = machine(box, 'probe').run(['status', '--explain', '--', script.path]).stdout.toString().split('\n')[0]!.slice('key '.length);
+    await redis.client.set(`dcache:v1:lock:${key}`, 'held by hand');
+    const r = await start('a', ['run', '-v', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('ran\n');
+    expect(plain(r.stderr)).toContain(
+      'dcache: taking the lock over from another machine (an unknown holder): its lock key has no expiry',
+    );
+    expect(await lockKeys()).toEqual([]);
+  });
+
+  it('releases both locks when interrupted while it waits for another machine', async () => {
+    const script = gated();
+    const holder = start('a', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
+    await eventually('machine A runs the command', () => script.runs() === 1);
+    const waiter = new Running(
+      spawn(process.execPath, [BIN, 'run', '-v', '--remote', redis.url(), '--', script.path], {
+        cwd: box.root,
+        env: { ...box.env, ...SHORT_LEASE, DCACHE_DIR: box.path('cache-b') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      }),
+    );
+    started.push(waiter);
+    await waiter.stderrMatches(WAITING);
+    // B holds its own machine's lock while it waits for A's
+    expect(readdirSync(join(box.path('cache-b'), 'locks')).filter((n) => n.endsWith('.lock'))).toHaveLength(1);
+    process.kill(-waiter.child.pid!, 'SIGINT');
+    const r = await waiter.done;
+    expect(r.code).toBe(130);
+    expect(readdirSync(join(box.path('cache-b'), 'locks')).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    expect(script.runs()).toBe(1);
+    openGate();
+    expect((await holder.done).code).toBe(0);
+  });
 });
