@@ -1,4 +1,3 @@
-import type { Hasher } from './hash.js';
 import type { BlobRef } from './manifest.js';
 import type { BlobWriter } from './store/blob-writer.js';
 import type { LocalStore } from './store/local-store.js';
@@ -25,11 +24,8 @@ export class Capture {
   private readonly seen = new Set<StreamFd>();
   failure: string | null = null;
 
-  constructor(
-    private readonly store: LocalStore,
-    private readonly hasher: Hasher,
-  ) {
-    this.streams = { 1: store.createBlobWriter(hasher), 2: store.createBlobWriter(hasher) };
+  constructor(private readonly store: LocalStore) {
+    this.streams = { 1: store.createBlobWriter(), 2: store.createBlobWriter() };
   }
 
   // false: wait for `drained()` before writing more
@@ -80,7 +76,7 @@ export class Capture {
       this.seen.add(fd);
       // The first switch creates the order blob; the run before it is still
       // held in runFd/runBytes and is written by flushRun just below.
-      if (this.seen.size === 2 && this.order === null) this.order = this.store.createBlobWriter(this.hasher);
+      if (this.seen.size === 2 && this.order === null) this.order = this.store.createBlobWriter();
       this.flushRun();
       this.runFd = fd;
     }

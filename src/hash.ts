@@ -1,10 +1,18 @@
+import { createHash } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
+
+// Two hashes, two jobs. Content (blobs, stdin, environment values, watched
+// files) is addressed by SHA-256: a 64-bit hash can be collided on purpose in
+// minutes, and a shared cache must not let one writer's bytes stand for
+// another's. Entries are named by xxh64 of their key material: the full
+// material is stored in the entry and compared on read, so a collision of
+// names is a miss, never a wrong replay.
 
 export type Hasher = Awaited<ReturnType<typeof xxhash>>;
 
 // A 16-hex-digit xxh64 of the key material: names an entry.
 export type CacheKey = string & { readonly __brand: 'CacheKey' };
-// A 16-hex-digit xxh64 of a blob's bytes: names a blob.
+// A 64-hex-digit SHA-256 of a blob's bytes: names a blob.
 export type BlobHash = string & { readonly __brand: 'BlobHash' };
 
 let hasher: Promise<Hasher> | undefined;
@@ -25,24 +33,29 @@ export interface StreamHash {
   digest(): BlobHash;
 }
 
-export function createStreamHash(h: Hasher): StreamHash {
-  const state = h.create64();
+export function createStreamHash(): StreamHash {
+  const state = createHash('sha256');
   return {
     update(chunk) {
       state.update(chunk);
     },
     digest() {
-      return toHex64(state.digest()) as BlobHash;
+      return state.digest('hex') as BlobHash;
     },
   };
 }
 
-export function hashBytes(h: Hasher, bytes: Uint8Array): BlobHash {
-  return toHex64(h.h64Raw(bytes)) as BlobHash;
+export function hashBytes(bytes: Uint8Array | string): BlobHash {
+  return createHash('sha256').update(bytes).digest('hex') as BlobHash;
 }
 
-const HASH_PATTERN = /^[0-9a-f]{16}$/;
+const KEY_PATTERN = /^[0-9a-f]{16}$/;
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
 export function isHash64(text: unknown): text is string {
-  return typeof text === 'string' && HASH_PATTERN.test(text);
+  return typeof text === 'string' && KEY_PATTERN.test(text);
+}
+
+export function isSha256(text: unknown): text is string {
+  return typeof text === 'string' && SHA256_PATTERN.test(text);
 }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
-import type { Hasher } from './hash.js';
 import { createStreamHash } from './hash.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -24,7 +23,7 @@ export async function hashEnvSpecs(
 ): Promise<Result<Array<[string, string | null]>, string>> {
   if (specs.length === 0) return ok([]);
   const { createHash } = await import('node:crypto');
-  const digest = (text: string) => createHash('sha256').update(ENV_SALT).update(text).digest('hex').slice(0, 32);
+  const digest = (text: string) => createHash('sha256').update(ENV_SALT).update(text).digest('hex');
   const pairs: Array<[string, string | null]> = [];
   // loaded only when a glob is given: a hit without one need not pay for it
   const picomatch = specs.some((spec) => !NAME.test(spec)) ? (await import('picomatch')).default : null;
@@ -55,12 +54,12 @@ export interface StdinCopy {
 
 // Streams all of standard input into a private temp file, hashing it on the
 // way: its hash goes into the key, and the file becomes the command's stdin.
-export async function copyStdin(stdin: Readable, hasher: Hasher): Promise<StdinCopy> {
+export async function copyStdin(stdin: Readable): Promise<StdinCopy> {
   const dir = mkdtempSync(join(tmpdir(), 'dcache-stdin-'));
   const path = join(dir, 'stdin');
   const dispose = () => rmSync(dir, { recursive: true, force: true });
   try {
-    const hash = createStreamHash(hasher);
+    const hash = createStreamHash();
     const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     for await (const chunk of stdin) {
       hash.update(chunk as Buffer);

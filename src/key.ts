@@ -3,7 +3,7 @@ import { toHex64 } from './hash.js';
 
 // Bumped whenever the meaning of the key material or of a manifest changes,
 // so that entries written by another release are misses, never misreadings.
-export const KEY_FORMAT = 1;
+export const KEY_FORMAT = 2;
 
 // Everything that selects an entry. It is stored whole in the manifest and
 // compared on read, so two materials whose hashes collide are a miss.

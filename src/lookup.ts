@@ -101,12 +101,14 @@ export async function checkSources(
   output: Output,
   trustFileTimes = true,
 ): Promise<SourceCheck[]> {
-  const ctx = { cwd: plan.cwd, env: plan.env, hasher: plan.hasher, timeoutMs: plan.watch.timeoutMs };
+  const ctx = { cwd: plan.cwd, env: plan.commandEnv, timeoutMs: plan.watch.timeoutMs };
   return Promise.all(
     plan.watch.sources.map(async (source): Promise<SourceCheck> => {
       const before = findRecorded(recorded, source);
       const current = await probe(source, ctx, trustFileTimes ? before : undefined);
       if (current.ok && current.warning) output.warnOnce(`costly:${sourceLabel(source)}`, current.warning);
+      // A source that cannot be checked counts as changed: say why, once.
+      if (!current.ok) output.warnOnce(`unchecked:${source.id}`, `cannot check a watched source, so it counts as changed: ${current.detail}`);
       const unchanged = before !== undefined && current.ok && sameFingerprint(before, current.fingerprint);
       return { source, recorded: before, current, unchanged };
     }),

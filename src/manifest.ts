@@ -1,5 +1,5 @@
 import type { BlobHash, CacheKey } from './hash.js';
-import { isHash64 } from './hash.js';
+import { isHash64, isSha256 } from './hash.js';
 import type { KeyMaterial } from './key.js';
 import { KEY_FORMAT } from './key.js';
 import type { Result } from './errors.js';
@@ -7,7 +7,9 @@ import type { OutputRecord } from './output-files.js';
 import type { Fingerprint } from './watch.js';
 import { fail, ok } from './errors.js';
 
-export const MANIFEST_FORMAT = 1;
+// 2: blobs, stdin and environment values hashed with SHA-256; watched
+// sources named by an id.
+export const MANIFEST_FORMAT = 2;
 
 export interface BlobRef {
   hash: BlobHash;
@@ -103,7 +105,7 @@ function isOutputRecord(v: unknown): v is OutputRecord {
 }
 
 function isFingerprint(v: unknown): v is Fingerprint {
-  if (!isRecord(v) || typeof v.source !== 'string') return false;
+  if (!isRecord(v) || typeof v.source !== 'string' || typeof v.id !== 'string') return false;
   const isText = (x: unknown) => x === null || typeof x === 'string';
   switch (v.kind) {
     case 'path':
@@ -115,13 +117,13 @@ function isFingerprint(v: unknown): v is Fingerprint {
             typeof f.path === 'string' &&
             (isCount(f.size) || f.size === -1) &&
             typeof f.mtimeMs === 'number' &&
-            isHash64(f.hash),
+            isSha256(f.hash),
         )
       );
     case 'url':
-      return isText(v.etag) && isText(v.lastModified) && isText(v.contentLength) && (v.bodyHash === null || isHash64(v.bodyHash));
+      return isText(v.etag) && isText(v.lastModified) && isText(v.contentLength) && (v.bodyHash === null || isSha256(v.bodyHash));
     case 'cmd':
-      return Number.isInteger(v.exitCode) && isHash64(v.stdoutHash);
+      return Number.isInteger(v.exitCode) && isSha256(v.stdoutHash);
     case 'unknown':
       return v.of === 'path' || v.of === 'url' || v.of === 'cmd';
     default:
@@ -130,7 +132,7 @@ function isFingerprint(v: unknown): v is Fingerprint {
 }
 
 export function isBlobRef(v: unknown): v is BlobRef {
-  return isRecord(v) && isHash64(v.hash) && isCount(v.size);
+  return isRecord(v) && isSha256(v.hash) && isCount(v.size);
 }
 
 // A short description of an untrusted value, safe for any shape (a deeply

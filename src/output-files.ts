@@ -14,7 +14,7 @@ import {
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
-import type { BlobHash, Hasher } from './hash.js';
+import type { BlobHash } from './hash.js';
 import type { BlobRef } from './manifest.js';
 import { copyAndHash } from './store/file-copy.js';
 import type { LocalStore } from './store/local-store.js';
@@ -57,7 +57,6 @@ export type CaptureProblem =
 // directories recurse, symlinks are recorded, not followed.
 export async function captureOutputs(
   store: LocalStore,
-  hasher: Hasher,
   cwd: string,
   declared: readonly string[],
 ): Promise<Result<OutputRecord[], CaptureProblem>> {
@@ -71,7 +70,7 @@ export async function captureOutputs(
       records.push({ path: rel, type: 'dir', mode: st.mode & 0o7777 });
       for (const name of readdirSync(abs).sort()) await visit(`${rel}/${name}`);
     } else if (st.isFile()) {
-      records.push({ path: rel, type: 'file', mode: st.mode & 0o7777, blob: await store.storeFile(hasher, abs) });
+      records.push({ path: rel, type: 'file', mode: st.mode & 0o7777, blob: await store.storeFile(abs) });
     }
     // Sockets, FIFOs and devices are not data; they are skipped.
   };
@@ -107,7 +106,6 @@ export type RestoreProblem =
 // is written through a symlink that leads out of the working directory.
 export function restoreOutputs(
   store: LocalStore,
-  hasher: Hasher,
   cwd: string,
   declared: readonly string[],
   records: readonly OutputRecord[],
@@ -144,11 +142,11 @@ export function restoreOutputs(
           const existing = lstatOrNull(target);
           if (existing && !existing.isDirectory()) rmSync(target);
           if (!existing?.isDirectory()) mkdirSync(target, { mode: 0o700 });
-          dirModes.push([target, record.mode]);
+          dirModes.push([target, safeMode(record.mode)]);
           break;
         }
         case 'file': {
-          const bad = copyBlobTo(store, hasher, record.blob, target, record.mode);
+          const bad = copyBlobTo(store, record.blob, target, record.mode);
           if (bad) return fail(bad);
           break;
         }
@@ -214,7 +212,6 @@ function isInside(root: string, real: string): boolean {
 // hash, then renames it into place. Returns the problem if the blob is bad.
 function copyBlobTo(
   store: LocalStore,
-  hasher: Hasher,
   blob: BlobRef,
   target: string,
   mode: number,
@@ -230,13 +227,13 @@ function copyBlobTo(
   let renamed = false;
   try {
     out = openSync(temp, 'wx', 0o600);
-    const copied = copyAndHash(source, out, hasher);
+    const copied = copyAndHash(source, out);
     if (copied.size !== blob.size || copied.hash !== blob.hash) {
       return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} does not match its hash` };
     }
     closeSync(out);
     out = null;
-    chmodSync(temp, mode);
+    chmodSync(temp, safeMode(mode));
     renameSync(temp, target);
     renamed = true;
     return null;
@@ -245,6 +242,22 @@ function copyBlobTo(
     if (out !== null) closeSync(out);
     if (!renamed) rmSync(temp, { force: true });
   }
+}
+
+// The recorded mode without setuid and setgid: an entry (from a shared cache
+// above all) must not hand whoever replays it a program that runs with the
+// restorer's identity. The other bits, sticky included, are kept.
+export function safeMode(mode: number): number {
+  return mode & ~0o6000;
+}
+
+// Whether a symlink of the outputs at `path` (relative to the working
+// directory) points outside it: an absolute target, or a relative one that
+// climbs out.
+export function symlinkLeaves(path: string, target: string): boolean {
+  if (target === '' || isAbsolute(target) || target.includes('\0')) return true;
+  const joined = posix.normalize(posix.join(posix.dirname(path), target));
+  return joined === '..' || joined.startsWith('../') || posix.isAbsolute(joined);
 }
 
 let tempCounter = 0;

@@ -1,6 +1,6 @@
 import { closeSync, openSync, read, readFileSync, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
-import type { BlobHash, Hasher, StreamHash } from './hash.js';
+import type { BlobHash, StreamHash } from './hash.js';
 import { createStreamHash, hashBytes } from './hash.js';
 import type { BlobRef, Manifest } from './manifest.js';
 import { unreachable } from './errors.js';
@@ -51,12 +51,11 @@ class BadBlob extends Error {
 export async function replayEntry(
   store: LocalStore,
   manifest: Manifest,
-  hasher: Hasher,
   sinks: ReplaySinks,
   cwd: string,
 ): Promise<ReplayResult> {
   if (manifest.outputs.length > 0) {
-    const restored = restoreOutputs(store, hasher, cwd, manifest.material.outputs, manifest.outputs);
+    const restored = restoreOutputs(store, cwd, manifest.material.outputs, manifest.outputs);
     if (!restored.ok) {
       const problem = restored.error;
       switch (problem.reason) {
@@ -71,14 +70,13 @@ export async function replayEntry(
       }
     }
   }
-  return replayStreams(store, manifest, hasher, sinks);
+  return replayStreams(store, manifest, sinks);
 }
 
 // Writes an entry's stdout and stderr back, in the recorded interleaving.
 async function replayStreams(
   store: LocalStore,
   manifest: Manifest,
-  hasher: Hasher,
   sinks: ReplaySinks,
 ): Promise<ReplayResult> {
   const total = (manifest.stdout?.size ?? 0) + (manifest.stderr?.size ?? 0) + (manifest.order?.size ?? 0);
@@ -86,7 +84,7 @@ async function replayStreams(
   let started = false;
   try {
     if (small) {
-      const buffers = readVerified(store, manifest, hasher);
+      const buffers = readVerified(store, manifest);
       const offsets: Record<StreamFd, number> = { 1: 0, 2: 0 };
       for (const [fd, length] of runsOf(manifest, buffers.order)) {
         const buffer = buffers[fd];
@@ -96,7 +94,7 @@ async function replayStreams(
       }
     } else {
       started = true;
-      await streamVerified(store, manifest, hasher, sinks);
+      await streamVerified(store, manifest, sinks);
     }
     return { ok: true };
   } catch (err) {
@@ -112,7 +110,7 @@ function sinkFor(sinks: ReplaySinks, fd: StreamFd): FdSink {
   return fd === 1 ? sinks.stdout : sinks.stderr;
 }
 
-function readVerified(store: LocalStore, manifest: Manifest, hasher: Hasher): Record<StreamFd, Buffer> & { order: Buffer | null } {
+function readVerified(store: LocalStore, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
   const read = (ref: BlobRef | null): Buffer | null => {
     if (ref === null) return null;
     let bytes: Buffer;
@@ -121,7 +119,7 @@ function readVerified(store: LocalStore, manifest: Manifest, hasher: Hasher): Re
     } catch {
       throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
     }
-    if (bytes.length !== ref.size || hashBytes(hasher, bytes) !== ref.hash) {
+    if (bytes.length !== ref.size || hashBytes(bytes) !== ref.hash) {
       throw new BadBlob(ref.hash, `blob ${ref.hash} does not match its hash`);
     }
     return bytes;
@@ -183,12 +181,12 @@ class OrderParser {
 
 // Streams large blobs in 1 MiB reads, verifying each blob's hash on the way
 // and checking it once its last byte has been read.
-async function streamVerified(store: LocalStore, manifest: Manifest, hasher: Hasher, sinks: ReplaySinks): Promise<void> {
+async function streamVerified(store: LocalStore, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
   const readers: Record<StreamFd, BlobReader | null> = {
-    1: manifest.stdout ? new BlobReader(store, manifest.stdout, hasher) : null,
-    2: manifest.stderr ? new BlobReader(store, manifest.stderr, hasher) : null,
+    1: manifest.stdout ? new BlobReader(store, manifest.stdout) : null,
+    2: manifest.stderr ? new BlobReader(store, manifest.stderr) : null,
   };
-  const order = manifest.order ? new BlobReader(store, manifest.order, hasher) : null;
+  const order = manifest.order ? new BlobReader(store, manifest.order) : null;
   try {
     // Two buffers for the whole replay: the next chunk is read (on libuv's
     // thread pool) while this one is hashed and written, and a buffer is
@@ -249,14 +247,13 @@ class BlobReader {
   constructor(
     store: LocalStore,
     readonly ref: BlobRef,
-    hasher: Hasher,
   ) {
     try {
       this.fd = openSync(store.blobPath(ref.hash), 'r');
     } catch {
       throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
     }
-    this.hash = createStreamHash(hasher);
+    this.hash = createStreamHash();
   }
 
   // Sequential reads of small pieces (the interleaving record), hashed.

@@ -3,17 +3,19 @@ import { isAbsolute, join, relative } from 'node:path';
 import { parseDuration } from './duration.js';
 import type { Result } from './errors.js';
 import { fail, ok, unreachable } from './errors.js';
-import type { Hasher } from './hash.js';
-import { createStreamHash } from './hash.js';
-import { redactCredentials } from './redact.js';
+import { createStreamHash, hashBytes } from './hash.js';
+import { redactUrl, urlIdentity } from './redact.js';
 
 // Watched sources are validators, not key: an entry stays fresh only while
 // each source's fingerprint equals the one taken when it was recorded.
 
+// `source` is as given (a URL with its credentials and signature, to be
+// fetched); `label` is how it is shown and stored; `id` names it across
+// calls (a re-signed URL of the same object has the same id).
 export type WatchSource =
-  | { kind: 'path'; source: string }
-  | { kind: 'url'; source: string }
-  | { kind: 'cmd'; source: string };
+  | { kind: 'path'; source: string; label: string; id: string }
+  | { kind: 'url'; source: string; label: string; id: string }
+  | { kind: 'cmd'; source: string; label: string; id: string };
 
 export interface FileFingerprint {
   path: string;
@@ -22,22 +24,25 @@ export interface FileFingerprint {
   hash: string;
 }
 
+// Each names its source by `source` (its label, for people) and `id` (for
+// matching it again).
 export type Fingerprint =
   // the files a path, directory or glob stands for (none: it does not exist)
-  | { kind: 'path'; source: string; files: FileFingerprint[] }
+  | { kind: 'path'; source: string; id: string; files: FileFingerprint[] }
   // a HEAD's validators, or the hash of a GET's body when there are none
   | {
       kind: 'url';
       source: string;
+      id: string;
       etag: string | null;
       lastModified: string | null;
       contentLength: string | null;
       bodyHash: string | null;
     }
   // a probe's exit code and the hash of its stdout
-  | { kind: 'cmd'; source: string; exitCode: number; stdoutHash: string }
+  | { kind: 'cmd'; source: string; id: string; exitCode: number; stdoutHash: string }
   // the source could not be checked when the entry was recorded
-  | { kind: 'unknown'; source: string; of: WatchSource['kind'] };
+  | { kind: 'unknown'; source: string; id: string; of: WatchSource['kind'] };
 
 export type Probe = { ok: true; fingerprint: Fingerprint; warning?: string } | { ok: false; detail: string };
 
@@ -63,19 +68,20 @@ export function parseWatch(
       try {
         url = new URL(given);
       } catch {
-        return fail(`--watch '${redactCredentials(given)}' is not a valid URL`);
+        return fail(`--watch '${redactUrl(given)}' is not a valid URL`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        return fail(`--watch '${redactCredentials(given)}': only http:// and https:// URLs can be watched (or use --watch-cmd)`);
+        return fail(`--watch '${redactUrl(given)}': only http:// and https:// URLs can be watched (or use --watch-cmd)`);
       }
-      sources.push({ kind: 'url', source: given });
+      // The identity may hold a credential that is not a signature: only its hash is kept.
+      sources.push({ kind: 'url', source: given, label: redactUrl(given), id: `url:${hashBytes(urlIdentity(url))}` });
     } else {
-      sources.push({ kind: 'path', source: given });
+      sources.push({ kind: 'path', source: given, label: given, id: `path:${given}` });
     }
   }
   for (const command of watchCmd) {
     if (command.trim() === '') return fail(`--watch-cmd '${command}' is empty; give a command for /bin/sh -c`);
-    sources.push({ kind: 'cmd', source: command });
+    sources.push({ kind: 'cmd', source: command, label: command, id: `cmd:${command}` });
   }
   let timeoutMs = DEFAULT_WATCH_TIMEOUT_MS;
   if (timeout !== undefined) {
@@ -87,17 +93,15 @@ export function parseWatch(
   return ok({ sources, timeoutMs });
 }
 
-// How a source is named in a manifest and in messages: URL credentials are
-// never written down.
+// How a source is named in a manifest and in messages: URL credentials and
+// signatures are never written down.
 export function sourceLabel(source: WatchSource): string {
-  return source.kind === 'url' ? redactCredentials(source.source) : source.source;
+  return source.label;
 }
-
 
 export interface ProbeContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
-  hasher: Hasher;
   timeoutMs: number;
 }
 
@@ -107,11 +111,11 @@ export async function probe(source: WatchSource, ctx: ProbeContext, previous?: F
   try {
     switch (source.kind) {
       case 'path':
-        return { ok: true, fingerprint: await probePath(source.source, ctx, previous) };
+        return { ok: true, fingerprint: await probePath(source, ctx, previous) };
       case 'url':
-        return await probeUrl(source.source, ctx);
+        return await probeUrl(source, ctx);
       case 'cmd':
-        return await probeCommand(source.source, ctx);
+        return await probeCommand(source, ctx);
       default:
         return unreachable(source);
     }
@@ -123,13 +127,12 @@ export async function probe(source: WatchSource, ctx: ProbeContext, previous?: F
 // The fingerprint to record for a probe: an unverifiable source is recorded
 // as such, and counts as changed at the next check.
 export function recordable(source: WatchSource, result: Probe): Fingerprint {
-  return result.ok ? result.fingerprint : { kind: 'unknown', source: sourceLabel(source), of: source.kind };
+  return result.ok ? result.fingerprint : { kind: 'unknown', source: source.label, id: source.id, of: source.kind };
 }
 
 // The recorded fingerprint of a source, if the entry has one.
 export function findRecorded(recorded: readonly Fingerprint[], source: WatchSource): Fingerprint | undefined {
-  const label = sourceLabel(source);
-  return recorded.find((f) => f.source === label && (f.kind === source.kind || (f.kind === 'unknown' && f.of === source.kind)));
+  return recorded.find((f) => f.id === source.id && (f.kind === source.kind || (f.kind === 'unknown' && f.of === source.kind)));
 }
 
 // Whether two fingerprints say the source is unchanged. For files the
@@ -188,7 +191,8 @@ export function describeFingerprint(f: Fingerprint): string {
 
 // Symlinks are followed: what matters is the content they lead to. A
 // broken one is fingerprinted by where it points.
-async function probePath(source: string, ctx: ProbeContext, previous?: Fingerprint): Promise<Fingerprint> {
+async function probePath(watched: WatchSource, ctx: ProbeContext, previous?: Fingerprint): Promise<Fingerprint> {
+  const source = watched.source;
   const known = new Map(previous?.kind === 'path' ? previous.files.map((f) => [f.path, f]) : []);
   const paths = await expandPath(source, ctx.cwd);
   const files = paths.map((path): FileFingerprint => {
@@ -197,13 +201,13 @@ async function probePath(source: string, ctx: ProbeContext, previous?: Fingerpri
     try {
       st = statSync(abs);
     } catch {
-      return { path, size: -1, mtimeMs: 0, hash: ctx.hasher.h64ToString(`broken symlink to ${readlinkSync(abs)}`) };
+      return { path, size: -1, mtimeMs: 0, hash: hashBytes(`broken symlink to ${readlinkSync(abs)}`) };
     }
     const before = known.get(path);
     if (before && before.size === st.size && before.mtimeMs === st.mtimeMs) return before;
-    return { path, size: st.size, mtimeMs: st.mtimeMs, hash: hashFile(abs, ctx.hasher) };
+    return { path, size: st.size, mtimeMs: st.mtimeMs, hash: hashFile(abs) };
   });
-  return { kind: 'path', source, files };
+  return { kind: 'path', source: watched.label, id: watched.id, files };
 }
 
 // The files a source stands for, sorted: a file, every file under a
@@ -255,8 +259,8 @@ function lstatOrNull(path: string) {
   }
 }
 
-function hashFile(path: string, hasher: Hasher): string {
-  const hash = createStreamHash(hasher);
+function hashFile(path: string): string {
+  const hash = createStreamHash();
   const fd = openSync(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(1 << 20);
@@ -271,8 +275,8 @@ function hashFile(path: string, hasher: Hasher): string {
   return hash.digest();
 }
 
-async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
-  const url = new URL(source);
+async function probeUrl(watched: WatchSource, ctx: ProbeContext): Promise<Probe> {
+  const url = new URL(watched.source);
   const headers: Record<string, string> = {};
   // fetch refuses URLs with credentials: send them as basic auth instead.
   if (url.username || url.password) {
@@ -282,7 +286,7 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
     url.username = '';
     url.password = '';
   }
-  const label = redactCredentials(source);
+  const label = watched.label;
   const request = (method: 'HEAD' | 'GET') =>
     fetch(url, { method, headers, redirect: 'follow', signal: AbortSignal.timeout(ctx.timeoutMs) });
   let head: Response;
@@ -296,7 +300,7 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
   const refused = head.status === 403 || head.status === 405 || head.status === 501;
   if (!head.ok && !refused) return { ok: false, detail: `${label} answered HEAD with ${head.status} ${head.statusText}`.trim() };
   if (head.ok) {
-    const validators = validatorsOf(head, label);
+    const validators = validatorsOf(head, watched);
     if (validators) return { ok: true, fingerprint: validators };
   }
   let response: Response;
@@ -304,17 +308,25 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
     response = await request('GET');
     if (!response.ok) return { ok: false, detail: `${label} answered GET with ${response.status}` };
     if (refused) {
-      const validators = validatorsOf(response, label);
+      const validators = validatorsOf(response, watched);
       if (validators) {
         await response.body?.cancel();
         return { ok: true, fingerprint: validators };
       }
     }
-    const hash = createStreamHash(ctx.hasher);
+    const hash = createStreamHash();
     for await (const chunk of response.body ?? []) hash.update(chunk as Uint8Array);
     return {
       ok: true,
-      fingerprint: { kind: 'url', source: label, etag: null, lastModified: null, contentLength: null, bodyHash: hash.digest() },
+      fingerprint: {
+        kind: 'url',
+        source: label,
+        id: watched.id,
+        etag: null,
+        lastModified: null,
+        contentLength: null,
+        bodyHash: hash.digest(),
+      },
       warning: `${label} sends no ETag, Last-Modified or Content-Length: its whole body is downloaded and hashed at every check`,
     };
   } catch (err) {
@@ -322,12 +334,12 @@ async function probeUrl(source: string, ctx: ProbeContext): Promise<Probe> {
   }
 }
 
-function validatorsOf(response: Response, label: string): Fingerprint | null {
+function validatorsOf(response: Response, watched: WatchSource): Fingerprint | null {
   const etag = response.headers.get('etag');
   const lastModified = response.headers.get('last-modified');
   const contentLength = response.headers.get('content-length');
   if (etag === null && lastModified === null && contentLength === null) return null;
-  return { kind: 'url', source: label, etag, lastModified, contentLength, bodyHash: null };
+  return { kind: 'url', source: watched.label, id: watched.id, etag, lastModified, contentLength, bodyHash: null };
 }
 
 function describeFetchError(label: string, err: unknown, timeoutMs: number): string {
@@ -339,7 +351,8 @@ function describeFetchError(label: string, err: unknown, timeoutMs: number): str
 // Runs a probe through /bin/sh -c with stdin from /dev/null; its stderr
 // goes nowhere, its stdout is hashed as it streams. It runs in its own
 // process group, so a timeout kills whatever it started too.
-async function probeCommand(command: string, ctx: ProbeContext): Promise<Probe> {
+async function probeCommand(watched: WatchSource, ctx: ProbeContext): Promise<Probe> {
+  const command = watched.source;
   // loaded here: a hit without --watch-cmd should not pay for child_process
   const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
@@ -356,7 +369,7 @@ async function probeCommand(command: string, ctx: ProbeContext): Promise<Probe> 
       stdio: ['ignore', 'pipe', 'ignore'],
       detached: true,
     });
-    const hash = createStreamHash(ctx.hasher);
+    const hash = createStreamHash();
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -370,7 +383,7 @@ async function probeCommand(command: string, ctx: ProbeContext): Promise<Probe> 
     child.on('error', (err) => settle({ ok: false, detail: `--watch-cmd '${command}': ${err.message}` }));
     child.on('close', (code, signal) => {
       if (code === null) settle({ ok: false, detail: `--watch-cmd '${command}' was killed by ${signal}` });
-      else settle({ ok: true, fingerprint: { kind: 'cmd', source: command, exitCode: code, stdoutHash: hash.digest() } });
+      else settle({ ok: true, fingerprint: { kind: 'cmd', source: command, id: watched.id, exitCode: code, stdoutHash: hash.digest() } });
     });
   });
 }

@@ -68,7 +68,7 @@ async function generate({ root, entries, now, from = 0, to = entries, compact = 
     payload[BLOB_BYTES - 1] = 0x0a;
     const tempPath = join(root, 'tmp', `generated-${i}.tmp`);
     fs.writeFileSync(tempPath, payload, { mode: 0o600 });
-    const stdout = store.publishBlob({ tempPath, hash: hashBytes(hasher, payload) as BlobHash, size: BLOB_BYTES });
+    const stdout = store.publishBlob({ tempPath, hash: hashBytes(payload) as BlobHash, size: BLOB_BYTES });
 
     const material = buildKeyMaterial({
       argv: ['./export.sh', `--part=${i}`, `--region=${['eu', 'us', 'ap'][i % 3]}`],

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { BlobHash, Hasher, StreamHash } from '../hash.js';
+import type { BlobHash, StreamHash } from '../hash.js';
 import { createStreamHash } from '../hash.js';
 
 // Buffered bytes above which `write` asks the producer to wait for 'drain'.
@@ -21,11 +21,8 @@ export class BlobWriter {
   // the first write error (ENOSPC, EDQUOT, EIO...): the blob is then worthless
   error: Error | null = null;
 
-  constructor(
-    readonly tempPath: string,
-    hasher: Hasher,
-  ) {
-    this.hash = createStreamHash(hasher);
+  constructor(readonly tempPath: string) {
+    this.hash = createStreamHash();
     this.stream = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: HIGH_WATER_MARK });
     this.stream.on('error', (err) => {
       this.error ??= err;

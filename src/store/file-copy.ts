@@ -1,13 +1,13 @@
 import { read, readSync, write, writeSync } from 'node:fs';
-import type { BlobHash, Hasher } from '../hash.js';
+import type { BlobHash } from '../hash.js';
 import { createStreamHash } from '../hash.js';
 
 const CHUNK = 1 << 20;
 
 // Copies everything from one open file to another through one reused
 // 1 MiB buffer, hashing the bytes on the way.
-export function copyAndHash(input: number, output: number, hasher: Hasher): { hash: BlobHash; size: number } {
-  const hash = createStreamHash(hasher);
+export function copyAndHash(input: number, output: number): { hash: BlobHash; size: number } {
+  const hash = createStreamHash();
   const buffer = Buffer.allocUnsafe(CHUNK);
   let size = 0;
   for (;;) {
@@ -23,8 +23,8 @@ export function copyAndHash(input: number, output: number, hasher: Hasher): { ha
 
 // The same copy off the main thread, a chunk at a time: the event loop
 // keeps turning (a lock's heartbeat) however large the file is.
-export async function copyAndHashAsync(input: number, output: number, hasher: Hasher): Promise<{ hash: BlobHash; size: number }> {
-  const hash = createStreamHash(hasher);
+export async function copyAndHashAsync(input: number, output: number): Promise<{ hash: BlobHash; size: number }> {
+  const hash = createStreamHash();
   const buffer = Buffer.allocUnsafe(CHUNK);
   let size = 0;
   for (;;) {

@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { BlobHash, CacheKey, Hasher } from '../hash.js';
+import type { BlobHash, CacheKey } from '../hash.js';
 import type { BlobRef, Manifest } from '../manifest.js';
 import { blobsOf, validateManifest } from '../manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
@@ -148,8 +148,8 @@ export class LocalStore {
     return null;
   }
 
-  createBlobWriter(hasher: Hasher): BlobWriter {
-    return new BlobWriter(this.tempPath(), hasher);
+  createBlobWriter(): BlobWriter {
+    return new BlobWriter(this.tempPath());
   }
 
   // Moves a finished temp blob to its content address. If identical content
@@ -192,13 +192,13 @@ export class LocalStore {
 
   // Copies a file into the store as a blob, hashing it on the way; a file
   // already stored is not stored twice.
-  async storeFile(hasher: Hasher, source: string): Promise<BlobRef> {
+  async storeFile(source: string): Promise<BlobRef> {
     const tempPath = this.tempPath();
     const input = openSync(source, 'r');
     let out: number | null = null;
     try {
       out = openSync(tempPath, 'wx', 0o600);
-      const { hash, size } = await copyAndHashAsync(input, out, hasher);
+      const { hash, size } = await copyAndHashAsync(input, out);
       fsyncSync(out);
       closeSync(out);
       out = null;

@@ -13,9 +13,9 @@ import { LocalStore } from '../../src/store/local-store.js';
 
 const KEY = '8c59f3b361ef3743' as CacheKey;
 
-const hash64 = fc.stringMatching(/^[0-9a-f]{16}$/);
+const sha256 = fc.stringMatching(/^[0-9a-f]{64}$/);
 const count = fc.nat({ max: 2 ** 40 });
-const blobRef = fc.record({ hash: hash64, size: count });
+const blobRef = fc.record({ hash: sha256, size: count });
 const mode = fc.integer({ min: 0, max: 0o7777 });
 const text = fc.string({ maxLength: 12 });
 
@@ -23,12 +23,12 @@ const text = fc.string({ maxLength: 12 });
 const validManifest = fc
   .record({
     material: fc.record({
-      format: fc.constant(1),
+      format: fc.constant(2),
       shell: fc.boolean(),
       argv: fc.array(text, { minLength: 1, maxLength: 4 }),
       cwd: fc.option(text, { nil: null }),
-      env: fc.array(fc.tuple(text, fc.option(hash64, { nil: null })), { maxLength: 3 }),
-      stdin: fc.option(hash64, { nil: null }),
+      env: fc.array(fc.tuple(text, fc.option(sha256, { nil: null })), { maxLength: 3 }),
+      stdin: fc.option(sha256, { nil: null }),
       outputs: fc.array(text, { maxLength: 3 }),
       extra: fc.option(text, { nil: null }),
     }),
@@ -55,25 +55,27 @@ const validManifest = fc
         fc.record({
           kind: fc.constant('path'),
           source: text,
-          files: fc.array(fc.record({ path: text, size: count, mtimeMs: fc.double({ min: 0, max: 2e12, noNaN: true }), hash: hash64 }), {
+          id: text,
+          files: fc.array(fc.record({ path: text, size: count, mtimeMs: fc.double({ min: 0, max: 2e12, noNaN: true }), hash: sha256 }), {
             maxLength: 2,
           }),
         }),
         fc.record({
           kind: fc.constant('url'),
           source: text,
+          id: text,
           etag: fc.option(text, { nil: null }),
           lastModified: fc.option(text, { nil: null }),
           contentLength: fc.option(text, { nil: null }),
-          bodyHash: fc.option(hash64, { nil: null }),
+          bodyHash: fc.option(sha256, { nil: null }),
         }),
-        fc.record({ kind: fc.constant('cmd'), source: text, exitCode: fc.integer({ min: 0, max: 255 }), stdoutHash: hash64 }),
-        fc.record({ kind: fc.constant('unknown'), source: text, of: fc.constantFrom('path', 'url', 'cmd') }),
+        fc.record({ kind: fc.constant('cmd'), source: text, id: text, exitCode: fc.integer({ min: 0, max: 255 }), stdoutHash: sha256 }),
+        fc.record({ kind: fc.constant('unknown'), source: text, id: text, of: fc.constantFrom('path', 'url', 'cmd') }),
       ),
       { maxLength: 3 },
     ),
   })
-  .map(({ streams, ...rest }) => ({ format: 1, key: KEY as string, ...rest, ...streams }));
+  .map(({ streams, ...rest }) => ({ format: 2, key: KEY as string, ...rest, ...streams }));
 
 // One change somewhere in a JSON tree: a value replaced, a property
 // removed, a value wrapped in an array, or a property added.
@@ -147,14 +149,14 @@ const mutatedManifest = fc
 
 // A well-formed manifest, as dcache writes one.
 const BASE = {
-  format: 1,
+  format: 2,
   key: KEY,
-  material: { format: 1, shell: false, argv: ['./fetch.sh'], cwd: '/srv', env: [], stdin: null, outputs: [], extra: null },
+  material: { format: 2, shell: false, argv: ['./fetch.sh'], cwd: '/srv', env: [], stdin: null, outputs: [], extra: null },
   recordedAt: 1_724_763_600_000,
   durationMs: 12,
   exitCode: 0,
   policies: ['daily'],
-  stdout: { hash: '00000000000000aa', size: 10 },
+  stdout: { hash: `${'0'.repeat(62)}aa`, size: 10 },
   stderr: null,
   order: null,
   outputs: [],
@@ -220,7 +222,7 @@ describe('validateManifest on random and mutated manifests', () => {
         if (result.ok) {
           // what was accepted still passes after a round trip through JSON
           expect(validateManifest(JSON.parse(JSON.stringify(result.value))).ok).toBe(true);
-          expect(result.value.format).toBe(1);
+          expect(result.value.format).toBe(2);
         }
         return true;
       }),

@@ -4,10 +4,10 @@ import { blobsOf, validateManifest } from '../../src/manifest.js';
 
 function validManifest(): Record<string, unknown> {
   return {
-    format: 1,
+    format: 2,
     key: '8c59f3b361ef3743',
     material: {
-      format: 1,
+      format: 2,
       shell: false,
       argv: ['curl', '-s', 'https://example.com/data.csv'],
       cwd: '/home/ada/project',
@@ -23,19 +23,19 @@ function validManifest(): Record<string, unknown> {
     durationMs: 1234,
     exitCode: 0,
     policies: ['daily'],
-    stdout: { hash: '00000000000000aa', size: 10 },
-    stderr: { hash: '00000000000000bb', size: 3 },
-    order: { hash: '00000000000000cc', size: 2 },
+    stdout: { hash: '00000000000000000000000000000000000000000000000000000000000000aa', size: 10 },
+    stderr: { hash: '00000000000000000000000000000000000000000000000000000000000000bb', size: 3 },
+    order: { hash: '00000000000000000000000000000000000000000000000000000000000000cc', size: 2 },
     outputs: [
       { path: 'data', type: 'dir', mode: 0o755 },
-      { path: 'data/raw.csv', type: 'file', mode: 0o644, blob: { hash: '00000000000000dd', size: 5 } },
+      { path: 'data/raw.csv', type: 'file', mode: 0o644, blob: { hash: '00000000000000000000000000000000000000000000000000000000000000dd', size: 5 } },
       { path: 'data/latest', type: 'symlink', target: 'raw.csv' },
     ],
     validators: [
-      { kind: 'path', source: 'in.csv', files: [{ path: 'in.csv', size: 3, mtimeMs: 1_724_763_000_000.5, hash: '00000000000000ee' }] },
-      { kind: 'url', source: 'https://***@example.com/x', etag: '"abc"', lastModified: null, contentLength: '3', bodyHash: null },
-      { kind: 'cmd', source: 'gsutil stat gs://b/o', exitCode: 0, stdoutHash: '00000000000000ff' },
-      { kind: 'unknown', source: 'https://example.com/y', of: 'url' },
+      { kind: 'path', source: 'in.csv', id: 'path:in.csv', files: [{ path: 'in.csv', size: 3, mtimeMs: 1_724_763_000_000.5, hash: '00000000000000000000000000000000000000000000000000000000000000ee' }] },
+      { kind: 'url', source: 'https://***@example.com/x', id: 'url:00ff', etag: '"abc"', lastModified: null, contentLength: '3', bodyHash: null },
+      { kind: 'cmd', source: 'gsutil stat gs://b/o', id: 'cmd:gsutil stat gs://b/o', exitCode: 0, stdoutHash: '00000000000000000000000000000000000000000000000000000000000000ff' },
+      { kind: 'unknown', source: 'https://example.com/y', id: 'url:00ee', of: 'url' },
     ],
   };
 }
@@ -69,14 +69,14 @@ describe('validateManifest', () => {
     ['key material with an empty argv', (m) => (material(m).argv = [])],
     ['a recordedAt given as a string', (m) => (m.recordedAt = '2024-08-27')],
     ['exit code 256', (m) => (m.exitCode = 256)],
-    ['a negative stdout size', (m) => (m.stdout = { hash: '00000000000000aa', size: -1 })],
+    ['a negative stdout size', (m) => (m.stdout = { hash: '00000000000000000000000000000000000000000000000000000000000000aa', size: -1 })],
     ['a stderr hash that is not 16 hex digits', (m) => (m.stderr = { hash: 'xyz', size: 3 })],
     ['a missing order field', (m) => delete m.order],
     ['a missing outputs field', (m) => delete m.outputs],
     ['a missing validators field', (m) => delete m.validators],
     ['a validator of an unknown kind', (m) => ((m.validators as unknown[])[0] = { kind: 'ftp', source: 'x' })],
     ['a file fingerprint without a hash', (m) => ((m.validators as unknown[])[0] = { kind: 'path', source: 'a', files: [{ path: 'a', size: 1, mtimeMs: 1 }] })],
-    ['a probe fingerprint without an exit code', (m) => ((m.validators as unknown[])[2] = { kind: 'cmd', source: 'x', stdoutHash: '00000000000000ff' })],
+    ['a probe fingerprint without an exit code', (m) => ((m.validators as unknown[])[2] = { kind: 'cmd', source: 'x', stdoutHash: '00000000000000000000000000000000000000000000000000000000000000ff' })],
     ['an output of an unknown type', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'fifo', mode: 0o644 })],
     ['an output file without a blob', (m) => ((m.outputs as unknown[])[1] = { path: 'data/raw.csv', type: 'file', mode: 0o644 })],
     ['an output mode beyond 0o7777', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'dir', mode: 0o10000 })],
@@ -90,9 +90,9 @@ describe('validateManifest', () => {
   });
 
   it('rejects a manifest written by a newer release as future-format', () => {
-    expect(validateManifest(withChange((m) => (m.format = 2)))).toEqual({
+    expect(validateManifest(withChange((m) => (m.format = 3)))).toEqual({
       ok: false,
-      error: { reason: 'future-format', format: 2 },
+      error: { reason: 'future-format', format: 3 },
     });
   });
 
@@ -113,15 +113,15 @@ describe('validateManifest', () => {
 describe('blobsOf', () => {
   it('lists a blob shared by stdout and stderr once', () => {
     const m = withChange((x) => {
-      x.stderr = { hash: '00000000000000aa', size: 10 };
+      x.stderr = { hash: '00000000000000000000000000000000000000000000000000000000000000aa', size: 10 };
       x.order = null;
       x.outputs = [];
     }) as unknown as Manifest;
-    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000aa']);
+    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000000000000000000000000000000000000000000000000000aa']);
   });
 
   it('lists the blobs of output files after the streams', () => {
     const m = validManifest() as unknown as Manifest;
-    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000aa', '00000000000000bb', '00000000000000cc', '00000000000000dd']);
+    expect(blobsOf(m).map((b) => b.hash)).toEqual(['00000000000000000000000000000000000000000000000000000000000000aa', '00000000000000000000000000000000000000000000000000000000000000bb', '00000000000000000000000000000000000000000000000000000000000000cc', '00000000000000000000000000000000000000000000000000000000000000dd']);
   });
 });

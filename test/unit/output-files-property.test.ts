@@ -4,8 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hasher } from '../../src/hash.js';
-import { loadHasher } from '../../src/hash.js';
 import type { BlobRef } from '../../src/manifest.js';
 import { restoreOutputs, type OutputRecord } from '../../src/output-files.js';
 import { LocalStore } from '../../src/store/local-store.js';
@@ -24,7 +22,6 @@ let root: string;
 let wd: string;
 let outside: string;
 let store: LocalStore;
-let hasher: Hasher;
 let blobs: BlobRef[];
 
 beforeAll(async () => {
@@ -36,12 +33,11 @@ beforeAll(async () => {
   writeFileSync(join(outside, 'dir', 'a'), 'a\n');
   store = new LocalStore(join(root, 'cache'));
   store.prepare();
-  hasher = await loadHasher();
   blobs = await Promise.all(
     ['payload\n', '', '#!/bin/sh\necho pwned\n'].map((content, i) => {
       const source = join(root, `source-${i}`);
       writeFileSync(source, content);
-      return store.storeFile(hasher, source);
+      return store.storeFile(source);
     }),
   );
 });
@@ -190,7 +186,7 @@ function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random
   const before = snapshot();
   let result: ReturnType<typeof restoreOutputs>;
   try {
-    result = restoreOutputs(store, hasher, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord));
+    result = restoreOutputs(store, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord));
   } catch (err) {
     throw new Error(`restoreOutputs threw ${String(err)}`);
   }
@@ -220,7 +216,7 @@ describe('restoreOutputs on random output records', () => {
           prepareWorkingDirectory([]);
           const all = [...records];
           all.splice(at % (all.length + 1), 0, { path: bad, type: 'file', mode: 0o644, blob: 0, target: '' });
-          const result = restoreOutputs(store, hasher, wd, declaredOf(all, 'derived', []), all.map(toRecord));
+          const result = restoreOutputs(store, wd, declaredOf(all, 'derived', []), all.map(toRecord));
           expect(result.ok).toBe(false);
           expect(readdirSync(wd)).toEqual([]);
           return true;
@@ -247,7 +243,7 @@ describe('restoreOutputs on random output records', () => {
   it('creates no directory outside through an in-tree link that an earlier record replaces', () => {
     prepareWorkingDirectory([{ path: 'out/self', kind: 'link-inside' }]);
     const before = snapshot();
-    const result = restoreOutputs(store, hasher, wd, ['out'], [
+    const result = restoreOutputs(store, wd, ['out'], [
       { path: 'out/self/self', type: 'symlink', target: outside },
       { path: 'out/self/x/y', type: 'dir', mode: 0o755 },
     ]);
