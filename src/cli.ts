@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -39,6 +40,24 @@ let stderrStream: Writable | undefined;
 const stdout = (): Writable => (stdoutStream ??= process.stdout.on('error', () => {}));
 const stderr = (): Writable & { isTTY?: boolean } => (stderrStream ??= process.stderr.on('error', () => {}));
 
+// Closes descriptor 1 and puts /dev/null in its place (the lowest free
+// descriptor is taken), so that nothing else is ever opened as 1. Only when
+// process.stdout was never created: its handle would still point at 1.
+function closeStdout(): void {
+  if (stdoutStream !== undefined) return;
+  try {
+    closeSync(1);
+  } catch {
+    return;
+  }
+  for (let tries = 0; tries < 3; tries++) {
+    const fd = openSync('/dev/null', 'w');
+    if (fd === 1) return;
+    // 0 was closed too: keep /dev/null there and open again for 1
+    if (fd > 1) return closeSync(fd);
+  }
+}
+
 // The options of run and status, from the command line to what the
 // commands take.
 // Flags win over the settings (environment, then configuration files).
@@ -64,6 +83,7 @@ function toRunOptions(options: RunCliOptions, settings: Settings): RunOptions {
     remoteReadOnly: options.remoteReadOnly === true,
     remoteTimeout: options.remoteTimeout,
     maxSize: settings.maxSize.value,
+    signingKeyFile: settings.signingKeyFile.value,
   };
 }
 
@@ -112,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   const handlers: Handlers = {
     run: async (command, options) =>
-      run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output, interrupts }),
+      run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output, interrupts, closeStdout }),
     status: async (command, options) =>
       status({ ...(await planInputs(command, options, 2)), print: (line) => stdout().write(`${line}\n`), output }),
     cache: async (options, command) => {
@@ -308,8 +328,10 @@ Examples:
       'after',
       `
 Settings come from, first to last: flags, environment variables (DCACHE_DIR,
-DCACHE_REMOTE, DCACHE_MAX_SIZE), the nearest .dcache.json at or above the
-working directory, $XDG_CONFIG_HOME/dcache/config.json (~/.config/dcache/config.json).
+DCACHE_REMOTE, DCACHE_MAX_SIZE, DCACHE_SIGNING_KEY_FILE), the nearest
+.dcache.json at or above the working directory,
+$XDG_CONFIG_HOME/dcache/config.json (~/.config/dcache/config.json).
+A signing key may also be given itself, in DCACHE_SIGNING_KEY.
 
 Example .dcache.json:
   { "policy": ["daily@06:00"], "tz": "Europe/Paris", "remote": "redis://cache:6379", "maxSize": "5G" }

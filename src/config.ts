@@ -15,7 +15,7 @@ import { fail, ok } from './errors.js';
 // command-line flag, an environment variable, the project file, the user
 // file, the built-in default.
 
-export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize'] as const;
+export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize', 'signingKeyFile'] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 export interface Setting<T> {
@@ -30,9 +30,11 @@ export interface Settings {
   dir: Setting<string>;
   remote: Setting<string | null>;
   maxSize: Setting<string>;
+  // a file holding the key(s) that sign and verify entries on the remote
+  signingKeyFile: Setting<string | null>;
 }
 
-type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string }>;
+type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string; signingKeyFile: string }>;
 
 export const PROJECT_FILE = '.dcache.json';
 
@@ -80,6 +82,10 @@ export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string):
       fromFiles('dir') ?? { value: defaultDir.value, source: 'default' },
     remote: fromEnv('DCACHE_REMOTE') ?? fromFiles('remote') ?? { value: null, source: 'default' },
     maxSize: fromEnv('DCACHE_MAX_SIZE') ?? fromFiles('maxSize') ?? { value: '10G', source: 'default' },
+    signingKeyFile: (env.DCACHE_SIGNING_KEY_FILE
+      ? { value: resolve(cwd, env.DCACHE_SIGNING_KEY_FILE), source: 'env DCACHE_SIGNING_KEY_FILE' }
+      : null) ??
+      fromFiles('signingKeyFile') ?? { value: null, source: 'default' },
   });
 }
 
@@ -117,9 +123,10 @@ function readConfigFile(path: string, home: string): Result<FileValues | null, s
         values[name] = value;
         break;
       case 'dir':
-        if (typeof value !== 'string' || value === '') return fail(`${path}: "dir" must be a directory path`);
+      case 'signingKeyFile':
+        if (typeof value !== 'string' || value === '') return fail(`${path}: "${name}" must be a path`);
         // relative to the file that says it
-        values.dir = resolve(dirname(path), value.replace(/^~(?=$|\/)/, home));
+        values[name] = resolve(dirname(path), value.replace(/^~(?=$|\/)/, home));
         break;
       default:
         return fail(`${path}: unknown setting "${name}"; the settings are ${SETTING_NAMES.join(', ')}`);

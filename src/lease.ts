@@ -43,7 +43,7 @@ export function leaseTimingFromEnv(env: NodeJS.ProcessEnv): { timing: LeaseTimin
     if (text === undefined || text === '') return fallback;
     const parsed = parseDuration(text);
     if (!parsed.ok) {
-      problems.push(`${name} ${parsed.error}`);
+      problems.push(`${name} ${parsed.error}; using the default`);
       return fallback;
     }
     return parsed.value;
@@ -52,7 +52,7 @@ export function leaseTimingFromEnv(env: NodeJS.ProcessEnv): { timing: LeaseTimin
   const maxWaitMs = read('DCACHE_LOCK_MAX_WAIT', DEFAULT_MAX_WAIT_MS)!;
   let heartbeatMs = read('DCACHE_LOCK_HEARTBEAT', undefined);
   if (heartbeatMs !== undefined && heartbeatMs * 2 > leaseMs) {
-    problems.push(`DCACHE_LOCK_HEARTBEAT '${env.DCACHE_LOCK_HEARTBEAT}' must be at most half of the lease (${leaseMs} ms)`);
+    problems.push(`DCACHE_LOCK_HEARTBEAT '${env.DCACHE_LOCK_HEARTBEAT}' must be at most half of the lease (${leaseMs} ms); using the default`);
     heartbeatMs = undefined;
   }
   return { timing: leaseTiming(leaseMs, maxWaitMs, heartbeatMs), problems };

@@ -3,7 +3,7 @@ import { resolveCacheDir } from './cache-dir.js';
 import { LOCAL_ZONE, parseInstant, parseZone, type Zone } from './clock.js';
 import type { Result } from './errors.js';
 import { fail, ok } from './errors.js';
-import type { CacheKey, Hasher } from './hash.js';
+import type { CacheKey } from './hash.js';
 import { loadHasher } from './hash.js';
 import { copyStdin, hashEnvSpecs, type StdinCopy } from './key-inputs.js';
 import { buildKeyMaterial, deriveKey, type KeyMaterial } from './key.js';
@@ -14,6 +14,7 @@ import { LocalStore } from './store/local-store.js';
 import { parseWatch, type WatchPlan } from './watch.js';
 import { parseDuration } from './duration.js';
 import { leaseTimingFromEnv, type LeaseTiming } from './lease.js';
+import { loadSigningKeys, type SigningKeys } from './signing.js';
 import type { LockIdentity } from './store/key-lock.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote, type RemoteSpec } from './store/remote.js';
 
@@ -41,6 +42,8 @@ export interface RunOptions {
   remoteTimeout: string | undefined;
   // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
   maxSize: string;
+  // DCACHE_SIGNING_KEY_FILE or the config's signingKeyFile
+  signingKeyFile: string | null;
 }
 
 export interface PlanInputs {
@@ -62,13 +65,15 @@ export interface Plan {
   command: string[];
   options: RunOptions;
   cwd: string;
+  // dcache's own environment (it reads its settings and secrets from it)
   env: NodeJS.ProcessEnv;
+  // the command's and the probes': the same without dcache's secrets
+  commandEnv: NodeJS.ProcessEnv;
   // the clock; moved on after waiting for another process, unless it is DCACHE_NOW
   now: number;
   nowIsReal: boolean;
   zone: Zone;
   store: LocalStore;
-  hasher: Hasher;
   key: CacheKey;
   material: KeyMaterial;
   policies: Policy[];
@@ -76,6 +81,8 @@ export interface Plan {
   // the shared cache, from --remote or DCACHE_REMOTE
   remote: RemoteSpec | null;
   stdin: StdinCopy | null;
+  // the keys that sign and verify remote entries (DCACHE_SIGNING_KEY)
+  signing: SigningKeys | null;
   // single flight's timers (DCACHE_LOCK_*), and who takes the locks
   lease: LeaseTiming;
   identity: LockIdentity;
@@ -123,8 +130,17 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
   if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
 
   const lease = leaseTimingFromEnv(inputs.env);
+  const warnings = [...lease.problems];
+  // A bad signing key turns the remote off: accepting unsigned entries
+  // instead would be the opposite of what the key asks for.
+  let remoteSpec = remote.value;
+  const signing = loadSigningKeys(inputs.env, options.signingKeyFile);
+  if (!signing.ok) {
+    if (remoteSpec !== null) warnings.push(`${signing.error}; not using the remote cache ${remoteSpec.label}`);
+    remoteSpec = null;
+  }
   const hasher = await loadHasher();
-  const stdin = options.stdin ? await copyStdin(inputs.stdin(), hasher) : null;
+  const stdin = options.stdin ? await copyStdin(inputs.stdin()) : null;
   const material = buildKeyMaterial({
     argv: inputs.command,
     shell: options.shell,
@@ -139,21 +155,34 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
     options,
     cwd: inputs.cwd,
     env: inputs.env,
+    commandEnv: withoutOwnSecrets(inputs.env),
     now,
     nowIsReal: inputs.nowText === undefined || inputs.nowText === '',
     zone,
     store: new LocalStore(dir.value),
-    hasher,
     key: deriveKey(hasher, material),
     material,
     policies: policies.value,
     watch: watch.value,
-    remote: remote.value,
+    remote: remoteSpec,
     stdin,
+    signing: signing.ok ? signing.value : null,
     lease: lease.timing,
     identity: inputs.identity,
-    warnings: lease.problems,
+    warnings,
   });
+}
+
+// The variables dcache reads its own secrets from: the remote's URL (it may
+// hold a password), its token, and the signing key. The wrapped command and
+// the probes never see them, so they cannot print them into a recording
+// that is then shared.
+export const OWN_SECRETS = ['DCACHE_REMOTE', 'DCACHE_REMOTE_TOKEN', 'DCACHE_SIGNING_KEY', 'DCACHE_SIGNING_KEY_FILE'] as const;
+
+export function withoutOwnSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of OWN_SECRETS) delete copy[name];
+  return copy;
 }
 
 function parseRemoteOptions(options: RunOptions): Result<RemoteSpec | null, string> {

@@ -8,8 +8,10 @@ import { blobsOf, validateManifest } from './manifest.js';
 import type { Output } from './output.js';
 import type { Plan } from './plan.js';
 import { describeError } from './store/local-store.js';
+import { symlinkLeaves } from './output-files.js';
 import { openRemote, type RemoteSpec, type RemoteStore } from './store/remote.js';
 import type { LockOutcome, WaitHooks } from './lease.js';
+import { openManifest, signManifest } from './signing.js';
 
 // While waiting for another machine, how often the remote is asked whether
 // the entry has arrived.
@@ -38,6 +40,16 @@ export class RemoteSession {
     return this.guard(null, async (remote) => {
       const decision = await this.judgeRemote(plan, remote);
       if (decision === null) return null;
+      // Another machine's entry may not plant a link that leads out of the
+      // working directory: the next real run would write through it.
+      const leaving = decision.manifest.outputs.find((o) => o.type === 'symlink' && symlinkLeaves(o.path, o.target));
+      if (leaving !== undefined && leaving.type === 'symlink') {
+        this.output.warnOnce(
+          `remote-bad:${plan.key}`,
+          `ignored an entry on ${remote.label}: its output '${leaving.path}' is a symlink to '${leaving.target}', outside the working directory`,
+        );
+        return null;
+      }
       for (const blob of blobsOf(decision.manifest)) {
         if (hasLocalBlob(plan, blob.hash, blob.size)) continue;
         const problem = await download(plan, remote, blob.hash, blob.size);
@@ -61,12 +73,21 @@ export class RemoteSession {
   private async judgeRemote(plan: Plan, remote: RemoteStore): Promise<(Decision & { fresh: true }) | null> {
     const bytes = await remote.getManifest(plan.key);
     if (bytes === null) return null;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(bytes.toString('utf8'));
-    } catch {
+    const garbled = () => {
       this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a garbled manifest on ${remote.label}`);
       return null;
+    };
+    const raw = bytes.toString('utf8');
+    let parsed = parseJson(raw);
+    if (parsed === undefined) return garbled();
+    const opened = openManifest(parsed, raw, plan.signing);
+    if (!opened.ok) {
+      this.output.info(`ignored an entry on ${remote.label}: ${UNTRUSTED[opened.reason]}`);
+      return null;
+    }
+    if (opened.signed) {
+      parsed = parseJson(opened.text);
+      if (parsed === undefined) return garbled();
     }
     const checked = validateManifest(parsed);
     if (!checked.ok || checked.value.key !== plan.key || !sameKeyMaterial(checked.value.material, plan.material)) {
@@ -83,13 +104,19 @@ export class RemoteSession {
   // machine never sees an entry whose blobs are missing.
   async push(plan: Plan, manifest: Manifest): Promise<void> {
     if (this.spec.readOnly) return;
+    // Other machines would refuse it (see pull): not worth the upload.
+    if (manifest.outputs.some((o) => o.type === 'symlink' && symlinkLeaves(o.path, o.target))) {
+      this.output.info(`not shared with ${this.spec.label}: an output is a symlink that leads out of the working directory`);
+      return;
+    }
     await this.guard(undefined, async (remote) => {
       for (const blob of blobsOf(manifest)) {
         if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) {
           await remote.putBlob(blob.hash, blob.size, plan.store.blobPath(blob.hash));
         }
       }
-      await remote.putManifest(manifest.key, Buffer.from(JSON.stringify(manifest)));
+      const text = JSON.stringify(manifest);
+      await remote.putManifest(manifest.key, plan.signing ? signManifest(text, plan.signing) : Buffer.from(text));
     });
   }
 
@@ -143,16 +170,20 @@ async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: n
   const fd = openSync(temp, 'wx', 0o600);
   let published = false;
   try {
-    const digest = createStreamHash(plan.hasher);
+    const digest = createStreamHash();
     let got = 0;
     let found: boolean;
     try {
-      found = await remote.getBlob(hash, (chunk) => {
-        got += chunk.length;
-        if (got > size) throw new TooLong();
-        digest.update(chunk);
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
-      });
+      found = await remote.getBlob(
+        hash,
+        (chunk) => {
+          got += chunk.length;
+          if (got > size) throw new TooLong();
+          digest.update(chunk);
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        },
+        size,
+      );
     } catch (err) {
       if (err instanceof TooLong) return `blob ${hash} is longer than recorded`;
       throw err;
@@ -171,3 +202,18 @@ async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: n
 }
 
 class TooLong extends Error {}
+
+// Why an entry was not trusted, for -v.
+const UNTRUSTED = {
+  unsigned: 'it is not signed, and this machine has a signing key',
+  'other-key': 'it is signed with a key this machine does not have',
+  'bad-signature': 'its signature does not verify',
+} as const;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

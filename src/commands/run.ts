@@ -6,6 +6,7 @@ import { commandText } from '../entry-info.js';
 import { EXIT_DCACHE_FAILED, ExitError, unreachable } from '../errors.js';
 import { explainDecision } from '../explain.js';
 import { FdSink } from '../fd-sink.js';
+import { DescriptorStream } from '../fd-stream.js';
 import { checkSources, decide, type Decision, type SourceCheck } from '../lookup.js';
 import { RemoteSession } from '../remote-session.js';
 import type { Manifest } from '../manifest.js';
@@ -33,6 +34,9 @@ export interface RunContext extends PlanInputs {
   stderr: () => Writable;
   output: Output;
   interrupts: Interrupts;
+  // Ends our stdout (its reader sees the end) while dcache goes on; does
+  // nothing where that cannot be done safely.
+  closeStdout(): void;
 }
 
 // dcache run: replay a fresh entry, or run the command and record it.
@@ -42,7 +46,7 @@ export async function run(ctx: RunContext): Promise<number> {
   if (!planned.ok) throw new ExitError(planned.error, EXIT_DCACHE_FAILED);
   const plan = planned.value;
   const { output } = ctx;
-  for (const warning of plan.warnings) output.warnOnce(`setting:${warning}`, `${warning}; using the default`);
+  for (const warning of plan.warnings) output.warnOnce(`setting:${warning}`, warning);
   try {
     let decision = await decide(plan, output, plan.options.force);
     if (plan.options.explain) for (const line of explainDecision(plan, decision)) output.explain(line);
@@ -146,8 +150,13 @@ async function missLocally(
     // An entry that may stand in for a failed run (--stale-if-error).
     const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
     const recorded = await record(ctx, plan, usable, decision.fresh ? null : decision.checks, fallback);
-    // Shared after the command's output is done; a failure is a warning.
-    if (recorded.manifest && remote) await remote.push(plan, recorded.manifest);
+    // Shared after the command's output is done, and after our stdout is
+    // closed, so that a reader in a pipeline need not wait for the upload;
+    // a failure is a warning.
+    if (recorded.manifest && remote && !remote.spec.readOnly) {
+      ctx.closeStdout();
+      await remote.push(plan, recorded.manifest);
+    }
     await releaseAll(held);
     if (usable) {
       recordEvent(plan.store.root, { t: plan.now, k: plan.key, e: 'miss' });
@@ -243,7 +252,7 @@ async function replay(ctx: RunContext, plan: Plan, manifest: Manifest): Promise<
   const { output } = ctx;
   const { store, key } = plan;
   const sinks = { stdout: new FdSink(1, ctx.stdout), stderr: new FdSink(2, ctx.stderr) };
-  const result = await replayEntry(store, manifest, plan.hasher, sinks, plan.cwd);
+  const result = await replayEntry(store, manifest, sinks, plan.cwd);
   if (result.ok) return manifest.exitCode;
   switch (result.reason) {
     case 'closed':
@@ -281,12 +290,16 @@ async function record(
   fallback: Manifest | null,
 ): Promise<{ exitCode: number; manifest: Manifest | null }> {
   const { output } = ctx;
-  const { store, hasher } = plan;
+  const { store } = plan;
   const done = (exitCode: number, manifest: Manifest | null = null) => ({ exitCode, manifest });
   // Sources are fingerprinted before the run: a change during the run makes
   // the next call run again rather than trust what this one saw.
   const checks = checked ?? (plan.watch.sources.length > 0 ? await checkSources(plan, [], output) : []);
-  const capture = usable ? new Capture(store, hasher) : null;
+  const capture = usable ? new Capture(store) : null;
+  // The command's output goes to our descriptors through the thread pool:
+  // a reader that stops reading never stalls the lock's heartbeat.
+  const out = new DescriptorStream(1).on('error', () => {});
+  const err = new DescriptorStream(2).on('error', () => {});
   const started = performance.now();
   let result;
   try {
@@ -295,15 +308,17 @@ async function record(
       shell: plan.options.shell,
       stdinFile: plan.stdin?.path ?? null,
       cwd: plan.cwd,
-      env: plan.env,
-      stdout: ctx.stdout(),
-      stderr: ctx.stderr(),
+      env: plan.commandEnv,
+      stdout: out,
+      stderr: err,
       capture,
       interrupts: ctx.interrupts,
     });
-  } catch (err) {
+  } catch (error) {
     await capture?.discard();
-    throw err;
+    throw error;
+  } finally {
+    await Promise.all([out.flushed(), err.flushed()]);
   }
   const durationMs = Math.round(performance.now() - started);
   const { outcome } = result;
@@ -339,7 +354,7 @@ async function record(
     // Output files are captured only after a successful run: a failed one
     // is replayed as stdout, stderr and its exit code alone.
     const outputs =
-      outcome.exitCode === 0 ? await captureOutputs(store, hasher, plan.cwd, plan.material.outputs) : { ok: true as const, value: [] };
+      outcome.exitCode === 0 ? await captureOutputs(store, plan.cwd, plan.material.outputs) : { ok: true as const, value: [] };
     if (!outputs.ok) {
       await capture.discard();
       const problem = outputs.error;

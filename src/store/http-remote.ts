@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../hash.js';
-import type { RemoteSpec, RemoteStore } from './remote.js';
+import { transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -12,8 +12,10 @@ const MAX_MANIFEST_BYTES = 64 << 20;
 // blobs/<hash>. A bearer token comes from DCACHE_REMOTE_TOKEN, basic auth
 // from the URL; neither is ever printed.
 //
-// Every request must answer within the timeout; a transfer in progress may
-// take longer, but never stall for longer than the timeout between chunks.
+// Every operation has a total deadline, body included: the timeout, plus,
+// for a blob, the time it takes at the slowest rate worth waiting for
+// (transferBudgetMs). A server that drips a byte at a time, or stops
+// half-way, is given up at that deadline.
 export class HttpRemote implements RemoteStore {
   readonly label: string;
   readonly readOnly: boolean;
@@ -40,7 +42,7 @@ export class HttpRemote implements RemoteStore {
   async getManifest(key: CacheKey): Promise<Buffer | null> {
     const chunks: Buffer[] = [];
     let size = 0;
-    const found = await this.download(`entries/${key}.json`, (chunk) => {
+    const found = await this.download(`entries/${key}.json`, this.timeoutMs, (chunk) => {
       size += chunk.length;
       if (size > MAX_MANIFEST_BYTES) throw new Error(`${this.label}: manifest of ${key} is too large`);
       chunks.push(Buffer.from(chunk));
@@ -48,25 +50,32 @@ export class HttpRemote implements RemoteStore {
     return found ? Buffer.concat(chunks) : null;
   }
 
-  getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    return this.download(`blobs/${hash}`, write);
+  // `size`, when known, sets the deadline; without it a blob gets the time
+  // of the largest manifest.
+  getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean> {
+    return this.download(`blobs/${hash}`, transferBudgetMs(this.timeoutMs, size ?? MAX_MANIFEST_BYTES), write);
   }
 
   async hasBlob(hash: BlobHash): Promise<boolean> {
-    const response = await this.request('HEAD', `blobs/${hash}`);
-    if (response.status === 404) return false;
-    if (!response.ok) throw new Error(`${this.label}: HEAD blobs/${hash} answered ${response.status}`);
+    const status = await this.withDeadline(`HEAD blobs/${hash}`, this.timeoutMs, async (signal) => {
+      const response = await this.request('HEAD', `blobs/${hash}`, signal);
+      return response.status;
+    });
+    if (status === 404) return false;
+    if (status < 200 || status > 299) throw new Error(`${this.label}: HEAD blobs/${hash} answered ${status}`);
     return true;
   }
 
   async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
     this.assertWritable();
-    await this.upload(`blobs/${hash}`, size, () => createReadStream(path, { highWaterMark: 1 << 20 }));
+    await this.upload(`blobs/${hash}`, size, transferBudgetMs(this.timeoutMs, size), () =>
+      createReadStream(path, { highWaterMark: 1 << 20 }),
+    );
   }
 
   async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {
     this.assertWritable();
-    await this.upload(`entries/${key}.json`, bytes.length, () => Readable.from([bytes]));
+    await this.upload(`entries/${key}.json`, bytes.length, this.timeoutMs, () => Readable.from([bytes]));
   }
 
   async close(): Promise<void> {
@@ -77,107 +86,79 @@ export class HttpRemote implements RemoteStore {
     if (this.readOnly) throw new Error(`${this.label} is read-only`);
   }
 
-  // GETs a path into `write`; false on 404.
-  private async download(path: string, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    const controller = new AbortController();
-    const response = await this.request('GET', path, { controller });
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return false;
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`${this.label}: GET ${path} answered ${response.status}`);
-    }
-    const idle = new IdleTimer(this.timeoutMs, () => controller.abort());
-    try {
-      for await (const chunk of response.body ?? []) {
-        idle.touch();
-        await write(chunk as Uint8Array);
+  // GETs a path into `write` within `budgetMs`; false on 404.
+  private download(path: string, budgetMs: number, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
+    return this.withDeadline(`GET ${path}`, budgetMs, async (signal) => {
+      const response = await this.request('GET', path, signal);
+      if (response.status === 404) {
+        await response.body?.cancel().catch(() => {});
+        return false;
       }
-    } catch (err) {
-      throw idle.fired ? new Error(`${this.label}: GET ${path} stalled for ${this.timeoutMs / 1000} s`) : err;
-    } finally {
-      idle.stop();
-    }
-    return true;
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => {});
+        throw new Error(`${this.label}: GET ${path} answered ${response.status}`);
+      }
+      for await (const chunk of response.body ?? []) await write(chunk as Uint8Array);
+      return true;
+    });
   }
 
-  private async upload(path: string, size: number, body: () => Readable): Promise<void> {
+  private upload(path: string, size: number, budgetMs: number, body: () => Readable): Promise<void> {
+    return this.withDeadline(`PUT ${path}`, budgetMs, async (signal) => {
+      const stream = body();
+      try {
+        const response = await this.request('PUT', path, signal, Readable.toWeb(stream) as ReadableStream, {
+          'content-length': String(size),
+          'content-type': 'application/octet-stream',
+        });
+        await response.body?.cancel().catch(() => {});
+        if (!response.ok) throw new Error(`${this.label}: PUT ${path} answered ${response.status}`);
+      } finally {
+        stream.destroy();
+      }
+    });
+  }
+
+  // Runs one operation with a signal that aborts it after `budgetMs`; a
+  // deadline passed is reported as such, whatever the operation was doing.
+  private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
-    const stream = body();
-    const idle = new IdleTimer(this.timeoutMs, () => controller.abort());
-    stream.on('data', () => idle.touch());
+    const timer = setTimeout(() => controller.abort(), budgetMs);
     try {
-      const response = await this.request('PUT', path, {
-        controller,
-        body: Readable.toWeb(stream) as ReadableStream,
-        headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
-        timeoutHeaders: false,
-      });
-      await response.body?.cancel();
-      if (!response.ok) throw new Error(`${this.label}: PUT ${path} answered ${response.status}`);
+      return await work(controller.signal);
     } catch (err) {
-      throw idle.fired ? new Error(`${this.label}: PUT ${path} stalled for ${this.timeoutMs / 1000} s`) : err;
+      if (controller.signal.aborted) throw new Error(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
+      throw err;
     } finally {
-      idle.stop();
-      stream.destroy();
+      clearTimeout(timer);
     }
   }
 
-  // One request whose response headers must come within the timeout.
   private async request(
     method: 'GET' | 'HEAD' | 'PUT',
     path: string,
-    options: { controller?: AbortController; body?: ReadableStream; headers?: Record<string, string>; timeoutHeaders?: boolean } = {},
+    signal: AbortSignal,
+    body?: ReadableStream,
+    headers: Record<string, string> = {},
   ): Promise<Response> {
-    const controller = options.controller ?? new AbortController();
-    const timer = options.timeoutHeaders === false ? null : setTimeout(() => controller.abort(), this.timeoutMs);
     try {
       return await fetch(new URL(path, this.base), {
         method,
-        headers: { ...this.headers, ...options.headers },
-        body: options.body,
-        signal: controller.signal,
+        headers: { ...this.headers, ...headers },
+        body,
+        signal,
         redirect: 'follow',
         // a streamed request body needs this (Node's fetch, undici)
-        ...(options.body ? { duplex: 'half' } : {}),
+        ...(body ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (err) {
-      if (controller.signal.aborted) throw new Error(`${this.label} did not answer ${method} ${path} within ${this.timeoutMs / 1000} s`);
+      if (signal.aborted) throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new Error(`${this.label}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-    } finally {
-      if (timer) clearTimeout(timer);
     }
   }
 }
 
-// Fires when nothing has happened for `ms`.
-class IdleTimer {
-  fired = false;
-  private timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly ms: number,
-    private readonly onIdle: () => void,
-  ) {
-    this.timer = this.start();
-  }
-
-  touch(): void {
-    clearTimeout(this.timer);
-    this.timer = this.start();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
-
-  private start(): NodeJS.Timeout {
-    return setTimeout(() => {
-      this.fired = true;
-      this.onIdle();
-    }, this.ms);
-  }
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

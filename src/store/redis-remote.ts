@@ -1,27 +1,41 @@
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { BlobHash, CacheKey } from '../hash.js';
 import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../lease.js';
 import type { LockIdentity } from './key-lock.js';
 import type { RemoteSpec, RemoteStore } from './remote.js';
 
-// A remote cache in Redis (redis:// or rediss://), shared by every machine
-// that points at it. Keys, all under one versioned prefix:
+// A remote cache in Redis (redis:// or rediss://), a single server or a
+// Redis Cluster, shared by every machine that points at it. Keys, all under
+// one versioned prefix:
 //
-//   dcache:v1:entry:<key>        a manifest's raw JSON bytes
-//   dcache:v1:blob:<hash>        a blob's metadata, JSON {"size":N,"chunks":C}
-//   dcache:v1:blob:<hash>:<i>    the blob's bytes, in pieces of CHUNK_BYTES
-//   dcache:v1:lock:<key>         single flight: a random token, with a lease
+//   dcache:v2:{<key>}:entry         a manifest's raw JSON bytes
+//   dcache:v2:{<key>}:lock          single flight: a random token, with a lease
+//   dcache:v2:{<hash>}:blob         a blob's metadata, JSON {"size":N,"chunks":C}
+//   dcache:v2:{<hash>}:blob:<i>     the blob's bytes, in pieces of CHUNK_BYTES
+//
+// The braces are Redis Cluster hash tags: a key's slot is the hash of the
+// text between them only, so an entry's keys share one slot, and a blob's
+// metadata and chunks another. Every command that names several keys (EXISTS
+// over chunks, the MULTI that seals a blob, GET and PTTL of a lock) names
+// keys of one slot, which a cluster requires (else CROSSSLOT). A single
+// server ignores the braces.
 //
 // Order of writes: a blob's chunks, then its metadata, then (the caller's
 // job) the manifest naming it. So a reader that finds a manifest finds its
 // blobs, unless Redis evicted or expired them, which hasBlob and getBlob
 // report as absent. Nothing lives for ever: see the TTLs below, and give the
 // server a maxmemory policy (allkeys-lru) if it must stay bounded in size.
+//
+// A cluster is found out, not configured: the client connects to the node in
+// the URL as to a single server, and the first command that node redirects
+// (MOVED or ASK: the key's slot lives on another node) switches the store to
+// ioredis's cluster client, seeded with that node, and is sent again. On a
+// single server nothing changes and nothing is asked beforehand.
 
-const PREFIX = 'dcache:v1:';
+const PREFIX = 'dcache:v2:';
 
 // Blobs move in pieces of this size: large enough that a GB costs a few
 // hundred round trips, small enough that neither side holds much of a blob in
@@ -52,6 +66,8 @@ const MS_PER_CHUNK_BYTE = 1000 / (1 << 20);
 
 // what ioredis rejects with once the connection is gone
 const CONNECTION_CLOSED = 'Connection is closed.';
+// what its cluster client rejects with when no node could be reached
+const NO_NODE_AVAILABLE = 'None of startup nodes is available';
 
 // after close(), how long an unanswered socket may linger before it is destroyed
 const DISCONNECT_GRACE_MS = 500;
@@ -66,13 +82,22 @@ interface BlobMeta {
   chunks: number;
 }
 
+// A connection to a single server, or to every node of a cluster: the same
+// commands on both.
+type Client = Redis | Cluster;
+
+// What the store needs of the ioredis module: its two clients.
+interface IoRedis {
+  Redis: typeof Redis;
+  Cluster: typeof Cluster;
+}
+
 // Opens a Redis remote. It starts connecting at once but does not wait: a
 // remote that is down or hanging makes the first method called reject,
 // within about spec.timeoutMs, and every later one at once.
 export async function openRedisRemote(spec: RemoteSpec): Promise<RemoteStore> {
-  const RedisClient = await importQuietly();
-  const client = new RedisClient(clientOptions(spec));
-  return new RedisRemote(spec, client);
+  const ioredis = await importQuietly();
+  return new RedisRemote(spec, clientSettings(spec), ioredis);
 }
 
 // ioredis logs every command it sends, AUTH's password and blob bytes
@@ -80,47 +105,98 @@ export async function openRedisRemote(spec: RemoteSpec): Promise<RemoteStore> {
 // environment dcache runs in); stderr belongs to the wrapped command, and
 // credentials are never printed. Its `debug` reads DEBUG once, when loaded:
 // so it is loaded with DEBUG unset.
-async function importQuietly(): Promise<typeof Redis> {
+async function importQuietly(): Promise<IoRedis> {
   const saved = process.env.DEBUG;
   delete process.env.DEBUG;
   try {
-    const { Redis } = await import('ioredis');
-    return Redis;
+    const { Redis, Cluster } = await import('ioredis');
+    return { Redis, Cluster };
   } finally {
     if (saved !== undefined) process.env.DEBUG = saved;
   }
 }
 
+interface ClientSettings {
+  host: string;
+  port: number;
+  db: number;
+  // what every connection shares, to a single server or to a cluster's nodes
+  node: RedisOptions;
+}
+
 // Connection settings from the URL: redis[s]://[user:password@]host[:port][/db].
 // Built here rather than by ioredis from the URL so that nothing else in the
-// URL (query parameters) changes how it connects.
-function clientOptions(spec: RemoteSpec): RedisOptions {
+// URL (query parameters) changes how it connects. The database is kept apart
+// from the client's options: the store selects it itself (see connectServer).
+function clientSettings(spec: RemoteSpec): ClientSettings {
   const { url, timeoutMs } = spec;
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const dbText = url.pathname.replace(/^\//, '');
   if (!/^\d*$/.test(dbText)) throw new Error(`${spec.label}: the path must be a database number, like /0`);
-  return {
-    host,
-    port: url.port === '' ? 6379 : Number(url.port),
+  const node: RedisOptions = {
     username: url.username === '' ? undefined : decodeURIComponent(url.username),
     password: url.password === '' ? undefined : decodeURIComponent(url.password),
-    db: dbText === '' ? 0 : Number(dbText),
+    // A cluster's nodes are reached by the addresses they announce, often
+    // IPs: their certificates are checked against the URL's host name.
     tls: url.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
-    // Connect once, when told to, and never again: a remote that fails is
-    // dropped for the rest of the process (the caller's rule), so retrying
-    // would only keep the process alive. No command waits for a connection
-    // in a queue: each either goes out at once or fails.
-    lazyConnect: true,
+    // A connection is tried once, within the timeout, and a command that
+    // loses its connection is not sent again on another.
     connectTimeout: timeoutMs,
-    retryStrategy: () => null,
     maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
     // The fewest round trips before the first command: RESP2 (every Redis
     // since 1.2 speaks it; no HELLO), no INFO ready check, no CLIENT SETINFO.
     protocol: 2,
     enableReadyCheck: false,
     disableClientInfo: true,
     disconnectTimeout: DISCONNECT_GRACE_MS,
+  };
+  return { host, port: url.port === '' ? 6379 : Number(url.port), db: dbText === '' ? 0 : Number(dbText), node };
+}
+
+// The client for a single server, which is also how a cluster is first met.
+// It connects once, when told to, and never again: a remote that fails is
+// dropped for the rest of the process (the caller's rule), so retrying would
+// only keep the process alive. No command waits for a connection in a
+// queue: each either goes out at once or fails.
+function serverOptions(settings: ClientSettings): RedisOptions {
+  return {
+    ...settings.node,
+    host: settings.host,
+    port: settings.port,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  };
+}
+
+// The cluster client, seeded with the URL's node: it asks that node (CLUSTER
+// SLOTS) which node serves which slot, and connects to each on first use.
+// Like the single-server client, it never reconnects once the cluster has
+// gone; each command's own deadline bounds every wait below.
+function clusterOptions(settings: ClientSettings, timeoutMs: number): ClusterOptions {
+  return {
+    redisOptions: settings.node,
+    lazyConnect: true,
+    // Once every node is gone, the cluster client ends instead of starting over.
+    clusterRetryStrategy: () => null,
+    // A node's connection opens on the first command for it; commands sent
+    // meanwhile wait for that connection (bounded by connectTimeout) rather
+    // than fail. Nothing else is queued: once ended, the client never
+    // connects again and fails every command at once.
+    enableOfflineQueue: true,
+    // The slot map comes with the connection (CLUSTER SLOTS); CLUSTER INFO
+    // would cost one more round trip, and a cluster that is down says so in
+    // its answer to the command itself.
+    enableReadyCheck: false,
+    slotsRefreshTimeout: timeoutMs,
+    // No timer: the map is refreshed when a node redirects a command, which
+    // is all a short-lived process needs, and a timer would keep it alive.
+    slotsRefreshInterval: 0,
+    // CLUSTERDOWN fails at once, with that reason, rather than after retries.
+    retryDelayOnClusterDown: 0,
+    // The seed's host name is kept, not resolved here (without a deadline):
+    // the socket resolves it, within connectTimeout.
+    dnsLookup: (hostname, callback) => callback(null, hostname),
   };
 }
 
@@ -129,9 +205,17 @@ class RedisRemote implements RemoteStore {
   readonly readOnly: boolean;
   private readonly timeoutMs: number;
   private readonly chunkTimeoutMs: number;
+  // the connection to the URL's server, the first client used
+  private readonly server: Redis;
+  // the client commands go to: `server`, or the cluster client once the
+  // server has shown itself a cluster node
+  private client: Client;
+  // the cluster client, once one is made; set once, by useCluster()
+  private cluster: Cluster | null = null;
+  private clusterReady: Promise<Cluster> | null = null;
   // settles once: the first failure to connect is every method's failure
   private readonly connected: Promise<void>;
-  // the last error the client reported, for messages
+  // the last error a client reported, for messages
   private lastError: Error | null = null;
   // lease renewals of locks not yet released, stopped by close()
   private readonly renewals = new Set<NodeJS.Timeout>();
@@ -141,18 +225,18 @@ class RedisRemote implements RemoteStore {
 
   constructor(
     spec: RemoteSpec,
-    private readonly client: Redis,
+    private readonly settings: ClientSettings,
+    private readonly ioredis: IoRedis,
   ) {
     this.label = spec.label;
     this.readOnly = spec.readOnly;
     this.timeoutMs = spec.timeoutMs;
     this.chunkTimeoutMs = spec.timeoutMs + Math.ceil(CHUNK_BYTES * MS_PER_CHUNK_BYTE);
-    // Without a listener ioredis prints errors itself; they surface here as rejections.
-    client.on('error', (err: Error) => {
-      this.lastError = err;
-    });
-    this.connected = withDeadline(client.connect(), this.timeoutMs).catch((err: unknown) => {
-      client.disconnect();
+    this.server = new ioredis.Redis(serverOptions(settings));
+    this.client = this.server;
+    this.listenForErrors(this.server);
+    this.connected = withDeadline(this.connectServer(), this.timeoutMs).catch((err: unknown) => {
+      this.server.disconnect();
       throw this.failure('connecting', err, this.timeoutMs);
     });
     // A failure nobody asks about (the remote was never used) is not an error.
@@ -328,14 +412,14 @@ class RedisRemote implements RemoteStore {
     };
   }
 
-  // Drops the connection at once; commands still waiting reject. Locks not
+  // Drops the connections at once; commands still waiting reject. Locks not
   // released stop being renewed and lapse after their lease.
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const renewal of this.renewals) clearInterval(renewal);
     this.renewals.clear();
-    this.client.disconnect();
+    this.disconnect();
   }
 
   private assertWritable(): void {
@@ -362,45 +446,134 @@ class RedisRemote implements RemoteStore {
   // the remote by its label and the command by `what`, never by its data.
   // A command left unanswered breaks the connection for good: every later
   // call fails at once instead of waiting out its own deadline.
-  private async run<T>(what: string, command: (client: Redis) => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
+  private async run<T>(what: string, command: (client: Client) => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
     await this.connected;
     if (this.closed) throw new Error(`${this.label}: ${what}: the connection is closed`);
     if (this.broken !== null) throw new Error(`${this.label}: ${what}: ${this.broken}`);
     try {
-      return await withDeadline(command(this.client), budgetMs);
+      return await withDeadline(this.send(command), budgetMs);
     } catch (err) {
       const failure = this.failure(what, err, budgetMs);
       if (err instanceof DeadlineError && this.broken === null) {
         this.broken = `given up since ${what} had no answer within ${budgetMs / 1000} s`;
-        this.client.disconnect();
+        this.disconnect();
       }
       throw failure;
     }
   }
 
+  // Sends a command to the current client. A command the URL's server
+  // redirects was not run: the server is a cluster node, so the command is
+  // sent once more, through the cluster client. The deadline of run() covers
+  // both tries and the switch.
+  private async send<T>(command: (client: Client) => Promise<T>): Promise<T> {
+    const client = this.client;
+    try {
+      return await command(client);
+    } catch (err) {
+      if (client !== this.server || !isRedirection(err)) throw err;
+      return command(await this.useCluster());
+    }
+  }
+
+  // Connects to the URL's server and selects the URL's database, if not 0.
+  // SELECT is sent here, not left to ioredis, which reports its failure only
+  // as an event and goes on in database 0: a server that refuses it (a
+  // cluster node has only database 0; a number past `databases`) fails the
+  // connection instead.
+  private async connectServer(): Promise<void> {
+    await this.server.connect();
+    if (this.settings.db !== 0) await this.server.select(this.settings.db);
+  }
+
+  // The cluster client, connected; made once, however many commands were
+  // redirected at the same time. From then on every command goes to it; the
+  // server's connection is closed once the commands already sent on it are
+  // answered. A cluster that cannot be reached breaks the store.
+  private useCluster(): Promise<Cluster> {
+    this.clusterReady ??= this.connectCluster();
+    return this.clusterReady;
+  }
+
+  private async connectCluster(): Promise<Cluster> {
+    // a store closed or given up meanwhile must not open connections again
+    if (this.closed || this.broken !== null) throw new Error(this.broken ?? 'the connection is closed');
+    const { host, port } = this.settings;
+    const cluster = new this.ioredis.Cluster([{ host, port }], clusterOptions(this.settings, this.timeoutMs));
+    this.cluster = cluster;
+    this.listenForErrors(cluster);
+    try {
+      await withDeadline(cluster.connect(), this.timeoutMs);
+      if (this.closed) throw new Error('the connection is closed');
+    } catch (err) {
+      const reason = this.reasonOf(err, this.timeoutMs);
+      this.broken ??= `could not connect to the cluster: ${reason}`;
+      cluster.disconnect();
+      throw new Error(`connecting to the cluster: ${reason}`);
+    }
+    this.client = cluster;
+    // QUIT, not disconnect: it is answered after what was sent before it.
+    this.server.quit().catch(() => {});
+    return cluster;
+  }
+
+  // Without a listener ioredis prints errors itself; they surface here as
+  // rejections, and the last one explains a closed connection.
+  private listenForErrors(client: Client): void {
+    const remember = (err: Error) => {
+      this.lastError = err;
+    };
+    client.on('error', remember);
+    // a cluster reports its nodes' errors apart
+    client.on('node error', remember);
+  }
+
+  private disconnect(): void {
+    this.server.disconnect();
+    this.cluster?.disconnect();
+  }
+
   private failure(what: string, err: unknown, budgetMs: number): Error {
-    if (err instanceof DeadlineError) return new Error(`${this.label}: ${what}: no answer within ${budgetMs / 1000} s`);
-    let reason = err instanceof Error ? err.message : String(err);
-    // ioredis's "Connection is closed." hides why; the client's last error says it.
-    if (reason === CONNECTION_CLOSED) reason = this.broken ?? this.lastError?.message ?? reason;
-    return new Error(`${this.label}: ${what}: ${reason}`);
+    return new Error(`${this.label}: ${what}: ${this.reasonOf(err, budgetMs)}`);
+  }
+
+  private reasonOf(err: unknown, budgetMs: number): string {
+    if (err instanceof DeadlineError) return `no answer within ${budgetMs / 1000} s`;
+    const reason = err instanceof Error ? err.message : String(err);
+    // ioredis's "Connection is closed." (and its cluster client's "None of
+    // startup nodes is available") hides why; the last error says it.
+    if (reason === CONNECTION_CLOSED || reason === NO_NODE_AVAILABLE) return this.broken ?? this.lastError?.message ?? reason;
+    return reason;
   }
 }
 
+// Whether a command failed because the server is a cluster node that does not
+// serve the key's slot: MOVED (the slot lives on another node) or ASK (it is
+// moving there). Such a command was not run, so it may be sent again. A
+// MULTI that queued such a command fails as a whole (EXECABORT), with the
+// redirections among its previous errors.
+function isRedirection(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (/^(MOVED|ASK) /.test(err.message)) return true;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(previous) && previous.some(isRedirection);
+}
+
+// An entry's keys share the hash tag {<key>}, a blob's keys {<hash>}.
 function entryKey(key: CacheKey): string {
-  return `${PREFIX}entry:${key}`;
-}
-
-function metaKey(hash: BlobHash): string {
-  return `${PREFIX}blob:${hash}`;
-}
-
-function chunkKey(hash: BlobHash, index: number): string {
-  return `${PREFIX}blob:${hash}:${index}`;
+  return `${PREFIX}{${key}}:entry`;
 }
 
 function lockKey(key: CacheKey): string {
-  return `${PREFIX}lock:${key}`;
+  return `${PREFIX}{${key}}:lock`;
+}
+
+function metaKey(hash: BlobHash): string {
+  return `${PREFIX}{${hash}}:blob`;
+}
+
+function chunkKey(hash: BlobHash, index: number): string {
+  return `${PREFIX}{${hash}}:blob:${index}`;
 }
 
 // Metadata is untrusted: anything but a well-formed, self-consistent record

@@ -16,8 +16,9 @@ export interface RemoteStore {
   readonly readOnly: boolean;
   // the manifest's bytes, or null if the remote has none for this key
   getManifest(key: CacheKey): Promise<Buffer | null>;
-  // streams a blob to `write`, chunk by chunk, waiting on each; false if absent
-  getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean>;
+  // streams a blob to `write`, chunk by chunk, waiting on each; false if
+  // absent. `size` is what the manifest says, for the deadline.
+  getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean>;
   hasBlob(hash: BlobHash): Promise<boolean>;
   // uploads the file at `path`, `size` bytes, as the blob `hash`
   putBlob(hash: BlobHash, size: number, path: string): Promise<void>;
@@ -37,6 +38,15 @@ export interface RemoteSpec {
 }
 
 export const DEFAULT_REMOTE_TIMEOUT_MS = 2_000;
+
+// The slowest transfer worth waiting for: a blob may take the timeout plus
+// one second per MiB (a link of 1 MiB/s still moves blobs, while a server
+// that drips or stops is found out).
+const MS_PER_BYTE = 1000 / (1 << 20);
+
+export function transferBudgetMs(timeoutMs: number, bytes: number): number {
+  return timeoutMs + Math.ceil(bytes * MS_PER_BYTE);
+}
 
 // Checks a --remote / DCACHE_REMOTE URL up front. `?mode=ro` (or
 // --remote-read-only) makes it read-only.

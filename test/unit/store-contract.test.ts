@@ -8,7 +8,7 @@ import { HttpRemote } from '../../src/store/http-remote.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { openRedisRemote } from '../../src/store/redis-remote.js';
 import { parseRemote, type RemoteSpec, type RemoteStore } from '../../src/store/remote.js';
-import { RedisServer } from './redis-server.js';
+import { RedisCluster, RedisServer } from './redis-server.js';
 import { WebDavServer } from './webdav-server.js';
 
 // One contract, every store: the local store (through a small adapter that
@@ -337,15 +337,16 @@ function specFor(url: string, readOnly: boolean): RemoteSpec {
 
 let localRoot: string;
 let redis: RedisServer;
+let cluster: RedisCluster;
 let webdav: WebDavServer;
 
 beforeAll(async () => {
   localRoot = mkdtempSync(join(tmpdir(), 'dcache-contract-local-'));
-  [redis, webdav] = await Promise.all([RedisServer.start(), WebDavServer.start()]);
+  [redis, cluster, webdav] = await Promise.all([RedisServer.start(), RedisCluster.start(), WebDavServer.start()]);
 });
 afterAll(async () => {
   rmSync(localRoot, { recursive: true, force: true });
-  await Promise.all([redis?.stop(), webdav?.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop(), webdav?.stop()]);
 });
 
 registerStoreContract('local', async ({ readOnly }) => {
@@ -355,5 +356,7 @@ registerStoreContract('local', async ({ readOnly }) => {
 });
 
 registerStoreContract('Redis', ({ readOnly }) => openRedisRemote(specFor(redis.url(), readOnly)));
+
+registerStoreContract('Redis Cluster', ({ readOnly }) => openRedisRemote(specFor(cluster.url(), readOnly)));
 
 registerStoreContract('HTTP', async ({ readOnly }) => new HttpRemote(specFor(webdav.url('dcache/contract'), readOnly), undefined));
