@@ -69,8 +69,8 @@ describe('dcache show', () => {
     expect(field('exit code')).toEqual(['0']);
     expect(field('policies')).toEqual(['daily, ttl:6h']);
     expect(field('state')).toEqual(['fresh until 2024-08-27 15:00']);
-    expect(field('stdout')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
-    expect(field('stderr')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
+    expect(field('stdout')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{64}\)$/)]);
+    expect(field('stderr')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{64}\)$/)]);
     expect(field('output')).toEqual([expect.stringMatching(/^out\.txt \(5 B, mode [0-7]+\)$/)]);
     expect(field('watch')).toEqual([expect.stringMatching(/^watched\.txt: /)]);
   });
@@ -115,7 +115,7 @@ describe('dcache show --json', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const detail = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-    const blob = { hash: expect.stringMatching(/^[0-9a-f]{16}$/), size: 5 };
+    const blob = { hash: expect.stringMatching(/^[0-9a-f]{64}$/), size: 5 };
     expect(detail).toMatchObject({
       version: 1,
       key,
@@ -134,7 +134,7 @@ describe('dcache show --json', () => {
       exitCode: 0,
       durationMs: expect.any(Number),
       material: {
-        format: 1,
+        format: 2,
         shell: false,
         argv: [fetch],
         cwd: realpathSync(box.root),

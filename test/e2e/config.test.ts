@@ -193,13 +193,14 @@ describe('dcache config', () => {
     writeJson(projectFile(), { tz: 'America/New_York' });
     const r = dcache(['config'], { DCACHE_REMOTE: undefined });
     const lines = plain(r.stdout.toString()).split('\n');
-    expect(lines).toHaveLength(6);
+    expect(lines).toHaveLength(7);
     expect(lines[0]).toMatch(new RegExp(`^policy +daily@06:00, ttl:6h +${userFile()}$`));
     expect(lines[1]).toMatch(new RegExp(`^tz +America/New_York +${projectFile()}$`));
     expect(lines[2]).toMatch(new RegExp(`^dir +${box.cacheDir} +env DCACHE_DIR$`));
     expect(lines[3]).toMatch(/^remote +\(none\) +default$/);
     expect(lines[4]).toMatch(new RegExp(`^maxSize +5G +${userFile()}$`));
-    expect(lines[5]).toBe('');
+    expect(lines[5]).toMatch(/^signingKeyFile +\(none\) +default$/);
+    expect(lines[6]).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -221,6 +222,7 @@ describe('dcache config', () => {
         dir: { value: box.cacheDir, source: 'env DCACHE_DIR' },
         remote: { value: 'http://cache.internal:8080/dcache', source: projectFile() },
         maxSize: { value: '10G', source: 'default' },
+        signingKeyFile: { value: null, source: 'default' },
       },
     });
   });

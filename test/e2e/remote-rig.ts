@@ -179,31 +179,31 @@ export class RedisBackend implements Backend {
   }
 
   async blob(hash: string): Promise<Buffer | null> {
-    const meta = await this.client.get(`dcache:v1:blob:${hash}`);
+    const meta = await this.client.get(`dcache:v2:{${hash}}:blob`);
     if (meta === null) return null;
     const { chunks } = JSON.parse(meta) as { chunks: number };
     const pieces: Buffer[] = [];
-    for (let i = 0; i < chunks; i++) pieces.push((await this.client.getBuffer(`dcache:v1:blob:${hash}:${i}`)) ?? Buffer.alloc(0));
+    for (let i = 0; i < chunks; i++) pieces.push((await this.client.getBuffer(`dcache:v2:{${hash}}:blob:${i}`)) ?? Buffer.alloc(0));
     return Buffer.concat(pieces);
   }
 
   async setBlob(hash: string, bytes: Buffer): Promise<void> {
     await this.dropBlob(hash);
-    await this.client.set(`dcache:v1:blob:${hash}:0`, bytes);
-    await this.client.set(`dcache:v1:blob:${hash}`, JSON.stringify({ size: bytes.length, chunks: bytes.length === 0 ? 0 : 1 }));
+    await this.client.set(`dcache:v2:{${hash}}:blob:0`, bytes);
+    await this.client.set(`dcache:v2:{${hash}}:blob`, JSON.stringify({ size: bytes.length, chunks: bytes.length === 0 ? 0 : 1 }));
   }
 
   async dropBlob(hash: string): Promise<void> {
-    const keys = await this.client.keys(`dcache:v1:blob:${hash}*`);
+    const keys = await this.client.keys(`dcache:v2:{${hash}}:blob*`);
     if (keys.length > 0) await this.client.del(...keys);
   }
 
   manifest(key: string): Promise<Buffer | null> {
-    return this.client.getBuffer(`dcache:v1:entry:${key}`);
+    return this.client.getBuffer(`dcache:v2:{${key}}:entry`);
   }
 
   async setManifest(key: string, bytes: Buffer): Promise<void> {
-    await this.client.set(`dcache:v1:entry:${key}`, bytes);
+    await this.client.set(`dcache:v2:{${key}}:entry`, bytes);
   }
 
   count(): Promise<number> {

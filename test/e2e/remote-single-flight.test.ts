@@ -58,7 +58,7 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Runni
   return running;
 }
 
-const lockKeys = () => redis.client.keys('dcache:v1:lock:*');
+const lockKeys = () => redis.client.keys('dcache:v2:{*}:lock');
 // A lease short enough that commands of a few seconds outlive it many times.
 const SHORT_LEASE = { DCACHE_LOCK_LEASE: '500ms' };
 const WAITING = /dcache: waiting for another machine \(process \d+ on [^)]+\), which is running the same command\n/;
@@ -88,7 +88,7 @@ it('tells, in verbose mode, each of the four waiting machines that the hit came 
 });
 
 it('holds the lock on Redis while the command runs', async () => {
-  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v1:lock:*' | wc -l | tr -d ' '`);
+  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v2:{*}:lock' | wc -l | tr -d ' '`);
   const ran = machine(box, 'a').run(['run', '--remote', redis.url(), '--', script.path]);
   expect(ran.stdout.toString()).toBe('1\n');
 });
@@ -99,7 +99,7 @@ it('releases the lock on Redis when the run is done', async () => {
 });
 
 it('takes no lock on Redis when read-only', async () => {
-  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v1:lock:*' | wc -l | tr -d ' '`);
+  const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v2:{*}:lock' | wc -l | tr -d ' '`);
   const ran = machine(box, 'a').run(['run', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
   expect(ran.stdout.toString()).toBe('0\n');
 });
@@ -224,7 +224,7 @@ describe('leases on Redis, with commands longer than the lease', () => {
   it('takes over, after one lease, a lock key set by hand without an expiry', async () => {
     const script = box.counter('job.sh', 'echo ran');
     const key = machine(box, 'probe').run(['status', '--explain', '--', script.path]).stdout.toString().split('\n')[0]!.slice('key '.length);
-    await redis.client.set(`dcache:v1:lock:${key}`, 'held by hand');
+    await redis.client.set(`dcache:v2:{${key}}:lock`, 'held by hand');
     const r = await start('a', ['run', '-v', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
     expect(r.timedOut).toBe(false);
     expect(r.code).toBe(0);

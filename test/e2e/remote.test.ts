@@ -220,7 +220,7 @@ describe('around a remote hit', () => {
     const script = box.counter('big.sh', 'head -c 9437184 /dev/urandom');
     a.run(run(script));
     const entry = onlyEntry(a.cacheDir);
-    const chunks = await redis.client.keys(`dcache:v1:blob:${entry.stdout!.hash}:*`);
+    const chunks = await redis.client.keys(`dcache:v2:{${entry.stdout!.hash}}:blob:*`);
     expect(chunks).toHaveLength(3);
     const ttls = await Promise.all(chunks.map((k) => redis.client.pttl(k)));
     expect(ttls.every((ttl) => ttl > 0)).toBe(true);
@@ -229,7 +229,7 @@ describe('around a remote hit', () => {
   it('gives the manifest on Redis an expiry', async () => {
     a.run(run(report()));
     const entry = onlyEntry(a.cacheDir);
-    expect(await redis.client.pttl(`dcache:v1:entry:${entry.key}`)).toBeGreaterThan(0);
+    expect(await redis.client.pttl(`dcache:v2:{${entry.key}}:entry`)).toBeGreaterThan(0);
   });
 
   it('stores the entry in the Redis database the URL names', async () => {

@@ -80,7 +80,8 @@ describe('--watch on a URL served by nginx', () => {
     box.dcache(args(fetch));
     expect(fetch.runs()).toBe(3);
     expect(plain(r.stderr)).toBe(
-      `dcache: miss (${nginx.url(name)} could not be checked: ${nginx.url(name)} answered HEAD with 404 Not Found); running ${fetch.path}\n`,
+      `dcache: cannot check a watched source, so it counts as changed: ${nginx.url(name)} answered HEAD with 404 Not Found\n` +
+        `dcache: miss (${nginx.url(name)} could not be checked: ${nginx.url(name)} answered HEAD with 404 Not Found); running ${fetch.path}\n`,
     );
   });
 
@@ -201,7 +202,9 @@ describe('--watch on a URL, against edge-case servers', () => {
       expect(first.code).toBe(0);
       expect(second.code).toBe(0);
       expect(second.stdout.toString()).toBe('fetched\n');
-      expect(plain(second.stderr)).toMatch(new RegExp(`^dcache: miss \\(${url.replace(/[.]/g, '\\.')} could not be checked: .*HEAD with ${status}`));
+      expect(plain(second.stderr)).toMatch(
+        new RegExp(`^dcache: cannot check a watched source, so it counts as changed: .*HEAD with ${status}.*\\ndcache: miss \\(${url.replace(/[.]/g, '\\.')} could not be checked: .*HEAD with ${status}`),
+      );
     });
   }
 
@@ -220,7 +223,10 @@ describe('--watch on a URL, against edge-case servers', () => {
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('fetched\n');
-    expect(plain(r.stderr)).toBe(`dcache: miss (${url} could not be checked: ${url} did not answer within 1 s); running ${fetch.path}\n`);
+    expect(plain(r.stderr)).toBe(
+      `dcache: cannot check a watched source, so it counts as changed: ${url} did not answer within 1 s\n` +
+        `dcache: miss (${url} could not be checked: ${url} did not answer within 1 s); running ${fetch.path}\n`,
+    );
   });
 
   it('follows a redirect and watches the ETag of where it leads', async () => {
@@ -264,7 +270,9 @@ describe('--watch on a URL, against edge-case servers', () => {
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('fetched\n');
-    expect(plain(r.stderr)).toMatch(/^cannot fetch\ndcache: the command failed \(exit 6\); replaying the entry recorded /);
+    expect(plain(r.stderr)).toMatch(
+      /^dcache: cannot check a watched source, so it counts as changed: .* answered HEAD with 503 Service Unavailable\ncannot fetch\ndcache: the command failed \(exit 6\); replaying the entry recorded /,
+    );
   });
 
   describe('credentials in the URL', () => {

@@ -300,7 +300,8 @@ describe('--watch-cmd', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('data\n');
     expect(plain(r.stderr)).toBe(
-      `dcache: miss (${probe} could not be checked: --watch-cmd '${probe}' did not finish within 1 s); running ${fetch.path}\n`,
+      `dcache: cannot check a watched source, so it counts as changed: --watch-cmd '${probe}' did not finish within 1 s\n` +
+        `dcache: miss (${probe} could not be checked: --watch-cmd '${probe}' did not finish within 1 s); running ${fetch.path}\n`,
     );
   });
 
