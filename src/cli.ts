@@ -1,8 +1,9 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { resolveCacheDir } from './cache-dir.js';
+import { LocalStore } from './store/local-store.js';
 import { LOCAL_ZONE, parseInstant } from './clock.js';
 import { clear } from './commands/clear.js';
 import { completionScript, type CompletionSpec } from './commands/completion.js';
@@ -20,6 +21,7 @@ import { EXIT_DCACHE_FAILED, ExitError } from './errors.js';
 import { Output, type Verbosity } from './output.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS, type RunCliOptions } from './run-options.js';
 import { version } from './version.js';
+import { escapeControls } from './display.js';
 import { processInterrupts } from './interrupts.js';
 import type { LockIdentity } from './store/key-lock.js';
 
@@ -100,28 +102,37 @@ interface Handlers {
   run: CommandRunner;
   status: CommandRunner;
   cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
-  planInputs: (command: string[], options: RunCliOptions, usageExit: number) => Promise<PlanInputs>;
-  settings: (usageExit: number) => Promise<Settings>;
+  planInputs: (command: string[], options: RunCliOptions) => Promise<PlanInputs>;
+  settings: (mode: SettingsMode) => Promise<Settings>;
 }
+
+// How settings from the environment and the config files are held to
+// account. `strict` (dcache config): the first problem is a usage error.
+// `run` (run, status, clear --): each bad value is warned about once and
+// its default used, since the cache is never the reason a job fails. `dir`
+// (ls, show, gc, stats, clear): only the cache directory is used; problems
+// with the files are warned about, the other values are not looked at.
+type SettingsMode = 'strict' | 'run' | 'dir';
 
 export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   const identity: LockIdentity = { host: hostname(), pid: process.pid, wallNow: () => Date.now(), isRunning };
   const interrupts = processInterrupts((code) => process.exit(code));
   let output = new Output(stderr, 'normal', env);
-  const settings = async (usageExit: number): Promise<Settings> => {
+  const settings = async (mode: SettingsMode): Promise<Settings> => {
     const loaded = loadSettings(process.cwd(), env, homedir());
-    if (!loaded.ok) throw new ExitError(loaded.error, usageExit);
-    const problem = await checkSettings(loaded.value);
-    if (problem !== null) throw new ExitError(problem, usageExit);
-    return loaded.value;
+    const checked = mode === 'dir' ? { settings: loaded.settings, problems: [] } : await checkSettings(loaded.settings);
+    const problems = [...loaded.problems, ...checked.problems];
+    if (mode === 'strict' && problems.length > 0) throw new ExitError(problems[0]!, 2);
+    for (const problem of problems) output.warnOnce(`setting:${problem}`, `${problem}; ignored`);
+    return checked.settings;
   };
-  const planInputs = async (command: string[], options: RunCliOptions, usageExit: number): Promise<PlanInputs> => {
+  const planInputs = async (command: string[], options: RunCliOptions): Promise<PlanInputs> => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     output = new Output(stderr, verbosity, env);
     return {
       command,
-      options: toRunOptions(options, await settings(usageExit)),
+      options: toRunOptions(options, await settings('run')),
       cwd: process.cwd(),
       home: homedir(),
       env,
@@ -132,9 +143,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   const handlers: Handlers = {
     run: async (command, options) =>
-      run({ ...(await planInputs(command, options, USAGE_EXIT_RUN)), stdout, stderr, output, interrupts, closeStdout }),
+      run({ ...(await planInputs(command, options)), stdout, stderr, output, interrupts, closeStdout }),
     status: async (command, options) =>
-      status({ ...(await planInputs(command, options, 2)), print: (line) => stdout().write(`${line}\n`), output }),
+      status({ ...(await planInputs(command, options)), print: (line) => stdout().write(`${line}\n`), output }),
     cache: async (options, command) => {
       const dir = options.dir !== undefined ? resolveCacheDir(options.dir, env, homedir(), process.cwd()) : null;
       if (dir && !dir.ok) throw new ExitError(dir.error, 2);
@@ -144,13 +155,22 @@ export async function main(argv: string[]): Promise<number> {
         if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, 2);
         now = parsed.value;
       }
-      const where = dir?.value ?? (await settings(2)).dir.value;
+      const where = dir?.value ?? (await settings('dir')).dir.value;
+      const unusable = new LocalStore(where).unusable();
+      if (unusable !== null) throw new ExitError(unusable, 2);
       return command({ dir: where, now, env, stdout: stdout(), output, colour: options.color !== false });
     },
     planInputs,
     settings,
   };
   try {
+    const mangled = findMangledArgument(argv);
+    if (mangled !== null) {
+      throw new ExitError(
+        `argument ${mangled.index + 1} (${mangled.shown}) is not valid UTF-8: dcache cannot pass it on, or key it, exactly as given`,
+        argv[0] === 'run' ? USAGE_EXIT_RUN : 2,
+      );
+    }
     // The common `run` command lines are read without commander, which a
     // cache hit would otherwise spend a large share of its time loading.
     const quick = quickParseRun(argv);
@@ -281,7 +301,7 @@ Examples:
       const command = dashdash === -1 ? [] : argv.slice(dashdash + 1);
       const prefixes = selectors.slice(0, selectors.length - command.length);
       if (dashdash !== -1 && command.length === 0) throw new ExitError('clear --: give the command after --', 2);
-      const inputs = command.length > 0 ? await handlers.planInputs(command, options, 2) : null;
+      const inputs = command.length > 0 ? await handlers.planInputs(command, options) : null;
       exitCode = await handlers.cache(options, (ctx) =>
         clear(ctx, {
           prefixes,
@@ -342,7 +362,7 @@ Examples:
 `,
     )
     .action(async (options: { json?: boolean }) => {
-      const current = await handlers.settings(2);
+      const current = await handlers.settings('strict');
       const out = stdout();
       if (options.json) {
         const remote = current.remote.value === null ? null : redactCredentials(current.remote.value);
@@ -414,6 +434,50 @@ Examples:
     if (err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
   }
+}
+
+// Node decodes arguments as UTF-8 and replaces bytes that are not with
+// U+FFFD, so a command would get, and be keyed by, other bytes than those
+// given. Where the kernel shows the exact bytes (Linux's /proc/self/cmdline)
+// they decide; elsewhere any U+FFFD is taken for a replaced byte.
+function findMangledArgument(argv: string[]): { index: number; shown: string } | null {
+  if (!argv.some((arg) => arg.includes('\uFFFD'))) return null;
+  let raw: Buffer[] | null = null;
+  try {
+    const parts = splitNul(readFileSync('/proc/self/cmdline'));
+    if (parts.length >= argv.length) raw = parts.slice(parts.length - argv.length);
+  } catch {
+    // not Linux
+  }
+  for (const [index, arg] of argv.entries()) {
+    if (!arg.includes('\uFFFD')) continue;
+    const bytes = raw?.[index];
+    if (bytes !== undefined && Buffer.from(arg, 'utf8').equals(bytes)) continue;
+    return { index, shown: bytes === undefined ? escapeControls(arg) : showBytes(bytes) };
+  }
+  return null;
+}
+
+function splitNul(buffer: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < buffer.length; i++) {
+    if (buffer[i] === 0) {
+      parts.push(buffer.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < buffer.length) parts.push(buffer.subarray(start));
+  return parts;
+}
+
+// Bytes as $'…' would write them: printable ASCII as is, the rest as \xHH.
+function showBytes(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes) {
+    text += byte >= 0x20 && byte < 0x7f && byte !== 0x27 && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return `$'${text}'`;
 }
 
 // Whether a process of this host runs (EPERM: it does, as another user).

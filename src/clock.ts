@@ -45,8 +45,10 @@ export function parseInstant(text: string, zone: Zone): Result<number, string> {
     wall.second <= 59 &&
     (offset === undefined || offsetMinutes(offset) !== null);
   if (!inRange) return fail(`'${text}' is not a valid date-time; use for example ${NOW_EXAMPLE}`);
-  if (offset === undefined) return ok(instantOfWallClock(wall, zone, 'shift'));
-  return ok(wallClockToMs(wall) - (offsetMinutes(offset) ?? 0) * MINUTE);
+  const instant = offset === undefined ? instantOfWallClock(wall, zone, 'shift') : wallClockToMs(wall) - (offsetMinutes(offset) ?? 0) * MINUTE;
+  // Record times are stored as milliseconds since 1970, never negative.
+  if (instant < 0) return fail(`'${text}' is before 1970-01-01T00:00:00Z; use a time from then on`);
+  return ok(instant);
 }
 
 // Minutes east of UTC, or null for an offset that cannot be (+25:00, +05:99).

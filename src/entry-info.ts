@@ -1,3 +1,4 @@
+import { escapeControls, quoteArgument } from './display.js';
 import type { Activity } from './store/activity.js';
 import type { CatalogEntry } from './store/catalog.js';
 import { storedVerdict } from './store/gc.js';
@@ -46,7 +47,8 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
 
 // How a command is shown to a person: the shell string, or argv with quotes
 // where a shell would need them.
+// Control characters are escaped (see display.ts).
 export function commandText(argv: readonly string[], shell: boolean): string {
-  if (shell) return argv[0] ?? '';
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
+  if (shell) return escapeControls(argv[0] ?? '');
+  return argv.map(quoteArgument).join(' ');
 }

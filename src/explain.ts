@@ -1,4 +1,5 @@
 import { formatInstant } from './clock.js';
+import { escapeControls } from './display.js';
 import { formatAge } from './duration.js';
 import type { Decision } from './lookup.js';
 import type { Plan } from './plan.js';
@@ -13,14 +14,14 @@ export function explainDecision(plan: Plan, decision: Decision): string[] {
   const m = plan.material;
   const lines = [
     `key ${plan.key}`,
-    `  command: ${JSON.stringify(m.argv)}${m.shell ? ' (through /bin/sh -c)' : ''}`,
-    `  working directory: ${m.cwd ?? '(not part of the key: --no-cwd)'}`,
+    `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
+    `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,
     ...(m.env.length === 0
       ? ['  environment: (none)']
       : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`)),
     `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`}`,
     `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
-    `  key text: ${m.extra === null ? '(none)' : JSON.stringify(m.extra)}`,
+    `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
   ];
   const entry = decision.fresh ? decision.manifest : decision.entry;
   if (entry === null) {
@@ -47,7 +48,7 @@ export function explainDecision(plan: Plan, decision: Decision): string[] {
   }
   const checks = decision.checks;
   for (const source of plan.watch.sources) {
-    const label = `watch ${sourceLabel(source)}`;
+    const label = `watch ${escapeControls(sourceLabel(source))}`;
     const check = checks?.find((c) => c.source === source);
     if (!check) {
       lines.push(`${label}: not checked (${entry === null ? 'no entry' : 'the policies already call for a run'})`);

@@ -36,7 +36,7 @@ export async function decide(plan: Plan, output: Output, force: boolean): Promis
     ({ fresh: false, reason, entry, verdict, checks }) as const;
   const distrust = store.distrust();
   if (distrust !== null) {
-    output.warnOnce('cache', `cannot use the cache directory ${store.root} (${distrust}); running without the cache`);
+    output.alert('cache', `cannot use the cache directory ${store.root} (${distrust}); running without the cache`);
     return miss('cache directory refused');
   }
   const read = store.readEntry(key);
@@ -73,8 +73,13 @@ export async function judgeEntry(
   output: Output,
   { trustFileTimes = true }: { trustFileTimes?: boolean } = {},
 ): Promise<Decision> {
-  const miss = (reason: string, verdict: Verdict, checks: SourceCheck[] | null = null) =>
+  const miss = (reason: string, verdict: Verdict | null, checks: SourceCheck[] | null = null) =>
     ({ fresh: false, reason, entry: manifest, verdict, checks }) as const;
+  // A recorded failure serves only callers that cache failures: a caller
+  // that does not would otherwise get an exit code it never asked to keep.
+  if (manifest.exitCode !== 0 && !plan.options.cacheFailures) {
+    return miss(`the entry is a recorded failure (exit ${manifest.exitCode}), replayed only with --cache-failures`, null);
+  }
   const verdict = judgePolicies(plan.policies, manifest.recordedAt, plan.now, plan.zone);
   if (!verdict.fresh) {
     // the policies that failed, not every policy given
@@ -106,7 +111,7 @@ export async function checkSources(
     plan.watch.sources.map(async (source): Promise<SourceCheck> => {
       const before = findRecorded(recorded, source);
       const current = await probe(source, ctx, trustFileTimes ? before : undefined);
-      if (current.ok && current.warning) output.warnOnce(`costly:${sourceLabel(source)}`, current.warning);
+      if (current.ok && current.warning) output.warnOnce(`source:${source.id}`, current.warning);
       // A source that cannot be checked counts as changed: say why, once.
       if (!current.ok) output.warnOnce(`unchecked:${source.id}`, `cannot check a watched source, so it counts as changed: ${current.detail}`);
       const unchanged = before !== undefined && current.ok && sameFingerprint(before, current.fingerprint);

@@ -28,6 +28,8 @@ export interface Manifest {
   exitCode: number;
   // the policies given when it was recorded (the caller's policies decide freshness)
   policies: string[];
+  // the zone they were given in (--tz, or TZ), null for the system's own
+  tz: string | null;
   stdout: BlobRef | null;
   stderr: BlobRef | null;
   // how stdout and stderr interleaved; present only when both hold bytes
@@ -60,6 +62,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
     return garbled('exitCode');
   }
   if (!isStringArray(value.policies)) return garbled('policies');
+  if (value.tz !== null && typeof value.tz !== 'string') return garbled('tz');
   for (const name of ['stdout', 'stderr', 'order'] as const) {
     if (value[name] !== null && !isBlobRef(value[name])) return garbled(name);
   }

@@ -104,8 +104,13 @@ export type RestoreProblem =
 // Restores every output: each file is written to a temp name in its target
 // directory and renamed into place, so no reader sees half a file. Nothing
 // is written through a symlink that leads out of the working directory.
+// The blobs of the entry being restored, already open (see OpenBlobs).
+export interface BlobSource {
+  fd(hash: BlobHash): number;
+}
+
 export function restoreOutputs(
-  store: LocalStore,
+  blobs: BlobSource,
   cwd: string,
   declared: readonly string[],
   records: readonly OutputRecord[],
@@ -146,7 +151,7 @@ export function restoreOutputs(
           break;
         }
         case 'file': {
-          const bad = copyBlobTo(store, record.blob, target, record.mode);
+          const bad = copyBlobTo(blobs, record.blob, target, record.mode);
           if (bad) return fail(bad);
           break;
         }
@@ -210,18 +215,8 @@ function isInside(root: string, real: string): boolean {
 
 // Streams a blob into a temp file beside `target`, checking its size and
 // hash, then renames it into place. Returns the problem if the blob is bad.
-function copyBlobTo(
-  store: LocalStore,
-  blob: BlobRef,
-  target: string,
-  mode: number,
-): RestoreProblem | null {
-  let source: number;
-  try {
-    source = openSync(store.blobPath(blob.hash), 'r');
-  } catch {
-    return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} is missing` };
-  }
+function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: number): RestoreProblem | null {
+  const source = blobs.fd(blob.hash);
   const temp = tempSibling(target);
   let out: number | null = null;
   let renamed = false;
@@ -238,7 +233,6 @@ function copyBlobTo(
     renamed = true;
     return null;
   } finally {
-    closeSync(source);
     if (out !== null) closeSync(out);
     if (!renamed) rmSync(temp, { force: true });
   }

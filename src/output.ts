@@ -1,4 +1,5 @@
 import { Chalk } from 'chalk';
+import { escapeControls } from './display.js';
 
 // The one place that writes dcache's own words. They go to stderr, each line
 // prefixed `dcache:`, so they can never be mistaken for the wrapped command's
@@ -46,6 +47,14 @@ export class Output {
     this.warn(message);
   }
 
+  // A warning that --quiet does not hide, once per process: the cache is
+  // not working at all, and a cron job (which runs with -q) must learn it.
+  alert(topic: string, message: string): void {
+    if (this.warned.has(topic)) return;
+    this.warned.add(topic);
+    this.line('yellow', message);
+  }
+
   // --explain: always shown, one line per part.
   explain(message: string): void {
     this.line('dim', message);
@@ -56,10 +65,18 @@ export class Output {
     this.line('red', message);
   }
 
+  // Every line of a message starts with `dcache:`, and control characters
+  // in it (from a command line, a path) are escaped, so nothing printed can
+  // pass for the command's output or drive the terminal.
   private line(style: 'dim' | 'yellow' | 'red', message: string): void {
     const sink = this.sink();
     this.chalk ??= new Chalk({ level: wantsColour(sink, this.env) ? 1 : 0 });
-    sink.write(`${this.chalk.bold('dcache:')} ${this.chalk[style](message)}\n`);
+    const chalk = this.chalk;
+    const text = message
+      .split('\n')
+      .map((line) => `${chalk.bold('dcache:')} ${chalk[style](escapeControls(line))}\n`)
+      .join('');
+    sink.write(text);
   }
 }
 

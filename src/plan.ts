@@ -73,6 +73,9 @@ export interface Plan {
   now: number;
   nowIsReal: boolean;
   zone: Zone;
+  // the zone to record with an entry: --tz (or the config's), else TZ, else
+  // null for the system's
+  zoneName: string | null;
   store: LocalStore;
   key: CacheKey;
   material: KeyMaterial;
@@ -131,6 +134,8 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
 
   const lease = leaseTimingFromEnv(inputs.env);
   const warnings = [...lease.problems];
+  const badTz = options.tz === undefined ? unknownEnvZone(inputs.env) : null;
+  if (badTz !== null) warnings.push(`TZ '${badTz}' is not a time zone dcache knows; calendar policies use UTC`);
   // A bad signing key turns the remote off: accepting unsigned entries
   // instead would be the opposite of what the key asks for.
   let remoteSpec = remote.value;
@@ -159,6 +164,7 @@ export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>
     now,
     nowIsReal: inputs.nowText === undefined || inputs.nowText === '',
     zone,
+    zoneName: zone.name ?? envZoneName(inputs.env),
     store: new LocalStore(dir.value),
     key: deriveKey(hasher, material),
     material,
@@ -183,6 +189,23 @@ export function withoutOwnSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
   for (const name of OWN_SECRETS) delete copy[name];
   return copy;
+}
+
+// TZ as a zone name (a POSIX rule such as EST5EDT is kept too); null when unset.
+function envZoneName(env: NodeJS.ProcessEnv): string | null {
+  const tz = env.TZ?.replace(/^:/, '');
+  return tz === undefined || tz === '' ? null : tz;
+}
+
+const UTC_NAMES = /^(UTC0?|GMT0?|UCT|Universal|Zulu|Greenwich|Etc\/(UTC|GMT|UCT|Universal|Zulu|Greenwich)(\+0|-0)?)$/i;
+
+// TZ when it names no zone: Node then quietly keeps UTC. A zone it knows is
+// UTC all year only in those places, so ICU (15 ms) is asked only there.
+function unknownEnvZone(env: NodeJS.ProcessEnv): string | null {
+  const tz = envZoneName(env);
+  if (tz === null || UTC_NAMES.test(tz)) return null;
+  if (new Date(0).getTimezoneOffset() !== 0 || new Date(15_552_000_000).getTimezoneOffset() !== 0) return null;
+  return parseZone(tz).ok ? null : tz;
 }
 
 function parseRemoteOptions(options: RunOptions): Result<RemoteSpec | null, string> {

@@ -1,8 +1,9 @@
-import { closeSync, openSync, read, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, read, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
 import type { BlobHash, StreamHash } from './hash.js';
 import { createStreamHash, hashBytes } from './hash.js';
 import type { BlobRef, Manifest } from './manifest.js';
+import { blobsOf } from './manifest.js';
 import { unreachable } from './errors.js';
 import { SinkClosed, type FdSink } from './fd-sink.js';
 import { restoreOutputs } from './output-files.js';
@@ -45,6 +46,40 @@ class BadBlob extends Error {
 }
 
 
+// Every blob of an entry, opened before anything is written: an open file
+// survives its unlink, so a gc or `clear` running meanwhile cannot take a
+// blob away half-way through a replay.
+export class OpenBlobs {
+  private readonly fds = new Map<string, number>();
+
+  private constructor() {}
+
+  // The entry's blobs, or the first one that cannot be opened.
+  static open(store: LocalStore, manifest: Manifest): OpenBlobs | { missing: BlobHash } {
+    const blobs = new OpenBlobs();
+    for (const ref of blobsOf(manifest)) {
+      try {
+        blobs.fds.set(ref.hash, openSync(store.blobPath(ref.hash), 'r'));
+      } catch {
+        blobs.close();
+        return { missing: ref.hash };
+      }
+    }
+    return blobs;
+  }
+
+  fd(hash: BlobHash): number {
+    const fd = this.fds.get(hash);
+    if (fd === undefined) throw new Error(`blob ${hash} was not opened`);
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
 // Replays an entry: restores its output files first (so that a bad blob
 // among them is found before any byte reaches stdout), then writes its
 // stdout and stderr back.
@@ -54,8 +89,20 @@ export async function replayEntry(
   sinks: ReplaySinks,
   cwd: string,
 ): Promise<ReplayResult> {
+  const blobs = OpenBlobs.open(store, manifest);
+  if (!(blobs instanceof OpenBlobs)) {
+    return { ok: false, reason: 'bad-before-output', hash: blobs.missing, detail: `blob ${blobs.missing} is missing` };
+  }
+  try {
+    return await replayOpened(blobs, manifest, sinks, cwd);
+  } finally {
+    blobs.close();
+  }
+}
+
+async function replayOpened(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks, cwd: string): Promise<ReplayResult> {
   if (manifest.outputs.length > 0) {
-    const restored = restoreOutputs(store, cwd, manifest.material.outputs, manifest.outputs);
+    const restored = restoreOutputs(blobs, cwd, manifest.material.outputs, manifest.outputs);
     if (!restored.ok) {
       const problem = restored.error;
       switch (problem.reason) {
@@ -70,12 +117,12 @@ export async function replayEntry(
       }
     }
   }
-  return replayStreams(store, manifest, sinks);
+  return replayStreams(blobs, manifest, sinks);
 }
 
 // Writes an entry's stdout and stderr back, in the recorded interleaving.
 async function replayStreams(
-  store: LocalStore,
+  blobs: OpenBlobs,
   manifest: Manifest,
   sinks: ReplaySinks,
 ): Promise<ReplayResult> {
@@ -84,7 +131,7 @@ async function replayStreams(
   let started = false;
   try {
     if (small) {
-      const buffers = readVerified(store, manifest);
+      const buffers = readVerified(blobs, manifest);
       const offsets: Record<StreamFd, number> = { 1: 0, 2: 0 };
       for (const [fd, length] of runsOf(manifest, buffers.order)) {
         const buffer = buffers[fd];
@@ -94,7 +141,7 @@ async function replayStreams(
       }
     } else {
       started = true;
-      await streamVerified(store, manifest, sinks);
+      await streamVerified(blobs, manifest, sinks);
     }
     return { ok: true };
   } catch (err) {
@@ -110,12 +157,12 @@ function sinkFor(sinks: ReplaySinks, fd: StreamFd): FdSink {
   return fd === 1 ? sinks.stdout : sinks.stderr;
 }
 
-function readVerified(store: LocalStore, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
+function readVerified(blobs: OpenBlobs, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
   const read = (ref: BlobRef | null): Buffer | null => {
     if (ref === null) return null;
     let bytes: Buffer;
     try {
-      bytes = readFileSync(store.blobPath(ref.hash));
+      bytes = readWhole(blobs.fd(ref.hash), ref.size);
     } catch {
       throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
     }
@@ -181,12 +228,12 @@ class OrderParser {
 
 // Streams large blobs in 1 MiB reads, verifying each blob's hash on the way
 // and checking it once its last byte has been read.
-async function streamVerified(store: LocalStore, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
+async function streamVerified(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
   const readers: Record<StreamFd, BlobReader | null> = {
-    1: manifest.stdout ? new BlobReader(store, manifest.stdout) : null,
-    2: manifest.stderr ? new BlobReader(store, manifest.stderr) : null,
+    1: manifest.stdout ? new BlobReader(blobs, manifest.stdout) : null,
+    2: manifest.stderr ? new BlobReader(blobs, manifest.stderr) : null,
   };
-  const order = manifest.order ? new BlobReader(store, manifest.order) : null;
+  const order = manifest.order ? new BlobReader(blobs, manifest.order) : null;
   try {
     // Two buffers for the whole replay: the next chunk is read (on libuv's
     // thread pool) while this one is hashed and written, and a buffer is
@@ -245,14 +292,10 @@ class BlobReader {
   private closed = false;
 
   constructor(
-    store: LocalStore,
+    blobs: OpenBlobs,
     readonly ref: BlobRef,
   ) {
-    try {
-      this.fd = openSync(store.blobPath(ref.hash), 'r');
-    } catch {
-      throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
-    }
+    this.fd = blobs.fd(ref.hash);
     this.hash = createStreamHash();
   }
 
@@ -303,11 +346,24 @@ class BlobReader {
     if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not match its hash`);
   }
 
+  // The descriptor belongs to OpenBlobs, which closes it.
   dispose(): void {
-    if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
   }
+}
+
+// A whole small blob, read at its own positions (a blob named twice in an
+// entry shares one descriptor), one byte past the size to notice a longer file.
+function readWhole(fd: number, size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size + 1);
+  let got = 0;
+  for (;;) {
+    const n = readSync(fd, buffer, got, buffer.length - got, got);
+    if (n === 0) break;
+    got += n;
+    if (got === buffer.length) break;
+  }
+  return buffer.subarray(0, got);
 }
 
 function writeChunk(sink: FdSink, chunk: Uint8Array): Promise<void> {

@@ -64,7 +64,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     value: 'command',
     repeatable: true,
     key: 'watchCmd',
-    description: 'a cheap probe run by /bin/sh -c; the entry is stale once its exit code or stdout changes (repeatable)',
+    description: 'a cheap probe run by /bin/sh -c that prints the state of a source; the entry is stale once its stdout changes, and a probe that exits non-zero could not check (repeatable)',
   },
   {
     long: 'watch-timeout',
@@ -96,7 +96,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   {
     long: 'cache-failures',
     key: 'cacheFailures',
-    description: 'record non-zero exits too (default: only exit 0 is recorded)',
+    description: 'record non-zero exits too, and replay them (default: only exit 0 is recorded and replayed)',
   },
   {
     long: 'stale-if-error',

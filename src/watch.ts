@@ -110,8 +110,14 @@ export interface ProbeContext {
 export async function probe(source: WatchSource, ctx: ProbeContext, previous?: Fingerprint): Promise<Probe> {
   try {
     switch (source.kind) {
-      case 'path':
-        return { ok: true, fingerprint: await probePath(source, ctx, previous) };
+      case 'path': {
+        const fingerprint = await probePath(source, ctx, previous);
+        // A typo in a watched path would otherwise go unnoticed for ever.
+        if (fingerprint.kind === 'path' && fingerprint.files.length === 0) {
+          return { ok: true, fingerprint, warning: `--watch '${source.label}' matches no file (yet); dcache watches for one to appear` };
+        }
+        return { ok: true, fingerprint };
+      }
       case 'url':
         return await probeUrl(source, ctx);
       case 'cmd':
@@ -348,9 +354,12 @@ function describeFetchError(label: string, err: unknown, timeoutMs: number): str
   return `${label}: ${e.cause?.code ?? e.cause?.message ?? e.message}`;
 }
 
-// Runs a probe through /bin/sh -c with stdin from /dev/null; its stderr
-// goes nowhere, its stdout is hashed as it streams. It runs in its own
-// process group, so a timeout kills whatever it started too.
+// Runs a probe through /bin/sh -c with stdin from /dev/null; its stdout is
+// hashed as it streams, and the first line of its stderr is kept to say why
+// it failed. A probe reports the state of the source on stdout and exits 0
+// (`test -f ready && echo ready`): one that exits otherwise could not check
+// (no credentials, a typo), and the source counts as changed. It runs in
+// its own process group, so a timeout kills whatever it started too.
 async function probeCommand(watched: WatchSource, ctx: ProbeContext): Promise<Probe> {
   const command = watched.source;
   // loaded here: a hit without --watch-cmd should not pay for child_process
@@ -366,10 +375,11 @@ async function probeCommand(watched: WatchSource, ctx: ProbeContext): Promise<Pr
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: ctx.cwd,
       env: ctx.env,
-      stdio: ['ignore', 'pipe', 'ignore'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     const hash = createStreamHash();
+    let stderr = '';
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -377,13 +387,25 @@ async function probeCommand(watched: WatchSource, ctx: ProbeContext): Promise<Pr
         child.kill('SIGKILL');
       }
       child.stdout.destroy();
+      child.stderr.destroy();
       settle({ ok: false, detail: `--watch-cmd '${command}' did not finish within ${ctx.timeoutMs / 1000} s` });
     }, ctx.timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < MAX_PROBE_STDERR) stderr += chunk.toString('utf8');
+    });
     child.on('error', (err) => settle({ ok: false, detail: `--watch-cmd '${command}': ${err.message}` }));
     child.on('close', (code, signal) => {
-      if (code === null) settle({ ok: false, detail: `--watch-cmd '${command}' was killed by ${signal}` });
-      else settle({ ok: true, fingerprint: { kind: 'cmd', source: command, id: watched.id, exitCode: code, stdoutHash: hash.digest() } });
+      if (code === null) return settle({ ok: false, detail: `--watch-cmd '${command}' was killed by ${signal}` });
+      if (code !== 0) {
+        const first = stderr.split('\n').find((line) => line.trim() !== '')?.trim();
+        const why = first === undefined ? '' : `: ${first.slice(0, MAX_PROBE_STDERR)}`;
+        return settle({ ok: false, detail: `--watch-cmd '${command}' exited with ${code}${why}` });
+      }
+      settle({ ok: true, fingerprint: { kind: 'cmd', source: command, id: watched.id, exitCode: code, stdoutHash: hash.digest() } });
     });
   });
 }
+
+// how much of a failing probe's stderr is kept, and shown
+const MAX_PROBE_STDERR = 200;

@@ -1,6 +1,7 @@
 import { formatInstant, LOCAL_ZONE } from '../clock.js';
 import { formatAge } from '../duration.js';
 import { commandText, describeEntry, type EntryInfo } from '../entry-info.js';
+import { escapeControls } from '../display.js';
 import { createPalette } from '../output.js';
 import { formatSize } from '../size.js';
 import { readActivity } from '../store/activity.js';
@@ -33,7 +34,7 @@ export async function ls(ctx: CacheCommandContext, options: { json: boolean; rem
     formatSize(info.bytes),
     options.remote ? `${info.hits} (${info.remoteHits} remote)` : String(info.hits),
     info.policies.join(','),
-    info.cwd ?? '-',
+    info.cwd === null ? '-' : escapeControls(info.cwd),
     commandText(info.argv, info.shell),
   ]);
   const header = ['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND'];

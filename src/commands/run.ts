@@ -241,7 +241,7 @@ function prepareStore(ctx: RunContext, plan: Plan): boolean {
     plan.store.prepare();
     return true;
   } catch (err) {
-    ctx.output.warnOnce('cache', `cannot use the cache directory ${plan.store.root} (${describeError(err)}); running without the cache`);
+    ctx.output.alert('cache', `cannot use the cache directory ${plan.store.root} (${describeError(err)}); running without the cache`);
     return false;
   }
 }
@@ -360,15 +360,16 @@ async function record(
       const problem = outputs.error;
       switch (problem.reason) {
         case 'missing':
-          output.warn(`declared output '${problem.path}' does not exist after the run; nothing was recorded`);
+          output.alert('not-recorded', `declared output '${problem.path}' does not exist after the run; nothing was recorded`);
           break;
         case 'outside':
-          output.warn(
+          output.alert(
+            'not-recorded',
             `declared output '${problem.path}' lies outside the working directory through a symlink; nothing was recorded`,
           );
           break;
         case 'failed':
-          output.warn(`cannot capture the output files (${problem.detail}); nothing was recorded`);
+          output.alert('not-recorded', `cannot capture the output files (${problem.detail}); nothing was recorded`);
           break;
       }
       return done(outcome.exitCode);
@@ -382,6 +383,7 @@ async function record(
       durationMs,
       exitCode: outcome.exitCode,
       policies: plan.policies.map((p) => p.spec),
+      tz: plan.zoneName,
       ...streams,
       outputs: outputs.value,
       validators: checks.map((c) => recordable(c.source, c.current)),

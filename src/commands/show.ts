@@ -2,6 +2,7 @@ import { formatInstant, LOCAL_ZONE } from '../clock.js';
 import { formatAge } from '../duration.js';
 import { commandText, describeEntry } from '../entry-info.js';
 import { ExitError } from '../errors.js';
+import { escapeControls } from '../display.js';
 import { createPalette } from '../output.js';
 import { formatSize } from '../size.js';
 import { readActivity } from '../store/activity.js';
@@ -39,10 +40,10 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
   const lines: Array<[string, string]> = [
     ['key', info.key],
     ['command', commandText(info.argv, info.shell) + (info.shell ? '  (through /bin/sh -c)' : '')],
-    ['working directory', info.cwd ?? '(not part of the key)'],
+    ['working directory', info.cwd === null ? '(not part of the key)' : escapeControls(info.cwd)],
     ...m.material.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`]),
     ['stdin', m.material.stdin === null ? '(not part of the key)' : `hash ${m.material.stdin}`],
-    ['key text', m.material.extra === null ? '(none)' : JSON.stringify(m.material.extra)],
+    ['key text', m.material.extra === null ? '(none)' : escapeControls(JSON.stringify(m.material.extra))],
     ['recorded', `${at(m.recordedAt)} (${formatAge(ctx.now - m.recordedAt)} ago), ran ${m.durationMs} ms`],
     ['exit code', String(m.exitCode)],
     ['policies', info.policies.join(', ')],
@@ -54,12 +55,12 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
     ...m.outputs.map((o): [string, string] => [
       'output',
       o.type === 'file'
-        ? `${o.path} (${formatSize(o.blob.size)}, mode ${o.mode.toString(8)})`
+        ? `${escapeControls(o.path)} (${formatSize(o.blob.size)}, mode ${o.mode.toString(8)})`
         : o.type === 'dir'
-          ? `${o.path}/ (mode ${o.mode.toString(8)})`
-          : `${o.path} -> ${o.target}`,
+          ? `${escapeControls(o.path)}/ (mode ${o.mode.toString(8)})`
+          : `${escapeControls(o.path)} -> ${escapeControls(o.target)}`,
     ]),
-    ...m.validators.map((v): [string, string] => ['watch', `${v.source}: ${describeFingerprint(v)}`]),
+    ...m.validators.map((v): [string, string] => ['watch', `${escapeControls(v.source)}: ${describeFingerprint(v)}`]),
   ];
   const width = Math.max(...lines.map(([label]) => label.length));
   for (const [label, value] of lines) ctx.stdout.write(`${paint.bold(label.padEnd(width))}  ${value}\n`);

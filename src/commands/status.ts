@@ -1,4 +1,5 @@
 import { formatInstant } from '../clock.js';
+import { escapeControls } from '../display.js';
 import { ExitError } from '../errors.js';
 import { explainDecision } from '../explain.js';
 import { decide } from '../lookup.js';
@@ -13,7 +14,9 @@ export interface StatusContext extends PlanInputs {
 
 // dcache status: would `dcache run` with these options replay (exit 0) or
 // run the command (exit 1)? Says why on stdout; never runs the command.
-export async function status(ctx: StatusContext): Promise<number> {
+export async function status(given: StatusContext): Promise<number> {
+  // Paths and sources in the lines may hold control characters.
+  const ctx = { ...given, print: (line: string) => given.print(escapeControls(line)) };
   const planned = await makePlan(ctx);
   if (!planned.ok) throw new ExitError(planned.error, 2);
   const plan = planned.value;

@@ -63,9 +63,13 @@ export function listBlobs(store: LocalStore): Array<{ hash: string; path: string
   return blobs;
 }
 
+// The names in a directory, but for symlinks: nothing under the cache
+// directory is reached through a link.
 export function safeReaddir(dir: string): string[] {
   try {
-    return readdirSync(dir);
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => !d.isSymbolicLink())
+      .map((d) => d.name);
   } catch {
     return [];
   }

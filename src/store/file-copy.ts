@@ -4,14 +4,15 @@ import { createStreamHash } from '../hash.js';
 
 const CHUNK = 1 << 20;
 
-// Copies everything from one open file to another through one reused
-// 1 MiB buffer, hashing the bytes on the way.
+// Copies everything from one open file (from its start, whatever its
+// position) to another through one reused 1 MiB buffer, hashing the bytes
+// on the way.
 export function copyAndHash(input: number, output: number): { hash: BlobHash; size: number } {
   const hash = createStreamHash();
   const buffer = Buffer.allocUnsafe(CHUNK);
   let size = 0;
   for (;;) {
-    const n = readSync(input, buffer, 0, CHUNK, null);
+    const n = readSync(input, buffer, 0, CHUNK, size);
     if (n === 0) break;
     const chunk = buffer.subarray(0, n);
     hash.update(chunk);

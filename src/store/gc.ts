@@ -1,6 +1,6 @@
 import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCAL_ZONE } from '../clock.js';
+import { LOCAL_ZONE, parseZone, type Zone } from '../clock.js';
 import type { CacheKey } from '../hash.js';
 import { blobsOf } from '../manifest.js';
 import { judgePolicies, parsePolicies, type Verdict } from '../policy.js';
@@ -158,21 +158,37 @@ export function removeEntry(store: LocalStore, key: CacheKey, report: GcReport):
 }
 
 const parsedPolicies = new Map<string, ReturnType<typeof parsePolicies>>();
+const zones = new Map<string, Zone>();
 
-// An entry's freshness under the policies it was recorded with, in the
-// local zone (ls, show and gc have no command line to take others from).
+// The zone an entry was recorded in: its calendar policies are judged
+// there, whatever the zone of the process that asks (ls, show, gc).
+export function storedZone(entry: CatalogEntry): Zone {
+  const name = entry.manifest.tz;
+  if (name === null) return LOCAL_ZONE;
+  let zone = zones.get(name);
+  if (zone === undefined) {
+    const parsed = parseZone(name);
+    zone = parsed.ok ? parsed.value : LOCAL_ZONE;
+    zones.set(name, zone);
+  }
+  return zone;
+}
+
+// An entry's freshness under the policies and in the zone it was recorded
+// with (ls, show and gc have no command line to take others from).
 export async function storedVerdict(entry: CatalogEntry, now: number): Promise<Verdict> {
-  // Parsed once per distinct list: with many entries (ls, gc), building a
-  // cron schedule per entry costs seconds and memory.
-  const spec = JSON.stringify(entry.manifest.policies);
+  const zone = storedZone(entry);
+  // Parsed once per distinct list and zone: with many entries (ls, gc),
+  // building a cron schedule per entry costs seconds and memory.
+  const spec = JSON.stringify([entry.manifest.policies, zone.name]);
   let parsing = parsedPolicies.get(spec);
   if (!parsing) {
-    parsing = parsePolicies(entry.manifest.policies, LOCAL_ZONE);
+    parsing = parsePolicies(entry.manifest.policies, zone);
     parsedPolicies.set(spec, parsing);
   }
   const policies = await parsing;
   if (!policies.ok) return { fresh: false, expiresAt: entry.manifest.recordedAt };
-  return judgePolicies(policies.value, entry.manifest.recordedAt, now, LOCAL_ZONE);
+  return judgePolicies(policies.value, entry.manifest.recordedAt, now, zone);
 }
 
 // The automatic clean-up after a miss: at most once an hour (a stamp file's

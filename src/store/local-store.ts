@@ -1,9 +1,11 @@
 import {
   chmodSync,
   closeSync,
+  lstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -35,6 +37,8 @@ export type ReadEntryResult =
   | { status: 'unreadable'; detail: string };
 
 let tempCounter = 0;
+
+const SUBDIRECTORIES = ['tmp', 'entries', 'blobs', 'activity', 'locks'];
 
 export class LocalStore {
   // temp copies of blobs found already stored, kept until a manifest names them
@@ -128,7 +132,7 @@ export class LocalStore {
     if (created !== undefined) chmodSync(this.root, 0o700);
     const distrust = this.distrust();
     if (distrust !== null) throw new Error(distrust);
-    for (const sub of ['tmp', 'entries', 'blobs', 'activity', 'locks']) this.makeDir(join(this.root, sub));
+    for (const sub of SUBDIRECTORIES) this.makeDir(join(this.root, sub));
   }
 
   // Why the cache directory must not be used, or null. A directory that
@@ -145,7 +149,36 @@ export class LocalStore {
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) return `it belongs to another user (uid ${st.uid})`;
     if ((st.mode & 0o022) !== 0) return `others may write to it (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`;
+    // dcache removes files under these: through a link it would remove
+    // files elsewhere.
+    for (const sub of SUBDIRECTORIES) {
+      const path = join(this.root, sub);
+      let sst;
+      try {
+        sst = lstatSync(path);
+      } catch {
+        continue;
+      }
+      if (sst.isSymbolicLink()) return `${path} is a symlink, and dcache follows no link inside its cache directory; remove it`;
+      if (!sst.isDirectory()) return `${path} is not a directory; remove it`;
+    }
     return null;
+  }
+
+  // Why ls, show, gc, stats and clear cannot use the directory, or null. A
+  // directory that does not exist yet is an empty cache.
+  unusable(): string | null {
+    try {
+      const st = statSync(this.root);
+      if (!st.isDirectory()) return `the cache directory ${this.root} is not a directory`;
+      readdirSync(this.root);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      return `cannot read the cache directory ${this.root} (${describeError(err)})`;
+    }
+    const distrust = this.distrust();
+    return distrust === null ? null : `cannot use the cache directory ${this.root}: ${distrust}`;
   }
 
   createBlobWriter(): BlobWriter {
