@@ -98,7 +98,7 @@ describe('dcache clear <key-prefix>', () => {
     expect(r.stdout.toString()).toBe('');
     const lines = plain(r.stderr).trimEnd().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^dcache: key prefix '${prefix}' matches \\d+ entries; give more of the key:$`));
-    expect(lines.slice(1).map((l) => l.trim().split(/ +/)[0]).sort()).toEqual(keys.filter((k) => k.startsWith(prefix)).sort());
+    expect(lines.slice(1).map((l) => l.replace(/^dcache: /, '').trim().split(/ +/)[0]).sort()).toEqual(keys.filter((k) => k.startsWith(prefix)).sort());
     expect(entries()).toHaveLength(17);
   });
 

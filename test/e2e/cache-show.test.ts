@@ -194,8 +194,9 @@ describe('dcache show with a prefix that does not name one entry', () => {
     expect(r.stdout.toString()).toBe('');
     const lines = plain(r.stderr).trimEnd().split('\n');
     expect(lines[0]).toBe(`dcache: key prefix '${prefix}' matches ${matching.length} entries; give more of the key:`);
-    expect(lines.slice(1).map((line) => line.trim().split(/ +/)[0]).sort()).toEqual([...matching].sort());
-    for (const line of lines.slice(1)) expect(line).toMatch(/^ +[0-9a-f]{16} +echo \d+$/);
+    // every line of dcache's own starts with dcache:, the list's too
+    expect(lines.slice(1).map((line) => line.replace(/^dcache: /, '').trim().split(/ +/)[0]).sort()).toEqual([...matching].sort());
+    for (const line of lines.slice(1)) expect(line).toMatch(/^dcache: +[0-9a-f]{16} +echo \d+$/);
   });
 
   it('exits 1 for a prefix that matches no entry', () => {

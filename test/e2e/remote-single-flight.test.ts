@@ -59,8 +59,9 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Runni
 }
 
 const lockKeys = () => redis.client.keys('dcache:v2:{*}:lock');
-// A lease short enough that commands of a few seconds outlive it many times.
-const SHORT_LEASE = { DCACHE_LOCK_LEASE: '500ms' };
+// A lease short enough that commands of a few seconds outlive it several
+// times (shorter still, a loaded machine can delay a renewal past it).
+const SHORT_LEASE = { DCACHE_LOCK_LEASE: '1s' };
 const WAITING = /dcache: waiting for another machine \(process \d+ on [^)]+\), which is running the same command\n/;
 // each of the machines has either taken the lock or is waiting for it
 const WAITING_OR_RUNNING = /dcache: (waiting for another machine|miss \(no entry\); running )/;
@@ -176,8 +177,8 @@ it('replays the remote entry on a machine that waited for a local run which reco
 describe('leases on Redis, with commands longer than the lease', () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  it('runs a command of four leases once for four staggered machines, and all print its output', async () => {
-    const script = box.counter('download.sh', "sleep 2; printf 'line %s\\n' 1 2 3");
+  it('runs a command of 3.5 leases once for four staggered machines, and all print its output', async () => {
+    const script = box.counter('download.sh', "sleep 3.5; printf 'line %s\\n' 1 2 3");
     const runs: Running[] = [];
     for (const name of ['m1', 'm2', 'm3', 'm4']) {
       runs.push(start(name, ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE));

@@ -5,11 +5,12 @@ import { BIN, plain, Sandbox } from './rig.js';
 import { killGroup, locks, startDcache, waitUntil, type Running } from './reliability-rig.js';
 
 // Single flight for commands longer than the lock's lease. The lease is
-// shortened to 500 ms (DCACHE_LOCK_LEASE), so a command of 2 or 3 seconds
-// outlives it several times over: every heartbeat, renewal and take-over
-// rule is exercised. One test keeps the real defaults with a longer command.
+// shortened to 1 s (DCACHE_LOCK_LEASE), so a command of 3.5 seconds outlives
+// it several times over: every heartbeat, renewal and take-over rule is
+// exercised. (Shorter still, a loaded test machine can delay a heartbeat
+// past the lease.) One test keeps the real defaults with a longer command.
 
-const LEASE = { DCACHE_LOCK_LEASE: '500ms' };
+const LEASE = { DCACHE_LOCK_LEASE: '1s' };
 
 let box: Sandbox;
 let leftovers: number[];
@@ -65,8 +66,8 @@ function lockOwner(): { pid: number } | null {
 }
 
 describe('single flight with commands longer than the lease', () => {
-  it('runs a command of four leases once for four staggered callers, and all print its full output', async () => {
-    const command = slow('download.sh', 2);
+  it('runs a command of 3.5 leases once for four staggered callers, and all print its full output', async () => {
+    const command = slow('download.sh', 3.5);
     const calls: Running[] = [];
     for (let i = 0; i < 4; i++) {
       calls.push(start(['run', '--', command.path]));
@@ -83,7 +84,7 @@ describe('single flight with commands longer than the lease', () => {
   });
 
   it('leaves no lock after a long run, so the next miss starts without waiting', async () => {
-    const command = slow('download.sh', 2);
+    const command = slow('download.sh', 3.5);
     const first = await start(['run', '-p', 'ttl:1m', '--', command.path], { DCACHE_NOW: '2026-03-02T09:00:00' }).done;
     expect(first.stdout.toString()).toBe(FULL);
     expect(locks(box.cacheDir)).toEqual([]);
@@ -104,7 +105,7 @@ describe('single flight with commands longer than the lease', () => {
       const holder = start(['run', '--', command.path], {}, true);
       await waitUntil('the command runs', () => command.started(1));
       // after several heartbeats
-      await sleep(1200);
+      await sleep(2500);
       process.kill(-holder.pid, signal);
       const r = await holder.done;
       expect(r.code).toBe(code);
@@ -158,7 +159,7 @@ describe('single flight with commands longer than the lease', () => {
   });
 
   it('runs a shared download longer than three leases once under make -j8', () => {
-    const download = slow('download.sh', 2);
+    const download = slow('download.sh', 3.5);
     const targets = Array.from({ length: 8 }, (_, i) => `report-${i}.txt`);
     const dcache = `'${process.execPath}' '${BIN}'`;
     writeFileSync(

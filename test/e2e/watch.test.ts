@@ -278,15 +278,24 @@ describe('--watch-cmd', () => {
     expect(hit.stdout.toString()).toBe('data\n');
   });
 
-  it('runs again when the probe exits with another code and the same output', () => {
+  it('runs again when a probe that prints a condition sees it change', () => {
     const fetch = box.counter('fetch.sh', 'echo data');
-    const args = ['run', '-p', 'forever', '--watch-cmd', 'test -e ready', '--', fetch.path];
+    const args = ['run', '-p', 'forever', '--watch-cmd', 'test -e ready && echo ready || echo waiting', '--', fetch.path];
     box.dcache(args);
     box.dcache(args);
     expect(fetch.runs()).toBe(1);
     writeFileSync(box.path('ready'), '');
     box.dcache(args);
     expect(fetch.runs()).toBe(2);
+  });
+
+  it('runs every time, and says why, while the probe exits non-zero', () => {
+    const fetch = box.counter('fetch.sh', 'echo data');
+    const args = ['run', '-p', 'forever', '--watch-cmd', 'test -e ready', '--', fetch.path];
+    box.dcache(args);
+    const again = box.dcache(args);
+    expect(fetch.runs()).toBe(2);
+    expect(plain(again.stderr)).toBe("dcache: cannot check a watched source, so it counts as changed: --watch-cmd 'test -e ready' exited with 1\n");
   });
 
   it('counts a probe that outlives --watch-timeout as changed', () => {

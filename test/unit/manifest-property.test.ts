@@ -36,6 +36,7 @@ const validManifest = fc
     durationMs: count,
     exitCode: fc.integer({ min: 0, max: 255 }),
     policies: fc.array(fc.constantFrom('daily', 'hourly', 'ttl:6h', 'cron:0 6 * * 1-5', 'forever'), { maxLength: 3 }),
+    tz: fc.option(fc.constantFrom('Europe/Paris', 'America/New_York', 'UTC'), { nil: null }),
     streams: fc.oneof(
       fc.constant({ stdout: null, stderr: null, order: null }),
       fc.record({ stdout: blobRef, stderr: fc.constant(null), order: fc.constant(null) }),
@@ -156,6 +157,7 @@ const BASE = {
   durationMs: 12,
   exitCode: 0,
   policies: ['daily'],
+  tz: null,
   stdout: { hash: `${'0'.repeat(62)}aa`, size: 10 },
   stderr: null,
   order: null,

@@ -23,6 +23,7 @@ function validManifest(): Record<string, unknown> {
     durationMs: 1234,
     exitCode: 0,
     policies: ['daily'],
+    tz: null,
     stdout: { hash: '00000000000000000000000000000000000000000000000000000000000000aa', size: 10 },
     stderr: { hash: '00000000000000000000000000000000000000000000000000000000000000bb', size: 3 },
     order: { hash: '00000000000000000000000000000000000000000000000000000000000000cc', size: 2 },

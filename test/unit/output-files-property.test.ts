@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BlobHash } from '../../src/hash.js';
 import type { BlobRef } from '../../src/manifest.js';
 import { restoreOutputs, type OutputRecord } from '../../src/output-files.js';
 import { LocalStore } from '../../src/store/local-store.js';
@@ -41,7 +42,23 @@ beforeAll(async () => {
     }),
   );
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  for (const fd of opened.values()) closeSync(fd);
+  rmSync(root, { recursive: true, force: true });
+});
+
+// The store's blobs, each opened once, as a replay opens them.
+const opened = new Map<string, number>();
+const blobSource = {
+  fd(hash: string): number {
+    let fd = opened.get(hash);
+    if (fd === undefined) {
+      fd = openSync(store.blobPath(hash as BlobHash), 'r');
+      opened.set(hash, fd);
+    }
+    return fd;
+  },
+};
 
 // Every path under root except the working directory, with what it is.
 function snapshot(): Map<string, string> {
@@ -186,7 +203,7 @@ function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random
   const before = snapshot();
   let result: ReturnType<typeof restoreOutputs>;
   try {
-    result = restoreOutputs(store, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord));
+    result = restoreOutputs(blobSource, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord));
   } catch (err) {
     throw new Error(`restoreOutputs threw ${String(err)}`);
   }
@@ -216,7 +233,7 @@ describe('restoreOutputs on random output records', () => {
           prepareWorkingDirectory([]);
           const all = [...records];
           all.splice(at % (all.length + 1), 0, { path: bad, type: 'file', mode: 0o644, blob: 0, target: '' });
-          const result = restoreOutputs(store, wd, declaredOf(all, 'derived', []), all.map(toRecord));
+          const result = restoreOutputs(blobSource, wd, declaredOf(all, 'derived', []), all.map(toRecord));
           expect(result.ok).toBe(false);
           expect(readdirSync(wd)).toEqual([]);
           return true;
@@ -243,7 +260,7 @@ describe('restoreOutputs on random output records', () => {
   it('creates no directory outside through an in-tree link that an earlier record replaces', () => {
     prepareWorkingDirectory([{ path: 'out/self', kind: 'link-inside' }]);
     const before = snapshot();
-    const result = restoreOutputs(store, wd, ['out'], [
+    const result = restoreOutputs(blobSource, wd, ['out'], [
       { path: 'out/self/self', type: 'symlink', target: outside },
       { path: 'out/self/x/y', type: 'dir', mode: 0o755 },
     ]);
