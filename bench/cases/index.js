@@ -1,5 +1,6 @@
 import { concurrentMisses } from './concurrent-misses.js';
 import { gcMany } from './gc-many.js';
+import { hashLarge } from './hash-large.js';
 import { hitLargeDevNull } from './hit-large-devnull.js';
 import { hitLargePipe } from './hit-large-pipe.js';
 import { hitMany } from './hit-many.js';
@@ -44,6 +45,7 @@ export const cases = [
   hitLargePipe,
   hitLargeDevNull,
   missLargePipe,
+  hashLarge,
   memoryRecord,
   memoryReplay,
   concurrentMisses,

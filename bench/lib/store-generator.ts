@@ -85,6 +85,7 @@ async function generate({ root, entries, now, from = 0, to = entries, compact = 
       durationMs: 500 + (i % 7919),
       exitCode: 0,
       policies: POLICIES[i % POLICIES.length]!,
+      tz: null,
       stdout,
       stderr: null,
       order: null,
