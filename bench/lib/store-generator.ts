@@ -25,10 +25,10 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes, loadHasher, type BlobHash } from '../../src/hash.js';
-import { buildKeyMaterial, deriveKey } from '../../src/key.js';
-import { MANIFEST_FORMAT, type Manifest } from '../../src/manifest.js';
-import { compactActivity, recordEvent } from '../../src/store/activity.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import { buildKeyMaterial, deriveKey } from '../../src/schema/key.js';
+import { MANIFEST_FORMAT, type Manifest } from '../../src/schema/manifest.js';
+import { compactActivity, recordEvent } from '../../src/store/local/activity.js';
+import { LocalStore } from '../../src/store/local/local-store.js';
 
 export const BLOB_BYTES = 256;
 const SPREAD_MS = 30 * 24 * 60 * 60 * 1000;

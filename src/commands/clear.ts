@@ -1,13 +1,13 @@
 import { statSync } from 'node:fs';
-import { parseDuration } from '../duration.js';
-import { commandText } from '../entry-info.js';
+import { parseDuration } from '../policy/duration.js';
+import { commandText } from './entry-info.js';
 import { ExitError } from '../errors.js';
-import { blobsOf } from '../manifest.js';
-import { makePlan, type PlanInputs } from '../plan.js';
+import { blobsOf } from '../schema/manifest.js';
+import { makePlan, type PlanInputs } from '../engine/call.js';
 import { formatSize } from '../size.js';
-import { readCatalog, type CatalogEntry } from '../store/catalog.js';
-import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/gc.js';
-import { LocalStore } from '../store/local-store.js';
+import { readCatalog, type CatalogEntry } from '../store/local/catalog.js';
+import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
+import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 import { findOne } from './show.js';
 

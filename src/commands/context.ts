@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Output } from '../output.js';
+import type { Output } from '../terminal/messages.js';
 
 // What the maintenance commands (ls, show, clear, gc, stats) get from the CLI.
 export interface CacheCommandContext {

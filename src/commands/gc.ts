@@ -1,8 +1,8 @@
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../policy/duration.js';
 import { ExitError } from '../errors.js';
 import { formatSize, parseSize } from '../size.js';
-import { collectGarbage } from '../store/gc.js';
-import { LocalStore } from '../store/local-store.js';
+import { collectGarbage } from '../store/local/gc.js';
+import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 import { plural } from './clear.js';
 

@@ -1,12 +1,12 @@
-import { formatInstant, LOCAL_ZONE } from '../clock.js';
-import { formatAge } from '../duration.js';
-import { commandText, describeEntry, type EntryInfo } from '../entry-info.js';
-import { escapeControls } from '../display.js';
-import { createPalette } from '../output.js';
+import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
+import { formatAge } from '../policy/duration.js';
+import { commandText, describeEntry, type EntryInfo } from './entry-info.js';
+import { escapeControls } from '../terminal/text.js';
+import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
-import { readActivity } from '../store/activity.js';
-import { readCatalog } from '../store/catalog.js';
-import { LocalStore } from '../store/local-store.js';
+import { readActivity } from '../store/local/activity.js';
+import { readCatalog } from '../store/local/catalog.js';
+import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 
 export const LS_JSON_VERSION = 1;

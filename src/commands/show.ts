@@ -1,14 +1,14 @@
-import { formatInstant, LOCAL_ZONE } from '../clock.js';
-import { formatAge } from '../duration.js';
-import { commandText, describeEntry } from '../entry-info.js';
+import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
+import { formatAge } from '../policy/duration.js';
+import { commandText, describeEntry } from './entry-info.js';
 import { ExitError } from '../errors.js';
-import { escapeControls } from '../display.js';
-import { createPalette } from '../output.js';
+import { escapeControls } from '../terminal/text.js';
+import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
-import { readActivity } from '../store/activity.js';
-import { readCatalog, type Catalog, type CatalogEntry } from '../store/catalog.js';
-import { LocalStore } from '../store/local-store.js';
-import { describeFingerprint } from '../watch.js';
+import { readActivity } from '../store/local/activity.js';
+import { readCatalog, type Catalog, type CatalogEntry } from '../store/local/catalog.js';
+import { LocalStore } from '../store/local/local-store.js';
+import { describeFingerprint } from '../sources/watch.js';
 import type { CacheCommandContext } from './context.js';
 import { stateText } from './ls.js';
 

@@ -1,10 +1,10 @@
-import { formatAge } from '../duration.js';
-import { commandText } from '../entry-info.js';
-import { createPalette } from '../output.js';
+import { formatAge } from '../policy/duration.js';
+import { commandText } from './entry-info.js';
+import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
-import { clearActivity, dayOf, readActivity } from '../store/activity.js';
-import { listBlobs, readCatalog } from '../store/catalog.js';
-import { LocalStore } from '../store/local-store.js';
+import { clearActivity, dayOf, readActivity } from '../store/local/activity.js';
+import { listBlobs, readCatalog } from '../store/local/catalog.js';
+import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 
 export const STATS_JSON_VERSION = 1;

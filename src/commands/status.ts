@@ -1,11 +1,11 @@
-import { formatInstant } from '../clock.js';
-import { escapeControls } from '../display.js';
+import { formatInstant } from '../policy/clock.js';
+import { escapeControls } from '../terminal/text.js';
 import { ExitError } from '../errors.js';
-import { explainDecision } from '../explain.js';
-import { decide } from '../lookup.js';
-import { RemoteSession } from '../remote-session.js';
-import type { Output } from '../output.js';
-import { makePlan, type PlanInputs } from '../plan.js';
+import { explainDecision } from '../engine/explain.js';
+import { decide } from '../engine/lookup.js';
+import { RemoteSession } from '../store/remote/session.js';
+import type { Output } from '../terminal/messages.js';
+import { makePlan, type PlanInputs } from '../engine/call.js';
 
 export interface StatusContext extends PlanInputs {
   print: (line: string) => void;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveCacheDir } from '../../src/cache-dir.js';
+import { resolveCacheDir } from '../../src/store/local/cache-dir.js';
 
 const home = '/home/ada';
 const cwd = '/work/project';

@@ -8,8 +8,8 @@ import {
   startOfNextHour,
   startOfNextMonth,
   startOfNextWeek,
-} from '../../src/clock.js';
-import type { Zone } from '../../src/clock.js';
+} from '../../src/policy/clock.js';
+import type { Zone } from '../../src/policy/clock.js';
 import { at, useTimeZone } from './time-zone.js';
 
 const HOUR = 3_600_000;

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Hasher } from '../../src/hash.js';
 import { loadHasher } from '../../src/hash.js';
-import type { KeyInputs } from '../../src/key.js';
-import { KEY_FORMAT, buildKeyMaterial, canonicalKeyText, deriveKey, sameKeyMaterial } from '../../src/key.js';
+import type { KeyInputs } from '../../src/schema/key.js';
+import { KEY_FORMAT, buildKeyMaterial, canonicalKeyText, deriveKey, sameKeyMaterial } from '../../src/schema/key.js';
 
 let hasher: Hasher;
 

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheKey } from '../../src/hash.js';
-import { validateManifest } from '../../src/manifest.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import { validateManifest } from '../../src/schema/manifest.js';
+import { LocalStore } from '../../src/store/local/local-store.js';
 
 // The manifest reader takes data from disk that anyone with access to the
 // cache directory (or a crash, or a newer release) may have shaped: random

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../../src/manifest.js';
-import { blobsOf, validateManifest } from '../../src/manifest.js';
+import type { Manifest } from '../../src/schema/manifest.js';
+import { blobsOf, validateManifest } from '../../src/schema/manifest.js';
 
 function validManifest(): Record<string, unknown> {
   return {

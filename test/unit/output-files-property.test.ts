@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobHash } from '../../src/hash.js';
-import type { BlobRef } from '../../src/manifest.js';
-import { restoreOutputs, type OutputRecord } from '../../src/output-files.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import type { BlobRef } from '../../src/schema/manifest.js';
+import { restoreOutputs, type OutputRecord } from '../../src/process/output-files.js';
+import { LocalStore } from '../../src/store/local/local-store.js';
 
 // restoreOutputs writes what a manifest names, and a manifest may be forged
 // (the cache directory may be shared or tampered with): whatever the

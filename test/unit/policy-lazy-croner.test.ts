@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { parsePolicies } from '../../src/policy.js';
-import { LOCAL_ZONE } from '../../src/zone.js';
+import { parsePolicies } from '../../src/policy/policy.js';
+import { LOCAL_ZONE } from '../../src/policy/zone.js';
 
 // Loading croner is a cost only cron policies should pay. The mock counts
 // loads of the real module; the tests without cron run first, in file order.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Policy } from '../../src/policy.js';
-import { POLICY_HELP, judgePolicies, judgePolicy, parsePolicies } from '../../src/policy.js';
-import type { Zone } from '../../src/zone.js';
-import { LOCAL_ZONE } from '../../src/zone.js';
+import type { Policy } from '../../src/policy/policy.js';
+import { POLICY_HELP, judgePolicies, judgePolicy, parsePolicies } from '../../src/policy/policy.js';
+import type { Zone } from '../../src/policy/zone.js';
+import { LOCAL_ZONE } from '../../src/policy/zone.js';
 import { at, useTimeZone } from './time-zone.js';
 
 const HOUR = 3_600_000;

@@ -13,11 +13,11 @@ import {
   openRedisRemote,
   PENDING_CHUNK_TTL_MS,
   STORED_TTL_MS,
-} from '../../src/store/redis-remote.js';
-import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/lease.js';
-import type { LockIdentity } from '../../src/store/key-lock.js';
-import type { RemoteSpec, RemoteStore } from '../../src/store/remote.js';
-import { parseRemote } from '../../src/store/remote.js';
+} from '../../src/store/remote/redis.js';
+import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/engine/lease.js';
+import type { LockIdentity } from '../../src/store/local/lock.js';
+import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
+import { parseRemote } from '../../src/store/remote/remote-store.js';
 import { freePort, RedisCluster, RedisServer, SilentServer } from './redis-server.js';
 
 // The Redis remote against a real redis-server and a real Redis Cluster of

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flagsOf, quickParseRun, RUN_OPTIONS } from '../../src/run-options.js';
+import { flagsOf, quickParseRun, RUN_OPTIONS } from '../../src/cli/run-options.js';
 
 describe('quickParseRun', () => {
   it('reads options before -- and the command after it', () => {

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobHash, CacheKey } from '../../src/hash.js';
-import { HttpRemote } from '../../src/store/http-remote.js';
-import { LocalStore } from '../../src/store/local-store.js';
-import { openRedisRemote } from '../../src/store/redis-remote.js';
-import { parseRemote, type RemoteSpec, type RemoteStore } from '../../src/store/remote.js';
+import { HttpRemote } from '../../src/store/remote/http.js';
+import { LocalStore } from '../../src/store/local/local-store.js';
+import { openRedisRemote } from '../../src/store/remote/redis.js';
+import { parseRemote, type RemoteSpec, type RemoteStore } from '../../src/store/remote/remote-store.js';
 import { RedisCluster, RedisServer } from './redis-server.js';
 import { WebDavServer } from './webdav-server.js';
 

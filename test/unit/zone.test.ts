@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatInstant, parseInstant } from '../../src/clock.js';
-import { judgePolicies, parsePolicies } from '../../src/policy.js';
-import type { Zone } from '../../src/zone.js';
-import { LOCAL_ZONE, instantOfWallClock, offsetAt, parseZone, wallClockAt } from '../../src/zone.js';
+import { formatInstant, parseInstant } from '../../src/policy/clock.js';
+import { judgePolicies, parsePolicies } from '../../src/policy/policy.js';
+import type { Zone } from '../../src/policy/zone.js';
+import { LOCAL_ZONE, instantOfWallClock, offsetAt, parseZone, wallClockAt } from '../../src/policy/zone.js';
 import { at, useTimeZone } from './time-zone.js';
 
 const HOUR = 3_600_000;

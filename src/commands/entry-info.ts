@@ -1,0 +1,54 @@
+import { escapeControls, quoteArgument } from '../terminal/text.js';
+import type { Activity } from '../store/local/activity.js';
+import type { CatalogEntry } from '../store/local/catalog.js';
+import { storedVerdict } from '../store/local/gc.js';
+
+// What ls and show say about an entry, in the shape of their --json output
+// (version 1): field order is part of the contract.
+export interface EntryInfo {
+  key: string;
+  argv: string[];
+  shell: boolean;
+  cwd: string | null;
+  recordedAt: string;
+  policies: string[];
+  fresh: boolean;
+  expiresAt: string | null;
+  bytes: number;
+  hits: number;
+  lastHitAt: string | null;
+  outputs: string[];
+  exitCode: number;
+  // hits served from the remote cache (a subset of hits)
+  remoteHits: number;
+}
+
+export async function describeEntry(entry: CatalogEntry, activity: Activity, now: number): Promise<EntryInfo> {
+  const m = entry.manifest;
+  const { fresh, expiresAt } = await storedVerdict(entry, now);
+  const usage = activity.keys.get(entry.key);
+  return {
+    key: entry.key,
+    argv: m.material.argv,
+    shell: m.material.shell,
+    cwd: m.material.cwd,
+    recordedAt: new Date(m.recordedAt).toISOString(),
+    policies: m.policies,
+    fresh,
+    expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+    bytes: entry.bytes,
+    hits: usage?.hits ?? 0,
+    lastHitAt: usage?.lastHitAt ? new Date(usage.lastHitAt).toISOString() : null,
+    outputs: m.material.outputs,
+    exitCode: m.exitCode,
+    remoteHits: usage?.remoteHits ?? 0,
+  };
+}
+
+// How a command is shown to a person: the shell string, or argv with quotes
+// where a shell would need them.
+// Control characters are escaped (see display.ts).
+export function commandText(argv: readonly string[], shell: boolean): string {
+  if (shell) return escapeControls(argv[0] ?? '');
+  return argv.map(quoteArgument).join(' ');
+}

@@ -1,0 +1,63 @@
+import { formatInstant } from '../policy/clock.js';
+import { escapeControls } from '../terminal/text.js';
+import { formatAge } from '../policy/duration.js';
+import type { Decision } from './lookup.js';
+import type { Plan } from './call.js';
+import { judgePolicy } from '../policy/policy.js';
+import { describeFingerprint, sourceLabel } from '../sources/watch.js';
+
+// --explain: why a call would replay or run. Every part of the key, every
+// policy with its verdict and exact expiry, every watched source with its
+// recorded and current fingerprint, then the verdict. Environment values
+// appear only as the hashes the key holds.
+export function explainDecision(plan: Plan, decision: Decision): string[] {
+  const m = plan.material;
+  const lines = [
+    `key ${plan.key}`,
+    `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
+    `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,
+    ...(m.env.length === 0
+      ? ['  environment: (none)']
+      : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`)),
+    `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`}`,
+    `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
+    `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
+  ];
+  const entry = decision.fresh ? decision.manifest : decision.entry;
+  if (entry === null) {
+    lines.push('entry: none usable');
+  } else {
+    const bytes = (entry.stdout?.size ?? 0) + (entry.stderr?.size ?? 0);
+    lines.push(
+      `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} ` +
+        `(${entry.recordedAt > plan.now ? 'after now' : `${formatAge(plan.now - entry.recordedAt)} ago`}), ` +
+        `exit ${entry.exitCode}, ${bytes} bytes of output, ${entry.outputs.length} output paths`,
+    );
+    for (const policy of plan.policies) {
+      const v = judgePolicy(policy, entry.recordedAt, plan.now, plan.zone);
+      const until = v.expiresAt === null ? null : formatInstant(v.expiresAt, plan.zone);
+      const verdict = v.fresh
+        ? until === null
+          ? 'fresh forever'
+          : `fresh until ${until}`
+        : entry.recordedAt > plan.now
+          ? 'stale (recorded after now)'
+          : `stale since ${until}`;
+      lines.push(`policy ${policy.spec}: ${verdict}`);
+    }
+  }
+  const checks = decision.checks;
+  for (const source of plan.watch.sources) {
+    const label = `watch ${escapeControls(sourceLabel(source))}`;
+    const check = checks?.find((c) => c.source === source);
+    if (!check) {
+      lines.push(`${label}: not checked (${entry === null ? 'no entry' : 'the policies already call for a run'})`);
+      continue;
+    }
+    const recorded = check.recorded ? describeFingerprint(check.recorded) : 'not watched then';
+    const current = check.current.ok ? describeFingerprint(check.current.fingerprint) : `could not be checked (${check.current.detail})`;
+    lines.push(`${label}: recorded ${recorded}; now ${current}: ${check.unchanged ? 'unchanged' : 'changed'}`);
+  }
+  lines.push(decision.fresh ? 'verdict: replay the entry' : `verdict: run the command (${decision.reason})`);
+  return lines;
+}

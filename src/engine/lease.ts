@@ -1,0 +1,96 @@
+import { parseDuration } from '../policy/duration.js';
+
+// Single flight's timers, shared by the local lock and the remote ones. A
+// holder renews its lease every `heartbeatMs`; a lease not renewed for
+// `leaseMs` is taken over; a waiter checks every `pollMs`, says every
+// `progressMs` how long it has waited, and after `maxWaitMs` stops waiting
+// and runs the command itself.
+
+export interface LeaseTiming {
+  leaseMs: number;
+  heartbeatMs: number;
+  pollMs: number;
+  progressMs: number;
+  maxWaitMs: number;
+}
+
+export const DEFAULT_LEASE_MS = 10_000;
+export const DEFAULT_MAX_WAIT_MS = 6 * 60 * 60 * 1000;
+
+// The timers for a lease of `leaseMs`: renewed four times per lease, polled
+// ten times per lease (at most every 200 ms, at least every 10 ms), progress
+// every 5 s or every lease, whichever is shorter (but not under a second).
+export function leaseTiming(leaseMs: number, maxWaitMs = DEFAULT_MAX_WAIT_MS, heartbeatMs?: number): LeaseTiming {
+  return {
+    leaseMs,
+    heartbeatMs: heartbeatMs ?? Math.max(1, Math.round(leaseMs / 4)),
+    pollMs: Math.min(200, Math.max(10, Math.round(leaseMs / 10))),
+    progressMs: Math.max(1000, Math.min(5000, leaseMs)),
+    maxWaitMs,
+  };
+}
+
+export const DEFAULT_LEASE: LeaseTiming = leaseTiming(DEFAULT_LEASE_MS);
+
+// The timers from DCACHE_LOCK_LEASE, DCACHE_LOCK_HEARTBEAT and
+// DCACHE_LOCK_MAX_WAIT (durations; documented for tests and odd file
+// systems). A bad value is reported and its default used: a setting that
+// only tunes the cache never stops a run.
+export function leaseTimingFromEnv(env: NodeJS.ProcessEnv): { timing: LeaseTiming; problems: string[] } {
+  const problems: string[] = [];
+  const read = (name: string, fallback: number | undefined): number | undefined => {
+    const text = env[name];
+    if (text === undefined || text === '') return fallback;
+    const parsed = parseDuration(text);
+    if (!parsed.ok) {
+      problems.push(`${name} ${parsed.error}; using the default`);
+      return fallback;
+    }
+    return parsed.value;
+  };
+  const leaseMs = read('DCACHE_LOCK_LEASE', DEFAULT_LEASE_MS)!;
+  const maxWaitMs = read('DCACHE_LOCK_MAX_WAIT', DEFAULT_MAX_WAIT_MS)!;
+  let heartbeatMs = read('DCACHE_LOCK_HEARTBEAT', undefined);
+  if (heartbeatMs !== undefined && heartbeatMs * 2 > leaseMs) {
+    problems.push(`DCACHE_LOCK_HEARTBEAT '${env.DCACHE_LOCK_HEARTBEAT}' must be at most half of the lease (${leaseMs} ms); using the default`);
+    heartbeatMs = undefined;
+  }
+  return { timing: leaseTiming(leaseMs, maxWaitMs, heartbeatMs), problems };
+}
+
+// What a waiter is told, and asked, while it waits for a lock. `holder`
+// names whoever holds it ("process 4242", "process 4242 on build-3").
+export interface WaitHooks {
+  // another holder was found; called once per wait
+  onWait(holder: string): void;
+  // every progressMs of waiting
+  onProgress(holder: string, waitedMs: number): void;
+  // a holder that died or stopped renewing is being taken over
+  onTakeover(holder: string, why: string): void;
+  // the wait passed maxWaitMs; the caller goes on without the lock
+  onTimeout(holder: string, waitedMs: number): void;
+  // asked after each poll: true (what we wait for is there) ends the wait
+  giveUp(): boolean | Promise<boolean>;
+  // a lock we held was lost (taken over while we were stopped, say)
+  onLost(why: string): void;
+}
+
+export interface HeldLock {
+  // whether another holder had it first (and may have recorded meanwhile)
+  readonly waited: boolean;
+  // why the lock was lost, once it has been
+  lostReason(): string | null;
+  // Gives the lock up, if it is still ours; never removes another holder's.
+  release(): Promise<void>;
+}
+
+export type LockOutcome =
+  | { kind: 'held'; lock: HeldLock }
+  // giveUp() said what we waited for is there
+  | { kind: 'gave-up' }
+  // waited maxWaitMs
+  | { kind: 'timed-out' };
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

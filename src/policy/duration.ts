@@ -1,0 +1,37 @@
+import ms from 'ms';
+import type { Result } from '../errors.js';
+import { fail, ok } from '../errors.js';
+
+export const DURATION_EXAMPLES = '90s, 15m, 6h, 2d, 1w';
+const MAX_DURATION_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;
+
+// A positive duration with a unit, in milliseconds. `ms` does the parsing; a
+// bare number (which `ms` reads as milliseconds) is refused because nobody
+// writing `ttl:30` means thirty milliseconds.
+export function parseDuration(text: string): Result<number, string> {
+  const trimmed = text.trim();
+  if (!/^\d*\.?\d+\s*[a-z]+$/i.test(trimmed)) {
+    return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
+  }
+  const value = ms(trimmed as ms.StringValue);
+  if (value === undefined || !Number.isFinite(value)) {
+    return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
+  }
+  if (value > MAX_DURATION_MS) return fail(`'${text}' is longer than the longest duration dcache takes, 100y`);
+  if (value < 1) {
+    return fail(`'${text}' is not a positive duration; use for example ${DURATION_EXAMPLES}`);
+  }
+  return ok(value);
+}
+
+// A compact age for humans: 45s, 12m, 3h12m, 2d4h.
+export function formatAge(milliseconds: number): string {
+  const s = Math.max(0, Math.floor(milliseconds / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d}d${h % 24}h` : `${d}d`;
+}

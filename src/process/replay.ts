@@ -1,0 +1,371 @@
+import { closeSync, openSync, read, readSync } from 'node:fs';
+import type { StreamFd } from './capture.js';
+import type { BlobHash, StreamHash } from '../hash.js';
+import { createStreamHash, hashBytes } from '../hash.js';
+import type { BlobRef, Manifest } from '../schema/manifest.js';
+import { blobsOf } from '../schema/manifest.js';
+import { unreachable } from '../errors.js';
+import { SinkClosed, type FdSink } from './fd-sink.js';
+import { restoreOutputs } from './output-files.js';
+import type { LocalStore } from '../store/local/local-store.js';
+
+// Outputs up to this size are read and verified whole before the first byte
+// is written, so a bad blob is a clean miss. Larger ones are verified as they
+// stream, so memory stays flat; a mismatch is then found after some bytes
+// are out, and the caller must fail loudly.
+const VERIFY_FIRST_LIMIT = 8 << 20;
+const CHUNK = 1 << 20;
+
+export type ReplayResult =
+  | { ok: true }
+  // nothing was written: drop the entry and run the command
+  | { ok: false; reason: 'bad-before-output'; hash: BlobHash; detail: string }
+  // some bytes are out: drop the entry and fail
+  | { ok: false; reason: 'bad-during-output'; hash: BlobHash; detail: string }
+  // our stdout or stderr was closed by the reader
+  | { ok: false; reason: 'closed' }
+  // the manifest names an output path outside the declared outputs or the tree
+  | { ok: false; reason: 'unsafe-output'; path: string }
+  // an output could not be restored (a directory where a file goes...)
+  | { ok: false; reason: 'restore-failed'; detail: string };
+
+export interface ReplaySinks {
+  stdout: FdSink;
+  stderr: FdSink;
+}
+
+type Run = [StreamFd, number];
+
+class BadBlob extends Error {
+  constructor(
+    readonly hash: BlobHash,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+
+// Every blob of an entry, opened before anything is written: an open file
+// survives its unlink, so a gc or `clear` running meanwhile cannot take a
+// blob away half-way through a replay.
+export class OpenBlobs {
+  private readonly fds = new Map<string, number>();
+
+  private constructor() {}
+
+  // The entry's blobs, or the first one that cannot be opened.
+  static open(store: LocalStore, manifest: Manifest): OpenBlobs | { missing: BlobHash } {
+    const blobs = new OpenBlobs();
+    for (const ref of blobsOf(manifest)) {
+      try {
+        blobs.fds.set(ref.hash, openSync(store.blobPath(ref.hash), 'r'));
+      } catch {
+        blobs.close();
+        return { missing: ref.hash };
+      }
+    }
+    return blobs;
+  }
+
+  fd(hash: BlobHash): number {
+    const fd = this.fds.get(hash);
+    if (fd === undefined) throw new Error(`blob ${hash} was not opened`);
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+// Replays an entry: restores its output files first (so that a bad blob
+// among them is found before any byte reaches stdout), then writes its
+// stdout and stderr back.
+export async function replayEntry(
+  store: LocalStore,
+  manifest: Manifest,
+  sinks: ReplaySinks,
+  cwd: string,
+): Promise<ReplayResult> {
+  const blobs = OpenBlobs.open(store, manifest);
+  if (!(blobs instanceof OpenBlobs)) {
+    return { ok: false, reason: 'bad-before-output', hash: blobs.missing, detail: `blob ${blobs.missing} is missing` };
+  }
+  try {
+    return await replayOpened(blobs, manifest, sinks, cwd);
+  } finally {
+    blobs.close();
+  }
+}
+
+async function replayOpened(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks, cwd: string): Promise<ReplayResult> {
+  if (manifest.outputs.length > 0) {
+    const restored = restoreOutputs(blobs, cwd, manifest.material.outputs, manifest.outputs);
+    if (!restored.ok) {
+      const problem = restored.error;
+      switch (problem.reason) {
+        case 'unsafe':
+          return { ok: false, reason: 'unsafe-output', path: problem.path };
+        case 'bad-blob':
+          return { ok: false, reason: 'bad-before-output', hash: problem.hash, detail: problem.detail };
+        case 'failed':
+          return { ok: false, reason: 'restore-failed', detail: problem.detail };
+        default:
+          return unreachable(problem);
+      }
+    }
+  }
+  return replayStreams(blobs, manifest, sinks);
+}
+
+// Writes an entry's stdout and stderr back, in the recorded interleaving.
+async function replayStreams(
+  blobs: OpenBlobs,
+  manifest: Manifest,
+  sinks: ReplaySinks,
+): Promise<ReplayResult> {
+  const total = (manifest.stdout?.size ?? 0) + (manifest.stderr?.size ?? 0) + (manifest.order?.size ?? 0);
+  const small = total <= VERIFY_FIRST_LIMIT;
+  let started = false;
+  try {
+    if (small) {
+      const buffers = readVerified(blobs, manifest);
+      const offsets: Record<StreamFd, number> = { 1: 0, 2: 0 };
+      for (const [fd, length] of runsOf(manifest, buffers.order)) {
+        const buffer = buffers[fd];
+        started = true;
+        await writeChunk(sinkFor(sinks, fd), buffer.subarray(offsets[fd], offsets[fd] + length));
+        offsets[fd] += length;
+      }
+    } else {
+      started = true;
+      await streamVerified(blobs, manifest, sinks);
+    }
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof SinkClosed) return { ok: false, reason: 'closed' };
+    if (err instanceof BadBlob) {
+      return { ok: false, reason: started ? 'bad-during-output' : 'bad-before-output', hash: err.hash, detail: err.detail };
+    }
+    throw err;
+  }
+}
+
+function sinkFor(sinks: ReplaySinks, fd: StreamFd): FdSink {
+  return fd === 1 ? sinks.stdout : sinks.stderr;
+}
+
+function readVerified(blobs: OpenBlobs, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
+  const read = (ref: BlobRef | null): Buffer | null => {
+    if (ref === null) return null;
+    let bytes: Buffer;
+    try {
+      bytes = readWhole(blobs.fd(ref.hash), ref.size);
+    } catch {
+      throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
+    }
+    if (bytes.length !== ref.size || hashBytes(bytes) !== ref.hash) {
+      throw new BadBlob(ref.hash, `blob ${ref.hash} does not match its hash`);
+    }
+    return bytes;
+  };
+  const empty = Buffer.alloc(0);
+  return { 1: read(manifest.stdout) ?? empty, 2: read(manifest.stderr) ?? empty, order: read(manifest.order) };
+}
+
+// The runs to replay: from the order blob, or, when only one stream has
+// bytes, that stream whole. Checked to add up to the blobs' sizes.
+function runsOf(manifest: Manifest, order: Buffer | null): Run[] {
+  const runs: Run[] = [];
+  if (order === null) {
+    if (manifest.stdout) runs.push([1, manifest.stdout.size]);
+    if (manifest.stderr) runs.push([2, manifest.stderr.size]);
+    return runs;
+  }
+  const parser = new OrderParser(manifest.order!.hash);
+  parser.push(order, (run) => runs.push(run));
+  parser.end();
+  checkTotals(manifest, runs);
+  return runs;
+}
+
+function checkTotals(manifest: Manifest, runs: Iterable<Run>): void {
+  const sums: Record<StreamFd, number> = { 1: 0, 2: 0 };
+  for (const [fd, length] of runs) sums[fd] += length;
+  checkSums(manifest, sums);
+}
+
+function checkSums(manifest: Manifest, sums: Record<StreamFd, number>): void {
+  if (sums[1] !== (manifest.stdout?.size ?? 0) || sums[2] !== (manifest.stderr?.size ?? 0)) {
+    throw new BadBlob(manifest.order!.hash, 'the interleaving does not add up to the recorded streams');
+  }
+}
+
+// Parses `<fd> <bytes>\n` lines as they arrive.
+class OrderParser {
+  private pending = '';
+
+  constructor(private readonly hash: BlobHash) {}
+
+  push(chunk: Buffer, onRun: (run: Run) => void): void {
+    const lines = (this.pending + chunk.toString('latin1')).split('\n');
+    this.pending = lines.pop() ?? '';
+    for (const line of lines) onRun(this.parse(line));
+  }
+
+  end(): void {
+    if (this.pending !== '') throw new BadBlob(this.hash, 'the interleaving record is cut short');
+  }
+
+  private parse(line: string): Run {
+    const m = /^([12]) (\d{1,15})$/.exec(line);
+    if (!m) throw new BadBlob(this.hash, 'the interleaving record is garbled');
+    return [Number(m[1]) as StreamFd, Number(m[2])];
+  }
+}
+
+// Streams large blobs in 1 MiB reads, verifying each blob's hash on the way
+// and checking it once its last byte has been read.
+async function streamVerified(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
+  const readers: Record<StreamFd, BlobReader | null> = {
+    1: manifest.stdout ? new BlobReader(blobs, manifest.stdout) : null,
+    2: manifest.stderr ? new BlobReader(blobs, manifest.stderr) : null,
+  };
+  const order = manifest.order ? new BlobReader(blobs, manifest.order) : null;
+  try {
+    // Two buffers for the whole replay: the next chunk is read (on libuv's
+    // thread pool) while this one is hashed and written, and a buffer is
+    // refilled only once its chunk has been handed to the OS.
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
+    const copyRun = async ([fd, length]: Run) => {
+      const reader = readers[fd];
+      if (!reader) throw new BadBlob(manifest.order!.hash, 'the interleaving names an empty stream');
+      let left = length;
+      let turn = 0;
+      let next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+      while (next) {
+        const chunk = await next;
+        left -= chunk.length;
+        turn ^= 1;
+        next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+        reader.digest(chunk);
+        await writeChunk(sinkFor(sinks, fd), chunk);
+      }
+    };
+    if (order) {
+      const parser = new OrderParser(order.ref.hash);
+      const orderBuffer = Buffer.allocUnsafe(64 << 10);
+      const sums: Record<StreamFd, number> = { 1: 0, 2: 0 };
+      for (;;) {
+        const chunk = Buffer.from(order.read(orderBuffer));
+        if (chunk.length === 0) break;
+        const runs: Run[] = [];
+        parser.push(chunk, (run) => runs.push(run));
+        for (const run of runs) {
+          await copyRun(run);
+          sums[run[0]] += run[1];
+        }
+      }
+      parser.end();
+      order.close();
+      checkSums(manifest, sums);
+    } else {
+      for (const fd of [1, 2] as const) {
+        const reader = readers[fd];
+        if (reader) await copyRun([fd, reader.ref.size]);
+      }
+    }
+    for (const reader of [readers[1], readers[2]]) reader?.close();
+  } finally {
+    for (const reader of [readers[1], readers[2], order]) reader?.dispose();
+  }
+}
+
+// Sequential reads of one blob with its running hash. `close` checks that
+// exactly the recorded bytes were there and that they hash right.
+class BlobReader {
+  private readonly fd: number;
+  private readonly hash: StreamHash;
+  private offset = 0;
+  private closed = false;
+
+  constructor(
+    blobs: OpenBlobs,
+    readonly ref: BlobRef,
+  ) {
+    this.fd = blobs.fd(ref.hash);
+    this.hash = createStreamHash();
+  }
+
+  // Sequential reads of small pieces (the interleaving record), hashed.
+  read(buffer: Buffer): Buffer {
+    const want = Math.min(buffer.length, this.ref.size - this.offset);
+    if (want <= 0) return buffer.subarray(0, 0);
+    let got = 0;
+    while (got < want) {
+      const n = readSync(this.fd, buffer, got, want - got, this.offset + got);
+      if (n === 0) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`);
+      got += n;
+    }
+    this.offset += got;
+    const filled = buffer.subarray(0, got);
+    this.hash.update(filled);
+    return filled;
+  }
+
+  // Reads the next `want` bytes into `buffer` off the main thread. Calls may
+  // overlap (each reads at its own position); the caller passes each chunk
+  // to digest() in order.
+  fill(buffer: Buffer, want: number): Promise<Buffer> {
+    const position = this.offset;
+    this.offset += want;
+    return new Promise((resolve, reject) => {
+      const step = (got: number) => {
+        if (got === want) return resolve(buffer.subarray(0, want));
+        read(this.fd, buffer, got, want - got, position + got, (err, n) => {
+          if (err || n === 0) reject(new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`));
+          else step(got + n);
+        });
+      };
+      step(0);
+    });
+  }
+
+  digest(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+
+  close(): void {
+    const extra = readSync(this.fd, Buffer.alloc(1), 0, 1, this.offset);
+    this.dispose();
+    if (this.offset !== this.ref.size || extra !== 0) {
+      throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not have the recorded size`);
+    }
+    if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not match its hash`);
+  }
+
+  // The descriptor belongs to OpenBlobs, which closes it.
+  dispose(): void {
+    this.closed = true;
+  }
+}
+
+// A whole small blob, read at its own positions (a blob named twice in an
+// entry shares one descriptor), one byte past the size to notice a longer file.
+function readWhole(fd: number, size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size + 1);
+  let got = 0;
+  for (;;) {
+    const n = readSync(fd, buffer, got, buffer.length - got, got);
+    if (n === 0) break;
+    got += n;
+    if (got === buffer.length) break;
+  }
+  return buffer.subarray(0, got);
+}
+
+function writeChunk(sink: FdSink, chunk: Uint8Array): Promise<void> {
+  return chunk.length === 0 ? Promise.resolve() : sink.write(chunk);
+}

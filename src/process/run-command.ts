@@ -1,0 +1,180 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Capture, StreamFd } from './capture.js';
+import { EXIT_CANNOT_EXECUTE, EXIT_DCACHE_FAILED, EXIT_NOT_FOUND } from '../errors.js';
+import { exitCodeOf, type Interrupt, type Interrupts } from './signals.js';
+
+// How a run ended. Every variant carries the exit code dcache should return.
+export type RunOutcome =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'signaled'; signal: string; exitCode: number }
+  | { kind: 'not-found'; exitCode: typeof EXIT_NOT_FOUND; message: string }
+  | { kind: 'not-executable'; exitCode: typeof EXIT_CANNOT_EXECUTE; message: string }
+  | { kind: 'spawn-failed'; exitCode: typeof EXIT_DCACHE_FAILED; message: string };
+
+export interface RunRequest {
+  argv: string[];
+  // argv is one string for /bin/sh -c
+  shell: boolean;
+  // a file to feed as standard input; null for /dev/null
+  stdinFile: string | null;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  stdout: Writable;
+  stderr: Writable;
+  // null: pass the output through without recording it
+  capture: Capture | null;
+  // where SIGINT, SIGTERM and SIGHUP sent to dcache come in
+  interrupts: Interrupts;
+}
+
+export interface RunResult {
+  outcome: RunOutcome;
+  // false when the output could not all be delivered (a closed pipe), which
+  // makes the run unfit to record
+  delivered: boolean;
+}
+
+// After the command exits, how long its output may still take to arrive.
+// A daemon it started may hold its stdout open for ever; a shell would not
+// wait for that, and neither does dcache.
+const AFTER_EXIT_MS = 500;
+
+// Runs the command with stdin from /dev/null (or --stdin's copy), streaming
+// its stdout and stderr live to ours and into the capture. The slowest of
+// the two sinks paces the command (back-pressure), so memory stays bounded.
+//
+// The command runs in a process group of its own, and SIGINT, SIGTERM and
+// SIGHUP sent to dcache are passed on to that group; dcache then waits for
+// the command and reports 128 + the signal's number, recording nothing.
+export async function runCommand(request: RunRequest): Promise<RunResult> {
+  const { execa } = await import('execa');
+  const [file, ...args] = request.shell ? ['/bin/sh', '-c', ...request.argv] : (request.argv as [string, ...string[]]);
+  const child = execa(file, args, {
+    cwd: request.cwd,
+    env: request.env,
+    extendEnv: false,
+    stdin: request.stdinFile === null ? 'ignore' : { file: request.stdinFile },
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    stripFinalNewline: false,
+    detached: true,
+  });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  let received: Interrupt | null = null;
+  const forwarding = request.interrupts.forwardTo((signal) => {
+    received ??= signal;
+    signalGroup(signal);
+  });
+  let delivered = true;
+  // Our reader went away. Without dcache the command would get SIGPIPE on
+  // its next write; its pipe here is a socket, where it would get ECONNRESET
+  // instead and likely complain, so it is sent the SIGPIPE it expects.
+  const onClosedSink = () => {
+    delivered = false;
+    signalGroup('SIGPIPE');
+  };
+  let lingering: NodeJS.Timeout | undefined;
+  child.once('exit', () => {
+    lingering = setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, AFTER_EXIT_MS);
+  });
+  const pumps = [
+    child.stdout ? pump(child.stdout, 1, request.stdout, request.capture, onClosedSink) : Promise.resolve(),
+    child.stderr ? pump(child.stderr, 2, request.stderr, request.capture, onClosedSink) : Promise.resolve(),
+  ];
+  try {
+    const [result] = await Promise.all([child, ...pumps]);
+    if (received !== null) return { outcome: signaled(received), delivered: false };
+    return { outcome: toOutcome(result, file), delivered };
+  } finally {
+    clearTimeout(lingering);
+    forwarding.dispose();
+  }
+}
+
+function signaled(signal: string): RunOutcome {
+  return { kind: 'signaled', signal, exitCode: exitCodeOf(signal) };
+}
+
+function toOutcome(
+  result: { exitCode?: number | undefined; signal?: string | undefined; code?: string | undefined },
+  file: string,
+): RunOutcome {
+  if (result.exitCode !== undefined) return { kind: 'exited', exitCode: result.exitCode };
+  if (result.signal !== undefined) return signaled(result.signal);
+  switch (result.code) {
+    case 'ENOENT':
+      return { kind: 'not-found', exitCode: EXIT_NOT_FOUND, message: `${file}: command not found` };
+    case 'EACCES':
+    case 'EISDIR':
+    case 'ENOEXEC':
+      return { kind: 'not-executable', exitCode: EXIT_CANNOT_EXECUTE, message: `${file}: cannot execute (${result.code})` };
+    default:
+      return { kind: 'spawn-failed', exitCode: EXIT_DCACHE_FAILED, message: `${file}: cannot run (${result.code ?? 'unknown error'})` };
+  }
+}
+
+// Copies one of the command's streams to our own and to the capture. If our
+// stream is closed (the reader went away), the command's pipe is closed too,
+// so the command sees EPIPE/SIGPIPE as it would without dcache.
+function pump(
+  source: Readable,
+  fd: StreamFd,
+  sink: Writable,
+  capture: Capture | null,
+  onClosedSink: () => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let sinkOpen = true;
+    const closeSink = () => {
+      if (!sinkOpen) return;
+      sinkOpen = false;
+      onClosedSink();
+      source.destroy();
+    };
+    // EPIPE, or any other failure to write: either way nothing more gets through
+    const sinkError = () => closeSink();
+    sink.on('error', sinkError);
+    source.on('data', (chunk: Buffer) => {
+      const waits: Promise<void>[] = [];
+      if (sinkOpen && !sink.write(chunk)) waits.push(drained(sink));
+      if (capture && !capture.write(fd, chunk)) waits.push(capture.drained());
+      if (waits.length > 0) {
+        source.pause();
+        void Promise.all(waits).then(() => source.resume());
+      }
+    });
+    const finish = () => {
+      sink.off('error', sinkError);
+      resolve();
+    };
+    source.once('end', finish);
+    source.once('close', finish);
+  });
+}
+
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('error', done);
+    stream.on('close', done);
+  });
+}

@@ -1,0 +1,62 @@
+import type { CacheKey, Hasher } from '../hash.js';
+import { toHex64 } from '../hash.js';
+
+// Bumped whenever the meaning of the key material or of a manifest changes,
+// so that entries written by another release are misses, never misreadings.
+export const KEY_FORMAT = 2;
+
+// Everything that selects an entry. It is stored whole in the manifest and
+// compared on read, so two materials whose hashes collide are a miss.
+export interface KeyMaterial {
+  format: typeof KEY_FORMAT;
+  // true when argv is a single string run through /bin/sh -c
+  shell: boolean;
+  argv: string[];
+  // absolute working directory, or null with --no-cwd
+  cwd: string | null;
+  // [name, hash of value] of each --env variable, sorted by name; null hash = unset
+  env: Array<[string, string | null]>;
+  // hash of standard input with --stdin
+  stdin: string | null;
+  // declared output paths, as given
+  outputs: string[];
+  // --key text
+  extra: string | null;
+}
+
+export interface KeyInputs {
+  argv: string[];
+  cwd: string | null;
+  shell?: boolean;
+  env?: Array<[string, string | null]>;
+  stdin?: string | null;
+  outputs?: string[];
+  extra?: string | null;
+}
+
+export function buildKeyMaterial(inputs: KeyInputs): KeyMaterial {
+  return {
+    format: KEY_FORMAT,
+    shell: inputs.shell ?? false,
+    argv: [...inputs.argv],
+    cwd: inputs.cwd,
+    env: [...(inputs.env ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    stdin: inputs.stdin ?? null,
+    outputs: [...(inputs.outputs ?? [])],
+    extra: inputs.extra ?? null,
+  };
+}
+
+// The exact bytes that are hashed. An array keeps the order fixed whatever
+// order the object's properties were created in.
+export function canonicalKeyText(m: KeyMaterial): string {
+  return JSON.stringify([m.format, m.shell, m.argv, m.cwd, m.env, m.stdin, m.outputs, m.extra]);
+}
+
+export function deriveKey(h: Hasher, m: KeyMaterial): CacheKey {
+  return toHex64(h.h64(canonicalKeyText(m))) as CacheKey;
+}
+
+export function sameKeyMaterial(a: KeyMaterial, b: KeyMaterial): boolean {
+  return canonicalKeyText(a) === canonicalKeyText(b);
+}

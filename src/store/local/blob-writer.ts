@@ -1,0 +1,75 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { BlobHash, StreamHash } from '../../hash.js';
+import { createStreamHash } from '../../hash.js';
+
+// Buffered bytes above which `write` asks the producer to wait for 'drain'.
+const HIGH_WATER_MARK = 1 << 20;
+
+export interface WrittenBlob {
+  tempPath: string;
+  hash: BlobHash;
+  size: number;
+}
+
+// Streams one blob into a private temp file, hashing it on the way; nothing
+// of it is held in memory beyond the write buffer. The file is fsynced on
+// close so that a manifest never outlives the bytes it names.
+export class BlobWriter {
+  private readonly stream: WriteStream;
+  private readonly hash: StreamHash;
+  private size = 0;
+  // the first write error (ENOSPC, EDQUOT, EIO...): the blob is then worthless
+  error: Error | null = null;
+
+  constructor(readonly tempPath: string) {
+    this.hash = createStreamHash();
+    this.stream = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: HIGH_WATER_MARK });
+    this.stream.on('error', (err) => {
+      this.error ??= err;
+    });
+  }
+
+  // false: wait for `drained()` before writing more
+  write(chunk: Uint8Array): boolean {
+    if (this.error) return true;
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    return this.stream.write(chunk);
+  }
+
+  drained(): Promise<void> {
+    if (this.error || !this.stream.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done);
+        this.stream.off('error', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('error', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  // Flushes, fsyncs and closes; rejects with the first write error.
+  async finish(): Promise<WrittenBlob> {
+    if (!this.stream.closed) {
+      await new Promise<void>((resolve) => {
+        this.stream.once('close', resolve);
+        this.stream.end();
+      });
+    }
+    if (this.error) throw this.error;
+    return { tempPath: this.tempPath, hash: this.hash.digest(), size: this.size };
+  }
+
+  // Stops writing and closes; the caller removes the temp file.
+  async abort(): Promise<void> {
+    if (this.stream.closed) return;
+    await new Promise<void>((resolve) => {
+      this.stream.once('close', resolve);
+      this.stream.destroy();
+    });
+  }
+}

@@ -1,0 +1,46 @@
+import { read, readSync, write, writeSync } from 'node:fs';
+import type { BlobHash } from '../../hash.js';
+import { createStreamHash } from '../../hash.js';
+
+const CHUNK = 1 << 20;
+
+// Copies everything from one open file (from its start, whatever its
+// position) to another through one reused 1 MiB buffer, hashing the bytes
+// on the way.
+export function copyAndHash(input: number, output: number): { hash: BlobHash; size: number } {
+  const hash = createStreamHash();
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let size = 0;
+  for (;;) {
+    const n = readSync(input, buffer, 0, CHUNK, size);
+    if (n === 0) break;
+    const chunk = buffer.subarray(0, n);
+    hash.update(chunk);
+    for (let off = 0; off < n; ) off += writeSync(output, chunk, off, n - off);
+    size += n;
+  }
+  return { hash: hash.digest(), size };
+}
+
+// The same copy off the main thread, a chunk at a time: the event loop
+// keeps turning (a lock's heartbeat) however large the file is.
+export async function copyAndHashAsync(input: number, output: number): Promise<{ hash: BlobHash; size: number }> {
+  const hash = createStreamHash();
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let size = 0;
+  for (;;) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(input, buffer, 0, CHUNK, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+    );
+    if (n === 0) break;
+    const chunk = buffer.subarray(0, n);
+    hash.update(chunk);
+    for (let off = 0; off < n; ) {
+      off += await new Promise<number>((resolve, reject) =>
+        write(output, chunk, off, n - off, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+      );
+    }
+    size += n;
+  }
+  return { hash: hash.digest(), size };
+}

@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatAge } from '../../policy/duration.js';
+import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+
+// Single flight on this machine (and on a cache directory shared over NFS):
+// one process per key records, the others wait and replay.
+//
+// The lock is a file, locks/<key>.lock, holding its owner's host, pid and a
+// random token. It is created whole, with link(2) from a private temp file
+// (atomic, and safe on NFS), so it is never seen half-written. The holder
+// renews its lease by touching the file's mtime every heartbeat, after
+// checking that the file still holds its token. A waiter takes the lock
+// over when its holder's pid no longer runs on this host (kill -9, a crash),
+// or when its mtime is older than the lease (a holder stopped, frozen or
+// gone on another host).
+//
+// Two waiters must not both take over, and nobody may remove a lock that is
+// not the one judged: removals (take-over and release) happen only while
+// holding a second lock file, <key>.lock.break, and only after checking,
+// under it, that the lock is still the very one judged.
+
+export interface LockIdentity {
+  host: string;
+  pid: number;
+  // the real clock: leases are about real time, whatever DCACHE_NOW says
+  wallNow(): number;
+  // whether a process of this host runs
+  isRunning(pid: number): boolean;
+}
+
+interface Owner {
+  v: 1;
+  host: string;
+  pid: number;
+  token: string;
+  since: number;
+}
+
+interface Observed {
+  raw: string;
+  owner: Owner | null;
+  mtimeMs: number;
+}
+
+// link(2) is refused by a few file systems (some FUSE and SMB mounts): there
+// the lock is created with O_EXCL and written in place.
+const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+// Takes the key's lock, waiting for its holder as `hooks` and `timing` say.
+export async function lockKey(
+  root: string,
+  key: string,
+  timing: LeaseTiming,
+  me: LockIdentity,
+  hooks: WaitHooks,
+): Promise<LockOutcome> {
+  const dir = join(root, 'locks');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `${key}.lock`);
+  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  const started = me.wallNow();
+  let told = false;
+  let lastProgress = started;
+  const takenOver = new Set<string>();
+  for (;;) {
+    if (createLock(path, owner)) return { kind: 'held', lock: new FileLock(path, owner, told, timing, me, hooks) };
+    const current = readLock(path);
+    if (current === null) continue;
+    const holder = describeHolder(current.owner, me);
+    const stale = judgeStale(current, timing, me);
+    if (stale !== null) {
+      if (!takenOver.has(current.raw)) {
+        takenOver.add(current.raw);
+        hooks.onTakeover(holder, stale);
+      }
+      if (breakLock(path, current, timing, me)) continue;
+    } else if (!told) {
+      told = true;
+      hooks.onWait(holder);
+    }
+    const now = me.wallNow();
+    if (now - started >= timing.maxWaitMs) {
+      hooks.onTimeout(holder, now - started);
+      return { kind: 'timed-out' };
+    }
+    if (told && now - lastProgress >= timing.progressMs) {
+      lastProgress = now;
+      hooks.onProgress(holder, now - started);
+    }
+    await sleep(timing.pollMs);
+    if (await hooks.giveUp()) return { kind: 'gave-up' };
+  }
+}
+
+class FileLock implements HeldLock {
+  private lost: string | null = null;
+  private released = false;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly path: string,
+    private readonly owner: Owner,
+    readonly waited: boolean,
+    private readonly timing: LeaseTiming,
+    private readonly me: LockIdentity,
+    private readonly hooks: WaitHooks,
+  ) {
+    this.heartbeat = setInterval(() => this.renew(), timing.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  lostReason(): string | null {
+    if (this.lost === null && !this.released) this.renew();
+    return this.lost;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    clearInterval(this.heartbeat);
+    if (this.lost !== null) return;
+    await withBreaker(this.path, this.timing, this.me, () => {
+      const current = readLock(this.path);
+      if (current?.owner?.token === this.owner.token) rmSync(this.path, { force: true });
+    });
+  }
+
+  // Touches the lock if it is still ours; otherwise notes, once, that it was lost.
+  private renew(): void {
+    if (this.lost !== null || this.released) return;
+    let current: Observed | null;
+    try {
+      current = readLock(this.path);
+    } catch {
+      // an I/O error: try again at the next heartbeat
+      return;
+    }
+    if (current?.owner?.token === this.owner.token) {
+      try {
+        const now = new Date(this.me.wallNow());
+        utimesSync(this.path, now, now);
+      } catch {
+        // the next heartbeat tries again; the lease covers a few misses
+      }
+      return;
+    }
+    this.lost =
+      current === null
+        ? 'the lock was removed while this process held it'
+        : `${describeHolder(current.owner, this.me)} took the lock over while this process held it`;
+    clearInterval(this.heartbeat);
+    this.hooks.onLost(this.lost);
+  }
+}
+
+// Creates the lock whole; false if it exists.
+function createLock(path: string, owner: Owner): boolean {
+  const temp = `${path}.${owner.token}.new`;
+  writeFileSync(temp, JSON.stringify(owner), { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_LINK.has(code)) throw err;
+    return createInPlace(path, owner);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function createInPlace(path: string, owner: Owner): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeFileSync(fd, JSON.stringify(owner));
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+// The lock as it is now (content and mtime of one file), or null if there is none.
+function readLock(path: string): Observed | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { mtimeMs } = fstatSync(fd);
+    const buffer = Buffer.alloc(4096);
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    const raw = buffer.subarray(0, n).toString('utf8');
+    return { raw, owner: parseOwner(raw), mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseOwner(raw: string): Owner | null {
+  try {
+    const value = JSON.parse(raw) as Partial<Owner>;
+    if (typeof value.host === 'string' && Number.isInteger(value.pid) && typeof value.token === 'string') return value as Owner;
+  } catch {
+    // being written in place, or not ours
+  }
+  return null;
+}
+
+// Why a lock may be taken over, or null while its holder is alive.
+function judgeStale(lock: Observed, timing: LeaseTiming, me: LockIdentity): string | null {
+  const { owner } = lock;
+  if (owner !== null && owner.host === me.host && owner.pid !== me.pid && !me.isRunning(owner.pid)) {
+    return 'it is no longer running';
+  }
+  const idle = me.wallNow() - lock.mtimeMs;
+  if (idle > timing.leaseMs) return `it has not renewed its lock for ${formatAge(idle)} (stopped, frozen or cut off)`;
+  return null;
+}
+
+export function describeHolder(owner: Owner | null, me: { host: string }): string {
+  if (owner === null) return 'another process';
+  return owner.host === me.host ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
+}
+
+// Removes a stale lock, if it is still the one judged; false when another
+// waiter is doing so (the caller looks again at its next poll).
+function breakLock(path: string, judged: Observed, timing: LeaseTiming, me: LockIdentity): boolean {
+  return tryBreaker(path, timing, me, () => {
+    const current = readLock(path);
+    if (current !== null && current.raw === judged.raw && judgeStale(current, timing, me) !== null) {
+      rmSync(path, { force: true });
+    }
+  });
+}
+
+// Runs `work` holding the breaker, waiting for it up to a lease.
+async function withBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): Promise<void> {
+  const deadline = me.wallNow() + timing.leaseMs;
+  while (!tryBreaker(path, timing, me, work)) {
+    if (me.wallNow() > deadline) return;
+    await sleep(timing.pollMs);
+  }
+}
+
+// Runs `work` if the breaker can be had at once; false if not. A breaker
+// older than the lease was left by a process that died while breaking.
+function tryBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): boolean {
+  const breaker = `${path}.break`;
+  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  if (!createLock(breaker, owner)) {
+    const current = readLock(breaker);
+    if (current !== null && judgeStale(current, timing, me) !== null) {
+      // Only the breaker seen is removed: if another process has just made a
+      // new one, its content differs and it stays.
+      const again = readLock(breaker);
+      if (again?.raw === current.raw) rmSync(breaker, { force: true });
+    }
+    return false;
+  }
+  try {
+    work();
+    return true;
+  } finally {
+    rmSync(breaker, { force: true });
+  }
+}

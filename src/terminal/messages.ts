@@ -1,0 +1,102 @@
+import { Chalk } from 'chalk';
+import { escapeControls } from './text.js';
+
+// The one place that writes dcache's own words. They go to stderr, each line
+// prefixed `dcache:`, so they can never be mistaken for the wrapped command's
+// stdout. Colour is decided here and nowhere else.
+
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+export interface MessageSink {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+// Colour only for a terminal, with NO_COLOR unset or empty and TERM not dumb
+// (clig.dev); chalk alone does not look at NO_COLOR.
+export function wantsColour(stream: MessageSink, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
+export class Output {
+  private chalk: InstanceType<typeof Chalk> | undefined;
+  private readonly warned = new Set<string>();
+
+  // `sink` is a getter: the stream is created, and colour decided, only when
+  // there is something to say (creating process.stderr costs start-up time).
+  constructor(
+    private readonly sink: () => MessageSink,
+    readonly verbosity: Verbosity,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  // What --verbose asks for: hit or miss, and why.
+  info(message: string): void {
+    if (this.verbosity === 'verbose') this.line('dim', message);
+  }
+
+  // Something went wrong with the cache, but the command is unaffected.
+  warn(message: string): void {
+    if (this.verbosity !== 'quiet') this.line('yellow', message);
+  }
+
+  // The same warning once per process, however often its cause recurs.
+  warnOnce(topic: string, message: string): void {
+    if (this.warned.has(topic)) return;
+    this.warned.add(topic);
+    this.warn(message);
+  }
+
+  // A warning that --quiet does not hide, once per process: the cache is
+  // not working at all, and a cron job (which runs with -q) must learn it.
+  alert(topic: string, message: string): void {
+    if (this.warned.has(topic)) return;
+    this.warned.add(topic);
+    this.line('yellow', message);
+  }
+
+  // --explain: always shown, one line per part.
+  explain(message: string): void {
+    this.line('dim', message);
+  }
+
+  // dcache itself failed or was misused; shown even with --quiet.
+  error(message: string): void {
+    this.line('red', message);
+  }
+
+  // Every line of a message starts with `dcache:`, and control characters
+  // in it (from a command line, a path) are escaped, so nothing printed can
+  // pass for the command's output or drive the terminal.
+  private line(style: 'dim' | 'yellow' | 'red', message: string): void {
+    const sink = this.sink();
+    this.chalk ??= new Chalk({ level: wantsColour(sink, this.env) ? 1 : 0 });
+    const chalk = this.chalk;
+    const text = message
+      .split('\n')
+      .map((line) => `${chalk.bold('dcache:')} ${chalk[style](escapeControls(line))}\n`)
+      .join('');
+    sink.write(text);
+  }
+}
+
+// Styles for a command's own report on stdout (ls, show, stats): plain
+// text unless colour is wanted for that stream and not refused (--no-color).
+export interface Palette {
+  bold(text: string): string;
+  dim(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  red(text: string): string;
+}
+
+export function createPalette(stream: MessageSink, env: NodeJS.ProcessEnv, allowed: boolean): Palette {
+  const chalk = new Chalk({ level: allowed && wantsColour(stream, env) ? 1 : 0 });
+  return {
+    bold: (t) => chalk.bold(t),
+    dim: (t) => chalk.dim(t),
+    green: (t) => chalk.green(t),
+    yellow: (t) => chalk.yellow(t),
+    red: (t) => chalk.red(t),
+  };
+}
