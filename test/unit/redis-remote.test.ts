@@ -142,7 +142,7 @@ async function runScript(
   const dir = mkdtempSync(join(tmpdir(), 'dcache-redis-script-'));
   try {
     const script = join(dir, 'script.ts');
-    const source = resolve(import.meta.dirname, '../../src/store/redis-remote.ts');
+    const source = resolve(import.meta.dirname, '../../src/store/remote/redis.ts');
     writeFileSync(
       script,
       [
