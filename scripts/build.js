@@ -59,7 +59,7 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const results = await Promise.all([
   build({
     ...common,
-    entryPoints: ['src/cli/main.ts'],
+    entryPoints: ['src/cli/bin.ts'],
     outfile: 'dist/cli.cjs',
     plugins: [lazyApart, noColourDetection],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },

@@ -32,3 +32,18 @@ export function ok<T>(value: T): { ok: true; value: T } {
 export function fail<E>(error: E): { ok: false; error: E } {
   return { ok: false, error };
 }
+
+// A failure as a person reads it: the error code (ENOSPC) and its message.
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message.replace(/^[A-Z]+: /, '')}` : err.message;
+  }
+  return String(err);
+}
+
+// A failure of the operating system (a file that cannot be read, a full
+// disk, a refused connection): expected where files and networks are used.
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}

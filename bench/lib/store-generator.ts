@@ -29,6 +29,7 @@ import { buildKeyMaterial, deriveKey } from '../../src/schema/key.js';
 import { MANIFEST_FORMAT, type Manifest } from '../../src/schema/manifest.js';
 import { compactActivity, recordEvent } from '../../src/store/local/activity.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
+import { testHost as benchHost } from '../../test/support/host.js';
 
 export const BLOB_BYTES = 256;
 const SPREAD_MS = 30 * 24 * 60 * 60 * 1000;
@@ -54,12 +55,12 @@ interface Summary {
 
 async function generate({ root, entries, now, from = 0, to = entries, compact = false }: Request): Promise<Summary> {
   if (compact) {
-    compactActivity(root, now);
+    compactActivity(root, now, process.pid);
     return { entries: 0, blobBytes: 0, events: 0 };
   }
   (fs as { fsyncSync: (fd: number) => void }).fsyncSync = () => {};
   const hasher = await loadHasher();
-  const store = new LocalStore(root);
+  const store = new LocalStore(root, benchHost());
   store.prepare();
   let events = 0;
   for (let i = from; i < to; i++) {

@@ -1,35 +1,14 @@
+import type { Settings } from './settings.js';
 import { POLICY_HELP } from '../policy/policy.js';
 
-// The options of `dcache run` (and, later, `status`), declared once: the
-// CLI builds its commander options from this table, and quickParseRun reads
-// the common forms of a `run` command line from it without loading
-// commander at all, which is a sizeable share of a cache hit.
-
-export interface RunCliOptions {
-  policy?: string[];
-  tz?: string;
-  watch?: string[];
-  watchCmd?: string[];
-  watchTimeout?: string;
-  staleIfError?: boolean;
-  explain?: boolean;
-  remote?: string;
-  remoteReadOnly?: boolean;
-  remoteTimeout?: string;
-  output?: string[];
-  env?: string[];
-  stdin?: boolean;
-  cwd?: boolean;
-  key?: string;
-  shell?: boolean;
-  force?: boolean;
-  cacheFailures?: boolean;
-  dir?: string;
-  verbose?: boolean;
-  quiet?: boolean;
-}
+// The options of `dcache run` (and `status`, and `clear --`), declared once.
+// Everything about them comes from this table: the quick parser below, the
+// commander options (help, errors, completion), the typed options the
+// commands take, and their fallbacks to the settings.
 
 export interface OptionSpec {
+  // the property of the parsed options
+  key: string;
   short?: string;
   long: string;
   // placeholder of the value, for options that take one
@@ -37,20 +16,22 @@ export interface OptionSpec {
   repeatable?: boolean;
   // --no-x: sets `key` to false
   negate?: boolean;
-  key: keyof RunCliOptions;
+  // the setting (environment, config file) it falls back to when not given
+  setting?: 'policy' | 'tz' | 'dir' | 'remote';
   description: string;
 }
 
-export const RUN_OPTIONS: readonly OptionSpec[] = [
+export const RUN_OPTIONS = [
   {
     short: 'p',
     long: 'policy',
     value: 'spec',
     repeatable: true,
     key: 'policy',
+    setting: 'policy',
     description: `freshness policy, repeatable, all must hold: ${POLICY_HELP} (default: daily)`,
   },
-  { long: 'tz', value: 'zone', key: 'tz', description: 'IANA time zone for calendar policies (default: $TZ or the system zone)' },
+  { long: 'tz', value: 'zone', key: 'tz', setting: 'tz', description: 'IANA time zone for calendar policies (default: $TZ or the system zone)' },
   {
     short: 'w',
     long: 'watch',
@@ -107,6 +88,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: 'remote',
     value: 'url',
     key: 'remote',
+    setting: 'remote',
     description: 'shared cache: redis://[user:password@]host:port[/db] or http(s)://host/path (default: $DCACHE_REMOTE)',
   },
   { long: 'remote-read-only', key: 'remoteReadOnly', description: 'use the shared cache but never write to it (also ?mode=ro)' },
@@ -121,15 +103,49 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: 'dir',
     value: 'path',
     key: 'dir',
+    setting: 'dir',
     description: 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)',
   },
   { short: 'v', long: 'verbose', key: 'verbose', description: 'say on stderr whether it was a hit or a miss, and why' },
   { short: 'q', long: 'quiet', key: 'quiet', description: "print nothing of dcache's own but errors" },
-];
+] as const satisfies readonly OptionSpec[];
+
+type Spec = (typeof RUN_OPTIONS)[number];
+
+// What a parser makes of one option: a list, a text, or a flag.
+type Parsed<S extends Spec> = S extends { repeatable: true } ? string[] : S extends { value: string } ? string : boolean;
+
+// The options as parsed from a command line: only those given.
+export type RunCliOptions = { [S in Spec as S['key']]?: Parsed<S> };
+
+// The options the commands take: defaults applied, settings filled in.
+export type RunOptions = {
+  [S in Spec as S['key']]-?: S extends { repeatable: true } ? string[] : S extends { value: string } ? string | undefined : boolean;
+} & {
+  // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
+  maxSize: string;
+  // DCACHE_SIGNING_KEY_FILE or the config's signingKeyFile
+  signingKeyFile: string | null;
+};
 
 export function flagsOf(spec: OptionSpec): string {
   const long = `--${spec.long}${spec.value ? ` <${spec.value}>` : ''}`;
   return spec.short ? `-${spec.short}, ${long}` : long;
+}
+
+// From a command line to the options the commands take: a flag wins over
+// its setting (environment, then configuration files), which wins over the
+// default (a list is empty, a flag off, a --no-x on).
+export function toRunOptions(parsed: RunCliOptions, settings: Settings): RunOptions {
+  const given = parsed as Record<string, unknown>;
+  const options: Record<string, unknown> = { maxSize: settings.maxSize.value, signingKeyFile: settings.signingKeyFile.value };
+  for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+    let value = given[spec.key];
+    if (value === undefined && spec.setting !== undefined) value = settings[spec.setting].value ?? undefined;
+    if (value === undefined) value = spec.repeatable ? [] : spec.value !== undefined ? undefined : spec.negate === true;
+    options[spec.key] = value;
+  }
+  return options as RunOptions;
 }
 
 // Reads `run [options] [--] <command...>` when it uses only the plain forms
@@ -150,7 +166,7 @@ export function quickParseRun(argv: readonly string[]): { command: string[]; opt
     const long = token.startsWith('--');
     const eq = long ? token.indexOf('=') : -1;
     const name = long ? token.slice(2, eq === -1 ? undefined : eq) : token.slice(1);
-    const spec = RUN_OPTIONS.find((s) => (long ? s.long === name : s.short === name));
+    const spec = (RUN_OPTIONS as readonly OptionSpec[]).find((s) => (long ? s.long === name : s.short === name));
     if (!spec) return null;
     if (spec.value === undefined) {
       if (eq !== -1) return null;

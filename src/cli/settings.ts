@@ -4,7 +4,7 @@ import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { LOCAL_ZONE, parseZone } from '../policy/clock.js';
 import { parsePolicies } from '../policy/policy.js';
 import { parseSize } from '../size.js';
-import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/remote-store.js';
+import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 

@@ -3,11 +3,10 @@ import { parseDuration } from '../policy/duration.js';
 import { commandText } from './entry-info.js';
 import { ExitError } from '../errors.js';
 import { blobsOf } from '../schema/manifest.js';
-import { makePlan, type PlanInputs } from '../engine/call.js';
+import { makeCommandCall, type CommandInputs } from './command-call.js';
 import { formatSize } from '../size.js';
 import { readCatalog, type CatalogEntry } from '../store/local/catalog.js';
 import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
-import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 import { findOne } from './show.js';
 
@@ -17,7 +16,7 @@ export interface ClearSelection {
   stale: boolean;
   olderThan: string | undefined;
   // `-- <command>`: the key derived exactly as dcache run would
-  command: PlanInputs | null;
+  command: CommandInputs | null;
   dryRun: boolean;
 }
 
@@ -37,12 +36,12 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
   }
   let commandKey: string | null = null;
   if (command !== null) {
-    const plan = await makePlan(command);
-    if (!plan.ok) throw new ExitError(plan.error, 2);
-    plan.value.stdin?.dispose();
-    commandKey = plan.value.key;
+    const call = await makeCommandCall(command);
+    if (!call.ok) throw new ExitError(call.error, 2);
+    call.value.stdin?.dispose();
+    commandKey = call.value.key;
   }
-  const store = new LocalStore(ctx.dir);
+  const { store } = ctx;
   const catalog = readCatalog(store);
   const selected = new Set<CatalogEntry>();
   // Every prefix is checked before anything is removed; one that names
@@ -67,7 +66,7 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     return 0;
   }
   const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
-  const started = Date.now() - 1000;
+  const started = store.host.wallNow() - 1000;
   for (const entry of chosen) removeEntry(store, entry.key, report);
   // The blobs that only the removed entries used go with them.
   const released = new Set<string>(chosen.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));

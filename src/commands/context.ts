@@ -1,13 +1,16 @@
 import type { Writable } from 'node:stream';
-import type { Output } from '../terminal/messages.js';
+import type { LocalStore } from '../store/local/local-store.js';
+import type { Messages } from '../terminal/messages.js';
 
 // What the maintenance commands (ls, show, clear, gc, stats) get from the CLI.
 export interface CacheCommandContext {
   dir: string;
+  // the cache in `dir`
+  store: LocalStore;
   now: number;
   env: NodeJS.ProcessEnv;
   // the user's data goes here (tables, JSON)
   stdout: Writable & { isTTY?: boolean; columns?: number };
-  output: Output;
+  messages: Messages;
   colour: boolean;
 }

@@ -2,7 +2,6 @@ import { parseDuration } from '../policy/duration.js';
 import { ExitError } from '../errors.js';
 import { formatSize, parseSize } from '../size.js';
 import { collectGarbage } from '../store/local/gc.js';
-import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 import { plural } from './clear.js';
 
@@ -20,7 +19,7 @@ export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; 
     if (!parsed.ok) throw new ExitError(`--max-age ${parsed.error}`, 2);
     maxAgeMs = parsed.value;
   }
-  const report = await collectGarbage(new LocalStore(ctx.dir), { maxSize, maxAgeMs, now: ctx.now });
+  const report = await collectGarbage(ctx.store, { maxSize, maxAgeMs, now: ctx.now });
   ctx.stdout.write(
     `freed ${formatSize(report.bytes)}: ${plural(report.entries, 'entry', 'entries')}, ` +
       `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,

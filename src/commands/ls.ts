@@ -6,7 +6,6 @@ import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
 import { readActivity } from '../store/local/activity.js';
 import { readCatalog } from '../store/local/catalog.js';
-import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 
 export const LS_JSON_VERSION = 1;
@@ -14,7 +13,7 @@ const SHORT_KEY = 12;
 
 // dcache ls: one row per entry, oldest first.
 export async function ls(ctx: CacheCommandContext, options: { json: boolean; remote: boolean }): Promise<number> {
-  const store = new LocalStore(ctx.dir);
+  const { store } = ctx;
   const catalog = readCatalog(store);
   const activity = readActivity(ctx.dir);
   const infos = await Promise.all(catalog.entries.map((e) => describeEntry(e, activity, ctx.now)));
@@ -23,7 +22,7 @@ export async function ls(ctx: CacheCommandContext, options: { json: boolean; rem
     return 0;
   }
   if (infos.length === 0) {
-    ctx.output.warn(`no entries in ${ctx.dir}`);
+    ctx.messages.warn(`no entries in ${ctx.dir}`);
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);

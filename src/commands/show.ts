@@ -7,8 +7,7 @@ import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
 import { readActivity } from '../store/local/activity.js';
 import { readCatalog, type Catalog, type CatalogEntry } from '../store/local/catalog.js';
-import { LocalStore } from '../store/local/local-store.js';
-import { describeFingerprint } from '../sources/watch.js';
+import { describeFingerprint } from '../sources/registry.js';
 import type { CacheCommandContext } from './context.js';
 import { stateText } from './ls.js';
 
@@ -16,7 +15,7 @@ export const SHOW_JSON_VERSION = 1;
 
 // dcache show: everything about one entry, found by a key prefix.
 export async function show(ctx: CacheCommandContext, prefix: string, options: { json: boolean }): Promise<number> {
-  const store = new LocalStore(ctx.dir);
+  const { store } = ctx;
   const catalog = readCatalog(store);
   const entry = findOne(catalog, prefix);
   const m = entry.manifest;

@@ -4,7 +4,6 @@ import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
 import { clearActivity, dayOf, readActivity } from '../store/local/activity.js';
 import { listBlobs, readCatalog } from '../store/local/catalog.js';
-import { LocalStore } from '../store/local/local-store.js';
 import type { CacheCommandContext } from './context.js';
 
 export const STATS_JSON_VERSION = 1;
@@ -18,7 +17,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
     ctx.stdout.write('statistics reset\n');
     return 0;
   }
-  const store = new LocalStore(ctx.dir);
+  const { store } = ctx;
   const catalog = readCatalog(store);
   const activity = readActivity(ctx.dir);
   const byKey = new Map(catalog.entries.map((e) => [e.key as string, e]));

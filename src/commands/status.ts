@@ -1,52 +1,52 @@
-import { formatInstant } from '../policy/clock.js';
-import { escapeControls } from '../terminal/text.js';
-import { ExitError } from '../errors.js';
 import { explainDecision } from '../engine/explain.js';
-import { decide } from '../engine/lookup.js';
+import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
+import type { Reporter } from '../engine/reporter.js';
+import { ExitError } from '../errors.js';
+import { formatInstant } from '../policy/clock.js';
 import { RemoteSession } from '../store/remote/session.js';
-import type { Output } from '../terminal/messages.js';
-import { makePlan, type PlanInputs } from '../engine/call.js';
+import { escapeControls } from '../terminal/text.js';
+import { makeCommandCall, type CommandInputs } from './command-call.js';
 
-export interface StatusContext extends PlanInputs {
+export interface StatusContext extends CommandInputs {
   print: (line: string) => void;
-  output: Output;
+  reporter: Reporter;
 }
 
 // dcache status: would `dcache run` with these options replay (exit 0) or
 // run the command (exit 1)? Says why on stdout; never runs the command.
-export async function status(given: StatusContext): Promise<number> {
+export async function status(ctx: StatusContext): Promise<number> {
   // Paths and sources in the lines may hold control characters.
-  const ctx = { ...given, print: (line: string) => given.print(escapeControls(line)) };
-  const planned = await makePlan(ctx);
-  if (!planned.ok) throw new ExitError(planned.error, 2);
-  const plan = planned.value;
+  const print = (line: string) => ctx.print(escapeControls(line));
+  const made = await makeCommandCall(ctx);
+  if (!made.ok) throw new ExitError(made.error, 2);
+  const call = made.value;
   try {
-    let decision = await decide(plan, ctx.output, plan.options.force);
+    let decision = await lookUpLocal(call, ctx.reporter);
     let where = '';
-    if (!decision.fresh && plan.remote && !plan.options.force) {
-      const remote = new RemoteSession(plan.remote, plan.env, ctx.output);
-      const found = await remote.peek(plan);
-      await remote.close();
+    if (!decision.fresh && call.remote && !call.force) {
+      const shared = new RemoteSession(call.remote, ctx.env, call.signing, ctx.reporter, call.store);
+      const found = await lookUpShared(call, shared, ctx.reporter);
+      await shared.close();
       if (found) {
         decision = found;
-        where = ` on the remote cache ${plan.remote.label}`;
+        where = ` on the remote cache ${call.remote.label}`;
       }
     }
-    if (plan.options.explain) {
-      for (const line of explainDecision(plan, decision)) ctx.print(line);
+    if (call.explain) {
+      for (const line of explainDecision(call, decision)) print(line);
       return decision.fresh ? 0 : 1;
     }
     if (decision.fresh) {
       const { expiresAt } = decision.verdict;
-      ctx.print(
-        `fresh: would replay the entry${where} recorded ${formatInstant(decision.manifest.recordedAt, plan.zone)}, ` +
-          `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, plan.zone)}`}`,
+      print(
+        `fresh: would replay the entry${where} recorded ${formatInstant(decision.manifest.recordedAt, call.zone)}, ` +
+          `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`}`,
       );
       return 0;
     }
-    ctx.print(`would run: ${decision.reason}`);
+    print(`would run: ${decision.reason}`);
     return 1;
   } finally {
-    plan.stdin?.dispose();
+    call.stdin?.dispose();
   }
 }

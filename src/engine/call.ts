@@ -1,180 +1,149 @@
-import type { Readable } from 'node:stream';
-import { resolveCacheDir } from '../store/local/cache-dir.js';
-import { LOCAL_ZONE, parseInstant, parseZone, type Zone } from '../policy/clock.js';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import type { CacheKey } from '../hash.js';
-import { loadHasher } from '../hash.js';
-import { copyStdin, hashEnvSpecs, type StdinCopy } from './key-inputs.js';
-import { buildKeyMaterial, deriveKey, type KeyMaterial } from '../schema/key.js';
-import { normalizeOutputPath } from '../process/output-files.js';
+import { LOCAL_ZONE, parseInstant, parseZone, type Zone } from '../policy/clock.js';
+import { parseDuration } from '../policy/duration.js';
 import type { Policy } from '../policy/policy.js';
 import { parsePolicies } from '../policy/policy.js';
+import type { KeyMaterial } from '../schema/key.js';
+import { parseSize } from '../size.js';
+import { parseWatch, type WatchPlan } from '../sources/registry.js';
+import { resolveCacheDir } from '../store/local/cache-dir.js';
+import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
-import { parseWatch, type WatchPlan } from '../sources/watch.js';
-import { parseDuration } from '../policy/duration.js';
-import { leaseTimingFromEnv, type LeaseTiming } from './lease.js';
+import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
+import type { RemoteSpec } from '../store/remote/remote-store.js';
 import { loadSigningKeys, type SigningKeys } from '../store/remote/signing.js';
-import type { LockIdentity } from '../store/local/lock.js';
-import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote, type RemoteSpec } from '../store/remote/remote-store.js';
+import type { Host } from './host.js';
+import type { EntryStore } from './tiers.js';
+import { leaseTimingFromEnv, type LeaseTiming } from './lease.js';
 
-// The options shared by `run` and `status`, as the CLI hands them over.
-export interface RunOptions {
-  policy: string[];
-  tz: string | undefined;
+// One call of the engine, every option checked: what selects its entry
+// (the key), what makes it stale (policies, watched sources), where it is
+// stored, and how it behaves. Whoever produces the values (a command, a
+// function) supplies the key material.
+export interface Call {
+  key: CacheKey;
+  material: KeyMaterial;
+  policies: Policy[];
+  zone: Zone;
+  // the zone to record with an entry: --tz (or the config's), else TZ, else
+  // null for the system's
+  zoneName: string | null;
+  watch: WatchPlan;
+  // where watched paths are relative to, and output files restored
+  cwd: string;
+  // the environment of probes and commands: dcache's own secrets removed
+  commandEnv: NodeJS.ProcessEnv;
+  // DCACHE_NOW, or the real clock
+  clock(): number;
+  host: Host;
+  store: EntryStore;
+  // the shared cache, from --remote or DCACHE_REMOTE
+  remote: RemoteSpec | null;
+  // the keys that sign and verify remote entries (DCACHE_SIGNING_KEY)
+  signing: SigningKeys | null;
+  // single flight's timers (DCACHE_LOCK_*)
+  lease: LeaseTiming;
   force: boolean;
   cacheFailures: boolean;
   staleIfError: boolean;
+  explain: boolean;
+  // the automatic clean-up's size limit
+  maxSize: number;
+  // settings that were ignored, to be warned about once
+  warnings: string[];
+}
+
+// The options of a call that do not depend on what produces its values.
+export interface CallOptions {
+  policy: string[];
+  tz: string | undefined;
   dir: string | undefined;
-  output: string[];
-  env: string[];
-  stdin: boolean;
-  // false with --no-cwd
-  cwd: boolean;
-  key: string | undefined;
-  shell: boolean;
   watch: string[];
   watchCmd: string[];
   watchTimeout: string | undefined;
-  explain: boolean;
   remote: string | undefined;
   remoteReadOnly: boolean;
   remoteTimeout: string | undefined;
-  // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
   maxSize: string;
-  // DCACHE_SIGNING_KEY_FILE or the config's signingKeyFile
   signingKeyFile: string | null;
+  force: boolean;
+  cacheFailures: boolean;
+  staleIfError: boolean;
+  explain: boolean;
 }
 
-export interface PlanInputs {
-  command: string[];
-  options: RunOptions;
+// Where a call happens: what the CLI (or the library) read of its process.
+export interface CallContext {
   cwd: string;
   home: string;
   env: NodeJS.ProcessEnv;
   // DCACHE_NOW, unparsed: without an offset it is read in the --tz zone
   nowText: string | undefined;
-  stdin: () => Readable;
-  // this process and its host, for locks
-  identity: LockIdentity;
+  host: Host;
 }
 
-// Everything a run or a status check needs once the options are checked
-// and the key is known.
-export interface Plan {
-  command: string[];
-  options: RunOptions;
-  cwd: string;
-  // dcache's own environment (it reads its settings and secrets from it)
-  env: NodeJS.ProcessEnv;
-  // the command's and the probes': the same without dcache's secrets
-  commandEnv: NodeJS.ProcessEnv;
-  // the clock; moved on after waiting for another process, unless it is DCACHE_NOW
-  now: number;
-  nowIsReal: boolean;
-  zone: Zone;
-  // the zone to record with an entry: --tz (or the config's), else TZ, else
-  // null for the system's
-  zoneName: string | null;
-  store: LocalStore;
-  key: CacheKey;
-  material: KeyMaterial;
-  policies: Policy[];
-  watch: WatchPlan;
-  // the shared cache, from --remote or DCACHE_REMOTE
-  remote: RemoteSpec | null;
-  stdin: StdinCopy | null;
-  // the keys that sign and verify remote entries (DCACHE_SIGNING_KEY)
-  signing: SigningKeys | null;
-  // single flight's timers (DCACHE_LOCK_*), and who takes the locks
-  lease: LeaseTiming;
-  identity: LockIdentity;
-  // settings that were ignored, to be warned about once
-  warnings: string[];
-}
+// A call before its key material is known; its store is a real one.
+export type CallBase = Omit<Call, 'key' | 'material' | 'store'> & { store: LocalStore };
 
-// Checks every option before anything runs, then derives the key. Returns
-// the first usage problem as a message naming the bad value.
-export async function makePlan(inputs: PlanInputs): Promise<Result<Plan, string>> {
-  const { options } = inputs;
+// Checks every option before anything runs. Returns the first usage problem
+// as a message naming the bad value.
+export async function prepareCall(options: CallOptions, ctx: CallContext): Promise<Result<CallBase, string>> {
   let zone = LOCAL_ZONE;
   if (options.tz !== undefined) {
     const parsed = parseZone(options.tz);
     if (!parsed.ok) return fail(parsed.error);
     zone = parsed.value;
   }
-  let now = Date.now();
-  if (inputs.nowText !== undefined && inputs.nowText !== '') {
-    const parsed = parseInstant(inputs.nowText, zone);
+  let clock = () => ctx.host.wallNow();
+  if (ctx.nowText !== undefined && ctx.nowText !== '') {
+    const parsed = parseInstant(ctx.nowText, zone);
     if (!parsed.ok) return fail(`DCACHE_NOW: ${parsed.error}`);
-    now = parsed.value;
+    const now = parsed.value;
+    clock = () => now;
   }
   const policies = await parsePolicies(options.policy, zone);
   if (!policies.ok) return policies;
-  const dir = resolveCacheDir(options.dir, inputs.env, inputs.home, inputs.cwd);
+  const dir = resolveCacheDir(options.dir, ctx.env, ctx.home, ctx.cwd);
   if (!dir.ok) return dir;
-  if (options.shell && inputs.command.length !== 1) {
-    return fail(
-      `--shell takes the command as one string, e.g. --shell -- 'sort data.csv | uniq -c'; got ${inputs.command.length} arguments`,
-    );
-  }
-  const outputs: string[] = [];
-  for (const given of options.output) {
-    const path = normalizeOutputPath(inputs.cwd, given);
-    if (!path.ok) return path;
-    outputs.push(path.value);
-  }
   const watch = parseWatch(options.watch, options.watchCmd, options.watchTimeout);
   if (!watch.ok) return watch;
   const remote = parseRemoteOptions(options);
   if (!remote.ok) return remote;
-  const env = await hashEnvSpecs(options.env, inputs.env);
-  if (!env.ok) return env;
-  if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
 
-  const lease = leaseTimingFromEnv(inputs.env);
+  const lease = leaseTimingFromEnv(ctx.env);
   const warnings = [...lease.problems];
-  const badTz = options.tz === undefined ? unknownEnvZone(inputs.env) : null;
+  const badTz = options.tz === undefined ? unknownEnvZone(ctx.env) : null;
   if (badTz !== null) warnings.push(`TZ '${badTz}' is not a time zone dcache knows; calendar policies use UTC`);
   // A bad signing key turns the remote off: accepting unsigned entries
   // instead would be the opposite of what the key asks for.
   let remoteSpec = remote.value;
-  const signing = loadSigningKeys(inputs.env, options.signingKeyFile);
+  const signing = loadSigningKeys(ctx.env, options.signingKeyFile);
   if (!signing.ok) {
     if (remoteSpec !== null) warnings.push(`${signing.error}; not using the remote cache ${remoteSpec.label}`);
     remoteSpec = null;
   }
-  const hasher = await loadHasher();
-  const stdin = options.stdin ? await copyStdin(inputs.stdin()) : null;
-  const material = buildKeyMaterial({
-    argv: inputs.command,
-    shell: options.shell,
-    cwd: options.cwd ? inputs.cwd : null,
-    env: env.value,
-    stdin: stdin?.hash ?? null,
-    outputs: [...new Set(outputs)].sort(),
-    extra: options.key ?? null,
-  });
+  // checked by the settings already; a bad one falls back to the default
+  const maxSize = parseSize(options.maxSize);
   return ok({
-    command: inputs.command,
-    options,
-    cwd: inputs.cwd,
-    env: inputs.env,
-    commandEnv: withoutOwnSecrets(inputs.env),
-    now,
-    nowIsReal: inputs.nowText === undefined || inputs.nowText === '',
-    zone,
-    zoneName: zone.name ?? envZoneName(inputs.env),
-    store: new LocalStore(dir.value),
-    key: deriveKey(hasher, material),
-    material,
     policies: policies.value,
+    zone,
+    zoneName: zone.name ?? envZoneName(ctx.env),
     watch: watch.value,
+    cwd: ctx.cwd,
+    commandEnv: withoutOwnSecrets(ctx.env),
+    clock,
+    host: ctx.host,
+    store: new LocalStore(dir.value, ctx.host),
     remote: remoteSpec,
-    stdin,
     signing: signing.ok ? signing.value : null,
     lease: lease.timing,
-    identity: inputs.identity,
+    force: options.force,
+    cacheFailures: options.cacheFailures,
+    staleIfError: options.staleIfError,
+    explain: options.explain,
+    maxSize: maxSize.ok ? maxSize.value : DEFAULT_MAX_SIZE,
     warnings,
   });
 }
@@ -208,7 +177,7 @@ function unknownEnvZone(env: NodeJS.ProcessEnv): string | null {
   return parseZone(tz).ok ? null : tz;
 }
 
-function parseRemoteOptions(options: RunOptions): Result<RemoteSpec | null, string> {
+function parseRemoteOptions(options: CallOptions): Result<RemoteSpec | null, string> {
   const url = options.remote;
   let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
   if (options.remoteTimeout !== undefined) {

@@ -1,17 +1,18 @@
 import { formatInstant } from '../policy/clock.js';
 import { escapeControls } from '../terminal/text.js';
 import { formatAge } from '../policy/duration.js';
-import type { Decision } from './lookup.js';
-import type { Plan } from './call.js';
+import type { Decision } from './decide.js';
+import type { Call } from './call.js';
 import { judgePolicy } from '../policy/policy.js';
-import { describeFingerprint, sourceLabel } from '../sources/watch.js';
+import { describeFingerprint } from '../sources/registry.js';
 
 // --explain: why a call would replay or run. Every part of the key, every
 // policy with its verdict and exact expiry, every watched source with its
 // recorded and current fingerprint, then the verdict. Environment values
 // appear only as the hashes the key holds.
-export function explainDecision(plan: Plan, decision: Decision): string[] {
+export function explainDecision(plan: Call, decision: Decision): string[] {
   const m = plan.material;
+  const now = plan.clock();
   const lines = [
     `key ${plan.key}`,
     `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
@@ -30,17 +31,17 @@ export function explainDecision(plan: Plan, decision: Decision): string[] {
     const bytes = (entry.stdout?.size ?? 0) + (entry.stderr?.size ?? 0);
     lines.push(
       `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} ` +
-        `(${entry.recordedAt > plan.now ? 'after now' : `${formatAge(plan.now - entry.recordedAt)} ago`}), ` +
+        `(${entry.recordedAt > now ? 'after now' : `${formatAge(now - entry.recordedAt)} ago`}), ` +
         `exit ${entry.exitCode}, ${bytes} bytes of output, ${entry.outputs.length} output paths`,
     );
     for (const policy of plan.policies) {
-      const v = judgePolicy(policy, entry.recordedAt, plan.now, plan.zone);
+      const v = judgePolicy(policy, entry.recordedAt, now, plan.zone);
       const until = v.expiresAt === null ? null : formatInstant(v.expiresAt, plan.zone);
       const verdict = v.fresh
         ? until === null
           ? 'fresh forever'
           : `fresh until ${until}`
-        : entry.recordedAt > plan.now
+        : entry.recordedAt > now
           ? 'stale (recorded after now)'
           : `stale since ${until}`;
       lines.push(`policy ${policy.spec}: ${verdict}`);
@@ -48,7 +49,7 @@ export function explainDecision(plan: Plan, decision: Decision): string[] {
   }
   const checks = decision.checks;
   for (const source of plan.watch.sources) {
-    const label = `watch ${escapeControls(sourceLabel(source))}`;
+    const label = `watch ${escapeControls(source.label)}`;
     const check = checks?.find((c) => c.source === source);
     if (!check) {
       lines.push(`${label}: not checked (${entry === null ? 'no entry' : 'the policies already call for a run'})`);

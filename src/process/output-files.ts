@@ -15,7 +15,8 @@ import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:p
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import type { BlobHash } from '../hash.js';
-import type { BlobRef } from '../schema/manifest.js';
+import type { BlobRef, OutputRecord } from '../schema/output-record.js';
+import { safeMode } from '../schema/output-record.js';
 import { copyAndHash } from '../store/local/file-copy.js';
 import type { LocalStore } from '../store/local/local-store.js';
 
@@ -23,10 +24,7 @@ import type { LocalStore } from '../store/local/local-store.js';
 // successful run, restored on a hit. Paths in a manifest are relative,
 // '/'-separated, and always inside one of the declared outputs.
 
-export type OutputRecord =
-  | { path: string; type: 'file'; mode: number; blob: BlobRef }
-  | { path: string; type: 'dir'; mode: number }
-  | { path: string; type: 'symlink'; target: string };
+export type { OutputRecord } from '../schema/output-record.js';
 
 // A declared output as it goes into the key: relative to the working
 // directory, normalised, '/'-separated. Refused when it leaves the tree.
@@ -114,6 +112,7 @@ export function restoreOutputs(
   cwd: string,
   declared: readonly string[],
   records: readonly OutputRecord[],
+  tag: string,
 ): Result<void, RestoreProblem> {
   let root: string;
   try {
@@ -151,12 +150,12 @@ export function restoreOutputs(
           break;
         }
         case 'file': {
-          const bad = copyBlobTo(blobs, record.blob, target, record.mode);
+          const bad = copyBlobTo(blobs, record.blob, target, record.mode, tag);
           if (bad) return fail(bad);
           break;
         }
         case 'symlink': {
-          const temp = tempSibling(target);
+          const temp = tempSibling(target, tag);
           symlinkSync(record.target, temp);
           try {
             renameSync(temp, target);
@@ -215,9 +214,9 @@ function isInside(root: string, real: string): boolean {
 
 // Streams a blob into a temp file beside `target`, checking its size and
 // hash, then renames it into place. Returns the problem if the blob is bad.
-function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: number): RestoreProblem | null {
+function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: number, tag: string): RestoreProblem | null {
   const source = blobs.fd(blob.hash);
-  const temp = tempSibling(target);
+  const temp = tempSibling(target, tag);
   let out: number | null = null;
   let renamed = false;
   try {
@@ -238,27 +237,11 @@ function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: numb
   }
 }
 
-// The recorded mode without setuid and setgid: an entry (from a shared cache
-// above all) must not hand whoever replays it a program that runs with the
-// restorer's identity. The other bits, sticky included, are kept.
-export function safeMode(mode: number): number {
-  return mode & ~0o6000;
-}
-
-// Whether a symlink of the outputs at `path` (relative to the working
-// directory) points outside it: an absolute target, or a relative one that
-// climbs out.
-export function symlinkLeaves(path: string, target: string): boolean {
-  if (target === '' || isAbsolute(target) || target.includes('\0')) return true;
-  const joined = posix.normalize(posix.join(posix.dirname(path), target));
-  return joined === '..' || joined.startsWith('../') || posix.isAbsolute(joined);
-}
-
 let tempCounter = 0;
 
-function tempSibling(target: string): string {
+function tempSibling(target: string, tag: string): string {
   tempCounter += 1;
-  return join(dirname(target), `.${posix.basename(target)}.dcache-${process.pid}-${tempCounter}.tmp`);
+  return join(dirname(target), `.${posix.basename(target)}.dcache-${tag}-${tempCounter}.tmp`);
 }
 
 function lstatOrNull(path: string) {

@@ -1,9 +1,9 @@
-import { closeSync, openSync, read, readSync } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
 import type { BlobHash, StreamHash } from '../hash.js';
 import { createStreamHash, hashBytes } from '../hash.js';
 import type { BlobRef, Manifest } from '../schema/manifest.js';
-import { blobsOf } from '../schema/manifest.js';
+import type { OpenBlobs as BlobFiles } from '../engine/tiers.js';
 import { unreachable } from '../errors.js';
 import { SinkClosed, type FdSink } from './fd-sink.js';
 import { restoreOutputs } from './output-files.js';
@@ -46,63 +46,16 @@ class BadBlob extends Error {
 }
 
 
-// Every blob of an entry, opened before anything is written: an open file
-// survives its unlink, so a gc or `clear` running meanwhile cannot take a
-// blob away half-way through a replay.
-export class OpenBlobs {
-  private readonly fds = new Map<string, number>();
-
-  private constructor() {}
-
-  // The entry's blobs, or the first one that cannot be opened.
-  static open(store: LocalStore, manifest: Manifest): OpenBlobs | { missing: BlobHash } {
-    const blobs = new OpenBlobs();
-    for (const ref of blobsOf(manifest)) {
-      try {
-        blobs.fds.set(ref.hash, openSync(store.blobPath(ref.hash), 'r'));
-      } catch {
-        blobs.close();
-        return { missing: ref.hash };
-      }
-    }
-    return blobs;
-  }
-
-  fd(hash: BlobHash): number {
-    const fd = this.fds.get(hash);
-    if (fd === undefined) throw new Error(`blob ${hash} was not opened`);
-    return fd;
-  }
-
-  close(): void {
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
-  }
+// Replays an entry whose blobs are open: restores its output files first
+// (so that a bad blob among them is found before any byte reaches stdout),
+// then writes its stdout and stderr back. `tag` makes temp names unique.
+export async function replayEntry(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string): Promise<ReplayResult> {
+  return replayOpened(blobs, manifest, sinks, cwd, tag);
 }
 
-// Replays an entry: restores its output files first (so that a bad blob
-// among them is found before any byte reaches stdout), then writes its
-// stdout and stderr back.
-export async function replayEntry(
-  store: LocalStore,
-  manifest: Manifest,
-  sinks: ReplaySinks,
-  cwd: string,
-): Promise<ReplayResult> {
-  const blobs = OpenBlobs.open(store, manifest);
-  if (!(blobs instanceof OpenBlobs)) {
-    return { ok: false, reason: 'bad-before-output', hash: blobs.missing, detail: `blob ${blobs.missing} is missing` };
-  }
-  try {
-    return await replayOpened(blobs, manifest, sinks, cwd);
-  } finally {
-    blobs.close();
-  }
-}
-
-async function replayOpened(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks, cwd: string): Promise<ReplayResult> {
+async function replayOpened(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string): Promise<ReplayResult> {
   if (manifest.outputs.length > 0) {
-    const restored = restoreOutputs(blobs, cwd, manifest.material.outputs, manifest.outputs);
+    const restored = restoreOutputs(blobs, cwd, manifest.material.outputs, manifest.outputs, tag);
     if (!restored.ok) {
       const problem = restored.error;
       switch (problem.reason) {
@@ -122,7 +75,7 @@ async function replayOpened(blobs: OpenBlobs, manifest: Manifest, sinks: ReplayS
 
 // Writes an entry's stdout and stderr back, in the recorded interleaving.
 async function replayStreams(
-  blobs: OpenBlobs,
+  blobs: BlobFiles,
   manifest: Manifest,
   sinks: ReplaySinks,
 ): Promise<ReplayResult> {
@@ -157,7 +110,7 @@ function sinkFor(sinks: ReplaySinks, fd: StreamFd): FdSink {
   return fd === 1 ? sinks.stdout : sinks.stderr;
 }
 
-function readVerified(blobs: OpenBlobs, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
+function readVerified(blobs: BlobFiles, manifest: Manifest): Record<StreamFd, Buffer> & { order: Buffer | null } {
   const read = (ref: BlobRef | null): Buffer | null => {
     if (ref === null) return null;
     let bytes: Buffer;
@@ -228,7 +181,7 @@ class OrderParser {
 
 // Streams large blobs in 1 MiB reads, verifying each blob's hash on the way
 // and checking it once its last byte has been read.
-async function streamVerified(blobs: OpenBlobs, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
+async function streamVerified(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks): Promise<void> {
   const readers: Record<StreamFd, BlobReader | null> = {
     1: manifest.stdout ? new BlobReader(blobs, manifest.stdout) : null,
     2: manifest.stderr ? new BlobReader(blobs, manifest.stderr) : null,
@@ -245,13 +198,19 @@ async function streamVerified(blobs: OpenBlobs, manifest: Manifest, sinks: Repla
       let left = length;
       let turn = 0;
       let next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
-      while (next) {
-        const chunk = await next;
-        left -= chunk.length;
-        turn ^= 1;
-        next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
-        reader.digest(chunk);
-        await writeChunk(sinkFor(sinks, fd), chunk);
+      try {
+        while (next) {
+          const chunk = await next;
+          left -= chunk.length;
+          turn ^= 1;
+          next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+          reader.digest(chunk);
+          await writeChunk(sinkFor(sinks, fd), chunk);
+        }
+      } finally {
+        // A write that failed (the reader went away) leaves a read in
+        // flight: it settles before the blob's descriptor may be closed.
+        await next?.catch(() => {});
       }
     };
     if (order) {
@@ -292,7 +251,7 @@ class BlobReader {
   private closed = false;
 
   constructor(
-    blobs: OpenBlobs,
+    blobs: BlobFiles,
     readonly ref: BlobRef,
   ) {
     this.fd = blobs.fd(ref.hash);
@@ -346,7 +305,7 @@ class BlobReader {
     if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not match its hash`);
   }
 
-  // The descriptor belongs to OpenBlobs, which closes it.
+  // The descriptor belongs to BlobFiles, which closes it.
   dispose(): void {
     this.closed = true;
   }

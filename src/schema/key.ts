@@ -5,9 +5,12 @@ import { toHex64 } from '../hash.js';
 // so that entries written by another release are misses, never misreadings.
 export const KEY_FORMAT = 2;
 
-// Everything that selects an entry. It is stored whole in the manifest and
-// compared on read, so two materials whose hashes collide are a miss.
+// Everything that selects an entry of a command. It is stored whole in the
+// manifest and compared on read, so two materials whose hashes collide are
+// a miss. `kind` says what made the entry; a kind this version does not know
+// (written by a newer one) is never compared equal, and never damage.
 export interface KeyMaterial {
+  kind: 'command';
   format: typeof KEY_FORMAT;
   // true when argv is a single string run through /bin/sh -c
   shell: boolean;
@@ -36,6 +39,7 @@ export interface KeyInputs {
 
 export function buildKeyMaterial(inputs: KeyInputs): KeyMaterial {
   return {
+    kind: 'command',
     format: KEY_FORMAT,
     shell: inputs.shell ?? false,
     argv: [...inputs.argv],
@@ -59,4 +63,32 @@ export function deriveKey(h: Hasher, m: KeyMaterial): CacheKey {
 
 export function sameKeyMaterial(a: KeyMaterial, b: KeyMaterial): boolean {
   return canonicalKeyText(a) === canonicalKeyText(b);
+}
+
+// Whether an untrusted value is a command's key material this version reads.
+export function isKeyMaterial(v: unknown): v is KeyMaterial {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const m = v as Record<string, unknown>;
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((item) => typeof item === 'string');
+  return (
+    m.kind === 'command' &&
+    m.format === KEY_FORMAT &&
+    typeof m.shell === 'boolean' &&
+    strings(m.argv) &&
+    m.argv.length > 0 &&
+    (m.cwd === null || typeof m.cwd === 'string') &&
+    Array.isArray(m.env) &&
+    m.env.every(
+      (pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && (pair[1] === null || typeof pair[1] === 'string'),
+    ) &&
+    (m.stdin === null || typeof m.stdin === 'string') &&
+    strings(m.outputs) &&
+    (m.extra === null || typeof m.extra === 'string')
+  );
+}
+
+// Key material of a kind this version does not know: an entry of a newer
+// version, left alone.
+export function isForeignMaterial(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string' && (v as { kind: string }).kind !== 'command';
 }

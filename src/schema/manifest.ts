@@ -1,23 +1,23 @@
-import type { BlobHash, CacheKey } from '../hash.js';
-import { isHash64, isSha256 } from '../hash.js';
-import type { KeyMaterial } from './key.js';
-import { KEY_FORMAT } from './key.js';
+import type { CacheKey } from '../hash.js';
+import { isHash64 } from '../hash.js';
 import type { Result } from '../errors.js';
-import type { OutputRecord } from '../process/output-files.js';
-import type { Fingerprint } from '../sources/watch.js';
 import { fail, ok } from '../errors.js';
+import type { Fingerprint } from './fingerprint.js';
+import { isFingerprint } from './fingerprint.js';
+import type { KeyMaterial } from './key.js';
+import { isForeignMaterial, isKeyMaterial } from './key.js';
+import type { BlobRef, OutputRecord } from './output-record.js';
+import { isBlobRef, isForeignRecord, isOutputRecord } from './output-record.js';
+
+export type { BlobRef, OutputRecord } from './output-record.js';
 
 // 2: blobs, stdin and environment values hashed with SHA-256; watched
-// sources named by an id.
+// sources named by an id; the zone of the policies kept.
 export const MANIFEST_FORMAT = 2;
 
-export interface BlobRef {
-  hash: BlobHash;
-  size: number;
-}
-
 // One recorded run. A manifest names its blobs by hash and size; it becomes
-// visible only after every blob it names is complete on disk.
+// visible only after every blob it names is complete on disk. Fields this
+// version does not know (a newer one wrote them) are kept as they are.
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
   key: CacheKey;
@@ -40,21 +40,25 @@ export interface Manifest {
   validators: Fingerprint[];
 }
 
-export type ManifestProblem =
-  | { reason: 'garbled'; detail: string }
-  | { reason: 'future-format'; format: unknown };
+// Why a manifest cannot be used. `garbled` is damage: the entry may be
+// dropped. `foreign` (a newer format, a kind of key material or output this
+// version does not know) is not: the entry is a miss and is left alone, so
+// versions that share a cache do not destroy each other's entries.
+export type ManifestProblem = { reason: 'garbled'; detail: string } | { reason: 'foreign'; detail: string };
 
 // Checks an untrusted parsed manifest field by field. A manifest is data
-// from disk (or, later, from another machine): nothing in it is assumed.
+// from disk or from another machine: nothing in it is assumed.
 export function validateManifest(value: unknown): Result<Manifest, ManifestProblem> {
   const garbled = (detail: string) => fail<ManifestProblem>({ reason: 'garbled', detail });
+  const foreign = (detail: string) => fail<ManifestProblem>({ reason: 'foreign', detail });
   if (!isRecord(value)) return garbled('not an object');
   if (value.format !== MANIFEST_FORMAT) {
-    return typeof value.format === 'number' && value.format > MANIFEST_FORMAT
-      ? fail({ reason: 'future-format', format: value.format })
+    return typeof value.format === 'number' && Number.isInteger(value.format) && value.format > MANIFEST_FORMAT
+      ? foreign(`manifest of a newer format (${value.format})`)
       : garbled(`format ${describeValue(value.format)}`);
   }
   if (!isHash64(value.key)) return garbled('key');
+  if (isForeignMaterial(value.material)) return foreign(`key material of a kind this version does not know`);
   if (!isKeyMaterial(value.material)) return garbled('key material');
   if (!isCount(value.recordedAt)) return garbled('recordedAt');
   if (!isCount(value.durationMs)) return garbled('durationMs');
@@ -67,75 +71,14 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
     if (value[name] !== null && !isBlobRef(value[name])) return garbled(name);
   }
   if (value.order !== null && (value.stdout === null || value.stderr === null)) return garbled('order without two streams');
-  if (!Array.isArray(value.outputs) || !value.outputs.every(isOutputRecord)) return garbled('outputs');
+  if (!Array.isArray(value.outputs)) return garbled('outputs');
+  for (const record of value.outputs) {
+    if (isOutputRecord(record)) continue;
+    if (isForeignRecord(record)) return foreign(`an output of a type this version does not know`);
+    return garbled('outputs');
+  }
   if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
   return ok(value as unknown as Manifest);
-}
-
-function isKeyMaterial(v: unknown): v is KeyMaterial {
-  return (
-    isRecord(v) &&
-    v.format === KEY_FORMAT &&
-    typeof v.shell === 'boolean' &&
-    isStringArray(v.argv) &&
-    v.argv.length > 0 &&
-    (v.cwd === null || typeof v.cwd === 'string') &&
-    Array.isArray(v.env) &&
-    v.env.every(
-      (pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && (pair[1] === null || typeof pair[1] === 'string'),
-    ) &&
-    (v.stdin === null || typeof v.stdin === 'string') &&
-    isStringArray(v.outputs) &&
-    (v.extra === null || typeof v.extra === 'string')
-  );
-}
-
-// Only the shape is checked here; whether a path may be written is decided
-// at restore time (isSafeOutputPath), against the declared outputs.
-function isOutputRecord(v: unknown): v is OutputRecord {
-  if (!isRecord(v) || typeof v.path !== 'string') return false;
-  const isMode = (m: unknown) => Number.isInteger(m) && (m as number) >= 0 && (m as number) <= 0o7777;
-  switch (v.type) {
-    case 'file':
-      return isMode(v.mode) && isBlobRef(v.blob);
-    case 'dir':
-      return isMode(v.mode);
-    case 'symlink':
-      return typeof v.target === 'string';
-    default:
-      return false;
-  }
-}
-
-function isFingerprint(v: unknown): v is Fingerprint {
-  if (!isRecord(v) || typeof v.source !== 'string' || typeof v.id !== 'string') return false;
-  const isText = (x: unknown) => x === null || typeof x === 'string';
-  switch (v.kind) {
-    case 'path':
-      return (
-        Array.isArray(v.files) &&
-        v.files.every(
-          (f) =>
-            isRecord(f) &&
-            typeof f.path === 'string' &&
-            (isCount(f.size) || f.size === -1) &&
-            typeof f.mtimeMs === 'number' &&
-            isSha256(f.hash),
-        )
-      );
-    case 'url':
-      return isText(v.etag) && isText(v.lastModified) && isText(v.contentLength) && (v.bodyHash === null || isSha256(v.bodyHash));
-    case 'cmd':
-      return Number.isInteger(v.exitCode) && isSha256(v.stdoutHash);
-    case 'unknown':
-      return v.of === 'path' || v.of === 'url' || v.of === 'cmd';
-    default:
-      return false;
-  }
-}
-
-export function isBlobRef(v: unknown): v is BlobRef {
-  return isRecord(v) && isSha256(v.hash) && isCount(v.size);
 }
 
 // A short description of an untrusted value, safe for any shape (a deeply

@@ -1,5 +1,6 @@
 import { Chalk } from 'chalk';
 import { escapeControls } from './text.js';
+import type { Reporter } from '../engine/reporter.js';
 
 // The one place that writes dcache's own words. They go to stderr, each line
 // prefixed `dcache:`, so they can never be mistaken for the wrapped command's
@@ -18,7 +19,7 @@ export function wantsColour(stream: MessageSink, env: NodeJS.ProcessEnv): boolea
   return stream.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
 }
 
-export class Output {
+export class Messages implements Reporter {
   private chalk: InstanceType<typeof Chalk> | undefined;
   private readonly warned = new Set<string>();
 

@@ -134,6 +134,7 @@ describe('dcache show --json', () => {
       exitCode: 0,
       durationMs: expect.any(Number),
       material: {
+        kind: 'command',
         format: 2,
         shell: false,
         argv: [fetch],

@@ -251,7 +251,6 @@ const damages: Array<[string, (r: Recorded) => void, RegExp]> = [
   }, /\(garbled manifest\)/],
   ['a manifest of binary garbage', (r) => writeFileSync(r.manifestPath, Buffer.from([0xff, 0x00, 0xfe, 0x7b, 0x80, 0x22])), /\(garbled manifest\)/],
   ['a manifest that is JSON null', (r) => writeFileSync(r.manifestPath, 'null'), /\(garbled manifest \(not an object\)\)/],
-  ['a manifest of a future format version', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, format: 3 })), /\(manifest of a newer format \(3\)\)/],
   ['a manifest whose format is the string "2"', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, format: '2' })), /\(garbled manifest \(format "2"\)\)/],
   ['a manifest with an exit code of 300', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, exitCode: 300 })), /\(garbled manifest \(exitCode\)\)/],
   ['a manifest filed under another key', (r) => writeFileSync(r.manifestPath, JSON.stringify({ ...r.manifest, key: '0123456789abcdef' })), /\(manifest filed under another key\)/],

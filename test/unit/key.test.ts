@@ -26,6 +26,7 @@ const keyOf = (inputs: KeyInputs): string => deriveKey(hasher, buildKeyMaterial(
 describe('buildKeyMaterial', () => {
   it('fills every optional part with its neutral value', () => {
     expect(buildKeyMaterial({ argv: ['make'], cwd: null })).toEqual({
+      kind: 'command',
       format: KEY_FORMAT,
       shell: false,
       argv: ['make'],

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheKey } from '../../src/hash.js';
 import { validateManifest } from '../../src/schema/manifest.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
+import { testHost } from '../support/host.js';
 
 // The manifest reader takes data from disk that anyone with access to the
 // cache directory (or a crash, or a newer release) may have shaped: random
@@ -23,6 +24,7 @@ const text = fc.string({ maxLength: 12 });
 const validManifest = fc
   .record({
     material: fc.record({
+      kind: fc.constant('command'),
       format: fc.constant(2),
       shell: fc.boolean(),
       argv: fc.array(text, { minLength: 1, maxLength: 4 }),
@@ -152,7 +154,7 @@ const mutatedManifest = fc
 const BASE = {
   format: 2,
   key: KEY,
-  material: { format: 2, shell: false, argv: ['./fetch.sh'], cwd: '/srv', env: [], stdin: null, outputs: [], extra: null },
+  material: { kind: 'command', format: 2, shell: false, argv: ['./fetch.sh'], cwd: '/srv', env: [], stdin: null, outputs: [], extra: null },
   recordedAt: 1_724_763_600_000,
   durationMs: 12,
   exitCode: 0,
@@ -245,12 +247,12 @@ describe('LocalStore.readEntry on manifest files written to a store', () => {
   let store: LocalStore;
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'dcache-manifest-property-'));
-    store = new LocalStore(join(root, 'cache'));
+    store = new LocalStore(join(root, 'cache'), testHost());
     mkdirSync(dirname(store.manifestPath(KEY)), { recursive: true });
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  const STATUSES = ['found', 'absent', 'bad', 'unreadable'];
+  const STATUSES = ['found', 'absent', 'bad', 'foreign', 'unreadable'];
   const readBack = (contents: string | Uint8Array) => {
     writeFileSync(store.manifestPath(KEY), contents);
     const read = store.readEntry(KEY);

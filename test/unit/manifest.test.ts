@@ -7,6 +7,7 @@ function validManifest(): Record<string, unknown> {
     format: 2,
     key: '8c59f3b361ef3743',
     material: {
+      kind: 'command',
       format: 2,
       shell: false,
       argv: ['curl', '-s', 'https://example.com/data.csv'],
@@ -78,7 +79,7 @@ describe('validateManifest', () => {
     ['a validator of an unknown kind', (m) => ((m.validators as unknown[])[0] = { kind: 'ftp', source: 'x' })],
     ['a file fingerprint without a hash', (m) => ((m.validators as unknown[])[0] = { kind: 'path', source: 'a', files: [{ path: 'a', size: 1, mtimeMs: 1 }] })],
     ['a probe fingerprint without an exit code', (m) => ((m.validators as unknown[])[2] = { kind: 'cmd', source: 'x', stdoutHash: '00000000000000000000000000000000000000000000000000000000000000ff' })],
-    ['an output of an unknown type', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'fifo', mode: 0o644 })],
+    ['an output of no type', (m) => ((m.outputs as unknown[])[0] = { path: 'data', mode: 0o644 })],
     ['an output file without a blob', (m) => ((m.outputs as unknown[])[1] = { path: 'data/raw.csv', type: 'file', mode: 0o644 })],
     ['an output mode beyond 0o7777', (m) => ((m.outputs as unknown[])[0] = { path: 'data', type: 'dir', mode: 0o10000 })],
     ['a symlink without a target', (m) => ((m.outputs as unknown[])[2] = { path: 'data/latest', type: 'symlink' })],
@@ -90,11 +91,31 @@ describe('validateManifest', () => {
     expect(validated.error.reason).toBe('garbled');
   });
 
-  it('rejects a manifest written by a newer release as future-format', () => {
+  it('sets apart, as foreign, a manifest written by a newer release', () => {
     expect(validateManifest(withChange((m) => (m.format = 3)))).toEqual({
       ok: false,
-      error: { reason: 'future-format', format: 3 },
+      error: { reason: 'foreign', detail: 'manifest of a newer format (3)' },
     });
+  });
+
+  it('sets apart, as foreign, key material of a kind this version does not know', () => {
+    expect(validateManifest(withChange((m) => (m.material = { kind: 'function', name: 'load' })))).toEqual({
+      ok: false,
+      error: { reason: 'foreign', detail: 'key material of a kind this version does not know' },
+    });
+  });
+
+  it('sets apart, as foreign, an output of a type this version does not know', () => {
+    const m = withChange((x) => ((x.outputs as unknown[]).push({ path: 'data/fifo', type: 'fifo' })));
+    expect(validateManifest(m)).toEqual({ ok: false, error: { reason: 'foreign', detail: 'an output of a type this version does not know' } });
+  });
+
+  it('accepts, and keeps, fields and source kinds this version does not know', () => {
+    const m = withChange((x) => {
+      x.writtenBy = 'dcache 9.0';
+      (x.validators as unknown[]).push({ kind: 's3', source: 's3://b/k', id: 's3:b/k', etag: '"e"' });
+    });
+    expect(validateManifest(m)).toEqual({ ok: true, value: m });
   });
 
   it.each([null, 'manifest', [validManifest()]])('rejects the non-object %j as garbled', (value) => {

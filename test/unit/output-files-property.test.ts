@@ -8,6 +8,7 @@ import type { BlobHash } from '../../src/hash.js';
 import type { BlobRef } from '../../src/schema/manifest.js';
 import { restoreOutputs, type OutputRecord } from '../../src/process/output-files.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
+import { testHost } from '../support/host.js';
 
 // restoreOutputs writes what a manifest names, and a manifest may be forged
 // (the cache directory may be shared or tampered with): whatever the
@@ -32,7 +33,7 @@ beforeAll(async () => {
   mkdirSync(join(outside, 'dir'), { recursive: true });
   writeFileSync(join(outside, 'secret.txt'), 'do not touch\n');
   writeFileSync(join(outside, 'dir', 'a'), 'a\n');
-  store = new LocalStore(join(root, 'cache'));
+  store = new LocalStore(join(root, 'cache'), testHost());
   store.prepare();
   blobs = await Promise.all(
     ['payload\n', '', '#!/bin/sh\necho pwned\n'].map((content, i) => {
@@ -203,7 +204,7 @@ function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random
   const before = snapshot();
   let result: ReturnType<typeof restoreOutputs>;
   try {
-    result = restoreOutputs(blobSource, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord));
+    result = restoreOutputs(blobSource, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord), 'test');
   } catch (err) {
     throw new Error(`restoreOutputs threw ${String(err)}`);
   }
@@ -233,7 +234,7 @@ describe('restoreOutputs on random output records', () => {
           prepareWorkingDirectory([]);
           const all = [...records];
           all.splice(at % (all.length + 1), 0, { path: bad, type: 'file', mode: 0o644, blob: 0, target: '' });
-          const result = restoreOutputs(blobSource, wd, declaredOf(all, 'derived', []), all.map(toRecord));
+          const result = restoreOutputs(blobSource, wd, declaredOf(all, 'derived', []), all.map(toRecord), 'test');
           expect(result.ok).toBe(false);
           expect(readdirSync(wd)).toEqual([]);
           return true;
@@ -263,7 +264,7 @@ describe('restoreOutputs on random output records', () => {
     const result = restoreOutputs(blobSource, wd, ['out'], [
       { path: 'out/self/self', type: 'symlink', target: outside },
       { path: 'out/self/x/y', type: 'dir', mode: 0o755 },
-    ]);
+    ], 'test');
     expect(result.ok).toBe(false);
     expect(snapshot()).toEqual(before);
   });

@@ -15,9 +15,9 @@ import {
   STORED_TTL_MS,
 } from '../../src/store/remote/redis.js';
 import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/engine/lease.js';
-import type { LockIdentity } from '../../src/store/local/lock.js';
+import type { Host } from '../../src/engine/host.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
-import { parseRemote } from '../../src/store/remote/remote-store.js';
+import { parseRemote } from '../../src/store/remote/registry.js';
 import { freePort, RedisCluster, RedisServer, SilentServer } from './redis-server.js';
 
 // The Redis remote against a real redis-server and a real Redis Cluster of
@@ -71,7 +71,7 @@ async function openStore(url = redis.url(), options: { readOnly?: boolean; timeo
 }
 
 const TIMING = leaseTiming(LEASE_MS, 60_000);
-const ME: LockIdentity = { host: 'test-host', pid: process.pid, wallNow: () => Date.now(), isRunning: () => true };
+const ME: Host = { hostname: 'test-host', pid: process.pid, uid: null, wallNow: () => Date.now(), elapsedMs: () => 0, isRunning: () => true };
 
 // What a lock taker was told while it waited.
 interface Told {
@@ -149,7 +149,7 @@ async function runScript(
         `import { openRedisRemote } from ${JSON.stringify(source)};`,
         `const spec = (url: string) => ({ kind: 'redis' as const, url: new URL(url), label: 'the remote', readOnly: false, timeoutMs: ${TIMEOUT_MS} });`,
         `const timing = { leaseMs: 10_000, heartbeatMs: 2_500, pollMs: 200, progressMs: 5_000, maxWaitMs: 60_000 };`,
-        `const me = { host: 'h', pid: 1, wallNow: () => Date.now(), isRunning: () => true };`,
+        `const me = { hostname: 'h', pid: 1, uid: null, wallNow: () => Date.now(), elapsedMs: () => 0, isRunning: () => true };`,
         `const hooks = { onWait() {}, onProgress() {}, onTakeover() {}, onTimeout() {}, giveUp: () => false, onLost() {} };`,
         `async function main(): Promise<void> {`,
         ...lines,

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { flagsOf, quickParseRun, RUN_OPTIONS } from '../../src/cli/run-options.js';
+import { parseWithCommander, type Handlers } from '../../src/cli/program.js';
+import { flagsOf, quickParseRun, RUN_OPTIONS as TABLE, toRunOptions, type OptionSpec, type RunCliOptions } from '../../src/cli/run-options.js';
+import type { Settings } from '../../src/cli/settings.js';
+
+const RUN_OPTIONS = TABLE as readonly OptionSpec[];
 
 describe('quickParseRun', () => {
   it('reads options before -- and the command after it', () => {
@@ -65,5 +69,70 @@ describe('RUN_OPTIONS', () => {
   it('writes commander flags with the value placeholder', () => {
     expect(RUN_OPTIONS.map(flagsOf)).toContain('-p, --policy <spec>');
     expect(RUN_OPTIONS.map(flagsOf)).toContain('--no-cwd');
+  });
+});
+
+// The settings when nothing sets any.
+const DEFAULTS: Settings = {
+  policy: { value: [], source: 'default' },
+  tz: { value: null, source: 'default' },
+  dir: { value: '/home/ada/.cache/dcache', source: 'default' },
+  remote: { value: null, source: 'default' },
+  maxSize: { value: '10G', source: 'default' },
+  signingKeyFile: { value: null, source: 'default' },
+};
+
+// What commander makes of a `run` command line, through the real program.
+async function viaCommander(argv: string[]): Promise<{ command: string[]; options: RunCliOptions }> {
+  let seen: { command: string[]; options: RunCliOptions } | null = null;
+  const unused = () => {
+    throw new Error('not a run command line');
+  };
+  const handlers: Handlers = {
+    run: async (command, options) => {
+      seen = { command, options };
+      return 0;
+    },
+    status: unused,
+    cache: unused,
+    commandInputs: unused,
+    config: unused,
+  };
+  const silent = { write: () => true } as unknown as NodeJS.WritableStream;
+  const code = await parseWithCommander(argv, handlers, { stdout: () => silent as never, stderr: () => silent as never });
+  if (code !== 0 || seen === null) throw new Error(`commander did not run ${argv.join(' ')} (exit ${code})`);
+  return seen;
+}
+
+describe('the quick parser and commander', () => {
+  // Every option of the table, in every form the quick parser reads.
+  const lines: string[][] = [
+    ['run', '--', 'true'],
+    ['run', 'echo', '-n', '--force'],
+    ['run', '-p', 'daily', '--policy', 'ttl:6h', '--policy=hourly', '--', 'x'],
+    ['run', '--tz', 'Europe/Paris', '--tz=UTC', '--', 'x'],
+    ['run', '-w', 'a.csv', '--watch', 'b/*', '--watch=https://e.com/x', '--watch-cmd', 'git ls-remote', '--watch-timeout', '3s', '--', 'x'],
+    ['run', '-o', 'out.csv', '--output=dir', '-e', 'TOKEN', '--env', 'AWS_*', '--stdin', '--no-cwd', '--key', 'nightly', '--', 'x'],
+    ['run', '--shell', '-f', '--cache-failures', '--stale-if-error', '--explain', '--', 'sort a | uniq'],
+    ['run', '--remote', 'redis://cache:6379', '--remote-read-only', '--remote-timeout', '5s', '--dir', '/tmp/c', '--', 'x'],
+    ['run', '-v', '--', 'x'],
+    ['run', '-q', '--key', '-x', '--', 'x'],
+    ['run', '--dir=/tmp/c', 'x', '--dir', 'y'],
+  ];
+
+  it.each(lines.map((line) => [line.join(' '), line]))('agree on %s', async (_text, argv) => {
+    const quick = quickParseRun(argv as string[]);
+    expect(quick).not.toBeNull();
+    const commander = await viaCommander(argv as string[]);
+    expect(quick!.command).toEqual(commander.command);
+    expect(toRunOptions(quick!.options, DEFAULTS)).toEqual(toRunOptions(commander.options, DEFAULTS));
+  });
+
+  it('cover every option of the table', () => {
+    const given = new Set(lines.flat());
+    for (const spec of RUN_OPTIONS) {
+      const forms = [`--${spec.long}`, ...(spec.short ? [`-${spec.short}`] : [])];
+      expect(forms.some((form) => given.has(form) || [...given].some((g) => g.startsWith(`${form}=`)))).toBe(true);
+    }
   });
 });

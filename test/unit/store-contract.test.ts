@@ -6,8 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobHash, CacheKey } from '../../src/hash.js';
 import { HttpRemote } from '../../src/store/remote/http.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
+import { testHost } from '../support/host.js';
 import { openRedisRemote } from '../../src/store/remote/redis.js';
-import { parseRemote, type RemoteSpec, type RemoteStore } from '../../src/store/remote/remote-store.js';
+import { parseRemote } from '../../src/store/remote/registry.js';
+import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
 import { RedisCluster, RedisServer } from './redis-server.js';
 import { WebDavServer } from './webdav-server.js';
 
@@ -350,7 +352,7 @@ afterAll(async () => {
 });
 
 registerStoreContract('local', async ({ readOnly }) => {
-  const store = new LocalStore(join(localRoot, 'cache'));
+  const store = new LocalStore(join(localRoot, 'cache'), testHost());
   store.prepare();
   return new LocalStoreAsRemote(store, readOnly);
 });

@@ -1,3 +1,4 @@
+import type { ActivityEvent } from '../../engine/tiers.js';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -5,16 +6,7 @@ import { join } from 'node:path';
 // A hit appends one short line to the day's log (the one write a hit makes);
 // gc folds the logs of past days into summary.json.
 
-export interface ActivityEvent {
-  // when (epoch ms, the run's clock)
-  t: number;
-  k: string;
-  e: 'hit' | 'miss';
-  // on a hit: the recorded run's duration minus the replay's
-  saved?: number;
-  // a hit served from the remote cache
-  remote?: boolean;
-}
+export type { ActivityEvent } from '../../engine/tiers.js';
 
 export interface KeyActivity {
   hits: number;
@@ -66,14 +58,15 @@ export function readActivity(root: string): Activity {
 
 // Folds the logs of days before `today` into the summary, then removes them.
 // Today's log is left alone: other processes are appending to it.
-export function compactActivity(root: string, now: number): void {
+// `pid` makes the summary's temp name unique.
+export function compactActivity(root: string, now: number, pid: number): void {
   const dir = activityDir(root);
   const today = dayOf(now);
   const old = logFiles(dir).filter((name) => name.slice(0, 10) < today);
   if (old.length === 0) return;
   const activity = loadSummary(dir);
   for (const name of old) for (const event of readLog(join(dir, name))) addEvent(activity, event);
-  writeSummary(dir, activity);
+  writeSummary(dir, activity, pid);
   for (const name of old) rmSync(join(dir, name), { force: true });
 }
 
@@ -97,8 +90,8 @@ export function clearActivity(root: string): void {
   mkdirSync(activityDir(root), { recursive: true, mode: 0o700 });
 }
 
-function writeSummary(dir: string, activity: Activity): void {
-  const temp = join(dir, `${SUMMARY}.${process.pid}.tmp`);
+function writeSummary(dir: string, activity: Activity, pid: number): void {
+  const temp = join(dir, `${SUMMARY}.${pid}.tmp`);
   writeFileSync(
     temp,
     JSON.stringify({ version: 1, keys: Object.fromEntries(activity.keys), days: Object.fromEntries(activity.days) }),

@@ -40,7 +40,7 @@ export interface GcReport {
 // names. Safe to run while other processes record and replay.
 export async function collectGarbage(store: LocalStore, options: GcOptions): Promise<GcReport> {
   const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
-  const wallNow = Date.now();
+  const wallNow = store.host.wallNow();
   // a second's margin for file systems that keep mtimes coarsely
   const started = wallNow - 1000;
   for (const name of safeReaddir(join(store.root, 'tmp'))) {
@@ -99,7 +99,7 @@ export async function collectGarbage(store: LocalStore, options: GcOptions): Pro
   }
   for (const entry of removed) removeEntry(store, entry.key, report);
   sweepBlobs(store, kept, new Set(removed.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash))), report, started);
-  compactActivity(store.root, options.now);
+  compactActivity(store.root, options.now, store.host.pid);
   return report;
 }
 
@@ -115,7 +115,7 @@ export function sweepBlobs(
   since: number,
 ): void {
   const named = new Set<string>(kept.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
-  const wallNow = Date.now();
+  const wallNow = store.host.wallNow();
   const doomed = listBlobs(store).filter(
     (blob) => !named.has(blob.hash) && (released.has(blob.hash) || wallNow - blob.mtimeMs >= ORPHAN_GRACE_MS),
   );
@@ -195,7 +195,7 @@ export async function storedVerdict(entry: CatalogEntry, now: number): Promise<V
 // mtime says when it last ran), and only the size limit and crash debris.
 export async function autoCollect(store: LocalStore, maxSize: number, now: number): Promise<GcReport | null> {
   const stamp = join(store.root, 'gc-stamp');
-  const wallNow = Date.now();
+  const wallNow = store.host.wallNow();
   try {
     if (wallNow - statSync(stamp).mtimeMs < AUTO_GC_INTERVAL_MS) return null;
   } catch {

@@ -18,6 +18,13 @@ import type { BlobRef, Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
+import type { Host } from '../../engine/host.js';
+import { recordEvent } from './activity.js';
+import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../engine/tiers.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
+import { lockKey } from './lock.js';
+import { autoCollect } from './gc.js';
+import { BlobFiles } from './blob-files.js';
 
 // Layout under the cache directory:
 //   entries/<k0k1>/<key>.json   one manifest per key
@@ -28,23 +35,20 @@ import { copyAndHashAsync } from './file-copy.js';
 //   gc-stamp                    touched by each automatic gc
 // Directories are 0700 and files 0600: outputs can hold customer data.
 
-export type ReadEntryResult =
-  | { status: 'found'; manifest: Manifest }
-  | { status: 'absent' }
-  // the entry exists but cannot be used and should be dropped
-  | { status: 'bad'; detail: string }
-  // the file system refused (permissions, I/O): leave the entry alone
-  | { status: 'unreadable'; detail: string };
+export type { ReadEntryResult } from '../../engine/tiers.js';
 
 let tempCounter = 0;
 
 const SUBDIRECTORIES = ['tmp', 'entries', 'blobs', 'activity', 'locks'];
 
-export class LocalStore {
+export class LocalStore implements EntryStore {
   // temp copies of blobs found already stored, kept until a manifest names them
   private readonly spares: Array<{ tempPath: string; target: string }> = [];
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    readonly host: Host,
+  ) {}
 
   manifestPath(key: CacheKey): string {
     return join(this.root, 'entries', key.slice(0, 2), `${key}.json`);
@@ -73,13 +77,9 @@ export class LocalStore {
     const manifest = validateManifest(parsed);
     if (!manifest.ok) {
       const problem = manifest.error;
-      return {
-        status: 'bad',
-        detail:
-          problem.reason === 'future-format'
-            ? `manifest of a newer format (${String(problem.format)})`
-            : `garbled manifest (${problem.detail})`,
-      };
+      return problem.reason === 'foreign'
+        ? { status: 'foreign', detail: problem.detail }
+        : { status: 'bad', detail: `garbled manifest (${problem.detail})` };
     }
     if (manifest.value.key !== key) return { status: 'bad', detail: 'manifest filed under another key' };
     return { status: 'found', manifest: manifest.value };
@@ -146,8 +146,8 @@ export class LocalStore {
       return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : describeError(err);
     }
     if (!st.isDirectory()) return `${this.root} is not a directory`;
-    const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) return `it belongs to another user (uid ${st.uid})`;
+    const uid = this.host.uid;
+    if (uid !== null && st.uid !== uid) return `it belongs to another user (uid ${st.uid})`;
     if ((st.mode & 0o022) !== 0) return `others may write to it (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`;
     // dcache removes files under these: through a link it would remove
     // files elsewhere.
@@ -179,6 +179,27 @@ export class LocalStore {
     }
     const distrust = this.distrust();
     return distrust === null ? null : `cannot use the cache directory ${this.root}: ${distrust}`;
+  }
+
+  // Every blob of an entry, opened (see BlobFiles); or the first that cannot be.
+  openBlobs(manifest: Manifest): BlobFiles | { missing: BlobHash } {
+    return BlobFiles.open(this, manifest);
+  }
+
+  // One line in the activity log; never fails.
+  recordEvent(event: ActivityEvent): void {
+    recordEvent(this.root, event);
+  }
+
+  // Single flight on this machine (and over NFS): see lock.ts.
+  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome> {
+    return lockKey(this.root, key, timing, host, hooks);
+  }
+
+  // The automatic clean-up after a miss: at most once an hour, down to
+  // `maxSize` (see gc.ts).
+  async collectNowAndThen(maxSize: number, now: number): Promise<void> {
+    await autoCollect(this, maxSize, now);
   }
 
   createBlobWriter(): BlobWriter {
@@ -279,7 +300,7 @@ export class LocalStore {
   // A fresh path in the store's temp directory, for a file to be published.
   tempPath(): string {
     tempCounter += 1;
-    const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${tempCounter}`;
+    const unique = `${this.host.pid}-${this.host.wallNow().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${tempCounter}`;
     return join(this.root, 'tmp', `${unique}.tmp`);
   }
 
@@ -310,10 +331,6 @@ function safeParse(text: string): unknown {
   }
 }
 
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${code}: ${err.message.replace(/^[A-Z]+: /, '')}` : err.message;
-  }
-  return String(err);
-}
+import { describeError } from '../../errors.js';
+
+export { describeError };

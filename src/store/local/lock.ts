@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatAge } from '../../policy/duration.js';
+import type { Host } from '../../engine/host.js';
 import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 
 // Single flight on this machine (and on a cache directory shared over NFS):
@@ -20,15 +21,6 @@ import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHook
 // not the one judged: removals (take-over and release) happen only while
 // holding a second lock file, <key>.lock.break, and only after checking,
 // under it, that the lock is still the very one judged.
-
-export interface LockIdentity {
-  host: string;
-  pid: number;
-  // the real clock: leases are about real time, whatever DCACHE_NOW says
-  wallNow(): number;
-  // whether a process of this host runs
-  isRunning(pid: number): boolean;
-}
 
 interface Owner {
   v: 1;
@@ -53,13 +45,13 @@ export async function lockKey(
   root: string,
   key: string,
   timing: LeaseTiming,
-  me: LockIdentity,
+  me: Host,
   hooks: WaitHooks,
 ): Promise<LockOutcome> {
   const dir = join(root, 'locks');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `${key}.lock`);
-  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  const owner: Owner = { v: 1, host: me.hostname, pid: me.pid, token: randomUUID(), since: me.wallNow() };
   const started = me.wallNow();
   let told = false;
   let lastProgress = started;
@@ -104,7 +96,7 @@ class FileLock implements HeldLock {
     private readonly owner: Owner,
     readonly waited: boolean,
     private readonly timing: LeaseTiming,
-    private readonly me: LockIdentity,
+    private readonly me: Host,
     private readonly hooks: WaitHooks,
   ) {
     this.heartbeat = setInterval(() => this.renew(), timing.heartbeatMs);
@@ -219,9 +211,9 @@ function parseOwner(raw: string): Owner | null {
 }
 
 // Why a lock may be taken over, or null while its holder is alive.
-function judgeStale(lock: Observed, timing: LeaseTiming, me: LockIdentity): string | null {
+function judgeStale(lock: Observed, timing: LeaseTiming, me: Host): string | null {
   const { owner } = lock;
-  if (owner !== null && owner.host === me.host && owner.pid !== me.pid && !me.isRunning(owner.pid)) {
+  if (owner !== null && owner.host === me.hostname && owner.pid !== me.pid && !me.isRunning(owner.pid)) {
     return 'it is no longer running';
   }
   const idle = me.wallNow() - lock.mtimeMs;
@@ -229,14 +221,14 @@ function judgeStale(lock: Observed, timing: LeaseTiming, me: LockIdentity): stri
   return null;
 }
 
-export function describeHolder(owner: Owner | null, me: { host: string }): string {
+export function describeHolder(owner: Owner | null, me: { hostname: string }): string {
   if (owner === null) return 'another process';
-  return owner.host === me.host ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
+  return owner.host === me.hostname ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
 }
 
 // Removes a stale lock, if it is still the one judged; false when another
 // waiter is doing so (the caller looks again at its next poll).
-function breakLock(path: string, judged: Observed, timing: LeaseTiming, me: LockIdentity): boolean {
+function breakLock(path: string, judged: Observed, timing: LeaseTiming, me: Host): boolean {
   return tryBreaker(path, timing, me, () => {
     const current = readLock(path);
     if (current !== null && current.raw === judged.raw && judgeStale(current, timing, me) !== null) {
@@ -246,7 +238,7 @@ function breakLock(path: string, judged: Observed, timing: LeaseTiming, me: Lock
 }
 
 // Runs `work` holding the breaker, waiting for it up to a lease.
-async function withBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): Promise<void> {
+async function withBreaker(path: string, timing: LeaseTiming, me: Host, work: () => void): Promise<void> {
   const deadline = me.wallNow() + timing.leaseMs;
   while (!tryBreaker(path, timing, me, work)) {
     if (me.wallNow() > deadline) return;
@@ -256,9 +248,9 @@ async function withBreaker(path: string, timing: LeaseTiming, me: LockIdentity, 
 
 // Runs `work` if the breaker can be had at once; false if not. A breaker
 // older than the lease was left by a process that died while breaking.
-function tryBreaker(path: string, timing: LeaseTiming, me: LockIdentity, work: () => void): boolean {
+function tryBreaker(path: string, timing: LeaseTiming, me: Host, work: () => void): boolean {
   const breaker = `${path}.break`;
-  const owner: Owner = { v: 1, host: me.host, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  const owner: Owner = { v: 1, host: me.hostname, pid: me.pid, token: randomUUID(), since: me.wallNow() };
   if (!createLock(breaker, owner)) {
     const current = readLock(breaker);
     if (current !== null && judgeStale(current, timing, me) !== null) {

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { RemoteError, transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -44,7 +44,7 @@ export class HttpRemote implements RemoteStore {
     let size = 0;
     const found = await this.download(`entries/${key}.json`, this.timeoutMs, (chunk) => {
       size += chunk.length;
-      if (size > MAX_MANIFEST_BYTES) throw new Error(`${this.label}: manifest of ${key} is too large`);
+      if (size > MAX_MANIFEST_BYTES) throw new RemoteError(`${this.label}: manifest of ${key} is too large`);
       chunks.push(Buffer.from(chunk));
     });
     return found ? Buffer.concat(chunks) : null;
@@ -62,7 +62,7 @@ export class HttpRemote implements RemoteStore {
       return response.status;
     });
     if (status === 404) return false;
-    if (status < 200 || status > 299) throw new Error(`${this.label}: HEAD blobs/${hash} answered ${status}`);
+    if (status < 200 || status > 299) throw new RemoteError(`${this.label}: HEAD blobs/${hash} answered ${status}`);
     return true;
   }
 
@@ -96,7 +96,7 @@ export class HttpRemote implements RemoteStore {
       }
       if (!response.ok) {
         await response.body?.cancel().catch(() => {});
-        throw new Error(`${this.label}: GET ${path} answered ${response.status}`);
+        throw new RemoteError(`${this.label}: GET ${path} answered ${response.status}`);
       }
       for await (const chunk of response.body ?? []) await write(chunk as Uint8Array);
       return true;
@@ -112,7 +112,7 @@ export class HttpRemote implements RemoteStore {
           'content-type': 'application/octet-stream',
         });
         await response.body?.cancel().catch(() => {});
-        if (!response.ok) throw new Error(`${this.label}: PUT ${path} answered ${response.status}`);
+        if (!response.ok) throw new RemoteError(`${this.label}: PUT ${path} answered ${response.status}`);
       } finally {
         stream.destroy();
       }
@@ -127,7 +127,7 @@ export class HttpRemote implements RemoteStore {
     try {
       return await work(controller.signal);
     } catch (err) {
-      if (controller.signal.aborted) throw new Error(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
+      if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -154,7 +154,7 @@ export class HttpRemote implements RemoteStore {
     } catch (err) {
       if (signal.aborted) throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new Error(`${this.label}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+      throw new RemoteError(`${this.label}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
     }
   }
 }

@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
-import type { LockIdentity } from '../local/lock.js';
-import type { RemoteSpec, RemoteStore } from './remote-store.js';
+import type { Host } from '../../engine/host.js';
+import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // A remote cache in Redis (redis:// or rediss://), a single server or a
 // Redis Cluster, shared by every machine that points at it. Keys, all under
@@ -132,7 +132,7 @@ function clientSettings(spec: RemoteSpec): ClientSettings {
   const { url, timeoutMs } = spec;
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const dbText = url.pathname.replace(/^\//, '');
-  if (!/^\d*$/.test(dbText)) throw new Error(`${spec.label}: the path must be a database number, like /0`);
+  if (!/^\d*$/.test(dbText)) throw new RemoteError(`${spec.label}: the path must be a database number, like /0`);
   const node: RedisOptions = {
     username: url.username === '' ? undefined : decodeURIComponent(url.username),
     password: url.password === '' ? undefined : decodeURIComponent(url.password),
@@ -259,13 +259,13 @@ class RedisRemote implements RemoteStore {
       if (chunk === null) {
         if (i === 0) return false;
         // Part of it has been written: absent is no longer an honest answer.
-        throw new Error(`${this.label}: blob ${hash} lost chunk ${i} while it was being read`);
+        throw new RemoteError(`${this.label}: blob ${hash} lost chunk ${i} while it was being read`);
       }
       received += chunk.length;
-      if (received > meta.size) throw new Error(`${this.label}: blob ${hash} is larger than its metadata says`);
+      if (received > meta.size) throw new RemoteError(`${this.label}: blob ${hash} is larger than its metadata says`);
       await write(chunk);
     }
-    if (received !== meta.size) throw new Error(`${this.label}: blob ${hash} is smaller than its metadata says`);
+    if (received !== meta.size) throw new RemoteError(`${this.label}: blob ${hash} is smaller than its metadata says`);
     return true;
   }
 
@@ -309,7 +309,7 @@ class RedisRemote implements RemoteStore {
     if (results === null || results[0]?.[0] || lost) {
       // A chunk was evicted mid-upload: the server is too full to keep blobs.
       await this.run(`DEL blob ${hash}`, (c) => c.del(metaKey(hash)));
-      throw new Error(`${this.label}: blob ${hash} lost chunks while it was being uploaded (is the server full?)`);
+      throw new RemoteError(`${this.label}: blob ${hash} lost chunks while it was being uploaded (is the server full?)`);
     }
   }
 
@@ -327,9 +327,9 @@ class RedisRemote implements RemoteStore {
   // Read-only, it only waits while another machine holds the lock and never
   // takes it: that machine's result can be downloaded, while a lock held
   // here would make others wait for a result that will never be uploaded.
-  async lock(key: CacheKey, timing: LeaseTiming, me: LockIdentity, hooks: WaitHooks): Promise<LockOutcome> {
+  async lock(key: CacheKey, timing: LeaseTiming, me: Host, hooks: WaitHooks): Promise<LockOutcome> {
     const name = lockKey(key);
-    const token = `${TOKEN_PREFIX}${JSON.stringify({ host: me.host, pid: me.pid, id: randomUUID() })}`;
+    const token = `${TOKEN_PREFIX}${JSON.stringify({ host: me.hostname, pid: me.pid, id: randomUUID() })}`;
     const started = me.wallNow();
     let told = false;
     let lastProgress = started;
@@ -448,11 +448,13 @@ class RedisRemote implements RemoteStore {
   // call fails at once instead of waiting out its own deadline.
   private async run<T>(what: string, command: (client: Client) => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
     await this.connected;
-    if (this.closed) throw new Error(`${this.label}: ${what}: the connection is closed`);
-    if (this.broken !== null) throw new Error(`${this.label}: ${what}: ${this.broken}`);
+    if (this.closed) throw new RemoteError(`${this.label}: ${what}: the connection is closed`);
+    if (this.broken !== null) throw new RemoteError(`${this.label}: ${what}: ${this.broken}`);
     try {
       return await withDeadline(this.send(command), budgetMs);
     } catch (err) {
+      // a bug in what was sent, not an answer of the server
+      if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
       const failure = this.failure(what, err, budgetMs);
       if (err instanceof DeadlineError && this.broken === null) {
         this.broken = `given up since ${what} had no answer within ${budgetMs / 1000} s`;
@@ -497,19 +499,19 @@ class RedisRemote implements RemoteStore {
 
   private async connectCluster(): Promise<Cluster> {
     // a store closed or given up meanwhile must not open connections again
-    if (this.closed || this.broken !== null) throw new Error(this.broken ?? 'the connection is closed');
+    if (this.closed || this.broken !== null) throw new RemoteError(this.broken ?? 'the connection is closed');
     const { host, port } = this.settings;
     const cluster = new this.ioredis.Cluster([{ host, port }], clusterOptions(this.settings, this.timeoutMs));
     this.cluster = cluster;
     this.listenForErrors(cluster);
     try {
       await withDeadline(cluster.connect(), this.timeoutMs);
-      if (this.closed) throw new Error('the connection is closed');
+      if (this.closed) throw new RemoteError('the connection is closed');
     } catch (err) {
       const reason = this.reasonOf(err, this.timeoutMs);
       this.broken ??= `could not connect to the cluster: ${reason}`;
       cluster.disconnect();
-      throw new Error(`connecting to the cluster: ${reason}`);
+      throw new RemoteError(`connecting to the cluster: ${reason}`);
     }
     this.client = cluster;
     // QUIT, not disconnect: it is answered after what was sent before it.
@@ -534,7 +536,7 @@ class RedisRemote implements RemoteStore {
   }
 
   private failure(what: string, err: unknown, budgetMs: number): Error {
-    return new Error(`${this.label}: ${what}: ${this.reasonOf(err, budgetMs)}`);
+    return new RemoteError(`${this.label}: ${what}: ${this.reasonOf(err, budgetMs)}`);
   }
 
   private reasonOf(err: unknown, budgetMs: number): string {
@@ -598,7 +600,7 @@ async function readExactly(file: FileHandle, buffer: Buffer, length: number, pos
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await file.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new Error(`${path} ended at ${position + filled} bytes, before the size given`);
+    if (bytesRead === 0) throw new RemoteError(`${path} ended at ${position + filled} bytes, before the size given`);
     filled += bytesRead;
   }
 }

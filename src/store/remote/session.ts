@@ -1,138 +1,139 @@
 import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import type { BlobHash } from '../../hash.js';
+import type { Host } from '../../engine/host.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
+import type { Reporter } from '../../engine/reporter.js';
+import { describeError, isSystemError } from '../../errors.js';
+import type { BlobHash, CacheKey } from '../../hash.js';
 import { createStreamHash } from '../../hash.js';
+import type { KeyMaterial } from '../../schema/key.js';
 import { sameKeyMaterial } from '../../schema/key.js';
-import { judgeEntry, type Decision } from '../../engine/lookup.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
-import type { Output } from '../../terminal/messages.js';
-import type { Plan } from '../../engine/call.js';
-import { describeError } from '../local/local-store.js';
-import { symlinkLeaves } from '../../process/output-files.js';
-import { openRemote, type RemoteSpec, type RemoteStore } from './remote-store.js';
-import type { LockOutcome, WaitHooks } from '../../engine/lease.js';
-import { openManifest, signManifest } from './signing.js';
-
-// While waiting for another machine, how often the remote is asked whether
-// the entry has arrived.
-const REMOTE_LOOK_MS = 1000;
+import { symlinkLeaves } from '../../schema/output-record.js';
+import type { LocalStore } from '../local/local-store.js';
+import type { SharedTier } from '../../engine/tiers.js';
+import { openRemote } from './registry.js';
+import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { openManifest, signManifest, type SigningKeys } from './signing.js';
 
 // The remote cache for one process: connected on first use, and given up
 // for the rest of the process (with one warning) the first time it fails.
-// A remote is only ever an optimisation.
-export class RemoteSession {
-  private store: Promise<RemoteStore | null> | null = null;
+// A remote is only ever an optimisation. It enforces, once for every remote
+// kind: deadlines (through the kinds' own), read-only, signing, and the
+// trust rules of entries; whether an entry is fresh is the engine's to say.
+export class RemoteSession implements SharedTier {
+  private store: Promise<RemoteStore> | null = null;
   private down = false;
   // blobs the remote holds but that failed verification: a push replaces them
   private readonly badBlobs = new Set<string>();
-  private lastLook = 0;
 
   constructor(
     readonly spec: RemoteSpec,
     private readonly env: NodeJS.ProcessEnv,
-    private readonly output: Output,
+    private readonly signing: SigningKeys | null,
+    private readonly reporter: Reporter,
+    // where downloads go, and uploads come from
+    private readonly local: LocalStore,
   ) {}
 
-  // Copies a fresh remote entry into the local store, verifying every blob's
-  // size and hash and the manifest's key material before anything is
-  // replayed. Returns the local decision to replay it, or null.
-  async pull(plan: Plan): Promise<(Decision & { fresh: true }) | null> {
+  get label(): string {
+    return this.spec.label;
+  }
+
+  get readOnly(): boolean {
+    return this.spec.readOnly;
+  }
+
+  // The remote's entry for a key, if it is one this call may use: it parses,
+  // its signature verifies (with a signing key), it is this version's
+  // format, its key material is this call's, and it plants no symlink that
+  // leads out of the working directory. Otherwise null, with a line why.
+  async fetchEntry(key: CacheKey, material: KeyMaterial): Promise<Manifest | null> {
     return this.guard(null, async (remote) => {
-      const decision = await this.judgeRemote(plan, remote);
-      if (decision === null) return null;
-      // Another machine's entry may not plant a link that leads out of the
-      // working directory: the next real run would write through it.
-      const leaving = decision.manifest.outputs.find((o) => o.type === 'symlink' && symlinkLeaves(o.path, o.target));
-      if (leaving !== undefined && leaving.type === 'symlink') {
-        this.output.warnOnce(
-          `remote-bad:${plan.key}`,
-          `ignored an entry on ${remote.label}: its output '${leaving.path}' is a symlink to '${leaving.target}', outside the working directory`,
-        );
+      const bytes = await remote.getManifest(key);
+      if (bytes === null) return null;
+      const ignore = (why: string, verbose = false) => {
+        if (verbose) this.reporter.info(`ignored an entry on ${remote.label}: ${why}`);
+        else this.reporter.warnOnce(`remote-bad:${key}`, `ignored an entry on ${remote.label}: ${why}`);
+        return null;
+      };
+      const garbled = () => {
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a garbled manifest on ${remote.label}`);
+        return null;
+      };
+      const raw = bytes.toString('utf8');
+      let parsed = parseJson(raw);
+      if (parsed === undefined) return garbled();
+      const opened = openManifest(parsed, raw, this.signing);
+      if (!opened.ok) return ignore(UNTRUSTED[opened.reason], true);
+      if (opened.signed) {
+        parsed = parseJson(opened.text);
+        if (parsed === undefined) return garbled();
+      }
+      const checked = validateManifest(parsed);
+      if (!checked.ok && checked.error.reason === 'foreign') return ignore(checked.error.detail, true);
+      if (!checked.ok || checked.value.key !== key || !sameKeyMaterial(checked.value.material, material)) {
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${remote.label} that does not match this command`);
         return null;
       }
-      for (const blob of blobsOf(decision.manifest)) {
-        if (hasLocalBlob(plan, blob.hash, blob.size)) continue;
-        const problem = await download(plan, remote, blob.hash, blob.size);
-        if (problem !== null) {
-          this.badBlobs.add(blob.hash);
-          plan.store.discardSpares();
-          this.output.warnOnce(`remote-bad:${plan.key}`, `ignored an entry on ${remote.label}: ${problem}`);
-          return null;
+      const manifest = checked.value;
+      // Another machine's entry may not plant a link that leads out of the
+      // working directory: the next real run would write through it.
+      for (const o of manifest.outputs) {
+        if (o.type === 'symlink' && symlinkLeaves(o.path, o.target)) {
+          return ignore(`its output '${o.path}' is a symlink to '${o.target}', outside the working directory`);
         }
       }
-      plan.store.publishManifest(decision.manifest);
-      return decision;
+      return manifest;
     });
   }
 
-  // Whether the remote holds a fresh entry for the plan, without copying it.
-  async peek(plan: Plan): Promise<(Decision & { fresh: true }) | null> {
-    return this.guard(null, (remote) => this.judgeRemote(plan, remote));
-  }
-
-  private async judgeRemote(plan: Plan, remote: RemoteStore): Promise<(Decision & { fresh: true }) | null> {
-    const bytes = await remote.getManifest(plan.key);
-    if (bytes === null) return null;
-    const garbled = () => {
-      this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a garbled manifest on ${remote.label}`);
-      return null;
-    };
-    const raw = bytes.toString('utf8');
-    let parsed = parseJson(raw);
-    if (parsed === undefined) return garbled();
-    const opened = openManifest(parsed, raw, plan.signing);
-    if (!opened.ok) {
-      this.output.info(`ignored an entry on ${remote.label}: ${UNTRUSTED[opened.reason]}`);
-      return null;
-    }
-    if (opened.signed) {
-      parsed = parseJson(opened.text);
-      if (parsed === undefined) return garbled();
-    }
-    const checked = validateManifest(parsed);
-    if (!checked.ok || checked.value.key !== plan.key || !sameKeyMaterial(checked.value.material, plan.material)) {
-      this.output.warnOnce(`remote-bad:${plan.key}`, `ignored a manifest on ${remote.label} that does not match this command`);
-      return null;
-    }
-    // Watched files are hashed here whatever their size and mtime: those
-    // recorded were another machine's.
-    const decision = await judgeEntry(plan, checked.value, this.output, { trustFileTimes: false });
-    return decision.fresh ? decision : null;
+  // Copies every blob of an entry into the local store, each checked for
+  // size and hash on the way. False (with one warning) if any is missing or
+  // wrong: the entry is a miss, and the next upload replaces that blob.
+  async download(manifest: Manifest): Promise<boolean> {
+    const { local } = this;
+    return this.guard(false, async (remote) => {
+      for (const blob of blobsOf(manifest)) {
+        if (hasLocalBlob(local, blob.hash, blob.size)) continue;
+        const problem = await download(local, remote, blob.hash, blob.size);
+        if (problem !== null) {
+          this.badBlobs.add(blob.hash);
+          local.discardSpares();
+          this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${remote.label}: ${problem}`);
+          return false;
+        }
+      }
+      return true;
+    });
   }
 
   // Uploads a new entry: blobs first, the manifest last, so that another
-  // machine never sees an entry whose blobs are missing.
-  async push(plan: Plan, manifest: Manifest): Promise<void> {
+  // machine never sees an entry whose blobs are missing. Signed with the
+  // first signing key, if there is one.
+  async share(manifest: Manifest): Promise<void> {
+    const { local } = this;
     if (this.spec.readOnly) return;
-    // Other machines would refuse it (see pull): not worth the upload.
+    // Other machines would refuse it (see fetchEntry): not worth the upload.
     if (manifest.outputs.some((o) => o.type === 'symlink' && symlinkLeaves(o.path, o.target))) {
-      this.output.info(`not shared with ${this.spec.label}: an output is a symlink that leads out of the working directory`);
+      this.reporter.info(`not shared with ${this.spec.label}: an output is a symlink that leads out of the working directory`);
       return;
     }
     await this.guard(undefined, async (remote) => {
       for (const blob of blobsOf(manifest)) {
         if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) {
-          await remote.putBlob(blob.hash, blob.size, plan.store.blobPath(blob.hash));
+          await remote.putBlob(blob.hash, blob.size, local.blobPath(blob.hash));
         }
       }
       const text = JSON.stringify(manifest);
-      await remote.putManifest(manifest.key, plan.signing ? signManifest(text, plan.signing) : Buffer.from(text));
+      await remote.putManifest(manifest.key, this.signing ? signManifest(text, this.signing) : Buffer.from(text));
     });
   }
 
   // Single flight across machines, where the remote offers it; null when
   // it does not, or fails.
-  async lock(plan: Plan, hooks: WaitHooks): Promise<LockOutcome | null> {
-    return this.guard(null, async (remote) => (remote.lock ? remote.lock(plan.key, plan.lease, plan.identity, hooks) : null));
-  }
-
-  // Whether the remote now holds a fresh entry for the plan (asked while
-  // waiting for another machine, at most every REMOTE_LOOK_MS).
-  async hasFresh(plan: Plan): Promise<boolean> {
-    const now = plan.identity.wallNow();
-    if (now - this.lastLook < REMOTE_LOOK_MS) return false;
-    this.lastLook = now;
-    return (await this.peek(plan)) !== null;
+  async lock(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome | null> {
+    return this.guard(null, async (remote) => (remote.lock ? remote.lock(key, timing, host, hooks) : null));
   }
 
   async close(): Promise<void> {
@@ -140,24 +141,42 @@ export class RemoteSession {
     await remote?.close().catch(() => {});
   }
 
+  // Runs `work` on the remote, connected on first use. A failure the remote
+  // kinds expect (RemoteError, a system error) turns the remote off for the
+  // rest of the process, with one warning, and gives `fallback`; anything
+  // else is a bug and is thrown.
   private async guard<T>(fallback: T, work: (remote: RemoteStore) => Promise<T>): Promise<T> {
     if (this.down) return fallback;
     try {
       this.store ??= openRemote(this.spec, this.env);
-      const remote = await this.store;
-      if (remote === null) return fallback;
-      return await work(remote);
+      return await work(await this.store);
     } catch (err) {
+      if (!(err instanceof RemoteError) && !isSystemError(err)) throw err;
       this.down = true;
-      this.output.warnOnce('remote', `the remote cache ${this.spec.label} failed (${describeError(err)}); going on without it`);
+      this.reporter.warnOnce('remote', `the remote cache ${this.spec.label} failed (${describeError(err)}); going on without it`);
       return fallback;
     }
   }
 }
 
-function hasLocalBlob(plan: Plan, hash: BlobHash, size: number): boolean {
+// Why an entry was not trusted, for -v.
+const UNTRUSTED = {
+  unsigned: 'it is not signed, and this machine has a signing key',
+  'other-key': 'it is signed with a key this machine does not have',
+  'bad-signature': 'its signature does not verify',
+} as const;
+
+function parseJson(text: string): unknown {
   try {
-    return statSync(plan.store.blobPath(hash)).size === size;
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function hasLocalBlob(local: LocalStore, hash: BlobHash, size: number): boolean {
+  try {
+    return statSync(local.blobPath(hash)).size === size;
   } catch {
     return false;
   }
@@ -165,8 +184,8 @@ function hasLocalBlob(plan: Plan, hash: BlobHash, size: number): boolean {
 
 // Streams a remote blob into a local temp file, checking its size and hash,
 // then publishes it. Returns what was wrong with it, or null.
-async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: number): Promise<string | null> {
-  const temp = plan.store.tempPath();
+async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, size: number): Promise<string | null> {
+  const temp = local.tempPath();
   const fd = openSync(temp, 'wx', 0o600);
   let published = false;
   try {
@@ -192,7 +211,7 @@ async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: n
     if (got !== size) return `blob ${hash} has ${got} bytes, not ${size}`;
     if (digest.digest() !== hash) return `blob ${hash} does not match its hash`;
     fsyncSync(fd);
-    plan.store.publishBlob({ tempPath: temp, hash, size });
+    local.publishBlob({ tempPath: temp, hash, size });
     published = true;
     return null;
   } finally {
@@ -202,18 +221,3 @@ async function download(plan: Plan, remote: RemoteStore, hash: BlobHash, size: n
 }
 
 class TooLong extends Error {}
-
-// Why an entry was not trusted, for -v.
-const UNTRUSTED = {
-  unsigned: 'it is not signed, and this machine has a signing key',
-  'other-key': 'it is signed with a key this machine does not have',
-  'bad-signature': 'its signature does not verify',
-} as const;
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}

@@ -1,0 +1,288 @@
+import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { clear } from '../commands/clear.js';
+import type { CommandInputs } from '../commands/command-call.js';
+import { completionScript, type CompletionSpec } from '../commands/completion.js';
+import type { CacheCommandContext } from '../commands/context.js';
+import { gc } from '../commands/gc.js';
+import { ls } from '../commands/ls.js';
+import { show } from '../commands/show.js';
+import { stats } from '../commands/stats.js';
+import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
+import { version } from '../version.js';
+import { flagsOf, RUN_OPTIONS, type OptionSpec, type RunCliOptions } from './run-options.js';
+
+// The command line read by commander (help, errors with suggestions,
+// every subcommand), loaded only when the quick parser of `run` gives up:
+// options in, a command function called, an exit code out.
+
+// Usage errors of `run` exit 125, as GNU env and timeout do, so that they
+// cannot be mistaken for the wrapped command's own codes; other
+// subcommands use 2.
+export const USAGE_EXIT_RUN = EXIT_DCACHE_FAILED;
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+type CommandRunner = (command: string[], options: RunCliOptions) => Promise<number>;
+
+export interface CacheCliOptions {
+  dir?: string;
+  color?: boolean;
+  json?: boolean;
+}
+
+// What each subcommand does once commander has read its command line.
+export interface Handlers {
+  run: CommandRunner;
+  status: CommandRunner;
+  cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
+  commandInputs: (command: string[], options: RunCliOptions) => Promise<CommandInputs>;
+  config: (json: boolean) => Promise<number>;
+}
+
+// Where commander writes help and errors: the guarded process streams.
+export interface ProgramIo {
+  stdout: () => Writable;
+  stderr: () => Writable;
+}
+
+export async function parseWithCommander(argv: string[], handlers: Handlers, io: ProgramIo): Promise<number> {
+  const { Command, CommanderError, Option } = await import('commander');
+  let exitCode = 0;
+  const program = new Command('dcache')
+    .description('Cache the output of shell commands on disk and replay it while a freshness policy says it is still good.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true);
+  const addRunOptions = (target: Command) => {
+    for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+      const option = new Option(flagsOf(spec), spec.description);
+      if (spec.repeatable) option.argParser(collect);
+      if (spec.key === 'verbose') option.conflicts('quiet');
+      target.addOption(option);
+    }
+  };
+  const cacheOptions = (target: Command, json: boolean) => {
+    target.option('--dir <path>', 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)');
+    if (json) target.option('--json', 'machine-readable output (a versioned, stable format)');
+    return target.option('--no-color', 'no colour, even on a terminal');
+  };
+
+  const runCommand: Command = program
+    .command('run')
+    .description('run a command, or replay its fresh output')
+    .usage('[options] -- <command> [args...]')
+    .argument('<command...>', 'the command to run, and its arguments')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
+  dcache run -p forever -w https://example.com/export.csv -o export.csv -- curl -sfo export.csv https://example.com/export.csv
+  dcache run -p daily@06:00 --tz Europe/Paris --watch-cmd 'gsutil stat gs://bucket/export.csv' -- ./fetch.sh
+  dcache run --shell -o top.txt -- 'sort big.csv | uniq -c | sort -rn | head > top.txt'
+  DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh
+
+In a Makefile (the target comes back from the cache after make clean):
+  data.csv:
+  	dcache run -o data.csv -- ./fetch.sh
+
+In a crontab (several jobs share one download a day):
+  15 6 * * * cd /srv/reports && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh
+`,
+    )
+    .action(async (command: string[], options: RunCliOptions) => {
+      exitCode = await handlers.run(command, options);
+    });
+  addRunOptions(runCommand);
+
+  const statusCommand: Command = program
+    .command('status')
+    .description('would run replay (0) or run (1)? and why')
+    .usage('[run options] -- <command> [args...]')
+    .argument('<command...>', 'the command, and its arguments, as given to dcache run')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache status -- ./fetch-customer-data.sh && echo "cached for today"
+  dcache status --explain -p daily@06:00 -w data/input.csv -- ./build-report.sh
+`,
+    )
+    .action(async (command: string[], options: RunCliOptions) => {
+      exitCode = await handlers.status(command, options);
+    });
+  addRunOptions(statusCommand);
+
+  cacheOptions(program.command('ls').description('list the entries in the cache'), true)
+    .option('--remote', 'show how many hits came from the remote cache')
+    .addHelpText('after', '\nExamples:\n  dcache ls\n  dcache ls --json | jq -r \'.entries[] | select(.fresh | not) | .key\'\n')
+    .action(async (options: CacheCliOptions & { remote?: boolean }) => {
+      exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true, remote: options.remote === true }));
+    });
+
+  cacheOptions(
+    program
+      .command('show')
+      .description('show everything about one entry')
+      .argument('<key-prefix>', 'the start of its key (see dcache ls)')
+      .addHelpText('after', '\nExamples:\n  dcache show 6161\n  dcache show --json 6161be | jq .validators\n'),
+    true,
+  ).action(async (prefix: string, options: CacheCliOptions) => {
+    exitCode = await handlers.cache(options, (ctx) => show(ctx, prefix, { json: options.json === true }));
+  });
+
+  const clearCommand: Command = program
+    .command('clear')
+    .description('remove entries: by key, stale, old, or all')
+    .usage('(<key-prefix>... | --all | --stale | --older-than <duration> | [run options] -- <command>...) [--dry-run]')
+    .argument('[selectors...]', 'key prefixes, or after -- a command as given to dcache run')
+    .option('--all', 'every entry')
+    .option('--stale', 'the entries that are no longer fresh under the policies they were recorded with')
+    .option('--older-than <duration>', 'the entries recorded longer ago than this (e.g. 7d)')
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--no-color', 'no colour, even on a terminal')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache clear --stale
+  dcache clear --older-than 30d --dry-run
+  dcache clear -o data.csv -- ./fetch.sh     # the entry dcache run -o data.csv -- ./fetch.sh uses
+`,
+    )
+    .action(async (selectors: string[], options: RunCliOptions & CacheCliOptions & ClearCliOptions) => {
+      const dashdash = argv.indexOf('--');
+      const command = dashdash === -1 ? [] : argv.slice(dashdash + 1);
+      const prefixes = selectors.slice(0, selectors.length - command.length);
+      if (dashdash !== -1 && command.length === 0) throw new ExitError('clear --: give the command after --', 2);
+      const inputs = command.length > 0 ? await handlers.commandInputs(command, options) : null;
+      exitCode = await handlers.cache(options, (ctx) =>
+        clear(ctx, {
+          prefixes,
+          all: options.all === true,
+          stale: options.stale === true,
+          olderThan: options.olderThan,
+          command: inputs,
+          dryRun: options.dryRun === true,
+        }),
+      );
+    });
+  addRunOptions(clearCommand);
+
+  cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
+    .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
+    .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
+    .addHelpText(
+      'after',
+      `
+Without options, gc removes crash debris and blobs no entry names.
+A miss runs a size-only gc by itself at most once an hour (DCACHE_MAX_SIZE, default 10G).
+
+Examples:
+  dcache gc --max-size 5G
+  dcache gc --max-age 30d --max-size 500M
+`,
+    )
+    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string }) => {
+      exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
+    });
+
+  cacheOptions(program.command('stats').description('entries, size, hits, misses and time saved'), true)
+    .option('--zero', 'reset the statistics')
+    .addHelpText('after', '\nExamples:\n  dcache stats\n  dcache stats --json | jq .hitRate\n')
+    .action(async (options: CacheCliOptions & { zero?: boolean }) => {
+      exitCode = await handlers.cache(options, (ctx) => stats(ctx, { json: options.json === true, zero: options.zero === true }));
+    });
+
+  program
+    .command('config')
+    .description('print the settings and where each came from')
+    .option('--json', 'machine-readable output (a versioned, stable format)')
+    .addHelpText(
+      'after',
+      `
+Settings come from, first to last: flags, environment variables (DCACHE_DIR,
+DCACHE_REMOTE, DCACHE_MAX_SIZE, DCACHE_SIGNING_KEY_FILE), the nearest
+.dcache.json at or above the working directory,
+$XDG_CONFIG_HOME/dcache/config.json (~/.config/dcache/config.json).
+A signing key may also be given itself, in DCACHE_SIGNING_KEY.
+
+Example .dcache.json:
+  { "policy": ["daily@06:00"], "tz": "Europe/Paris", "remote": "redis://cache:6379", "maxSize": "5G" }
+
+Examples:
+  dcache config
+  dcache config --json | jq -r .settings.dir.value
+`,
+    )
+    .action(async (options: { json?: boolean }) => {
+      exitCode = await handlers.config(options.json === true);
+    });
+
+  program
+    .command('completion')
+    .description('print a bash, zsh or fish completion script')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dcache completion bash > /etc/bash_completion.d/dcache
+  echo 'source <(dcache completion zsh)' >> ~/.zshrc
+  dcache completion fish > ~/.config/fish/completions/dcache.fish
+`,
+    )
+    .action((shell: string) => {
+      const spec: CompletionSpec = {
+        commands: program.commands.map((c) => ({
+          name: c.name(),
+          description: c.description(),
+          options: c.options.map((o) => ({ short: o.short, long: o.long ?? '', takesValue: o.required || o.optional })),
+        })),
+      };
+      io.stdout().write(completionScript(shell, spec));
+      exitCode = 0;
+    });
+
+  const usageExit = argv[0] === 'run' ? USAGE_EXIT_RUN : 2;
+  program.exitOverride();
+  // Help and errors go through the guarded streams: a reader that has gone
+  // away (dcache --help | head -1) is not an uncaught EPIPE.
+  program.configureOutput({
+    writeOut: (text) => io.stdout().write(text),
+    writeErr: (text) => io.stderr().write(text),
+    outputError: (message, write) => write(`dcache: ${message.replace(/^error: /, '').trimEnd()}\n`),
+  });
+  for (const sub of program.commands) {
+    sub.exitOverride();
+    sub.configureOutput({
+      writeOut: (text) => io.stdout().write(text),
+      writeErr: (text) => io.stderr().write(text),
+      outputError: (message, write) =>
+        write(`dcache: ${message.replace(/^error: /, '').trimEnd()} (see 'dcache ${sub.name()} --help')\n`),
+    });
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    // `dcache help` asked for help (0); a bare `dcache` is a usage error (2).
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
+    if (err.code === 'commander.executeSubCommandAsync') return 2;
+    return usageExit;
+  }
+}
+
+interface ClearCliOptions {
+  all?: boolean;
+  stale?: boolean;
+  olderThan?: string;
+  dryRun?: boolean;
+}

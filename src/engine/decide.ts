@@ -1,0 +1,61 @@
+import { formatInstant, type Zone } from '../policy/clock.js';
+import type { Policy, Verdict } from '../policy/policy.js';
+import { judgePolicies, judgePolicy } from '../policy/policy.js';
+import type { Manifest } from '../schema/manifest.js';
+import type { SourceCheck } from '../sources/check.js';
+import { describeChange } from '../sources/check.js';
+
+// Whether an entry may be replayed: pure, given the time, the call's rules
+// and (once the policies hold) what its watched sources look like now.
+
+export type Decision =
+  | { fresh: true; manifest: Manifest; verdict: Verdict; checks: SourceCheck[] }
+  | {
+      fresh: false;
+      reason: string;
+      // the entry found, when it was read whole (for --explain, --stale-if-error)
+      entry: Manifest | null;
+      verdict: Verdict | null;
+      // the watched sources, when they were checked (so a run need not probe again)
+      checks: SourceCheck[] | null;
+    };
+
+export interface Rules {
+  policies: readonly Policy[];
+  zone: Zone;
+  // whether a recorded failure may be replayed (--cache-failures)
+  cacheFailures: boolean;
+}
+
+export function miss(reason: string, entry: Manifest | null = null, verdict: Verdict | null = null, checks: SourceCheck[] | null = null): Decision {
+  return { fresh: false, reason, entry, verdict, checks };
+}
+
+// The first part of judging an entry, before any source is probed: a
+// recorded failure the call does not take, or a policy that no longer
+// holds, is a miss; otherwise the verdict, for the sources to confirm.
+export function judgeRules(entry: Manifest, rules: Rules, now: number): { fresh: false; decision: Decision } | { fresh: true; verdict: Verdict } {
+  // A recorded failure serves only callers that cache failures: a caller
+  // that does not would otherwise get an exit code it never asked to keep.
+  if (entry.exitCode !== 0 && !rules.cacheFailures) {
+    return { fresh: false, decision: miss(`the entry is a recorded failure (exit ${entry.exitCode}), replayed only with --cache-failures`, entry) };
+  }
+  const verdict = judgePolicies(rules.policies, entry.recordedAt, now, rules.zone);
+  if (verdict.fresh) return { fresh: true, verdict };
+  // the policies that failed, not every policy given
+  const names = rules.policies
+    .filter((p) => !judgePolicy(p, entry.recordedAt, now, rules.zone).fresh)
+    .map((p) => p.spec)
+    .join(', ');
+  if (entry.recordedAt > now) return { fresh: false, decision: miss(`recorded after now, ${names}`, entry, verdict) };
+  const since = verdict.expiresAt === null ? 'never' : formatInstant(verdict.expiresAt, rules.zone);
+  return { fresh: false, decision: miss(`stale since ${since}, ${names}`, entry, verdict) };
+}
+
+// The second part: the policies hold; the entry is fresh if every watched
+// source is unchanged.
+export function judgeSources(entry: Manifest, verdict: Verdict, checks: SourceCheck[]): Decision {
+  const changed = checks.find((c) => !c.unchanged);
+  if (changed) return miss(describeChange(changed), entry, verdict, checks);
+  return { fresh: true, manifest: entry, verdict, checks };
+}

@@ -1,0 +1,346 @@
+import { describeError } from '../errors.js';
+import type { BlobHash } from '../hash.js';
+import { formatInstant } from '../policy/clock.js';
+import { formatAge } from '../policy/duration.js';
+import type { Manifest } from '../schema/manifest.js';
+import { MANIFEST_FORMAT } from '../schema/manifest.js';
+import { checkSources } from '../sources/check.js';
+import { recordable } from '../sources/registry.js';
+import type { RemoteSpec } from '../store/remote/remote-store.js';
+import type { Interrupts } from '../process/signals.js';
+import type { Call } from './call.js';
+import type { Decision } from './decide.js';
+import { explainDecision } from './explain.js';
+import type { HeldLock } from './lease.js';
+import { lookUpLocal, lookUpShared, pullShared } from './lookup.js';
+import type { Reporter } from './reporter.js';
+import type { OpenBlobs, SharedTier } from './tiers.js';
+import { lockLocally, lockShared, releaseAll } from './single-flight.js';
+
+// The flow of one call: replay a fresh entry (local, then shared); or wait
+// for whoever is already producing it (here, or on another machine); or
+// produce it, record it, and share it. Generic over how a value is produced
+// and replayed: a command (dcache run), a function (the library).
+
+// How the values of a call are produced and replayed.
+export interface Recipe<R> {
+  // what is produced, for messages ("./fetch.sh")
+  readonly label: string;
+  // Replays a stored entry, every blob of it already open.
+  replay(entry: Manifest, blobs: OpenBlobs): Promise<Replayed<R>>;
+  // Produces the value once; its bytes go to the call's store when `record`
+  // (false: the store cannot be used, and the work runs uncached).
+  produce(record: boolean): Promise<Production<R>>;
+  // Called once the value is out and before it is shared (a command's
+  // stdout is closed there, so that its reader need not wait for the upload).
+  beforeShare?(): void;
+}
+
+export type Replayed<R> =
+  | { kind: 'done'; result: R }
+  // Nothing was written: a miss. `drop` the entry (and `badBlob`) if it is damaged.
+  | { kind: 'unusable'; warning: string; drop: boolean; badBlob: BlobHash | null }
+  // A blob proved bad after some of the value was written: the call fails.
+  | { kind: 'broken'; badBlob: BlobHash; detail: string };
+
+export interface Production<R> {
+  result: R;
+  // how the production failed ("exit 6"), null if it did not (an
+  // interruption is not a failure): --stale-if-error may stand in
+  failed: string | null;
+  // What to record, its blobs in the store; null if it is not to be
+  // recorded (the recipe has said why).
+  keep(): Promise<EntryContent | null>;
+  // Nothing of this production will be recorded.
+  discard(): Promise<void>;
+}
+
+// What a recipe records of a production; the engine adds the key, the
+// times, the policies and the watched sources.
+export type EntryContent = Pick<Manifest, 'exitCode' | 'stdout' | 'stderr' | 'order' | 'outputs'>;
+
+export type Outcome<R> = { ok: true; result: R } | { ok: false; reason: 'broken-replay'; detail: string };
+
+export interface EngineDeps {
+  reporter: Reporter;
+  interrupts: Interrupts;
+  // the shared cache of a call that has a remote
+  openShared(spec: RemoteSpec): SharedTier;
+}
+
+export function getOrRecord<R>(call: Call, recipe: Recipe<R>, deps: EngineDeps): Promise<Outcome<R>> {
+  return new Flow(call, recipe, deps).run();
+}
+
+class BrokenReplay extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+  }
+}
+
+// While waiting for another machine, how often the shared cache is asked
+// whether the entry has arrived.
+const SHARED_LOOK_MS = 1000;
+
+class Flow<R> {
+  private readonly reporter: Reporter;
+  private shared: SharedTier | null = null;
+  // An entry pulled from the shared cache that could not be replayed
+  // (refused output paths, say) is not pulled again.
+  private sharedUsable = true;
+  private lastSharedLook = 0;
+
+  constructor(
+    private readonly call: Call,
+    private readonly recipe: Recipe<R>,
+    private readonly deps: EngineDeps,
+  ) {
+    this.reporter = deps.reporter;
+  }
+
+  async run(): Promise<Outcome<R>> {
+    const { call, reporter } = this;
+    for (const warning of call.warnings) reporter.warnOnce(`setting:${warning}`, warning);
+    try {
+      const decision = await lookUpLocal(call, reporter);
+      if (call.explain) for (const line of explainDecision(call, decision)) reporter.explain(line);
+      if (decision.fresh) {
+        const replayed = await this.replayHit(decision.manifest, decision.verdict.expiresAt, false);
+        if (replayed !== null) return { ok: true, result: replayed };
+      }
+      const usable = this.prepareStore();
+      if (usable && call.remote) this.shared = this.deps.openShared(call.remote);
+      try {
+        return { ok: true, result: await this.missLocally(decision, usable) };
+      } finally {
+        await this.shared?.close();
+      }
+    } catch (err) {
+      if (err instanceof BrokenReplay) return { ok: false, reason: 'broken-replay', detail: err.detail };
+      throw err;
+    }
+  }
+
+  // No fresh local entry: try the shared cache, wait for whoever is already
+  // producing it, and otherwise produce it, record it, and share it.
+  private async missLocally(local: Decision, usable: boolean): Promise<R> {
+    const { call, reporter } = this;
+    let decision = local;
+    const replayed = await this.fromShared();
+    if (replayed !== null) return replayed;
+    const held: HeldLock[] = [];
+    // Released on every way out, a signal before or after the work included.
+    const interrupt = this.deps.interrupts.cleanUpWith(() => releaseAll(held));
+    try {
+      // Single flight: wait for a process already producing this entry. The
+      // holder published while we waited: replay without the lock, as all
+      // the other waiters do; if that entry will not do, wait for the lock.
+      let lock: HeldLock | null = null;
+      while (usable) {
+        const outcome = await lockLocally(call, reporter, () => this.entryChanged(decision));
+        if (outcome === null || outcome.kind === 'timed-out') break;
+        if (outcome.kind === 'held') {
+          lock = outcome.lock;
+          held.push(lock);
+          break;
+        }
+        decision = await lookUpLocal(call, reporter, false);
+        if (decision.fresh) {
+          const again = await this.replayHit(decision.manifest, decision.verdict.expiresAt, false);
+          if (again !== null) return again;
+          decision = await lookUpLocal(call, reporter, false);
+        }
+      }
+      let sharedLock: HeldLock | null = null;
+      let sharedWaited = false;
+      if (lock && this.shared) {
+        const outcome = await lockShared(call, this.shared, reporter, () => this.sharedHasFresh());
+        sharedWaited = outcome !== null && outcome.kind !== 'held';
+        if (outcome?.kind === 'held') {
+          sharedLock = outcome.lock;
+          sharedWaited = sharedLock.waited;
+          held.push(sharedLock);
+        }
+      }
+      // Look again if someone may have recorded since we looked: we waited
+      // for them, or the entry changed before we got the lock.
+      const changed = lock !== null && this.entryChanged(decision);
+      if ((lock?.waited || sharedWaited || changed) && !call.force) {
+        decision = await lookUpLocal(call, reporter, false);
+        if (decision.fresh) {
+          await releaseAll(held);
+          const again = await this.replayHit(decision.manifest, decision.verdict.expiresAt, false);
+          if (again !== null) return again;
+        }
+      }
+      // Another machine may have shared the entry while we missed or waited:
+      // look once more (one small request).
+      if (this.shared && !decision.fresh && (lock?.waited || sharedLock !== null || sharedWaited)) {
+        const pulled = await this.fromShared();
+        if (pulled !== null) return pulled;
+      }
+      if (!decision.fresh) reporter.info(`miss (${decision.reason}); running ${this.recipe.label}`);
+      // An entry that may stand in for a failed production (--stale-if-error).
+      const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
+      const recorded = await this.record(usable, decision.fresh ? null : decision.checks, fallback);
+      if (recorded.manifest && this.shared && !this.shared.readOnly) {
+        this.recipe.beforeShare?.();
+        await this.shared.share(recorded.manifest);
+      }
+      await releaseAll(held);
+      if (usable) {
+        call.store.recordEvent({ t: call.clock(), k: call.key, e: 'miss' });
+        await this.collectNowAndThen();
+      }
+      return recorded.result;
+    } finally {
+      await releaseAll(held);
+      interrupt.dispose();
+    }
+  }
+
+  // A fresh entry of the shared cache, pulled and replayed; null if none.
+  private async fromShared(): Promise<R | null> {
+    if (this.shared === null || this.call.force || !this.sharedUsable) return null;
+    const pulled = await pullShared(this.call, this.shared, this.reporter);
+    if (pulled === null) return null;
+    const replayed = await this.replayHit(pulled.manifest, pulled.verdict.expiresAt, true);
+    if (replayed === null) this.sharedUsable = false;
+    return replayed;
+  }
+
+  // Asked while waiting for another machine: has it shared the entry yet?
+  private async sharedHasFresh(): Promise<boolean> {
+    const now = this.call.host.wallNow();
+    if (this.shared === null || now - this.lastSharedLook < SHARED_LOOK_MS) return false;
+    this.lastSharedLook = now;
+    return (await lookUpShared(this.call, this.shared, this.reporter)) !== null;
+  }
+
+  // Whether the entry on disk is no longer the one `decision` judged.
+  private entryChanged(decision: Decision): boolean {
+    const read = this.call.store.readEntry(this.call.key);
+    const now = read.status === 'found' ? read.manifest.recordedAt : null;
+    const before = decision.fresh ? decision.manifest.recordedAt : (decision.entry?.recordedAt ?? null);
+    return now !== before;
+  }
+
+  // Replays a fresh entry and counts the hit; null if it proved unusable.
+  private async replayHit(entry: Manifest, expiresAt: number | null, shared: boolean): Promise<R | null> {
+    const { call } = this;
+    const now = call.clock();
+    this.reporter.info(
+      `${shared ? `hit on the remote cache ${call.remote?.label}` : 'hit'}: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ` +
+        `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`} (${call.policies.map((p) => p.spec).join(', ')})`,
+    );
+    const result = await this.replay(entry);
+    if (result !== null) {
+      // the time since this process started is the hit's whole cost
+      const saved = Math.round(entry.durationMs - call.host.elapsedMs());
+      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, ...(shared ? { remote: true } : {}) });
+    }
+    return result;
+  }
+
+  // Replays an entry; null when it turned out unusable before anything was
+  // written (the entry is then dropped or left, and the work runs).
+  private async replay(entry: Manifest): Promise<R | null> {
+    const { store, key } = this.call;
+    const blobs = store.openBlobs(entry);
+    if (!('fd' in blobs)) {
+      this.reporter.warn(`dropped a bad cache entry (blob ${blobs.missing} is missing); running the command`);
+      store.dropEntry(entry, key, blobs.missing);
+      return null;
+    }
+    let replayed: Replayed<R>;
+    try {
+      replayed = await this.recipe.replay(entry, blobs);
+    } finally {
+      blobs.close();
+    }
+    switch (replayed.kind) {
+      case 'done':
+        return replayed.result;
+      case 'unusable':
+        this.reporter.warn(replayed.warning);
+        if (replayed.drop) store.dropEntry(entry, key, replayed.badBlob);
+        return null;
+      case 'broken':
+        store.dropEntry(entry, key, replayed.badBlob);
+        throw new BrokenReplay(replayed.detail);
+    }
+  }
+
+  // Produces the value and records it. Watched sources are fingerprinted
+  // before: a change during the production makes the next call produce it
+  // again rather than trust what this one saw.
+  private async record(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null }> {
+    const { call, reporter } = this;
+    const probeContext = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs };
+    const checks = checked ?? (call.watch.sources.length > 0 ? await checkSources(call.watch.sources, [], probeContext, reporter) : []);
+    const recordedAt = call.clock();
+    const started = call.host.elapsedMs();
+    const production = await this.recipe.produce(usable);
+    const durationMs = Math.round(call.host.elapsedMs() - started);
+    // --stale-if-error: a production that failed (not one that was
+    // interrupted) gives way to the last successful entry.
+    if (production.failed !== null && call.staleIfError && fallback !== null) {
+      await production.discard();
+      reporter.warn(
+        `the command failed (${production.failed}); replaying the entry recorded ` +
+          `${formatAge(recordedAt - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, call.zone)}) instead (--stale-if-error)`,
+      );
+      return { result: (await this.replay(fallback)) ?? production.result, manifest: null };
+    }
+    if (!usable) return { result: production.result, manifest: null };
+    const content = await production.keep();
+    if (content === null) return { result: production.result, manifest: null };
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      key: call.key,
+      material: call.material,
+      recordedAt,
+      durationMs,
+      policies: call.policies.map((p) => p.spec),
+      tz: call.zoneName,
+      ...content,
+      validators: checks.map((c) => recordable(c.source, c.current)),
+    };
+    // An entry of a newer version of dcache under this key is left alone:
+    // versions that share a cache must not destroy each other's entries.
+    const existing = call.store.readEntry(call.key);
+    if (existing.status === 'foreign') {
+      call.store.discardSpares();
+      reporter.info(`not recorded: the entry under this key was written by a newer version of dcache (${existing.detail})`);
+      return { result: production.result, manifest: null };
+    }
+    try {
+      call.store.publishManifest(manifest);
+    } catch (err) {
+      reporter.warnOnce('cache', `the run was not recorded (${describeError(err)})`);
+      return { result: production.result, manifest: null };
+    }
+    return { result: production.result, manifest };
+  }
+
+  // Creates the cache directory; false, with one warning, if it cannot be used.
+  private prepareStore(): boolean {
+    try {
+      this.call.store.prepare();
+      return true;
+    } catch (err) {
+      this.reporter.alert('cache', `cannot use the cache directory ${this.call.store.root} (${describeError(err)}); running without the cache`);
+      return false;
+    }
+  }
+
+  // The automatic clean-up: after a miss's output is done, at most once an
+  // hour, down to the configured size. Never fails the call.
+  private async collectNowAndThen(): Promise<void> {
+    try {
+      await this.call.store.collectNowAndThen(this.call.maxSize, this.call.clock());
+    } catch (err) {
+      this.reporter.warnOnce('gc', `automatic clean-up failed (${describeError(err)})`);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+// Where the engine says what it does and what went wrong: dcache's own
+// words, which the CLI prints on stderr (prefixed `dcache:`) and the
+// library routes as its caller asks. Nothing here may fail the call.
+export interface Reporter {
+  // what --verbose asks for: hit or miss, and why
+  info(message: string): void;
+  // something went wrong with the cache; the call is unaffected
+  warn(message: string): void;
+  // the same warning once per process, however often its cause recurs
+  warnOnce(topic: string, message: string): void;
+  // a warning that --quiet does not hide, once: the cache is not working
+  alert(topic: string, message: string): void;
+  // --explain: one line per part
+  explain(message: string): void;
+  // what the work itself could not do (a command not found), even with --quiet
+  error(message: string): void;
+}

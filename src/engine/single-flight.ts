@@ -1,0 +1,56 @@
+import { describeError } from '../errors.js';
+import { formatAge } from '../policy/duration.js';
+import type { SharedTier } from './tiers.js';
+import type { Call } from './call.js';
+import type { HeldLock, LockOutcome, WaitHooks } from './lease.js';
+import type { Reporter } from './reporter.js';
+
+// Single flight: concurrent calls of one key run it once. The first takes
+// the key's lock here (and on the shared cache, where it has locks); the
+// others wait, and replay what it recorded.
+
+// Takes the key's lock in the local store; null (with one warning) when the
+// lock itself cannot be made, and the work then runs without it.
+export async function lockLocally(call: Call, reporter: Reporter, giveUp: () => boolean): Promise<LockOutcome | null> {
+  try {
+    return await call.store.lockKey(call.key, call.lease, call.host, waitHooks(reporter, null, call, giveUp));
+  } catch (err) {
+    reporter.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
+    return null;
+  }
+}
+
+// Takes the key's lock on the shared cache; null where it has none, or fails.
+export function lockShared(
+  call: Call,
+  shared: SharedTier,
+  reporter: Reporter,
+  giveUp: () => Promise<boolean>,
+): Promise<LockOutcome | null> {
+  return shared.lock(call.key, call.lease, call.host, waitHooks(reporter, 'another machine', call, giveUp));
+}
+
+// What a waiter says under -v: whom it waits for, every few seconds for how
+// long, and why it takes a lock over; the longest wait is warned about.
+function waitHooks(reporter: Reporter, where: string | null, call: Call, giveUp: () => boolean | Promise<boolean>): WaitHooks {
+  const name = (holder: string) => (where === null ? holder : `${where} (${holder})`);
+  return {
+    onWait: (holder) => reporter.info(`waiting for ${name(holder)}, which is running the same command`),
+    onProgress: (holder, waitedMs) => reporter.info(`still waiting for ${name(holder)}, for ${formatAge(waitedMs)} now`),
+    onTakeover: (holder, why) => reporter.info(`taking the lock over from ${name(holder)}: ${why}`),
+    onTimeout: (holder, waitedMs) =>
+      reporter.warnOnce(
+        'lock-wait',
+        `waited ${formatAge(waitedMs)} for ${name(holder)}, the longest dcache waits (DCACHE_LOCK_MAX_WAIT, ` +
+          `${formatAge(call.lease.maxWaitMs)}); running the command without waiting`,
+      ),
+    giveUp,
+    onLost: (why) => reporter.info(`lost the lock of this entry: ${why}; going on (what is recorded is published whole)`),
+  };
+}
+
+// Releases every lock still held, the last taken first; a release that
+// fails leaves that lock to lapse.
+export async function releaseAll(held: HeldLock[]): Promise<void> {
+  for (const lock of held.splice(0).reverse()) await lock.release().catch(() => {});
+}

@@ -1,0 +1,74 @@
+import type { BlobHash, CacheKey } from '../hash.js';
+import type { Manifest } from '../schema/manifest.js';
+import type { KeyMaterial } from '../schema/key.js';
+import type { Host } from './host.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from './lease.js';
+
+// The two tiers the engine reads and writes, as it sees them: the local
+// store (one cache directory), then the shared cache (a remote). The real
+// ones are LocalStore and RemoteSession; tests give fakes.
+
+export type ReadEntryResult =
+  | { status: 'found'; manifest: Manifest }
+  | { status: 'absent' }
+  // the entry exists but cannot be used and should be dropped
+  | { status: 'bad'; detail: string }
+  // written by a newer version (a format or a kind this one does not know):
+  // a miss, and left alone
+  | { status: 'foreign'; detail: string }
+  // the file system refused (permissions, I/O): leave the entry alone
+  | { status: 'unreadable'; detail: string };
+
+export interface ActivityEvent {
+  // when (epoch ms, the call's clock)
+  t: number;
+  k: string;
+  e: 'hit' | 'miss';
+  // on a hit: the recorded run's duration minus the replay's
+  saved?: number;
+  // a hit served from the remote cache
+  remote?: boolean;
+}
+
+// Every blob of an entry, open (a blob removed meanwhile stays readable).
+export interface OpenBlobs {
+  fd(hash: BlobHash): number;
+  close(): void;
+}
+
+export interface EntryStore {
+  // the cache directory, for messages
+  readonly root: string;
+  // why the store must not be used, or null
+  distrust(): string | null;
+  // makes it ready to record; throws if it cannot be used
+  prepare(): void;
+  readEntry(key: CacheKey): ReadEntryResult;
+  // the first blob that is missing or of the wrong size, or null
+  checkBlobs(manifest: Manifest): { hash: BlobHash; detail: string } | null;
+  openBlobs(manifest: Manifest): OpenBlobs | { missing: BlobHash };
+  // removes an entry found bad (only if it is still `manifest`), and a bad blob
+  dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void;
+  // makes an entry visible at once, whole, after its blobs
+  publishManifest(manifest: Manifest): void;
+  // a recording given up after some of its blobs were stored
+  discardSpares(): void;
+  recordEvent(event: ActivityEvent): void;
+  // single flight on this machine
+  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome>;
+  // the automatic clean-up after a miss, at most now and then
+  collectNowAndThen(maxSize: number, now: number): Promise<void>;
+}
+
+export interface SharedTier {
+  readonly label: string;
+  readonly readOnly: boolean;
+  // the entry for a key, if it is one this call may trust; else null
+  fetchEntry(key: CacheKey, material: KeyMaterial): Promise<Manifest | null>;
+  // copies an entry's blobs into the local store, verified; false if any is bad
+  download(manifest: Manifest): Promise<boolean>;
+  // uploads a new entry: its blobs, then its manifest
+  share(manifest: Manifest): Promise<void>;
+  lock(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,60 @@
+import type { Result } from '../../errors.js';
+import { fail, ok } from '../../errors.js';
+import { redactUrl } from '../../redact.js';
+import type { RemoteSpec, RemoteStore } from './remote-store.js';
+
+// The kinds of shared cache this version knows, by URL scheme. Each is one
+// module, loaded only when a remote of its kind is used. Adding a kind is
+// one file and one line here.
+interface RemoteKind {
+  kind: string;
+  schemes: readonly string[];
+  open(spec: RemoteSpec, env: NodeJS.ProcessEnv): Promise<RemoteStore>;
+}
+
+const KINDS: readonly RemoteKind[] = [
+  {
+    kind: 'redis',
+    schemes: ['redis:', 'rediss:'],
+    open: async (spec) => (await import('./redis.js')).openRedisRemote(spec),
+  },
+  {
+    kind: 'http',
+    schemes: ['http:', 'https:'],
+    open: async (spec, env) => new (await import('./http.js')).HttpRemote(spec, env.DCACHE_REMOTE_TOKEN),
+  },
+];
+
+export const DEFAULT_REMOTE_TIMEOUT_MS = 2_000;
+
+const SCHEMES = KINDS.flatMap((k) => k.schemes.map((s) => `${s}//`));
+
+// Checks a --remote / DCACHE_REMOTE URL up front. `?mode=ro` (or
+// --remote-read-only) makes it read-only.
+export function parseRemote(text: string, readOnlyFlag: boolean, timeoutMs: number): Result<RemoteSpec, string> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(`--remote '${redactUrl(text)}' is not a URL; use redis://host:6379 or https://cache.example.com/dcache`);
+  }
+  const kind = KINDS.find((k) => k.schemes.includes(url.protocol));
+  if (kind === undefined) return fail(`--remote '${redactUrl(text)}': use a ${listOr(SCHEMES)} URL`);
+  const mode = url.searchParams.get('mode');
+  if (mode !== null && mode !== 'ro' && mode !== 'rw') return fail(`--remote: mode=${mode} is not a mode; use mode=ro or mode=rw`);
+  url.searchParams.delete('mode');
+  const label = redactUrl(url.toString());
+  return ok({ kind: kind.kind, url, label, readOnly: readOnlyFlag || mode === 'ro', timeoutMs });
+}
+
+// Connects to the remote a spec names; its client library loads only here.
+export async function openRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv): Promise<RemoteStore> {
+  const kind = KINDS.find((k) => k.kind === spec.kind);
+  if (kind === undefined) throw new Error(`no remote kind ${spec.kind}`);
+  return kind.open(spec, env);
+}
+
+// "a, b or c"
+function listOr(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
