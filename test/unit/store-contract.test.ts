@@ -1,20 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobHash, CacheKey } from '../../src/hash.js';
 import { HttpRemote } from '../../src/store/remote/http.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
 import { testHost } from '../support/host.js';
 import { openRedisRemote } from '../../src/store/remote/redis.js';
-import { parseRemote } from '../../src/store/remote/registry.js';
+import { openRemote, parseRemote } from '../../src/store/remote/registry.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
 import { RedisCluster, RedisServer } from './redis-server.js';
 import { WebDavServer } from './webdav-server.js';
 
-// One contract, every store: the local store (through a small adapter that
-// speaks RemoteStore), Redis and HTTP (nginx with WebDAV). Whatever dcache
+// One contract, every store: the local store (a cache directory), Redis, a
+// Redis Cluster and HTTP (nginx with WebDAV). Whatever dcache
 // asks of a remote, each backend must answer the same way.
 
 const MiB = 1 << 20;
@@ -262,75 +263,6 @@ export function registerStoreContract(name: string, makeStore: MakeStore): void 
   });
 }
 
-// ---------------------------------------------------------------------------
-// The local store as a RemoteStore: manifests are the bytes at manifestPath,
-// blobs the files at blobPath; writes go through the store's temp directory
-// and land with a rename, as the local store's own writes do.
-
-class LocalStoreAsRemote implements RemoteStore {
-  readonly label: string;
-
-  constructor(
-    private readonly store: LocalStore,
-    readonly readOnly: boolean,
-  ) {
-    this.label = store.root;
-  }
-
-  async getManifest(key: CacheKey): Promise<Buffer | null> {
-    try {
-      return readFileSync(this.store.manifestPath(key));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-  }
-
-  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    let fd: number;
-    try {
-      fd = openSync(this.store.blobPath(hash), 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-    for await (const chunk of createReadStream('', { fd, highWaterMark: MiB })) await write(chunk as Buffer);
-    return true;
-  }
-
-  async hasBlob(hash: BlobHash): Promise<boolean> {
-    return existsSync(this.store.blobPath(hash));
-  }
-
-  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
-    this.assertWritable();
-    const tempPath = this.store.tempPath();
-    copyFileSync(path, tempPath);
-    if (statSync(tempPath).size !== size) {
-      rmSync(tempPath, { force: true });
-      throw new Error(`${path} is not ${size} bytes`);
-    }
-    this.store.publishBlob({ tempPath, hash, size });
-    // a blob already stored leaves its copy as a spare, which nothing will claim here
-    this.store.discardSpares();
-  }
-
-  async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {
-    this.assertWritable();
-    const temp = this.store.tempPath();
-    writeFileSync(temp, bytes, { mode: 0o600 });
-    const target = this.store.manifestPath(key);
-    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    renameSync(temp, target);
-  }
-
-  async close(): Promise<void> {}
-
-  private assertWritable(): void {
-    if (this.readOnly) throw new Error(`${this.label} is read-only`);
-  }
-}
-
 function specFor(url: string, readOnly: boolean): RemoteSpec {
   const parsed = parseRemote(url, readOnly, 5_000);
   if (!parsed.ok) throw new Error(parsed.error);
@@ -351,10 +283,10 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), cluster?.stop(), webdav?.stop()]);
 });
 
-registerStoreContract('local', async ({ readOnly }) => {
-  const store = new LocalStore(join(localRoot, 'cache'), testHost());
-  store.prepare();
-  return new LocalStoreAsRemote(store, readOnly);
+// The local store itself: a cache directory, as --remote file:///… opens it.
+registerStoreContract('local (a directory)', ({ readOnly }) => {
+  const dir = join(localRoot, 'cache');
+  return openRemote(specFor(pathToFileURL(dir).toString(), readOnly), {}, testHost());
 });
 
 registerStoreContract('Redis', ({ readOnly }) => openRedisRemote(specFor(redis.url(), readOnly)));

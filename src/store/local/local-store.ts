@@ -19,6 +19,8 @@ import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
 import type { Host } from '../../engine/host.js';
+import type { RemoteStore } from '../remote/remote-store.js';
+import { copyFile, open, type FileHandle } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
 import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../engine/tiers.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
@@ -41,14 +43,22 @@ let tempCounter = 0;
 
 const SUBDIRECTORIES = ['tmp', 'entries', 'blobs', 'activity', 'locks'];
 
-export class LocalStore implements EntryStore {
+// The local store is also a store in the sense of the remotes (RemoteStore):
+// a cache directory on a file system that machines share (NFS, a mounted
+// bucket) is a shared cache (--remote file:///mnt/team-cache), and the same
+// contract tests run against it as against Redis and HTTP.
+export class LocalStore implements EntryStore, RemoteStore {
   // temp copies of blobs found already stored, kept until a manifest names them
   private readonly spares: Array<{ tempPath: string; target: string }> = [];
+  readonly label: string;
 
   constructor(
     readonly root: string,
     readonly host: Host,
-  ) {}
+    readonly readOnly = false,
+  ) {
+    this.label = root;
+  }
 
   manifestPath(key: CacheKey): string {
     return join(this.root, 'entries', key.slice(0, 2), `${key}.json`);
@@ -191,6 +201,91 @@ export class LocalStore implements EntryStore {
     recordEvent(this.root, event);
   }
 
+  // --- as a RemoteStore --------------------------------------------------
+
+  // A manifest's bytes, unread otherwise: the caller checks them.
+  async getManifest(key: CacheKey): Promise<Buffer | null> {
+    try {
+      return readFileSync(this.manifestPath(key));
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err;
+    }
+  }
+
+  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
+    let file: FileHandle;
+    try {
+      file = await open(this.blobPath(hash), 'r');
+    } catch (err) {
+      if (isAbsent(err)) return false;
+      throw err;
+    }
+    try {
+      const buffer = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) return true;
+        await write(buffer.subarray(0, bytesRead));
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
+  async hasBlob(hash: BlobHash): Promise<boolean> {
+    try {
+      return statSync(this.blobPath(hash)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  // Copies a file in as the blob `hash`, through the temp directory and a
+  // rename. As with every remote, what is stored is checked when it is read.
+  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+    this.assertWritable();
+    const tempPath = this.tempPath();
+    await copyFile(path, tempPath);
+    try {
+      chmodSync(tempPath, 0o600);
+      if (statSync(tempPath).size !== size) throw new Error(`${path} is not ${size} bytes`);
+      this.publishBlob({ tempPath, hash, size });
+    } catch (err) {
+      rmSync(tempPath, { force: true });
+      throw err;
+    }
+    // a blob already stored leaves its copy as a spare, which no manifest will claim
+    this.discardSpares();
+  }
+
+  async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {
+    this.assertWritable();
+    const target = this.manifestPath(key);
+    this.makeDir(dirname(target));
+    const temp = this.tempPath();
+    writeFileSync(temp, bytes, { mode: 0o600, flag: 'wx' });
+    try {
+      renameSync(temp, target);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+  }
+
+  // Single flight across the machines that share the directory.
+  lock(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome> {
+    return this.lockKey(key, timing, host, hooks);
+  }
+
+  async close(): Promise<void> {
+    // nothing is held open
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new Error(`${this.label} is read-only`);
+  }
+
   // Single flight on this machine (and over NFS): see lock.ts.
   lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome> {
     return lockKey(this.root, key, timing, host, hooks);
@@ -321,6 +416,11 @@ function syncDir(path: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+function isAbsent(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 function safeParse(text: string): unknown {

@@ -1,7 +1,10 @@
 import type { Result } from '../../errors.js';
 import { fail, ok } from '../../errors.js';
 import { redactUrl } from '../../redact.js';
-import type { RemoteSpec, RemoteStore } from './remote-store.js';
+import { fileURLToPath } from 'node:url';
+import type { Host } from '../../engine/host.js';
+import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { describeError } from '../../errors.js';
 
 // The kinds of shared cache this version knows, by URL scheme. Each is one
 // module, loaded only when a remote of its kind is used. Adding a kind is
@@ -9,7 +12,7 @@ import type { RemoteSpec, RemoteStore } from './remote-store.js';
 interface RemoteKind {
   kind: string;
   schemes: readonly string[];
-  open(spec: RemoteSpec, env: NodeJS.ProcessEnv): Promise<RemoteStore>;
+  open(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore>;
 }
 
 const KINDS: readonly RemoteKind[] = [
@@ -22,6 +25,25 @@ const KINDS: readonly RemoteKind[] = [
     kind: 'http',
     schemes: ['http:', 'https:'],
     open: async (spec, env) => new (await import('./http.js')).HttpRemote(spec, env.DCACHE_REMOTE_TOKEN),
+  },
+  {
+    // A cache directory that several machines mount (NFS), used by one
+    // user account (CI runners, a service account's cron jobs): it is held
+    // to the rules of a private cache directory.
+    kind: 'directory',
+    schemes: ['file:'],
+    open: async (spec, _env, host) => {
+      const { LocalStore } = await import('../local/local-store.js');
+      const store = new LocalStore(fileURLToPath(spec.url), host, spec.readOnly);
+      try {
+        if (!spec.readOnly) store.prepare();
+        const unusable = store.unusable();
+        if (unusable !== null) throw new Error(unusable);
+      } catch (err) {
+        throw new RemoteError(`${spec.label}: ${describeError(err)}`);
+      }
+      return store;
+    },
   },
 ];
 
@@ -48,10 +70,10 @@ export function parseRemote(text: string, readOnlyFlag: boolean, timeoutMs: numb
 }
 
 // Connects to the remote a spec names; its client library loads only here.
-export async function openRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv): Promise<RemoteStore> {
+export async function openRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore> {
   const kind = KINDS.find((k) => k.kind === spec.kind);
   if (kind === undefined) throw new Error(`no remote kind ${spec.kind}`);
-  return kind.open(spec, env);
+  return kind.open(spec, env, host);
 }
 
 // "a, b or c"

@@ -148,7 +148,7 @@ export class RemoteSession implements SharedTier {
   private async guard<T>(fallback: T, work: (remote: RemoteStore) => Promise<T>): Promise<T> {
     if (this.down) return fallback;
     try {
-      this.store ??= openRemote(this.spec, this.env);
+      this.store ??= openRemote(this.spec, this.env, this.local.host);
       return await work(await this.store);
     } catch (err) {
       if (!(err instanceof RemoteError) && !isSystemError(err)) throw err;
