@@ -3,7 +3,17 @@ import { join } from 'node:path';
 import type { CacheKey } from '../../hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
-import type { LocalStore } from './local-store.js';
+import type { Host } from '../../engine/host.js';
+import type { ReadEntryResult } from '../../engine/tiers.js';
+
+// What the catalog and gc need of a store: where its files are, and how an
+// entry is read (LocalStore is one).
+export interface StoreFiles {
+  readonly root: string;
+  readonly host: Host;
+  manifestPath(key: CacheKey): string;
+  readEntry(key: CacheKey): ReadEntryResult;
+}
 
 export interface CatalogEntry {
   key: CacheKey;
@@ -19,7 +29,7 @@ export interface Catalog {
 }
 
 // Every entry in the store, read and checked like a lookup reads it.
-export function readCatalog(store: LocalStore): Catalog {
+export function readCatalog(store: StoreFiles): Catalog {
   const catalog: Catalog = { entries: [], bad: [] };
   for (const key of listKeys(store)) {
     const read = store.readEntry(key);
@@ -33,7 +43,7 @@ export function readCatalog(store: LocalStore): Catalog {
   return catalog;
 }
 
-export function listKeys(store: LocalStore): CacheKey[] {
+export function listKeys(store: StoreFiles): CacheKey[] {
   const keys: CacheKey[] = [];
   const dir = join(store.root, 'entries');
   for (const shard of safeReaddir(dir)) {
@@ -46,7 +56,7 @@ export function listKeys(store: LocalStore): CacheKey[] {
 }
 
 // Every blob file in the store with its size and mtime.
-export function listBlobs(store: LocalStore): Array<{ hash: string; path: string; size: number; mtimeMs: number }> {
+export function listBlobs(store: StoreFiles): Array<{ hash: string; path: string; size: number; mtimeMs: number }> {
   const blobs = [];
   const dir = join(store.root, 'blobs');
   for (const shard of safeReaddir(dir)) {

@@ -5,8 +5,7 @@ import type { CacheKey } from '../../hash.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { judgePolicies, parsePolicies, type Verdict } from '../../policy/policy.js';
 import { compactActivity, readActivity } from './activity.js';
-import { listBlobs, listKeys, readCatalog, safeReaddir, type CatalogEntry } from './catalog.js';
-import type { LocalStore } from './local-store.js';
+import { listBlobs, listKeys, readCatalog, safeReaddir, type CatalogEntry, type StoreFiles } from './catalog.js';
 
 // A recording's temp files older than this belong to a crashed run.
 const TEMP_AGE_MS = 60 * 60 * 1000;
@@ -38,7 +37,7 @@ export interface GcReport {
 // crashed recordings, damaged entries, entries stale for longer than
 // maxAge, least recently used entries beyond maxSize, and blobs no entry
 // names. Safe to run while other processes record and replay.
-export async function collectGarbage(store: LocalStore, options: GcOptions): Promise<GcReport> {
+export async function collectGarbage(store: StoreFiles, options: GcOptions): Promise<GcReport> {
   const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
   const wallNow = store.host.wallNow();
   // a second's margin for file systems that keep mtimes coarsely
@@ -108,7 +107,7 @@ export async function collectGarbage(store: LocalStore, options: GcOptions): Pro
 // Manifests published since `since` (by recordings that finished while
 // this ran) name blobs too.
 export function sweepBlobs(
-  store: LocalStore,
+  store: StoreFiles,
   kept: readonly CatalogEntry[],
   released: Set<string>,
   report: GcReport,
@@ -131,7 +130,7 @@ export function sweepBlobs(
   }
 }
 
-function namedSince(store: LocalStore, since: number): Set<string> {
+function namedSince(store: StoreFiles, since: number): Set<string> {
   const named = new Set<string>();
   for (const key of listKeys(store)) {
     try {
@@ -145,7 +144,7 @@ function namedSince(store: LocalStore, since: number): Set<string> {
   return named;
 }
 
-export function removeEntry(store: LocalStore, key: CacheKey, report: GcReport): void {
+export function removeEntry(store: StoreFiles, key: CacheKey, report: GcReport): void {
   try {
     const path = store.manifestPath(key);
     const size = statSync(path).size;
@@ -193,7 +192,7 @@ export async function storedVerdict(entry: CatalogEntry, now: number): Promise<V
 
 // The automatic clean-up after a miss: at most once an hour (a stamp file's
 // mtime says when it last ran), and only the size limit and crash debris.
-export async function autoCollect(store: LocalStore, maxSize: number, now: number): Promise<GcReport | null> {
+export async function autoCollect(store: StoreFiles, maxSize: number, now: number): Promise<GcReport | null> {
   const stamp = join(store.root, 'gc-stamp');
   const wallNow = store.host.wallNow();
   try {
