@@ -36,7 +36,8 @@ export const gcMany = {
   runA(state) {
     state.runs += 1;
     const maxSize = state.total - state.runs * EVICT_PER_RUN * GENERATED_BLOB;
-    return spawnNode([state.bin, 'gc', '--max-size', String(maxSize)], state.options);
+    // in bytes, with the unit dcache requires
+    return spawnNode([state.bin, 'gc', '--max-size', `${maxSize}B`], state.options);
   },
 
   // Untimed: the run evicted exactly the 100 entries beyond the limit.

@@ -45,8 +45,9 @@ export function countActivity(build, cacheDir) {
   return { hits, misses };
 }
 
-// The one entry of a cache directory and its stdout blob, read straight from
-// the files (the layout of src/store/local-store.ts): proves a run recorded.
+// The one entry of a cache directory and its stdout blob, read straight
+// from the files (the layout of src/store/local/local-store.ts): proves a
+// run recorded.
 export function readOnlyEntry(cacheDir) {
   const entries = join(cacheDir, 'entries');
   const manifests = existsSync(entries)

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './paths.js';
 import { cleanEnv, expectSuccess, spawnTogether } from './spawn.js';
@@ -6,14 +6,12 @@ import { cleanEnv, expectSuccess, spawnTogether } from './spawn.js';
 // How many `dcache run` start at once in the concurrency case.
 export const CONCURRENT = 16;
 // What the command takes: long enough that all the others arrive while it runs.
-export const COMMAND_SECONDS = 0.5;
+const COMMAND_SECONDS = 0.5;
 
 // Rounds of misses of one slow command, each on a new, empty cache
 // directory with a new counter file: `start(n)` starts n `dcache run` at once;
 // `check(results)`, untimed, proves that every one printed the command's
 // output and that the command ran exactly once, then sets up the next round.
-// It returns when the command started, in ms from the first spawn: the
-// counter file's mtime, set by the command's first act.
 export function createMissRounds(build, root) {
   let serial = 0;
   let round;
@@ -27,20 +25,15 @@ export function createMissRounds(build, root) {
   next();
   const rounds = {
     done: 0,
-    start(count) {
-      round.startedAt = Date.now();
-      return spawnTogether(count, process.execPath, round.args, round.options);
-    },
+    start: (count) => spawnTogether(count, process.execPath, round.args, round.options),
     check(results) {
       expectPrinted(results);
       const ran = readFileSync(round.counter, 'utf8').split('\n').filter(Boolean).length;
       if (ran !== 1) throw new Error(`${results.length} concurrent dcache runs executed the command ${ran} times, not once`);
-      const commandStartMs = statSync(round.counter).mtimeMs - round.startedAt;
       rounds.done += 1;
       rmSync(round.dir, { recursive: true, force: true });
       rmSync(round.counter, { force: true });
       next();
-      return { commandStartMs };
     },
   };
   return rounds;
@@ -49,12 +42,12 @@ export function createMissRounds(build, root) {
 // The command: counts its real runs in `counter`, takes COMMAND_SECONDS,
 // prints "done". POSIX sh, sleep and echo only, so that it runs the same on
 // macOS.
-export function slowCommand(counter) {
+function slowCommand(counter) {
   return ['/bin/sh', '-c', `echo ran >> "$1"; sleep ${COMMAND_SECONDS}; echo done`, 'dcache-bench', counter];
 }
 
 // Throws unless every run exited 0 and printed the command's output.
-export function expectPrinted(results) {
+function expectPrinted(results) {
   for (const result of results) {
     expectSuccess('dcache run', result);
     const stdout = result.stdout.toString('utf8');

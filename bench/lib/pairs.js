@@ -43,7 +43,7 @@ export async function measurePairs(benchCase, state, { runs, warmup }) {
 }
 
 // Measures several commands in rounds (1, 2, ..., n, 1, 2, ...), for the
-// start-up ladder of the profile section; same reasoning as measurePairs.
+// start-up ladder of bench/anatomy.js; same reasoning as measurePairs.
 export async function measureRounds(rungs, { rounds, warmup }) {
   const times = rungs.map(() => []);
   for (let r = 0; r < warmup + rounds; r++) {

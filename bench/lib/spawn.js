@@ -36,7 +36,7 @@ export function closeDevNull() {
 // pipe(2) between the two, cat as the reader. bash for `pipefail`, so that
 // a failure of the command is not hidden by cat's success (dash has none).
 // A and B of a pipe case both go through it, so both pay for bash.
-export const PIPELINE_SCRIPT = 'set -o pipefail; "$@" | cat > /dev/null';
+const PIPELINE_SCRIPT = 'set -o pipefail; "$@" | cat > /dev/null';
 
 export function spawnIntoPipe(command, options) {
   return spawnMeasured('/bin/bash', ['-c', PIPELINE_SCRIPT, 'bash', ...command], options);
@@ -64,10 +64,8 @@ export function hashStdout(file, args, { cwd, env }) {
 
 // Starts `count` copies of one command at once and resolves when all have
 // exited, with each one's { status, signal, stdout, stderr }, as spawnSync
-// would give them, and `exitMs`, when it was done, from the first spawn.
-// Output is collected in memory: for small outputs only.
+// would give them. Output is collected in memory: for small outputs only.
 export function spawnTogether(count, file, args, { cwd, env }) {
-  const started = performance.now();
   const one = () =>
     new Promise((resolve, reject) => {
       const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,7 +75,7 @@ export function spawnTogether(count, file, args, { cwd, env }) {
       child.stderr.on('data', (chunk) => stderr.push(chunk));
       child.on('error', reject);
       child.on('close', (status, signal) =>
-        resolve({ status, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitMs: performance.now() - started }),
+        resolve({ status, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) }),
       );
     });
   return Promise.all(Array.from({ length: count }, one));

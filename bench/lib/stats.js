@@ -7,11 +7,11 @@ export function median(values) {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-export function min(values) {
+function min(values) {
   return values.reduce((m, v) => (v < m ? v : m), Infinity);
 }
 
-export function max(values) {
+function max(values) {
   return values.reduce((m, v) => (v > m ? v : m), -Infinity);
 }
 

@@ -11,12 +11,13 @@
 //
 // Every entry is what a recording publishes: a stdout blob moved into place
 // by LocalStore.publishBlob, then a manifest published by
-// LocalStore.publishManifest, with key material and key from src/key.ts.
-// Each entry has its own blob of BLOB_BYTES bytes, so that evicting one
-// entry frees exactly one blob. Recording times are spread over the 30 days
-// before `now`; every third entry has a hit an hour after it was recorded;
-// the hit and miss events go through src/store/activity.ts, and the days
-// before `now` are folded into its summary, as gc would have done.
+// LocalStore.publishManifest, with key material and key from
+// src/schema/key.ts. Each entry has its own blob of BLOB_BYTES bytes, so
+// that evicting one entry frees exactly one blob. Recording times are spread
+// over the 30 days before `now`; every third entry has a hit an hour after
+// it was recorded; the hit and miss events go through
+// src/store/local/activity.ts, and the days before `now` are folded into its
+// summary, as gc would have done.
 //
 // fsync is turned off in this process: the store syncs every blob, every
 // manifest and their directories, which is what makes a real recording

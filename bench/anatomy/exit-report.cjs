@@ -1,4 +1,4 @@
-// Preloaded with `node -r` by bench/lib/profile.js. Notes when user code
+// Preloaded with `node -r` by bench/anatomy/ladder.js. Notes when user code
 // starts and when the process is about to exit (ms since the process's time
 // origin), and which built-in modules were loaded, into $BENCH_PROBE_OUT.
 'use strict';
@@ -10,7 +10,6 @@ process.on('exit', () => {
   const report = {
     preloadAt,
     exitAt: performance.now(),
-    bootstrapComplete: performance.nodeTiming.bootstrapComplete,
     modules: process.moduleLoadList,
   };
   writeFileSync(process.env.BENCH_PROBE_OUT, JSON.stringify(report));

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import Module from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPO } from './paths.js';
+import { REPO } from '../lib/paths.js';
 import { readSourceMap } from './source-map.js';
 
 // Reads .cpuprofile files (from `node --cpu-prof`) and says where the time

@@ -1,6 +1,7 @@
-// Module hooks for bench/lib/bundles.js: registered (node --import) when it
-// runs the project's own scripts/build.js in a scratch copy, they hand the
-// build script bench/lib/esbuild-with-maps.js whenever it imports esbuild.
+// Module hooks for bench/anatomy/rebuild-with-maps.js: registered (node
+// --import) when it runs the project's own scripts/build.js in a scratch
+// copy, they hand the build script bench/anatomy/esbuild-with-maps.js
+// whenever it imports esbuild.
 const WRAPPER = new URL('./esbuild-with-maps.js', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {

@@ -1,3 +1,0 @@
-import { register } from 'node:module';
-
-register('./esbuild-hooks.js', import.meta.url);
