@@ -1,16 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, plain, Sandbox } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 const TWO_HOURS_AGO = () => new Date(Date.now() - 2 * 60 * 60 * 1000);
@@ -20,12 +15,12 @@ interface Entry {
   argv: string[];
 }
 
-function entries(): Entry[] {
+function entries(box: Sandbox): Entry[] {
   const r = box.dcache(['ls', '--json']);
   return (JSON.parse(r.stdout.toString()) as { entries: Entry[] }).entries;
 }
 
-function files(dir: string): string[] {
+function files(box: Sandbox, dir: string): string[] {
   try {
     return readdirSync(join(box.cacheDir, dir), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
@@ -37,23 +32,22 @@ function files(dir: string): string[] {
 
 // A command printing `bytes` copies of `char`, so that each entry's size
 // is known exactly.
-function printer(name: string, char: string, bytes = 1000) {
+function printer(box: Sandbox, name: string, char: string, bytes = 1000) {
   return box.counter(name, `head -c ${bytes} /dev/zero | tr '\\0' '${char}'`);
 }
 
-const ran = (script: { path: string }) => entries().some((e) => e.argv[0] === script.path);
+const ran = (box: Sandbox, script: { path: string }) => entries(box).some((e) => e.argv[0] === script.path);
 
-// Starts `dcache <args>` without waiting for it.
-function start(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: box.root, env: { ...box.env, ...env } });
-  const stdout: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout).toString(), stderr })),
-  );
-  return { child, done };
+// A command that does `first`, then waits until the test opens its gate, then
+// does `then`: a recording in progress for as long as the test needs it,
+// however slow or fast the machine is. The gate opens at clean-up too, so
+// that a failed test leaves no command waiting.
+function gated(box: Sandbox, name: string, first: string, then: string) {
+  const gate = box.path(`${name}.gate`);
+  const command = box.counter(name, `${first}\nwhile [ ! -e '${gate}' ]; do sleep 0.02; done\n${then}`);
+  const open = () => writeFileSync(gate, '');
+  box.onCleanup(open);
+  return { ...command, open };
 }
 
 // Runs `action` while the process is stopped (SIGSTOP): a dcache run frozen
@@ -67,40 +61,41 @@ function whileFrozen<T>(child: ChildProcess, action: () => T): T {
   }
 }
 
-function safeList(dir: string): string[] {
+// The temp file in `dir` that holds `bytes`, if any.
+function tempHolding(dir: string, bytes: string): string | undefined {
+  let names: string[];
   try {
-    return readdirSync(dir);
+    names = readdirSync(dir);
   } catch {
-    return [];
+    return undefined;
   }
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  return names.find((name) => {
+    try {
+      return readFileSync(join(dir, name), 'utf8') === bytes;
+    } catch {
+      return false;
+    }
+  });
 }
 
 describe('dcache gc', () => {
-  it('reports what it freed, and exits 0 on an empty cache', () => {
+  it('reports what it freed, and exits 0 on an empty cache', ({ box }) => {
     const r = box.dcache(['gc']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
   });
 
-  it('keeps every entry and its blobs when nothing asks for room', () => {
-    printer('a.sh', 'a');
+  it('keeps every entry and its blobs when nothing asks for room', ({ box }) => {
+    printer(box, 'a.sh', 'a');
     box.dcache(['run', '--', box.path('a.sh')]);
     const r = box.dcache(['gc']);
     expect(r.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
-    expect(entries()).toHaveLength(1);
-    expect(files('blobs')).toHaveLength(1);
+    expect(entries(box)).toHaveLength(1);
+    expect(files(box, 'blobs')).toHaveLength(1);
   });
 
-  it('removes a blob that no entry names once it is an hour old', () => {
+  it('removes a blob that no entry names once it is an hour old', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'kept']);
     mkdirSync(join(box.cacheDir, 'blobs', 'ab'), { recursive: true });
     const orphan = join(box.cacheDir, 'blobs', 'ab', 'ab00000000000001');
@@ -110,10 +105,10 @@ describe('dcache gc', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('freed 300 B: 0 entries, 1 blob, 0 temp files\n');
     expect(existsSync(orphan)).toBe(false);
-    expect(files('blobs')).toHaveLength(1);
+    expect(files(box, 'blobs')).toHaveLength(1);
   });
 
-  it('keeps a blob that no entry names while it is younger than an hour (a recording may be about to name it)', () => {
+  it('keeps a blob that no entry names while it is younger than an hour (a recording may be about to name it)', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'kept']);
     mkdirSync(join(box.cacheDir, 'blobs', 'ab'), { recursive: true });
     const young = join(box.cacheDir, 'blobs', 'ab', 'ab00000000000002');
@@ -123,17 +118,17 @@ describe('dcache gc', () => {
     expect(existsSync(young)).toBe(true);
   });
 
-  it('keeps an old blob that an entry names, and the entry still replays', () => {
-    const a = printer('a.sh', 'a');
+  it('keeps an old blob that an entry names, and the entry still replays', ({ box }) => {
+    const a = printer(box, 'a.sh', 'a');
     box.dcache(['run', '--', a.path]);
-    for (const blob of files('blobs')) utimesSync(blob, TWO_HOURS_AGO(), TWO_HOURS_AGO());
+    for (const blob of files(box, 'blobs')) utimesSync(blob, TWO_HOURS_AGO(), TWO_HOURS_AGO());
     box.dcache(['gc']);
     const hit = box.dcache(['run', '--', a.path]);
     expect(a.runs()).toBe(1);
     expect(hit.stdout.toString()).toBe('a'.repeat(1000));
   });
 
-  it('removes the temp files of a recording that crashed more than an hour ago, and keeps younger ones', () => {
+  it('removes the temp files of a recording that crashed more than an hour ago, and keeps younger ones', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'kept']);
     const crashed = join(box.cacheDir, 'tmp', '4242-crashed.tmp');
     const running = join(box.cacheDir, 'tmp', '4243-running.tmp');
@@ -147,10 +142,10 @@ describe('dcache gc', () => {
     expect(existsSync(running)).toBe(true);
   });
 
-  it('removes a damaged entry', () => {
+  it('removes a damaged entry', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'damaged']);
     box.dcache(['run', '--', 'echo', 'sound']);
-    const damaged = entries().find((e) => e.argv[1] === 'damaged')!;
+    const damaged = entries(box).find((e) => e.argv[1] === 'damaged')!;
     const manifest = join(box.cacheDir, 'entries', damaged.key.slice(0, 2), `${damaged.key}.json`);
     writeFileSync(manifest, '{"format": 1, "key": ');
     const r = box.dcache(['gc']);
@@ -158,12 +153,12 @@ describe('dcache gc', () => {
     // its blob is left to the sweep of unnamed blobs, an hour later
     expect(r.stdout.toString()).toMatch(/^freed \d+ B: 1 entry, 0 blobs, 0 temp files\n$/);
     expect(existsSync(manifest)).toBe(false);
-    expect(entries().map((e) => e.argv[1])).toEqual(['sound']);
+    expect(entries(box).map((e) => e.argv[1])).toEqual(['sound']);
   });
 });
 
 describe('dcache gc --max-age', () => {
-  it('removes the entries stale for longer than the duration, and keeps fresh ones and those stale for less', () => {
+  it('removes the entries stale for longer than the duration, and keeps fresh ones and those stale for less', ({ box }) => {
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'long-stale'], at('2024-08-20T09:00:00'));
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'just-stale'], at('2024-08-26T20:00:00'));
     box.dcache(['run', '-p', 'daily', '--', 'echo', 'fresh'], at('2024-08-27T09:00:00'));
@@ -171,10 +166,10 @@ describe('dcache gc --max-age', () => {
     const r = box.dcache(['gc', '--max-age', '2d'], at('2024-08-27T12:00:00'));
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toMatch(/^freed \d+ B: 1 entry, 1 blob, 0 temp files\n$/);
-    expect(entries().map((e) => e.argv[1]).sort()).toEqual(['forever', 'fresh', 'just-stale']);
+    expect(entries(box).map((e) => e.argv[1]).sort()).toEqual(['forever', 'fresh', 'just-stale']);
   });
 
-  it('exits 2 and names the option for a --max-age that is not a duration', () => {
+  it('exits 2 and names the option for a --max-age that is not a duration', ({ box }) => {
     const r = box.dcache(['gc', '--max-age', 'old']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
@@ -183,10 +178,10 @@ describe('dcache gc --max-age', () => {
 });
 
 describe('dcache gc --max-size', () => {
-  it('removes the least recently used entries, by last hit or recording, until the cache fits', () => {
-    const a = printer('a.sh', 'a');
-    const b = printer('b.sh', 'b');
-    const c = printer('c.sh', 'c');
+  it('removes the least recently used entries, by last hit or recording, until the cache fits', ({ box }) => {
+    const a = printer(box, 'a.sh', 'a');
+    const b = printer(box, 'b.sh', 'b');
+    const c = printer(box, 'c.sh', 'c');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-27T10:00:00'));
     box.dcache(['run', '--', c.path], at('2024-08-27T11:00:00'));
@@ -197,44 +192,44 @@ describe('dcache gc --max-size', () => {
     const first = box.dcache(['gc', '--max-size', '2500B'], at('2024-08-27T12:30:00'));
     expect(first.code).toBe(0);
     expect(first.stdout.toString()).toMatch(/^freed [\d.]+ (?:B|KiB): 1 entry, 1 blob, 0 temp files\n$/);
-    expect([ran(a), ran(b), ran(c)]).toEqual([true, false, true]);
+    expect([ran(box, a), ran(box, b), ran(box, c)]).toEqual([true, false, true]);
 
     box.dcache(['gc', '--max-size', '1500B'], at('2024-08-27T12:30:00'));
-    expect([ran(a), ran(b), ran(c)]).toEqual([true, false, false]);
+    expect([ran(box, a), ran(box, b), ran(box, c)]).toEqual([true, false, false]);
   });
 
-  it('counts a blob shared by two entries once, and keeps it while one of them stays', () => {
-    const a = printer('a.sh', 's');
-    const b = printer('b.sh', 's');
-    const c = printer('c.sh', 'c');
+  it('counts a blob shared by two entries once, and keeps it while one of them stays', ({ box }) => {
+    const a = printer(box, 'a.sh', 's');
+    const b = printer(box, 'b.sh', 's');
+    const c = printer(box, 'c.sh', 'c');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-27T10:00:00'));
     box.dcache(['run', '--', c.path], at('2024-08-27T11:00:00'));
-    expect(files('blobs')).toHaveLength(2);
+    expect(files(box, 'blobs')).toHaveLength(2);
     // 2000 bytes stored; evicting a (the oldest) frees nothing, so b goes too
     const r = box.dcache(['gc', '--max-size', '1999B'], at('2024-08-27T12:00:00'));
     expect(r.stdout.toString()).toMatch(/^freed [\d.]+ (?:B|KiB): 2 entries, 1 blob, 0 temp files\n$/);
-    expect([ran(a), ran(b), ran(c)]).toEqual([false, false, true]);
+    expect([ran(box, a), ran(box, b), ran(box, c)]).toEqual([false, false, true]);
     // 2000 bytes fit under 2000: a shared blob counts once
     box.dcache(['run', '--', a.path], at('2024-08-27T12:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-27T12:00:00'));
     const none = box.dcache(['gc', '--max-size', '2000B'], at('2024-08-27T12:30:00'));
     expect(none.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
-    expect([ran(a), ran(b), ran(c)]).toEqual([true, true, true]);
+    expect([ran(box, a), ran(box, b), ran(box, c)]).toEqual([true, true, true]);
   });
 
-  it('takes sizes with units, in powers of 1024', () => {
-    const a = printer('a.sh', 'a', 1500);
-    const b = printer('b.sh', 'b', 1500);
+  it('takes sizes with units, in powers of 1024', ({ box }) => {
+    const a = printer(box, 'a.sh', 'a', 1500);
+    const b = printer(box, 'b.sh', 'b', 1500);
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-27T10:00:00'));
     box.dcache(['gc', '--max-size', '2K'], at('2024-08-27T12:00:00'));
-    expect([ran(a), ran(b)]).toEqual([false, true]);
+    expect([ran(box, a), ran(box, b)]).toEqual([false, true]);
     box.dcache(['gc', '--max-size', '1.5K'], at('2024-08-27T12:00:00'));
-    expect([ran(a), ran(b)]).toEqual([false, true]);
+    expect([ran(box, a), ran(box, b)]).toEqual([false, true]);
   });
 
-  it('exits 2 and names the option for a --max-size that is not a size', () => {
+  it('exits 2 and names the option for a --max-size that is not a size', ({ box }) => {
     const r = box.dcache(['gc', '--max-size', 'big']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
@@ -244,51 +239,51 @@ describe('dcache gc --max-size', () => {
 
 describe('the automatic clean-up after a miss', () => {
   const limit = { DCACHE_MAX_SIZE: '2500B' };
-  const stamp = () => join(box.cacheDir, 'gc-stamp');
+  const stamp = (box: Sandbox) => join(box.cacheDir, 'gc-stamp');
 
-  it('removes the least recently used entries until the cache is under DCACHE_MAX_SIZE', () => {
-    const scripts = ['a', 'b', 'c'].map((ch) => printer(`${ch}.sh`, ch));
+  it('removes the least recently used entries until the cache is under DCACHE_MAX_SIZE', ({ box }) => {
+    const scripts = ['a', 'b', 'c'].map((ch) => printer(box, `${ch}.sh`, ch));
     scripts.forEach((s, i) => box.dcache(['run', '--', s.path], at(`2024-08-27T0${i + 7}:00:00`, limit)));
-    expect(entries()).toHaveLength(3);
-    utimesSync(stamp(), TWO_HOURS_AGO(), TWO_HOURS_AGO());
-    const d = printer('d.sh', 'd');
+    expect(entries(box)).toHaveLength(3);
+    utimesSync(stamp(box), TWO_HOURS_AGO(), TWO_HOURS_AGO());
+    const d = printer(box, 'd.sh', 'd');
     const r = box.dcache(['run', '--', d.path], at('2024-08-27T12:00:00', limit));
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('d'.repeat(1000));
     expect(r.stderr).toBe('');
-    expect(scripts.map(ran)).toEqual([false, false, true]);
-    expect(ran(d)).toBe(true);
+    expect(scripts.map((s) => ran(box, s))).toEqual([false, false, true]);
+    expect(ran(box, d)).toBe(true);
   });
 
-  it('runs at most once an hour: a second miss within the hour leaves the cache over the limit', () => {
-    const scripts = ['a', 'b', 'c', 'd'].map((ch) => printer(`${ch}.sh`, ch));
+  it('runs at most once an hour: a second miss within the hour leaves the cache over the limit', ({ box }) => {
+    const scripts = ['a', 'b', 'c', 'd'].map((ch) => printer(box, `${ch}.sh`, ch));
     scripts.forEach((s, i) => box.dcache(['run', '--', s.path], at(`2024-08-27T0${i + 6}:00:00`, limit)));
-    expect(existsSync(stamp())).toBe(true);
-    expect(entries()).toHaveLength(4);
+    expect(existsSync(stamp(box))).toBe(true);
+    expect(entries(box)).toHaveLength(4);
   });
 
-  it('keeps to the default limit of 10 GiB when DCACHE_MAX_SIZE is not set', () => {
-    const scripts = ['a', 'b', 'c'].map((ch) => printer(`${ch}.sh`, ch));
+  it('keeps to the default limit of 10 GiB when DCACHE_MAX_SIZE is not set', ({ box }) => {
+    const scripts = ['a', 'b', 'c'].map((ch) => printer(box, `${ch}.sh`, ch));
     for (const s of scripts) {
       box.dcache(['run', '--', s.path]);
-      utimesSync(stamp(), TWO_HOURS_AGO(), TWO_HOURS_AGO());
+      utimesSync(stamp(box), TWO_HOURS_AGO(), TWO_HOURS_AGO());
     }
-    expect(entries()).toHaveLength(3);
+    expect(entries(box)).toHaveLength(3);
   });
 
-  it('never runs on a hit', () => {
-    const scripts = ['a', 'b', 'c', 'd'].map((ch) => printer(`${ch}.sh`, ch));
+  it('never runs on a hit', ({ box }) => {
+    const scripts = ['a', 'b', 'c', 'd'].map((ch) => printer(box, `${ch}.sh`, ch));
     scripts.forEach((s, i) => box.dcache(['run', '--', s.path], at(`2024-08-27T0${i + 6}:00:00`, limit)));
-    utimesSync(stamp(), TWO_HOURS_AGO(), TWO_HOURS_AGO());
-    const before = statSync(stamp()).mtimeMs;
+    utimesSync(stamp(box), TWO_HOURS_AGO(), TWO_HOURS_AGO());
+    const before = statSync(stamp(box)).mtimeMs;
     const hit = box.dcache(['run', '--', scripts[3]!.path], at('2024-08-27T12:00:00', limit));
     expect(hit.stdout.toString()).toBe('d'.repeat(1000));
     expect(scripts[3]!.runs()).toBe(1);
-    expect(entries()).toHaveLength(4);
-    expect(statSync(stamp()).mtimeMs).toBe(before);
+    expect(entries(box)).toHaveLength(4);
+    expect(statSync(stamp(box)).mtimeMs).toBe(before);
   });
 
-  it('warns once about a DCACHE_MAX_SIZE that is not a size, naming the variable, and runs with the default', () => {
+  it('warns once about a DCACHE_MAX_SIZE that is not a size, naming the variable, and runs with the default', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data; exit 0');
     const r = box.dcache(['run', '--', fetch.path], { env: { DCACHE_MAX_SIZE: 'lots' } });
     expect(r.code).toBe(0);
@@ -299,15 +294,16 @@ describe('the automatic clean-up after a miss', () => {
 });
 
 describe('gc while other processes record', () => {
-  it('lets a recording in progress publish a complete entry when gc --max-size 1 runs meanwhile', async () => {
-    const slow = box.counter('slow.sh', 'echo first; sleep 0.8; echo second');
-    const recording = start(['run', '--', slow.path]);
-    await waitFor(() => slow.runs() === 1, 'the slow command to start');
+  it('lets a recording in progress publish a complete entry when gc --max-size 1 runs meanwhile', async ({ box }) => {
+    const slow = gated(box, 'slow.sh', 'echo first', 'echo second');
+    const recording = startDcache(box, ['run', '--', slow.path]);
+    await waitUntil('the slow command starts', () => slow.runs() === 1);
     const gc = whileFrozen(recording.child, () => box.dcache(['gc', '--max-size', '1B']));
+    slow.open();
     expect(gc.code).toBe(0);
     const recorded = await recording.done;
     expect(recorded.code).toBe(0);
-    expect(recorded.stdout).toBe('first\nsecond\n');
+    expect(recorded.stdout.toString()).toBe('first\nsecond\n');
     const hit = box.dcache(['run', '--', slow.path]);
     expect(slow.runs()).toBe(1);
     expect(hit.code).toBe(0);
@@ -315,12 +311,13 @@ describe('gc while other processes record', () => {
     expect(hit.stderr).toBe('');
   });
 
-  it('lets a recording in progress publish a complete entry when clear --all runs meanwhile', async () => {
+  it('lets a recording in progress publish a complete entry when clear --all runs meanwhile', async ({ box }) => {
     box.dcache(['run', '--', 'echo', 'other']);
-    const slow = box.counter('slow.sh', 'echo first; sleep 0.8; echo second >&2');
-    const recording = start(['run', '--', slow.path]);
-    await waitFor(() => slow.runs() === 1, 'the slow command to start');
+    const slow = gated(box, 'slow.sh', 'echo first', 'echo second >&2');
+    const recording = startDcache(box, ['run', '--', slow.path]);
+    await waitUntil('the slow command starts', () => slow.runs() === 1);
     const clear = whileFrozen(recording.child, () => box.dcache(['clear', '--all']));
+    slow.open();
     expect(clear.stdout.toString()).toMatch(/^removed 1 entry, /);
     expect((await recording.done).code).toBe(0);
     const hit = box.shell(`$DCACHE run -- '${slow.path}' 2>&1`);
@@ -328,48 +325,56 @@ describe('gc while other processes record', () => {
     expect(hit.stdout.toString()).toBe('first\nsecond\n');
   });
 
-  it('keeps the bytes a recording shares with an entry that gc evicts while the command runs', async () => {
+  it('keeps the bytes a recording shares with an entry that gc evicts while the command runs', async ({ box }) => {
     // Same stdout bytes as the slow recording: one blob for both.
     box.dcache(['run', '-p', 'ttl:1m', '--', 'printf', 'first\\nsecond\\n'], at('2024-01-01T09:00:00'));
-    const slow = box.counter('slow.sh', 'echo first; sleep 0.8; echo second');
-    const recording = start(['run', '--', slow.path]);
-    await waitFor(() => slow.runs() === 1, 'the slow command to start');
+    const slow = gated(box, 'slow.sh', 'echo first', 'echo second');
+    const recording = startDcache(box, ['run', '--', slow.path]);
+    await waitUntil('the slow command starts', () => slow.runs() === 1);
     const gc = whileFrozen(recording.child, () => box.dcache(['gc', '--max-age', '1h']));
+    slow.open();
     expect(gc.stdout.toString()).toMatch(/^freed \d+ B: 1 entry, 1 blob, 0 temp files\n$/);
-    expect((await recording.done).stdout).toBe('first\nsecond\n');
+    expect((await recording.done).stdout.toString()).toBe('first\nsecond\n');
     const hit = box.dcache(['run', '--', slow.path]);
     expect(slow.runs()).toBe(1);
     expect(hit.stdout.toString()).toBe('first\nsecond\n');
     expect(hit.stderr).toBe('');
   });
 
-  it('keeps a blob a recording found already stored when gc evicts its only entry before the recording is published', async () => {
+  it('keeps a blob a recording found already stored when gc evicts its only entry before the recording is published', async ({ box }) => {
     // An old, long-stale entry whose stdout has the bytes of the file the
     // recording captures first.
     box.dcache(['run', '-p', 'ttl:1m', '--', 'printf', 'shared bytes\\n'], at('2024-01-01T09:00:00'));
-    // The command writes report.txt, then many small files: capturing them
-    // (each synced to disk) keeps the recording busy after report.txt's
-    // blob was found already stored and its own copy set aside.
+    // The command writes report.txt, then many small files in shards/:
+    // outputs are captured in the order of their names, so capturing the
+    // small files (each synced to disk) keeps the recording busy after
+    // report.txt's blob was found already stored and its own copy set aside.
     const make = box.counter(
       'make.sh',
-      "printf 'shared bytes\\n' > report.txt; mkdir -p parts; i=0; while [ $i -lt 500 ]; do echo \"part $i\" > parts/$i; i=$((i+1)); done",
+      "printf 'shared bytes\\n' > report.txt; mkdir -p shards; i=0; while [ $i -lt 500 ]; do echo \"part $i\" > shards/$i; i=$((i+1)); done",
     );
-    const args = ['run', '-o', 'report.txt', '-o', 'parts', '--', make.path];
-    const recording = start(args);
+    const args = ['run', '-o', 'report.txt', '-o', 'shards', '--', make.path];
     const tmp = join(box.cacheDir, 'tmp');
-    const setAside = () =>
-      safeList(tmp).some((name) => {
-        try {
-          return readFileSync(join(tmp, name), 'utf8') === 'shared bytes\n';
-        } catch {
-          return false;
-        }
+    const setAside = () => tempHolding(tmp, 'shared bytes\n') !== undefined;
+    // Each output is captured through a temp file in tmp: the first temp
+    // file after report.txt's copy is that of shards/0, so report.txt's copy
+    // has by then been set aside. inotify tells this test of it at once, and
+    // it stops dcache there, rather than polling for the moment.
+    const watcher = watch(tmp);
+    const recording = startDcache(box, args);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        watcher.on('change', (_event, name) => {
+          const copy = tempHolding(tmp, 'shared bytes\n');
+          if (copy === undefined || name === copy) return;
+          recording.child.kill('SIGSTOP');
+          resolve();
+        });
+        void recording.done.then(() => reject(new Error('the recording ended before report.txt was set aside')));
       });
-    await waitFor(() => existsSync(box.path('parts', '499')), 'the command to write its files');
-    // A busy wait, not a timer: the window lasts as long as the capture of
-    // the small files, a few tens of milliseconds on a fast disk.
-    const deadline = Date.now() + 20_000;
-    while (!setAside() && Date.now() < deadline);
+    } finally {
+      watcher.close();
+    }
     // Frozen between storing its blobs and publishing its manifest, the
     // recording is exactly what a gc must not break.
     const gc = whileFrozen(recording.child, () => {
@@ -379,22 +384,20 @@ describe('gc while other processes record', () => {
     expect(gc.stdout.toString()).toMatch(/^freed \d+ B: 1 entry, 1 blob, 0 temp files\n$/);
     expect((await recording.done).code).toBe(0);
     rmSync(box.path('report.txt'));
-    rmSync(box.path('parts'), { recursive: true });
+    rmSync(box.path('shards'), { recursive: true });
     const hit = box.dcache(['run', '-v', ...args.slice(1)]);
     expect(make.runs()).toBe(1);
     expect(plain(hit.stderr)).toMatch(/^dcache: hit/);
     expect(readFileSync(box.path('report.txt'), 'utf8')).toBe('shared bytes\n');
-    expect(readFileSync(box.path('parts', '499'), 'utf8')).toBe('part 499\n');
+    expect(readFileSync(box.path('shards', '499'), 'utf8')).toBe('part 499\n');
   });
 
-  it('lets a hit in progress replay in full while gc --max-size 1 evicts its entry', async () => {
+  it('lets a hit in progress replay in full while gc --max-size 1 evicts its entry', async ({ box }) => {
     const big = box.counter('big.sh', 'head -c 30000000 /dev/zero | tr "\\0" "z"');
     box.dcache(['run', '--', big.path]);
-    const replaying = start(['run', '--', big.path]);
+    const replaying = startDcache(box, ['run', '--', big.path]);
     // the replay has begun once the first bytes arrive
-    let got = 0;
-    replaying.child.stdout.on('data', (chunk: Buffer) => (got += chunk.length));
-    await waitFor(() => got > 0, 'the replay to start');
+    await replaying.stdoutReaches(1);
     const gc = box.dcache(['gc', '--max-size', '1B']);
     expect(gc.stdout.toString()).toMatch(/: 1 entry, 1 blob, /);
     const replayed = await replaying.done;

@@ -1,15 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 const ESC = '\u001b';
@@ -24,7 +17,7 @@ if (!/util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).
 
 // Runs `dcache <args>` with stdout on a terminal `columns` wide; returns
 // what the terminal showed, with the pty's CRLF turned back into LF.
-function onTerminal(args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
+function onTerminal(box: Sandbox, args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
   const inner = `stty cols ${options.columns ?? 250}; $DCACHE ${args}`;
   const r = box.shell(`script -qec '${inner}' /dev/null`, { env: { TERM: 'xterm', ...options.env } });
   return { code: r.code, text: r.stdout.toString().replaceAll('\r\n', '\n') };
@@ -40,7 +33,7 @@ interface LsEntry {
   lastHitAt: string | null;
 }
 
-function lsJson(now: string): LsEntry[] {
+function lsJson(box: Sandbox, now: string): LsEntry[] {
   const r = box.dcache(['ls', '--json'], at(now));
   expect(r.code).toBe(0);
   return (JSON.parse(r.stdout.toString()) as { entries: LsEntry[] }).entries;
@@ -54,13 +47,13 @@ const known = (object: object, fields: string[]) => Object.keys(object).filter((
 const cells = (line: string) => line.split(/ {2,}/);
 
 describe('dcache ls', () => {
-  it('lists one row per entry, oldest first: key, age, state, size, hits, policy, directory and command', () => {
+  it('lists one row per entry, oldest first: key, age, state, size, hits, policy, directory and command', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const report = box.counter('report.sh', 'echo report');
     box.dcache(['run', '--', fetch.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', fetch.path], at('2024-08-27T10:00:00'));
     box.dcache(['run', '-p', 'ttl:1h', '--', report.path], at('2024-08-27T10:00:00'));
-    const [a, b] = lsJson('2024-08-27T12:00:00');
+    const [a, b] = lsJson(box, '2024-08-27T12:00:00');
     const r = box.dcache(['ls'], at('2024-08-27T12:00:00'));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -72,7 +65,7 @@ describe('dcache ls', () => {
     expect(cells(lines[2]!)).toEqual([b!.key.slice(0, 12), '2h ago', 'stale', '7 B', '0', 'ttl:1h', cwd, report.path]);
   });
 
-  it('lines its columns up under the header', () => {
+  it('lines its columns up under the header', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'a much longer line'], at('2024-08-27T09:00:00'));
     const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
@@ -85,7 +78,7 @@ describe('dcache ls', () => {
     }
   });
 
-  it('shows a shell command as its string and an entry without its directory as -', () => {
+  it('shows a shell command as its string and an entry without its directory as -', ({ box }) => {
     box.dcache(['run', '--shell', '--', 'echo a | tr a b'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--no-cwd', '--', 'echo', 'two words'], at('2024-08-27T10:00:00'));
     const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
@@ -93,14 +86,14 @@ describe('dcache ls', () => {
     expect(cells(lines[2]!).slice(6)).toEqual(['-', "echo 'two words'"]);
   });
 
-  it('says on stderr that the cache is empty, and exits 0', () => {
+  it('says on stderr that the cache is empty, and exits 0', ({ box }) => {
     const r = box.dcache(['ls']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('');
     expect(plain(r.stderr)).toBe(`dcache: no entries in ${box.cacheDir}\n`);
   });
 
-  it('lists the cache given with --dir', () => {
+  it('lists the cache given with --dir', ({ box }) => {
     box.dcache(['run', '--dir', box.path('other'), '--', 'echo', 'elsewhere']);
     const here = box.dcache(['ls', '--json']);
     const there = box.dcache(['ls', '--json', '--dir', box.path('other')]);
@@ -108,7 +101,7 @@ describe('dcache ls', () => {
     expect((JSON.parse(there.stdout.toString()) as { entries: LsEntry[] }).entries.map((e) => e.argv)).toEqual([['echo', 'elsewhere']]);
   });
 
-  it('exits 2 and names the option when given an unknown one', () => {
+  it('exits 2 and names the option when given an unknown one', ({ box }) => {
     const r = box.dcache(['ls', '--long']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
@@ -118,7 +111,7 @@ describe('dcache ls', () => {
 
 describe('dcache ls --json', () => {
   // The contract: these fields, in this order; new fields may be added.
-  it('gives a versioned object with one entry per recording, its fields in a fixed order', () => {
+  it('gives a versioned object with one entry per recording, its fields in a fixed order', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data; echo warn >&2');
     const args = ['run', '-e', 'REGION', '-o', 'out.txt', '--', 'sh', '-c', `${fetch.path}; echo file > out.txt`];
     box.dcache(args, at('2024-08-27T09:00:00', { REGION: 'eu' }));
@@ -168,14 +161,14 @@ describe('dcache ls --json', () => {
     expect(known(report.entries[0]!, fields)).toEqual(fields);
   });
 
-  it('counts every blob of an entry once in its bytes: stdout, stderr, their interleaving and output files', () => {
+  it('counts every blob of an entry once in its bytes: stdout, stderr, their interleaving and output files', ({ box }) => {
     box.dcache(['run', '-o', 'out.txt', '--shell', '--', 'printf 12345; printf 678 >&2; printf abcdefghij > out.txt']);
     const [entry] = (JSON.parse(box.dcache(['ls', '--json']).stdout.toString()) as { entries: Array<{ bytes: number }> }).entries;
     // the order blob is two lines, "1 5\n2 3\n"
     expect(entry!.bytes).toBe(5 + 3 + 8 + 10);
   });
 
-  it('says stale with the instant it expired, and null for an entry recorded forever', () => {
+  it('says stale with the instant it expired, and null for an entry recorded forever', ({ box }) => {
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '-p', 'forever', '--', 'echo', 'b'], at('2024-08-27T09:30:00'));
     const [ttl, forever] = (JSON.parse(box.dcache(['ls', '--json'], at('2024-08-27T12:00:00')).stdout.toString()) as {
@@ -185,12 +178,12 @@ describe('dcache ls --json', () => {
     expect(forever).toMatchObject({ fresh: true, expiresAt: null });
   });
 
-  it('gives cwd null for an entry recorded with --no-cwd', () => {
+  it('gives cwd null for an entry recorded with --no-cwd', ({ box }) => {
     box.dcache(['run', '--no-cwd', '--', 'echo', 'a']);
-    expect(lsJson('2024-08-27T12:00:00')[0]!.cwd).toBeNull();
+    expect(lsJson(box, '2024-08-27T12:00:00')[0]!.cwd).toBeNull();
   });
 
-  it('gives an empty list for an empty cache', () => {
+  it('gives an empty list for an empty cache', ({ box }) => {
     const r = box.dcache(['ls', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout.toString())).toStrictEqual({ version: 1, entries: [] });
@@ -199,54 +192,54 @@ describe('dcache ls --json', () => {
 });
 
 describe('dcache ls colour', () => {
-  const record = () => {
+  const record = (box: Sandbox) => {
     box.dcache(['run', '--', 'echo', 'fresh'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'stale'], at('2024-08-27T09:00:00'));
   };
 
-  it('writes no escape codes into a pipe', () => {
-    record();
+  it('writes no escape codes into a pipe', ({ box }) => {
+    record(box);
     const r = box.dcache(['ls'], at('2024-08-27T12:00:00', { TERM: 'xterm' }));
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).not.toContain(ESC);
   });
 
-  it('colours the table on a terminal, and it reads the same without the colour', () => {
-    record();
-    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+  it('colours the table on a terminal, and it reads the same without the colour', ({ box }) => {
+    record(box);
+    const tty = onTerminal(box, 'ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     const piped = box.dcache(['ls'], at('2024-08-27T12:00:00'));
     expect(tty.code).toBe(0);
     expect(tty.text).toContain(ESC);
     expect(plain(tty.text)).toBe(piped.stdout.toString());
   });
 
-  it('writes no escape codes on a terminal when NO_COLOR is set', () => {
-    record();
-    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', NO_COLOR: '1' } });
+  it('writes no escape codes on a terminal when NO_COLOR is set', ({ box }) => {
+    record(box);
+    const tty = onTerminal(box, 'ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', NO_COLOR: '1' } });
     expect(tty.code).toBe(0);
     expect(tty.text).toContain('KEY');
     expect(tty.text).not.toContain(ESC);
   });
 
-  it('writes no escape codes on a terminal with --no-color', () => {
-    record();
-    const tty = onTerminal('ls --no-color', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+  it('writes no escape codes on a terminal with --no-color', ({ box }) => {
+    record(box);
+    const tty = onTerminal(box, 'ls --no-color', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     expect(tty.code).toBe(0);
     expect(tty.text).toContain('KEY');
     expect(tty.text).not.toContain(ESC);
   });
 
-  it('writes no escape codes on a terminal whose TERM is dumb', () => {
-    record();
-    const tty = onTerminal('ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', TERM: 'dumb' } });
+  it('writes no escape codes on a terminal whose TERM is dumb', ({ box }) => {
+    record(box);
+    const tty = onTerminal(box, 'ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', TERM: 'dumb' } });
     expect(tty.code).toBe(0);
     expect(tty.text).toContain('KEY');
     expect(tty.text).not.toContain(ESC);
   });
 
-  it('writes no escape codes into ls --json on a terminal', () => {
-    record();
-    const tty = onTerminal('ls --json', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+  it('writes no escape codes into ls --json on a terminal', ({ box }) => {
+    record(box);
+    const tty = onTerminal(box, 'ls --json', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     expect(tty.code).toBe(0);
     expect(tty.text).not.toContain(ESC);
     expect((JSON.parse(tty.text) as { entries: unknown[] }).entries).toHaveLength(2);
@@ -256,10 +249,10 @@ describe('dcache ls colour', () => {
 describe('dcache ls on a narrow terminal', () => {
   const longCommand = ['echo', ...Array.from({ length: 30 }, (_, i) => `word${i}`)];
 
-  it('cuts the command to fit the width, never the key', () => {
+  it('cuts the command to fit the width, never the key', ({ box }) => {
     box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
-    const [entry] = lsJson('2024-08-27T12:00:00');
-    const tty = onTerminal('ls --no-color', { columns: 150, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const [entry] = lsJson(box, '2024-08-27T12:00:00');
+    const tty = onTerminal(box, 'ls --no-color', { columns: 150, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     const lines = tty.text.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(150);
@@ -268,15 +261,15 @@ describe('dcache ls on a narrow terminal', () => {
     expect(row[7]).toMatch(/^echo word0 word1 .*…$/);
   });
 
-  it('keeps the whole command in a pipe', () => {
+  it('keeps the whole command in a pipe', ({ box }) => {
     box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
     const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
     expect(cells(lines[1]!)[7]).toBe(longCommand.join(' '));
   });
 
-  it('fits every line into an 80-column terminal', () => {
+  it('fits every line into an 80-column terminal', ({ box }) => {
     box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
-    const tty = onTerminal('ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const tty = onTerminal(box, 'ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     const lines = tty.text.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);

@@ -1,15 +1,8 @@
 import { readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 const ESC = '\u001b';
@@ -18,16 +11,16 @@ const SECRET = 'hunter2-very-secret-value';
 // others may be added anywhere, these may not move or go.
 const known = (object: object, fields: string[]) => Object.keys(object).filter((k) => fields.includes(k));
 
-function keys(): string[] {
+function keys(box: Sandbox): string[] {
   const r = box.dcache(['ls', '--json']);
   return (JSON.parse(r.stdout.toString()) as { entries: Array<{ key: string }> }).entries.map((e) => e.key);
 }
 
 // Records `echo 0` … `echo 16` without the working directory in the key:
 // seventeen keys, so two of them share their first hexadecimal digit.
-function recordSeventeen(): string[] {
+function recordSeventeen(box: Sandbox): string[] {
   box.shell('i=0; while [ $i -le 16 ]; do $DCACHE run --no-cwd -- echo $i >/dev/null; i=$((i+1)); done');
-  const all = keys();
+  const all = keys(box);
   expect(all).toHaveLength(17);
   return all;
 }
@@ -38,7 +31,7 @@ function sharedPrefix(all: string[]): { prefix: string; matching: string[] } {
 }
 
 // A recording with every kind of key material and an output file.
-function recordRich(): string {
+function recordRich(box: Sandbox): string {
   const fetch = box.counter('fetch.sh', 'echo data; echo warn >&2; echo file > out.txt');
   writeFileSync(box.path('watched.txt'), 'v1\n');
   const r = box.dcache(
@@ -50,9 +43,9 @@ function recordRich(): string {
 }
 
 describe('dcache show', () => {
-  it('shows the key material, exit code, duration, sizes, output files and watched sources', () => {
-    const fetch = recordRich();
-    const [key] = keys();
+  it('shows the key material, exit code, duration, sizes, output files and watched sources', ({ box }) => {
+    const fetch = recordRich(box);
+    const [key] = keys(box);
     const r = box.dcache(['show', key!.slice(0, 6)], at('2024-08-27T12:00:00'));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -75,32 +68,32 @@ describe('dcache show', () => {
     expect(field('watch')).toEqual([expect.stringMatching(/^watched\.txt: /)]);
   });
 
-  it('never shows an environment value, only its hash', () => {
-    recordRich();
-    const [key] = keys();
+  it('never shows an environment value, only its hash', ({ box }) => {
+    recordRich(box);
+    const [key] = keys(box);
     const text = box.dcache(['show', key!]).stdout.toString() + box.dcache(['show', '--json', key!]).stdout.toString();
     expect(text).toContain('API_TOKEN');
     expect(text).not.toContain(SECRET);
   });
 
-  it('shows the exit code of a recorded failure', () => {
+  it('shows the exit code of a recorded failure', ({ box }) => {
     box.dcache(['run', '--cache-failures', '--', 'sh', '-c', 'exit 3']);
-    const [key] = keys();
+    const [key] = keys(box);
     const text = box.dcache(['show', key!]).stdout.toString();
     expect(text).toMatch(/^exit code +3$/m);
   });
 
-  it('takes upper-case hexadecimal as well', () => {
+  it('takes upper-case hexadecimal as well', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
-    const [key] = keys();
+    const [key] = keys(box);
     const r = box.dcache(['show', key!.slice(0, 8).toUpperCase()]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toContain(key);
   });
 
-  it('writes no escape codes into a pipe', () => {
-    recordRich();
-    const [key] = keys();
+  it('writes no escape codes into a pipe', ({ box }) => {
+    recordRich(box);
+    const [key] = keys(box);
     const r = box.dcache(['show', key!], { env: { TERM: 'xterm' } });
     expect(r.stdout.toString()).not.toContain(ESC);
   });
@@ -108,9 +101,9 @@ describe('dcache show', () => {
 
 describe('dcache show --json', () => {
   // The contract: these fields, in this order; new fields may be added.
-  it('gives every field of ls --json, then the duration, key material, streams, files and validators', () => {
-    const fetch = recordRich();
-    const [key] = keys();
+  it('gives every field of ls --json, then the duration, key material, streams, files and validators', ({ box }) => {
+    const fetch = recordRich(box);
+    const [key] = keys(box);
     const r = box.dcache(['show', '--json', key!.slice(0, 4)], at('2024-08-27T12:00:00'));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -176,11 +169,11 @@ describe('dcache show --json', () => {
     expect(known(detail.material as object, material)).toEqual(material);
   });
 
-  it('counts the hits and the last one', () => {
+  it('counts the hits and the last one', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T10:00:00'));
     box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T11:00:00'));
-    const [key] = keys();
+    const [key] = keys(box);
     const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { hits: number; lastHitAt: string };
     expect(detail.hits).toBe(2);
     expect(detail.lastHitAt).toBe('2024-08-27T09:00:00.000Z');
@@ -188,8 +181,8 @@ describe('dcache show --json', () => {
 });
 
 describe('dcache show with a prefix that does not name one entry', () => {
-  it('lists the candidates of an ambiguous prefix on stderr and exits 2', () => {
-    const { prefix, matching } = sharedPrefix(recordSeventeen());
+  it('lists the candidates of an ambiguous prefix on stderr and exits 2', ({ box }) => {
+    const { prefix, matching } = sharedPrefix(recordSeventeen(box));
     const r = box.dcache(['show', prefix]);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
@@ -200,9 +193,9 @@ describe('dcache show with a prefix that does not name one entry', () => {
     for (const line of lines.slice(1)) expect(line).toMatch(/^dcache: +[0-9a-f]{16} +echo \d+$/);
   });
 
-  it('exits 1 for a prefix that matches no entry', () => {
+  it('exits 1 for a prefix that matches no entry', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
-    const [key] = keys();
+    const [key] = keys(box);
     const other = key![0] === 'f' ? '0' : 'f';
     const r = box.dcache(['show', `${other}${key!.slice(1, 6)}`]);
     expect(r.code).toBe(1);
@@ -210,20 +203,20 @@ describe('dcache show with a prefix that does not name one entry', () => {
     expect(plain(r.stderr)).toBe(`dcache: no entry's key starts with '${other}${key!.slice(1, 6)}' (see dcache ls)\n`);
   });
 
-  it('exits 1 in an empty cache', () => {
+  it('exits 1 in an empty cache', ({ box }) => {
     const r = box.dcache(['show', 'abc']);
     expect(r.code).toBe(1);
     expect(r.stdout.toString()).toBe('');
   });
 
-  it('exits 2 for something that is not a key prefix', () => {
+  it('exits 2 for something that is not a key prefix', ({ box }) => {
     const r = box.dcache(['show', 'xyz']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
     expect(plain(r.stderr)).toMatch(/^dcache: 'xyz' is not a key prefix; keys are 16 hexadecimal digits/);
   });
 
-  it('exits 2 without a prefix', () => {
+  it('exits 2 without a prefix', ({ box }) => {
     const r = box.dcache(['show']);
     expect(r.code).toBe(2);
     expect(plain(r.stderr)).toMatch(/missing required argument 'key-prefix'/);
@@ -231,9 +224,9 @@ describe('dcache show with a prefix that does not name one entry', () => {
 });
 
 describe('dcache show of a damaged entry', () => {
-  it('treats an entry whose manifest is garbled as absent', () => {
+  it('treats an entry whose manifest is garbled as absent', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
-    const [key] = keys();
+    const [key] = keys(box);
     const dir = join(box.cacheDir, 'entries', key!.slice(0, 2));
     for (const name of readdirSync(dir)) writeFileSync(join(dir, name), readFileSync(join(dir, name), 'utf8').slice(0, 20));
     const r = box.dcache(['show', key!]);

@@ -1,16 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { manifests } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 const ESC = '\u001b';
@@ -21,7 +15,7 @@ if (!/util-linux/.test(spawnSync('script', ['--version'], { encoding: 'utf8' }).
   throw new Error('util-linux script is needed for the terminal tests (apt-get install bsdutils)');
 }
 
-function onTerminal(args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
+function onTerminal(box: Sandbox, args: string, options: { columns?: number; env?: NodeJS.ProcessEnv } = {}) {
   const inner = `stty cols ${options.columns ?? 200}; $DCACHE ${args}`;
   const r = box.shell(`script -qec '${inner}' /dev/null`, { env: { TERM: 'xterm', ...options.env } });
   return { code: r.code, text: r.stdout.toString().replaceAll('\r\n', '\n') };
@@ -43,19 +37,42 @@ interface Stats {
   days: Array<{ date: string; hits: number; misses: number }>;
 }
 
-function stats(now = '2024-08-27T18:00:00'): Stats {
+function stats(box: Sandbox, now = '2024-08-27T18:00:00'): Stats {
   const r = box.dcache(['stats', '--json'], at(now));
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout.toString()) as Stats;
 }
 
-function keyOf(argv0: string): string {
+function keyOf(box: Sandbox, argv0: string): string {
   const r = box.dcache(['ls', '--json']);
   return (JSON.parse(r.stdout.toString()) as { entries: Array<{ key: string; argv: string[] }> }).entries.find((e) => e.argv[0] === argv0)!.key;
 }
 
+const HOUR_MS = 60 * 60 * 1000;
+
+const readManifest = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as { material: { argv: string[] }; [field: string]: unknown };
+
+// Makes the entry of `argv0` (the only one, if not given) say that its
+// recorded run took an hour.
+function tookAnHour(box: Sandbox, argv0?: string): void {
+  const paths = manifests(box.cacheDir).filter((path) => argv0 === undefined || readManifest(path).material.argv[0] === argv0);
+  expect(paths).toHaveLength(1);
+  writeFileSync(paths[0]!, JSON.stringify({ ...readManifest(paths[0]!), durationMs: HOUR_MS }));
+}
+
+// The time each hit says it saved, as dcache logged it.
+function savedPerHit(box: Sandbox): number[] {
+  const dir = join(box.cacheDir, 'activity');
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.log'))
+    .flatMap((name) => readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean))
+    .map((line) => JSON.parse(line) as { e: string; saved?: number })
+    .filter((event) => event.e === 'hit')
+    .map((event) => event.saved!);
+}
+
 // Every file under the cache directory with its size and mtime.
-function tree(): Map<string, string> {
+function tree(box: Sandbox): Map<string, string> {
   const files = new Map<string, string>();
   for (const d of readdirSync(box.cacheDir, { recursive: true, withFileTypes: true })) {
     const path = join(d.parentPath, d.name);
@@ -66,7 +83,7 @@ function tree(): Map<string, string> {
 }
 
 describe('dcache stats', () => {
-  it('counts hits and misses, overall and per command, with the hit rate', () => {
+  it('counts hits and misses, overall and per command, with the hit rate', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     const b = box.counter('b.sh', 'echo b');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
@@ -74,14 +91,14 @@ describe('dcache stats', () => {
     box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-27T12:00:00'));
     box.dcache(['run', '--', b.path], at('2024-08-28T12:00:00'));
-    const s = stats('2024-08-28T18:00:00');
+    const s = stats(box, '2024-08-28T18:00:00');
     expect(s).toMatchObject({ entries: 2, hits: 2, misses: 3, hitRate: 0.4 });
     const byCommand = Object.fromEntries(s.commands.map((c) => [c.command, [c.hits, c.misses]]));
     expect(byCommand).toEqual({ [a.path]: [2, 1], [b.path]: [0, 2] });
   });
 
   // The contract: these fields, in this order; new fields may be added.
-  it('gives a versioned object with its fields, commands and days in a fixed order', () => {
+  it('gives a versioned object with its fields, commands and days in a fixed order', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
@@ -101,7 +118,7 @@ describe('dcache stats', () => {
       misses: 1,
       hitRate: 0.5,
       savedMs: expect.any(Number),
-      commands: [{ key: keyOf(a.path), command: a.path, hits: 1, misses: 1, savedMs: expect.any(Number) }],
+      commands: [{ key: keyOf(box, a.path), command: a.path, hits: 1, misses: 1, savedMs: expect.any(Number) }],
       days,
     });
     const fields = ['version', 'entries', 'bytes', 'hits', 'misses', 'hitRate', 'savedMs', 'commands', 'days'];
@@ -113,69 +130,79 @@ describe('dcache stats', () => {
     expect(s.days.at(-1)!.date).toBe('2024-08-27');
   });
 
-  it('gives a null hit rate and empty counts for an empty cache', () => {
-    expect(stats()).toMatchObject({ entries: 0, bytes: 0, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
+  it('gives a null hit rate and empty counts for an empty cache', ({ box }) => {
+    expect(stats(box)).toMatchObject({ entries: 0, bytes: 0, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
   });
 
-  it('counts the time saved: the recorded run took a second, each replay far less', () => {
-    const slow = box.counter('slow.sh', 'sleep 1; echo done');
+  // A hit saves the recorded run's duration less its own cost. The recorded
+  // run "took an hour": written into its manifest rather than slept, so that
+  // what a replay costs on a slow or busy machine cannot change the outcome.
+  it('counts the time saved: the recorded run’s duration less what each replay cost', ({ box }) => {
+    const slow = box.counter('slow.sh', 'echo done');
     box.dcache(['run', '--', slow.path]);
+    tookAnHour(box);
     box.dcache(['run', '--', slow.path]);
     box.dcache(['run', '--', slow.path]);
     expect(slow.runs()).toBe(1);
-    const { durationMs } = JSON.parse(box.dcache(['show', '--json', keyOf(slow.path)]).stdout.toString()) as { durationMs: number };
-    const s = stats();
-    expect(durationMs).toBeGreaterThanOrEqual(1000);
-    expect(s.savedMs).toBeGreaterThan(0);
-    expect(s.savedMs).toBeLessThan(2 * durationMs);
+    const { durationMs } = JSON.parse(box.dcache(['show', '--json', keyOf(box, slow.path)]).stdout.toString()) as { durationMs: number };
+    expect(durationMs).toBe(HOUR_MS);
+    const saved = savedPerHit(box);
+    expect(saved).toHaveLength(2);
+    for (const ms of saved) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThanOrEqual(durationMs);
+    }
+    const s = stats(box);
+    expect(s.savedMs).toBe(saved[0]! + saved[1]!);
     expect(s.commands[0]!.savedMs).toBe(s.savedMs);
   });
 
-  it('orders the top commands by the time they saved', () => {
+  it('orders the top commands by the time they saved', ({ box }) => {
     const quick = box.counter('quick.sh', 'echo quick');
-    const slow = box.counter('slow.sh', 'sleep 1; echo slow');
+    const slow = box.counter('slow.sh', 'echo slow');
     box.dcache(['run', '--', quick.path]);
     box.dcache(['run', '--', slow.path]);
+    tookAnHour(box, slow.path);
     box.dcache(['run', '--', slow.path]);
     for (let i = 0; i < 3; i++) box.dcache(['run', '--', quick.path]);
-    expect(stats().commands.map((c) => c.command)).toEqual([slow.path, quick.path]);
+    expect(stats(box).commands.map((c) => c.command)).toEqual([slow.path, quick.path]);
   });
 
-  it('keeps counting a command whose entry was cleared, without its command line', () => {
+  it('keeps counting a command whose entry was cleared, without its command line', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'gone'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', 'echo', 'gone'], at('2024-08-27T10:00:00'));
-    const key = keyOf('echo');
+    const key = keyOf(box, 'echo');
     box.dcache(['clear', '--all']);
-    const s = stats();
+    const s = stats(box);
     expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1 });
     expect(s.commands).toEqual([expect.objectContaining({ key, command: null, hits: 1, misses: 1 })]);
     expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toContain(`(entry ${key} removed)`);
   });
 
-  it('counts the same after gc has folded the logs of past days into its summary', () => {
+  it('counts the same after gc has folded the logs of past days into its summary', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-25T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-25T10:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
-    const before = stats();
+    const before = stats(box);
     expect(box.dcache(['gc'], at('2024-08-27T12:00:00')).code).toBe(0);
     expect(readdirSync(join(box.cacheDir, 'activity')).sort()).toEqual(['2024-08-27.log', 'summary.json']);
-    expect(stats()).toEqual(before);
+    expect(stats(box)).toEqual(before);
     expect(before).toMatchObject({ hits: 1, misses: 3 });
   });
 
-  it('counts events per day, on the local calendar day', () => {
+  it('counts events per day, on the local calendar day', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     // 00:30 in Paris is still the 26th in UTC
     box.dcache(['run', '--', a.path], at('2024-08-27T00:30:00'));
-    const day = stats().days.find((d) => d.date === '2024-08-27');
+    const day = stats(box).days.find((d) => d.date === '2024-08-27');
     expect(day).toEqual({ date: '2024-08-27', hits: 0, misses: 1 });
   });
 });
 
 describe('dcache stats --zero', () => {
-  it('resets the counts, keeps the entries, and counts afresh', () => {
+  it('resets the counts, keeps the entries, and counts afresh', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
@@ -183,15 +210,15 @@ describe('dcache stats --zero', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('statistics reset\n');
     expect(r.stderr).toBe('');
-    expect(stats()).toMatchObject({ entries: 1, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
+    expect(stats(box)).toMatchObject({ entries: 1, hits: 0, misses: 0, hitRate: null, savedMs: 0, commands: [] });
     box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
-    expect(stats()).toMatchObject({ hits: 1, misses: 0, hitRate: 1 });
+    expect(stats(box)).toMatchObject({ hits: 1, misses: 0, hitRate: 1 });
     expect(a.runs()).toBe(1);
   });
 });
 
 describe('dcache stats for people', () => {
-  it('shows entries, bytes, hits, misses, hit rate, time saved and the top commands', () => {
+  it('shows entries, bytes, hits, misses, hit rate, time saved and the top commands', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
@@ -208,20 +235,20 @@ describe('dcache stats for people', () => {
     expect(lines).toHaveLength(6);
   });
 
-  it('draws no chart and writes no escape codes into a pipe', () => {
+  it('draws no chart and writes no escape codes into a pipe', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
     const r = box.dcache(['stats'], { env: { TERM: 'xterm' } });
     expect(r.stdout.toString()).not.toContain('last 14 days');
     expect(r.stdout.toString()).not.toContain(ESC);
   });
 
-  it('draws hits and misses per day for the last 14 days on a terminal', () => {
+  it('draws hits and misses per day for the last 14 days on a terminal', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T11:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
-    const tty = onTerminal('stats', { env: { DCACHE_NOW: '2024-08-27T18:00:00' } });
+    const tty = onTerminal(box, 'stats', { env: { DCACHE_NOW: '2024-08-27T18:00:00' } });
     expect(tty.code).toBe(0);
     expect(tty.text).toContain(ESC);
     const lines = plain(tty.text).trimEnd().split('\n');
@@ -235,10 +262,10 @@ describe('dcache stats for people', () => {
     expect(chart[13]!.split('█').length - 1).toBe(13);
   });
 
-  it('writes no escape codes on a terminal with NO_COLOR or --no-color', () => {
+  it('writes no escape codes on a terminal with NO_COLOR or --no-color', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
-    const noColor = onTerminal('stats', { env: { NO_COLOR: '1' } });
-    const flag = onTerminal('stats --no-color');
+    const noColor = onTerminal(box, 'stats', { env: { NO_COLOR: '1' } });
+    const flag = onTerminal(box, 'stats --no-color');
     for (const tty of [noColor, flag]) {
       expect(tty.code).toBe(0);
       expect(tty.text).toContain('last 14 days');
@@ -248,12 +275,12 @@ describe('dcache stats for people', () => {
 });
 
 describe('counting a hit', () => {
-  it('appends one line to the day log and changes nothing else in the cache', () => {
+  it('appends one line to the day log and changes nothing else in the cache', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
-    const before = tree();
+    const before = tree(box);
     box.dcache(['run', '--', a.path], at('2024-08-27T10:00:00'));
-    const after = tree();
+    const after = tree(box);
     const changed = [...after.keys()].filter((path) => before.get(path) !== after.get(path));
     expect(changed).toEqual([join('activity', '2024-08-27.log')]);
     expect([...before.keys()].filter((path) => !after.has(path))).toEqual([]);

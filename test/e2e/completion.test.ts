@@ -1,26 +1,19 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 // `dcache completion bash|zsh|fish`. The bash script is loaded into a real
 // bash and asked for completions the way bash's programmable completion
 // asks: COMP_WORDS and COMP_CWORD set, the registered function called.
 // zsh and fish need not be installed here, so their scripts are read.
 
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
-
 const SUBCOMMANDS = ['run', 'status', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'];
 const POLICY_NAMES = ['daily', 'hourly', 'weekly', 'monthly', 'forever', 'ttl:', 'cron:'];
 
 // Writes the bash script to a file once per test.
-function bashScript(): string {
+function bashScript(box: Sandbox): string {
   const r = box.dcache(['completion', 'bash']);
   expect(r.code).toBe(0);
   const path = box.path('dcache.bash');
@@ -31,7 +24,7 @@ function bashScript(): string {
 // What bash offers for the command line `words` (the last one is the word
 // being completed, '' after a space), through the function that the script
 // registers for dcache with `complete -F`.
-function bashComplete(script: string, words: string[]): string[] {
+function bashComplete(box: Sandbox, script: string, words: string[]): string[] {
   const program = `
     source "$1"; shift
     fn=$(complete -p dcache | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')
@@ -46,7 +39,7 @@ function bashComplete(script: string, words: string[]): string[] {
 }
 
 describe('dcache completion bash', () => {
-  it('prints a script that bash parses, on stdout, and exits 0', () => {
+  it('prints a script that bash parses, on stdout, and exits 0', ({ box }) => {
     const r = box.dcache(['completion', 'bash']);
     const check = spawnSync('bash', ['-n'], { input: r.stdout, encoding: 'utf8' });
     expect(check.status).toBe(0);
@@ -55,51 +48,51 @@ describe('dcache completion bash', () => {
     expect(r.code).toBe(0);
   });
 
-  it('registers a completion for the dcache command', () => {
-    const script = bashScript();
+  it('registers a completion for the dcache command', ({ box }) => {
+    const script = bashScript(box);
     const r = spawnSync('bash', ['-c', 'source "$1" && complete -p dcache', 'bash', script], { encoding: 'utf8' });
     expect(r.stdout).toMatch(/^complete .*-F \S+ dcache\n$/);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
 
-  it('completes a subcommand from its first letters', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'ru'])).toEqual(['run']);
+  it('completes a subcommand from its first letters', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'ru'])).toEqual(['run']);
   });
 
-  it('offers every subcommand after dcache', () => {
-    expect(bashComplete(bashScript(), ['dcache', ''])).toEqual(expect.arrayContaining(SUBCOMMANDS));
+  it('offers every subcommand after dcache', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', ''])).toEqual(expect.arrayContaining(SUBCOMMANDS));
   });
 
-  it('completes an option of run from its first letters', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'run', '--po'])).toEqual(['--policy']);
+  it('completes an option of run from its first letters', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', '--po'])).toEqual(['--policy']);
   });
 
-  it('offers the options of the subcommand given, not those of another', () => {
-    const offered = bashComplete(bashScript(), ['dcache', 'gc', '--']);
+  it('offers the options of the subcommand given, not those of another', ({ box }) => {
+    const offered = bashComplete(box, bashScript(box), ['dcache', 'gc', '--']);
     expect(offered).toEqual(expect.arrayContaining(['--max-size', '--max-age', '--dir']));
     expect(offered).not.toContain('--policy');
   });
 
-  it('offers the policy names after -p', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'run', '-p', ''])).toEqual(expect.arrayContaining(POLICY_NAMES));
+  it('offers the policy names after -p', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', '-p', ''])).toEqual(expect.arrayContaining(POLICY_NAMES));
   });
 
-  it('completes a policy name after --policy from its first letters', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'status', '--policy', 'we'])).toEqual(['weekly']);
+  it('completes a policy name after --policy from its first letters', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'status', '--policy', 'we'])).toEqual(['weekly']);
   });
 
-  it('offers the shells after completion', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'completion', ''])).toEqual(['bash', 'fish', 'zsh']);
+  it('offers the shells after completion', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'completion', ''])).toEqual(['bash', 'fish', 'zsh']);
   });
 
-  it('completes command names after --', () => {
-    expect(bashComplete(bashScript(), ['dcache', 'run', '-o', 'x.csv', '--', 'printen'])).toContain('printenv');
+  it('completes command names after --', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', '-o', 'x.csv', '--', 'printen'])).toContain('printenv');
   });
 });
 
 describe('dcache completion zsh', () => {
-  it("prints a script to source from ~/.zshrc, through zsh's bash completion layer", () => {
+  it("prints a script to source from ~/.zshrc, through zsh's bash completion layer", ({ box }) => {
     const r = box.dcache(['completion', 'zsh']);
     const script = r.stdout.toString();
     expect(script.split('\n')[0]).toBe('# dcache completion for zsh: add  source <(dcache completion zsh)  to ~/.zshrc');
@@ -109,19 +102,19 @@ describe('dcache completion zsh', () => {
     expect(r.code).toBe(0);
   });
 
-  it('names every subcommand', () => {
+  it('names every subcommand', ({ box }) => {
     const script = box.dcache(['completion', 'zsh']).stdout.toString();
     for (const name of SUBCOMMANDS) expect(script).toMatch(new RegExp(`\\b${name}\\b`));
   });
 
-  it('names every policy', () => {
+  it('names every policy', ({ box }) => {
     const script = box.dcache(['completion', 'zsh']).stdout.toString();
     for (const name of POLICY_NAMES) expect(script).toContain(name);
   });
 });
 
 describe('dcache completion fish', () => {
-  it('prints complete commands for dcache and exits 0', () => {
+  it('prints complete commands for dcache and exits 0', ({ box }) => {
     const r = box.dcache(['completion', 'fish']);
     const lines = r.stdout.toString().split('\n').filter((line) => line !== '' && !line.startsWith('#'));
     expect(lines.every((line) => line.startsWith('complete -c dcache '))).toBe(true);
@@ -129,14 +122,14 @@ describe('dcache completion fish', () => {
     expect(r.code).toBe(0);
   });
 
-  it('offers every subcommand before one is given', () => {
+  it('offers every subcommand before one is given', ({ box }) => {
     const script = box.dcache(['completion', 'fish']).stdout.toString();
     for (const name of SUBCOMMANDS) {
       expect(script).toMatch(new RegExp(`^complete -c dcache -n __fish_use_subcommand -a ${name} `, 'm'));
     }
   });
 
-  it('offers the policy names for --policy of run', () => {
+  it('offers the policy names for --policy of run', ({ box }) => {
     const script = box.dcache(['completion', 'fish']).stdout.toString();
     const line = script.split('\n').find((l) => l.includes('__fish_seen_subcommand_from run') && l.includes('-l policy'));
     for (const name of POLICY_NAMES) expect(line).toContain(name);
@@ -144,7 +137,7 @@ describe('dcache completion fish', () => {
 });
 
 describe('dcache completion with a shell it does not know', () => {
-  it('names the shell and the shells it knows on stderr and exits 2', () => {
+  it('names the shell and the shells it knows on stderr and exits 2', ({ box }) => {
     const r = box.dcache(['completion', 'tcsh']);
     expect(r.stdout.toString()).toBe('');
     expect(plain(r.stderr)).toMatch(/^dcache: .*'tcsh'.*bash, zsh or fish\n$/);

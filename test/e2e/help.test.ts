@@ -1,18 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
 
 // Help and version: what `dcache --help`, `dcache <cmd> --help` and a
 // mistyped subcommand print, read as a user reads them.
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
 
 const SUBCOMMANDS = ['run', 'status', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'] as const;
 
@@ -84,14 +76,14 @@ function optionEntries(help: string): Map<string, string> {
 }
 
 describe('dcache --help', () => {
-  it('exits 0 with the help on stdout and nothing on stderr', () => {
+  it('exits 0 with the help on stdout and nothing on stderr', ({ box }) => {
     const r = box.dcache(['--help']);
     expect(r.code).toBe(0);
     expect(plain(r.stdout.toString())).toMatch(/^Usage: dcache /);
     expect(r.stderr).toBe('');
   });
 
-  it('lists every subcommand under Commands', () => {
+  it('lists every subcommand under Commands', ({ box }) => {
     const r = box.dcache(['--help']);
     const listed = section(r.stdout.toString(), 'Commands')
       .filter((line) => /^ {2}\S/.test(line))
@@ -99,14 +91,14 @@ describe('dcache --help', () => {
     expect(listed).toEqual(expect.arrayContaining([...SUBCOMMANDS]));
   });
 
-  it('gives each subcommand a single line', () => {
+  it('gives each subcommand a single line', ({ box }) => {
     const r = box.dcache(['--help']);
     const lines = section(r.stdout.toString(), 'Commands');
     const continuations = lines.filter((line) => !/^ {2}\S/.test(line));
     expect(continuations).toEqual([]);
   });
 
-  it('prints the same help as dcache help, which also exits 0', () => {
+  it('prints the same help as dcache help, which also exits 0', ({ box }) => {
     const viaFlag = box.dcache(['--help']);
     const viaCommand = box.dcache(['help']);
     expect(viaCommand.stdout.toString()).toBe(viaFlag.stdout.toString());
@@ -114,7 +106,7 @@ describe('dcache --help', () => {
     expect(viaCommand.code).toBe(0);
   });
 
-  it('writes nothing to stderr when its reader has already gone away', () => {
+  it('writes nothing to stderr when its reader has already gone away', ({ box }) => {
     // The reader (true) exits at once; dcache starts writing well after it.
     box.shell('{ sleep 0.3; $DCACHE --help 2> help-stderr.txt; echo $? > help-code.txt; } | true');
     expect(readFileSync(box.path('help-stderr.txt'), 'utf8')).toBe('');
@@ -124,20 +116,20 @@ describe('dcache --help', () => {
 });
 
 describe.each(SUBCOMMANDS)('dcache %s --help', (name) => {
-  it('exits 0 with the help on stdout and nothing on stderr', () => {
+  it('exits 0 with the help on stdout and nothing on stderr', ({ box }) => {
     const r = box.dcache([name, '--help']);
     expect(r.code).toBe(0);
     expect(plain(r.stdout.toString())).toMatch(new RegExp(`^Usage: dcache ${name} `));
     expect(r.stderr).toBe('');
   });
 
-  it('lists every option the subcommand takes', () => {
+  it('lists every option the subcommand takes', ({ box }) => {
     const r = box.dcache([name, '--help']);
     const listed = [...optionEntries(r.stdout.toString()).keys()];
     expect(listed).toEqual(expect.arrayContaining(OPTIONS[name]));
   });
 
-  it('has an Examples section with at least two dcache command lines', () => {
+  it('has an Examples section with at least two dcache command lines', ({ box }) => {
     const r = box.dcache([name, '--help']);
     const examples = section(r.stdout.toString(), 'Examples').filter((line) => /^\s+(\S+=\S+ )*dcache /.test(line));
     expect(examples.length).toBeGreaterThanOrEqual(2);
@@ -145,38 +137,38 @@ describe.each(SUBCOMMANDS)('dcache %s --help', (name) => {
 });
 
 describe('dcache run --help', () => {
-  it.each([
+  it.for([
     ['--policy', '(default: daily)'],
     ['--tz', '(default: $TZ or the system zone)'],
     ['--watch-timeout', '(default: 10s)'],
     ['--remote', '(default: $DCACHE_REMOTE)'],
     ['--remote-timeout', '(default: 2s)'],
     ['--dir', '(default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)'],
-  ])('shows the default of %s', (flag, shown) => {
+  ] as const)('shows the default of %s', ([flag, shown], { box }) => {
     const r = box.dcache(['run', '--help']);
     const entries = optionEntries(r.stdout.toString());
     const entry = [...entries].find(([flags]) => flags.split(', ').includes(flag));
     expect(entry?.[1]).toContain(shown);
   });
 
-  it('shows dcache in a Makefile recipe', () => {
+  it('shows dcache in a Makefile recipe', ({ box }) => {
     const r = box.dcache(['run', '--help']);
     expect(plain(r.stdout.toString())).toMatch(/Makefile[^\n]*\n(\s+\S+:\n)\s+dcache run /);
   });
 
-  it('shows dcache in a crontab line', () => {
+  it('shows dcache in a crontab line', ({ box }) => {
     const r = box.dcache(['run', '--help']);
     expect(plain(r.stdout.toString())).toMatch(/crontab[^\n]*\n\s+(\S+ ){5}.*dcache run /);
   });
 
-  it('shows dcache watching a URL', () => {
+  it('shows dcache watching a URL', ({ box }) => {
     const r = box.dcache(['run', '--help']);
     expect(plain(r.stdout.toString())).toMatch(/dcache run .*(-w|--watch) https?:\/\//);
   });
 });
 
 describe('a mistyped subcommand', () => {
-  it('suggests the nearest subcommand on stderr and exits 2', () => {
+  it('suggests the nearest subcommand on stderr and exits 2', ({ box }) => {
     const r = box.dcache(['rn', '--', 'echo', 'hi']);
     expect(r.stdout.toString()).toBe('');
     expect(plain(r.stderr)).toContain("unknown command 'rn'");
@@ -184,7 +176,7 @@ describe('a mistyped subcommand', () => {
     expect(r.code).toBe(2);
   });
 
-  it('suggests the nearest option of run and exits 125', () => {
+  it('suggests the nearest option of run and exits 125', ({ box }) => {
     const r = box.dcache(['run', '--polcy', 'daily', '--', 'echo', 'hi']);
     expect(r.stdout.toString()).toBe('');
     expect(plain(r.stderr)).toContain('Did you mean --policy?');
@@ -193,7 +185,7 @@ describe('a mistyped subcommand', () => {
 });
 
 describe('dcache --version', () => {
-  it('prints the version of package.json on stdout', () => {
+  it('prints the version of package.json on stdout', ({ box }) => {
     const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
     const r = box.dcache(['--version']);
     expect(r.stdout.toString()).toBe(`${pkg.version}\n`);

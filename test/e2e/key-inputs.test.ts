@@ -1,23 +1,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, listFiles } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { listFiles } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
 
 // The rig scrubs every DCACHE_* variable from the inherited environment, so
 // these start unset in every test.
 const REGION = 'DCACHE_TEST_REGION';
 
 describe('--env', () => {
-  it('selects a different entry for a different value and replays the same value', () => {
+  it('selects a different entry for a different value and replays the same value', ({ box }) => {
     const show = box.counter('show.sh', `echo "region=$${REGION}"`);
     const call = (value: string) => box.dcache(['run', '--env', REGION, '--', show.path], { env: { [REGION]: value } });
     expect(call('eu').stdout.toString()).toBe('region=eu\n');
@@ -30,7 +23,7 @@ describe('--env', () => {
     expect(hit.stderr).toBe('');
   });
 
-  it('tells an unset variable from an empty one', () => {
+  it('tells an unset variable from an empty one', ({ box }) => {
     const show = box.counter('show.sh', `echo "region=\${${REGION}-unset}"`);
     const call = (env: NodeJS.ProcessEnv) => box.dcache(['run', '-e', REGION, '--', show.path], { env });
     expect(call({}).stdout.toString()).toBe('region=unset\n');
@@ -41,7 +34,7 @@ describe('--env', () => {
     expect(show.runs()).toBe(2);
   });
 
-  it('leaves variables that are not named out of the key', () => {
+  it('leaves variables that are not named out of the key', ({ box }) => {
     const show = box.counter('show.sh', 'echo "other=$DCACHE_TEST_OTHER"');
     box.dcache(['run', '-e', REGION, '--', show.path], { env: { [REGION]: 'eu', DCACHE_TEST_OTHER: 'one' } });
     const hit = box.dcache(['run', '-e', REGION, '--', show.path], { env: { [REGION]: 'eu', DCACHE_TEST_OTHER: 'two' } });
@@ -49,7 +42,7 @@ describe('--env', () => {
     expect(hit.stdout.toString()).toBe('other=one\n');
   });
 
-  it('matches variable names with a glob', () => {
+  it('matches variable names with a glob', ({ box }) => {
     const show = box.counter('show.sh', 'env | grep ^DCACHE_TEST_ | sort');
     const call = (env: NodeJS.ProcessEnv) => box.dcache(['run', '-e', 'DCACHE_TEST_*', '--', show.path], { env });
     call({ DCACHE_TEST_A: '1' });
@@ -61,7 +54,7 @@ describe('--env', () => {
     expect(hit.stdout.toString()).toBe('DCACHE_TEST_A=1\n');
   });
 
-  it('never writes the value into the cache directory, in clear or as a plain SHA-256', () => {
+  it('never writes the value into the cache directory, in clear or as a plain SHA-256', ({ box }) => {
     const secret = 'hunter2-7f3a91c4-do-not-store';
     const use = box.counter('use.sh', 'test -n "$DCACHE_TEST_TOKEN" && echo token is set');
     for (const spec of ['DCACHE_TEST_TOKEN', 'DCACHE_TEST_*']) {
@@ -81,7 +74,7 @@ describe('--env', () => {
     }
   });
 
-  it('never prints the value with --verbose', () => {
+  it('never prints the value with --verbose', ({ box }) => {
     const secret = 'hunter2-7f3a91c4-do-not-print';
     const use = box.counter('use.sh', 'echo done');
     const miss = box.dcache(['run', '-v', '-e', 'DCACHE_TEST_TOKEN', '--', use.path], { env: { DCACHE_TEST_TOKEN: secret } });
@@ -94,7 +87,7 @@ describe('--env', () => {
 });
 
 describe('--stdin', () => {
-  it('feeds standard input to the command byte for byte', () => {
+  it('feeds standard input to the command byte for byte', ({ box }) => {
     const input = Buffer.from([0x61, 0x00, 0xff, 0x0a, 0x62]);
     const r = box.dcache(['run', '--stdin', '--', 'cat'], { input });
     expect(r.code).toBe(0);
@@ -102,7 +95,7 @@ describe('--stdin', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('selects a different entry for different input and replays the same input', () => {
+  it('selects a different entry for different input and replays the same input', ({ box }) => {
     const count = box.counter('count.sh', 'wc -c');
     const call = (input: string) => box.dcache(['run', '--stdin', '--', count.path], { input });
     expect(call('abc').stdout.toString().trim()).toBe('3');
@@ -114,7 +107,7 @@ describe('--stdin', () => {
     expect(hit.stdout.toString().trim()).toBe('3');
   });
 
-  it('gives the command /dev/null as its stdin without --stdin, and leaves stdin out of the key', () => {
+  it('gives the command /dev/null as its stdin without --stdin, and leaves stdin out of the key', ({ box }) => {
     const echo = box.counter('echo.sh', 'cat; echo end');
     const first = box.dcache(['run', '--', echo.path], { input: 'piped in\n' });
     const second = box.dcache(['run', '--', echo.path], { input: 'something else\n' });
@@ -125,7 +118,7 @@ describe('--stdin', () => {
     }
   });
 
-  it('removes its copy of stdin once the command is done', () => {
+  it('removes its copy of stdin once the command is done', ({ box }) => {
     mkdirSync(box.path('tmp'));
     const r = box.dcache(['run', '--stdin', '--', 'cat'], { input: 'data\n', env: { TMPDIR: box.path('tmp') } });
     expect(r.stdout.toString()).toBe('data\n');
@@ -134,7 +127,7 @@ describe('--stdin', () => {
 });
 
 describe('the working directory in the key', () => {
-  it('is in the key by default', () => {
+  it('is in the key by default', ({ box }) => {
     const where = box.counter('where.sh', 'basename "$PWD"');
     mkdirSync(box.path('a'));
     mkdirSync(box.path('b'));
@@ -145,7 +138,7 @@ describe('the working directory in the key', () => {
     expect(b.stdout.toString()).toBe('b\n');
   });
 
-  it('is left out with --no-cwd, so directories share an entry', () => {
+  it('is left out with --no-cwd, so directories share an entry', ({ box }) => {
     const where = box.counter('where.sh', 'basename "$PWD"');
     mkdirSync(box.path('a'));
     mkdirSync(box.path('b'));
@@ -158,7 +151,7 @@ describe('the working directory in the key', () => {
 });
 
 describe('--key', () => {
-  it('namespaces entries', () => {
+  it('namespaces entries', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--key', 'alpha', '--', fetch.path]);
     box.dcache(['run', '--key', 'beta', '--', fetch.path]);
@@ -171,7 +164,7 @@ describe('--key', () => {
 });
 
 describe('--shell', () => {
-  it('runs one command string through /bin/sh -c and replays it', () => {
+  it('runs one command string through /bin/sh -c and replays it', ({ box }) => {
     const emit = box.counter('emit.sh', "printf 'b\\na\\n'");
     const line = `'${emit.path}' | sort`;
     const first = box.dcache(['run', '--shell', '--', line]);
@@ -184,14 +177,14 @@ describe('--shell', () => {
     }
   });
 
-  it('runs a pipeline the same way with sh -c and no --shell', () => {
+  it('runs a pipeline the same way with sh -c and no --shell', ({ box }) => {
     const r = box.dcache(['run', '--', 'sh', '-c', "printf 'b\\na\\n' | sort"]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('a\nb\n');
     expect(r.stderr).toBe('');
   });
 
-  it('exits 125 with one line when given more than one argument', () => {
+  it('exits 125 with one line when given more than one argument', ({ box }) => {
     const emit = box.counter('emit.sh', 'echo hi');
     const r = box.dcache(['run', '--shell', '--', emit.path, 'extra']);
     expect(r.code).toBe(125);
@@ -210,7 +203,7 @@ describe('bad key inputs', () => {
     ['an empty --key', ['--key', ''], /--key '' is empty/],
   ];
   for (const [what, args, message] of cases) {
-    it(`exits 125 with one line naming ${what}, and does not run the command`, () => {
+    it(`exits 125 with one line naming ${what}, and does not run the command`, ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo data');
       const r = box.dcache(['run', ...args, '--', fetch.path]);
       expect(r.code).toBe(125);

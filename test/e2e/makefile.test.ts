@@ -1,17 +1,9 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, Sandbox } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { describe, expect, it } from '../support/fixture.js';
+import { BIN } from '../support/sandbox.js';
 
 describe('dcache in a Makefile recipe', () => {
-  it('restores a deleted target on the second make without running the fetch again', () => {
+  it('restores a deleted target on the second make without running the fetch again', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetching; printf "customer,amount\\nacme,42\\n" > data.csv');
     // Recipe lines must start with a tab.
     writeFileSync(box.path('Makefile'), `data.csv:\n\t'${process.execPath}' '${BIN}' run -o data.csv -- ./fetch.sh\n`);
@@ -32,7 +24,7 @@ describe('dcache in a Makefile recipe', () => {
     expect(readFileSync(box.path('data.csv'), 'utf8')).toBe(fetched);
   });
 
-  it('runs the fetch again for a deleted target on the next day', () => {
+  it('runs the fetch again for a deleted target on the next day', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'date +%s%N > data.csv');
     writeFileSync(box.path('Makefile'), `data.csv:\n\t'${process.execPath}' '${BIN}' run -o data.csv -- ./fetch.sh\n`);
     box.shell('make -s', { env: { DCACHE_NOW: '2024-08-27T09:00:00' } });

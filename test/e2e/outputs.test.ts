@@ -12,19 +12,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, listFiles } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { listFiles } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 describe('output files are restored on a hit', () => {
-  it('restores a deleted file and a nested directory byte-exact without running the command', () => {
+  it('restores a deleted file and a nested directory byte-exact without running the command', ({ box }) => {
     writeFileSync(box.path('source.bin'), everyByte(4));
     const gen = box.counter(
       'gen.sh',
@@ -55,7 +49,7 @@ describe('output files are restored on a hit', () => {
     ]);
   });
 
-  it('keeps the modes of a 0640 file, a 0755 script and a 0750 directory', () => {
+  it('keeps the modes of a 0640 file, a 0755 script and a 0750 directory', ({ box }) => {
     const gen = box.counter(
       'gen.sh',
       'mkdir -p out; echo secret > out/private.csv; chmod 0640 out/private.csv; ' +
@@ -70,13 +64,13 @@ describe('output files are restored on a hit', () => {
     expect(hit.code).toBe(0);
     expect(hit.stderr).toBe('');
     expect(gen.runs()).toBe(1);
-    expect(modeOf('out')).toBe(0o750);
-    expect(modeOf('out/private.csv')).toBe(0o640);
-    expect(modeOf('out/tool.sh')).toBe(0o755);
-    expect(modeOf('solo.txt')).toBe(0o640);
+    expect(modeOf(box, 'out')).toBe(0o750);
+    expect(modeOf(box, 'out/private.csv')).toBe(0o640);
+    expect(modeOf(box, 'out/tool.sh')).toBe(0o755);
+    expect(modeOf(box, 'solo.txt')).toBe(0o640);
   });
 
-  it('replaces a file that is already there with the recorded bytes', () => {
+  it('replaces a file that is already there with the recorded bytes', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo recorded > data.csv');
     box.dcache(['run', '-o', 'data.csv', '--', gen.path]);
     writeFileSync(box.path('data.csv'), 'a local edit that is longer than the recorded content\n');
@@ -86,7 +80,7 @@ describe('output files are restored on a hit', () => {
     expect(readFileSync(box.path('data.csv'), 'utf8')).toBe('recorded\n');
   });
 
-  it('replaces a symlink that is already there instead of writing through it', () => {
+  it('replaces a symlink that is already there instead of writing through it', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo recorded > data.csv');
     box.dcache(['run', '-o', 'data.csv', '--', gen.path]);
     rmSync(box.path('data.csv'));
@@ -100,7 +94,7 @@ describe('output files are restored on a hit', () => {
     expect(readFileSync(box.path('victim.txt'), 'utf8')).toBe('untouched\n');
   });
 
-  it('leaves alone the files in a declared directory that the entry does not hold', () => {
+  it('leaves alone the files in a declared directory that the entry does not hold', ({ box }) => {
     const gen = box.counter('gen.sh', 'mkdir -p out; echo one > out/one.txt');
     box.dcache(['run', '-o', 'out', '--', gen.path]);
     writeFileSync(box.path('out/one.txt'), 'changed\n');
@@ -112,7 +106,7 @@ describe('output files are restored on a hit', () => {
     expect(readFileSync(box.path('out/extra.txt'), 'utf8')).toBe('mine\n');
   });
 
-  it('writes each file to a temp name and renames it into place, leaving no temp file', () => {
+  it('writes each file to a temp name and renames it into place, leaving no temp file', ({ box }) => {
     const gen = box.counter('gen.sh', 'mkdir -p out; echo recorded > out/data.csv');
     box.dcache(['run', '-o', 'out', '--', gen.path]);
     writeFileSync(box.path('out/data.csv'), 'old\n');
@@ -128,7 +122,7 @@ describe('output files are restored on a hit', () => {
     expect(tempFilesUnder(box.root)).toEqual([]);
   });
 
-  it('leaves no temp file behind when an output cannot be restored', () => {
+  it('leaves no temp file behind when an output cannot be restored', ({ box }) => {
     const gen = box.counter('gen.sh', 'ln -sfn target.txt link; echo target > target.txt');
     box.dcache(['run', '-o', 'link', '--', gen.path]);
     // A directory where the entry has a symlink: the restore fails and the command runs.
@@ -141,7 +135,7 @@ describe('output files are restored on a hit', () => {
     expect(plain(r.stderr)).toMatch(/^dcache: cannot restore the output files \(.*\); running the command\n$/);
     expect(tempFilesUnder(box.root)).toEqual([]);
   });
-  it('restores a file whose name contains a backslash', () => {
+  it('restores a file whose name contains a backslash', ({ box }) => {
     const gen = box.counter('gen.sh', 'mkdir -p out; echo x > "out/c\\\\d.txt"');
     box.dcache(['run', '-o', 'out', '--', gen.path]);
     expect(readdirSync(box.path('out'))).toEqual(['c\\d.txt']);
@@ -152,7 +146,7 @@ describe('output files are restored on a hit', () => {
     expect(readFileSync(box.path('out', 'c\\d.txt'), 'utf8')).toBe('x\n');
   });
 
-  it('treats an output blob altered on disk as a miss, and never writes its bytes', () => {
+  it('treats an output blob altered on disk as a miss, and never writes its bytes', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo recorded-bytes > data.csv');
     box.dcache(['run', '-o', 'data.csv', '--', gen.path]);
     const blobs = listFiles(join(box.cacheDir, 'blobs'));
@@ -169,7 +163,7 @@ describe('output files are restored on a hit', () => {
 });
 
 describe('symlink outputs', () => {
-  it('records a symlink as a symlink and restores it with the same target', () => {
+  it('records a symlink as a symlink and restores it with the same target', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo target > target.txt; ln -sfn target.txt link; ln -sfn does-not-exist dangling');
     box.dcache(['run', '-o', 'link', '-o', 'dangling', '--', gen.path]);
     rmSync(box.path('link'));
@@ -184,7 +178,7 @@ describe('symlink outputs', () => {
     expect(readlinkSync(box.path('dangling'))).toBe('does-not-exist');
   });
 
-  it('does not follow a symlink: the bytes it points to are not stored', () => {
+  it('does not follow a symlink: the bytes it points to are not stored', ({ box }) => {
     mkdirSync(box.path('elsewhere'));
     writeFileSync(box.path('elsewhere/big.txt'), 'bytes-behind-the-link-3f9a\n');
     const gen = box.counter('gen.sh', 'mkdir -p out; ln -sfn ../elsewhere out/dir-link; echo own > out/own.txt');
@@ -200,7 +194,7 @@ describe('symlink outputs', () => {
 });
 
 describe('a declared output that is missing after the run', () => {
-  it('passes the output and exit code through, warns once naming it, and records nothing', () => {
+  it('passes the output and exit code through, warns once naming it, and records nothing', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo hello; echo note >&2');
     const first = box.dcache(['run', '-o', 'missing.csv', '--', gen.path]);
     expect(first.code).toBe(0);
@@ -214,14 +208,14 @@ describe('a declared output that is missing after the run', () => {
     expect(second.stdout.toString()).toBe('hello\n');
   });
 
-  it('names the one that is missing when others exist', () => {
+  it('names the one that is missing when others exist', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo a > a.csv');
     const r = box.dcache(['run', '-o', 'a.csv', '-o', 'sub/b.csv', '--', gen.path]);
     expect(r.code).toBe(0);
     expect(plain(r.stderr)).toBe("dcache: declared output 'sub/b.csv' does not exist after the run; nothing was recorded\n");
   });
 
-  it('records nothing, with a warning, when the output lies outside the tree through a symlink', () => {
+  it('records nothing, with a warning, when the output lies outside the tree through a symlink', ({ box }) => {
     mkdirSync(box.path('elsewhere'));
     mkdirSync(box.path('work'));
     symlinkSync(box.path('elsewhere'), box.path('work', 'data'));
@@ -234,7 +228,7 @@ describe('a declared output that is missing after the run', () => {
     expect(listFiles(join(box.cacheDir, 'entries'))).toEqual([]);
   });
 
-  it('does not warn about it when the command fails', () => {
+  it('does not warn about it when the command fails', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo partial; exit 3');
     const r = box.dcache(['run', '-o', 'missing.csv', '--', gen.path]);
     expect(r.code).toBe(3);
@@ -244,7 +238,7 @@ describe('a declared output that is missing after the run', () => {
 });
 
 describe('failures with --cache-failures', () => {
-  it('replays stdout, stderr and the exit code, but neither captures nor restores the outputs', () => {
+  it('replays stdout, stderr and the exit code, but neither captures nor restores the outputs', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo partial > out.csv; echo out; echo err >&2; exit 3');
     const first = box.dcache(['run', '--cache-failures', '-o', 'out.csv', '--', gen.path]);
     expect(first.code).toBe(3);
@@ -260,7 +254,7 @@ describe('failures with --cache-failures', () => {
     expect(JSON.parse(readFileSync(manifest!, 'utf8')).outputs).toEqual([]);
   });
 
-  it('records a failure whose declared output is missing, without a warning', () => {
+  it('records a failure whose declared output is missing, without a warning', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo out; exit 3');
     const first = box.dcache(['run', '--cache-failures', '-o', 'never.csv', '--', gen.path]);
     const hit = box.dcache(['run', '--cache-failures', '-o', 'never.csv', '--', gen.path]);
@@ -274,7 +268,7 @@ describe('failures with --cache-failures', () => {
 });
 
 describe('declared outputs and the key', () => {
-  it('gives different declared outputs different entries', () => {
+  it('gives different declared outputs different entries', ({ box }) => {
     const gen = box.counter('gen.sh', 'echo a > a.csv; echo b > b.csv');
     box.dcache(['run', '-o', 'a.csv', '--', gen.path]);
     box.dcache(['run', '-o', 'b.csv', '--', gen.path]);
@@ -284,7 +278,7 @@ describe('declared outputs and the key', () => {
     expect(listFiles(join(box.cacheDir, 'entries'))).toHaveLength(2);
   });
 
-  it('treats a declared output the same however it is spelled or ordered', () => {
+  it('treats a declared output the same however it is spelled or ordered', ({ box }) => {
     const gen = box.counter('gen.sh', 'mkdir -p out; echo a > a.csv; echo b > out/b.csv');
     box.dcache(['run', '-o', 'a.csv', '-o', 'out', '--', gen.path]);
     box.dcache(['run', '-o', 'out/', '-o', './a.csv', '--', gen.path]);
@@ -301,7 +295,7 @@ describe('bad output paths', () => {
     ['the working directory itself', '.', /--output '\.' is not inside the working directory/],
   ];
   for (const [what, path, message] of cases) {
-    it(`exits 125 with one line naming ${what}, and does not run the command`, () => {
+    it(`exits 125 with one line naming ${what}, and does not run the command`, ({ box }) => {
       const gen = box.counter('gen.sh', 'echo data > data.csv');
       const r = box.dcache(['run', '-o', path, '--', gen.path]);
       expect(r.code).toBe(125);
@@ -316,15 +310,15 @@ describe('bad output paths', () => {
 });
 
 describe('identical content is stored once', () => {
-  it('stores the same 1 MB written by two different commands once', () => {
+  it('stores the same 1 MB written by two different commands once', ({ box }) => {
     const mib = 1 << 20;
     writeFileSync(box.path('source.bin'), everyByte(mib / 256));
     const one = box.counter('one.sh', 'cp source.bin one.bin');
     const two = box.counter('two.sh', 'cp source.bin two.bin');
     box.dcache(['run', '-o', 'one.bin', '--', one.path]);
-    const afterOne = blobBytes();
+    const afterOne = blobBytes(box);
     box.dcache(['run', '-o', 'two.bin', '--', two.path]);
-    const afterTwo = blobBytes();
+    const afterTwo = blobBytes(box);
     expect(one.runs() + two.runs()).toBe(2);
     expect(listFiles(join(box.cacheDir, 'entries'))).toHaveLength(2);
     expect(afterOne).toBe(mib);
@@ -341,7 +335,8 @@ describe('a tampered manifest', () => {
     body: string;
     named: string;
     escape: string;
-    tamper: (outputs: OutputRecord[]) => OutputRecord[];
+    // `box` is the test's sandbox
+    tamper: (outputs: OutputRecord[], box: Sandbox) => OutputRecord[];
   }> = [
     {
       what: "a path with '..' that leaves the working directory",
@@ -357,7 +352,7 @@ describe('a tampered manifest', () => {
       body: 'echo fresh > data.csv',
       named: '<root>/absolute.txt',
       escape: 'absolute.txt',
-      tamper: (outputs) => outputs.map((o) => ({ ...o, path: box.path('absolute.txt') })),
+      tamper: (outputs, box) => outputs.map((o) => ({ ...o, path: box.path('absolute.txt') })),
     },
     {
       what: 'a path outside the declared outputs',
@@ -373,7 +368,7 @@ describe('a tampered manifest', () => {
       body: 'mkdir -p out; echo fresh > out/data.csv',
       named: 'out/sub/evil.txt',
       escape: 'outside/evil.txt',
-      tamper: (outputs) => [
+      tamper: (outputs, box) => [
         ...outputs.filter((o) => o.type === 'dir'),
         { path: 'out/sub', type: 'symlink', target: box.path('outside') },
         { ...outputs.find((o) => o.type === 'file')!, path: 'out/sub/evil.txt' },
@@ -397,15 +392,15 @@ describe('a tampered manifest', () => {
       body: 'mkdir -p out; echo fresh > out/data.csv',
       named: 'out/evil.txt',
       escape: 'outside/evil.txt',
-      tamper: (outputs) => [
+      tamper: (outputs, box) => [
         { path: 'out', type: 'symlink', target: box.path('outside') },
         { ...outputs.find((o) => o.type === 'file')!, path: 'out/evil.txt' },
       ],
     },
   ];
   for (const c of cases) {
-    it(`is refused with a warning when it names ${c.what}, and the command runs`, () => {
-      const { gen, run } = tamperedEntry(c.declared, c.body, c.tamper);
+    it(`is refused with a warning when it names ${c.what}, and the command runs`, ({ box }) => {
+      const { gen, run } = tamperedEntry(box, c.declared, c.body, c.tamper);
       const r = run();
       expect(gen.runs()).toBe(2);
       expect(r.code).toBe(0);
@@ -420,8 +415,8 @@ describe('a tampered manifest', () => {
     });
   }
 
-  it('writes nothing outside the tree when a recorded symlink leads to a directory that does not exist', () => {
-    const { gen, run } = tamperedEntry('out', 'mkdir -p out; echo fresh > out/data.csv', (outputs) => [
+  it('writes nothing outside the tree when a recorded symlink leads to a directory that does not exist', ({ box }) => {
+    const { gen, run } = tamperedEntry(box, 'out', 'mkdir -p out; echo fresh > out/data.csv', (outputs) => [
       ...outputs.filter((o) => o.type === 'dir'),
       { path: 'out/sub', type: 'symlink', target: box.path('outside', 'not-yet') },
       { ...outputs.find((o) => o.type === 'file')!, path: 'out/sub/evil.txt' },
@@ -435,8 +430,8 @@ describe('a tampered manifest', () => {
     expect(readdirSync(box.path('outside'))).toEqual([]);
   });
 
-  it('writes nothing of a refused entry into the working directory', () => {
-    const { run } = tamperedEntry('out', 'mkdir -p out; echo fresh > out/data.csv', (outputs) => [
+  it('writes nothing of a refused entry into the working directory', ({ box }) => {
+    const { run } = tamperedEntry(box, 'out', 'mkdir -p out; echo fresh > out/data.csv', (outputs) => [
       ...outputs.filter((o) => o.type === 'dir'),
       { path: 'out/sub', type: 'symlink', target: box.path('outside') },
       { ...outputs.find((o) => o.type === 'file')!, path: 'out/sub/evil.txt' },
@@ -446,8 +441,8 @@ describe('a tampered manifest', () => {
     expect(existsOrLink(box.path('work/out/sub'))).toBe(false);
   });
 
-  it('is dropped, and the next call replays the fresh recording', () => {
-    const { gen, run } = tamperedEntry('data.csv', 'echo fresh > data.csv', (outputs) =>
+  it('is dropped, and the next call replays the fresh recording', ({ box }) => {
+    const { gen, run } = tamperedEntry(box, 'data.csv', 'echo fresh > data.csv', (outputs) =>
       outputs.map((o) => ({ ...o, path: '../escape.txt' })),
     );
     run();
@@ -461,7 +456,7 @@ describe('a tampered manifest', () => {
 });
 
 describe('large output files', () => {
-  it('captures and restores a 1 GB file with peak memory under 100 MB', () => {
+  it('captures and restores a 1 GB file with peak memory under 100 MB', ({ box }) => {
     const size = 1024 * 1024 * 1024;
     // The generator stamps each 1 MiB block with its index, so a block out of place shows in the checksum.
     writeFileSync(
@@ -493,7 +488,7 @@ describe('large output files', () => {
     expect(box.shell('cksum < big.bin').stdout.toString()).toBe(expected);
     expect(recordKib).toBeLessThan(100 * 1024);
     expect(restoreKib).toBeLessThan(100 * 1024);
-    expect(blobBytes()).toBe(size);
+    expect(blobBytes(box)).toBe(size);
   });
 });
 
@@ -501,7 +496,7 @@ type OutputRecord = { path: string; type: 'file' | 'dir' | 'symlink'; [field: st
 
 // Records an entry from work/ with `-o declared`, rewrites its outputs with
 // `tamper`, and returns a function that runs the same call again.
-function tamperedEntry(declared: string, body: string, tamper: (outputs: OutputRecord[]) => OutputRecord[]) {
+function tamperedEntry(box: Sandbox, declared: string, body: string, tamper: (outputs: OutputRecord[], box: Sandbox) => OutputRecord[]) {
   mkdirSync(box.path('work'));
   mkdirSync(box.path('outside'));
   const gen = box.counter('gen.sh', body);
@@ -511,7 +506,7 @@ function tamperedEntry(declared: string, body: string, tamper: (outputs: OutputR
   const manifests = listFiles(join(box.cacheDir, 'entries'));
   expect(manifests).toHaveLength(1);
   const manifest = JSON.parse(readFileSync(manifests[0]!, 'utf8')) as { outputs: OutputRecord[] };
-  manifest.outputs = tamper(manifest.outputs);
+  manifest.outputs = tamper(manifest.outputs, box);
   writeFileSync(manifests[0]!, JSON.stringify(manifest));
   rmSync(box.path('work', declared), { recursive: true });
   return { gen, run };
@@ -545,7 +540,7 @@ function everyByte(repeat: number): Buffer {
   return bytes;
 }
 
-function modeOf(rel: string): number {
+function modeOf(box: Sandbox, rel: string): number {
   return lstatSync(box.path(rel)).mode & 0o7777;
 }
 
@@ -558,7 +553,7 @@ function existsOrLink(path: string): boolean {
   }
 }
 
-function blobBytes(): number {
+function blobBytes(box: Sandbox): number {
   return listFiles(join(box.cacheDir, 'blobs')).reduce((n, f) => n + statSync(f).size, 0);
 }
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '../support/fixture.js';
 
 // The package as users get it: `npm pack`, then `npm install -g` of the
 // tarball into a private prefix, then the installed `dcache`.
@@ -30,7 +30,7 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('holds the executable, the bundle, the readme, the licence and the changelog, and no tests or sources', () => {
+  it('holds the executable, the bundle, the readme, the licence and the changelog, and no tests or sources', ({ box }) => {
     expect(contents).toContain('bin/dcache.js');
     expect(contents).toContain('dist/cli.cjs');
     expect(contents).toContain('README.md');
@@ -39,7 +39,7 @@ describe('the npm package', () => {
     expect(contents.filter((f) => f.startsWith('test/') || f.startsWith('src/') || f.endsWith('.map'))).toEqual([]);
   });
 
-  it('installs with npm install -g and runs dcache run from there', () => {
+  it('installs with npm install -g and runs dcache run from there', ({ box }) => {
     const bin = join(work, 'prefix', 'bin', 'dcache');
     const cache = join(work, 'cache');
     const env: NodeJS.ProcessEnv = { ...process.env, DCACHE_DIR: cache };
@@ -51,7 +51,7 @@ describe('the npm package', () => {
     expect(readdirSync(join(cache, 'entries')).length).toBe(1);
   });
 
-  it('prints the package version for dcache --version', () => {
+  it('prints the package version for dcache --version', ({ box }) => {
     const bin = join(work, 'prefix', 'bin', 'dcache');
     const { version } = JSON.parse(execFileSync('node', ['-p', 'JSON.stringify(require("./package.json"))'], { cwd: root, encoding: 'utf8' })) as {
       version: string;

@@ -2,26 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RedisServer } from '../unit/redis-server.js';
-import { BIN, type Result, Sandbox } from './rig.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { BIN, type Result, type Sandbox } from '../support/sandbox.js';
+import { RedisServer } from '../support/servers/redis.js';
 
 // The README's recipes, the dcache part of each run as written, through
 // /bin/sh, with `dcache` found on PATH. Where a recipe needs a cloud CLI
 // (gsutil, aws), a stand-in script of that name comes first on PATH. The
 // Makefile recipe is tried in makefile.test.ts.
 
-let box: Sandbox;
 // Holds `dcache` and the stand-ins; first on PATH.
-let bin: string;
-beforeEach(() => {
-  box = new Sandbox();
-  bin = box.path('bin');
-  mkdirSync(bin);
-  executable(join(bin, 'dcache'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
-});
-afterEach(() => {
-  box.cleanup();
+const bin = (box: Sandbox) => box.path('bin');
+beforeEach(({ box }) => {
+  mkdirSync(bin(box));
+  executable(join(bin(box), 'dcache'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
 });
 
 function executable(path: string, text: string): void {
@@ -31,8 +25,8 @@ function executable(path: string, text: string): void {
 
 // Runs a recipe's lines through /bin/sh in `cwd`, dcache and the stand-ins
 // first on PATH.
-function recipe(lines: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Result {
-  return box.shell(lines, { cwd: options.cwd, env: { PATH: `${bin}:${box.env.PATH}`, ...options.env } });
+function recipe(box: Sandbox, lines: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Result {
+  return box.shell(lines, { cwd: options.cwd, env: { PATH: `${bin(box)}:${box.env.PATH}`, ...options.env } });
 }
 
 describe('the cron recipe', () => {
@@ -40,7 +34,7 @@ describe('the cron recipe', () => {
   //   15 6 * * * cd /srv/reports && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh
   let reports: string;
   let fetch: { runs: () => number };
-  beforeEach(() => {
+  beforeEach(({ box }) => {
     reports = box.path('srv', 'reports');
     mkdirSync(reports, { recursive: true });
     mkdirSync(box.path('home'));
@@ -49,16 +43,16 @@ describe('the cron recipe', () => {
 
   // As cron runs a job: /bin/sh, a bare PATH, HOME, and nothing else; so
   // the cache is the default one under HOME.
-  function cronJob(now: string): Result {
+  function cronJob(box: Sandbox, now: string): Result {
     const r = spawnSync('/bin/sh', ['-c', `cd ${reports} && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh`], {
       cwd: box.path('home'),
-      env: { HOME: box.path('home'), LOGNAME: 'reports', SHELL: '/bin/sh', PATH: `${bin}:/usr/bin:/bin`, DCACHE_NOW: now },
+      env: { HOME: box.path('home'), LOGNAME: 'reports', SHELL: '/bin/sh', PATH: `${bin(box)}:/usr/bin:/bin`, DCACHE_NOW: now },
     });
     return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr.toString() };
   }
 
-  it('fetches on the first job of the day, silently, and leaves the file', () => {
-    const r = cronJob('2024-08-27T06:15:00');
+  it('fetches on the first job of the day, silently, and leaves the file', ({ box }) => {
+    const r = cronJob(box, '2024-08-27T06:15:00');
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -66,10 +60,10 @@ describe('the cron recipe', () => {
     expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
   });
 
-  it('does not fetch again on a second job the same day, which also leaves the file', () => {
-    cronJob('2024-08-27T06:15:00');
+  it('does not fetch again on a second job the same day, which also leaves the file', ({ box }) => {
+    cronJob(box, '2024-08-27T06:15:00');
     rmSync(join(reports, 'raw'), { recursive: true });
-    const r = cronJob('2024-08-27T06:15:30');
+    const r = cronJob(box, '2024-08-27T06:15:30');
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -77,14 +71,14 @@ describe('the cron recipe', () => {
     expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
   });
 
-  it('keeps its cache under the HOME cron gives it', () => {
-    cronJob('2024-08-27T06:15:00');
+  it('keeps its cache under the HOME cron gives it', ({ box }) => {
+    cronJob(box, '2024-08-27T06:15:00');
     expect(existsSync(box.path('home', '.cache', 'dcache', 'entries'))).toBe(true);
   });
 
-  it('fetches again on the first job of the next day', () => {
-    cronJob('2024-08-27T06:15:00');
-    const r = cronJob('2024-08-28T06:15:00');
+  it('fetches again on the first job of the next day', ({ box }) => {
+    cronJob(box, '2024-08-27T06:15:00');
+    const r = cronJob(box, '2024-08-28T06:15:00');
     expect(r.code).toBe(0);
     expect(fetch.runs()).toBe(2);
   });
@@ -93,9 +87,9 @@ describe('the cron recipe', () => {
 describe('the notebook recipe', () => {
   // !dcache run -o raw.parquet -- python fetch.py
   const PARQUET = Buffer.concat([Buffer.from('PAR1'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('PAR1')]);
-  beforeEach(() => {
+  beforeEach(({ box }) => {
     // `python` is the kernel's Python; here, whichever python3 is on PATH.
-    executable(join(bin, 'python'), '#!/bin/sh\nexec python3 "$@"\n');
+    executable(join(bin(box), 'python'), '#!/bin/sh\nexec python3 "$@"\n');
     writeFileSync(
       box.path('fetch.py'),
       [
@@ -109,24 +103,24 @@ describe('the notebook recipe', () => {
       ].join('\n'),
     );
   });
-  const fetchRuns = () => readFileSync(box.path('fetch.py.count'), 'utf8').split('\n').filter(Boolean).length;
+  const fetchRuns = (box: Sandbox) => readFileSync(box.path('fetch.py.count'), 'utf8').split('\n').filter(Boolean).length;
 
-  it('runs fetch.py in the first cell and writes raw.parquet', () => {
-    const r = recipe('dcache run -o raw.parquet -- python fetch.py');
+  it('runs fetch.py in the first cell and writes raw.parquet', ({ box }) => {
+    const r = recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
     expect(r.stdout.toString()).toBe('fetched 264 bytes\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(box.path('raw.parquet'))).toEqual(PARQUET);
   });
 
-  it('brings raw.parquet back after a restart without running fetch.py again', () => {
-    recipe('dcache run -o raw.parquet -- python fetch.py');
+  it('brings raw.parquet back after a restart without running fetch.py again', ({ box }) => {
+    recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
     rmSync(box.path('raw.parquet'));
-    const r = recipe('dcache run -o raw.parquet -- python fetch.py');
+    const r = recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
     expect(r.stdout.toString()).toBe('fetched 264 bytes\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(fetchRuns()).toBe(1);
+    expect(fetchRuns(box)).toBe(1);
     expect(readFileSync(box.path('raw.parquet'))).toEqual(PARQUET);
   });
 });
@@ -156,12 +150,12 @@ describe('the Google Cloud Storage recipe', () => {
   const RECIPE = `dcache run -p forever --watch-cmd 'gsutil stat gs://exports/customers.csv' -o customers.csv -- \\
   gsutil cp gs://exports/customers.csv customers.csv`;
   let bucket: FakeBucket;
-  beforeEach(() => {
+  beforeEach(({ box }) => {
     bucket = new FakeBucket(box.path('gs-exports'));
     // gsutil stat prints the object's metadata; gsutil cp copies it and
     // reports progress on stderr.
     executable(
-      join(bin, 'gsutil'),
+      join(bin(box), 'gsutil'),
       `#!/bin/sh
 bucket='${bucket.dir}'
 name=\${2#gs://exports/}
@@ -184,20 +178,20 @@ esac
     );
   });
 
-  it('copies the object on the first call', () => {
+  it('copies the object on the first call', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('Copying gs://exports/customers.csv...\n');
     expect(r.code).toBe(0);
     expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
   });
 
-  it('replays the copy and restores the file while the object is unchanged', () => {
+  it('replays the copy and restores the file while the object is unchanged', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    recipe(RECIPE);
+    recipe(box, RECIPE);
     rmSync(box.path('customers.csv'));
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('Copying gs://exports/customers.csv...\n');
     expect(r.code).toBe(0);
@@ -205,11 +199,11 @@ esac
     expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
   });
 
-  it('copies again, the same day, once the object is re-uploaded', () => {
+  it('copies again, the same day, once the object is re-uploaded', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    recipe(RECIPE);
+    recipe(box, RECIPE);
     bucket.upload('customers.csv', 'id,name\n1,acme\n2,globex\n');
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('Copying gs://exports/customers.csv...\n');
     expect(r.code).toBe(0);
@@ -222,12 +216,12 @@ describe('the S3 recipe', () => {
   const RECIPE = `dcache run -p forever --watch-cmd 'aws s3api head-object --bucket exports --key customers.csv --query ETag' \\
   -o customers.csv -- aws s3 cp s3://exports/customers.csv customers.csv`;
   let bucket: FakeBucket;
-  beforeEach(() => {
+  beforeEach(({ box }) => {
     bucket = new FakeBucket(box.path('s3-exports'));
     // head-object --query ETag prints the ETag as a JSON string; s3 cp
     // copies and says so on stdout.
     executable(
-      join(bin, 'aws'),
+      join(bin(box), 'aws'),
       `#!/bin/sh
 bucket='${bucket.dir}'
 case "$1 $2" in
@@ -248,20 +242,20 @@ esac
     );
   });
 
-  it('downloads the object on the first call', () => {
+  it('downloads the object on the first call', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('download: s3://exports/customers.csv to ./customers.csv\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
   });
 
-  it('replays the download and restores the file while the ETag is unchanged', () => {
+  it('replays the download and restores the file while the ETag is unchanged', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    recipe(RECIPE);
+    recipe(box, RECIPE);
     rmSync(box.path('customers.csv'));
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('download: s3://exports/customers.csv to ./customers.csv\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -269,11 +263,11 @@ esac
     expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
   });
 
-  it('downloads again, the same day, once the object is re-uploaded', () => {
+  it('downloads again, the same day, once the object is re-uploaded', ({ box }) => {
     bucket.upload('customers.csv', 'id,name\n1,acme\n');
-    recipe(RECIPE);
+    recipe(box, RECIPE);
     bucket.upload('customers.csv', 'id,name\n1,acme\n2,globex\n');
-    const r = recipe(RECIPE);
+    const r = recipe(box, RECIPE);
     expect(r.stdout.toString()).toBe('download: s3://exports/customers.csv to ./customers.csv\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -301,7 +295,7 @@ describe('the shared Redis cache recipe', () => {
 
   // A machine: its own working directory, cache directory and copy of the
   // fetch script (which says which machine ran it).
-  function machine(name: string) {
+  function machine(box: Sandbox, name: string) {
     const home = box.path(name);
     mkdirSync(join(home, 'project'), { recursive: true });
     const fetch = box.counter(
@@ -310,6 +304,7 @@ describe('the shared Redis cache recipe', () => {
     );
     const run = () =>
       recipe(
+        box,
         `export DCACHE_REMOTE=${server.url(':secret@')}
 dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh`,
         { cwd: join(home, 'project'), env: { DCACHE_DIR: join(home, 'cache'), DCACHE_NOW: '2024-08-27T09:00:00' } },
@@ -317,8 +312,8 @@ dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh`,
     return { project: join(home, 'project'), fetch, run };
   }
 
-  it('runs the fetch on the first machine and says nothing of its own', () => {
-    const laptop = machine('laptop');
+  it('runs the fetch on the first machine and says nothing of its own', ({ box }) => {
+    const laptop = machine(box, 'laptop');
     const r = laptop.run();
     expect(r.stdout.toString()).toBe('fetched on laptop\n');
     expect(r.stderr).toBe('');
@@ -326,9 +321,9 @@ dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh`,
     expect(laptop.fetch.runs()).toBe(1);
   });
 
-  it('replays on a second machine, in another directory, without running its fetch', () => {
-    const laptop = machine('laptop');
-    const ci = machine('ci');
+  it('replays on a second machine, in another directory, without running its fetch', ({ box }) => {
+    const laptop = machine(box, 'laptop');
+    const ci = machine(box, 'ci');
     laptop.run();
     const r = ci.run();
     expect(r.stdout.toString()).toBe('fetched on laptop\n');
@@ -337,9 +332,9 @@ dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh`,
     expect(ci.fetch.runs()).toBe(0);
   });
 
-  it('restores data/raw.csv on the second machine', () => {
-    const laptop = machine('laptop');
-    const ci = machine('ci');
+  it('restores data/raw.csv on the second machine', ({ box }) => {
+    const laptop = machine(box, 'laptop');
+    const ci = machine(box, 'ci');
     laptop.run();
     ci.run();
     expect(readFileSync(join(ci.project, 'data', 'raw.csv'), 'utf8')).toBe('id,name\n1,acme\n');

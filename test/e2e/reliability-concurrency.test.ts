@@ -1,26 +1,19 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { dcacheWithin, killGroup, locks, readPid, startDcache, waitUntil, type Running } from './reliability-rig.js';
+import { locks } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { readPid } from '../support/processes.js';
+import { type Running, startDcache } from '../support/running.js';
+import { dcacheWithin, type Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // Single flight: concurrent calls of one command run it once; a holder that
 // fails or dies hands over to the next caller.
 
-let box: Sandbox;
-let leftovers: number[];
-beforeEach(() => {
-  box = new Sandbox();
-  leftovers = [];
-});
-afterEach(() => {
-  for (const pid of leftovers) killGroup(pid);
-  box.cleanup();
-});
-
 // A command that on its first run only writes its pid to `<name>.started`
 // and waits until `<name>.release` exists, then does `first`; every later
 // run does `later` at once.
-function gated(name: string, first: string, later: string) {
+function gated(box: Sandbox, name: string, first: string, later: string) {
   const started = box.path(`${name}.started`);
   const release = box.path(`${name}.release`);
   const command = box.counter(
@@ -58,7 +51,7 @@ async function finishWithin(r: Running, limitMs: number) {
 }
 
 describe('single flight', () => {
-  it('runs a 1-second command once for 16 concurrent calls, and every call prints its output', async () => {
+  it('runs a 1-second command once for 16 concurrent calls, and every call prints its output', async ({ box }) => {
     const command = box.counter('slow.sh', 'sleep 1; echo "the result"');
     const calls = Array.from({ length: 16 }, () => startDcache(box, ['run', '--', command.path]));
     const results = await Promise.all(calls.map((c) => c.done));
@@ -70,8 +63,8 @@ describe('single flight', () => {
     }
   });
 
-  it('says with --verbose that a waiter waits for the holder, then replays its entry', async () => {
-    const command = gated('gated.sh', 'echo recorded', 'echo ran-again');
+  it('says with --verbose that a waiter waits for the holder, then replays its entry', async ({ box }) => {
+    const command = gated(box, 'gated.sh', 'echo recorded', 'echo ran-again');
     const holder = startDcache(box, ['run', '--', command.path]);
     await waitUntil('the command runs', command.started);
     const waiters = [1, 2, 3].map(() => startDcache(box, ['run', '-v', '--', command.path]));
@@ -92,8 +85,8 @@ describe('single flight', () => {
     expect(command.runs()).toBe(1);
   });
 
-  it('lets the waiter run the command when the holder fails and failures are not cached', async () => {
-    const command = gated('flaky.sh', 'echo failed >&2; exit 1', 'echo ok');
+  it('lets the waiter run the command when the holder fails and failures are not cached', async ({ box }) => {
+    const command = gated(box, 'flaky.sh', 'echo failed >&2; exit 1', 'echo ok');
     const holder = startDcache(box, ['run', '--', command.path]);
     await waitUntil('the command runs', command.started);
     const waiter = startDcache(box, ['run', '-v', '--', command.path]);
@@ -116,10 +109,10 @@ describe('single flight', () => {
     expect(command.runs()).toBe(2);
   });
 
-  it('makes a waiter that started before the holder replay the holder\'s entry', async () => {
+  it('makes a waiter that started before the holder replay the holder\'s entry', async ({ box }) => {
     // The waiter starts first, but is slow to reach the lock: it reads its
     // standard input (--stdin) from a producer that takes its time.
-    const command = gated('slow-reader.sh', 'echo recorded', 'echo ran-again');
+    const command = gated(box, 'slow-reader.sh', 'echo recorded', 'echo ran-again');
     const waiter = startDcache(box, ['run', '-v', '--stdin', '--', command.path], { stdin: 'pipe' });
     await new Promise((resolve) => setTimeout(resolve, 400));
     const holder = startDcache(box, ['run', '--stdin', '--', command.path], { stdin: 'pipe' });
@@ -138,11 +131,11 @@ describe('single flight', () => {
     expect(command.runs()).toBe(1);
   });
 
-  it('takes over at once the lock of a holder killed with -9', async () => {
-    const command = gated('hold.sh', 'echo never', 'echo done');
+  it('takes over at once the lock of a holder killed with -9', async ({ box }) => {
+    const command = gated(box, 'hold.sh', 'echo never', 'echo done');
     const holder = startDcache(box, ['run', '--', command.path]);
     await waitUntil('the command runs', command.started);
-    leftovers.push(command.pid());
+    box.killAtCleanup(command.pid());
     holder.child.kill('SIGKILL');
     expect((await holder.done).signal).toBe('SIGKILL');
     expect(locks(box.cacheDir)).toHaveLength(1);
@@ -154,11 +147,11 @@ describe('single flight', () => {
     expect(command.runs()).toBe(2);
   });
 
-  it('lets a waiter run the command when the holder it waits for is killed with -9', async () => {
-    const command = gated('hold.sh', 'echo never', 'echo done');
+  it('lets a waiter run the command when the holder it waits for is killed with -9', async ({ box }) => {
+    const command = gated(box, 'hold.sh', 'echo never', 'echo done');
     const holder = startDcache(box, ['run', '--', command.path]);
     await waitUntil('the command runs', command.started);
-    leftovers.push(command.pid());
+    box.killAtCleanup(command.pid());
     const waiter = startDcache(box, ['run', '-v', '--', command.path]);
     await waiting(waiter);
     holder.child.kill('SIGKILL');

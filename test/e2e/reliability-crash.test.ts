@@ -1,37 +1,21 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import {
-  CRASH,
-  dcacheLines,
-  killGroup,
-  listFiles,
-  manifests,
-  readPid,
-  startDcache,
-  waitUntil,
-} from './reliability-rig.js';
+import { listFiles, manifests } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { CRASH, dcacheLines, plain } from '../support/messages.js';
+import { killGroup, readPid } from '../support/processes.js';
+import { type Running, startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // kill -9 at any point of a recording, and damaged entries: the previous
 // entry or none survives, never a torn one, and the next call runs the
 // command in full.
 
-let box: Sandbox;
-let leftovers: number[];
-beforeEach(() => {
-  box = new Sandbox();
-  leftovers = [];
-});
-afterEach(() => {
-  for (const pid of leftovers) killGroup(pid);
-  box.cleanup();
-});
-
 // A command that prints data.txt, then, if a file `hold` exists, removes it,
 // writes its pid to `started` and waits until `release` exists; then
 // prints "end". Without `hold` it runs straight through.
-function holdable() {
+function holdable(box: Sandbox) {
   const command = box.counter(
     'export.sh',
     [
@@ -57,28 +41,28 @@ function holdable() {
 
 // 300 kB of one letter: big enough to be on its way to the store when killed.
 const dataOf = (letter: string) => `${letter.repeat(299_999)}\n`;
-const writeData = (letter: string) => writeFileSync(box.path('data.txt'), dataOf(letter));
+const writeData = (box: Sandbox, letter: string) => writeFileSync(box.path('data.txt'), dataOf(letter));
 const fullOutput = (letter: string) => `${dataOf(letter)}end\n`;
 
-const tmpFiles = () => listFiles(join(box.cacheDir, 'tmp'));
+const tmpFiles = (box: Sandbox) => listFiles(join(box.cacheDir, 'tmp'));
 
 // Starts a held recording, waits until the command is in the middle of it,
 // and kills dcache with -9.
-async function killDcacheMidRecording(command: ReturnType<typeof holdable>, args: string[]) {
+async function killDcacheMidRecording(box: Sandbox, command: ReturnType<typeof holdable>, args: string[]) {
   command.hold();
   const call = startDcache(box, ['run', ...args, '--', command.path]);
   await waitUntil('the command is half-way', command.started);
-  leftovers.push(command.pid());
+  box.killAtCleanup(command.pid());
   call.child.kill('SIGKILL');
   const r = await call.done;
   expect(r.signal).toBe('SIGKILL');
 }
 
 describe('kill -9 of dcache during a recording', () => {
-  it('leaves no entry, and the next call runs the command in full', async () => {
-    const command = holdable();
-    writeData('a');
-    await killDcacheMidRecording(command, []);
+  it('leaves no entry, and the next call runs the command in full', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
+    await killDcacheMidRecording(box, command, []);
     expect(manifests(box.cacheDir)).toEqual([]);
     const next = box.dcache(['run', '--', command.path]);
     expect(command.runs()).toBe(2);
@@ -87,12 +71,12 @@ describe('kill -9 of dcache during a recording', () => {
     expect(next.stderr).toBe('');
   });
 
-  it('leaves the previous entry when a --force re-recording is killed', async () => {
-    const command = holdable();
-    writeData('a');
+  it('leaves the previous entry when a --force re-recording is killed', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
     box.dcache(['run', '--', command.path]);
-    writeData('b');
-    await killDcacheMidRecording(command, ['--force']);
+    writeData(box, 'b');
+    await killDcacheMidRecording(box, command, ['--force']);
     const next = box.dcache(['run', '--', command.path]);
     expect(command.runs()).toBe(2);
     expect(next.code).toBe(0);
@@ -100,24 +84,36 @@ describe('kill -9 of dcache during a recording', () => {
     expect(next.stderr).toBe('');
   });
 
-  it('leaves a complete entry or none, whenever during the recording it is killed', async () => {
-    // Prints its version in ten chunks over about 300 ms, then "end".
+  it('leaves a complete entry or none, whenever during the recording it is killed', async ({ box }) => {
+    // Prints its version in ten chunks, then "end".
     const command = box.counter(
       'chunks.sh',
       `echo $$ > '${box.path('chunks.pid')}'\nfor i in 0 1 2 3 4 5 6 7 8 9; do cat '${box.path('data.txt')}'; sleep 0.03; done\necho end`,
     );
     const outputOf = (letter: string) => `${dataOf(letter).repeat(10)}end\n`;
     const letters = 'bcdefghij';
-    const delays = [0, 40, 90, 140, 200, 260, 330, 420, 600];
-    writeData('a');
+    // Where in the recording dcache is killed: once the command has started,
+    // then once so many bytes of the command's output have come out on
+    // dcache's stdout (it records what it passes on), up to all of them,
+    // when it may be storing the entry. Points of the recording, not delays,
+    // so that none of them falls before it on a slow machine.
+    const chunk = dataOf('a').length;
+    const killPoints: Array<(call: Running) => Promise<void>> = [
+      () => waitUntil('the command starts', () => existsSync(box.path('chunks.pid'))),
+      ...[1, chunk, 3 * chunk, 5 * chunk, 7 * chunk, 9 * chunk, 10 * chunk, outputOf('a').length].map(
+        (bytes) => (call: Running) => call.stdoutReaches(bytes),
+      ),
+    ];
+    writeData(box, 'a');
     box.dcache(['run', '--', command.path]);
     const possible = new Set([outputOf('a')]);
-    for (const [i, delay] of delays.entries()) {
+    for (const [i, reached] of killPoints.entries()) {
       const letter = letters[i]!;
-      writeData(letter);
+      writeData(box, letter);
       possible.add(outputOf(letter));
+      rmSync(box.path('chunks.pid'), { force: true });
       const call = startDcache(box, ['run', '--force', '--', command.path]);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await reached(call);
       call.child.kill('SIGKILL');
       await call.done;
       if (existsSync(box.path('chunks.pid'))) killGroup(readPid(box.path('chunks.pid')));
@@ -134,9 +130,9 @@ describe('kill -9 of dcache during a recording', () => {
 });
 
 describe('kill -9 of the command during a recording', () => {
-  it('ends the call with 137, records nothing, and the next call runs the command in full', async () => {
-    const command = holdable();
-    writeData('a');
+  it('ends the call with 137, records nothing, and the next call runs the command in full', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
     command.hold();
     const call = startDcache(box, ['run', '--', command.path]);
     await waitUntil('the command is half-way', command.started);
@@ -151,11 +147,11 @@ describe('kill -9 of the command during a recording', () => {
     expect(next.stdout.toString()).toBe(fullOutput('a'));
   });
 
-  it('leaves the previous entry when it dies during a --force re-recording', async () => {
-    const command = holdable();
-    writeData('a');
+  it('leaves the previous entry when it dies during a --force re-recording', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
     box.dcache(['run', '--', command.path]);
-    writeData('b');
+    writeData(box, 'b');
     command.hold();
     const call = startDcache(box, ['run', '--force', '--', command.path]);
     await waitUntil('the command is half-way', command.started);
@@ -168,23 +164,23 @@ describe('kill -9 of the command during a recording', () => {
 });
 
 describe('temp files of a killed recording', () => {
-  it('are left alone by gc while younger than an hour', async () => {
-    const command = holdable();
-    writeData('a');
-    await killDcacheMidRecording(command, []);
-    const temps = tmpFiles();
+  it('are left alone by gc while younger than an hour', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
+    await killDcacheMidRecording(box, command, []);
+    const temps = tmpFiles(box);
     expect(temps.length).toBeGreaterThan(0);
     const r = box.dcache(['gc']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
-    expect(tmpFiles()).toEqual(temps);
+    expect(tmpFiles(box)).toEqual(temps);
   });
 
-  it('are removed by gc once older than an hour', async () => {
-    const command = holdable();
-    writeData('a');
-    await killDcacheMidRecording(command, []);
-    const temps = tmpFiles();
+  it('are removed by gc once older than an hour', async ({ box }) => {
+    const command = holdable(box);
+    writeData(box, 'a');
+    await killDcacheMidRecording(box, command, []);
+    const temps = tmpFiles(box);
     expect(temps.length).toBeGreaterThan(0);
     const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
     for (const file of temps) utimesSync(file, twoHoursAgo, twoHoursAgo);
@@ -192,7 +188,7 @@ describe('temp files of a killed recording', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toMatch(new RegExp(`^freed .*: 0 entries, 0 blobs, ${temps.length} temp files?\\n$`));
-    expect(tmpFiles()).toEqual([]);
+    expect(tmpFiles(box)).toEqual([]);
   });
 });
 
@@ -215,7 +211,7 @@ const ERR = 'an err line\n';
 
 // Records a command that writes stdout, stderr and stdout again (so its
 // entry has a stdout, a stderr and an interleaving blob).
-function recordInterleaved() {
+function recordInterleaved(box: Sandbox) {
   const command = box.counter('report.sh', "printf 'first out\\n'; printf 'an err line\\n' >&2; printf 'second out\\n'");
   box.dcache(['run', '--', command.path]);
   const [manifestPath] = manifests(box.cacheDir);
@@ -258,8 +254,8 @@ const damages: Array<[string, (r: Recorded) => void, RegExp]> = [
 
 describe('a damaged entry', () => {
   for (const [what, damage, detail] of damages) {
-    it(`is a miss with one warning and is dropped: ${what}`, () => {
-      const { command, recorded } = recordInterleaved();
+    it(`is a miss with one warning and is dropped: ${what}`, ({ box }) => {
+      const { command, recorded } = recordInterleaved(box);
       damage(recorded);
       const r = box.dcache(['run', '--', command.path]);
       expect(command.runs()).toBe(2);
@@ -280,7 +276,7 @@ describe('a damaged entry', () => {
     });
   }
 
-  it('is a miss when an output file blob is altered at the same size', () => {
+  it('is a miss when an output file blob is altered at the same size', ({ box }) => {
     const command = box.counter('out.sh', "printf 'file body\\n' > result.txt; echo printed");
     box.dcache(['run', '-o', 'result.txt', '--', command.path]);
     const manifest = JSON.parse(readFileSync(manifests(box.cacheDir)[0]!, 'utf8')) as Recorded['manifest'];
@@ -295,8 +291,8 @@ describe('a damaged entry', () => {
     expect(readFileSync(box.path('result.txt'), 'utf8')).toBe('file body\n');
   });
 
-  it('is a miss, not a crash, when its manifest is nested too deeply to print', () => {
-    const { command, recorded } = recordInterleaved();
+  it('is a miss, not a crash, when its manifest is nested too deeply to print', ({ box }) => {
+    const { command, recorded } = recordInterleaved(box);
     // Valid JSON that JSON.parse reads, but JSON.stringify cannot write back.
     const depth = 100_000;
     writeFileSync(recorded.manifestPath, `{"format":${'['.repeat(depth)}${']'.repeat(depth)}}`);
@@ -308,8 +304,8 @@ describe('a damaged entry', () => {
     expect(dcacheLines(plain(r.stderr))).toHaveLength(1);
   });
 
-  it('is removed by gc without a crash when its manifest is nested too deeply to print', () => {
-    const { recorded } = recordInterleaved();
+  it('is removed by gc without a crash when its manifest is nested too deeply to print', ({ box }) => {
+    const { recorded } = recordInterleaved(box);
     const depth = 100_000;
     writeFileSync(recorded.manifestPath, `{"format":${'['.repeat(depth)}${']'.repeat(depth)}}`);
     const r = box.dcache(['gc']);
@@ -322,7 +318,7 @@ describe('a damaged entry', () => {
 describe('an output over 8 MiB found damaged while it streams', () => {
   const size = 9 * 1024 * 1024;
 
-  function recordBig() {
+  function recordBig(box: Sandbox) {
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i++) data[i] = 97 + (i % 26);
     writeFileSync(box.path('big.bin'), data);
@@ -338,8 +334,8 @@ describe('an output over 8 MiB found damaged while it streams', () => {
     return { command, data };
   }
 
-  it('ends the call with exit 125 and one message saying the entry is dropped', () => {
-    const { command } = recordBig();
+  it('ends the call with exit 125 and one message saying the entry is dropped', ({ box }) => {
+    const { command } = recordBig(box);
     const r = box.dcache(['run', '--', command.path]);
     expect(r.code).toBe(125);
     expect(r.stdout.length).toBe(size);
@@ -350,8 +346,8 @@ describe('an output over 8 MiB found damaged while it streams', () => {
     expect(command.runs()).toBe(1);
   });
 
-  it('runs the command on the next call and prints its output in full', () => {
-    const { command, data } = recordBig();
+  it('runs the command on the next call and prints its output in full', ({ box }) => {
+    const { command, data } = recordBig(box);
     box.dcache(['run', '--', command.path]);
     const next = box.dcache(['run', '--', command.path]);
     expect(command.runs()).toBe(2);

@@ -3,23 +3,16 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, wr
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join, relative } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, type Result } from './rig.js';
-import { CRASH, killGroup, listFiles, listModes, manifests, readPid, startDcache, startShell, waitUntil } from './reliability-rig.js';
+import { listFiles, listModes, manifests } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { CRASH, plain } from '../support/messages.js';
+import { readPid } from '../support/processes.js';
+import { startDcache, startShell } from '../support/running.js';
+import type { Result, Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // Hostile and bad input: malformed option values, a cache directory that is
 // not private, and secrets that must never be written down or shown.
-
-let box: Sandbox;
-let leftovers: number[];
-beforeEach(() => {
-  box = new Sandbox();
-  leftovers = [];
-});
-afterEach(() => {
-  for (const pid of leftovers) killGroup(pid);
-  box.cleanup();
-});
 
 // --- malformed values ---
 
@@ -28,7 +21,7 @@ afterEach(() => {
 const raw = (...bytes: number[]) => Buffer.from(bytes);
 const utf8 = (text: string) => Buffer.from(text, 'utf8');
 
-function dcacheWithBytes(args: Array<string | Buffer>, env: NodeJS.ProcessEnv): Result {
+function dcacheWithBytes(box: Sandbox, args: Array<string | Buffer>, env: NodeJS.ProcessEnv): Result {
   if (args.every((a) => typeof a === 'string')) return box.dcache(args as string[], { env });
   const quoted = args.map((a) => {
     const bytes = typeof a === 'string' ? utf8(a) : a;
@@ -60,7 +53,7 @@ const badInputs: Array<[string, Array<string | Buffer>, NodeJS.ProcessEnv, numbe
   ['a zone that is a path', ['run', '--tz', '../../etc/passwd', '--', 'true'], {}, 125, "--tz '../../etc/passwd' is not a time zone"],
   ['an offset as a zone', ['run', '--tz', '+25:00', '--', 'true'], {}, 125, "--tz '+25:00' is not a time zone"],
   ['an empty --watch', ['run', '-w', '', '--', 'true'], {}, 125, "--watch '' is empty"],
-  ['an ftp:// URL to watch', ['run', '-w', 'ftp://example.com/x', '--', 'true'], {}, 125, "--watch 'ftp://example.com/x': only http:// and https://"],
+  ['an ftp:// URL to watch', ['run', '-w', 'ftp://example.com/x', '--', 'true'], {}, 125, "--watch 'ftp://example.com/x': the URLs that can be watched are http(s)://, s3://, gs:// and az://"],
   ['a URL with no host', ['run', '-w', 'http://', '--', 'true'], {}, 125, "--watch 'http://' is not a valid URL"],
   ['a URL with a space in the host', ['run', '-w', 'http://exa mple.com/', '--', 'true'], {}, 125, "--watch 'http://exa mple.com/' is not a valid URL"],
   ['a URL with port 99999', ['run', '-w', 'http://example.com:99999/', '--', 'true'], {}, 125, "--watch 'http://example.com:99999/' is not a valid URL"],
@@ -100,13 +93,13 @@ const badInputs: Array<[string, Array<string | Buffer>, NodeJS.ProcessEnv, numbe
 ];
 
 describe('malformed input', () => {
-  it('has at least thirty cases', () => {
+  it('has at least thirty cases', ({ box }) => {
     expect(badInputs.length).toBeGreaterThanOrEqual(30);
   });
 
   for (const [what, args, env, code, named] of badInputs) {
-    it(`exits ${code} with one line naming the value: ${what}`, () => {
-      const r = dcacheWithBytes(args, env);
+    it(`exits ${code} with one line naming the value: ${what}`, ({ box }) => {
+      const r = dcacheWithBytes(box, args, env);
       expect(r.code).toBe(code);
       expect(r.stdout.length).toBe(0);
       expect(r.stderr).not.toMatch(CRASH);
@@ -121,7 +114,7 @@ describe('malformed input', () => {
 // --- a private cache directory ---
 
 describe('the cache directory under umask 000', () => {
-  it('keeps every directory 0700 and every file 0600 after a recording with output files and a hit', () => {
+  it('keeps every directory 0700 and every file 0600 after a recording with output files and a hit', ({ box }) => {
     const command = box.counter('files.sh', 'mkdir -p reports; echo a > reports/a.csv; echo b > single.txt; echo out; echo err >&2');
     const args = `run -o reports -o single.txt -- '${command.path}'`;
     box.shell(`umask 000; $DCACHE ${args}`, { env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
@@ -134,7 +127,7 @@ describe('the cache directory under umask 000', () => {
     for (const m of modes) expect({ path: m.path, mode: m.mode.toString(8) }).toEqual({ path: m.path, mode: m.dir ? '700' : '600' });
   });
 
-  it('keeps the activity summary that gc writes 0600', () => {
+  it('keeps the activity summary that gc writes 0600', ({ box }) => {
     const command = box.counter('fetch.sh', 'echo data');
     box.shell(`umask 000; $DCACHE run -- '${command.path}'`, { env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
     box.shell(`umask 000; $DCACHE run -- '${command.path}'`, { env: { DCACHE_NOW: '2024-08-27T10:00:00' } });
@@ -143,14 +136,14 @@ describe('the cache directory under umask 000', () => {
     for (const m of listModes(box.cacheDir)) expect({ path: m.path, mode: m.mode.toString(8) }).toEqual({ path: m.path, mode: m.dir ? '700' : '600' });
   });
 
-  it('keeps the lock and the temp files of a recording in progress 0700 and 0600', async () => {
+  it('keeps the lock and the temp files of a recording in progress 0700 and 0600', async ({ box }) => {
     const command = box.counter(
       'slow.sh',
       `echo $$ > '${box.path('slow.pid')}'; echo partial; while [ ! -e '${box.path('release')}' ]; do sleep 0.05; done`,
     );
     const call = startShell(box, `umask 000; exec $DCACHE run -- '${command.path}'`);
     await waitUntil('the command runs', () => existsSync(box.path('slow.pid')));
-    leftovers.push(readPid(box.path('slow.pid')));
+    box.killAtCleanup(readPid(box.path('slow.pid')));
     await waitUntil('the lock has its owner', () => listFiles(join(box.cacheDir, 'locks')).length > 0);
     const inProgress = listModes(box.cacheDir);
     writeFileSync(box.path('release'), '');
@@ -170,7 +163,7 @@ function inventory(dir: string): string[] {
 
 // A cache directory with an entry, a crashed recording's temp file (two
 // hours old) and no gc stamp, so that any clean-up would show.
-function populatedCache(): string {
+function populatedCache(box: Sandbox): string {
   const seed = box.counter('seed.sh', 'echo seed');
   box.dcache(['run', '--', seed.path]);
   const temp = join(box.cacheDir, 'tmp', 'crashed.tmp');
@@ -196,8 +189,8 @@ const refusals: Array<[string, (dir: string) => void, RegExp]> = [
 
 describe('a cache directory that is not private', () => {
   for (const [what, spoil, message] of refusals) {
-    it(`is refused with one clear warning, and the command runs uncached each time: ${what}`, () => {
-      spoil(populatedCache());
+    it(`is refused with one clear warning, and the command runs uncached each time: ${what}`, ({ box }) => {
+      spoil(populatedCache(box));
       const command = box.counter('fetch.sh', 'echo data; exit 3');
       const first = box.dcache(['run', '--cache-failures', '--', command.path]);
       const second = box.dcache(['run', '--cache-failures', '--', command.path]);
@@ -211,8 +204,8 @@ describe('a cache directory that is not private', () => {
       }
     });
 
-    it(`is left untouched: nothing written, nothing removed: ${what}`, () => {
-      const dir = populatedCache();
+    it(`is left untouched: nothing written, nothing removed: ${what}`, ({ box }) => {
+      const dir = populatedCache(box);
       spoil(dir);
       const before = inventory(dir);
       const command = box.counter('fetch.sh', 'echo data');
@@ -227,12 +220,12 @@ describe('a cache directory that is not private', () => {
 const SECRET = 'tok-3f9a1c-do-not-leak';
 
 // Every file under the cache directory that contains `text`.
-function filesContaining(text: string): string[] {
+function filesContaining(box: Sandbox, text: string): string[] {
   return listFiles(box.cacheDir).filter((f) => readFileSync(f).includes(Buffer.from(text)));
 }
 
 // ls, ls --json, show, show --json and status --explain, all concatenated.
-async function everyReport(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+async function everyReport(box: Sandbox, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const key = basename(manifests(box.cacheDir)[0]!, '.json');
   const outputs: string[] = [];
   for (const report of [['ls'], ['ls', '--json'], ['show', key], ['show', key, '--json'], ['stats', '--json']]) {
@@ -250,19 +243,19 @@ describe('--env values', () => {
   const args = (path: string) => ['-e', 'SECRET_TOKEN', '-e', 'SECRET_*', '--', path];
   const env = { SECRET_TOKEN: SECRET, SECRET_OTHER: `${SECRET}-2` };
 
-  it('are never written to the cache directory', () => {
+  it('are never written to the cache directory', ({ box }) => {
     const command = box.counter('fetch.sh', 'echo fetched');
     box.dcache(['run', '-v', '--explain', ...args(command.path)], { env });
     box.dcache(['run', ...args(command.path)], { env });
     expect(manifests(box.cacheDir)).toHaveLength(1);
-    expect(filesContaining(SECRET)).toEqual([]);
+    expect(filesContaining(box, SECRET)).toEqual([]);
   });
 
-  it('are never shown by run --explain, ls, show, show --json or status --explain', async () => {
+  it('are never shown by run --explain, ls, show, show --json or status --explain', async ({ box }) => {
     const command = box.counter('fetch.sh', 'echo fetched');
     const run = box.dcache(['run', '-v', '--explain', ...args(command.path)], { env });
     expect(run.stderr).toContain('SECRET_TOKEN');
-    const reports = await everyReport(args(command.path), env);
+    const reports = await everyReport(box, args(command.path), env);
     expect(reports).toContain('SECRET_TOKEN');
     expect(`${run.stderr}\n${reports}`).not.toContain(SECRET);
   });
@@ -295,7 +288,7 @@ describe('credentials in a --watch URL', () => {
   ];
 
   for (const [what, user, password, secret] of cases) {
-    it(`are used, but never written to the cache directory or shown: ${what}`, async () => {
+    it(`are used, but never written to the cache directory or shown: ${what}`, async ({ box }) => {
       const { server, port, authorized } = await startServer(user, password);
       try {
         const url = `http://${user}:${password}@127.0.0.1:${port}/export.csv`;
@@ -306,9 +299,9 @@ describe('credentials in a --watch URL', () => {
         const hit = await startDcache(box, ['run', '-v', '--explain', ...args]).done;
         expect(command.runs()).toBe(1);
         expect(authorized()).toBeGreaterThanOrEqual(2);
-        const reports = await everyReport(args, {});
+        const reports = await everyReport(box, args, {});
         expect(reports).toContain(`127.0.0.1:${port}/export.csv`);
-        expect(filesContaining(secret)).toEqual([]);
+        expect(filesContaining(box, secret)).toEqual([]);
         expect(`${run.stderr}\n${hit.stderr}\n${reports}`).not.toContain(secret);
       } finally {
         server.close();
@@ -316,7 +309,7 @@ describe('credentials in a --watch URL', () => {
     });
   }
 
-  it('are not shown when the URL cannot be reached', async () => {
+  it('are not shown when the URL cannot be reached', async ({ box }) => {
     const { server, port } = await startServer('x', 'y');
     server.close();
     const command = box.counter('fetch.sh', 'echo fetched');
@@ -326,10 +319,10 @@ describe('credentials in a --watch URL', () => {
     expect(command.runs()).toBe(2);
     expect(plain(second.stderr)).toContain('could not be checked');
     expect(`${first.stderr}\n${second.stderr}`).not.toContain(SECRET);
-    expect(filesContaining(SECRET)).toEqual([]);
+    expect(filesContaining(box, SECRET)).toEqual([]);
   });
 
-  it('are not shown when the URL is refused', () => {
+  it('are not shown when the URL is refused', ({ box }) => {
     for (const url of [`ftp://alice:${SECRET}@example.com/x`, `http://alice:${SECRET}@exa mple.com/`]) {
       const r = box.dcache(['run', '-w', url, '--', 'true']);
       expect(r.code).toBe(125);

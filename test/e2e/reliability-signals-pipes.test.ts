@@ -1,41 +1,28 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import {
-  dcacheWithin,
-  isGone,
-  killGroup,
-  listFiles,
-  locks,
-  manifests,
-  readPid,
-  startDcache,
-  waitUntil,
-} from './reliability-rig.js';
+import { listFiles, locks, manifests } from '../support/cache-files.js';
+import { afterEach, describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { isGone, readPid } from '../support/processes.js';
+import { startDcache } from '../support/running.js';
+import { dcacheWithin, type Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // Signals, closed pipes and closed streams: dcache stops the way a shell
 // expects, passes the signal on to everything the command started, leaves
 // no orphan and no lock, and never records a torn or interrupted run.
 
-let box: Sandbox;
-let leftovers: number[];
-beforeEach(() => {
-  box = new Sandbox();
-  leftovers = [];
-});
-afterEach(() => {
+// Lets the commands of a failed test end.
+afterEach(({ box }) => {
   writeFileSync(box.path('release'), '');
-  for (const pid of leftovers) killGroup(pid);
-  box.cleanup();
 });
 
 // A command that writes its pid, starts a grandchild (in the foreground of
 // a pipeline, so that it does not ignore SIGINT as a background job of a
 // non-interactive shell would) which writes its own pid, says "started",
 // and waits for `release`. Later runs print "started" and exit at once.
-function family() {
+function family(box: Sandbox) {
   const wait = `while [ ! -e '${box.path('release')}' ]; do sleep 0.05; done`;
   const command = box.counter(
     'family.sh',
@@ -59,11 +46,11 @@ describe('a signal sent to dcache while the command runs', () => {
   for (const signal of SIGNALS) {
     const number = constants.signals[signal];
 
-    it(`${signal}: exits ${128 + number} after the command ends, quietly`, async () => {
-      const command = family();
+    it(`${signal}: exits ${128 + number} after the command ends, quietly`, async ({ box }) => {
+      const command = family(box);
       const call = startDcache(box, ['run', '--', command.path]);
       await waitUntil('the command and its child run', command.running);
-      leftovers.push(command.pids()[0]!);
+      box.killAtCleanup(command.pids()[0]!);
       process.kill(call.pid, signal);
       const r = await call.done;
       expect(r.signal).toBeNull();
@@ -72,23 +59,23 @@ describe('a signal sent to dcache while the command runs', () => {
       expect(r.stderr).toBe('');
     });
 
-    it(`${signal}: is passed on to the command and the process it started, leaving no orphan`, async () => {
-      const command = family();
+    it(`${signal}: is passed on to the command and the process it started, leaving no orphan`, async ({ box }) => {
+      const command = family(box);
       const call = startDcache(box, ['run', '--', command.path]);
       await waitUntil('the command and its child run', command.running);
       const [pid, grandchild] = command.pids();
-      leftovers.push(pid!);
+      box.killAtCleanup(pid!);
       process.kill(call.pid, signal);
       await call.done;
       await waitUntil('the command is gone', () => isGone(pid!), 2_000);
       await waitUntil('the grandchild is gone', () => isGone(grandchild!), 2_000);
     });
 
-    it(`${signal}: records nothing and leaves no lock, so the next call runs the command`, async () => {
-      const command = family();
+    it(`${signal}: records nothing and leaves no lock, so the next call runs the command`, async ({ box }) => {
+      const command = family(box);
       const call = startDcache(box, ['run', '--', command.path]);
       await waitUntil('the command and its child run', command.running);
-      leftovers.push(command.pids()[0]!);
+      box.killAtCleanup(command.pids()[0]!);
       process.kill(call.pid, signal);
       await call.done;
       expect(manifests(box.cacheDir)).toEqual([]);
@@ -100,7 +87,7 @@ describe('a signal sent to dcache while the command runs', () => {
     });
   }
 
-  it('waits for a command that cleans up on SIGTERM before it exits', async () => {
+  it('waits for a command that cleans up on SIGTERM before it exits', async ({ box }) => {
     const command = box.counter(
       'tidy.sh',
       [
@@ -121,38 +108,38 @@ describe('a signal sent to dcache while the command runs', () => {
 });
 
 // `dcache run -- <cmd> | head -1` under bash, with the status of dcache's side.
-const throughHead = (args: string) =>
+const throughHead = (box: Sandbox, args: string) =>
   box.shell(`bash -c '$DCACHE run ${args} | head -1; echo "status \${PIPESTATUS[0]}"'`);
 
 // run.test.ts covers a miss and a hit cut short by `| head -1`; these go further.
 describe('a reader that closes the pipe early', () => {
-  it('lets the next call run the command and print its complete output after a miss was cut short', () => {
+  it('lets the next call run the command and print its complete output after a miss was cut short', ({ box }) => {
     const command = box.counter('numbers.sh', 'seq 1 3000000');
-    expect(throughHead(`-- '${command.path}'`).stdout.toString()).toBe('1\nstatus 141\n');
+    expect(throughHead(box, `-- '${command.path}'`).stdout.toString()).toBe('1\nstatus 141\n');
     const next = box.shell(`$DCACHE run -- '${command.path}' | cksum`);
     expect(command.runs()).toBe(2);
     expect(next.stdout.toString()).toBe(box.shell('seq 1 3000000 | cksum').stdout.toString());
   });
 
-  it('keeps the entry whole when a hit over 8 MiB is cut short, so the next call replays it in full', () => {
+  it('keeps the entry whole when a hit over 8 MiB is cut short, so the next call replays it in full', ({ box }) => {
     const command = box.counter('numbers.sh', 'seq 1 3000000');
     box.dcache(['run', '--', command.path]);
-    expect(throughHead(`-- '${command.path}'`).stdout.toString()).toBe('1\nstatus 141\n');
+    expect(throughHead(box, `-- '${command.path}'`).stdout.toString()).toBe('1\nstatus 141\n');
     const next = box.shell(`$DCACHE run -- '${command.path}' | cksum`);
     expect(command.runs()).toBe(1);
     expect(next.stdout.toString()).toBe(box.shell('seq 1 3000000 | cksum').stdout.toString());
   });
 
-  it('stops a hit verified before replay (under 8 MiB) quietly with exit 141', () => {
+  it('stops a hit verified before replay (under 8 MiB) quietly with exit 141', ({ box }) => {
     const command = box.counter('numbers.sh', 'seq 1 200000');
     box.dcache(['run', '--', command.path]);
-    const r = throughHead(`-- '${command.path}'`);
+    const r = throughHead(box, `-- '${command.path}'`);
     expect(r.stdout.toString()).toBe('1\nstatus 141\n');
     expect(r.stderr).toBe('');
     expect(command.runs()).toBe(1);
   });
 
-  it('stops quietly with exit 141 when the reader of its stderr goes away, and records nothing', () => {
+  it('stops quietly with exit 141 when the reader of its stderr goes away, and records nothing', ({ box }) => {
     const command = box.counter('noisy.sh', 'seq 1 3000000 >&2');
     const r = box.shell(`bash -c '$DCACHE run -- "${command.path}" 2>&1 >/dev/null | head -1; echo "status \${PIPESTATUS[0]}"'`);
     expect(r.stdout.toString()).toBe('1\nstatus 141\n');
@@ -160,19 +147,19 @@ describe('a reader that closes the pipe early', () => {
     expect(manifests(box.cacheDir)).toEqual([]);
   });
 
-  it('says nothing about EPIPE with --verbose either, beyond its miss line', () => {
+  it('says nothing about EPIPE with --verbose either, beyond its miss line', ({ box }) => {
     const command = box.counter('numbers.sh', 'seq 1 3000000');
-    const r = throughHead(`-v -- '${command.path}'`);
+    const r = throughHead(box, `-v -- '${command.path}'`);
     expect(r.stdout.toString()).toBe('1\nstatus 141\n');
     expect(plain(r.stderr)).toMatch(/^dcache: miss \(no entry\); running .*numbers\.sh\n$/);
   });
 });
 
 describe('closed and redirected standard streams', () => {
-  const script = () => box.counter('both.sh', 'echo to-stdout; echo to-stderr >&2; exit 5');
+  const script = (box: Sandbox) => box.counter('both.sh', 'echo to-stdout; echo to-stderr >&2; exit 5');
 
-  it('runs with stdout closed (>&-), passes the exit code through, and records stdout for later', () => {
-    const command = script();
+  it('runs with stdout closed (>&-), passes the exit code through, and records stdout for later', ({ box }) => {
+    const command = script(box);
     const r = box.shell(`$DCACHE run --cache-failures -- '${command.path}' >&-; echo "status $?" >&2`);
     expect(r.stderr).toBe('to-stderr\nstatus 5\n');
     const hit = box.dcache(['run', '--cache-failures', '--', command.path]);
@@ -182,8 +169,8 @@ describe('closed and redirected standard streams', () => {
     expect(hit.stderr).toBe('to-stderr\n');
   });
 
-  it('runs with stderr closed (2>&-), passes the exit code through, and records stderr for later', () => {
-    const command = script();
+  it('runs with stderr closed (2>&-), passes the exit code through, and records stderr for later', ({ box }) => {
+    const command = script(box);
     const r = box.shell(`$DCACHE run --cache-failures -- '${command.path}' 2>&-; echo "status $?"`);
     expect(r.stdout.toString()).toBe('to-stdout\nstatus 5\n');
     const hit = box.dcache(['run', '--cache-failures', '--', command.path]);
@@ -192,8 +179,8 @@ describe('closed and redirected standard streams', () => {
     expect(hit.stderr).toBe('to-stderr\n');
   });
 
-  it('replays a hit with both streams closed and exits with the recorded code', () => {
-    const command = script();
+  it('replays a hit with both streams closed and exits with the recorded code', ({ box }) => {
+    const command = script(box);
     box.dcache(['run', '--cache-failures', '--', command.path]);
     const r = box.shell(`$DCACHE run --cache-failures -- '${command.path}' >&- 2>&-; echo "status $?"`);
     expect(command.runs()).toBe(1);
@@ -201,7 +188,7 @@ describe('closed and redirected standard streams', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('writes the same bytes to a file on a miss and on a hit', () => {
+  it('writes the same bytes to a file on a miss and on a hit', ({ box }) => {
     const command = box.counter('data.sh', "seq 1 50000; printf 'no newline'");
     box.shell(`$DCACHE run -- '${command.path}' > miss.txt 2> miss.err`);
     box.shell(`$DCACHE run -- '${command.path}' > hit.txt 2> hit.err`);
@@ -213,7 +200,7 @@ describe('closed and redirected standard streams', () => {
     expect(readFileSync(box.path('hit.err'), 'utf8')).toBe('');
   });
 
-  it('carries on when the command closes its own stdout early and goes on writing to stderr', () => {
+  it('carries on when the command closes its own stdout early and goes on writing to stderr', ({ box }) => {
     const command = box.counter('closes.sh', 'echo first; exec 1>&-; echo err1 >&2; sleep 0.2; echo err2 >&2');
     const r = dcacheWithin(box, 10_000, ['run', '--', command.path]);
     expect(r.signal).toBeNull();
@@ -229,21 +216,21 @@ describe('closed and redirected standard streams', () => {
 
 describe('a command that leaves a daemon behind', () => {
   // The daemon keeps the command's stdout and stderr open for 30 s.
-  const daemonCommand = () => `sleep 30 & echo $! > '${box.path('daemon.pid')}'; echo started`;
+  const daemonCommand = (box: Sandbox) => `sleep 30 & echo $! > '${box.path('daemon.pid')}'; echo started`;
 
-  it('returns promptly with the command\'s output and exit code', () => {
-    const r = dcacheWithin(box, 10_000, ['run', '--', 'sh', '-c', daemonCommand()]);
-    leftovers.push(readPid(box.path('daemon.pid')));
+  it('returns promptly with the command\'s output and exit code', ({ box }) => {
+    const r = dcacheWithin(box, 10_000, ['run', '--', 'sh', '-c', daemonCommand(box)]);
+    box.killAtCleanup(readPid(box.path('daemon.pid')));
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('started\n');
     expect(r.stderr).toBe('');
   });
 
-  it('records the run, and its replay prints "started"', () => {
-    dcacheWithin(box, 10_000, ['run', '--', 'sh', '-c', daemonCommand()]);
-    leftovers.push(readPid(box.path('daemon.pid')));
-    const hit = box.dcache(['run', '-v', '--', 'sh', '-c', daemonCommand()]);
+  it('records the run, and its replay prints "started"', ({ box }) => {
+    dcacheWithin(box, 10_000, ['run', '--', 'sh', '-c', daemonCommand(box)]);
+    box.killAtCleanup(readPid(box.path('daemon.pid')));
+    const hit = box.dcache(['run', '-v', '--', 'sh', '-c', daemonCommand(box)]);
     expect(hit.stdout.toString()).toBe('started\n');
     expect(plain(hit.stderr)).toMatch(/^dcache: hit: /);
     expect(listFiles(join(box.cacheDir, 'tmp'))).toEqual([]);

@@ -1,7 +1,12 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { filesHolding, machine, MemoryDav, RedisBackend, type Machine } from './remote-rig.js';
-import { freePort, TestServer } from './servers.js';
+import { filesHolding } from '../support/cache-files.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { RedisBackend } from '../support/remotes.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { MemoryDav } from '../support/servers/memory-dav.js';
+import { freePort } from '../support/servers/ports.js';
+import { TestServer } from '../support/servers/test-server.js';
 
 // Credentials for the remote — basic auth in the URL, a bearer token in
 // DCACHE_REMOTE_TOKEN, a Redis password — reach the server and nowhere else:
@@ -11,20 +16,16 @@ const PASSWORD = 'pw-7f3a9c1e5b';
 const TOKEN = 'tok-4d8e2a6c0f';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
-beforeEach(() => {
-  box = new Sandbox();
+beforeEach(({ box }) => {
   a = machine(box, 'a');
   b = machine(box, 'b');
 });
-afterEach(() => {
-  box.cleanup();
-});
 
 // Every file in the sandbox (both machines' caches included) that holds `secret`.
-const leaked = (secret: string) => filesHolding(box.root, secret);
+const leaked = (box: Sandbox, secret: string) => filesHolding(box.root, secret);
 
 describe('an HTTP remote', () => {
   let server: TestServer;
@@ -45,39 +46,39 @@ describe('an HTTP remote', () => {
   // The server runs in this process: dcache must not block the event loop.
   const runOn = (m: Machine, args: string[], env: NodeJS.ProcessEnv = {}) => m.start(args, env).done;
 
-  it('sends the URL’s user and password as basic auth on every request', async () => {
+  it('sends the URL’s user and password as basic auth on every request', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
     expect(server.seen.length).toBeGreaterThan(0);
     expect(new Set(server.seen.map((r) => r.authorization))).toEqual(new Set([basic('alice', PASSWORD)]));
   });
 
-  it('sends DCACHE_REMOTE_TOKEN as a bearer token on every request', async () => {
+  it('sends DCACHE_REMOTE_TOKEN as a bearer token on every request', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', server.url('/cache'), '--', script.path], { DCACHE_REMOTE_TOKEN: TOKEN });
     expect(server.seen.length).toBeGreaterThan(0);
     expect(new Set(server.seen.map((r) => r.authorization))).toEqual(new Set([`Bearer ${TOKEN}`]));
   });
 
-  it('writes the basic-auth password to no file on either machine', async () => {
+  it('writes the basic-auth password to no file on either machine', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
     await runOn(b, ['run', '--remote', withAuth(), '--', script.path]);
     expect(script.runs()).toBe(1);
-    expect(leaked(PASSWORD)).toEqual([]);
-    expect(leaked(basic('alice', PASSWORD).slice('Basic '.length))).toEqual([]);
+    expect(leaked(box, PASSWORD)).toEqual([]);
+    expect(leaked(box, basic('alice', PASSWORD).slice('Basic '.length))).toEqual([]);
   });
 
-  it('writes the token to no file on either machine', async () => {
+  it('writes the token to no file on either machine', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     const env = { DCACHE_REMOTE_TOKEN: TOKEN };
     await runOn(a, ['run', '--remote', server.url('/cache'), '--', script.path], env);
     await runOn(b, ['run', '--remote', server.url('/cache'), '--', script.path], env);
     expect(script.runs()).toBe(1);
-    expect(leaked(TOKEN)).toEqual([]);
+    expect(leaked(box, TOKEN)).toEqual([]);
   });
 
-  it('shows the remote as ***@ in verbose messages', async () => {
+  it('shows the remote as ***@ in verbose messages', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
     const replayed = await runOn(b, ['run', '-v', '--remote', withAuth(), '--', script.path]);
@@ -85,7 +86,7 @@ describe('an HTTP remote', () => {
     expect(replayed.stderr).not.toContain(PASSWORD);
   });
 
-  it('prints neither the password nor the token when the remote refuses', async () => {
+  it('prints neither the password nor the token when the remote refuses', async ({ box }) => {
     dav.refuse = { GET: 401, HEAD: 401, PUT: 401 };
     const script = box.counter('job.sh', 'echo data');
     const ran = await runOn(a, ['run', '-v', '--remote', withAuth(), '--', script.path], { DCACHE_REMOTE_TOKEN: TOKEN });
@@ -94,7 +95,7 @@ describe('an HTTP remote', () => {
     expect(ran.stderr).not.toContain(TOKEN);
   });
 
-  it('prints no password when status finds the entry on the remote', async () => {
+  it('prints no password when status finds the entry on the remote', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
     const said = await runOn(b, ['status', '--remote', withAuth(), '--', script.path]);
@@ -103,7 +104,7 @@ describe('an HTTP remote', () => {
   });
 });
 
-it('prints no password when an HTTP remote with credentials is down', async () => {
+it('prints no password when an HTTP remote with credentials is down', async ({ box }) => {
   const port = await freePort();
   const script = box.counter('job.sh', 'echo data');
   const ran = a.run(['run', '--remote', `http://alice:${PASSWORD}@127.0.0.1:${port}/cache`, '--', script.path]);
@@ -124,7 +125,7 @@ describe('a Redis remote that requires a password', () => {
   });
   const withPassword = () => redis.urlWithAuth(`:${PASSWORD}@`);
 
-  it('shares an entry between machines given the password in the URL', () => {
+  it('shares an entry between machines given the password in the URL', ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     a.run(['run', '--remote', withPassword(), '--', script.path]);
     const replayed = b.run(['run', '--remote', withPassword(), '--', script.path]);
@@ -133,27 +134,27 @@ describe('a Redis remote that requires a password', () => {
     expect(replayed.stderr).toBe('');
   });
 
-  it('writes the password to no file on either machine', () => {
+  it('writes the password to no file on either machine', ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     a.run(['run', '--remote', withPassword(), '--', script.path]);
     b.run(['run', '--remote', withPassword(), '--', script.path]);
-    expect(leaked(PASSWORD)).toEqual([]);
+    expect(leaked(box, PASSWORD)).toEqual([]);
   });
 
-  it('puts no password on stderr even with DEBUG=*', () => {
+  it('puts no password on stderr even with DEBUG=*', ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     const ran = a.run(['run', '-v', '--remote', withPassword(), '--', script.path], { DEBUG: '*' });
     expect(ran.stderr).not.toContain(PASSWORD);
   });
 
-  it('warns, showing ***@ and not the password, when the password is wrong', () => {
+  it('warns, showing ***@ and not the password, when the password is wrong', ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     const ran = a.run(['run', '--remote', redis.urlWithAuth(`:wrong-${PASSWORD}@`), '--', script.path]);
     expect(plain(ran.stderr)).toMatch(/^dcache: the remote cache redis:\/\/\*\*\*@127\.0\.0\.1:\d+ failed \(.*\); going on without it\n$/);
     expect(ran.stderr).not.toContain(PASSWORD);
   });
 
-  it('runs the command as usual when the password is wrong', () => {
+  it('runs the command as usual when the password is wrong', ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     const ran = a.run(['run', '--remote', redis.urlWithAuth(':wrong@'), '--', script.path]);
     expect(ran.stdout.toString()).toBe('data\n');
@@ -162,24 +163,24 @@ describe('a Redis remote that requires a password', () => {
 });
 
 describe('a remote URL refused as misuse', () => {
-  it('exits 125 when the password holds an unescaped slash', () => {
+  it('exits 125 when the password holds an unescaped slash', ({ box }) => {
     const ran = a.run(['run', '--remote', `redis://:pa/ss-${PASSWORD}@127.0.0.1:6379`, '--', 'true']);
     expect(ran.code).toBe(125);
   });
 
-  it('does not print a password that holds an unescaped slash', () => {
+  it('does not print a password that holds an unescaped slash', ({ box }) => {
     const ran = a.run(['run', '--remote', `redis://:pa/ss-${PASSWORD}@127.0.0.1:6379`, '--', 'true']);
     expect(ran.stderr).toMatch(/^dcache: --remote /);
     expect(ran.stderr).not.toContain(PASSWORD);
   });
 
-  it('does not print a password that holds an unescaped # (an HTTPS URL)', () => {
+  it('does not print a password that holds an unescaped # (an HTTPS URL)', ({ box }) => {
     const ran = a.run(['run', '--remote', `https://bob:pa#ss-${PASSWORD}@cache.example.com/dcache`, '--', 'true']);
     expect(ran.stderr).toMatch(/^dcache: --remote /);
     expect(ran.stderr).not.toContain(PASSWORD);
   });
 
-  it('does not print the part after an @ in the password of a URL of an unknown scheme', () => {
+  it('does not print the part after an @ in the password of a URL of an unknown scheme', ({ box }) => {
     const ran = a.run(['run', '--remote', `ftp://bob:p@ss-${PASSWORD}@cache.example.com/dcache`, '--', 'true']);
     expect(ran.stderr).toMatch(/^dcache: --remote /);
     expect(ran.stderr).not.toContain(PASSWORD);

@@ -1,27 +1,28 @@
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { HangingServer, machine, MemoryDav, RedisBackend, type Machine, type Running } from './remote-rig.js';
-import { freePort, TestServer } from './servers.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { RedisBackend } from '../support/remotes.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { HangingServer } from '../support/servers/hanging-server.js';
+import { MemoryDav } from '../support/servers/memory-dav.js';
+import { freePort } from '../support/servers/ports.js';
+import { TestServer } from '../support/servers/test-server.js';
 
 // A remote that is down, slow or wrong never breaks the command: the run
 // goes on locally with one warning, the remote is not asked again in that
 // process, and a failed upload is a warning, never a failed run. Calls that
 // meet a hanging remote must finish long before the rig's generous limit.
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
-beforeEach(() => {
-  box = new Sandbox();
+beforeEach(({ box }) => {
   a = machine(box, 'a');
   b = machine(box, 'b');
 });
-afterEach(() => {
-  box.cleanup();
-});
 
-const job = () => box.counter('job.sh', 'echo data');
+const job = (box: Sandbox) => box.counter('job.sh', 'echo data');
 
 // The lines of stderr, without colour.
 const linesOf = (stderr: string) => plain(stderr).split('\n').filter(Boolean);
@@ -39,29 +40,29 @@ describe.each([
     url = urlFor(await freePort());
   });
 
-  it('runs the command as if there were no remote', async () => {
-    const script = job();
+  it('runs the command as if there were no remote', async ({ box }) => {
+    const script = job(box);
     const ran = await a.start(['run', '--remote', url, '--', script.path]).done;
     expect(ran.timedOut).toBe(false);
     expect(ran.stdout.toString()).toBe('data\n');
     expect(ran.code).toBe(0);
   });
 
-  it('warns once, naming the remote', async () => {
-    const ran = await a.start(['run', '--remote', url, '--', job().path]).done;
+  it('warns once, naming the remote', async ({ box }) => {
+    const ran = await a.start(['run', '--remote', url, '--', job(box).path]).done;
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(url))]);
   });
 
-  it('still records the run in the local cache', async () => {
-    const script = job();
+  it('still records the run in the local cache', async ({ box }) => {
+    const script = job(box);
     await a.start(['run', '--remote', url, '--', script.path]).done;
     const local = a.run(['run', '--', script.path]);
     expect(script.runs()).toBe(1);
     expect(local.stdout.toString()).toBe('data\n');
   });
 
-  it('does not stop a local hit', () => {
-    const script = job();
+  it('does not stop a local hit', ({ box }) => {
+    const script = job(box);
     a.run(['run', '--', script.path]);
     const hit = a.run(['run', '--remote', url, '--', script.path]);
     expect(script.runs()).toBe(1);
@@ -84,8 +85,8 @@ describe.each([
     await server.stop();
   });
 
-  it('is given up after the default 2 s, and the command runs', async () => {
-    const script = job();
+  it('is given up after the default 2 s, and the command runs', async ({ box }) => {
+    const script = job(box);
     const ran = await a.start(['run', '--remote', url, '--', script.path]).done;
     expect(ran.timedOut).toBe(false);
     expect(ran.stdout.toString()).toBe('data\n');
@@ -93,28 +94,28 @@ describe.each([
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(/within 2 s\b/)]);
   });
 
-  it('is given up after --remote-timeout, and says so once', async () => {
-    const ran = await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', job().path]).done;
+  it('is given up after --remote-timeout, and says so once', async ({ box }) => {
+    const ran = await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', job(box).path]).done;
     expect(ran.timedOut).toBe(false);
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(url))]);
     expect(ran.stderr).toMatch(/within 0\.3 s\b/);
   });
 
-  it('is asked only once in the process', async () => {
-    await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', job().path]).done;
+  it('is asked only once in the process', async ({ box }) => {
+    await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', job(box).path]).done;
     expect(server.asked).toBe(1);
   });
 
-  it('does not stop the run from being recorded locally', async () => {
-    const script = job();
+  it('does not stop the run from being recorded locally', async ({ box }) => {
+    const script = job(box);
     await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', script.path]).done;
     const local = a.run(['run', '--', script.path]);
     expect(script.runs()).toBe(1);
     expect(local.stdout.toString()).toBe('data\n');
   });
 
-  it('leaves status to answer from the local cache', async () => {
-    const said = await a.start(['status', '--remote', url, '--remote-timeout', '300ms', '--', job().path]).done;
+  it('leaves status to answer from the local cache', async ({ box }) => {
+    const said = await a.start(['status', '--remote', url, '--remote-timeout', '300ms', '--', job(box).path]).done;
     expect(said.timedOut).toBe(false);
     expect(said.stdout.toString()).toMatch(/^would run: /);
     expect(said.code).toBe(1);
@@ -130,9 +131,9 @@ describe('a wrong remote', () => {
     await web?.stop();
   });
 
-  it('runs the command when a redis:// URL reaches an HTTP server', async () => {
+  it('runs the command when a redis:// URL reaches an HTTP server', async ({ box }) => {
     web.handle((_req, res) => res.end('hello'));
-    const script = job();
+    const script = job(box);
     const ran = await a.start(['run', '--remote', `redis://127.0.0.1:${web.port}`, '--remote-timeout', '500ms', '--', script.path]).done;
     expect(ran.timedOut).toBe(false);
     expect(ran.stdout.toString()).toBe('data\n');
@@ -140,12 +141,12 @@ describe('a wrong remote', () => {
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(`redis://127.0.0.1:${web.port}`))]);
   });
 
-  it('runs the command when an HTTP server answers every path with a web page', async () => {
+  it('runs the command when an HTTP server answers every path with a web page', async ({ box }) => {
     web.handle((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html><body>welcome</body></html>');
     });
-    const script = job();
+    const script = job(box);
     const ran = await a.start(['run', '--remote', web.url('/cache'), '--', script.path]).done;
     expect(ran.stdout.toString()).toBe('data\n');
     expect(ran.code).toBe(0);
@@ -153,10 +154,10 @@ describe('a wrong remote', () => {
   });
 });
 
-it('runs the command when an http:// URL reaches a Redis server', async () => {
+it('runs the command when an http:// URL reaches a Redis server', async ({ box }) => {
   const redis = await RedisBackend.start();
   try {
-    const script = job();
+    const script = job(box);
     const ran = await a.start(['run', '--remote', `http://127.0.0.1:${redis.server.port}/cache`, '--remote-timeout', '500ms', '--', script.path])
       .done;
     expect(ran.timedOut).toBe(false);
@@ -185,7 +186,7 @@ describe('uploads to an HTTP remote', () => {
   const url = () => server.url('/cache');
   const puts = () => server.seen.filter((r) => r.method === 'PUT').map((r) => r.url);
 
-  it('happen after the command has finished', async () => {
+  it('happen after the command has finished', async ({ box }) => {
     const script = box.counter('job.sh', `echo data; echo done > '${box.path('finished')}'`);
     const finishedAtPut: boolean[] = [];
     dav.onPut = () => finishedAtPut.push(existsSync(box.path('finished')));
@@ -194,7 +195,7 @@ describe('uploads to an HTTP remote', () => {
     expect(finishedAtPut.every(Boolean)).toBe(true);
   });
 
-  it('send every blob before the manifest', async () => {
+  it('send every blob before the manifest', async ({ box }) => {
     const script = box.counter('job.sh', "echo out; echo err >&2; printf 'id\\n' > export.csv");
     await a.start(['run', '--remote', url(), '-o', 'export.csv', '--', script.path]).done;
     const sent = puts();
@@ -202,30 +203,30 @@ describe('uploads to an HTTP remote', () => {
     expect(sent.at(-1)).toMatch(/^\/cache\/entries\/[0-9a-f]{16}\.json$/);
   });
 
-  it('send each of the run’s blobs', async () => {
+  it('send each of the run’s blobs', async ({ box }) => {
     const script = box.counter('job.sh', "echo out; echo err >&2; printf 'id\\n' > export.csv");
     await a.start(['run', '--remote', url(), '-o', 'export.csv', '--', script.path]).done;
     // stdout, stderr, their interleaving, the output file, the manifest
     expect(puts()).toHaveLength(5);
   });
 
-  it('skip a blob the remote already holds', async () => {
+  it('skip a blob the remote already holds', async ({ box }) => {
     await a.start(['run', '--remote', url(), '--', box.counter('one.sh', 'echo same').path]).done;
     server.reset();
     await a.start(['run', '--remote', url(), '--', box.counter('two.sh', 'echo same').path]).done;
     expect(puts().filter((u) => u.startsWith('/cache/blobs/'))).toEqual([]);
   });
 
-  it('do not happen on a remote hit', async () => {
-    const script = job();
+  it('do not happen on a remote hit', async ({ box }) => {
+    const script = job(box);
     await a.start(['run', '--remote', url(), '--', script.path]).done;
     server.reset();
     await b.start(['run', '--remote', url(), '--', script.path]).done;
     expect(puts()).toEqual([]);
   });
 
-  it('do not happen when read-only', async () => {
-    await a.start(['run', '--remote', url(), '--remote-read-only', '--', job().path]).done;
+  it('do not happen when read-only', async ({ box }) => {
+    await a.start(['run', '--remote', url(), '--remote-read-only', '--', job(box).path]).done;
     expect(server.seen.map((r) => r.method).filter((m) => m !== 'GET' && m !== 'HEAD')).toEqual([]);
   });
 
@@ -234,40 +235,40 @@ describe('uploads to an HTTP remote', () => {
       dav.refuse = { PUT: 507 };
     });
 
-    it('leave the command’s stdout and exit code alone', async () => {
-      const script = job();
+    it('leave the command’s stdout and exit code alone', async ({ box }) => {
+      const script = job(box);
       const ran = await a.start(['run', '--remote', url(), '--', script.path]).done;
       expect(ran.stdout.toString()).toBe('data\n');
       expect(ran.code).toBe(0);
     });
 
-    it('are one warning naming the remote', async () => {
-      const ran = await a.start(['run', '--remote', url(), '--', job().path]).done;
+    it('are one warning naming the remote', async ({ box }) => {
+      const ran = await a.start(['run', '--remote', url(), '--', job(box).path]).done;
       expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(url()))]);
     });
 
-    it('leave a failing command’s exit code alone', async () => {
+    it('leave a failing command’s exit code alone', async ({ box }) => {
       const script = box.counter('fail.sh', 'echo partial; exit 3');
       const ran = await a.start(['run', '--cache-failures', '--remote', url(), '--', script.path]).done;
       expect(ran.stdout.toString()).toBe('partial\n');
       expect(ran.code).toBe(3);
     });
 
-    it('leave the run recorded locally', async () => {
-      const script = job();
+    it('leave the run recorded locally', async ({ box }) => {
+      const script = job(box);
       await a.start(['run', '--remote', url(), '--', script.path]).done;
       const local = a.run(['run', '--', script.path]);
       expect(script.runs()).toBe(1);
       expect(local.stdout.toString()).toBe('data\n');
     });
 
-    it('leave no manifest on the remote', async () => {
-      await a.start(['run', '--remote', url(), '--', job().path]).done;
+    it('leave no manifest on the remote', async ({ box }) => {
+      await a.start(['run', '--remote', url(), '--', job(box).path]).done;
       expect([...dav.files.keys()]).toEqual([]);
     });
   });
 
-  it('give up an upload that stalls, keeping the command’s output and exit code', async () => {
+  it('give up an upload that stalls, keeping the command’s output and exit code', async ({ box }) => {
     server.handle((req, res) => {
       // takes the upload's first bytes, then reads no more and never answers
       if (req.method === 'PUT') return req.pause();
@@ -281,7 +282,7 @@ describe('uploads to an HTTP remote', () => {
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(url()))]);
   });
 
-  it('give up a blob download that stalls, and run the command', async () => {
+  it('give up a blob download that stalls, and run the command', async ({ box }) => {
     const script = box.counter('big.sh', 'head -c 3000000 /dev/zero');
     await a.start(['run', '--remote', url(), '--', script.path]).done;
     server.handle((req, res) => {
@@ -311,59 +312,59 @@ describe('a Redis remote that refuses writes (out of memory)', () => {
     await redis?.stop();
   });
 
-  it('leaves the command’s stdout and exit code alone', async () => {
-    const script = job();
+  it('leaves the command’s stdout and exit code alone', async ({ box }) => {
+    const script = job(box);
     const ran = await a.start(['run', '--remote', redis.url(), '--', script.path]).done;
     expect(ran.stdout.toString()).toBe('data\n');
     expect(ran.code).toBe(0);
   });
 
-  it('is one warning naming the remote', async () => {
-    const ran = await a.start(['run', '--remote', redis.url(), '--', job().path]).done;
+  it('is one warning naming the remote', async ({ box }) => {
+    const ran = await a.start(['run', '--remote', redis.url(), '--', job(box).path]).done;
     expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(remoteFailed(redis.url()))]);
   });
 });
 
 describe('a misused remote option', () => {
-  it('exits 125 for a URL of another scheme', () => {
-    const ran = a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', job().path]);
+  it('exits 125 for a URL of another scheme', ({ box }) => {
+    const ran = a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', job(box).path]);
     expect(ran.code).toBe(125);
   });
 
-  it('names the option and the schemes it takes', () => {
-    const ran = a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', job().path]);
+  it('names the option and the schemes it takes', ({ box }) => {
+    const ran = a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', job(box).path]);
     expect(plain(ran.stderr)).toBe(
-      "dcache: --remote 'ftp://cache.example.com/x': use a redis://, rediss://, http:// or https:// URL\n",
+      "dcache: --remote 'ftp://cache.example.com/x': use a redis://, rediss://, http://, https:// or file:// URL\n",
     );
     expect(ran.stdout.toString()).toBe('');
   });
 
-  it('does not run the command', () => {
-    const script = job();
+  it('does not run the command', ({ box }) => {
+    const script = job(box);
     a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', script.path]);
     expect(script.runs()).toBe(0);
   });
 
-  it('names the modes ?mode= takes', () => {
-    const ran = a.run(['run', '--remote', 'redis://127.0.0.1:1?mode=readonly', '--', job().path]);
+  it('names the modes ?mode= takes', ({ box }) => {
+    const ran = a.run(['run', '--remote', 'redis://127.0.0.1:1?mode=readonly', '--', job(box).path]);
     expect(plain(ran.stderr)).toBe('dcache: --remote: mode=readonly is not a mode; use mode=ro or mode=rw\n');
     expect(ran.code).toBe(125);
   });
 
-  it('names --remote-timeout when its value is not a duration', () => {
-    const ran = a.run(['run', '--remote', 'redis://127.0.0.1:1', '--remote-timeout', 'soon', '--', job().path]);
+  it('names --remote-timeout when its value is not a duration', ({ box }) => {
+    const ran = a.run(['run', '--remote', 'redis://127.0.0.1:1', '--remote-timeout', 'soon', '--', job(box).path]);
     expect(plain(ran.stderr)).toMatch(/^dcache: --remote-timeout 'soon' is not a duration; use a number and a unit: /);
     expect(ran.code).toBe(125);
   });
 
-  it('warns about a DCACHE_REMOTE that fails the same check, and runs without it', () => {
-    const ran = a.run(['run', '--', job().path], { DCACHE_REMOTE: 'ftp://cache.example.com/x' });
-    expect(plain(ran.stderr)).toMatch(/^dcache: DCACHE_REMOTE: 'ftp:\/\/cache\.example\.com\/x': use a redis:\/\/, rediss:\/\/, http:\/\/ or https:\/\/ URL; ignored\n$/);
+  it('warns about a DCACHE_REMOTE that fails the same check, and runs without it', ({ box }) => {
+    const ran = a.run(['run', '--', job(box).path], { DCACHE_REMOTE: 'ftp://cache.example.com/x' });
+    expect(plain(ran.stderr)).toMatch(/^dcache: DCACHE_REMOTE: 'ftp:\/\/cache\.example\.com\/x': use a redis:\/\/, rediss:\/\/, http:\/\/, https:\/\/ or file:\/\/ URL; ignored\n$/);
     expect(ran.code).toBe(0);
   });
 
-  it('makes status exit 2', () => {
-    const said = a.run(['status', '--remote', 'ftp://cache.example.com/x', '--', job().path]);
+  it('makes status exit 2', ({ box }) => {
+    const said = a.run(['status', '--remote', 'ftp://cache.example.com/x', '--', job(box).path]);
     expect(said.code).toBe(2);
   });
 });

@@ -1,9 +1,12 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Cluster } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { RedisCluster } from '../unit/redis-server.js';
-import { plain, Sandbox } from './rig.js';
-import { machine, onlyEntry, Running, type Machine } from './remote-rig.js';
+import { onlyEntry } from '../support/cache-files.js';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import type { Running } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { RedisCluster } from '../support/servers/redis.js';
 
 // A cache shared through a Redis Cluster of three masters, end to end. Each
 // machine is given the URL of one node, as a user would: dcache finds out
@@ -22,20 +25,18 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
 const started: Running[] = [];
-beforeEach(async () => {
+beforeEach(async ({ box }) => {
   await Promise.all(client.nodes('master').map((node) => node.flushall()));
-  box = new Sandbox();
   a = machine(box, 'a');
   b = machine(box, 'b');
 });
-afterEach(async () => {
-  openGate();
+afterEach(async ({ box }) => {
+  openGate(box);
   await Promise.all(started.splice(0).map((r) => r.done));
-  box.cleanup();
 });
 
 // Machine A talks to the first node, machine B to the last.
@@ -43,14 +44,14 @@ const urlA = () => cluster.url('', 0);
 const urlB = () => cluster.url('', cluster.nodes.length - 1);
 
 // A script that says which run of it this is, so a replay shows.
-const report = () => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
 
-const gate = () => box.path('gate');
-const openGate = () => writeFileSync(gate(), '');
+const gate = (box: Sandbox) => box.path('gate');
+const openGate = (box: Sandbox) => writeFileSync(gate(box), '');
 // Waits at the gate, then says which run of it this is.
-const gated = () => {
+const gated = (box: Sandbox) => {
   const count = box.path('job.sh.count');
-  return box.counter('job.sh', [`while [ ! -f '${gate()}' ]; do sleep 0.02; done`, `printf 'result %s\\n' "$(wc -l < '${count}' | tr -d ' ')"`].join('\n'));
+  return box.counter('job.sh', [`while [ ! -f '${gate(box)}' ]; do sleep 0.02; done`, `printf 'result %s\\n' "$(wc -l < '${count}' | tr -d ' ')"`].join('\n'));
 };
 // each machine has either taken the lock or is waiting for it
 const WAITING_OR_RUNNING = /dcache: (waiting for another machine|miss \(no entry\); running )/;
@@ -61,8 +62,8 @@ async function keysMatching(pattern: string): Promise<string[]> {
   return perNode.flat().sort();
 }
 
-it('replays on machine B what machine A recorded, without running the command, and neither says a word', () => {
-  const script = report();
+it('replays on machine B what machine A recorded, without running the command, and neither says a word', ({ box }) => {
+  const script = report(box);
   const recorded = a.run(['run', '--remote', urlA(), '--', script.path]);
   const replayed = b.run(['run', '--remote', urlB(), '--', script.path]);
   expect(script.runs()).toBe(1);
@@ -70,14 +71,14 @@ it('replays on machine B what machine A recorded, without running the command, a
   expect([replayed.stdout.toString(), replayed.stderr, replayed.code]).toEqual(['report 1\n', '', 0]);
 });
 
-it('says in verbose mode on machine B that the hit came from the cluster', () => {
-  const script = report();
+it('says in verbose mode on machine B that the hit came from the cluster', ({ box }) => {
+  const script = report(box);
   a.run(['run', '--remote', urlA(), '--', script.path]);
   const replayed = b.run(['run', '-v', '--remote', urlB(), '--', script.path]);
   expect(plain(replayed.stderr)).toMatch(/^dcache: hit on the remote cache redis:\/\/127\.0\.0\.1:\d+: recorded \S+ ago .*\n$/);
 });
 
-it('restores on machine B a 6 MiB output file and the stdout machine A recorded', () => {
+it('restores on machine B a 6 MiB output file and the stdout machine A recorded', ({ box }) => {
   const script = box.counter('export.sh', 'head -c 6291456 /dev/urandom > export.bin; echo exported');
   a.run(['run', '--remote', urlA(), '-o', 'export.bin', '--', script.path]);
   const recorded = readFileSync(box.path('export.bin'));
@@ -90,7 +91,7 @@ it('restores on machine B a 6 MiB output file and the stdout machine A recorded'
   expect(readFileSync(box.path('export.bin')).equals(recorded)).toBe(true);
 });
 
-it('stores the entry under its key, and a blob of two chunks in the slot of its hash', async () => {
+it('stores the entry under its key, and a blob of two chunks in the slot of its hash', async ({ box }) => {
   const script = box.counter('big.sh', 'head -c 6291456 /dev/urandom');
   a.run(['run', '--remote', urlA(), '--', script.path]);
   const entry = onlyEntry(a.cacheDir);
@@ -102,15 +103,15 @@ it('stores the entry under its key, and a blob of two chunks in the slot of its 
   expect(new Set(slots).size).toBe(1);
 });
 
-it('runs the command once for two machines that miss at once, both print its result, and no lock is left', async () => {
-  const script = gated();
+it('runs the command once for two machines that miss at once, both print its result, and no lock is left', async ({ box }) => {
+  const script = gated(box);
   const runs = [
     a.start(['run', '-v', '--remote', urlA(), '--', script.path]),
     b.start(['run', '-v', '--remote', urlB(), '--', script.path]),
   ];
   started.push(...runs);
   await Promise.all(runs.map((r) => r.stderrMatches(WAITING_OR_RUNNING)));
-  openGate();
+  openGate(box);
   const results = await Promise.all(runs.map((r) => r.done));
   expect(script.runs()).toBe(1);
   expect(results.map((r) => r.stdout.toString())).toEqual(['result 1\n', 'result 1\n']);

@@ -1,9 +1,13 @@
-import { spawn } from 'node:child_process';
+
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, plain, Sandbox } from './rig.js';
-import { eventually, machine, RedisBackend, Running } from './remote-rig.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { RedisBackend } from '../support/remotes.js';
+import { type Running, startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // Single flight across machines on Redis: machines that miss the same key at
 // once run the command once, and the others wait and replay its result. A
@@ -19,32 +23,29 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-let box: Sandbox;
 const started: Running[] = [];
 beforeEach(async () => {
   await redis.reset();
-  box = new Sandbox();
 });
-afterEach(async () => {
-  openGate();
+afterEach(async ({ box }) => {
+  openGate(box);
   for (const name of ['gate-holder', 'gate-local', 'gate-late', 'gate-a', 'gate-b']) writeFileSync(box.path(name), '');
   await Promise.all(started.splice(0).map((r) => r.done));
-  box.cleanup();
 });
 
-const gate = () => box.path('gate');
-const openGate = () => writeFileSync(gate(), '');
+const gate = (box: Sandbox) => box.path('gate');
+const openGate = (box: Sandbox) => writeFileSync(gate(box), '');
 
 // Waits at the gate ($GATE if set), fails if $FAIL is set, then says which
 // run of it this is. Its shell's pid is left in `<name>.pid`, so a test can
 // stop the command of a killed dcache.
-function gated(name = 'job.sh', last = '') {
+function gated(box: Sandbox, name = 'job.sh', last = '') {
   const count = box.path(`${name}.count`);
   return box.counter(
     name,
     [
       `echo $$ > '${box.path(`${name}.pid`)}'`,
-      `while [ ! -f "\${GATE:-${gate()}}" ]; do sleep 0.02; done`,
+      `while [ ! -f "\${GATE:-${gate(box)}}" ]; do sleep 0.02; done`,
       '[ -n "$FAIL" ] && exit 1',
       `printf 'result %s\\n' "$(wc -l < '${count}' | tr -d ' ')"`,
       last,
@@ -52,7 +53,7 @@ function gated(name = 'job.sh', last = '') {
   );
 }
 
-function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
+function start(box: Sandbox, name: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
   const running = machine(box, name).start(args, env);
   started.push(running);
   return running;
@@ -66,65 +67,65 @@ const WAITING = /dcache: waiting for another machine \(process \d+ on [^)]+\), w
 // each of the machines has either taken the lock or is waiting for it
 const WAITING_OR_RUNNING = /dcache: (waiting for another machine|miss \(no entry\); running )/;
 
-it('runs the command once for five machines that miss the same key at once, and all print its result', async () => {
-  const script = gated();
-  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
+it('runs the command once for five machines that miss the same key at once, and all print its result', async ({ box }) => {
+  const script = gated(box);
+  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(box, name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
   await Promise.all(runs.map((r) => r.stderrMatches(WAITING_OR_RUNNING)));
-  openGate();
+  openGate(box);
   const results = await Promise.all(runs.map((r) => r.done));
   expect(script.runs()).toBe(1);
   expect(results.map((r) => r.stdout.toString())).toEqual(Array(5).fill('result 1\n'));
   expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
 });
 
-it('tells, in verbose mode, each of the four waiting machines that the hit came from the remote', async () => {
-  const script = gated();
-  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
+it('tells, in verbose mode, each of the four waiting machines that the hit came from the remote', async ({ box }) => {
+  const script = gated(box);
+  const runs = ['m1', 'm2', 'm3', 'm4', 'm5'].map((name) => start(box, name, ['run', '-v', '--remote', redis.url(), '--', script.path]));
   await Promise.all(runs.map((r) => r.stderrMatches(WAITING_OR_RUNNING)));
-  openGate();
+  openGate(box);
   const results = await Promise.all(runs.map((r) => r.done));
   const waiters = results.map((r) => plain(r.stderr)).filter((text) => WAITING.test(text));
   expect(waiters).toHaveLength(4);
   for (const text of waiters) expect(text).toMatch(/^dcache: waiting for another machine \([^\n]*\ndcache: hit on the remote cache [^\n]*\n$/);
 });
 
-it('holds the lock on Redis while the command runs', async () => {
+it('holds the lock on Redis while the command runs', async ({ box }) => {
   const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v2:{*}:lock' | wc -l | tr -d ' '`);
   const ran = machine(box, 'a').run(['run', '--remote', redis.url(), '--', script.path]);
   expect(ran.stdout.toString()).toBe('1\n');
 });
 
-it('releases the lock on Redis when the run is done', async () => {
+it('releases the lock on Redis when the run is done', async ({ box }) => {
   machine(box, 'a').run(['run', '--remote', redis.url(), '--', box.counter('job.sh', 'echo data').path]);
   expect(await lockKeys()).toEqual([]);
 });
 
-it('takes no lock on Redis when read-only', async () => {
+it('takes no lock on Redis when read-only', async ({ box }) => {
   const script = box.counter('job.sh', `redis-cli -p ${redis.server.port} --scan --pattern 'dcache:v2:{*}:lock' | wc -l | tr -d ' '`);
   const ran = machine(box, 'a').run(['run', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
   expect(ran.stdout.toString()).toBe('0\n');
 });
 
-it('makes a read-only machine wait for a writable one’s run and replay it', async () => {
-  const script = gated();
-  const writer = start('writer', ['run', '--remote', redis.url(), '--', script.path]);
-  await eventually('the writer runs the command', () => script.runs() === 1);
-  const reader = start('reader', ['run', '-v', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
+it('makes a read-only machine wait for a writable one’s run and replay it', async ({ box }) => {
+  const script = gated(box);
+  const writer = start(box, 'writer', ['run', '--remote', redis.url(), '--', script.path]);
+  await waitUntil('the writer runs the command', () => script.runs() === 1);
+  const reader = start(box, 'reader', ['run', '-v', '--remote-read-only', '--remote', redis.url(), '--', script.path]);
   await reader.stderrMatches(WAITING);
-  openGate();
+  openGate(box);
   const [, read] = await Promise.all([writer.done, reader.done]);
   expect(script.runs()).toBe(1);
   expect(read.stdout.toString()).toBe('result 1\n');
   expect(read.code).toBe(0);
 });
 
-it('runs the command on a waiting machine when the holder’s run fails and records nothing', async () => {
-  const script = gated('job.sh', '[ "$(wc -l < \'' + box.path('job.sh.count') + '\' | tr -d \' \')" = 1 ] && exit 4 || exit 0');
-  const first = start('first', ['run', '--remote', redis.url(), '--', script.path]);
-  await eventually('the first machine runs the command', () => script.runs() === 1);
-  const second = start('second', ['run', '-v', '--remote', redis.url(), '--', script.path]);
+it('runs the command on a waiting machine when the holder’s run fails and records nothing', async ({ box }) => {
+  const script = gated(box, 'job.sh', '[ "$(wc -l < \'' + box.path('job.sh.count') + '\' | tr -d \' \')" = 1 ] && exit 4 || exit 0');
+  const first = start(box, 'first', ['run', '--remote', redis.url(), '--', script.path]);
+  await waitUntil('the first machine runs the command', () => script.runs() === 1);
+  const second = start(box, 'second', ['run', '-v', '--remote', redis.url(), '--', script.path]);
   await second.stderrMatches(WAITING);
-  openGate();
+  openGate(box);
   const [failed, ran] = await Promise.all([first.done, second.done]);
   expect(failed.code).toBe(4);
   expect(script.runs()).toBe(2);
@@ -132,35 +133,35 @@ it('runs the command on a waiting machine when the holder’s run fails and reco
   expect(ran.code).toBe(0);
 });
 
-it('lets the next machine run the command once a holder killed with SIGKILL has lost its lease', async () => {
-  const script = gated();
-  const holder = start('holder', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
-  await eventually('the holder runs the command', () => script.runs() === 1);
-  await eventually('the holder holds the lock', async () => (await lockKeys()).length === 1);
+it('lets the next machine run the command once a holder killed with SIGKILL has lost its lease', async ({ box }) => {
+  const script = gated(box);
+  const holder = start(box, 'holder', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
+  await waitUntil('the holder runs the command', () => script.runs() === 1);
+  await waitUntil('the holder holds the lock', async () => (await lockKeys()).length === 1);
   holder.child.kill('SIGKILL');
   await holder.done;
   // the killed dcache's command is ours to stop too
   process.kill(Number(readFileSync(box.path('job.sh.pid'), 'utf8')), 'SIGKILL');
-  openGate();
-  const next = await start('next', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
+  openGate(box);
+  const next = await start(box, 'next', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
   expect(next.timedOut).toBe(false);
   expect(script.runs()).toBe(2);
   expect(next.stdout.toString()).toBe('result 2\n');
   expect(next.code).toBe(0);
 });
 
-it('replays the remote entry on a machine that waited for a local run which recorded nothing', async () => {
-  const script = gated();
+it('replays the remote entry on a machine that waited for a local run which recorded nothing', async ({ box }) => {
+  const script = gated(box);
   const url = redis.url();
   // machine Y holds the remote lock and runs the command
-  const holder = start('y', ['run', '--remote', url, '--', script.path], { GATE: box.path('gate-holder') });
-  await eventually('machine Y runs the command', () => script.runs() === 1);
-  await eventually('machine Y holds the lock', async () => (await lockKeys()).length === 1);
+  const holder = start(box, 'y', ['run', '--remote', url, '--', script.path], { GATE: box.path('gate-holder') });
+  await waitUntil('machine Y runs the command', () => script.runs() === 1);
+  await waitUntil('machine Y holds the lock', async () => (await lockKeys()).length === 1);
   // on machine X, a run without the remote holds X's local lock, and will fail
-  const local = start('x', ['run', '--', script.path], { GATE: box.path('gate-local'), FAIL: '1' });
-  await eventually('the local run on machine X runs the command', () => script.runs() === 2);
+  const local = start(box, 'x', ['run', '--', script.path], { GATE: box.path('gate-local'), FAIL: '1' });
+  await waitUntil('the local run on machine X runs the command', () => script.runs() === 2);
   // machine X misses on the remote (Y is not done) and waits for its local run
-  const late = start('x', ['run', '-v', '--remote', url, '--', script.path], { GATE: box.path('gate-late') });
+  const late = start(box, 'x', ['run', '-v', '--remote', url, '--', script.path], { GATE: box.path('gate-late') });
   await late.stderrMatches(/dcache: waiting for process \d+/);
   writeFileSync(box.path('gate-holder'), '');
   const held = await holder.done;
@@ -177,11 +178,11 @@ it('replays the remote entry on a machine that waited for a local run which reco
 describe('leases on Redis, with commands longer than the lease', () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  it('runs a command of 3.5 leases once for four staggered machines, and all print its output', async () => {
+  it('runs a command of 3.5 leases once for four staggered machines, and all print its output', async ({ box }) => {
     const script = box.counter('download.sh', "sleep 3.5; printf 'line %s\\n' 1 2 3");
     const runs: Running[] = [];
     for (const name of ['m1', 'm2', 'm3', 'm4']) {
-      runs.push(start(name, ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE));
+      runs.push(start(box, name, ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE));
       await sleep(400);
     }
     const results = await Promise.all(runs.map((r) => r.done));
@@ -193,15 +194,15 @@ describe('leases on Redis, with commands longer than the lease', () => {
     expect(await lockKeys()).toEqual([]);
   });
 
-  it('takes the lock over from a stopped machine; woken, that machine learns it and leaves the new lock alone', async () => {
-    const script = gated();
-    const a = start('a', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-a') });
-    await eventually('machine A runs the command', () => script.runs() === 1);
-    await eventually('machine A holds the lock', async () => (await lockKeys()).length === 1);
+  it('takes the lock over from a stopped machine; woken, that machine learns it and leaves the new lock alone', async ({ box }) => {
+    const script = gated(box);
+    const a = start(box, 'a', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-a') });
+    await waitUntil('machine A runs the command', () => script.runs() === 1);
+    await waitUntil('machine A holds the lock', async () => (await lockKeys()).length === 1);
     process.kill(a.child.pid!, 'SIGSTOP');
     try {
-      const b = start('b', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-b') });
-      await eventually('machine B takes over and runs the command', () => script.runs() === 2);
+      const b = start(box, 'b', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, GATE: box.path('gate-b') });
+      await waitUntil('machine B takes over and runs the command', () => script.runs() === 2);
       const lock = await redis.client.get((await lockKeys())[0]!);
       expect(lock).toContain(`"pid":${b.child.pid}`);
       // A's command ends while A is stopped; then A wakes up.
@@ -212,7 +213,7 @@ describe('leases on Redis, with commands longer than the lease', () => {
       expect(plain(woken.stderr)).toMatch(/dcache: lost the lock of this entry: the lock lapsed/);
       // B's lock is still there: a third machine waits for B
       expect(await redis.client.get((await lockKeys())[0]!)).toBe(lock);
-      const c = start('c', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, DCACHE_NOW: '2031-01-01T00:00:00', GATE: box.path('gate-b') });
+      const c = start(box, 'c', ['run', '-v', '--remote', redis.url(), '--', script.path], { ...SHORT_LEASE, DCACHE_NOW: '2031-01-01T00:00:00', GATE: box.path('gate-b') });
       await c.stderrMatches(new RegExp(`waiting for another machine \\(process ${b.child.pid} on `));
       writeFileSync(box.path('gate-b'), '');
       expect((await b.done).code).toBe(0);
@@ -222,11 +223,11 @@ describe('leases on Redis, with commands longer than the lease', () => {
     }
   });
 
-  it('takes over, after one lease, a lock key set by hand without an expiry', async () => {
+  it('takes over, after one lease, a lock key set by hand without an expiry', async ({ box }) => {
     const script = box.counter('job.sh', 'echo ran');
     const key = machine(box, 'probe').run(['status', '--explain', '--', script.path]).stdout.toString().split('\n')[0]!.slice('key '.length);
     await redis.client.set(`dcache:v2:{${key}}:lock`, 'held by hand');
-    const r = await start('a', ['run', '-v', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
+    const r = await start(box, 'a', ['run', '-v', '--remote', redis.url(), '--', script.path], SHORT_LEASE).done;
     expect(r.timedOut).toBe(false);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('ran\n');
@@ -236,18 +237,14 @@ describe('leases on Redis, with commands longer than the lease', () => {
     expect(await lockKeys()).toEqual([]);
   });
 
-  it('releases both locks when interrupted while it waits for another machine', async () => {
-    const script = gated();
-    const holder = start('a', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
-    await eventually('machine A runs the command', () => script.runs() === 1);
-    const waiter = new Running(
-      spawn(process.execPath, [BIN, 'run', '-v', '--remote', redis.url(), '--', script.path], {
-        cwd: box.root,
-        env: { ...box.env, ...SHORT_LEASE, DCACHE_DIR: box.path('cache-b') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      }),
-    );
+  it('releases both locks when interrupted while it waits for another machine', async ({ box }) => {
+    const script = gated(box);
+    const holder = start(box, 'a', ['run', '--remote', redis.url(), '--', script.path], SHORT_LEASE);
+    await waitUntil('machine A runs the command', () => script.runs() === 1);
+    const waiter = startDcache(box, ['run', '-v', '--remote', redis.url(), '--', script.path], {
+      env: { ...SHORT_LEASE, DCACHE_DIR: box.path('cache-b') },
+      group: true,
+    });
     started.push(waiter);
     await waiter.stderrMatches(WAITING);
     // B holds its own machine's lock while it waits for A's
@@ -257,7 +254,7 @@ describe('leases on Redis, with commands longer than the lease', () => {
     expect(r.code).toBe(130);
     expect(readdirSync(join(box.path('cache-b'), 'locks')).filter((n) => n.endsWith('.lock'))).toEqual([]);
     expect(script.runs()).toBe(1);
-    openGate();
+    openGate(box);
     expect((await holder.done).code).toBe(0);
   });
 });

@@ -1,9 +1,12 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { filesUnder, machine, onlyEntry, RedisBackend, WebDavBackend, type Backend, type Machine } from './remote-rig.js';
+import { listFiles, onlyEntry } from '../support/cache-files.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 // Remote data is untrusted: whatever fails verification on its way down is
 // a miss (the command runs, its own output is shown, nothing bad is
@@ -19,20 +22,16 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), webdav?.stop()]);
 });
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
-beforeEach(() => {
-  box = new Sandbox();
+beforeEach(({ box }) => {
   a = machine(box, 'a');
   b = machine(box, 'b');
 });
-afterEach(() => {
-  box.cleanup();
-});
 
 // A script that says which run of it this is, so a replay shows.
-const report = () => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
 
 // The only dcache line on stderr, or a description of what is there instead.
 function oneWarning(stderr: string): string {
@@ -41,7 +40,7 @@ function oneWarning(stderr: string): string {
 }
 
 // A script whose output is the same on every run: a rerun stores the same blob.
-const steady = () => box.counter('steady.sh', "echo 'the same report'");
+const steady = (box: Sandbox) => box.counter('steady.sh', "echo 'the same report'");
 
 // Breaking a blob depends on how each backend stores it: these run on each.
 describe.each([
@@ -62,8 +61,8 @@ describe.each([
     return onlyEntry(a.cacheDir);
   };
 
-  it('is a miss on machine B when it has the right size and the wrong bytes', async () => {
-    const script = report();
+  it('is a miss on machine B when it has the right size and the wrong bytes', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     const ran = b.run(run(script));
@@ -72,8 +71,8 @@ describe.each([
     expect(ran.code).toBe(0);
   });
 
-  it('is a miss on machine B when it is truncated', async () => {
-    const script = report();
+  it('is a miss on machine B when it is truncated', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('repo'));
     const ran = b.run(run(script));
@@ -82,8 +81,8 @@ describe.each([
     expect(ran.code).toBe(0);
   });
 
-  it('is a miss on machine B when it is longer than recorded', async () => {
-    const script = report();
+  it('is a miss on machine B when it is longer than recorded', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('report 1\nand a tail the manifest does not know\n'));
     const ran = b.run(run(script));
@@ -92,8 +91,8 @@ describe.each([
     expect(ran.code).toBe(0);
   });
 
-  it('is a miss on machine B when it is missing', async () => {
-    const script = report();
+  it('is a miss on machine B when it is missing', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await backend.dropBlob(entry.stdout!.hash);
     const ran = b.run(run(script));
@@ -102,8 +101,8 @@ describe.each([
     expect(ran.code).toBe(0);
   });
 
-  it('is uploaded again with machine B’s run when it was missing, so machine C replays', async () => {
-    const script = steady();
+  it('is uploaded again with machine B’s run when it was missing, so machine C replays', async ({ box }) => {
+    const script = steady(box);
     const entry = recordOnA(script);
     await backend.dropBlob(entry.stdout!.hash);
     b.run(run(script));
@@ -112,8 +111,8 @@ describe.each([
     expect(replayed.stdout.toString()).toBe('the same report\n');
   });
 
-  it('is replaced with machine B’s good copy when it was corrupt, so machine C replays', async () => {
-    const script = steady();
+  it('is replaced with machine B’s good copy when it was corrupt, so machine C replays', async ({ box }) => {
+    const script = steady(box);
     const entry = recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('THE SAME REPORT\n'));
     b.run(run(script));
@@ -136,32 +135,32 @@ describe('a tampered remote entry', () => {
     return onlyEntry(a.cacheDir);
   };
 
-  it('makes machine B warn once when a blob fails verification', async () => {
-    const script = report();
+  it('makes machine B warn once when a blob fails verification', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     const ran = b.run(run(script));
     expect(oneWarning(ran.stderr)).toMatch(/^dcache: .*redis:\/\/127\.0\.0\.1:\d+/);
   });
 
-  it('leaves no corrupt blob in machine B’s cache', async () => {
-    const script = report();
+  it('leaves no corrupt blob in machine B’s cache', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     b.run(run(script));
-    const kept = filesUnder(join(b.cacheDir, 'blobs')).filter((f) => readFileSync(f, 'utf8') === 'REPORT 9\n');
+    const kept = listFiles(join(b.cacheDir, 'blobs')).filter((f) => readFileSync(f, 'utf8') === 'REPORT 9\n');
     expect(kept).toEqual([]);
   });
 
-  it('leaves no temp file in machine B’s cache after a blob fails verification', async () => {
-    const script = report();
+  it('leaves no temp file in machine B’s cache after a blob fails verification', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     b.run(run(script));
-    expect(filesUnder(join(b.cacheDir, 'tmp'))).toEqual([]);
+    expect(listFiles(join(b.cacheDir, 'tmp'))).toEqual([]);
   });
 
-  it('is a miss on machine B when an output file’s blob is corrupt', async () => {
+  it('is a miss on machine B when an output file’s blob is corrupt', async ({ box }) => {
     const script = box.counter('export.sh', "printf 'id,amount\\n1,42\\n' > export.csv");
     const entry = recordOnA(script, '-o', 'export.csv');
     rmSync(box.path('export.csv'));
@@ -171,8 +170,8 @@ describe('a tampered remote entry', () => {
     expect(readFileSync(box.path('export.csv'), 'utf8')).toBe('id,amount\n1,42\n');
   });
 
-  it('is a miss on machine B when the manifest is garbled', async () => {
-    const script = report();
+  it('is a miss on machine B when the manifest is garbled', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     await redis.setManifest(entry.key, Buffer.from('{"format":1,"key":'));
     const ran = b.run(run(script));
@@ -181,8 +180,8 @@ describe('a tampered remote entry', () => {
     expect(ran.code).toBe(0);
   });
 
-  it('is a miss on machine B when the manifest is another command’s', async () => {
-    const script = report();
+  it('is a miss on machine B when the manifest is another command’s', async ({ box }) => {
+    const script = report(box);
     const entry = recordOnA(script);
     const forged = { ...entry, material: { ...(entry.material as object), argv: ['/bin/echo', 'something else'] } };
     await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
@@ -192,7 +191,7 @@ describe('a tampered remote entry', () => {
   });
 
   describe('restore path checks', () => {
-    it('refuse a remote manifest whose output path climbs out of the working directory', async () => {
+    it('refuse a remote manifest whose output path climbs out of the working directory', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
       const entry = recordOnA(script, '-o', 'export.csv');
       const escaped = `${basename(box.root)}-escaped.csv`;
@@ -206,7 +205,7 @@ describe('a tampered remote entry', () => {
       }
     });
 
-    it('refuse a remote manifest whose output path is absolute', async () => {
+    it('refuse a remote manifest whose output path is absolute', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
       const entry = recordOnA(script, '-o', 'export.csv');
       const outside = mkdtempSync(join(tmpdir(), 'dcache-outside-'));
@@ -220,7 +219,7 @@ describe('a tampered remote entry', () => {
       }
     });
 
-    it('refuse a remote manifest that would write through a symlink it restores', async () => {
+    it('refuse a remote manifest that would write through a symlink it restores', async ({ box }) => {
       const script = box.counter('dir.sh', "mkdir -p out && printf 'x\\n' > out/data.txt");
       const entry = recordOnA(script, '-o', 'out');
       rmSync(box.path('out'), { recursive: true });
@@ -243,7 +242,7 @@ describe('a tampered remote entry', () => {
       }
     });
 
-    it('run the command on machine B, with one warning, after refusing an unsafe remote manifest', async () => {
+    it('run the command on machine B, with one warning, after refusing an unsafe remote manifest', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
       const entry = recordOnA(script, '-o', 'export.csv');
       const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: '../elsewhere.csv' })) };
@@ -264,7 +263,7 @@ describe('a watched file on machine B', () => {
   });
   const runOnRedis = (script: { path: string }, ...options: string[]) => ['run', '--remote', redis.url(), ...options, '--', script.path];
 
-  it('decides by its content, not by a size and mtime that match machine A’s file', () => {
+  it('decides by its content, not by a size and mtime that match machine A’s file', ({ box }) => {
     const input = box.path('input.txt');
     const script = box.counter('read.sh', `cat '${input}'`);
     const sameTime = new Date('2020-01-01T00:00:00Z');

@@ -1,7 +1,10 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { filesUnder, machine, onlyEntry, RedisBackend, WebDavBackend, type Backend, type Machine } from './remote-rig.js';
+import { listFiles, onlyEntry } from '../support/cache-files.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 // A cache shared across machines, end to end: machine A records into its
 // own cache directory and the remote; machine B, with another cache
@@ -20,20 +23,16 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), webdav?.stop()]);
 });
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
-beforeEach(() => {
-  box = new Sandbox();
+beforeEach(({ box }) => {
   a = machine(box, 'a');
   b = machine(box, 'b');
 });
-afterEach(() => {
-  box.cleanup();
-});
 
 // A script that says which run of it this is, so a replay shows.
-const report = () => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
 
 // How bytes move differs per backend: these run on each.
 describe.each([
@@ -47,16 +46,16 @@ describe.each([
   });
   const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', backend.url(), ...options, '--', script.path];
 
-  it('prints the recording run’s output and nothing else on machine A', () => {
-    const script = report();
+  it('prints the recording run’s output and nothing else on machine A', ({ box }) => {
+    const script = report(box);
     const recorded = a.run(run(script));
     expect(recorded.stdout.toString()).toBe('report 1\n');
     expect(recorded.stderr).toBe('');
     expect(recorded.code).toBe(0);
   });
 
-  it('replays on machine B what machine A recorded, without running the command', () => {
-    const script = report();
+  it('replays on machine B what machine A recorded, without running the command', ({ box }) => {
+    const script = report(box);
     a.run(run(script));
     const replayed = b.run(run(script));
     expect(script.runs()).toBe(1);
@@ -65,15 +64,15 @@ describe.each([
     expect(replayed.code).toBe(0);
   });
 
-  it('leaves machine A’s manifest and blob on the remote', async () => {
-    const script = report();
+  it('leaves machine A’s manifest and blob on the remote', async ({ box }) => {
+    const script = report(box);
     a.run(run(script));
     const entry = onlyEntry(a.cacheDir);
     expect(JSON.parse((await backend.manifest(entry.key))?.toString() ?? 'null')).toEqual(entry);
     expect((await backend.blob(entry.stdout!.hash))?.toString()).toBe('report 1\n');
   });
 
-  it('restores on machine B the output file machine A declared', () => {
+  it('restores on machine B the output file machine A declared', ({ box }) => {
     const script = box.counter('export.sh', "printf 'id,amount\\n1,42\\n' > export.csv");
     a.run(run(script, '-o', 'export.csv'));
     rmSync(box.path('export.csv'));
@@ -83,7 +82,7 @@ describe.each([
     expect(readFileSync(box.path('export.csv'), 'utf8')).toBe('id,amount\n1,42\n');
   });
 
-  it('restores on machine B an empty output file', () => {
+  it('restores on machine B an empty output file', ({ box }) => {
     const script = box.counter('touch.sh', ': > marker');
     a.run(run(script, '-o', 'marker'));
     rmSync(box.path('marker'));
@@ -93,7 +92,7 @@ describe.each([
     expect(readFileSync(box.path('marker')).length).toBe(0);
   });
 
-  it('replays on machine B binary stdout without a trailing newline byte for byte', () => {
+  it('replays on machine B binary stdout without a trailing newline byte for byte', ({ box }) => {
     const script = box.counter('binary.sh', "printf '\\377\\000\\376 not utf-8'");
     a.run(run(script));
     const replayed = b.run(run(script));
@@ -101,7 +100,7 @@ describe.each([
     expect(replayed.stdout).toEqual(Buffer.from([0xff, 0x00, 0xfe, ...Buffer.from(' not utf-8')]));
   });
 
-  it('replays on machine B the stderr and exit code of a failure recorded with --cache-failures', () => {
+  it('replays on machine B the stderr and exit code of a failure recorded with --cache-failures', ({ box }) => {
     const script = box.counter('fail.sh', 'echo half-done; echo broken >&2; exit 3');
     a.run(run(script, '--cache-failures'));
     const replayed = b.run(run(script, '--cache-failures'));
@@ -111,7 +110,7 @@ describe.each([
     expect(replayed.code).toBe(3);
   });
 
-  it('replays on machine B a 9 MiB output byte for byte', () => {
+  it('replays on machine B a 9 MiB output byte for byte', ({ box }) => {
     const script = box.counter('big.sh', 'head -c 9437184 /dev/urandom');
     const recorded = a.run(run(script));
     const replayed = b.run(run(script));
@@ -120,20 +119,20 @@ describe.each([
     expect(replayed.stdout.equals(recorded.stdout)).toBe(true);
   });
 
-  it('stores nothing on the remote with --remote-read-only', async () => {
-    const script = report();
+  it('stores nothing on the remote with --remote-read-only', async ({ box }) => {
+    const script = report(box);
     a.run(run(script, '--remote-read-only'));
     expect(await backend.count()).toBe(0);
   });
 
-  it('stores nothing on the remote with ?mode=ro', async () => {
-    const script = report();
+  it('stores nothing on the remote with ?mode=ro', async ({ box }) => {
+    const script = report(box);
     a.run(['run', '--remote', `${backend.url()}?mode=ro`, '--', script.path]);
     expect(await backend.count()).toBe(0);
   });
 
-  it('replays on a read-only machine what a writable one recorded', () => {
-    const script = report();
+  it('replays on a read-only machine what a writable one recorded', ({ box }) => {
+    const script = report(box);
     a.run(run(script));
     const replayed = b.run(['run', '--remote', `${backend.url()}?mode=ro`, '--', script.path]);
     expect(script.runs()).toBe(1);
@@ -150,8 +149,8 @@ describe('around a remote hit', () => {
   });
   const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', redis.url(), ...options, '--', script.path];
 
-  it('keeps the pulled entry on machine B, which then replays it without the remote', () => {
-    const script = report();
+  it('keeps the pulled entry on machine B, which then replays it without the remote', ({ box }) => {
+    const script = report(box);
     a.run(run(script));
     b.run(run(script));
     const local = b.run(['run', '--', script.path]);
@@ -160,15 +159,15 @@ describe('around a remote hit', () => {
     expect(local.stderr).toBe('');
   });
 
-  it('leaves no temp files in machine B’s cache after a pull', () => {
+  it('leaves no temp files in machine B’s cache after a pull', ({ box }) => {
     const script = box.counter('export.sh', "echo exported; printf 'id\\n' > export.csv");
     a.run(run(script, '-o', 'export.csv'));
     b.run(run(script, '-o', 'export.csv'));
-    expect(filesUnder(`${b.cacheDir}/tmp`)).toEqual([]);
+    expect(listFiles(`${b.cacheDir}/tmp`)).toEqual([]);
   });
 
-  it('replays a fresh remote entry on a machine whose own entry went stale', () => {
-    const script = report();
+  it('replays a fresh remote entry on a machine whose own entry went stale', ({ box }) => {
+    const script = report(box);
     b.run(['run', '--', script.path], { DCACHE_NOW: YESTERDAY });
     a.run(run(script), { DCACHE_NOW: TODAY });
     const replayed = b.run(run(script), { DCACHE_NOW: TODAY });
@@ -176,16 +175,16 @@ describe('around a remote hit', () => {
     expect(replayed.stdout.toString()).toBe('report 2\n');
   });
 
-  it('runs the command on machine B when the remote entry is stale by B’s policy', () => {
-    const script = report();
+  it('runs the command on machine B when the remote entry is stale by B’s policy', ({ box }) => {
+    const script = report(box);
     a.run(run(script), { DCACHE_NOW: YESTERDAY });
     const ran = b.run(run(script), { DCACHE_NOW: TODAY });
     expect(script.runs()).toBe(2);
     expect(ran.stdout.toString()).toBe('report 2\n');
   });
 
-  it('takes the remote from DCACHE_REMOTE', () => {
-    const script = report();
+  it('takes the remote from DCACHE_REMOTE', ({ box }) => {
+    const script = report(box);
     const env = { DCACHE_REMOTE: redis.url() };
     a.run(['run', '--', script.path], env);
     const replayed = b.run(['run', '--', script.path], env);
@@ -193,30 +192,30 @@ describe('around a remote hit', () => {
     expect(replayed.stdout.toString()).toBe('report 1\n');
   });
 
-  it('says in verbose mode on machine B that the hit came from the remote', () => {
-    const script = report();
+  it('says in verbose mode on machine B that the hit came from the remote', ({ box }) => {
+    const script = report(box);
     a.run(run(script));
     const replayed = b.run(run(script, '-v'));
     expect(plain(replayed.stderr)).toMatch(/^dcache: hit on the remote cache redis:\/\/127\.0\.0\.1:\d+: recorded \S+ ago .*\n$/);
   });
 
-  it('still records locally with --remote-read-only', () => {
-    const script = report();
+  it('still records locally with --remote-read-only', ({ box }) => {
+    const script = report(box);
     a.run(run(script, '--remote-read-only'));
     const local = a.run(['run', '--', script.path]);
     expect(script.runs()).toBe(1);
     expect(local.stdout.toString()).toBe('report 1\n');
   });
 
-  it('prints nothing of its own on a read-only recording run', () => {
-    const script = report();
+  it('prints nothing of its own on a read-only recording run', ({ box }) => {
+    const script = report(box);
     const ran = a.run(run(script, '--remote-read-only'));
     expect(ran.stdout.toString()).toBe('report 1\n');
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
   });
 
-  it('stores a 9 MiB blob on Redis as three chunks, each with an expiry', async () => {
+  it('stores a 9 MiB blob on Redis as three chunks, each with an expiry', async ({ box }) => {
     const script = box.counter('big.sh', 'head -c 9437184 /dev/urandom');
     a.run(run(script));
     const entry = onlyEntry(a.cacheDir);
@@ -226,22 +225,22 @@ describe('around a remote hit', () => {
     expect(ttls.every((ttl) => ttl > 0)).toBe(true);
   });
 
-  it('gives the manifest on Redis an expiry', async () => {
-    a.run(run(report()));
+  it('gives the manifest on Redis an expiry', async ({ box }) => {
+    a.run(run(report(box)));
     const entry = onlyEntry(a.cacheDir);
     expect(await redis.client.pttl(`dcache:v2:{${entry.key}}:entry`)).toBeGreaterThan(0);
   });
 
-  it('stores the entry in the Redis database the URL names', async () => {
-    a.run(['run', '--remote', `${redis.url()}/3`, '--', report().path]);
+  it('stores the entry in the Redis database the URL names', async ({ box }) => {
+    a.run(['run', '--remote', `${redis.url()}/3`, '--', report(box).path]);
     const inThree = await redis.client.select(3).then(() => redis.client.dbsize());
     const inZero = await redis.client.select(0).then(() => redis.client.dbsize());
     expect({ inThree: inThree > 0, inZero }).toEqual({ inThree: true, inZero: 0 });
   });
 
   describe('status', () => {
-    it('says on machine B that it would replay the entry on the remote', () => {
-      const script = report();
+    it('says on machine B that it would replay the entry on the remote', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       const said = b.run(['status', '--remote', redis.url(), '--', script.path]);
       expect(plain(said.stdout.toString())).toMatch(/^fresh: would replay the entry on the remote cache redis:\/\/127\.0\.0\.1:\d+ /);
@@ -249,25 +248,25 @@ describe('around a remote hit', () => {
       expect(said.code).toBe(0);
     });
 
-    it('copies nothing into machine B’s cache', () => {
-      const script = report();
+    it('copies nothing into machine B’s cache', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(['status', '--remote', redis.url(), '--', script.path]);
-      expect(filesUnder(`${b.cacheDir}/entries`)).toEqual([]);
+      expect(listFiles(`${b.cacheDir}/entries`)).toEqual([]);
     });
   });
 
   describe('ls and stats', () => {
-    it('count a remote hit in machine B’s stats', () => {
-      const script = report();
+    it('count a remote hit in machine B’s stats', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(run(script));
       const stats = JSON.parse(b.run(['stats', '--json']).stdout.toString());
       expect({ hits: stats.hits, remoteHits: stats.remoteHits }).toEqual({ hits: 1, remoteHits: 1 });
     });
 
-    it('count a local hit after a remote one as local', () => {
-      const script = report();
+    it('count a local hit after a remote one as local', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(run(script));
       b.run(run(script));
@@ -275,16 +274,16 @@ describe('around a remote hit', () => {
       expect({ hits: stats.hits, remoteHits: stats.remoteHits }).toEqual({ hits: 2, remoteHits: 1 });
     });
 
-    it('count no remote hit on the machine that recorded', () => {
-      const script = report();
+    it('count no remote hit on the machine that recorded', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       a.run(run(script));
       const stats = JSON.parse(a.run(['stats', '--json']).stdout.toString());
       expect({ hits: stats.hits, remoteHits: stats.remoteHits }).toEqual({ hits: 1, remoteHits: 0 });
     });
 
-    it('show remote hits apart in the human stats', () => {
-      const script = report();
+    it('show remote hits apart in the human stats', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(run(script));
       b.run(run(script));
@@ -292,8 +291,8 @@ describe('around a remote hit', () => {
       expect(stats).toMatch(/^hits +2 \(1 from the remote cache\), misses 0/m);
     });
 
-    it('show remote hits apart in ls --remote', () => {
-      const script = report();
+    it('show remote hits apart in ls --remote', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(run(script));
       b.run(run(script));
@@ -301,8 +300,8 @@ describe('around a remote hit', () => {
       expect(listed[1]).toMatch(/ 2 \(1 remote\) /);
     });
 
-    it('count remote hits in ls --json', () => {
-      const script = report();
+    it('count remote hits in ls --json', ({ box }) => {
+      const script = report(box);
       a.run(run(script));
       b.run(run(script));
       const listed = JSON.parse(b.run(['ls', '--json']).stdout.toString());

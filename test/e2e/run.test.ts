@@ -1,20 +1,13 @@
 import { readdirSync, statSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, listFiles } from './rig.js';
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
+import { listFiles } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
 
 const at = (now: string) => ({ env: { DCACHE_NOW: now } });
 
 describe('dcache run with the daily policy', () => {
-  it('runs on the first call of a day, replays later that day, and runs again the next day', () => {
+  it('runs on the first call of a day, replays later that day, and runs again the next day', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo "customer,amount"; echo "acme,42"');
     const first = box.dcache(['run', '--policy', 'daily', '--', fetch.path], at('2024-08-27T09:00:00'));
     const second = box.dcache(['run', '--policy', 'daily', '--', fetch.path], at('2024-08-27T15:00:00'));
@@ -28,7 +21,7 @@ describe('dcache run with the daily policy', () => {
     }
   });
 
-  it('is the default policy', () => {
+  it('is the default policy', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-27T23:59:59'));
     box.dcache(['run', '--', fetch.path], at('2024-08-27T23:59:59'));
@@ -37,7 +30,7 @@ describe('dcache run with the daily policy', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('reads DCACHE_NOW with an offset as an instant, and without one as local time', () => {
+  it('reads DCACHE_NOW with an offset as an instant, and without one as local time', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     // 21:30 UTC on the 27th is 23:30 in Paris, still the 27th there.
     box.dcache(['run', '--', fetch.path], at('2024-08-27T21:30:00Z'));
@@ -50,7 +43,7 @@ describe('dcache run with the daily policy', () => {
 });
 
 describe('dcache run with ttl and forever', () => {
-  it('replays a ttl entry until the duration has passed', () => {
+  it('replays a ttl entry until the duration has passed', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '-p', 'ttl:90s', '--', fetch.path], at('2024-08-27T10:00:00'));
     box.dcache(['run', '-p', 'ttl:90s', '--', fetch.path], at('2024-08-27T10:01:29'));
@@ -59,7 +52,7 @@ describe('dcache run with ttl and forever', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('requires every given policy to hold', () => {
+  it('requires every given policy to hold', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'daily', '-p', 'ttl:6h', '--', fetch.path];
     box.dcache(args, at('2024-08-27T09:00:00'));
@@ -69,7 +62,7 @@ describe('dcache run with ttl and forever', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('replays a forever entry years later', () => {
+  it('replays a forever entry years later', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '-p', 'forever', '--', fetch.path], at('2024-08-27T09:00:00'));
     const later = box.dcache(['run', '-p', 'forever', '--', fetch.path], at('2031-01-01T00:00:00'));
@@ -79,7 +72,7 @@ describe('dcache run with ttl and forever', () => {
 });
 
 describe('replay is byte-exact', () => {
-  it('replays binary stdout and stderr with NUL bytes, invalid UTF-8 and no trailing newline', () => {
+  it('replays binary stdout and stderr with NUL bytes, invalid UTF-8 and no trailing newline', ({ box }) => {
     const script = box.counter('binary.sh', "printf 'a\\000b\\377\\376c'; printf 'e\\000\\200rr' >&2");
     const run = box.dcache(['run', '--', script.path]);
     const hit = box.dcache(['run', '--', script.path]);
@@ -94,7 +87,7 @@ describe('replay is byte-exact', () => {
     expect(spawnErr(script.path).equals(expectedErr)).toBe(true);
   });
 
-  it('replays stdout and stderr interleaved as they were written', () => {
+  it('replays stdout and stderr interleaved as they were written', ({ box }) => {
     const script = box.counter(
       'interleave.sh',
       'echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2; sleep 0.1; echo err2 >&2; sleep 0.1; echo out3',
@@ -106,7 +99,7 @@ describe('replay is byte-exact', () => {
     expect(hit.stdout.toString()).toBe('out1\nerr1\nout2\nerr2\nout3\n');
   });
 
-  it('replays an empty output as empty', () => {
+  it('replays an empty output as empty', ({ box }) => {
     const script = box.counter('silent.sh', 'true');
     box.dcache(['run', '--', script.path]);
     const hit = box.dcache(['run', '--', script.path]);
@@ -117,7 +110,7 @@ describe('replay is byte-exact', () => {
 });
 
 describe('exit codes', () => {
-  it('passes a failing exit code through and does not record the failure', () => {
+  it('passes a failing exit code through and does not record the failure', ({ box }) => {
     const script = box.counter('fail.sh', 'echo partial; exit 3');
     const first = box.dcache(['run', '--', script.path]);
     const second = box.dcache(['run', '--', script.path]);
@@ -126,7 +119,7 @@ describe('exit codes', () => {
     expect(script.runs()).toBe(2);
   });
 
-  it('records and replays a failure with --cache-failures', () => {
+  it('records and replays a failure with --cache-failures', ({ box }) => {
     const script = box.counter('fail.sh', 'echo partial; echo oops >&2; exit 3');
     box.dcache(['run', '--cache-failures', '--', script.path]);
     const hit = box.dcache(['run', '--cache-failures', '--', script.path]);
@@ -136,7 +129,7 @@ describe('exit codes', () => {
     expect(hit.stderr).toBe('oops\n');
   });
 
-  it('runs and records again with --force', () => {
+  it('runs and records again with --force', ({ box }) => {
     const script = box.counter('fetch.sh', 'date +%N');
     const first = box.dcache(['run', '--', script.path]);
     const forced = box.dcache(['run', '--force', '--', script.path]);
@@ -146,7 +139,7 @@ describe('exit codes', () => {
     expect(forced.stdout.equals(first.stdout)).toBe(false);
   });
 
-  it('exits 128+N when the command is killed by signal N, and records nothing', () => {
+  it('exits 128+N when the command is killed by signal N, and records nothing', ({ box }) => {
     const script = box.counter('killed.sh', 'echo before; kill -TERM $$');
     const first = box.dcache(['run', '--', script.path]);
     expect(first.code).toBe(128 + 15);
@@ -154,13 +147,13 @@ describe('exit codes', () => {
     expect(script.runs()).toBe(2);
   });
 
-  it('exits 127 when the command is not found', () => {
+  it('exits 127 when the command is not found', ({ box }) => {
     const r = box.dcache(['run', '--', 'no-such-command-dcache']);
     expect(r.code).toBe(127);
     expect(plain(r.stderr)).toBe('dcache: no-such-command-dcache: command not found\n');
   });
 
-  it('exits 126 when the command cannot be executed', () => {
+  it('exits 126 when the command cannot be executed', ({ box }) => {
     writeFileSync(box.path('not-executable.sh'), 'echo hi\n', { mode: 0o644 });
     const r = box.dcache(['run', '--', './not-executable.sh']);
     expect(r.code).toBe(126);
@@ -181,7 +174,7 @@ describe('bad input', () => {
     ['--verbose with --quiet', ['run', '-v', '-q', '--', 'true'], {}, /cannot be used with option '-q, --quiet'/],
   ];
   for (const [what, args, env, message] of cases) {
-    it(`exits 125 with one line naming ${what}`, () => {
+    it(`exits 125 with one line naming ${what}`, ({ box }) => {
       const r = box.dcache(args, { env });
       expect(r.code).toBe(125);
       const lines = plain(r.stderr).trimEnd().split('\n');
@@ -192,7 +185,7 @@ describe('bad input', () => {
     });
   }
 
-  it('does not run the command when an option is bad', () => {
+  it('does not run the command when an option is bad', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '-p', 'weekly-ish', '--', script.path]);
     expect(script.runs()).toBe(0);
@@ -200,7 +193,7 @@ describe('bad input', () => {
 });
 
 describe('the cache never breaks the command', () => {
-  it('runs the command and passes its exit code through when the cache directory cannot be created', () => {
+  it('runs the command and passes its exit code through when the cache directory cannot be created', ({ box }) => {
     writeFileSync(box.path('a-file'), '');
     const script = box.counter('fetch.sh', 'echo data; exit 4');
     const env = { DCACHE_DIR: box.path('a-file', 'cache') };
@@ -212,7 +205,7 @@ describe('the cache never breaks the command', () => {
     expect(lines[0]).toMatch(/^dcache: cannot use the cache directory .*a-file\/cache \(ENOTDIR/);
   });
 
-  it('still says once, with --quiet, that the cache cannot be used', () => {
+  it('still says once, with --quiet, that the cache cannot be used', ({ box }) => {
     writeFileSync(box.path('a-file'), '');
     const script = box.counter('fetch.sh', 'echo data');
     const r = box.dcache(['run', '-q', '--', script.path], { env: { DCACHE_DIR: box.path('a-file', 'cache') } });
@@ -220,7 +213,7 @@ describe('the cache never breaks the command', () => {
     expect(plain(r.stderr)).toMatch(/^dcache: cannot use the cache directory .*a-file\/cache \(ENOTDIR[^\n]*\n$/);
   });
 
-  it('treats a truncated blob as a miss, warns once and runs the command', () => {
+  it('treats a truncated blob as a miss, warns once and runs the command', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo some data worth caching');
     box.dcache(['run', '--', script.path]);
     for (const blob of listFiles(join(box.cacheDir, 'blobs'))) writeFileSync(blob, 'some');
@@ -233,7 +226,7 @@ describe('the cache never breaks the command', () => {
     expect(script.runs()).toBe(2);
   });
 
-  it('treats an altered blob of the same size as a miss before writing a byte', () => {
+  it('treats an altered blob of the same size as a miss before writing a byte', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo some data worth caching');
     box.dcache(['run', '--', script.path]);
     for (const blob of listFiles(join(box.cacheDir, 'blobs'))) writeFileSync(blob, 'SOME DATA WORTH CACHING\n');
@@ -243,7 +236,7 @@ describe('the cache never breaks the command', () => {
     expect(plain(r.stderr)).toMatch(/does not match its hash/);
   });
 
-  it('treats a garbled manifest as a miss', () => {
+  it('treats a garbled manifest as a miss', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', script.path]);
     for (const manifest of listFiles(join(box.cacheDir, 'entries'))) writeFileSync(manifest, '{"format": 1, "key": ');
@@ -255,7 +248,7 @@ describe('the cache never breaks the command', () => {
 });
 
 describe('the cache directory', () => {
-  it('is created 0700 with files 0600', () => {
+  it('is created 0700 with files 0600', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data; echo err >&2');
     box.shell(`umask 000; $DCACHE run -- '${script.path}'`);
     expect(statSync(box.cacheDir).mode & 0o777).toBe(0o700);
@@ -264,7 +257,7 @@ describe('the cache directory', () => {
     for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
-  it('is taken from --dir over DCACHE_DIR', () => {
+  it('is taken from --dir over DCACHE_DIR', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--dir', 'elsewhere', '--', script.path]);
     expect(listFiles(box.path('elsewhere')).length).toBeGreaterThan(0);
@@ -272,7 +265,7 @@ describe('the cache directory', () => {
     expect(script.runs()).toBe(1);
   });
 
-  it('keys entries by working directory', () => {
+  it('keys entries by working directory', ({ box }) => {
     const script = box.counter('fetch.sh', 'pwd');
     mkdirSync(box.path('a'));
     mkdirSync(box.path('b'));
@@ -284,7 +277,7 @@ describe('the cache directory', () => {
 });
 
 describe('--verbose and --quiet', () => {
-  it('says miss, then hit with the age and the expiry', () => {
+  it('says miss, then hit with the age and the expiry', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     const miss = box.dcache(['run', '-v', '--', script.path], at('2024-08-27T09:00:00'));
     const hit = box.dcache(['run', '-v', '--', script.path], at('2024-08-27T15:30:00'));
@@ -294,14 +287,14 @@ describe('--verbose and --quiet', () => {
     );
   });
 
-  it('says why a stale entry missed', () => {
+  it('says why a stale entry missed', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', script.path], at('2024-08-27T09:00:00'));
     const miss = box.dcache(['run', '-v', '--', script.path], at('2024-08-28T09:00:00'));
     expect(plain(miss.stderr)).toMatch(/^dcache: miss \(stale since 2024-08-28 00:00:00 \+02:00, daily\)/);
   });
 
-  it('prints nothing of its own by default', () => {
+  it('prints nothing of its own by default', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     expect(box.dcache(['run', '--', script.path]).stderr).toBe('');
     expect(box.dcache(['run', '--', script.path]).stderr).toBe('');
@@ -309,7 +302,7 @@ describe('--verbose and --quiet', () => {
 });
 
 describe('large outputs', () => {
-  it('records and replays 200 MB with peak memory under 100 MB', () => {
+  it('records and replays 200 MB with peak memory under 100 MB', ({ box }) => {
     const size = 200 * 1024 * 1024;
     const data = box.path('big.bin');
     // A repeating but non-trivial pattern, so a byte out of place shows in the checksum.
@@ -338,9 +331,8 @@ describe('large outputs', () => {
   });
 });
 
-
 describe('command lines that commander reads', () => {
-  it('treats bundled short flags like separate ones', () => {
+  it('treats bundled short flags like separate ones', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', script.path]);
     const r = box.dcache(['run', '-vf', '--', script.path]);
@@ -351,7 +343,7 @@ describe('command lines that commander reads', () => {
     expect(hit.stdout.toString()).toBe('data\n');
   });
 
-  it('prints run --help on stdout and exits 0', () => {
+  it('prints run --help on stdout and exits 0', ({ box }) => {
     const r = box.dcache(['run', '--help']);
     expect(r.code).toBe(0);
     for (const flag of ['--policy <spec>', '--output <path>', '--env <name>', '--stdin', '--no-cwd', '--key <text>', '--shell', '--force', '--cache-failures', '--dir <path>', '--verbose', '--quiet']) {
@@ -361,14 +353,14 @@ describe('command lines that commander reads', () => {
 });
 
 describe('a reader that closes the pipe early', () => {
-  it('stops a miss with the status of SIGPIPE, quietly, and records nothing', () => {
+  it('stops a miss with the status of SIGPIPE, quietly, and records nothing', ({ box }) => {
     const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
     expect(r.stdout.toString()).toBe('1\nstatus 141\n');
     expect(r.stderr).toBe('');
     expect(listFiles(box.cacheDir).filter((f) => f.includes('/entries/'))).toEqual([]);
   });
 
-  it('stops a hit quietly with exit 141', () => {
+  it('stops a hit quietly with exit 141', ({ box }) => {
     box.dcache(['run', '--', 'seq', '1', '3000000']);
     const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
     expect(r.stdout.toString()).toBe('1\nstatus 141\n');

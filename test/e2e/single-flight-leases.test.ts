@@ -1,8 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, plain, Sandbox } from './rig.js';
-import { killGroup, locks, startDcache, waitUntil, type Running } from './reliability-rig.js';
+import { locks } from '../support/cache-files.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { killGroup } from '../support/processes.js';
+import { type Running, startDcache } from '../support/running.js';
+import { BIN, type Sandbox } from '../support/sandbox.js';
+import { waitUntil } from '../support/wait.js';
 
 // Single flight for commands longer than the lock's lease. The lease is
 // shortened to 1 s (DCACHE_LOCK_LEASE), so a command of 3.5 seconds outlives
@@ -12,34 +16,22 @@ import { killGroup, locks, startDcache, waitUntil, type Running } from './reliab
 
 const LEASE = { DCACHE_LOCK_LEASE: '1s' };
 
-let box: Sandbox;
-let leftovers: number[];
-beforeEach(() => {
-  box = new Sandbox();
-  leftovers = [];
-});
-afterEach(() => {
-  for (const pid of leftovers) killGroup(pid);
-  box.cleanup();
-});
-
-function start(args: string[], env: NodeJS.ProcessEnv = {}, group = false): Running {
+function start(box: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}, group = false): Running {
   const running = startDcache(box, args, { env: { ...LEASE, ...env }, group });
-  leftovers.push(running.pid);
   return running;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A command that runs `seconds`, then prints three lines (its full output).
-function slow(name: string, seconds: number) {
+function slow(box: Sandbox, name: string, seconds: number) {
   return box.counter(name, `sleep ${seconds}\nprintf 'line %s\\n' 1 2 3`);
 }
 const FULL = 'line 1\nline 2\nline 3\n';
 
 // A command whose n-th run waits for the file `<name>.gate-<n>`; it leaves
 // `<name>.started-<n>` with its shell's pid once running.
-function gatedRuns(name: string) {
+function gatedRuns(box: Sandbox, name: string) {
   const count = box.path(`${name}.count`);
   const command = box.counter(
     name,
@@ -59,18 +51,18 @@ function gatedRuns(name: string) {
 }
 
 // The lock file of the one key in the sandbox's cache, parsed; null if none.
-function lockOwner(): { pid: number } | null {
+function lockOwner(box: Sandbox): { pid: number } | null {
   const names = locks(box.cacheDir);
   if (names.length === 0) return null;
   return JSON.parse(readFileSync(join(box.cacheDir, 'locks', names[0]!), 'utf8')) as { pid: number };
 }
 
 describe('single flight with commands longer than the lease', () => {
-  it('runs a command of 3.5 leases once for four staggered callers, and all print its full output', async () => {
-    const command = slow('download.sh', 3.5);
+  it('runs a command of 3.5 leases once for four staggered callers, and all print its full output', async ({ box }) => {
+    const command = slow(box, 'download.sh', 3.5);
     const calls: Running[] = [];
     for (let i = 0; i < 4; i++) {
-      calls.push(start(['run', '--', command.path]));
+      calls.push(start(box, ['run', '--', command.path]));
       await sleep(400);
     }
     const results = await Promise.all(calls.map((c) => c.done));
@@ -83,12 +75,12 @@ describe('single flight with commands longer than the lease', () => {
     expect(locks(box.cacheDir)).toEqual([]);
   });
 
-  it('leaves no lock after a long run, so the next miss starts without waiting', async () => {
-    const command = slow('download.sh', 3.5);
-    const first = await start(['run', '-p', 'ttl:1m', '--', command.path], { DCACHE_NOW: '2026-03-02T09:00:00' }).done;
+  it('leaves no lock after a long run, so the next miss starts without waiting', async ({ box }) => {
+    const command = slow(box, 'download.sh', 3.5);
+    const first = await start(box, ['run', '-p', 'ttl:1m', '--', command.path], { DCACHE_NOW: '2026-03-02T09:00:00' }).done;
     expect(first.stdout.toString()).toBe(FULL);
     expect(locks(box.cacheDir)).toEqual([]);
-    const next = await start(['run', '-v', '-p', 'ttl:1m', '--', command.path], { DCACHE_NOW: '2026-03-02T10:00:00' }).done;
+    const next = await start(box, ['run', '-v', '-p', 'ttl:1m', '--', command.path], { DCACHE_NOW: '2026-03-02T10:00:00' }).done;
     expect(next.code).toBe(0);
     expect(plain(next.stderr)).not.toMatch(/waiting/);
     expect(plain(next.stderr)).toMatch(/^dcache: miss \(stale since [^)]*\); running /);
@@ -100,9 +92,9 @@ describe('single flight with commands longer than the lease', () => {
     ['SIGTERM', 143],
     ['SIGHUP', 129],
   ] as const) {
-    it(`releases the lock when the process group gets ${signal} during a long run, so the next call starts at once`, async () => {
-      const command = gatedRuns('job.sh');
-      const holder = start(['run', '--', command.path], {}, true);
+    it(`releases the lock when the process group gets ${signal} during a long run, so the next call starts at once`, async ({ box }) => {
+      const command = gatedRuns(box, 'job.sh');
+      const holder = start(box, ['run', '--', command.path], {}, true);
       await waitUntil('the command runs', () => command.started(1));
       // after several heartbeats
       await sleep(2500);
@@ -111,7 +103,7 @@ describe('single flight with commands longer than the lease', () => {
       expect(r.code).toBe(code);
       expect(locks(box.cacheDir)).toEqual([]);
       command.open(2);
-      const next = await start(['run', '-v', '--', command.path]).done;
+      const next = await start(box, ['run', '-v', '--', command.path]).done;
       expect(next.code).toBe(0);
       expect(next.stdout.toString()).toBe('run 2\n');
       expect(plain(next.stderr)).not.toMatch(/waiting/);
@@ -119,22 +111,22 @@ describe('single flight with commands longer than the lease', () => {
     });
   }
 
-  it('takes over from a stopped holder after the lease; the holder, woken, learns it and leaves the new lock alone', async () => {
-    const command = gatedRuns('job.sh');
-    const a = start(['run', '-v', '--', command.path]);
+  it('takes over from a stopped holder after the lease; the holder, woken, learns it and leaves the new lock alone', async ({ box }) => {
+    const command = gatedRuns(box, 'job.sh');
+    const a = start(box, ['run', '-v', '--', command.path]);
     await waitUntil('the first run starts', () => command.started(1));
-    leftovers.push(command.pid(1));
+    box.killAtCleanup(command.pid(1));
     process.kill(a.pid, 'SIGSTOP');
     try {
-      const b = start(['run', '-v', '--', command.path]);
+      const b = start(box, ['run', '-v', '--', command.path]);
       await waitUntil('the second caller takes over and runs the command', () => command.started(2));
-      leftovers.push(command.pid(2));
+      box.killAtCleanup(command.pid(2));
       expect(plain(b.stderr())).toMatch(
         // (B says it waits only if A's lease had not yet run out when B looked)
         new RegExp(`^(dcache: waiting for process ${a.pid}, which is running the same command\\n)?` +
           `dcache: taking the lock over from process ${a.pid}: it has not renewed its lock for \\d+s \\(stopped, frozen or cut off\\)\\n`),
       );
-      expect(lockOwner()?.pid).toBe(b.pid);
+      expect(lockOwner(box)?.pid).toBe(b.pid);
       // The stopped holder's command finishes; then the holder wakes up.
       command.open(1);
       process.kill(a.pid, 'SIGCONT');
@@ -143,8 +135,8 @@ describe('single flight with commands longer than the lease', () => {
       expect(woken.stdout.toString()).toBe('run 1\n');
       expect(plain(woken.stderr)).toMatch(/dcache: lost the lock of this entry: process \d+ took the lock over while this process held it/);
       // It left B's lock in place: a third caller waits for B.
-      expect(lockOwner()?.pid).toBe(b.pid);
-      const c = start(['run', '-v', '--', command.path], { DCACHE_NOW: '2030-01-01T00:00:00' });
+      expect(lockOwner(box)?.pid).toBe(b.pid);
+      const c = start(box, ['run', '-v', '--', command.path], { DCACHE_NOW: '2030-01-01T00:00:00' });
       await waitUntil('the third caller waits', () => c.stderr().includes('waiting for'));
       expect(plain(c.stderr())).toContain(`dcache: waiting for process ${b.pid}, which is running the same command`);
       command.open(2);
@@ -158,8 +150,8 @@ describe('single flight with commands longer than the lease', () => {
     }
   });
 
-  it('runs a shared download longer than three leases once under make -j8', () => {
-    const download = slow('download.sh', 3.5);
+  it('runs a shared download longer than three leases once under make -j8', ({ box }) => {
+    const download = slow(box, 'download.sh', 3.5);
     const targets = Array.from({ length: 8 }, (_, i) => `report-${i}.txt`);
     const dcache = `'${process.execPath}' '${BIN}'`;
     writeFileSync(
@@ -178,13 +170,13 @@ describe('single flight with commands longer than the lease', () => {
     expect(locks(box.cacheDir)).toEqual([]);
   });
 
-  it('waits no longer than DCACHE_LOCK_MAX_WAIT, then runs the command itself and says so once', async () => {
-    const command = gatedRuns('job.sh');
-    const holder = start(['run', '--', command.path]);
+  it('waits no longer than DCACHE_LOCK_MAX_WAIT, then runs the command itself and says so once', async ({ box }) => {
+    const command = gatedRuns(box, 'job.sh');
+    const holder = start(box, ['run', '--', command.path]);
     await waitUntil('the first run starts', () => command.started(1));
-    leftovers.push(command.pid(1));
+    box.killAtCleanup(command.pid(1));
     command.open(2);
-    const waiter = await start(['run', '--', command.path], { DCACHE_LOCK_MAX_WAIT: '1500ms' }).done;
+    const waiter = await start(box, ['run', '--', command.path], { DCACHE_LOCK_MAX_WAIT: '1500ms' }).done;
     expect(waiter.code).toBe(0);
     expect(waiter.stdout.toString()).toBe('run 2\n');
     expect(plain(waiter.stderr)).toMatch(
@@ -196,7 +188,7 @@ describe('single flight with commands longer than the lease', () => {
     expect((await holder.done).code).toBe(0);
   });
 
-  it('warns once about a bad DCACHE_LOCK_LEASE and runs with the default', () => {
+  it('warns once about a bad DCACHE_LOCK_LEASE and runs with the default', ({ box }) => {
     const r = box.dcache(['run', '--', 'echo', 'hi'], { env: { DCACHE_LOCK_LEASE: 'soon' } });
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('hi\n');
@@ -207,8 +199,8 @@ describe('single flight with commands longer than the lease', () => {
 });
 
 describe('single flight with the real lease (10 s)', () => {
-  it('runs a 12-second command once for three staggered callers, the waiters saying every 5 s how long they have waited', async () => {
-    const command = slow('download.sh', 12);
+  it('runs a 12-second command once for three staggered callers, the waiters saying every 5 s how long they have waited', async ({ box }) => {
+    const command = slow(box, 'download.sh', 12);
     const calls: Running[] = [];
     for (let i = 0; i < 3; i++) {
       calls.push(startDcache(box, ['run', '-v', '--', command.path]));

@@ -1,23 +1,16 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, listFiles } from './rig.js';
+import { listFiles } from '../support/cache-files.js';
+import { beforeEach, describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 // dcache status (would run replay?) and --explain (why?), end to end.
 
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
-
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 
-
 describe('dcache status', () => {
-  it('exits 0 with one line when run would replay', () => {
+  it('exits 0 with one line when run would replay', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-27T09:00:00'));
     const r = box.dcache(['status', '--', fetch.path], at('2024-08-27T15:00:00'));
@@ -29,7 +22,7 @@ describe('dcache status', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('exits 1 with one line when there is no entry, and runs nothing', () => {
+  it('exits 1 with one line when there is no entry, and runs nothing', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const r = box.dcache(['status', '--', fetch.path]);
     expect(r.code).toBe(1);
@@ -38,7 +31,7 @@ describe('dcache status', () => {
     expect(fetch.runs()).toBe(0);
   });
 
-  it('exits 1 with one line when the entry is stale', () => {
+  it('exits 1 with one line when the entry is stale', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-27T09:00:00'));
     const r = box.dcache(['status', '--', fetch.path], at('2024-08-28T09:00:00'));
@@ -48,7 +41,7 @@ describe('dcache status', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('exits 1 with one line when a watched source changed', () => {
+  it('exits 1 with one line when a watched source changed', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const fetch = box.counter('fetch.sh', 'cat data.csv');
     box.dcache(['run', '-p', 'forever', '-w', 'data.csv', '--', fetch.path]);
@@ -60,7 +53,7 @@ describe('dcache status', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('judges by the policies given to it, not those of the recording', () => {
+  it('judges by the policies given to it, not those of the recording', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '-p', 'daily', '--', fetch.path], at('2024-08-27T09:00:00'));
     const r = box.dcache(['status', '-p', 'ttl:1h', '--', fetch.path], at('2024-08-27T15:00:00'));
@@ -68,7 +61,7 @@ describe('dcache status', () => {
     expect(r.stdout.toString()).toBe('would run: stale since 2024-08-27 10:00:00 +02:00, ttl:1h\n');
   });
 
-  it('exits 1 under --force', () => {
+  it('exits 1 under --force', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path]);
     const r = box.dcache(['status', '--force', '--', fetch.path]);
@@ -77,7 +70,7 @@ describe('dcache status', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('records nothing, so the next run still runs the command', () => {
+  it('records nothing, so the next run still runs the command', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['status', '--', fetch.path]);
     box.dcache(['status', '--', fetch.path]);
@@ -87,7 +80,7 @@ describe('dcache status', () => {
     expect(plain(r.stderr)).toMatch(/^dcache: miss \(no entry\)/);
   });
 
-  it('reads --stdin to select the entry, as run does', () => {
+  it('reads --stdin to select the entry, as run does', ({ box }) => {
     const sort = box.counter('sort.sh', 'sort');
     box.dcache(['run', '--stdin', '--', sort.path], { input: 'b\na\n' });
     const same = box.dcache(['status', '--stdin', '--', sort.path], { input: 'b\na\n' });
@@ -103,7 +96,7 @@ describe('dcache status', () => {
     ['a garbled DCACHE_NOW', ['status', '--', 'true'], { DCACHE_NOW: 'tomorrow' }, /DCACHE_NOW: 'tomorrow' is not an ISO-8601 date-time/],
   ];
   for (const [what, args, env, message] of usage) {
-    it(`exits 2 with one line naming ${what}`, () => {
+    it(`exits 2 with one line naming ${what}`, ({ box }) => {
       const r = box.dcache(args, { env });
       expect(r.code).toBe(2);
       expect(r.stdout.length).toBe(0);
@@ -127,7 +120,7 @@ describe('dcache status --explain', () => {
   const env = { API_TOKEN: SECRET };
   let fetch: { path: string; runs: () => number };
 
-  beforeEach(() => {
+  beforeEach(({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     writeFileSync(box.path('version'), 'v1\n');
     fetch = box.counter('fetch.sh', 'cat; echo "a,b" > out.csv');
@@ -135,11 +128,11 @@ describe('dcache status --explain', () => {
     expect(r.code).toBe(0);
   });
 
-  const explain = (now: string) =>
+  const explain = (box: Sandbox, now: string) =>
     box.dcache(['status', '--explain', ...options, '--', fetch.path], { ...at(now, env), input: 'query\n' });
 
-  it('shows every part of the key, each policy, each source and the verdict on stdout, and exits 0 on a replay', () => {
-    const r = explain('2024-08-27T10:00:00');
+  it('shows every part of the key, each policy, each source and the verdict on stdout, and exits 0 on a replay', ({ box }) => {
+    const r = explain(box, '2024-08-27T10:00:00');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.toString().trimEnd().split('\n');
@@ -161,14 +154,14 @@ describe('dcache status --explain', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('never shows an environment value', () => {
-    const r = explain('2024-08-27T10:00:00');
+  it('never shows an environment value', ({ box }) => {
+    const r = explain(box, '2024-08-27T10:00:00');
     expect(r.stdout.toString()).not.toContain(SECRET);
     expect(r.stderr).not.toContain(SECRET);
   });
 
-  it('says which policy is stale since when, and does not check the sources', () => {
-    const r = explain('2024-08-27T12:00:00');
+  it('says which policy is stale since when, and does not check the sources', ({ box }) => {
+    const r = explain(box, '2024-08-27T12:00:00');
     expect(r.code).toBe(1);
     const out = r.stdout.toString();
     expect(out).toContain('\npolicy daily: fresh until 2024-08-28 00:00:00 +02:00\n');
@@ -179,9 +172,9 @@ describe('dcache status --explain', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('shows the recorded and the current fingerprint of a source that changed', () => {
+  it('shows the recorded and the current fingerprint of a source that changed', ({ box }) => {
     writeFileSync(box.path('version'), 'v2\n');
-    const r = explain('2024-08-27T10:00:00');
+    const r = explain(box, '2024-08-27T10:00:00');
     expect(r.code).toBe(1);
     const line = r.stdout
       .toString()
@@ -191,7 +184,7 @@ describe('dcache status --explain', () => {
     expect(r.stdout.toString().endsWith('\nverdict: run the command (cat version changed)\n')).toBe(true);
   });
 
-  it('says there is no entry for another stdin', () => {
+  it('says there is no entry for another stdin', ({ box }) => {
     const r = box.dcache(['status', '--explain', ...options, '--', fetch.path], { ...at('2024-08-27T10:00:00', env), input: 'other\n' });
     expect(r.code).toBe(1);
     const out = r.stdout.toString();
@@ -200,13 +193,13 @@ describe('dcache status --explain', () => {
     expect(out.endsWith('\nverdict: run the command (no entry)\n')).toBe(true);
   });
 
-  it('never writes an environment value to the cache directory', () => {
+  it('never writes an environment value to the cache directory', ({ box }) => {
     for (const file of listFiles(box.cacheDir)) expect(readFileSync(file).includes(SECRET)).toBe(false);
   });
 });
 
 describe('an entry recorded after now', () => {
-  it('is stale for status, which says so', () => {
+  it('is stale for status, which says so', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-28T09:00:00'));
     const r = box.dcache(['status', '--', fetch.path], at('2024-08-27T09:00:00'));
@@ -214,7 +207,7 @@ describe('an entry recorded after now', () => {
     expect(r.stdout.toString()).toBe('would run: recorded after now, daily\n');
   });
 
-  it('is not described as recorded 0s ago by --explain', () => {
+  it('is not described as recorded 0s ago by --explain', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-28T09:00:00'));
     const r = box.dcache(['status', '--explain', '--', fetch.path], at('2024-08-27T09:00:00'));
@@ -230,7 +223,7 @@ describe('an entry recorded after now', () => {
 });
 
 describe('dcache run --explain', () => {
-  it('prints the explanation on stderr, each line prefixed, and the command output on stdout', () => {
+  it('prints the explanation on stderr, each line prefixed, and the command output on stdout', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--', fetch.path], at('2024-08-27T09:00:00'));
     const r = box.dcache(['run', '--explain', '--', fetch.path], at('2024-08-27T10:00:00'));
@@ -255,7 +248,7 @@ describe('dcache run --explain', () => {
     );
   });
 
-  it('explains before the command output when it runs the command', () => {
+  it('explains before the command output when it runs the command', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const r = box.shell(`$DCACHE run --explain -- '${fetch.path}' 2>&1`, at('2024-08-27T09:00:00'));
     expect(r.code).toBe(0);
@@ -266,7 +259,7 @@ describe('dcache run --explain', () => {
     expect(fetch.runs()).toBe(1);
   });
 
-  it('does not change what a hit writes on stdout', () => {
+  it('does not change what a hit writes on stdout', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'printf "no newline"');
     box.dcache(['run', '--', fetch.path]);
     const r = box.dcache(['run', '--explain', '--', fetch.path]);

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
-import { filesHolding, machine, onlyEntry, RedisBackend, Running, WebDavBackend, type Backend, type Machine } from './remote-rig.js';
-import { dcacheAsync, TestServer } from './servers.js';
-import { spawn } from 'node:child_process';
-import { BIN } from './rig.js';
+import { filesHolding, manifests, onlyEntry } from '../support/cache-files.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, type Machine } from '../support/machines.js';
+import { plain } from '../support/messages.js';
+import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import { startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { TestServer } from '../support/servers/test-server.js';
 
 // What comes out of a shared cache cannot hurt the machine that replays it:
 // no setuid files, no links out of the working directory, no 64-bit hashes
@@ -23,17 +25,13 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), webdav?.stop()]);
 });
 
-let box: Sandbox;
+// Two machines that share the remote.
 let a: Machine;
 let b: Machine;
-beforeEach(async () => {
-  box = new Sandbox();
+beforeEach(async ({ box }) => {
   a = machine(box, 'a');
   b = machine(box, 'b');
   await Promise.all([redis.reset(), webdav.reset()]);
-});
-afterEach(() => {
-  box.cleanup();
 });
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -58,7 +56,7 @@ describe.each([
   });
   const run = (path: string, ...options: string[]) => ['run', '--remote', backend.url(), ...options, '--', path];
 
-  it('restores a setuid and setgid program without those bits, keeping the others', () => {
+  it('restores a setuid and setgid program without those bits, keeping the others', ({ box }) => {
     const script = box.counter('make-tool.sh', 'cp /bin/sh tool; chmod 6755 tool');
     expect(a.run(run(script.path, '-o', 'tool')).code).toBe(0);
     rmSync(box.path('tool'));
@@ -68,7 +66,7 @@ describe.each([
     expect(modeOf(box.path('tool'))).toBe('755');
   });
 
-  it('restores without setuid and setgid a file whose mode was edited to 6777 on the remote', async () => {
+  it('restores without setuid and setgid a file whose mode was edited to 6777 on the remote', async ({ box }) => {
     const script = box.counter('make-tool.sh', 'cp /bin/sh tool; chmod 755 tool');
     a.run(run(script.path, '-o', 'tool'));
     const { key } = onlyEntry(a.cacheDir);
@@ -80,7 +78,7 @@ describe.each([
   });
 
   for (const target of ['/etc/hostname', '../../outside', 'sub/../../outside']) {
-    it(`refuses as a whole, with one warning, an entry whose output is a symlink to ${target}`, async () => {
+    it(`refuses as a whole, with one warning, an entry whose output is a symlink to ${target}`, async ({ box }) => {
       const script = box.counter('write.sh', 'echo data > out');
       a.run(run(script.path, '-o', 'out'));
       const { key } = onlyEntry(a.cacheDir);
@@ -97,7 +95,7 @@ describe.each([
     });
   }
 
-  it('is a miss when the remote answers a blob with another valid blob, and the next upload replaces it', async () => {
+  it('is a miss when the remote answers a blob with another valid blob, and the next upload replaces it', async ({ box }) => {
     // two blobs of one size: only their hashes tell them apart
     const script = box.counter('report.sh', "echo 'report one'; echo 'report two' >&2");
     a.run(run(script.path));
@@ -118,7 +116,7 @@ describe.each([
 });
 
 describe('symlinks recorded on this machine', () => {
-  it('are replayed here, and are not shared with the remote', () => {
+  it('are replayed here, and are not shared with the remote', ({ box }) => {
     const script = box.counter('link.sh', 'ln -sf /etc/hostname link');
     const recorded = a.run(['run', '-v', '--remote', webdav.url(), '-o', 'link', '--', script.path]);
     expect(plain(recorded.stderr)).toContain(`dcache: not shared with ${webdav.url()}: an output is a symlink that leads out of the working directory`);
@@ -133,7 +131,7 @@ describe('symlinks recorded on this machine', () => {
 });
 
 describe('local entries', () => {
-  it('restore a setuid file without its setuid and setgid bits', () => {
+  it('restore a setuid file without its setuid and setgid bits', ({ box }) => {
     const script = box.counter('make-tool.sh', 'cp /bin/sh tool; chmod 4755 tool');
     box.dcache(['run', '-o', 'tool', '--', script.path]);
     expect(modeOf(box.path('tool'))).toBe('4755');
@@ -143,7 +141,7 @@ describe('local entries', () => {
     expect(modeOf(box.path('tool'))).toBe('755');
   });
 
-  it('name blobs, stdin and environment values by SHA-256', () => {
+  it('name blobs, stdin and environment values by SHA-256', ({ box }) => {
     const script = box.counter('cat.sh', 'cat; echo "$TOKEN" >&2');
     box.dcache(['run', '--stdin', '-e', 'TOKEN', '--', script.path], { input: 'the query\n', env: { TOKEN: 'tok' } });
     const entry = onlyEntry(box.cacheDir) as unknown as {
@@ -157,6 +155,22 @@ describe('local entries', () => {
     expect(entry.material.env[0]![1]).toMatch(/^[0-9a-f]{64}$/);
     expect(entry.material.env[0]![1]).not.toBe(sha256('tok'));
   });
+  it('keep apart two stdins even when one entry sits under the other’s name, as a 64-bit collision of keys would put it', ({ box }) => {
+    // Entry names are 64-bit; what decides a hit is the SHA-256 key material
+    // inside. Moving B's manifest to A's name is what a collision would do.
+    const script = box.counter('cat.sh', 'cat');
+    box.dcache(['run', '--stdin', '--', script.path], { input: 'stdin A\n' });
+    const [pathA] = manifests(box.cacheDir);
+    renameSync(pathA!, `${pathA}.aside`);
+    box.dcache(['run', '--stdin', '--', script.path], { input: 'stdin B\n' });
+    const [pathB] = manifests(box.cacheDir);
+    renameSync(pathB!, pathA!);
+    const ran = box.dcache(['run', '--stdin', '--', script.path], { input: 'stdin A\n' });
+    expect(ran.stdout.toString()).toBe('stdin A\n');
+    expect(script.runs()).toBe(3);
+    const stored = JSON.parse(readFileSync(pathA!, 'utf8')) as { material: { stdin: string } };
+    expect(stored.material.stdin).toBe(sha256('stdin A\n'));
+  });
 });
 
 describe('the wrapped command and the probes', () => {
@@ -166,7 +180,7 @@ describe('the wrapped command and the probes', () => {
     DCACHE_SIGNING_KEY_FILE: '/nonexistent/key-file-7aa2',
   };
 
-  it('never see dcache’s remote URL, token or signing key, and neither does what is recorded and shared', () => {
+  it('never see dcache’s remote URL, token or signing key, and neither does what is recorded and shared', ({ box }) => {
     const url = redis.urlWithAuth(':pw-9c1e7b@');
     const probe = box.path('probe-env');
     const ran = box.dcache(['run', '--watch-cmd', `env > '${probe}'`, '--', 'env'], {
@@ -204,9 +218,9 @@ describe('a dripping or slow HTTP remote', () => {
     res.on('close', () => clearInterval(timer));
   };
 
-  it('costs at most the remote timeout for a manifest that drips, and the command runs', async () => {
+  it('costs at most the remote timeout for a manifest that drips, and the command runs', async ({ box }) => {
     server.handle(drip);
-    const ran = await dcacheAsync(box, ['run', '--remote', server.url('/cache'), '--', 'echo', 'hi']);
+    const ran = await startDcache(box, ['run', '--remote', server.url('/cache'), '--', 'echo', 'hi']).done;
     expect(ran.code).toBe(0);
     expect(ran.stdout.toString()).toBe('hi\n');
     expect(dcacheLines(ran.stderr)).toEqual([
@@ -214,7 +228,7 @@ describe('a dripping or slow HTTP remote', () => {
     ]);
   });
 
-  it('closes its stdout before the upload, so a reader sees the end of the output while dcache uploads', async () => {
+  it('closes its stdout before the upload, so a reader sees the end of the output while dcache uploads', async ({ box }) => {
     // The first upload is held until the test releases it; the rest pass.
     let release: (() => void) | null = null;
     const putSeen = new Promise<void>((resolve) => {
@@ -232,13 +246,7 @@ describe('a dripping or slow HTTP remote', () => {
         answer();
       });
     });
-    const running = new Running(
-      spawn(process.execPath, [BIN, 'run', '--remote', server.url('/cache'), '--remote-timeout', '30s', '--', 'echo', 'hi'], {
-        cwd: box.root,
-        env: box.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    );
+    const running = startDcache(box, ['run', '--remote', server.url('/cache'), '--remote-timeout', '30s', '--', 'echo', 'hi']);
     await putSeen;
     await running.stdoutEnd;
     // the upload is still waiting for its answer, and dcache for the upload
@@ -269,10 +277,10 @@ describe('a watched presigned URL', () => {
     );
 
   // The server runs in this process: dcache is run without blocking it.
-  it('keeps its signature and credential out of the cache, -v, --explain, ls and show', async () => {
+  it('keeps its signature and credential out of the cache, -v, --explain, ls and show', async ({ box }) => {
     const script = box.counter('fetch.sh', 'echo fetched');
     const url = signed('c0ffee5ecret1');
-    const ran = await dcacheAsync(box, ['run', '-v', '--explain', '-p', 'forever', '-w', url, '--', script.path]);
+    const ran = await startDcache(box, ['run', '-v', '--explain', '-p', 'forever', '-w', url, '--', script.path]).done;
     expect(ran.code).toBe(0);
     const { key } = onlyEntry(box.cacheDir);
     const shown = [
@@ -281,7 +289,7 @@ describe('a watched presigned URL', () => {
       box.dcache(['ls', '--json']).stdout.toString(),
       box.dcache(['show', key]).stdout.toString(),
       box.dcache(['show', '--json', key]).stdout.toString(),
-      (await dcacheAsync(box, ['status', '--explain', '-p', 'forever', '-w', url, '--', script.path])).stdout.toString(),
+      (await startDcache(box, ['status', '--explain', '-p', 'forever', '-w', url, '--', script.path]).done).stdout.toString(),
     ];
     for (const text of shown) {
       expect(text).not.toContain('c0ffee5ecret1');
@@ -292,16 +300,16 @@ describe('a watched presigned URL', () => {
     expect(filesHolding(box.cacheDir, 'AKIAEXAMPLE')).toEqual([]);
   });
 
-  it('is the same source once re-signed, so the entry is a hit', async () => {
+  it('is the same source once re-signed, so the entry is a hit', async ({ box }) => {
     const script = box.counter('fetch.sh', 'echo fetched');
-    await dcacheAsync(box, ['run', '-p', 'forever', '-w', signed('first0signature'), '--', script.path]);
-    const again = await dcacheAsync(box, ['run', '-v', '-p', 'forever', '-w', signed('second0signature'), '--', script.path]);
+    await startDcache(box, ['run', '-p', 'forever', '-w', signed('first0signature'), '--', script.path]).done;
+    const again = await startDcache(box, ['run', '-v', '-p', 'forever', '-w', signed('second0signature'), '--', script.path]).done;
     expect(again.code).toBe(0);
     expect(plain(again.stderr)).toMatch(/^dcache: hit: /);
     expect(script.runs()).toBe(1);
   });
 
-  it('keeps the signature out of the message when the URL cannot be reached', () => {
+  it('keeps the signature out of the message when the URL cannot be reached', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo fetched');
     const dead = signed('dead0signature').replace(/:\d+\//, ':9/');
     const ran = box.dcache(['run', '-v', '-p', 'forever', '-w', dead, '--', script.path]);
@@ -315,10 +323,10 @@ describe('signed entries', () => {
   const KEY = 'team-key-0123456789abcdef';
   const OTHER = 'another-key-fedcba9876543210';
   const run = (path: string) => ['run', '-v', '--remote', webdav.url(), '--', path];
-  const report = () => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+  const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
 
-  it('are replayed by a machine with the same key', () => {
-    const script = report();
+  it('are replayed by a machine with the same key', ({ box }) => {
+    const script = report(box);
     a.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     const replayed = b.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     expect(replayed.stdout.toString()).toBe('report 1\n');
@@ -326,8 +334,8 @@ describe('signed entries', () => {
     expect(script.runs()).toBe(1);
   });
 
-  it('are a miss, with one -v line, for a machine with another key', () => {
-    const script = report();
+  it('are a miss, with one -v line, for a machine with another key', ({ box }) => {
+    const script = report(box);
     a.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     const ran = b.run(run(script.path), { DCACHE_SIGNING_KEY: OTHER });
     expect(ran.code).toBe(0);
@@ -335,30 +343,30 @@ describe('signed entries', () => {
     expect(plain(ran.stderr)).toContain(`dcache: ignored an entry on ${webdav.url()}: it is signed with a key this machine does not have\n`);
   });
 
-  it('are replayed during a rotation by a machine that holds the new key and the old one', () => {
-    const script = report();
+  it('are replayed during a rotation by a machine that holds the new key and the old one', ({ box }) => {
+    const script = report(box);
     a.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     const replayed = b.run(run(script.path), { DCACHE_SIGNING_KEY: `${OTHER},${KEY}` });
     expect(replayed.stdout.toString()).toBe('report 1\n');
     expect(script.runs()).toBe(1);
   });
 
-  it('make unsigned entries a miss for a machine with a key', () => {
-    const script = report();
+  it('make unsigned entries a miss for a machine with a key', ({ box }) => {
+    const script = report(box);
     a.run(run(script.path));
     const ran = b.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     expect(ran.stdout.toString()).toBe('report 2\n');
     expect(plain(ran.stderr)).toContain('it is not signed, and this machine has a signing key');
   });
 
-  it('are replayed by a machine without a key, as unsigned ones are', () => {
-    const script = report();
+  it('are replayed by a machine without a key, as unsigned ones are', ({ box }) => {
+    const script = report(box);
     a.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     expect(b.run(run(script.path)).stdout.toString()).toBe('report 1\n');
   });
 
-  it('are a miss when the signed manifest was altered on the remote', async () => {
-    const script = report();
+  it('are a miss when the signed manifest was altered on the remote', async ({ box }) => {
+    const script = report(box);
     a.run(run(script.path), { DCACHE_SIGNING_KEY: KEY });
     const { key } = onlyEntry(a.cacheDir);
     const envelope = JSON.parse((await webdav.manifest(key))!.toString('utf8')) as { signed: string; signature: string };
@@ -370,8 +378,8 @@ describe('signed entries', () => {
     expect(plain(ran.stderr)).toContain('its signature does not verify');
   });
 
-  it('are read from a private key file named in the configuration', () => {
-    const script = report();
+  it('are read from a private key file named in the configuration', ({ box }) => {
+    const script = report(box);
     const keyFile = box.path('signing.key');
     writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
     writeFileSync(box.path('.dcache.json'), JSON.stringify({ signingKeyFile: 'signing.key' }));
@@ -379,8 +387,8 @@ describe('signed entries', () => {
     expect(b.run(run(script.path), { DCACHE_SIGNING_KEY: KEY }).stdout.toString()).toBe('report 1\n');
   });
 
-  it('turn the remote off, with one warning, when the key is too short', () => {
-    const script = report();
+  it('turn the remote off, with one warning, when the key is too short', ({ box }) => {
+    const script = report(box);
     const ran = a.run(['run', '--remote', webdav.url(), '--', script.path], { DCACHE_SIGNING_KEY: 'short' });
     expect(ran.code).toBe(0);
     expect(dcacheLines(ran.stderr)).toEqual([

@@ -2,23 +2,18 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSy
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox, listFiles } from './rig.js';
-import { dcacheAsync, Nginx, TestServer } from './servers.js';
+import { listFiles } from '../support/cache-files.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { Nginx } from '../support/servers/nginx.js';
+import { TestServer } from '../support/servers/test-server.js';
 
 // Watched URLs end to end: a real nginx for the common case (static files
 // with ETag, Last-Modified and Content-Length), and a server in this process
 // for what nginx will not do on demand (no validators, errors, hangs,
 // redirects, basic auth).
-
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
-
 
 describe('--watch on a URL served by nginx', () => {
   let nginxDir: string;
@@ -42,7 +37,7 @@ describe('--watch on a URL served by nginx', () => {
 
   const args = (fetch: { path: string }, ...more: string[]) => ['run', '-p', 'forever', '-w', nginx.url(name), ...more, '--', fetch.path];
 
-  it('replays while the served file is unchanged', () => {
+  it('replays while the served file is unchanged', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     const hit = box.dcache(args(fetch));
@@ -52,7 +47,7 @@ describe('--watch on a URL served by nginx', () => {
     expect(hit.stderr).toBe('');
   });
 
-  it('runs again once the served file is rewritten with new content', () => {
+  it('runs again once the served file is rewritten with new content', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     writeFileSync(join(nginx.www, name), 'customer,amount\nacme,42\nglobex,7\n');
@@ -64,7 +59,7 @@ describe('--watch on a URL served by nginx', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('runs again once the served file gets a new mtime', () => {
+  it('runs again once the served file gets a new mtime', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     utimesSync(join(nginx.www, name), new Date('2024-01-01T00:00:00Z'), new Date('2024-01-01T00:00:00Z'));
@@ -72,7 +67,7 @@ describe('--watch on a URL served by nginx', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('runs every time while the file is gone, saying it could not be checked', () => {
+  it('runs every time while the file is gone, saying it could not be checked', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     rmSync(join(nginx.www, name));
@@ -85,7 +80,7 @@ describe('--watch on a URL served by nginx', () => {
     );
   });
 
-  it('checks with HEAD requests, never downloading the file', () => {
+  it('checks with HEAD requests, never downloading the file', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     box.dcache(args(fetch));
@@ -95,7 +90,7 @@ describe('--watch on a URL served by nginx', () => {
     for (const line of mine) expect(line).toContain(`"HEAD /${name} HTTP/1.1" 200`);
   });
 
-  it('shows the ETag, Last-Modified and Content-Length in --explain', () => {
+  it('shows the ETag, Last-Modified and Content-Length in --explain', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo fetched');
     box.dcache(args(fetch));
     const r = box.dcache(['status', '--explain', '-p', 'forever', '-w', nginx.url(name), '--', fetch.path]);
@@ -122,8 +117,8 @@ describe('--watch on a URL, against edge-case servers', () => {
     server.reset();
   });
 
-  const run = (fetch: { path: string }, url: string, ...more: string[]) =>
-    dcacheAsync(box, ['run', '-p', 'forever', '-w', url, ...more, '--', fetch.path]);
+  const run = (box: Sandbox, fetch: { path: string }, url: string, ...more: string[]) =>
+    startDcache(box, ['run', '-p', 'forever', '-w', url, ...more, '--', fetch.path]).done;
 
   // Answers HEAD with no validators at all and GET with a chunked body.
   const noValidators = (body: () => string) => (req: IncomingMessage, res: ServerResponse) => {
@@ -136,7 +131,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     res.end();
   };
 
-  it('asks with GET when HEAD is refused, and uses its ETag without reading the body', async () => {
+  it('asks with GET when HEAD is refused, and uses its ETag without reading the body', async ({ box }) => {
     let etag = '"v1"';
     server.handle((req, res) => {
       if (req.method === 'HEAD') {
@@ -149,24 +144,24 @@ describe('--watch on a URL, against edge-case servers', () => {
     });
     const fetch = box.counter('fetch.sh', 'echo fetched');
     const url = server.url('/presigned.csv');
-    const first = await run(fetch, url);
-    const hit = await run(fetch, url);
+    const first = await run(box, fetch, url);
+    const hit = await run(box, fetch, url);
     expect(fetch.runs()).toBe(1);
     for (const r of [first, hit]) {
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
     }
     etag = '"v2"';
-    await run(fetch, url);
+    await run(box, fetch, url);
     expect(fetch.runs()).toBe(2);
   });
 
-  it('hashes the body of a GET when HEAD sends no validators, and warns once that it is costly', async () => {
+  it('hashes the body of a GET when HEAD sends no validators, and warns once that it is costly', async ({ box }) => {
     server.handle(noValidators(() => 'acme,42\n'));
     const fetch = box.counter('fetch.sh', 'echo fetched');
     const url = server.url('/plain.csv');
-    const first = await run(fetch, url);
-    const hit = await run(fetch, url);
+    const first = await run(box, fetch, url);
+    const hit = await run(box, fetch, url);
     expect(fetch.runs()).toBe(1);
     const warning = `dcache: ${url} sends no ETag, Last-Modified or Content-Length: its whole body is downloaded and hashed at every check\n`;
     for (const r of [first, hit]) {
@@ -177,27 +172,27 @@ describe('--watch on a URL, against edge-case servers', () => {
     expect(server.seen.filter((s) => s.method === 'GET')).toHaveLength(2);
   });
 
-  it('runs again when a body without validators changes', async () => {
+  it('runs again when a body without validators changes', async ({ box }) => {
     let body = 'acme,42\n';
     server.handle(noValidators(() => body));
     const fetch = box.counter('fetch.sh', 'echo fetched');
     const url = server.url('/plain.csv');
-    await run(fetch, url);
+    await run(box, fetch, url);
     body = 'acme,43\n';
-    await run(fetch, url);
+    await run(box, fetch, url);
     expect(fetch.runs()).toBe(2);
   });
 
   for (const status of [404, 500]) {
-    it(`runs every time a URL answers ${status}, saying with -v that it could not be checked`, async () => {
+    it(`runs every time a URL answers ${status}, saying with -v that it could not be checked`, async ({ box }) => {
       server.handle((_req, res) => {
         res.writeHead(status);
         res.end();
       });
       const fetch = box.counter('fetch.sh', 'echo fetched');
       const url = server.url('/broken.csv');
-      const first = await run(fetch, url);
-      const second = await run(fetch, url, '-v');
+      const first = await run(box, fetch, url);
+      const second = await run(box, fetch, url, '-v');
       expect(fetch.runs()).toBe(2);
       expect(first.code).toBe(0);
       expect(second.code).toBe(0);
@@ -208,7 +203,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     });
   }
 
-  it('runs again when the server takes longer than --watch-timeout to answer', async () => {
+  it('runs again when the server takes longer than --watch-timeout to answer', async ({ box }) => {
     let hang = false;
     server.handle((_req, res) => {
       if (hang) return; // never answers; stop() drops the connection
@@ -217,9 +212,9 @@ describe('--watch on a URL, against edge-case servers', () => {
     });
     const fetch = box.counter('fetch.sh', 'echo fetched');
     const url = server.url('/slow.csv');
-    await run(fetch, url, '--watch-timeout', '1s');
+    await run(box, fetch, url, '--watch-timeout', '1s');
     hang = true;
-    const r = await run(fetch, url, '--watch-timeout', '1s', '-v');
+    const r = await run(box, fetch, url, '--watch-timeout', '1s', '-v');
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('fetched\n');
@@ -229,7 +224,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     );
   });
 
-  it('follows a redirect and watches the ETag of where it leads', async () => {
+  it('follows a redirect and watches the ETag of where it leads', async ({ box }) => {
     let etag = '"v1"';
     server.handle((req, res) => {
       if (req.url === '/latest.csv') {
@@ -245,17 +240,17 @@ describe('--watch on a URL, against edge-case servers', () => {
     });
     const fetch = box.counter('fetch.sh', 'echo fetched');
     const url = server.url('/latest.csv');
-    await run(fetch, url);
-    const hit = await run(fetch, url);
+    await run(box, fetch, url);
+    const hit = await run(box, fetch, url);
     expect(fetch.runs()).toBe(1);
     expect(hit.stdout.toString()).toBe('fetched\n');
     expect(server.seen.map((s) => `${s.method} ${s.url}`)).toContain('HEAD /exports/2024-08-27.csv');
     etag = '"v2"';
-    await run(fetch, url);
+    await run(box, fetch, url);
     expect(fetch.runs()).toBe(2);
   });
 
-  it('falls back with --stale-if-error when the URL cannot be checked and the run fails', async () => {
+  it('falls back with --stale-if-error when the URL cannot be checked and the run fails', async ({ box }) => {
     let up = true;
     server.handle((_req, res) => {
       res.writeHead(up ? 200 : 503, { etag: '"v1"' });
@@ -263,10 +258,10 @@ describe('--watch on a URL, against edge-case servers', () => {
     });
     const fetch = box.counter('fetch.sh', 'if [ -e broken ]; then echo "cannot fetch" >&2; exit 6; fi; echo fetched');
     const url = server.url('/flaky.csv');
-    await run(fetch, url, '--stale-if-error');
+    await run(box, fetch, url, '--stale-if-error');
     up = false;
     writeFileSync(box.path('broken'), '');
-    const r = await run(fetch, url, '--stale-if-error');
+    const r = await run(box, fetch, url, '--stale-if-error');
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('fetched\n');
@@ -294,20 +289,20 @@ describe('--watch on a URL, against edge-case servers', () => {
     const url = () => server.url('/private.csv').replace('http://', `http://reporter:${SECRET}@`);
     const redacted = () => server.url('/private.csv').replace('http://', 'http://***@');
 
-    it('sends them as basic auth', async () => {
+    it('sends them as basic auth', async ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo fetched');
-      await run(fetch, url());
-      const hit = await run(fetch, url());
+      await run(box, fetch, url());
+      const hit = await run(box, fetch, url());
       expect(fetch.runs()).toBe(1);
       expect(hit.stdout.toString()).toBe('fetched\n');
       expect(server.seen.length).toBeGreaterThan(0);
       for (const seen of server.seen) expect(seen.authorization).toBe(expected);
     });
 
-    it('never writes the password to the cache directory', async () => {
+    it('never writes the password to the cache directory', async ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo fetched');
-      await run(fetch, url());
-      await run(fetch, url());
+      await run(box, fetch, url());
+      await run(box, fetch, url());
       const files = listFiles(box.cacheDir);
       expect(files.length).toBeGreaterThan(0);
       for (const file of files) {
@@ -317,11 +312,11 @@ describe('--watch on a URL, against edge-case servers', () => {
       }
     });
 
-    it('never shows the password with -v or --explain', async () => {
+    it('never shows the password with -v or --explain', async ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo fetched');
-      const miss = await run(fetch, url(), '-v', '--explain');
-      const hit = await run(fetch, url(), '-v', '--explain');
-      const status = await dcacheAsync(box, ['status', '--explain', '-p', 'forever', '-w', url(), '--', fetch.path]);
+      const miss = await run(box, fetch, url(), '-v', '--explain');
+      const hit = await run(box, fetch, url(), '-v', '--explain');
+      const status = await startDcache(box, ['status', '--explain', '-p', 'forever', '-w', url(), '--', fetch.path]).done;
       expect(fetch.runs()).toBe(1);
       for (const text of [miss.stderr, hit.stderr, status.stderr, status.stdout.toString()]) {
         expect(text).not.toContain(SECRET);
@@ -330,20 +325,20 @@ describe('--watch on a URL, against edge-case servers', () => {
       expect(status.stdout.toString()).toContain(`watch ${redacted()}: recorded ETag "v1"; now ETag "v1": unchanged\n`);
     });
 
-    it('never shows the password when the URL is refused as invalid', () => {
+    it('never shows the password when the URL is refused as invalid', ({ box }) => {
       const r = box.dcache(['run', '-w', `http://reporter:${SECRET}@[not-a-host/x.csv`, '--', 'true']);
       expect(r.code).toBe(125);
       expect(plain(r.stderr)).toBe("dcache: --watch 'http://***@[not-a-host/x.csv' is not a valid URL\n");
     });
 
-    it('never shows the password when the URL cannot be checked', async () => {
+    it('never shows the password when the URL cannot be checked', async ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo fetched');
-      await run(fetch, url());
+      await run(box, fetch, url());
       server.handle((_req, res) => {
         res.writeHead(500);
         res.end();
       });
-      const r = await run(fetch, url(), '-v', '--explain');
+      const r = await run(box, fetch, url(), '-v', '--explain');
       expect(fetch.runs()).toBe(2);
       expect(r.stderr).not.toContain(SECRET);
       expect(plain(r.stderr)).toContain(`${redacted()} answered HEAD with 500`);

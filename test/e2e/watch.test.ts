@@ -1,22 +1,15 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plain, Sandbox } from './rig.js';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import type { Sandbox } from '../support/sandbox.js';
 
 // Watched local paths and --watch-cmd probes end to end: an entry recorded
 // with `-p forever` stays until its source changes.
 
-let box: Sandbox;
-beforeEach(() => {
-  box = new Sandbox();
-});
-afterEach(() => {
-  box.cleanup();
-});
-
 const at = (now: string) => ({ env: { DCACHE_NOW: now } });
 
 describe('--watch on a file', () => {
-  it('replays after a touch that changes the mtime but not the content', () => {
+  it('replays after a touch that changes the mtime but not the content', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv');
     const args = ['run', '-p', 'forever', '-w', 'data.csv', '--', report.path];
@@ -30,7 +23,7 @@ describe('--watch on a file', () => {
     expect(hit.stderr).toBe('');
   });
 
-  it('runs again after a rewrite of the same size with different content', () => {
+  it('runs again after a rewrite of the same size with different content', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv');
     const args = ['run', '-p', 'forever', '-w', 'data.csv', '--', report.path];
@@ -46,7 +39,7 @@ describe('--watch on a file', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('runs again when the file grows', () => {
+  it('runs again when the file grows', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv');
     const args = ['run', '-p', 'forever', '-w', 'data.csv', '--', report.path];
@@ -57,7 +50,7 @@ describe('--watch on a file', () => {
     expect(r.stdout.toString()).toBe('acme,42\nglobex,7\n');
   });
 
-  it('says which watched file changed with -v', () => {
+  it('says which watched file changed with -v', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv');
     box.dcache(['run', '-p', 'forever', '-w', 'data.csv', '--', report.path]);
@@ -66,7 +59,7 @@ describe('--watch on a file', () => {
     expect(plain(r.stderr)).toMatch(/^dcache: miss \(data\.csv changed\); running .*report\.sh\n$/);
   });
 
-  it('runs again once a missing watched file appears, then replays', () => {
+  it('runs again once a missing watched file appears, then replays', ({ box }) => {
     const report = box.counter('report.sh', 'cat data.csv 2>/dev/null || echo "no data yet"');
     const args = ['run', '-p', 'forever', '-w', 'data.csv', '--', report.path];
     const before = box.dcache(args);
@@ -82,7 +75,7 @@ describe('--watch on a file', () => {
     expect(hit.stdout.toString()).toBe('acme,42\n');
   });
 
-  it('runs again when the watched file disappears', () => {
+  it('runs again when the watched file disappears', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv 2>/dev/null || echo "no data"');
     const args = ['run', '-p', 'forever', '-w', 'data.csv', '--', report.path];
@@ -93,7 +86,7 @@ describe('--watch on a file', () => {
     expect(r.stdout.toString()).toBe('no data\n');
   });
 
-  it('fingerprints the source before the run, so a command that changes it runs every time', () => {
+  it('fingerprints the source before the run, so a command that changes it runs every time', ({ box }) => {
     writeFileSync(box.path('log.txt'), '');
     const step = box.counter('step.sh', 'echo step >> log.txt; echo done');
     const args = ['run', '-p', 'forever', '-w', 'log.txt', '--', step.path];
@@ -102,7 +95,7 @@ describe('--watch on a file', () => {
     expect(step.runs()).toBe(2);
   });
 
-  it('still applies the policy to a watched file that did not change', () => {
+  it('still applies the policy to a watched file that did not change', ({ box }) => {
     writeFileSync(box.path('data.csv'), 'acme,42\n');
     const report = box.counter('report.sh', 'cat data.csv');
     const args = ['run', '-p', 'daily', '-w', 'data.csv', '--', report.path];
@@ -117,7 +110,7 @@ describe('--watch on a file', () => {
 describe('--watch on a symlink', () => {
   // A common layout: latest.csv points at the newest export, which is
   // rewritten in place. The link itself (its lstat) does not change.
-  it('runs again when the file a watched symlink points to is rewritten', () => {
+  it('runs again when the file a watched symlink points to is rewritten', ({ box }) => {
     mkdirSync(box.path('exports'));
     writeFileSync(box.path('exports', '2024-08-27.csv'), 'acme,42\n');
     symlinkSync('exports/2024-08-27.csv', box.path('latest.csv'));
@@ -130,7 +123,7 @@ describe('--watch on a symlink', () => {
     expect(r.stdout.toString()).toBe('acme,42\nglobex,7\n');
   });
 
-  it('runs again when a symlinked file matched by a glob is rewritten', () => {
+  it('runs again when a symlinked file matched by a glob is rewritten', ({ box }) => {
     mkdirSync(box.path('exports'));
     mkdirSync(box.path('in'));
     writeFileSync(box.path('exports', 'a.csv'), 'a\n');
@@ -144,7 +137,7 @@ describe('--watch on a symlink', () => {
     expect(r.stdout.toString()).toBe('a, rewritten and longer\n');
   });
 
-  it('replays a watched directory that holds a symlink to another directory', () => {
+  it('replays a watched directory that holds a symlink to another directory', ({ box }) => {
     mkdirSync(box.path('in'));
     mkdirSync(box.path('shared'));
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
@@ -160,7 +153,7 @@ describe('--watch on a symlink', () => {
 });
 
 describe('--watch on a glob', () => {
-  it('runs again when a new file matches the glob', () => {
+  it('runs again when a new file matches the glob', ({ box }) => {
     mkdirSync(box.path('in'));
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
     const merge = box.counter('merge.sh', 'cat in/*.csv');
@@ -174,7 +167,7 @@ describe('--watch on a glob', () => {
     expect(r.stdout.toString()).toBe('a\nb\n');
   });
 
-  it('runs again when a glob that matched nothing matches a file', () => {
+  it('runs again when a glob that matched nothing matches a file', ({ box }) => {
     mkdirSync(box.path('in'));
     const merge = box.counter('merge.sh', 'cat in/*.csv 2>/dev/null; echo end');
     const args = ['run', '-p', 'forever', '-w', 'in/*.csv', '--', merge.path];
@@ -187,7 +180,7 @@ describe('--watch on a glob', () => {
     expect(r.stdout.toString()).toBe('a\nend\n');
   });
 
-  it('ignores a new file that does not match the glob', () => {
+  it('ignores a new file that does not match the glob', ({ box }) => {
     mkdirSync(box.path('in'));
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
     const merge = box.counter('merge.sh', 'cat in/*.csv');
@@ -199,7 +192,7 @@ describe('--watch on a glob', () => {
     expect(hit.stdout.toString()).toBe('a\n');
   });
 
-  it('runs again when a matching file is removed', () => {
+  it('runs again when a matching file is removed', ({ box }) => {
     mkdirSync(box.path('in'));
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
     writeFileSync(box.path('in', 'b.csv'), 'b\n');
@@ -214,7 +207,7 @@ describe('--watch on a glob', () => {
 });
 
 describe('--watch on a directory', () => {
-  it('replays while nothing under the directory changes', () => {
+  it('replays while nothing under the directory changes', ({ box }) => {
     mkdirSync(box.path('in', 'sub'), { recursive: true });
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
     writeFileSync(box.path('in', 'sub', 'b.csv'), 'b\n');
@@ -226,7 +219,7 @@ describe('--watch on a directory', () => {
     expect(hit.stdout.toString()).toBe('in/a.csv\nin/sub/b.csv\n');
   });
 
-  it('runs again when a file appears in a subdirectory', () => {
+  it('runs again when a file appears in a subdirectory', ({ box }) => {
     mkdirSync(box.path('in', 'sub'), { recursive: true });
     writeFileSync(box.path('in', 'a.csv'), 'a\n');
     const list = box.counter('list.sh', 'find in -type f | sort');
@@ -238,7 +231,7 @@ describe('--watch on a directory', () => {
     expect(r.stdout.toString()).toBe('in/a.csv\nin/sub/new.csv\n');
   });
 
-  it('runs again when a file under it changes', () => {
+  it('runs again when a file under it changes', ({ box }) => {
     mkdirSync(box.path('in', 'sub'), { recursive: true });
     writeFileSync(box.path('in', 'sub', 'b.csv'), 'b\n');
     const cat = box.counter('cat.sh', 'cat in/sub/b.csv');
@@ -252,7 +245,7 @@ describe('--watch on a directory', () => {
 });
 
 describe('--watch-cmd', () => {
-  it('replays while the probe prints the same thing', () => {
+  it('replays while the probe prints the same thing', ({ box }) => {
     writeFileSync(box.path('version'), 'v1\n');
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'cat version', '--', fetch.path];
@@ -264,7 +257,7 @@ describe('--watch-cmd', () => {
     expect(hit.stderr).toBe('');
   });
 
-  it('runs again when the probe prints something else', () => {
+  it('runs again when the probe prints something else', ({ box }) => {
     writeFileSync(box.path('version'), 'v1\n');
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'cat version', '--', fetch.path];
@@ -278,7 +271,7 @@ describe('--watch-cmd', () => {
     expect(hit.stdout.toString()).toBe('data\n');
   });
 
-  it('runs again when a probe that prints a condition sees it change', () => {
+  it('runs again when a probe that prints a condition sees it change', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'test -e ready && echo ready || echo waiting', '--', fetch.path];
     box.dcache(args);
@@ -289,7 +282,7 @@ describe('--watch-cmd', () => {
     expect(fetch.runs()).toBe(2);
   });
 
-  it('runs every time, and says why, while the probe exits non-zero', () => {
+  it('runs every time, and says why, while the probe exits non-zero', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'test -e ready', '--', fetch.path];
     box.dcache(args);
@@ -298,7 +291,7 @@ describe('--watch-cmd', () => {
     expect(plain(again.stderr)).toBe("dcache: cannot check a watched source, so it counts as changed: --watch-cmd 'test -e ready' exited with 1\n");
   });
 
-  it('counts a probe that outlives --watch-timeout as changed', () => {
+  it('counts a probe that outlives --watch-timeout as changed', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const probe = 'if [ -e hang ]; then sleep 30; fi; echo v1';
     const args = ['run', '-v', '-p', 'forever', '--watch-timeout', '1s', '--watch-cmd', probe, '--', fetch.path];
@@ -314,7 +307,7 @@ describe('--watch-cmd', () => {
     );
   });
 
-  it('kills what a timed-out probe started', () => {
+  it('kills what a timed-out probe started', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const probe = 'sleep 30 & echo $! > sleeper.pid; wait';
     box.dcache(['run', '-p', 'forever', '--watch-timeout', '1s', '--watch-cmd', probe, '--', fetch.path]);
@@ -326,7 +319,7 @@ describe('--watch-cmd', () => {
     expect(gone.code).toBe(0);
   });
 
-  it('does not show the probe\'s stderr', () => {
+  it('does not show the probe\'s stderr', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'echo probe noise >&2; echo v1', '--', fetch.path];
     const miss = box.dcache(args);
@@ -337,7 +330,7 @@ describe('--watch-cmd', () => {
     expect(hit.stdout.toString()).toBe('data\n');
   });
 
-  it('gives the probe no standard input', () => {
+  it('gives the probe no standard input', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'forever', '--watch-cmd', 'cat', '--', fetch.path];
     const r = box.dcache(args, { input: 'typed by the user\n' });
@@ -350,38 +343,38 @@ describe('--watch-cmd', () => {
 describe('probes and stale policies', () => {
   // The probe appends to probes.log each time it runs.
   const probe = 'echo probed >> probes.log; echo v1';
-  const probes = () => (existsSync(box.path('probes.log')) ? readFileSync(box.path('probes.log'), 'utf8').split('\n').filter(Boolean).length : 0);
+  const probes = (box: Sandbox) => (existsSync(box.path('probes.log')) ? readFileSync(box.path('probes.log'), 'utf8').split('\n').filter(Boolean).length : 0);
 
-  it('runs the probe once per call: to record, or to check a fresh entry', () => {
+  it('runs the probe once per call: to record, or to check a fresh entry', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'ttl:1h', '--watch-cmd', probe, '--', fetch.path];
     box.dcache(args, at('2024-08-27T10:00:00'));
-    expect(probes()).toBe(1);
+    expect(probes(box)).toBe(1);
     box.dcache(args, at('2024-08-27T10:30:00'));
     expect(fetch.runs()).toBe(1);
-    expect(probes()).toBe(2);
+    expect(probes(box)).toBe(2);
   });
 
-  it('does not probe to judge an entry the policy already calls stale, only to record the new run', () => {
+  it('does not probe to judge an entry the policy already calls stale, only to record the new run', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     const args = ['run', '-p', 'ttl:1h', '--watch-cmd', probe, '--', fetch.path];
     box.dcache(args, at('2024-08-27T10:00:00'));
-    expect(probes()).toBe(1);
+    expect(probes(box)).toBe(1);
     box.dcache(args, at('2024-08-27T12:00:00'));
     expect(fetch.runs()).toBe(2);
-    expect(probes()).toBe(2);
+    expect(probes(box)).toBe(2);
   });
 
-  it('does not probe at all in status when the policy is stale', () => {
+  it('does not probe at all in status when the policy is stale', ({ box }) => {
     const fetch = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '-p', 'ttl:1h', '--watch-cmd', probe, '--', fetch.path], at('2024-08-27T10:00:00'));
     const r = box.dcache(['status', '-p', 'ttl:1h', '--watch-cmd', probe, '--', fetch.path], at('2024-08-27T12:00:00'));
     expect(r.code).toBe(1);
-    expect(probes()).toBe(1);
+    expect(probes(box)).toBe(1);
     expect(fetch.runs()).toBe(1);
   });
 
-  it('probes once for a changed source, not again to record the run', () => {
+  it('probes once for a changed source, not again to record the run', ({ box }) => {
     writeFileSync(box.path('version'), 'v1\n');
     const counted = 'echo probed >> probes.log; cat version';
     const fetch = box.counter('fetch.sh', 'echo data');
@@ -390,7 +383,7 @@ describe('probes and stale policies', () => {
     writeFileSync(box.path('version'), 'v2\n');
     box.dcache(args);
     expect(fetch.runs()).toBe(2);
-    expect(probes()).toBe(2);
+    expect(probes(box)).toBe(2);
   });
 });
 
@@ -398,10 +391,10 @@ describe('bad watch options', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['a --watch-timeout without a unit', ['--watch-timeout', '5', '--watch-cmd', 'true'], /--watch-timeout '5' is not a duration/],
     ['an empty --watch-cmd', ['--watch-cmd', ''], /--watch-cmd '' is empty/],
-    ['a URL that is not http', ['-w', 'ftp://example.com/x.csv'], /--watch 'ftp:\/\/example\.com\/x\.csv': only http:\/\/ and https:\/\//],
+    ['a URL that is not http', ['-w', 'ftp://example.com/x.csv'], /--watch 'ftp:\/\/example\.com\/x\.csv': the URLs that can be watched are http\(s\):\/\/, s3:\/\/, gs:\/\/ and az:\/\//],
   ];
   for (const [what, options, message] of cases) {
-    it(`exits 125 with one line naming ${what}`, () => {
+    it(`exits 125 with one line naming ${what}`, ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo data');
       const r = box.dcache(['run', ...options, '--', fetch.path]);
       expect(r.code).toBe(125);

@@ -10,7 +10,7 @@ import {
   startOfNextWeek,
 } from '../../src/policy/clock.js';
 import type { Zone } from '../../src/policy/clock.js';
-import { at, useTimeZone } from './time-zone.js';
+import { at, useTimeZone } from '../support/time-zone.js';
 
 const HOUR = 3_600_000;
 const PARIS: Zone = { name: 'Europe/Paris' };

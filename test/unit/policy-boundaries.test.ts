@@ -3,7 +3,7 @@ import type { Policy } from '../../src/policy/policy.js';
 import { judgePolicy, parsePolicies } from '../../src/policy/policy.js';
 import type { Zone } from '../../src/policy/zone.js';
 import { LOCAL_ZONE } from '../../src/policy/zone.js';
-import { at, useTimeZone } from './time-zone.js';
+import { at, useTimeZone } from '../support/time-zone.js';
 
 // Every policy at its boundary: fresh one second before, stale at it and one
 // second after, and that boundary reported as the expiry. Each case runs

@@ -3,7 +3,7 @@ import type { Policy } from '../../src/policy/policy.js';
 import { POLICY_HELP, judgePolicies, judgePolicy, parsePolicies } from '../../src/policy/policy.js';
 import type { Zone } from '../../src/policy/zone.js';
 import { LOCAL_ZONE } from '../../src/policy/zone.js';
-import { at, useTimeZone } from './time-zone.js';
+import { at, useTimeZone } from '../support/time-zone.js';
 
 const HOUR = 3_600_000;
 const PARIS: Zone = { name: 'Europe/Paris' };

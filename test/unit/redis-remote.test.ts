@@ -9,7 +9,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { BlobHash, CacheKey } from '../../src/hash.js';
 import {
   CHUNK_BYTES,
-  LOCK_POLL_MS,
   openRedisRemote,
   PENDING_CHUNK_TTL_MS,
   STORED_TTL_MS,
@@ -18,7 +17,10 @@ import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/engine/lea
 import type { Host } from '../../src/engine/host.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
 import { parseRemote } from '../../src/store/remote/registry.js';
-import { freePort, RedisCluster, RedisServer, SilentServer } from './redis-server.js';
+import { HangingServer } from '../support/servers/hanging-server.js';
+import { freePort } from '../support/servers/ports.js';
+import { RedisCluster, RedisServer } from '../support/servers/redis.js';
+import { waitUntil } from '../support/wait.js';
 
 // The Redis remote against a real redis-server and a real Redis Cluster of
 // three masters: what a store does is tested on both, then what is particular
@@ -477,7 +479,8 @@ describe.each([
       const stale = await takeLock(first, key, told);
       // as if the lease had run out and another machine had taken the lock
       await raw.set(lockName(key), 'dcache-lock {"host":"other","pid":7,"id":"x"}', 'PX', 60_000);
-      await new Promise((r) => setTimeout(r, 2 * TIMING.heartbeatMs));
+      // its next renewal finds the lock another's
+      await waitUntil('the holder learns it lost the lock', () => stale.lostReason() !== null);
       expect(stale.lostReason()).toMatch(/lapsed/);
       expect(told.lost).toHaveLength(1);
       await stale.release();
@@ -539,7 +542,7 @@ describe.each([
 
       const held = await takeLock(writer, key);
       const waiting = takeLock(reader, key, told);
-      await new Promise((r) => setTimeout(r, 2 * LOCK_POLL_MS));
+      await waitUntil('the reader waits', () => told.waits === 1);
       await held.release();
       const after = await waiting;
       expect(told.waits).toBe(1);
@@ -643,7 +646,7 @@ describe('a remote that is down or hanging', () => {
   });
 
   it('rejects every call when the server accepts but never answers', async () => {
-    const silent = await SilentServer.start();
+    const silent = await HangingServer.start();
     try {
       const store = await openStore(silent.url(), { timeoutMs: TIMEOUT_MS });
       await expect(store.getManifest(newKey())).rejects.toThrow(/no answer/);
@@ -654,7 +657,7 @@ describe('a remote that is down or hanging', () => {
   });
 
   it('rejects when the server stops answering after connecting', async () => {
-    const silent = await SilentServer.start();
+    const silent = await HangingServer.start();
     try {
       // a password makes the client wait for AUTH's answer while connecting
       const store = await openStore(silent.url().replace('redis://', 'redis://:pw@'), { timeoutMs: TIMEOUT_MS });
@@ -680,7 +683,7 @@ describe('a remote that is down or hanging', () => {
   });
 
   it('lets the process exit once closed, after a hanging server and a lock left held', async () => {
-    const silent = await SilentServer.start();
+    const silent = await HangingServer.start();
     try {
       const result = await runScript([
         `const hanging = await openRedisRemote(spec(${JSON.stringify(silent.url())}));`,

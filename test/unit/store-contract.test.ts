@@ -11,8 +11,8 @@ import { testHost } from '../support/host.js';
 import { openRedisRemote } from '../../src/store/remote/redis.js';
 import { openRemote, parseRemote } from '../../src/store/remote/registry.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
-import { RedisCluster, RedisServer } from './redis-server.js';
-import { WebDavServer } from './webdav-server.js';
+import { RedisCluster, RedisServer } from '../support/servers/redis.js';
+import { WebDavServer } from '../support/servers/webdav.js';
 
 // One contract, every store: the local store (a cache directory), Redis, a
 // Redis Cluster and HTTP (nginx with WebDAV). Whatever dcache

@@ -3,7 +3,7 @@ import { formatInstant, parseInstant } from '../../src/policy/clock.js';
 import { judgePolicies, parsePolicies } from '../../src/policy/policy.js';
 import type { Zone } from '../../src/policy/zone.js';
 import { LOCAL_ZONE, instantOfWallClock, offsetAt, parseZone, wallClockAt } from '../../src/policy/zone.js';
-import { at, useTimeZone } from './time-zone.js';
+import { at, useTimeZone } from '../support/time-zone.js';
 
 const HOUR = 3_600_000;
 const PARIS: Zone = { name: 'Europe/Paris' };

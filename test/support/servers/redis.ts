@@ -1,12 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { canConnect, freePort } from './ports.js';
 
-// Servers for the Redis remote tests: a real redis-server, a real Redis
-// Cluster of three of them, and a TCP server that accepts connections and
-// never answers.
+// Servers for the Redis remote tests: a real redis-server, and a real Redis
+// Cluster of three of them.
 
 // The redis-server binary, or an error saying how to get one: these tests
 // must fail, not skip, on a machine without it (CI installs it).
@@ -29,30 +28,6 @@ function findRedisProgram(name: 'redis-server' | 'redis-cli'): string {
     `${name} is not installed: the Redis remote tests need a real one ` +
       '(apt-get install -y redis-server); .ci/run must install it',
   );
-}
-
-// A TCP port nobody listens on right now, on 127.0.0.1.
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// Whether something accepts a TCP connection on 127.0.0.1:port now.
-export function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 // A throwaway redis-server on a free port of 127.0.0.1: no persistence, its
@@ -196,35 +171,4 @@ function runProgram(file: string, args: string[]): Promise<{ code: number | null
       resolve({ code, output });
     });
   });
-}
-
-// Accepts TCP connections and never writes a byte: a server that hangs.
-export class SilentServer {
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<SilentServer> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const silent = new SilentServer(server, (server.address() as AddressInfo).port);
-    server.on('connection', (socket) => {
-      silent.sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => silent.sockets.delete(socket));
-    });
-    return silent;
-  }
-
-  url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
 }

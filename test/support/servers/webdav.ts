@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Nginx } from '../e2e/servers.js';
+import { Nginx } from './nginx.js';
 
 // A real nginx with WebDAV on a free port of 127.0.0.1, the HTTP remote's
 // reference server: it answers GET, HEAD and PUT on paths under `www`, with

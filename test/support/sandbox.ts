@@ -1,11 +1,13 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { killGroup } from './processes.js';
 
-// Test rig for the end-to-end suite: every test gets a temp directory with
-// its own cache directory, and runs the built bin/dcache.js as a real
-// process with an environment scrubbed of anything that could steer it.
+// The end-to-end rig: a temp directory with its own cache directory, in which
+// the built bin/dcache.js runs as a real process with an environment scrubbed
+// of anything that could steer it. Tests get one from the `box` fixture
+// (fixture.ts); those that need more build them with `new Sandbox()`.
 
 export const BIN = resolve(import.meta.dirname, '../../bin/dcache.js');
 
@@ -16,10 +18,18 @@ export interface Result {
   stderr: string;
 }
 
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  input?: string | Buffer;
+}
+
 export class Sandbox {
   readonly root: string;
   readonly cacheDir: string;
   readonly env: NodeJS.ProcessEnv;
+  // run at clean-up, before the directory goes: processes left running
+  private readonly cleanups: Array<() => void> = [];
 
   constructor() {
     this.root = mkdtempSync(join(tmpdir(), 'dcache-e2e-'));
@@ -40,7 +50,7 @@ export class Sandbox {
   }
 
   // Runs `dcache <args>` in the sandbox and waits for it.
-  dcache(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer } = {}): Result {
+  dcache(args: string[], options: RunOptions = {}): Result {
     return this.spawn(process.execPath, [BIN, ...args], options);
   }
 
@@ -66,11 +76,23 @@ export class Sandbox {
     };
   }
 
+  // Has `stop` called at clean-up (a process the test started and may leave running).
+  onCleanup(stop: () => void): void {
+    this.cleanups.push(stop);
+  }
+
+  // Kills the process `pid` (a command whose pid a test script wrote down),
+  // and the group it leads, at clean-up if it is still there.
+  killAtCleanup(pid: number): void {
+    this.onCleanup(() => killGroup(pid));
+  }
+
   cleanup(): void {
+    for (const stop of this.cleanups.splice(0)) stop();
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  private spawn(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer }): Result {
+  private spawn(file: string, args: string[], options: RunOptions): Result {
     const spawnOptions: SpawnSyncOptions = {
       cwd: options.cwd ?? this.root,
       env: { ...this.env, ...options.env },
@@ -84,15 +106,22 @@ export class Sandbox {
   }
 }
 
-// Removes colour codes so messages compare as plain text.
-export function plain(text: string): string {
-  return text.replace(/\u001b\[[0-9;]*m/g, '');
-}
-
-// Every regular file under `dir`, recursively; none if it does not exist.
-export function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
+// Runs `dcache <args>` and kills it after `limitMs`: a result with a signal
+// means it did not finish in time. (The limit is the failure condition,
+// never a measurement.)
+export function dcacheWithin(
+  box: Sandbox,
+  limitMs: number,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Result {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? box.root,
+    env: { ...box.env, ...options.env },
+    maxBuffer: 1 << 30,
+    timeout: limitMs,
+    killSignal: 'SIGKILL',
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw r.error;
+  return { code: r.status, signal: r.signal, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString('utf8') };
 }

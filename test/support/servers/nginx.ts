@@ -1,41 +1,7 @@
-import { canConnect, freePort } from '../unit/redis-server.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { BIN, type Result, type Sandbox } from './rig.js';
-
-export { freePort };
-
-// Servers for the URL-watch tests: a real nginx serving a directory, and a
-// scriptable Node HTTP server inside the test process. Because that server
-// shares the test's event loop, dcache must then run without blocking it:
-// `dcacheAsync` is the rig's `box.dcache` as a promise.
-
-// Runs `dcache <args>` in the sandbox like box.dcache, without blocking the
-// event loop (so a server in this process can answer it).
-export function dcacheAsync(
-  box: Sandbox,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? box.root,
-      env: { ...box.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
-    );
-  });
-}
+import { canConnect, freePort } from './ports.js';
 
 // The nginx binary, or an error saying how to get one: the URL tests must
 // fail, not skip, on a machine without it (CI installs it).
@@ -134,57 +100,5 @@ export class Nginx {
     const exited = new Promise((r) => this.child.once('exit', r));
     this.child.kill('SIGTERM');
     await exited;
-  }
-}
-
-export interface SeenRequest {
-  method: string;
-  url: string;
-  authorization: string | undefined;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-// An HTTP server on a free port of 127.0.0.1 whose answer the test sets with
-// `handle`, and which remembers every request it saw.
-export class TestServer {
-  readonly seen: SeenRequest[] = [];
-  private handler: Handler = (_req, res) => {
-    res.writeHead(404);
-    res.end();
-  };
-
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<TestServer> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const test = new TestServer(server, (server.address() as AddressInfo).port);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      test.seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
-      test.handler(req, res);
-    });
-    return test;
-  }
-
-  url(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  handle(handler: Handler): void {
-    this.handler = handler;
-  }
-
-  reset(): void {
-    this.seen.length = 0;
-  }
-
-  // Drops every connection, including requests left hanging on purpose.
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((r) => this.server.close(r));
   }
 }
