@@ -30,7 +30,18 @@ const common = {
 // Packages that only some calls need, each bundled into its own file and
 // required on first use: `await import('execa')` in src/ becomes a require
 // of dist/execa.cjs. A hit loads none of them.
-const lazyPackages = ['execa', 'commander', 'croner', 'tinyglobby', 'picomatch', 'ioredis'];
+const lazyPackages = [
+  'execa',
+  'commander',
+  'croner',
+  'tinyglobby',
+  'picomatch',
+  'ioredis',
+  // the clouds' credential chains, each loaded only when its cloud is used
+  '@aws-sdk/credential-providers',
+  'google-auth-library',
+  '@azure/identity',
+];
 const lazyApart = {
   name: 'lazy-apart',
   setup(b) {

@@ -62,6 +62,10 @@ export async function main(argv: string[]): Promise<number> {
   // command it sends (passwords included) on the command's stderr.
   const env = { ...process.env };
   delete process.env.DEBUG;
+  // Node prints process warnings on stderr, which belongs to the command; a
+  // library's warning (the AWS SDK's about this Node version) is not
+  // dcache's to say there.
+  process.removeAllListeners('warning');
   const host = processHost();
   const interrupts = processInterrupts((code) => process.exit(code));
   let messages = new Messages(stderr, 'normal', env);

@@ -4,7 +4,7 @@ import { formatAge } from '../policy/duration.js';
 import type { Decision } from './decide.js';
 import type { Call } from './call.js';
 import { judgePolicy } from '../policy/policy.js';
-import { describeFingerprint } from '../sources/registry.js';
+import { describeFingerprint, describeFingerprintChange } from '../sources/registry.js';
 
 // --explain: why a call would replay or run. Every part of the key, every
 // policy with its verdict and exact expiry, every watched source with its
@@ -57,7 +57,8 @@ export function explainDecision(plan: Call, decision: Decision): string[] {
     }
     const recorded = check.recorded ? describeFingerprint(check.recorded) : 'not watched then';
     const current = check.current.ok ? describeFingerprint(check.current.fingerprint) : `could not be checked (${check.current.detail})`;
-    lines.push(`${label}: recorded ${recorded}; now ${current}: ${check.unchanged ? 'unchanged' : 'changed'}`);
+    const what = check.unchanged || !check.recorded || !check.current.ok ? null : describeFingerprintChange(check.recorded, check.current.fingerprint);
+    lines.push(`${label}: recorded ${recorded}; now ${current}: ${check.unchanged ? 'unchanged' : what === null ? 'changed' : `changed (${what})`}`);
   }
   lines.push(decision.fresh ? 'verdict: replay the entry' : `verdict: run the command (${decision.reason})`);
   return lines;

@@ -276,7 +276,7 @@ class Flow<R> {
   // again rather than trust what this one saw.
   private async record(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null }> {
     const { call, reporter } = this;
-    const probeContext = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs };
+    const probeContext = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs, wallNow: () => call.host.wallNow() };
     const checks = checked ?? (call.watch.sources.length > 0 ? await checkSources(call.watch.sources, [], probeContext, reporter) : []);
     const recordedAt = call.clock();
     const started = call.host.elapsedMs();

@@ -57,7 +57,7 @@ export async function judgeEntry(
 ): Promise<Decision> {
   const rules = judgeRules(manifest, call, call.clock());
   if (!rules.fresh) return rules.decision;
-  const ctx = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs };
+  const ctx = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs, wallNow: () => call.host.wallNow() };
   const checks = await checkSources(call.watch.sources, manifest.validators, ctx, reporter, trustFileTimes);
   return judgeSources(manifest, rules.verdict, checks);
 }

@@ -1,7 +1,7 @@
 import type { Reporter } from '../engine/reporter.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import { UNCHECKED } from '../schema/fingerprint.js';
-import { findRecorded, probe, sameFingerprint } from './registry.js';
+import { describeFingerprintChange, findRecorded, probe, sameFingerprint } from './registry.js';
 import type { Probe, ProbeContext, WatchSource } from './source.js';
 
 // One watched source as checked for this call.
@@ -42,5 +42,6 @@ export function describeChange(check: SourceCheck): string {
   if (!check.current.ok) return `${label} could not be checked: ${check.current.detail}`;
   if (check.recorded === undefined) return `${label} was not watched when the entry was recorded`;
   if (check.recorded.kind === UNCHECKED) return `${label} could not be checked when the entry was recorded`;
-  return `${label} changed`;
+  const what = describeFingerprintChange(check.recorded, check.current.fingerprint);
+  return what === null ? `${label} changed` : `${label} changed: ${what}`;
 }

@@ -31,7 +31,9 @@ export const pathKind: SourceKind = {
   // Anything that is not a URL is a path; a URL no other kind took is an error.
   parse(given) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(given)) {
-      return fail(`--watch '${redactUrl(given)}': only http:// and https:// URLs can be watched (or use --watch-cmd)`);
+      return fail(
+        `--watch '${redactUrl(given)}': the URLs that can be watched are http(s)://, s3://, gs:// and az:// (other sources: --watch-cmd)`,
+      );
     }
     return ok({ kind: 'path', source: given, label: given, id: `path:${given}` });
   },

@@ -3,6 +3,7 @@ import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import { UNCHECKED } from '../schema/fingerprint.js';
+import { azureKind, gcsKind, s3Kind } from './cloud-object.js';
 import { commandKind, commandSource } from './command.js';
 import { pathKind } from './path.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
@@ -11,7 +12,7 @@ import { urlKind } from './url.js';
 
 // The kinds of watched source this version knows, in the order a --watch
 // value is offered to them (a path takes whatever no other kind claims).
-const KINDS: readonly SourceKind[] = [urlKind, commandKind, pathKind];
+const KINDS: readonly SourceKind[] = [urlKind, s3Kind, gcsKind, azureKind, commandKind, pathKind];
 
 export const DEFAULT_WATCH_TIMEOUT_MS = 10_000;
 const MAX_WATCH_TIMEOUT_MS = 60 * 60 * 1000;
@@ -99,6 +100,13 @@ export function sameFingerprint(recorded: Fingerprint, current: Fingerprint): bo
   if (recorded.kind !== current.kind) return false;
   const kind = kindOf(recorded.kind);
   return kind !== undefined && kind.same(recorded, current);
+}
+
+// What changed between two fingerprints of one source, when its kind can
+// say more than that they differ.
+export function describeFingerprintChange(recorded: Fingerprint, current: Fingerprint): string | null {
+  if (recorded.kind !== current.kind) return null;
+  return kindOf(recorded.kind)?.describeChange?.(recorded, current) ?? null;
 }
 
 // A short human description of a fingerprint, for --explain and show.

@@ -18,9 +18,11 @@ export type Probe = { ok: true; fingerprint: Fingerprint; warning?: string } | {
 
 export interface ProbeContext {
   cwd: string;
-  // the environment of probes: dcache's own secrets removed
+  // the environment of probes and clouds' credentials: dcache's own secrets removed
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
+  // the real clock, to sign requests with (whatever DCACHE_NOW says)
+  wallNow(): number;
 }
 
 // One kind of watched source. Adding a kind is one file implementing this
@@ -38,6 +40,9 @@ export interface SourceKind {
   same(recorded: Fingerprint, current: Fingerprint): boolean;
   // A short description, for --explain and show.
   describe(f: Fingerprint): string;
+  // What changed between two fingerprints, when the kind can say more than
+  // that they differ (objects added, removed, changed), for --explain.
+  describeChange?(recorded: Fingerprint, current: Fingerprint): string | null;
 }
 
 // A failure a kind expects (a source that cannot be checked); anything else

@@ -19,6 +19,24 @@ function onPath(name: string): boolean {
 }
 
 export default function setup(): void {
+  installDebianPackages();
+  installMoto();
+}
+
+// moto_server, the S3 API server of the S3 tests, comes with Python's moto
+// package (pip), not with Debian.
+function installMoto(): void {
+  if (onPath('moto_server')) return;
+  const command = "python3 -m pip install 'moto[server]'";
+  if (!onPath('python3')) throw new Error(`the S3 tests need moto_server; install Python 3, then: ${command}`);
+  console.log('test set-up: installing moto_server (the S3 API server) with pip');
+  const result = spawnSync('python3', ['-m', 'pip', 'install', '--quiet', 'moto[server]'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (result.status !== 0 || !onPath('moto_server')) {
+    throw new Error(`the S3 tests need moto_server, and \`${command}\` failed:\n${result.stderr}`);
+  }
+}
+
+function installDebianPackages(): void {
   const missing = TOOLS.filter((tool) => !tool.found());
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((tool) => tool.pkg))];
