@@ -59,8 +59,13 @@ async function benchmark({ build, sources }) {
   // The cases get the snapshot's sources too: the scale cases bundle the
   // store generator from them.
   const target = { ...build, sources };
+  // BENCH_ONLY=text: only the cases whose name or baseline holds it, printed
+  // and not written (BENCHMARKS.md holds whole runs only)
+  const only = process.env.BENCH_ONLY;
+  const chosen = only ? cases.filter((c) => `${c.name} ${c.baseline ?? ''}`.includes(only)) : cases;
+  if (chosen.length === 0) throw new Error(`BENCH_ONLY='${only}' matches no case`);
   const results = [];
-  for (const benchCase of cases) {
+  for (const benchCase of chosen) {
     const paired = typeof benchCase.runB === 'function';
     process.stdout.write(paired ? `${benchCase.name} vs ${benchCase.baseline}: ` : `${benchCase.name}: `);
     const result = await runCase(benchCase, target, { runs, warmup });
@@ -79,7 +84,8 @@ async function benchmark({ build, sources }) {
     blobs: describeBlobs(),
     rows,
   });
-  console.log(`Wrote ${writePart('bench/run.js', markdown)}`);
+  if (only) console.log(`BENCH_ONLY is set: BENCHMARKS.md left as it was`);
+  else console.log(`Wrote ${writePart('bench/run.js', markdown)}`);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
 

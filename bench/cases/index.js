@@ -4,6 +4,7 @@ import { hashLarge } from './hash-large.js';
 import { hitLargeDevNull } from './hit-large-devnull.js';
 import { hitLargePipe } from './hit-large-pipe.js';
 import { hitMany } from './hit-many.js';
+import { hitS3CliProbe, hitS3Object } from './hit-s3-object.js';
 import { hitSmall } from './hit-small.js';
 import { lsJsonMany } from './ls-json-many.js';
 import { memoryRecord, memoryReplay } from './memory-large.js';
@@ -39,6 +40,8 @@ import { restoreLarge } from './restore-large.js';
 // (issue 7) share files of random bytes (bench/lib/blobs.js).
 export const cases = [
   hitSmall,
+  hitS3Object,
+  hitS3CliProbe,
   lsJsonMany,
   hitMany,
   gcMany,

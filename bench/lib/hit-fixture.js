@@ -11,7 +11,9 @@ import { cleanEnv, expectSuccess, spawnNode } from './spawn.js';
 // `build` is the snapshot of the CLI to run (bench/lib/snapshot.js).
 // `cacheDir`, if given, is a cache directory to record into (one filled
 // with other entries, bench/lib/big-store.js); cleanup() leaves it alone.
-export function createHitFixture(build, { bytes, prefix = 'dcache-bench-', cacheDir: givenCacheDir }) {
+// `runOptions` go before `--` (a watched source, say), `env` into the
+// environment of every call.
+export function createHitFixture(build, { bytes, prefix = 'dcache-bench-', cacheDir: givenCacheDir, runOptions = [], env: extraEnv = {} }) {
   const root = mkdtempSync(join(tmpdir(), prefix));
   const cacheDir = givenCacheDir ?? join(root, 'cache');
   const payloadPath = join(root, 'payload');
@@ -22,8 +24,8 @@ export function createHitFixture(build, { bytes, prefix = 'dcache-bench-', cache
 
   // POSIX sh and cat only, so that it records the same way on macOS.
   const command = ['/bin/sh', '-c', 'echo ran >> "$1"; cat "$2"', 'dcache-bench', counterPath, payloadPath];
-  const args = [build.bin, 'run', '--', ...command];
-  const env = cleanEnv({ DCACHE_DIR: cacheDir });
+  const args = [build.bin, 'run', ...runOptions, '--', ...command];
+  const env = cleanEnv({ ...extraEnv, DCACHE_DIR: cacheDir });
   const options = { cwd: REPO, env };
 
   const fixture = {

@@ -116,13 +116,15 @@ ${renderBlobs(blobs)}${renderStores(stores)}
 \`\`\`
 npm run bench                 # builds dist/, runs every case, rewrites this part of BENCHMARKS.md
 BENCH_RUNS=100 npm run bench  # timed pairs (or runs) per case, for every case (default: each case's own)
+BENCH_ONLY=S3 npm run bench   # only the cases whose name or baseline holds "S3"; printed, not written here
 npm run bench:anatomy         # builds dist/, takes a hit apart, rewrites "Where the time goes on a hit"
 \`\`\`
 
 Other knobs: \`BENCH_WARMUP\` (warm-up pairs for every case; default ${settings.defaultWarmup}, or a case's own), \`BKT\` (path
 of a bkt binary; the bkt column reports whether it is measured). \`node bench/run.js\` runs without
 rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js. The large-output
-cases need about 3 GiB free in the temp directory and GNU time at /usr/bin/time.
+cases need about 3 GiB free in the temp directory and GNU time at /usr/bin/time; the S3 cases need
+moto_server (Python's moto) and, for their baseline, the AWS CLI.
 `;
 }
 
