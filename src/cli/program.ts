@@ -177,18 +177,23 @@ Examples:
   cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
     .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
     .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
+    .option('--remote <url>', 'clean this shared cache instead of the cache directory: s3://, gs://, az:// or file://')
+    .option('--remote-timeout <duration>', 'how long the shared cache may take to answer one request (default: 2s)')
     .addHelpText(
       'after',
       `
 Without options, gc removes crash debris and blobs no entry names.
 A miss runs a size-only gc by itself at most once an hour (DCACHE_MAX_SIZE, default 10G).
+With --remote, blobs and leases younger than a day are kept: another machine may be
+writing the entry that names them.
 
 Examples:
   dcache gc --max-size 5G
   dcache gc --max-age 30d --max-size 500M
+  dcache gc --remote s3://team-cache/dcache --max-age 30d
 `,
     )
-    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string }) => {
+    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string; remote?: string; remoteTimeout?: string }) => {
       exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
     });
 

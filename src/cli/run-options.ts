@@ -89,7 +89,7 @@ export const RUN_OPTIONS = [
     value: 'url',
     key: 'remote',
     setting: 'remote',
-    description: 'shared cache: redis://[user:password@]host:port[/db], http(s)://host/path or file:///shared/dir (default: $DCACHE_REMOTE)',
+    description: 'shared cache: redis://[user:password@]host:port[/db], http(s)://host/path, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or file:///shared/dir (default: $DCACHE_REMOTE)',
   },
   { long: 'remote-read-only', key: 'remoteReadOnly', description: 'use the shared cache but never write to it (also ?mode=ro)' },
   {

@@ -125,7 +125,7 @@ class AzureStore implements ObjectStore {
       return null;
     }
     await check(response);
-    return { body: response.body, match: response.header('etag') ?? '', cancel: () => response.cancel() };
+    return { body: response.body, match: response.header('etag') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
   }
 
   async write(container: string, blob: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {

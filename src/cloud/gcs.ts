@@ -74,7 +74,7 @@ export class GcsStore implements ObjectStore {
       await this.json(response, (message) => /^no such object/i.test(message));
       return null;
     }
-    return { body: response.body, match: response.header('x-goog-generation') ?? '', cancel: () => response.cancel() };
+    return { body: response.body, match: response.header('x-goog-generation') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
   }
 
   async write(bucket: string, key: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {

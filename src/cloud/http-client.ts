@@ -41,6 +41,15 @@ export class Reply {
     return Array.isArray(value) ? value.join(', ') : value;
   }
 
+  // How long ago, at least, the object answered was last written, by the
+  // server's clock alone: Date − Last-Modified, less a second, as both are
+  // to the second. null if either is unsaid.
+  ageMs(): number | null {
+    const date = Date.parse(this.header('date') ?? '');
+    const modified = Date.parse(this.header('last-modified') ?? '');
+    return Number.isNaN(date) || Number.isNaN(modified) ? null : Math.max(0, date - modified - 1000);
+  }
+
   // the body, chunk by chunk
   get body(): AsyncIterable<Buffer> {
     return this.message;

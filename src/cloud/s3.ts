@@ -96,7 +96,7 @@ export class S3Store implements ObjectStore {
       throw error;
     }
     await check(response);
-    return { body: response.body, match: response.header('etag') ?? '', cancel: () => response.cancel() };
+    return { body: response.body, match: response.header('etag') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
   }
 
   async write(bucket: string, key: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {

@@ -40,6 +40,9 @@ export type UploadBody = Buffer | { size: number; open(start: number, end: numbe
 export interface ObjectRead {
   body: AsyncIterable<Buffer>;
   match: string;
+  // how long ago, at least, it was last written, by the store's own clock
+  // (its Date and Last-Modified headers), or null if it does not say
+  ageMs: number | null;
   // drops the rest of the body
   cancel(): void;
 }

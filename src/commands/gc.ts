@@ -2,11 +2,14 @@ import { parseDuration } from '../policy/duration.js';
 import { ExitError } from '../errors.js';
 import { formatSize, parseSize } from '../size.js';
 import { collectGarbage } from '../store/local/gc.js';
+import { LocalStore } from '../store/local/local-store.js';
+import { DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';
+import { RemoteError, type RemoteStore } from '../store/remote/remote-store.js';
 import type { CacheCommandContext } from './context.js';
 import { plural } from './clear.js';
 
 // dcache gc: frees what no longer earns its place, and says how much.
-export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; maxAge?: string }): Promise<number> {
+export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; maxAge?: string; remote?: string; remoteTimeout?: string }): Promise<number> {
   let maxSize: number | null = null;
   if (options.maxSize !== undefined) {
     const parsed = parseSize(options.maxSize);
@@ -19,10 +22,74 @@ export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; 
     if (!parsed.ok) throw new ExitError(`--max-age ${parsed.error}`, 2);
     maxAgeMs = parsed.value;
   }
+  if (options.remote !== undefined) return remoteGc(ctx, options.remote, maxAgeMs, maxSize, options.remoteTimeout);
   const report = await collectGarbage(ctx.store, { maxSize, maxAgeMs, now: ctx.now });
   ctx.stdout.write(
     `freed ${formatSize(report.bytes)}: ${plural(report.entries, 'entry', 'entries')}, ` +
       `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
   );
   return 0;
+}
+
+// A day: blobs and leases younger than this are left alone by gc --remote,
+// as another machine may be between uploading a blob and writing the
+// manifest that names it.
+export const REMOTE_GC_GRACE_MS = 24 * 60 * 60 * 1000;
+
+// dcache gc --remote <url>: the same clean-up on a shared cache in a bucket
+// or a shared directory. A remote that fails is an error here: gc was asked
+// to clean it, and nothing else.
+async function remoteGc(ctx: CacheCommandContext, url: string, maxAgeMs: number | null, maxSize: number | null, timeoutText: string | undefined): Promise<number> {
+  let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
+  if (timeoutText !== undefined) {
+    const parsed = parseDuration(timeoutText);
+    if (!parsed.ok) throw new ExitError(`--remote-timeout ${parsed.error}`, 2);
+    timeoutMs = parsed.value;
+  }
+  const parsed = parseRemote(url, false, timeoutMs);
+  if (!parsed.ok) throw new ExitError(parsed.error, 2);
+  const spec = parsed.value;
+  if (spec.kind !== 'object-store' && spec.kind !== 'directory') {
+    throw new ExitError(
+      `gc --remote: ${spec.label} cannot be listed; gc cleans s3://, gs://, az:// and file:// remotes (Redis expires what it holds after 30 days, an HTTP server by its own rules)`,
+      2,
+    );
+  }
+  if (maxSize !== null && spec.kind === 'object-store') {
+    throw new ExitError('gc --remote: --max-size is for a cache directory; bound a bucket with --max-age, or a lifecycle rule (see the README)', 2);
+  }
+  let remote: RemoteStore;
+  try {
+    remote = await openRemote(spec, ctx.env, ctx.store.host);
+  } catch (err) {
+    if (err instanceof RemoteError) throw new ExitError(err.message, 1);
+    throw err;
+  }
+  try {
+    if (remote instanceof LocalStore) {
+      const report = await collectGarbage(remote, { maxSize, maxAgeMs, now: ctx.now });
+      ctx.stdout.write(
+        `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
+          `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
+      );
+      return 0;
+    }
+    if (remote.collectGarbage === undefined) throw new ExitError(`gc --remote: ${spec.label} cannot be listed`, 2);
+    const report = await remote.collectGarbage({ maxAgeMs, now: ctx.now, graceMs: REMOTE_GC_GRACE_MS });
+    ctx.stdout.write(
+      `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
+        `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.leases, 'lease', 'leases')}; kept ${plural(report.kept, 'entry', 'entries')}\n`,
+    );
+    if (report.foreign > 0) {
+      ctx.messages.warn(
+        `${plural(report.foreign, 'entry', 'entries')} on ${spec.label} written by a newer dcache: no blob was removed, as this version cannot tell which they name`,
+      );
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof RemoteError) throw new ExitError(err.message, 1);
+    throw err;
+  } finally {
+    await remote.close();
+  }
 }

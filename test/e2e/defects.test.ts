@@ -227,7 +227,7 @@ describe('11. settings from the environment that only tune the cache', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('hi\n');
     expect(lines(r.stderr)).toEqual([
-      "dcache: DCACHE_REMOTE: 'ftp://cache': use a redis://, rediss://, http://, https:// or file:// URL; ignored",
+      "dcache: DCACHE_REMOTE: 'ftp://cache': use a redis://, rediss://, http://, https://, file://, s3://, gs:// or az:// URL; ignored",
       "dcache: DCACHE_MAX_SIZE: 'lots' is not a size; use a number and a unit: 500M, 5G, 1.5T (B for bytes); ignored",
     ]);
   });

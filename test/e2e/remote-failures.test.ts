@@ -334,7 +334,7 @@ describe('a misused remote option', () => {
   it('names the option and the schemes it takes', ({ box }) => {
     const ran = a.run(['run', '--remote', 'ftp://cache.example.com/x', '--', job(box).path]);
     expect(plain(ran.stderr)).toBe(
-      "dcache: --remote 'ftp://cache.example.com/x': use a redis://, rediss://, http://, https:// or file:// URL\n",
+      "dcache: --remote 'ftp://cache.example.com/x': use a redis://, rediss://, http://, https://, file://, s3://, gs:// or az:// URL\n",
     );
     expect(ran.stdout.toString()).toBe('');
   });
@@ -359,7 +359,7 @@ describe('a misused remote option', () => {
 
   it('warns about a DCACHE_REMOTE that fails the same check, and runs without it', ({ box }) => {
     const ran = a.run(['run', '--', job(box).path], { DCACHE_REMOTE: 'ftp://cache.example.com/x' });
-    expect(plain(ran.stderr)).toMatch(/^dcache: DCACHE_REMOTE: 'ftp:\/\/cache\.example\.com\/x': use a redis:\/\/, rediss:\/\/, http:\/\/, https:\/\/ or file:\/\/ URL; ignored\n$/);
+    expect(plain(ran.stderr)).toMatch(/^dcache: DCACHE_REMOTE: 'ftp:\/\/cache\.example\.com\/x': use a redis:\/\/, rediss:\/\/, http:\/\/, https:\/\/, file:\/\/, s3:\/\/, gs:\/\/ or az:\/\/ URL; ignored\n$/);
     expect(ran.code).toBe(0);
   });
 

@@ -13,9 +13,14 @@ import { openRemote, parseRemote } from '../../src/store/remote/registry.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
 import { RedisCluster, RedisServer } from '../support/servers/redis.js';
 import { WebDavServer } from '../support/servers/webdav.js';
+import { ONE_REQUEST_MAX } from '../../src/cloud/parts.js';
+import { Azurite } from '../support/servers/azurite.js';
+import { GcsStandIn } from '../support/servers/gcs-standin.js';
+import { MotoServer } from '../support/servers/moto.js';
 
 // One contract, every store: the local store (a cache directory), Redis, a
-// Redis Cluster and HTTP (nginx with WebDAV). Whatever dcache
+// Redis Cluster, HTTP (nginx with WebDAV), and buckets: S3 (moto_server,
+// checking signatures), Azure Blob Storage (Azurite) and the GCS stand-in. Whatever dcache
 // asks of a remote, each backend must answer the same way.
 
 const MiB = 1 << 20;
@@ -161,6 +166,15 @@ export function registerStoreContract(name: string, makeStore: MakeStore): void 
       expect((await readBlob(store, hash))?.bytes).toEqual(bytes);
     });
 
+    it('gives back a blob larger than one upload request takes (S3 and Azure send it in parts), byte for byte', async () => {
+      const store = await open();
+      const hash = newHash();
+      const bytes = patterned(ONE_REQUEST_MAX + 5 * MiB + 7);
+      await store.putBlob(hash, bytes.length, fileWith(bytes));
+      const back = await readBlob(store, hash);
+      expect(back?.bytes.equals(bytes)).toBe(true);
+    });
+
     it('streams a 9 MiB blob in more than one piece', async () => {
       const store = await open();
       const hash = newHash();
@@ -273,14 +287,29 @@ let localRoot: string;
 let redis: RedisServer;
 let cluster: RedisCluster;
 let webdav: WebDavServer;
+let moto: MotoServer;
+let azurite: Azurite;
+let gcs: GcsStandIn;
+let s3Bucket: string;
+let azContainer: string;
 
 beforeAll(async () => {
   localRoot = mkdtempSync(join(tmpdir(), 'dcache-contract-local-'));
-  [redis, cluster, webdav] = await Promise.all([RedisServer.start(), RedisCluster.start(), WebDavServer.start()]);
+  [redis, cluster, webdav, moto, azurite, gcs] = await Promise.all([
+    RedisServer.start(),
+    RedisCluster.start(),
+    WebDavServer.start(),
+    MotoServer.start(),
+    Azurite.start(),
+    GcsStandIn.start(),
+  ]);
+  s3Bucket = await moto.bucket();
+  azContainer = await azurite.container();
+  gcs.buckets.set('contract', new Map());
 });
 afterAll(async () => {
   rmSync(localRoot, { recursive: true, force: true });
-  await Promise.all([redis?.stop(), cluster?.stop(), webdav?.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop(), webdav?.stop(), moto?.stop(), azurite?.stop(), gcs?.stop()]);
 });
 
 // The local store itself: a cache directory, as --remote file:///… opens it.
@@ -294,3 +323,11 @@ registerStoreContract('Redis', ({ readOnly }) => openRedisRemote(specFor(redis.u
 registerStoreContract('Redis Cluster', ({ readOnly }) => openRedisRemote(specFor(cluster.url(), readOnly)));
 
 registerStoreContract('HTTP', async ({ readOnly }) => new HttpRemote(specFor(webdav.url('dcache/contract'), readOnly), undefined));
+
+registerStoreContract('S3 (moto_server)', ({ readOnly }) => openRemote(specFor(`s3://${s3Bucket}/dcache`, readOnly), moto.env(), testHost()));
+
+registerStoreContract('Azure Blob Storage (Azurite)', ({ readOnly }) =>
+  openRemote(specFor(`az://${azContainer}/dcache`, readOnly), { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString() }, testHost()),
+);
+
+registerStoreContract('GCS (the stand-in)', ({ readOnly }) => openRemote(specFor('gs://contract/dcache', readOnly), { STORAGE_EMULATOR_HOST: gcs.host }, testHost()));

@@ -45,6 +45,13 @@ const KINDS: readonly RemoteKind[] = [
       return store;
     },
   },
+  {
+    // A bucket: S3 (and the stores that speak its API), GCS, Azure Blob
+    // Storage, with the credentials of the cloud sources.
+    kind: 'object-store',
+    schemes: ['s3:', 'gs:', 'az:'],
+    open: async (spec, env, host) => (await import('./object-store.js')).openObjectStoreRemote(spec, env, host),
+  },
 ];
 
 export const DEFAULT_REMOTE_TIMEOUT_MS = 2_000;
@@ -62,6 +69,9 @@ export function parseRemote(text: string, readOnlyFlag: boolean, timeoutMs: numb
   }
   const kind = KINDS.find((k) => k.schemes.includes(url.protocol));
   if (kind === undefined) return fail(`--remote '${redactUrl(text)}': use a ${listOr(SCHEMES)} URL`);
+  if (kind.kind === 'object-store' && url.host === '') {
+    return fail(`--remote '${redactUrl(text)}': name the bucket, as in ${url.protocol}//bucket/prefix`);
+  }
   const mode = url.searchParams.get('mode');
   if (mode !== null && mode !== 'ro' && mode !== 'rw') return fail(`--remote: mode=${mode} is not a mode; use mode=ro or mode=rw`);
   url.searchParams.delete('mode');

@@ -23,7 +23,30 @@ export interface RemoteStore {
   putManifest(key: CacheKey, bytes: Buffer): Promise<void>;
   // single flight across machines, where the backend can offer it
   lock?(key: CacheKey, timing: LeaseTiming, me: Host, hooks: WaitHooks): Promise<LockOutcome>;
+  // dcache gc --remote, where the backend can list what it holds
+  collectGarbage?(options: RemoteGcOptions): Promise<RemoteGcReport>;
   close(): Promise<void>;
+}
+
+export interface RemoteGcOptions {
+  // remove entries stale for longer than this; null: only what nothing names
+  maxAgeMs: number | null;
+  // now, as DCACHE_NOW may set it
+  now: number;
+  // blobs, leases and unreadable entries younger than this are kept: a
+  // machine may be between uploading a blob and writing its manifest
+  graceMs: number;
+}
+
+export interface RemoteGcReport {
+  entries: number;
+  blobs: number;
+  leases: number;
+  bytes: number;
+  // entries kept
+  kept: number;
+  // entries written by a newer dcache, whose blobs this one cannot tell
+  foreign: number;
 }
 
 // A remote that is down, slow, refusing or answering nonsense: expected,

@@ -64,6 +64,12 @@ export class Azurite {
     await this.request('PUT', `/${container}/${encodeBlob(blob)}`, bytes, { 'x-ms-blob-type': 'BlockBlob', 'content-length': String(bytes.length) });
   }
 
+  // the names of every blob in the container
+  async keys(container: string): Promise<string[]> {
+    const xml = await this.request('GET', `/${container}?restype=container&comp=list`);
+    return [...xml.matchAll(/<Name>([^<]*)<\/Name>/g)].map((m) => m[1]!);
+  }
+
   async remove(container: string, blob: string): Promise<void> {
     await this.request('DELETE', `/${container}/${encodeBlob(blob)}`);
   }
@@ -76,13 +82,14 @@ export class Azurite {
     }
   }
 
-  private async request(method: string, path: string, body?: Buffer, extra: Record<string, string> = {}): Promise<void> {
+  private async request(method: string, path: string, body?: Buffer, extra: Record<string, string> = {}): Promise<string> {
     const url = new URL(`${this.endpoint}${path}`);
     const headers: Record<string, string> = { ...extra, 'x-ms-date': new Date().toUTCString(), 'x-ms-version': VERSION };
     headers.authorization = `SharedKey ${ACCOUNT}:${sharedKeySignature(method, url, headers, ACCOUNT, Buffer.from(KEY, 'base64'))}`;
     const response = await fetch(url, { method, headers, body: body === undefined ? undefined : new Uint8Array(body) });
     const text = await response.text();
     if (!response.ok) throw new Error(`azurite: ${method} ${path}: ${response.status} ${text}`);
+    return text;
   }
 }
 

@@ -78,6 +78,17 @@ export class MotoServer {
     await this.request('PUT', `/${bucket}/${encodeKey(key)}`, Buffer.from(body));
   }
 
+  // the key of every object in the bucket (one page: the tests hold few)
+  async keys(bucket: string): Promise<string[]> {
+    const xml = await this.request('GET', `/${bucket}?list-type=2`);
+    return [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]!);
+  }
+
+  // Stops the server at once, as a crash would.
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   async remove(bucket: string, key: string): Promise<void> {
     await this.request('DELETE', `/${bucket}/${encodeKey(key)}`);
   }

@@ -1,0 +1,420 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { CloudError } from '../../cloud/cloud-error.js';
+import { openObjectStore, parseObjectUrl, type ObjectAddress } from '../../cloud/object-store.js';
+import type { ListedObject, ObjectStore, UploadBody } from '../../cloud/types.js';
+import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.js';
+import { storedVerdict } from '../local/gc.js';
+import { openManifest } from './signing.js';
+import type { Host } from '../../engine/host.js';
+import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+import type { BlobHash, CacheKey } from '../../hash.js';
+import { RemoteError, transferBudgetMs, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
+
+// A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,
+// az://container/prefix, reached with the clients and credentials of the
+// cloud sources. Layout under the prefix:
+//
+//   blobs/<sha256>    a blob's bytes
+//   entries/<key>     a manifest, written after the blobs it names
+//   locks/<key>       single flight: a lease, JSON naming its holder
+//
+// Blobs move streamed (a large one in parts: S3 multipart, Azure blocks);
+// the caller verifies every blob it downloads. Every operation has a total
+// deadline: the timeout, plus for a blob the time it takes at 1 MiB/s.
+//
+// Single flight without a lock server: the lease object is created with a
+// conditional write that fails if it exists (S3 and Azure If-None-Match: *,
+// GCS ifGenerationMatch=0), so only one machine creates it. Its holder
+// rewrites it every heartbeat, each time on the condition that it is still
+// the version the holder wrote last (If-Match: <ETag>, ifGenerationMatch:
+// <generation>). A waiter that sees the same version for a whole lease (by
+// its own clock: no two machines' clocks are compared), or one the store
+// says was written longer ago than a lease, takes it over with a write on
+// that version's condition: of several waiters, one wins, and a holder that
+// was only frozen finds its next renewal refused and knows it lost the lock.
+// Released by a delete on the same condition.
+
+// Manifests are small; anything bigger is refused unread.
+const MAX_MANIFEST_BYTES = 64 << 20;
+// a lease is a few hundred bytes
+const MAX_LEASE_BYTES = 64 << 10;
+// how often, at least, a waiter reads the lease: each read is a request
+export const LEASE_POLL_MS = 500;
+const LEASE_MARK = 'dcache-lease';
+
+interface Lease {
+  [LEASE_MARK]: 1;
+  host: string;
+  pid: number;
+  id: string;
+  // renewals so far: every write of the lease differs (S3's ETag is an MD5)
+  beat: number;
+}
+
+export async function openObjectStoreRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore> {
+  const address = parseObjectUrl(spec.url.toString());
+  if (address === null) throw new RemoteError(`${spec.label}: not an s3://, gs:// or az:// URL`);
+  let store: ObjectStore;
+  try {
+    store = await openObjectStore(address.cloud, env, spec.timeoutMs, () => host.wallNow());
+  } catch (err) {
+    if (err instanceof CloudError) throw new RemoteError(`${spec.label}: ${err.message}`);
+    throw err;
+  }
+  return new ObjectStoreRemote(spec, address, store);
+}
+
+export class ObjectStoreRemote implements RemoteStore {
+  readonly label: string;
+  readonly readOnly: boolean;
+  private readonly bucket: string;
+  // '' or ending in '/'
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  // renewals of leases not yet released, stopped by close()
+  private readonly renewals = new Set<{ stop(): void }>();
+  private closed = false;
+
+  constructor(
+    spec: RemoteSpec,
+    address: ObjectAddress,
+    private readonly store: ObjectStore,
+  ) {
+    this.label = spec.label;
+    this.readOnly = spec.readOnly;
+    this.timeoutMs = spec.timeoutMs;
+    this.bucket = address.bucket;
+    this.prefix = address.key === '' || address.key.endsWith('/') ? address.key : `${address.key}/`;
+  }
+
+  async getManifest(key: CacheKey): Promise<Buffer | null> {
+    return this.readSmall(`entries/${key}`, MAX_MANIFEST_BYTES, this.timeoutMs);
+  }
+
+  // `size`, when known, sets the deadline; without it a blob gets the time
+  // of the largest manifest.
+  getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean> {
+    const name = `blobs/${hash}`;
+    return this.withDeadline(`GET ${name}`, transferBudgetMs(this.timeoutMs, size ?? MAX_MANIFEST_BYTES), async (signal) => {
+      const read = await this.store.read(this.bucket, this.prefix + name, signal);
+      if (read === null) return false;
+      try {
+        for await (const chunk of read.body) await write(chunk);
+      } finally {
+        read.cancel();
+      }
+      return true;
+    });
+  }
+
+  hasBlob(hash: BlobHash): Promise<boolean> {
+    const name = `blobs/${hash}`;
+    return this.withDeadline(`HEAD ${name}`, this.timeoutMs, (signal) => this.store.exists(this.bucket, this.prefix + name, signal));
+  }
+
+  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+    this.assertWritable();
+    const name = `blobs/${hash}`;
+    const body: UploadBody =
+      size === 0 ? Buffer.alloc(0) : { size, open: (start, end) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) };
+    await this.withDeadline(`PUT ${name}`, transferBudgetMs(this.timeoutMs, size), (signal) => this.store.write(this.bucket, this.prefix + name, body, signal));
+  }
+
+  async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {
+    this.assertWritable();
+    const name = `entries/${key}`;
+    await this.withDeadline(`PUT ${name}`, this.timeoutMs, (signal) => this.store.write(this.bucket, this.prefix + name, bytes, signal));
+  }
+
+  // Takes the key's lease (see the top of this file). Read-only, it only
+  // waits while another machine holds it, and never takes it: that
+  // machine's result can be downloaded, while a lease held here would make
+  // others wait for a result that will never be uploaded.
+  async lock(key: CacheKey, timing: LeaseTiming, me: Host, hooks: WaitHooks): Promise<LockOutcome> {
+    const name = `locks/${key}`;
+    const mine: Lease = { [LEASE_MARK]: 1, host: me.hostname, pid: me.pid, id: randomUUID(), beat: 0 };
+    const started = me.wallNow();
+    let told = false;
+    let lastProgress = started;
+    // the version of the lease last seen, and since when (our clock)
+    let seen = null as { match: string; since: number } | null;
+    for (;;) {
+      if (!this.readOnly) {
+        const created = await this.writeLease(name, mine, { absent: true });
+        if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, told, timing, hooks) };
+      }
+      const current = await this.readLease(name);
+      if (current === null) {
+        if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+        continue;
+      }
+      const holder = describeLease(current.text);
+      const now = me.wallNow();
+      if (seen?.match !== current.match) seen = { match: current.match, since: now };
+      const unrenewedMs = Math.max(now - seen.since, current.ageMs ?? 0);
+      if (unrenewedMs >= timing.leaseMs) {
+        const why = `its lease was not renewed for ${Math.round(unrenewedMs / 1000)} s`;
+        if (this.readOnly) {
+          hooks.onTakeover(holder, why);
+          return { kind: 'held', lock: unlockedLock(told) };
+        }
+        const taken = await this.writeLease(name, mine, { match: current.match });
+        if (taken !== null) {
+          hooks.onTakeover(holder, why);
+          return { kind: 'held', lock: this.holdLease(name, mine, taken, told, timing, hooks) };
+        }
+        // another waiter took it first: wait for that one
+        seen = null;
+        continue;
+      }
+      if (!told) {
+        told = true;
+        hooks.onWait(holder);
+      }
+      if (now - started >= timing.maxWaitMs) {
+        hooks.onTimeout(holder, now - started);
+        return { kind: 'timed-out' };
+      }
+      if (now - lastProgress >= timing.progressMs) {
+        lastProgress = now;
+        hooks.onProgress(holder, now - started);
+      }
+      await sleep(Math.max(timing.pollMs, LEASE_POLL_MS));
+      if (await hooks.giveUp()) return { kind: 'gave-up' };
+    }
+  }
+
+  // A lease just taken: rewritten every heartbeat on the condition that it
+  // is still the version written last; a refusal means another machine took
+  // it over (this one was stopped, or cut off, for longer than a lease).
+  private holdLease(name: string, lease: Lease, match: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks): HeldLock {
+    let current = match;
+    let lost: string | null = null;
+    let held = true;
+    let timer: NodeJS.Timeout | null = null;
+    // the renewal in flight, awaited by release
+    let renewing: Promise<void> = Promise.resolve();
+    const renewal = {
+      stop: () => {
+        held = false;
+        if (timer !== null) clearTimeout(timer);
+      },
+    };
+    const beat = () => {
+      timer = null;
+      if (!held) return;
+      renewing = this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current })
+        .then((next) => {
+          if (!held) return;
+          if (next !== null) {
+            current = next;
+            return;
+          }
+          lost = 'the lease was taken over by another machine (was this process stopped?)';
+          renewal.stop();
+          this.renewals.delete(renewal);
+          hooks.onLost(lost);
+        })
+        // A failed renewal is tried again next heartbeat; at worst the lease
+        // lapses and another machine runs the command too.
+        .catch(() => {})
+        .finally(() => {
+          if (held && lost === null) {
+            timer = setTimeout(beat, timing.heartbeatMs);
+            timer.unref();
+          }
+        });
+    };
+    timer = setTimeout(beat, timing.heartbeatMs);
+    timer.unref();
+    this.renewals.add(renewal);
+    return {
+      waited,
+      lostReason: () => lost,
+      release: async () => {
+        if (!held) return;
+        renewal.stop();
+        this.renewals.delete(renewal);
+        await renewing;
+        // closed: the renewals have stopped and the lease lapses on its own
+        if (this.closed || lost !== null) return;
+        await this.withDeadline(`DELETE ${name}`, this.timeoutMs, (signal) => this.store.remove(this.bucket, this.prefix + name, signal, current));
+      },
+    };
+  }
+
+  // dcache gc --remote: removes the entries stale for longer than maxAgeMs
+  // (each on the condition that it is still the version read, so an entry
+  // rewritten meanwhile stays), then the blobs no entry names and the
+  // leases left behind, once older than the grace period. An entry written
+  // by a newer dcache names blobs this one cannot tell: with any, no blob is
+  // removed.
+  async collectGarbage(options: RemoteGcOptions): Promise<RemoteGcReport> {
+    this.assertWritable();
+    const report: RemoteGcReport = { entries: 0, blobs: 0, leases: 0, bytes: 0, kept: 0, foreign: 0 };
+    const referenced = new Set<string>();
+    const old = (o: ListedObject) => !Number.isNaN(o.modifiedMs) && options.now - o.modifiedMs > options.graceMs;
+    const remove = async (o: ListedObject): Promise<boolean> => {
+      const removed = await this.withDeadline(`DELETE ${o.key}`, this.timeoutMs, (signal) => this.store.remove(this.bucket, o.key, signal, o.match));
+      if (removed) report.bytes += Math.max(0, o.size);
+      return removed;
+    };
+    const entries = await this.listUnder('entries/');
+    await eachAtOnce(entries, 8, async (o) => {
+      const bytes = await this.readSmall(o.key.slice(this.prefix.length), MAX_MANIFEST_BYTES, this.timeoutMs);
+      if (bytes === null) return;
+      const entry = readEntry(o.key.slice(this.prefix.length + 'entries/'.length), bytes);
+      if (entry === 'foreign') {
+        report.foreign++;
+        report.kept++;
+        return;
+      }
+      if (entry === null) {
+        if (old(o) && (await remove(o))) report.entries++;
+        else report.kept++;
+        return;
+      }
+      if (options.maxAgeMs !== null) {
+        const { expiresAt } = await storedVerdict({ key: entry.key, manifest: entry, bytes: 0 }, options.now);
+        if (expiresAt !== null && options.now - expiresAt > options.maxAgeMs && (await remove(o))) {
+          report.entries++;
+          return;
+        }
+      }
+      report.kept++;
+      for (const blob of blobsOf(entry)) referenced.add(blob.hash);
+    });
+    if (report.foreign === 0) {
+      const blobs = await this.listUnder('blobs/');
+      await eachAtOnce(blobs, 8, async (o) => {
+        if (!referenced.has(o.key.slice(this.prefix.length + 'blobs/'.length)) && old(o) && (await remove(o))) report.blobs++;
+      });
+    }
+    const leases = await this.listUnder('locks/');
+    await eachAtOnce(leases, 8, async (o) => {
+      if (old(o) && (await remove(o))) report.leases++;
+    });
+    return report;
+  }
+
+  private listUnder(name: string): Promise<ListedObject[]> {
+    // a listing of many pages may take a while: a deadline per 1,000 objects is not known
+    // up front, so it has ten times the timeout
+    return this.withDeadline(`LIST ${name}`, this.timeoutMs * 10, (signal) => this.store.list(this.bucket, this.prefix + name, signal));
+  }
+
+  // Stops renewing the leases not yet released: they lapse after a lease.
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const renewal of this.renewals) renewal.stop();
+    this.renewals.clear();
+  }
+
+  private writeLease(name: string, lease: Lease, condition: { absent: true } | { match: string }): Promise<string | null> {
+    return this.withDeadline(`PUT ${name}`, this.timeoutMs, (signal) =>
+      this.store.write(this.bucket, this.prefix + name, Buffer.from(JSON.stringify(lease)), signal, condition),
+    );
+  }
+
+  private readLease(name: string): Promise<{ text: string; match: string; ageMs: number | null } | null> {
+    return this.withDeadline(`GET ${name}`, this.timeoutMs, async (signal) => {
+      const read = await this.store.read(this.bucket, this.prefix + name, signal);
+      if (read === null) return null;
+      const bytes = await collect(read.body, MAX_LEASE_BYTES, () => read.cancel());
+      return { text: bytes?.toString('utf8') ?? '', match: read.match, ageMs: read.ageMs };
+    });
+  }
+
+  private readSmall(name: string, limit: number, budgetMs: number): Promise<Buffer | null> {
+    return this.withDeadline(`GET ${name}`, budgetMs, async (signal) => {
+      const read = await this.store.read(this.bucket, this.prefix + name, signal);
+      if (read === null) return null;
+      const bytes = await collect(read.body, limit, () => read.cancel());
+      if (bytes === null) throw new RemoteError(`${this.label}: ${name} is larger than ${limit} bytes`);
+      return bytes;
+    });
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new Error(`${this.label} is read-only`);
+  }
+
+  // Runs one operation with a signal that aborts it after `budgetMs`. The
+  // cloud's refusals and the deadline become RemoteErrors naming the store.
+  private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), budgetMs);
+    try {
+      return await work(controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
+      if (err instanceof CloudError) throw new RemoteError(`${this.label}: ${what}: ${err.message}`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+// A stored entry as gc reads it: a manifest of this version (signed or
+// not), 'foreign' for one of a newer version, null for anything else.
+function readEntry(key: string, bytes: Buffer): Manifest | 'foreign' | null {
+  const raw = bytes.toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+    const opened = openManifest(parsed, raw, null);
+    if (!opened.ok) return null;
+    if (opened.signed) parsed = JSON.parse(opened.text);
+  } catch {
+    return null;
+  }
+  const checked = validateManifest(parsed);
+  if (!checked.ok) return checked.error.reason === 'foreign' ? 'foreign' : null;
+  return checked.value.key === key ? checked.value : null;
+}
+
+// Runs `work` over `items`, at most `width` at once.
+async function eachAtOnce<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+// The body's bytes, or null once it passes `limit` (the rest unread).
+async function collect(body: AsyncIterable<Buffer>, limit: number, cancel: () => void): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      cancel();
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+// Who holds a lease, from its text.
+function describeLease(text: string): string {
+  try {
+    const lease = JSON.parse(text) as Partial<Lease>;
+    if (lease[LEASE_MARK] === 1 && typeof lease.host === 'string' && Number.isInteger(lease.pid)) return `process ${String(lease.pid)} on ${lease.host}`;
+  } catch {
+    // not one of ours
+  }
+  return 'an unknown holder';
+}
+
+// What a read-only waiter gets once the lease is free: nothing to release.
+function unlockedLock(waited: boolean): HeldLock {
+  return { waited, lostReason: () => null, release: async () => {} };
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
