@@ -258,10 +258,11 @@ export class S3Store implements ObjectStore {
   }
 }
 
-// 412: the condition did not hold; 409 ConditionalRequestConflict: another
-// conditional write to the same key won.
+// 412: the condition did not hold. (A 409 ConditionalRequestConflict says
+// another conditional write to the key was in flight: that is not an
+// answer, and is an error the caller may try again.)
 function failedCondition(status: number): boolean {
-  return status === 412 || status === 409;
+  return status === 412;
 }
 
 async function check(response: Reply): Promise<void> {

@@ -135,7 +135,7 @@ describe.each(buckets)('a shared cache in %s', (_name, bucketOf) => {
     const slow = box.counter('slow.sh', 'sleep 6; echo "result $(date +%N)"');
     const args = ['run', '-v', '--remote', remote, '--', slow.path];
     const results = await Promise.all(['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].map((name) => run(box, name, args, SHORT_LEASE)));
-    expect(slow.runs()).toBe(1);
+    expect(slow.runs(), results.map((r) => plain(r.stderr)).join('\n')).toBe(1);
     expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0]);
     const outputs = new Set(results.map((r) => r.stdout.toString()));
     expect(outputs.size).toBe(1);

@@ -139,12 +139,15 @@ export class ObjectStoreRemote implements RemoteStore {
     let lastProgress = started;
     // the version of the lease last seen, and since when (our clock)
     let seen = null as { match: string; since: number } | null;
+    // whether the lease may be absent: at first, and after a read found none
+    let mayCreate = true;
     for (;;) {
-      if (!this.readOnly) {
-        const created = await this.writeLease(name, mine, { absent: true });
+      if (!this.readOnly && mayCreate) {
+        const created = await this.writeLease(name, mine, { absent: true }).catch(conflictIsNull);
         if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, told, timing, hooks) };
       }
       const current = await this.readLease(name);
+      mayCreate = current === null;
       if (current === null) {
         if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
         continue;
@@ -159,7 +162,7 @@ export class ObjectStoreRemote implements RemoteStore {
           hooks.onTakeover(holder, why);
           return { kind: 'held', lock: unlockedLock(told) };
         }
-        const taken = await this.writeLease(name, mine, { match: current.match });
+        const taken = await this.writeLease(name, mine, { match: current.match }).catch(conflictIsNull);
         if (taken !== null) {
           hooks.onTakeover(holder, why);
           return { kind: 'held', lock: this.holdLease(name, mine, taken, told, timing, hooks) };
@@ -204,6 +207,9 @@ export class ObjectStoreRemote implements RemoteStore {
     const beat = () => {
       timer = null;
       if (!held) return;
+      // the next renewal is due a heartbeat after this one starts, however
+      // long this one takes to be answered
+      const due = Date.now() + timing.heartbeatMs;
       renewing = this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current })
         .then((next) => {
           if (!held) return;
@@ -221,7 +227,7 @@ export class ObjectStoreRemote implements RemoteStore {
         .catch(() => {})
         .finally(() => {
           if (held && lost === null) {
-            timer = setTimeout(beat, timing.heartbeatMs);
+            timer = setTimeout(beat, Math.max(0, due - Date.now()));
             timer.unref();
           }
         });
@@ -382,6 +388,13 @@ async function eachAtOnce<T>(items: readonly T[], width: number, work: (item: T)
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+// A conditional write that met another in flight (S3's 409
+// ConditionalRequestConflict) did not take the lease.
+function conflictIsNull(err: unknown): null {
+  if (err instanceof RemoteError && /ConditionalRequestConflict/.test(err.message)) return null;
+  throw err;
 }
 
 // The body's bytes, or null once it passes `limit` (the rest unread).
