@@ -5,6 +5,8 @@ import type { CommandInputs } from '../commands/command-call.js';
 import { config } from '../commands/config.js';
 import { run } from '../commands/run.js';
 import { status } from '../commands/status.js';
+import { warm } from '../commands/warm.js';
+import { REFRESH_VARIABLE } from '../engine/call.js';
 import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
 import { LOCAL_ZONE, parseInstant } from '../policy/clock.js';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
@@ -45,6 +47,24 @@ function closeStdout(): void {
     if (fd === 1) return;
     // 0 was closed too: keep /dev/null there and open again for 1
     if (fd > 1) return closeSync(fd);
+  }
+}
+
+// Starts `dcache <argv>` as a background refresh (see RunContext).
+async function spawnRefresh(argv: string[]): Promise<number | null> {
+  const { spawn } = await import('node:child_process');
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+      cwd: process.cwd(),
+      env: { ...process.env, [REFRESH_VARIABLE]: '1' },
+      detached: true,
+      stdio: 'ignore',
+    });
+    child.on('error', () => {});
+    child.unref();
+    return child.pid ?? null;
+  } catch {
+    return null;
   }
 }
 
@@ -93,7 +113,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const handlers: Handlers = {
     run: async (command, options) =>
-      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout }),
+      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout, spawnRefresh }),
+    warm: async (command, options) => warm({ ...(await commandInputs(command, options)), reporter: messages, spawnRefresh }),
     status: async (command, options) =>
       status({ ...(await commandInputs(command, options)), print: (line) => stdout().write(`${line}\n`), reporter: messages }),
     cache: async (options, command) => {

@@ -35,6 +35,7 @@ export interface CacheCliOptions {
 export interface Handlers {
   run: CommandRunner;
   status: CommandRunner;
+  warm: CommandRunner;
   cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
   commandInputs: (command: string[], options: RunCliOptions) => Promise<CommandInputs>;
   config: (json: boolean) => Promise<number>;
@@ -116,6 +117,29 @@ Examples:
       exitCode = await handlers.status(command, options);
     });
   addRunOptions(statusCommand);
+
+  const warmCommand: Command = program
+    .command('warm')
+    .description('refresh a stale entry in the background')
+    .usage('[run options] -- <command> [args...]')
+    .argument('<command...>', 'the command, and its arguments, as given to dcache run')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+Returns at once and prints nothing on stdout; the refresh runs as dcache run
+would, in the background. With --force, it refreshes even a fresh entry.
+For login scripts, and cron lines that prepare the data before anyone asks.
+
+Examples:
+  dcache warm -p daily -o data/raw.csv -- ./fetch-customer-data.sh
+  dcache warm --force -p daily@06:00 -- ./fetch.sh
+`,
+    )
+    .action(async (command: string[], options: RunCliOptions) => {
+      exitCode = await handlers.warm(command, options);
+    });
+  addRunOptions(warmCommand);
 
   cacheOptions(program.command('ls').description('list the entries in the cache'), true)
     .option('--remote', 'show how many hits came from the remote cache')

@@ -17,7 +17,7 @@ export interface OptionSpec {
   // --no-x: sets `key` to false
   negate?: boolean;
   // the setting (environment, config file) it falls back to when not given
-  setting?: 'policy' | 'tz' | 'dir' | 'remote';
+  setting?: 'policy' | 'tz' | 'dir' | 'remote' | 'staleWhileRevalidate';
   description: string;
 }
 
@@ -83,6 +83,13 @@ export const RUN_OPTIONS = [
     long: 'stale-if-error',
     key: 'staleIfError',
     description: 'if the run fails and an earlier successful entry exists, replay that one and warn',
+  },
+  {
+    long: 'stale-while-revalidate',
+    value: 'duration',
+    key: 'staleWhileRevalidate',
+    setting: 'staleWhileRevalidate',
+    description: 'an entry stale for no longer than this is replayed at once and refreshed in the background (e.g. 1d)',
   },
   {
     long: 'remote',
@@ -184,4 +191,23 @@ export function quickParseRun(argv: readonly string[]): { command: string[]; opt
     else set[spec.key] = value;
   }
   return null;
+}
+
+// The command line of `dcache run` that makes the call these options and
+// this command make: what a background refresh runs. Every option is
+// given in its --name=value form; what only shapes messages is left out.
+export function runArgv(options: RunOptions, command: readonly string[]): string[] {
+  const argv = ['run'];
+  const given = options as unknown as Record<string, unknown>;
+  for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+    if (spec.key === 'verbose' || spec.key === 'quiet' || spec.key === 'explain') continue;
+    const value = given[spec.key];
+    if (spec.repeatable) for (const v of (value as string[] | undefined) ?? []) argv.push(`--${spec.long}=${v}`);
+    else if (spec.value !== undefined) {
+      if (typeof value === 'string') argv.push(`--${spec.long}=${value}`);
+    } else if (spec.negate === true) {
+      if (value === false) argv.push(`--${spec.long}`);
+    } else if (value === true) argv.push(`--${spec.long}`);
+  }
+  return [...argv, '--', ...command];
 }

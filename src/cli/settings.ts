@@ -1,3 +1,4 @@
+import { parseDuration } from '../policy/duration.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
@@ -15,7 +16,7 @@ import { fail, ok } from '../errors.js';
 // command-line flag, an environment variable, the project file, the user
 // file, the built-in default.
 
-export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize', 'signingKeyFile'] as const;
+export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize', 'signingKeyFile', 'staleWhileRevalidate'] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 export interface Setting<T> {
@@ -32,9 +33,11 @@ export interface Settings {
   maxSize: Setting<string>;
   // a file holding the key(s) that sign and verify entries on the remote
   signingKeyFile: Setting<string | null>;
+  // --stale-while-revalidate's default (a duration), from a config file
+  staleWhileRevalidate: Setting<string | null>;
 }
 
-type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string; signingKeyFile: string }>;
+type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string; signingKeyFile: string; staleWhileRevalidate: string }>;
 
 export const PROJECT_FILE = '.dcache.json';
 
@@ -89,6 +92,7 @@ export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string):
         ? { value: resolve(cwd, env.DCACHE_SIGNING_KEY_FILE), source: 'env DCACHE_SIGNING_KEY_FILE' }
         : null) ??
         fromFiles('signingKeyFile') ?? DEFAULTS.signingKeyFile,
+      staleWhileRevalidate: fromFiles('staleWhileRevalidate') ?? DEFAULTS.staleWhileRevalidate,
     },
     problems,
   };
@@ -99,6 +103,7 @@ const DEFAULTS = {
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },
   signingKeyFile: { value: null, source: 'default' },
+  staleWhileRevalidate: { value: null, source: 'default' },
 } as const;
 
 function defaultCacheDir(cwd: string, env: NodeJS.ProcessEnv, home: string): string {
@@ -140,6 +145,7 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
       case 'tz':
       case 'remote':
       case 'maxSize':
+      case 'staleWhileRevalidate':
         if (typeof value !== 'string') problems.push(`${path}: "${name}" must be a string`);
         else values[name] = value;
         break;
@@ -190,6 +196,14 @@ export async function checkSettings(given: Settings): Promise<{ settings: Settin
     if (!parsed.ok) {
       problems.push(blame(remote, 'remote', parsed.error));
       settings.remote = DEFAULTS.remote;
+    }
+  }
+  const window = settings.staleWhileRevalidate;
+  if (window.value !== null) {
+    const parsed = parseDuration(window.value);
+    if (!parsed.ok) {
+      problems.push(blame(window, 'staleWhileRevalidate', parsed.error));
+      settings.staleWhileRevalidate = DEFAULTS.staleWhileRevalidate;
     }
   }
   const size = parseSize(maxSize.value);

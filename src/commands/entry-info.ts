@@ -21,6 +21,9 @@ export interface EntryInfo {
   exitCode: number;
   // hits served from the remote cache (a subset of hits)
   remoteHits: number;
+  // background refreshes that failed (--stale-while-revalidate), and the last
+  refreshFailures: number;
+  lastRefreshFailure: { at: string; failed: string } | null;
 }
 
 export async function describeEntry(entry: CatalogEntry, activity: Activity, now: number): Promise<EntryInfo> {
@@ -42,6 +45,10 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
     outputs: m.material.outputs,
     exitCode: m.exitCode,
     remoteHits: usage?.remoteHits ?? 0,
+    refreshFailures: usage?.refreshFailures ?? 0,
+    lastRefreshFailure: usage?.lastRefreshFailure
+      ? { at: new Date(usage.lastRefreshFailure.t).toISOString(), failed: usage.lastRefreshFailure.failed }
+      : null,
   };
 }
 

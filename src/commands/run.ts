@@ -15,6 +15,8 @@ import { RemoteSession } from '../store/remote/session.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { commandText } from './entry-info.js';
 import { makeCommandCall, type CommandCall, type CommandInputs } from './command-call.js';
+import { lockHolder } from '../engine/single-flight.js';
+import { runArgv } from '../cli/run-options.js';
 
 // A process whose reader went away dies of SIGPIPE in a shell; 128 + 13.
 const EXIT_BROKEN_PIPE = 141;
@@ -28,6 +30,10 @@ export interface RunContext extends CommandInputs {
   // Ends our stdout (its reader sees the end) while dcache goes on; does
   // nothing where that cannot be done safely.
   closeStdout(): void;
+  // Starts `dcache <argv>` as a background refresh: detached, in this
+  // working directory, with this environment, its output discarded. Its
+  // pid, or null if it could not start.
+  spawnRefresh(argv: string[]): Promise<number | null>;
 }
 
 // dcache run: replay a fresh entry, or run the command and record it.
@@ -37,10 +43,14 @@ export async function run(ctx: RunContext): Promise<number> {
   if (!made.ok) throw new ExitError(made.error, EXIT_DCACHE_FAILED);
   const call = made.value;
   try {
+    // A background refresh runs only if no one is producing the entry.
+    if (call.refreshing && (await lockHolder(call)) !== null) return 0;
     const outcome = await getOrRecord(call, commandRecipe(ctx, call), {
       reporter: ctx.reporter,
       interrupts: ctx.interrupts,
       openShared: (spec) => new RemoteSession(spec, ctx.env, call.signing, ctx.reporter, call.store),
+      // stdin, part of the key, cannot be given to a process of its own
+      ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh(runArgv(ctx.options, ctx.command)) } : {}),
     });
     if (outcome.ok) return outcome.result;
     throw new ExitError(

@@ -51,6 +51,14 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
     ['stderr', m.stderr ? `${formatSize(m.stderr.size)} (blob ${m.stderr.hash})` : 'empty'],
     ['size', formatSize(info.bytes)],
     ['hits', `${info.hits}${info.lastHitAt ? `, last ${at(Date.parse(info.lastHitAt))}` : ''}`],
+    ...(info.lastRefreshFailure === null
+      ? []
+      : [
+          [
+            'refresh',
+            `${info.refreshFailures} background ${info.refreshFailures === 1 ? 'refresh' : 'refreshes'} failed, the last ${at(Date.parse(info.lastRefreshFailure.at))} (${info.lastRefreshFailure.failed}); the stale entry was kept`,
+          ] as [string, string],
+        ]),
     ...m.outputs.map((o): [string, string] => [
       'output',
       o.type === 'file'

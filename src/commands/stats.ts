@@ -25,7 +25,9 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
   let remoteHits = 0;
   let misses = 0;
   let savedMs = 0;
+  let refreshFailures = 0;
   for (const k of activity.keys.values()) {
+    refreshFailures += k.refreshFailures ?? 0;
     hits += k.hits;
     remoteHits += k.remoteHits ?? 0;
     misses += k.misses;
@@ -65,6 +67,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
       commands,
       days,
       remoteHits,
+      refreshFailures,
     };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
@@ -77,6 +80,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
       `hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`,
   );
   out(`${paint.bold('time saved')}  ${formatAge(savedMs)}`);
+  if (refreshFailures > 0) out(`${paint.bold('refreshes')}   ${refreshFailures} background ${refreshFailures === 1 ? 'refresh' : 'refreshes'} failed (see dcache show)`);
   if (commands.length > 0) {
     out();
     out(paint.bold('top commands'));

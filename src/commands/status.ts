@@ -1,4 +1,6 @@
+import { staleToServe } from '../engine/decide.js';
 import { explainDecision } from '../engine/explain.js';
+import { lockHolder } from '../engine/single-flight.js';
 import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
 import type { Reporter } from '../engine/reporter.js';
 import { ExitError } from '../errors.js';
@@ -32,15 +34,29 @@ export async function status(ctx: StatusContext): Promise<number> {
         where = ` on the remote cache ${call.remote.label}`;
       }
     }
+    const stale = call.force ? null : staleToServe(decision, call.staleWhileRevalidateMs, call, call.clock());
+    // --stale-while-revalidate: whether a refresh (or a run) is under way here
+    const refresh = async () => {
+      const holder = await lockHolder(call);
+      return holder === null ? 'none running' : `running (${holder})`;
+    };
     if (call.explain) {
       for (const line of explainDecision(call, decision)) print(line);
-      return decision.fresh ? 0 : 1;
+      if (call.staleWhileRevalidateMs !== null && !decision.fresh) print(`refresh: ${await refresh()}`);
+      return decision.fresh || stale !== null ? 0 : 1;
     }
     if (decision.fresh) {
       const { expiresAt } = decision.verdict;
       print(
         `fresh: would replay the entry${where} recorded ${formatInstant(decision.manifest.recordedAt, call.zone)}, ` +
           `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`}`,
+      );
+      return 0;
+    }
+    if (stale !== null) {
+      print(
+        `stale: would replay the entry recorded ${formatInstant(stale.entry.recordedAt, call.zone)}, ${stale.why}, ` +
+          `and refresh it in the background (refresh: ${await refresh()})`,
       );
       return 0;
     }

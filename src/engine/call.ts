@@ -48,6 +48,12 @@ export interface Call {
   force: boolean;
   cacheFailures: boolean;
   staleIfError: boolean;
+  // --stale-while-revalidate: how long after it went stale an entry is still
+  // replayed while a refresh runs in the background; null: not at all
+  staleWhileRevalidateMs: number | null;
+  // This process is such a background refresh (DCACHE_REFRESH_OF): it runs
+  // only if no one else is producing the entry, and records its failure.
+  refreshing: boolean;
   explain: boolean;
   // the automatic clean-up's size limit
   maxSize: number;
@@ -71,6 +77,7 @@ export interface CallOptions {
   force: boolean;
   cacheFailures: boolean;
   staleIfError: boolean;
+  staleWhileRevalidate: string | undefined;
   explain: boolean;
 }
 
@@ -112,6 +119,12 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
   const remote = parseRemoteOptions(options);
   if (!remote.ok) return remote;
 
+  let staleWhileRevalidateMs: number | null = null;
+  if (options.staleWhileRevalidate !== undefined) {
+    const parsed = parseDuration(options.staleWhileRevalidate);
+    if (!parsed.ok) return fail(`--stale-while-revalidate ${parsed.error}`);
+    staleWhileRevalidateMs = parsed.value;
+  }
   const lease = leaseTimingFromEnv(ctx.env);
   const warnings = [...lease.problems];
   const badTz = options.tz === undefined ? unknownEnvZone(ctx.env) : null;
@@ -142,6 +155,8 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
     force: options.force,
     cacheFailures: options.cacheFailures,
     staleIfError: options.staleIfError,
+    staleWhileRevalidateMs,
+    refreshing: ctx.env[REFRESH_VARIABLE] === '1',
     explain: options.explain,
     maxSize: maxSize.ok ? maxSize.value : DEFAULT_MAX_SIZE,
     warnings,
@@ -154,9 +169,14 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
 // that is then shared.
 export const OWN_SECRETS = ['DCACHE_REMOTE', 'DCACHE_REMOTE_TOKEN', 'DCACHE_SIGNING_KEY', 'DCACHE_SIGNING_KEY_FILE'] as const;
 
+// Set (to 1) in the environment of a background refresh (see the engine);
+// never passed on to the command, so a dcache it runs is an ordinary one.
+export const REFRESH_VARIABLE = 'DCACHE_REFRESH';
+
 export function withoutOwnSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
   for (const name of OWN_SECRETS) delete copy[name];
+  delete copy[REFRESH_VARIABLE];
   return copy;
 }
 

@@ -1,4 +1,5 @@
 import { formatInstant, type Zone } from '../policy/clock.js';
+import { formatAge } from '../policy/duration.js';
 import type { Policy, Verdict } from '../policy/policy.js';
 import { judgePolicies, judgePolicy } from '../policy/policy.js';
 import type { Manifest } from '../schema/manifest.js';
@@ -58,4 +59,22 @@ export function judgeSources(entry: Manifest, verdict: Verdict, checks: SourceCh
   const changed = checks.find((c) => !c.unchanged);
   if (changed) return miss(describeChange(changed), entry, verdict, checks);
   return { fresh: true, manifest: entry, verdict, checks };
+}
+
+// --stale-while-revalidate: whether a stale entry may still be replayed
+// while a refresh runs, and why it is stale; null outside the window of
+// `windowMs` after it went stale. A watched source that changed makes an
+// entry stale now: inside any window.
+export function staleToServe(decision: Decision, windowMs: number | null, rules: Rules, now: number): { entry: Manifest; why: string } | null {
+  if (windowMs === null || decision.fresh) return null;
+  const { entry, verdict } = decision;
+  if (entry === null || verdict === null) return null;
+  if (entry.exitCode !== 0 && !rules.cacheFailures) return null;
+  if (entry.recordedAt > now) return null;
+  if (verdict.fresh) return { entry, why: decision.reason };
+  if (verdict.expiresAt === null) return null;
+  const by = now - verdict.expiresAt;
+  if (by > windowMs) return null;
+  const names = rules.policies.filter((p) => !judgePolicy(p, entry.recordedAt, now, rules.zone).fresh).map((p) => p.spec);
+  return { entry, why: `stale by ${formatAge(by)} (${names.join(', ')})` };
 }

@@ -1,7 +1,7 @@
 import { formatInstant } from '../policy/clock.js';
 import { escapeControls } from '../terminal/text.js';
 import { formatAge } from '../policy/duration.js';
-import type { Decision } from './decide.js';
+import { staleToServe, type Decision } from './decide.js';
 import type { Call } from './call.js';
 import { judgePolicy } from '../policy/policy.js';
 import { describeFingerprint, describeFingerprintChange } from '../sources/registry.js';
@@ -60,6 +60,19 @@ export function explainDecision(plan: Call, decision: Decision): string[] {
     const what = check.unchanged || !check.recorded || !check.current.ok ? null : describeFingerprintChange(check.recorded, check.current.fingerprint);
     lines.push(`${label}: recorded ${recorded}; now ${current}: ${check.unchanged ? 'unchanged' : what === null ? 'changed' : `changed (${what})`}`);
   }
-  lines.push(decision.fresh ? 'verdict: replay the entry' : `verdict: run the command (${decision.reason})`);
+  const stale = staleToServe(decision, plan.force ? null : plan.staleWhileRevalidateMs, plan, now);
+  if (plan.staleWhileRevalidateMs !== null && entry !== null && !decision.fresh) {
+    lines.push(
+      `stale-while-revalidate ${formatAge(plan.staleWhileRevalidateMs)}: ` +
+        (stale === null ? 'outside the window' : `${stale.why}, inside the window`),
+    );
+  }
+  lines.push(
+    decision.fresh
+      ? 'verdict: replay the entry'
+      : stale !== null
+        ? `verdict: replay the stale entry and refresh it in the background (${decision.reason})`
+        : `verdict: run the command (${decision.reason})`,
+  );
   return lines;
 }

@@ -9,13 +9,13 @@ import { recordable } from '../sources/registry.js';
 import type { RemoteSpec } from '../store/remote/remote-store.js';
 import type { Interrupts } from '../process/signals.js';
 import type { Call } from './call.js';
-import type { Decision } from './decide.js';
+import { staleToServe, type Decision } from './decide.js';
 import { explainDecision } from './explain.js';
 import type { HeldLock } from './lease.js';
 import { lookUpLocal, lookUpShared, pullShared } from './lookup.js';
 import type { Reporter } from './reporter.js';
 import type { OpenBlobs, SharedTier } from './tiers.js';
-import { lockLocally, lockShared, releaseAll } from './single-flight.js';
+import { lockHolder, lockLocally, lockShared, releaseAll } from './single-flight.js';
 
 // The flow of one call: replay a fresh entry (local, then shared); or wait
 // for whoever is already producing it (here, or on another machine); or
@@ -66,6 +66,11 @@ export interface EngineDeps {
   interrupts: Interrupts;
   // the shared cache of a call that has a remote
   openShared(spec: RemoteSpec): SharedTier;
+  // Starts a refresh of the call's entry in the background (a process of
+  // its own that produces and records it, --stale-while-revalidate), and
+  // returns its pid; null if it could not start. Absent where the work
+  // cannot be redone elsewhere: the stale entry is then not served.
+  startRefresh?(): Promise<number | null>;
 }
 
 export function getOrRecord<R>(call: Call, recipe: Recipe<R>, deps: EngineDeps): Promise<Outcome<R>> {
@@ -106,6 +111,11 @@ class Flow<R> {
       if (call.explain) for (const line of explainDecision(call, decision)) reporter.explain(line);
       if (decision.fresh) {
         const replayed = await this.replayHit(decision.manifest, decision.verdict.expiresAt, false);
+        if (replayed !== null) return { ok: true, result: replayed };
+      }
+      const stale = this.staleWithinWindow(decision);
+      if (stale !== null) {
+        const replayed = await this.replayStale(stale.entry, stale.why);
         if (replayed !== null) return { ok: true, result: replayed };
       }
       const usable = this.prepareStore();
@@ -190,6 +200,10 @@ class Flow<R> {
       await releaseAll(held);
       if (usable) {
         call.store.recordEvent({ t: call.clock(), k: call.key, e: 'miss' });
+        // A refresh that failed leaves the stale entry; stats and show say so.
+        if (call.refreshing && recorded.failed !== null) {
+          call.store.recordEvent({ t: call.clock(), k: call.key, e: 'refresh-failed', failed: recorded.failed });
+        }
         await this.collectNowAndThen();
       }
       return recorded.result;
@@ -197,6 +211,36 @@ class Flow<R> {
       await releaseAll(held);
       interrupt.dispose();
     }
+  }
+
+  // --stale-while-revalidate: a stale entry that may still be served while
+  // a refresh runs (see staleToServe); never in a refresh itself, with
+  // --force, or where the work cannot be redone in the background.
+  private staleWithinWindow(decision: Decision): { entry: Manifest; why: string } | null {
+    const { call } = this;
+    if (call.refreshing || call.force || this.deps.startRefresh === undefined) return null;
+    return staleToServe(decision, call.staleWhileRevalidateMs, call, call.clock());
+  }
+
+  // Replays a stale entry at once and has it refreshed in the background,
+  // unless a refresh (or a run) of it is already under way on this machine.
+  private async replayStale(entry: Manifest, why: string): Promise<R | null> {
+    const { call } = this;
+    const holder = await lockHolder(call);
+    let refresh: string;
+    if (holder !== null) refresh = `a refresh is already running (${holder})`;
+    else {
+      const pid = await this.deps.startRefresh!();
+      refresh = pid === null ? 'the refresh could not be started' : `refreshing in the background (pid ${pid})`;
+    }
+    const now = call.clock();
+    this.reporter.info(`stale hit: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ${why}; ${refresh}`);
+    const result = await this.replay(entry);
+    if (result !== null) {
+      const saved = Math.round(entry.durationMs - call.host.elapsedMs());
+      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved });
+    }
+    return result;
   }
 
   // A fresh entry of the shared cache, pulled and replayed; null if none.
@@ -234,7 +278,7 @@ class Flow<R> {
         `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`} (${call.policies.map((p) => p.spec).join(', ')})`,
     );
     const result = await this.replay(entry);
-    if (result !== null) {
+    if (result !== null && !call.refreshing) {
       // the time since this process started is the hit's whole cost
       const saved = Math.round(entry.durationMs - call.host.elapsedMs());
       call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, ...(shared ? { remote: true } : {}) });
@@ -274,7 +318,15 @@ class Flow<R> {
   // Produces the value and records it. Watched sources are fingerprinted
   // before: a change during the production makes the next call produce it
   // again rather than trust what this one saw.
-  private async record(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null }> {
+  private async record(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null; failed: string | null }> {
+    const recorded = await this.recordOnce(usable, checked, fallback);
+    return { ...recorded, failed: this.failed };
+  }
+
+  // how the last production failed, if it did
+  private failed: string | null = null;
+
+  private async recordOnce(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null }> {
     const { call, reporter } = this;
     const probeContext = { cwd: call.cwd, env: call.commandEnv, timeoutMs: call.watch.timeoutMs, wallNow: () => call.host.wallNow() };
     const checks = checked ?? (call.watch.sources.length > 0 ? await checkSources(call.watch.sources, [], probeContext, reporter) : []);
@@ -282,6 +334,7 @@ class Flow<R> {
     const started = call.host.elapsedMs();
     const production = await this.recipe.produce(usable);
     const durationMs = Math.round(call.host.elapsedMs() - started);
+    this.failed = production.failed;
     // --stale-if-error: a production that failed (not one that was
     // interrupted) gives way to the last successful entry.
     if (production.failed !== null && call.staleIfError && fallback !== null) {

@@ -20,6 +20,27 @@ export async function lockLocally(call: Call, reporter: Reporter, giveUp: () => 
   }
 }
 
+// Who holds the key's lock on this machine, without waiting: a description
+// of the holder, or null when it is free (it is then taken and given back at
+// once) or cannot be made.
+export async function lockHolder(call: Call): Promise<string | null> {
+  let holder: string | null = null;
+  const seen = (h: string) => {
+    holder = h;
+  };
+  const hooks: WaitHooks = { onWait: seen, onProgress: () => {}, onTakeover: () => {}, onTimeout: seen, giveUp: () => true, onLost: () => {} };
+  try {
+    const outcome = await call.store.lockKey(call.key, { ...call.lease, maxWaitMs: 0 }, call.host, hooks);
+    if (outcome.kind === 'held') {
+      await outcome.lock.release();
+      return null;
+    }
+    return holder ?? 'another process';
+  } catch {
+    return null;
+  }
+}
+
 // Takes the key's lock on the shared cache; null where it has none, or fails.
 export function lockShared(
   call: Call,

@@ -23,7 +23,10 @@ export interface ActivityEvent {
   // when (epoch ms, the call's clock)
   t: number;
   k: string;
-  e: 'hit' | 'miss';
+  // a background refresh that failed (--stale-while-revalidate) is
+  // 'refresh-failed', with how it failed in `failed`
+  e: 'hit' | 'miss' | 'refresh-failed';
+  failed?: string;
   // on a hit: the recorded run's duration minus the replay's
   saved?: number;
   // a hit served from the remote cache

@@ -187,14 +187,15 @@ describe('dcache config', () => {
     writeJson(projectFile(box), { tz: 'America/New_York' });
     const r = dcache(box, ['config'], { DCACHE_REMOTE: undefined });
     const lines = plain(r.stdout.toString()).split('\n');
-    expect(lines).toHaveLength(7);
+    expect(lines).toHaveLength(8);
     expect(lines[0]).toMatch(new RegExp(`^policy +daily@06:00, ttl:6h +${userFile(box)}$`));
     expect(lines[1]).toMatch(new RegExp(`^tz +America/New_York +${projectFile(box)}$`));
     expect(lines[2]).toMatch(new RegExp(`^dir +${box.cacheDir} +env DCACHE_DIR$`));
     expect(lines[3]).toMatch(/^remote +\(none\) +default$/);
     expect(lines[4]).toMatch(new RegExp(`^maxSize +5G +${userFile(box)}$`));
     expect(lines[5]).toMatch(/^signingKeyFile +\(none\) +default$/);
-    expect(lines[6]).toBe('');
+    expect(lines[6]).toMatch(/^staleWhileRevalidate +\(none\) +default$/);
+    expect(lines[7]).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -217,6 +218,7 @@ describe('dcache config', () => {
         remote: { value: 'http://cache.internal:8080/dcache', source: projectFile(box) },
         maxSize: { value: '10G', source: 'default' },
         signingKeyFile: { value: null, source: 'default' },
+        staleWhileRevalidate: { value: null, source: 'default' },
       },
     });
   });

@@ -6,7 +6,7 @@ import { plain } from '../support/messages.js';
 // Help and version: what `dcache --help`, `dcache <cmd> --help` and a
 // mistyped subcommand print, read as a user reads them.
 
-const SUBCOMMANDS = ['run', 'status', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'] as const;
+const SUBCOMMANDS = ['run', 'status', 'warm', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'] as const;
 
 // The options of `run` as the README's table lists them (less -V, which
 // belongs to dcache itself).
@@ -39,10 +39,11 @@ const RUN_OPTIONS = [
 const OPTIONS: Record<(typeof SUBCOMMANDS)[number], string[]> = {
   run: RUN_OPTIONS,
   status: RUN_OPTIONS,
+  warm: RUN_OPTIONS,
   ls: ['--dir', '--json', '--no-color', '--remote', '-h, --help'],
   show: ['--dir', '--json', '--no-color', '-h, --help'],
   clear: ['--all', '--stale', '--older-than', '--dry-run', '--no-color', ...RUN_OPTIONS],
-  gc: ['--max-size', '--max-age', '--dir', '--no-color', '-h, --help'],
+  gc: ['--max-size', '--max-age', '--remote', '--remote-timeout', '--dir', '--no-color', '-h, --help'],
   stats: ['--json', '--zero', '--dir', '--no-color', '-h, --help'],
   config: ['--json', '-h, --help'],
   completion: ['-h, --help'],

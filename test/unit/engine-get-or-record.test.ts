@@ -173,6 +173,8 @@ async function makeCall(world: World, overrides: Partial<Call> = {}, policy = ['
     signing: null,
     lease: leaseTiming(200),
     force: false,
+    staleWhileRevalidateMs: null,
+    refreshing: false,
     cacheFailures: false,
     staleIfError: false,
     explain: false,

@@ -80,6 +80,7 @@ const DEFAULTS: Settings = {
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },
   signingKeyFile: { value: null, source: 'default' },
+  staleWhileRevalidate: { value: null, source: 'default' },
 };
 
 // What commander makes of a `run` command line, through the real program.
@@ -94,6 +95,7 @@ async function viaCommander(argv: string[]): Promise<{ command: string[]; option
       return 0;
     },
     status: unused,
+    warm: unused,
     cache: unused,
     commandInputs: unused,
     config: unused,
@@ -114,6 +116,7 @@ describe('the quick parser and commander', () => {
     ['run', '-w', 'a.csv', '--watch', 'b/*', '--watch=https://e.com/x', '--watch-cmd', 'git ls-remote', '--watch-timeout', '3s', '--', 'x'],
     ['run', '-o', 'out.csv', '--output=dir', '-e', 'TOKEN', '--env', 'AWS_*', '--stdin', '--no-cwd', '--key', 'nightly', '--', 'x'],
     ['run', '--shell', '-f', '--cache-failures', '--stale-if-error', '--explain', '--', 'sort a | uniq'],
+    ['run', '--stale-while-revalidate', '1d', '--stale-while-revalidate=2h', '--', 'x'],
     ['run', '--remote', 'redis://cache:6379', '--remote-read-only', '--remote-timeout', '5s', '--dir', '/tmp/c', '--', 'x'],
     ['run', '-v', '--', 'x'],
     ['run', '-q', '--key', '-x', '--', 'x'],

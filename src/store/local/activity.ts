@@ -15,6 +15,9 @@ export interface KeyActivity {
   misses: number;
   lastHitAt: number | null;
   savedMs: number;
+  // background refreshes that failed (--stale-while-revalidate), and the last
+  refreshFailures?: number;
+  lastRefreshFailure?: { t: number; failed: string } | null;
 }
 
 export interface DayActivity {
@@ -122,7 +125,7 @@ function readLog(path: string): ActivityEvent[] {
     if (line === '') continue;
     try {
       const e = JSON.parse(line) as ActivityEvent;
-      if (typeof e.t === 'number' && typeof e.k === 'string' && (e.e === 'hit' || e.e === 'miss')) events.push(e);
+      if (typeof e.t === 'number' && typeof e.k === 'string' && (e.e === 'hit' || e.e === 'miss' || e.e === 'refresh-failed')) events.push(e);
     } catch {
       // a line torn by a crash mid-append: skipped
     }
@@ -132,6 +135,12 @@ function readLog(path: string): ActivityEvent[] {
 
 function addEvent(activity: Activity, event: ActivityEvent): void {
   const key = activity.keys.get(event.k) ?? { hits: 0, remoteHits: 0, misses: 0, lastHitAt: null, savedMs: 0 };
+  if (event.e === 'refresh-failed') {
+    key.refreshFailures = (key.refreshFailures ?? 0) + 1;
+    if (!key.lastRefreshFailure || event.t >= key.lastRefreshFailure.t) key.lastRefreshFailure = { t: event.t, failed: String(event.failed ?? 'failed') };
+    activity.keys.set(event.k, key);
+    return;
+  }
   const day = activity.days.get(dayOf(event.t)) ?? { hits: 0, misses: 0 };
   if (event.e === 'hit') {
     key.hits += 1;
