@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { parseDuration } from '../policy/duration.js';
-import { commandText } from './entry-info.js';
+import { materialText } from './entry-info.js';
 import { ExitError } from '../errors.js';
 import { blobsOf } from '../schema/manifest.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
@@ -61,7 +61,7 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     for (const entry of chosen) for (const b of blobsOf(entry.manifest)) if (!keptBlobs.has(b.hash)) freed.set(b.hash, b.size);
     const manifests = chosen.reduce((n, e) => n + fileSize(store.manifestPath(e.key)), 0);
     const bytes = [...freed.values()].reduce((n, s) => n + s, manifests);
-    for (const entry of chosen) ctx.stdout.write(`${entry.key}  ${commandText(entry.manifest.material.argv, entry.manifest.material.shell)}\n`);
+    for (const entry of chosen) ctx.stdout.write(`${entry.key}  ${materialText(entry.manifest.material)}\n`);
     ctx.stdout.write(`would remove ${plural(chosen.length, 'entry', 'entries')}, ${formatSize(bytes)} (--dry-run: nothing removed)\n`);
     return 0;
   }

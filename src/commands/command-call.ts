@@ -6,7 +6,7 @@ import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import { loadHasher } from '../hash.js';
 import { normalizeOutputPath } from '../process/output-files.js';
-import { buildKeyMaterial, deriveKey } from '../schema/key.js';
+import { buildKeyMaterial, deriveKey, type CommandMaterial } from '../schema/key.js';
 import type { LocalStore } from '../store/local/local-store.js';
 
 // A call of the engine for a command (dcache run, status, clear --): the
@@ -14,6 +14,7 @@ import type { LocalStore } from '../store/local/local-store.js';
 // the command line.
 
 export interface CommandCall extends Call {
+  material: CommandMaterial;
   store: LocalStore;
   command: string[];
   // the command is one string for /bin/sh -c

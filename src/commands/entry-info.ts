@@ -1,6 +1,7 @@
 import { escapeControls, quoteArgument } from '../terminal/text.js';
 import type { Activity } from '../store/local/activity.js';
 import type { CatalogEntry } from '../store/local/catalog.js';
+import type { KeyMaterial } from '../schema/key.js';
 import { storedVerdict } from '../store/local/gc.js';
 
 // What ls and show say about an entry, in the shape of their --json output
@@ -24,6 +25,9 @@ export interface EntryInfo {
   // background refreshes that failed (--stale-while-revalidate), and the last
   refreshFailures: number;
   lastRefreshFailure: { at: string; failed: string } | null;
+  // the name of the function, for an entry of the library's cached(); its
+  // argv is then [name], with no working directory and no outputs
+  function: string | null;
 }
 
 export async function describeEntry(entry: CatalogEntry, activity: Activity, now: number): Promise<EntryInfo> {
@@ -32,9 +36,9 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
   const usage = activity.keys.get(entry.key);
   return {
     key: entry.key,
-    argv: m.material.argv,
-    shell: m.material.shell,
-    cwd: m.material.cwd,
+    argv: m.material.kind === 'command' ? m.material.argv : [m.material.name],
+    shell: m.material.kind === 'command' ? m.material.shell : false,
+    cwd: m.material.kind === 'command' ? m.material.cwd : null,
     recordedAt: new Date(m.recordedAt).toISOString(),
     policies: m.policies,
     fresh,
@@ -42,14 +46,21 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
     bytes: entry.bytes,
     hits: usage?.hits ?? 0,
     lastHitAt: usage?.lastHitAt ? new Date(usage.lastHitAt).toISOString() : null,
-    outputs: m.material.outputs,
+    outputs: m.material.kind === 'command' ? m.material.outputs : [],
     exitCode: m.exitCode,
     remoteHits: usage?.remoteHits ?? 0,
     refreshFailures: usage?.refreshFailures ?? 0,
     lastRefreshFailure: usage?.lastRefreshFailure
       ? { at: new Date(usage.lastRefreshFailure.t).toISOString(), failed: usage.lastRefreshFailure.failed }
       : null,
+    function: m.material.kind === 'function' ? m.material.name : null,
   };
+}
+
+// What made an entry, as a person reads it: a command line, or a function
+// of the library as `name()`.
+export function materialText(m: KeyMaterial): string {
+  return m.kind === 'function' ? `${escapeControls(m.name)}()` : commandText(m.argv, m.shell);
 }
 
 // How a command is shown to a person: the shell string, or argv with quotes

@@ -1,6 +1,7 @@
 import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
 import { formatAge } from '../policy/duration.js';
-import { commandText, describeEntry } from './entry-info.js';
+import { commandText, describeEntry, materialText } from './entry-info.js';
+import type { KeyMaterial } from '../schema/key.js';
 import { ExitError } from '../errors.js';
 import { escapeControls } from '../terminal/text.js';
 import { createPalette } from '../terminal/messages.js';
@@ -38,11 +39,7 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
   const at = (t: number) => formatInstant(t, LOCAL_ZONE);
   const lines: Array<[string, string]> = [
     ['key', info.key],
-    ['command', commandText(info.argv, info.shell) + (info.shell ? '  (through /bin/sh -c)' : '')],
-    ['working directory', info.cwd === null ? '(not part of the key)' : escapeControls(info.cwd)],
-    ...m.material.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`]),
-    ['stdin', m.material.stdin === null ? '(not part of the key)' : `hash ${m.material.stdin}`],
-    ['key text', m.material.extra === null ? '(none)' : escapeControls(JSON.stringify(m.material.extra))],
+    ...materialLines(m.material),
     ['recorded', `${at(m.recordedAt)} (${formatAge(ctx.now - m.recordedAt)} ago), ran ${m.durationMs} ms`],
     ['exit code', String(m.exitCode)],
     ['policies', info.policies.join(', ')],
@@ -79,7 +76,7 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
 export function findOne(catalog: Catalog, prefix: string): CatalogEntry {
   const matches = findByPrefix(catalog, prefix);
   if (matches.length > 1) {
-    const list = matches.map((e) => `  ${e.key}  ${commandText(e.manifest.material.argv, e.manifest.material.shell)}`).join('\n');
+    const list = matches.map((e) => `  ${e.key}  ${materialText(e.manifest.material)}`).join('\n');
     throw new ExitError(`key prefix '${prefix}' matches ${matches.length} entries; give more of the key:\n${list}`, 2);
   }
   return matches[0]!;
@@ -91,4 +88,23 @@ export function findByPrefix(catalog: Catalog, prefix: string): CatalogEntry[] {
   const matches = catalog.entries.filter((e) => e.key.startsWith(prefix.toLowerCase()));
   if (matches.length === 0) throw new ExitError(`no entry's key starts with '${prefix}' (see dcache ls)`, 1);
   return matches;
+}
+
+// What selects the entry, line by line.
+function materialLines(m: KeyMaterial): Array<[string, string]> {
+  if (m.kind === 'function') {
+    return [
+      ['function', `${escapeControls(m.name)}()  (cached in a program with cached())`],
+      ['source', `hash ${m.source}`],
+      ['arguments', `hash ${m.args}`],
+      ['namespace', m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))],
+    ];
+  }
+  return [
+    ['command', commandText(m.argv, m.shell) + (m.shell ? '  (through /bin/sh -c)' : '')],
+    ['working directory', m.cwd === null ? '(not part of the key)' : escapeControls(m.cwd)],
+    ...m.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`]),
+    ['stdin', m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`],
+    ['key text', m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))],
+  ];
 }

@@ -1,5 +1,5 @@
 import { formatAge } from '../policy/duration.js';
-import { commandText } from './entry-info.js';
+import { materialText } from './entry-info.js';
 import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
 import { clearActivity, dayOf, readActivity } from '../store/local/activity.js';
@@ -38,7 +38,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
       const entry = byKey.get(key);
       return {
         key,
-        command: entry ? commandText(entry.manifest.material.argv, entry.manifest.material.shell) : null,
+        command: entry ? materialText(entry.manifest.material) : null,
         hits: k.hits,
         remoteHits: k.remoteHits ?? 0,
         misses: k.misses,

@@ -3,6 +3,7 @@ import { escapeControls } from '../terminal/text.js';
 import { formatAge } from '../policy/duration.js';
 import { staleToServe, type Decision } from './decide.js';
 import type { Call } from './call.js';
+import type { KeyMaterial } from '../schema/key.js';
 import { judgePolicy } from '../policy/policy.js';
 import { describeFingerprint, describeFingerprintChange } from '../sources/registry.js';
 
@@ -11,19 +12,8 @@ import { describeFingerprint, describeFingerprintChange } from '../sources/regis
 // recorded and current fingerprint, then the verdict. Environment values
 // appear only as the hashes the key holds.
 export function explainDecision(plan: Call, decision: Decision): string[] {
-  const m = plan.material;
   const now = plan.clock();
-  const lines = [
-    `key ${plan.key}`,
-    `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
-    `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,
-    ...(m.env.length === 0
-      ? ['  environment: (none)']
-      : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`)),
-    `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`}`,
-    `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
-    `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
-  ];
+  const lines = [`key ${plan.key}`, ...materialLines(plan.material)];
   const entry = decision.fresh ? decision.manifest : decision.entry;
   if (entry === null) {
     lines.push('entry: none usable');
@@ -75,4 +65,26 @@ export function explainDecision(plan: Call, decision: Decision): string[] {
         : `verdict: run the command (${decision.reason})`,
   );
   return lines;
+}
+
+// The parts of the key, a line each; environment values only as hashes.
+function materialLines(m: KeyMaterial): string[] {
+  if (m.kind === 'function') {
+    return [
+      `  function: ${escapeControls(m.name)}`,
+      `  source: hash ${m.source}`,
+      `  arguments: hash ${m.args}`,
+      `  namespace: ${m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))}`,
+    ];
+  }
+  return [
+    `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
+    `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,
+    ...(m.env.length === 0
+      ? ['  environment: (none)']
+      : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`)),
+    `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`}`,
+    `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
+    `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
+  ];
 }

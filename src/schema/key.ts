@@ -5,11 +5,14 @@ import { toHex64 } from '../hash.js';
 // so that entries written by another release are misses, never misreadings.
 export const KEY_FORMAT = 2;
 
-// Everything that selects an entry of a command. It is stored whole in the
+// Everything that selects an entry: of a command (dcache run) or of a
+// function call (the library's cached()). It is stored whole in the
 // manifest and compared on read, so two materials whose hashes collide are
 // a miss. `kind` says what made the entry; a kind this version does not know
 // (written by a newer one) is never compared equal, and never damage.
-export interface KeyMaterial {
+export type KeyMaterial = CommandMaterial | FunctionMaterial;
+
+export interface CommandMaterial {
   kind: 'command';
   format: typeof KEY_FORMAT;
   // true when argv is a single string run through /bin/sh -c
@@ -27,6 +30,18 @@ export interface KeyMaterial {
   extra: string | null;
 }
 
+// A call of a function wrapped by cached(): its name, the SHA-256 of its
+// source text (an edited function starts new entries), the SHA-256 of its
+// arguments' canonical encoding, and the namespace (the `key` option).
+export interface FunctionMaterial {
+  kind: 'function';
+  format: typeof KEY_FORMAT;
+  name: string;
+  source: string;
+  args: string;
+  namespace: string | null;
+}
+
 export interface KeyInputs {
   argv: string[];
   cwd: string | null;
@@ -37,7 +52,7 @@ export interface KeyInputs {
   extra?: string | null;
 }
 
-export function buildKeyMaterial(inputs: KeyInputs): KeyMaterial {
+export function buildKeyMaterial(inputs: KeyInputs): CommandMaterial {
   return {
     kind: 'command',
     format: KEY_FORMAT,
@@ -54,6 +69,7 @@ export function buildKeyMaterial(inputs: KeyInputs): KeyMaterial {
 // The exact bytes that are hashed. An array keeps the order fixed whatever
 // order the object's properties were created in.
 export function canonicalKeyText(m: KeyMaterial): string {
+  if (m.kind === 'function') return JSON.stringify(['function', m.format, m.name, m.source, m.args, m.namespace]);
   return JSON.stringify([m.format, m.shell, m.argv, m.cwd, m.env, m.stdin, m.outputs, m.extra]);
 }
 
@@ -69,6 +85,17 @@ export function sameKeyMaterial(a: KeyMaterial, b: KeyMaterial): boolean {
 export function isKeyMaterial(v: unknown): v is KeyMaterial {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const m = v as Record<string, unknown>;
+  if (m.kind === 'function') {
+    const sha256 = (x: unknown) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x);
+    return (
+      m.format === KEY_FORMAT &&
+      typeof m.name === 'string' &&
+      m.name !== '' &&
+      sha256(m.source) &&
+      sha256(m.args) &&
+      (m.namespace === null || typeof m.namespace === 'string')
+    );
+  }
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((item) => typeof item === 'string');
   return (
     m.kind === 'command' &&
@@ -90,5 +117,7 @@ export function isKeyMaterial(v: unknown): v is KeyMaterial {
 // Key material of a kind this version does not know: an entry of a newer
 // version, left alone.
 export function isForeignMaterial(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string' && (v as { kind: string }).kind !== 'command';
+  if (typeof v !== 'object' || v === null) return false;
+  const kind = (v as { kind?: unknown }).kind;
+  return typeof kind === 'string' && kind !== 'command' && kind !== 'function';
 }

@@ -99,10 +99,19 @@ describe('validateManifest', () => {
   });
 
   it('sets apart, as foreign, key material of a kind this version does not know', () => {
-    expect(validateManifest(withChange((m) => (m.material = { kind: 'function', name: 'load' })))).toEqual({
+    expect(validateManifest(withChange((m) => (m.material = { kind: 'notebook-cell', name: 'load' })))).toEqual({
       ok: false,
       error: { reason: 'foreign', detail: 'key material of a kind this version does not know' },
     });
+  });
+
+  it('reads the key material of a function of the library, and calls one without its hashes garbled', () => {
+    const material = { kind: 'function', format: 2, name: 'load', source: 'a'.repeat(64), args: 'b'.repeat(64), namespace: null };
+    const read = validateManifest(withChange((m) => (m.material = material)));
+    expect(read.ok && read.value.material).toEqual(material);
+    const garbled = validateManifest(withChange((m) => (m.material = { ...material, args: 'not a hash' })));
+    expect(garbled.ok).toBe(false);
+    expect(!garbled.ok && garbled.error.reason).toBe('garbled');
   });
 
   it('sets apart, as foreign, an output of a type this version does not know', () => {
