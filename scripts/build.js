@@ -76,6 +76,17 @@ const results = await Promise.all([
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
     metafile: true,
   }),
+  // The library (import { cached } from 'dcache'): a bundle of its own that
+  // shares the lazy packages' files with the CLI, and loads none of the
+  // CLI's (commander) or a miss's (execa) code unless a call needs it.
+  build({
+    ...common,
+    entryPoints: ['src/index.ts'],
+    outfile: 'dist/library.cjs',
+    plugins: [lazyApart, noColourDetection],
+    define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
+    metafile: true,
+  }),
   ...lazyPackages.map((name) =>
     build({
       ...common,
@@ -102,6 +113,19 @@ const notices = [...packages].sort().map((dir) => {
   return `${meta.name} ${meta.version}\n\n${text}\n`;
 });
 writeFileSync('dist/THIRD-PARTY-LICENSES.txt', `dcache bundles these packages.\n\n${notices.join('\n----\n\n')}`);
+
+// The ES module entry of the library, over its CommonJS bundle, and the
+// declarations of its types, generated from the sources by tsc.
+writeFileSync(
+  'dist/index.js',
+  "import { createRequire } from 'node:module';\n" +
+    "const library = createRequire(import.meta.url)('./library.cjs');\n" +
+    'export const cached = library.cached;\n',
+);
+const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.types.json'], {
+  stdio: 'inherit',
+});
+if (declared.status !== 0) throw new Error('tsc could not write the declarations of the library');
 
 // Writes V8's code cache for the bundle (see bin/dcache.js) by recording and
 // then replaying a tiny command, so the cache holds the hit path compiled.

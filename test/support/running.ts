@@ -134,6 +134,17 @@ export function startDcache(box: Sandbox, args: string[], options: StartOptions 
   return track(box, new Running(child, options.group === true));
 }
 
+// Starts `node <script> <args>` with the sandbox's environment (its cache
+// directory) without waiting for it: a program that uses the library.
+export function startNode(box: Sandbox, script: string, args: string[], options: StartOptions = {}): Running {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: options.cwd ?? box.root,
+    env: { ...box.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(box, new Running(child));
+}
+
 // Starts a shell line in the sandbox without waiting for it; $DCACHE is
 // the dcache command (`exec $DCACHE ...` makes dcache the process itself).
 export function startShell(box: Sandbox, line: string): Running {
