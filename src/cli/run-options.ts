@@ -17,7 +17,7 @@ export interface OptionSpec {
   // --no-x: sets `key` to false
   negate?: boolean;
   // the setting (environment, config file) it falls back to when not given
-  setting?: 'policy' | 'tz' | 'dir' | 'remote' | 'staleWhileRevalidate';
+  setting?: 'policy' | 'tz' | 'key' | 'dir' | 'remote' | 'staleWhileRevalidate';
   description: string;
 }
 
@@ -71,7 +71,7 @@ export const RUN_OPTIONS = [
   },
   { long: 'stdin', key: 'stdin', description: 'read all of standard input, make its hash part of the key, and feed it to the command' },
   { long: 'no-cwd', negate: true, key: 'cwd', description: 'leave the working directory out of the key' },
-  { long: 'key', value: 'text', key: 'key', description: 'extra text mixed into the key (a namespace)' },
+  { long: 'key', value: 'text', key: 'key', setting: 'key', description: 'extra text mixed into the key (a namespace; default: $DCACHE_KEY)' },
   { long: 'shell', key: 'shell', description: 'run the single command string through /bin/sh -c (pipelines, redirections)' },
   { short: 'f', long: 'force', key: 'force', description: 'run and record even if a fresh entry exists' },
   {

@@ -16,7 +16,7 @@ import { fail, ok } from '../errors.js';
 // command-line flag, an environment variable, the project file, the user
 // file, the built-in default.
 
-export const SETTING_NAMES = ['policy', 'tz', 'dir', 'remote', 'maxSize', 'signingKeyFile', 'staleWhileRevalidate'] as const;
+export const SETTING_NAMES = ['policy', 'tz', 'key', 'dir', 'remote', 'maxSize', 'signingKeyFile', 'staleWhileRevalidate'] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 export interface Setting<T> {
@@ -28,6 +28,8 @@ export interface Setting<T> {
 export interface Settings {
   policy: Setting<string[]>;
   tz: Setting<string | null>;
+  // --key's default: a namespace for every entry (DCACHE_KEY, a config file)
+  key: Setting<string | null>;
   dir: Setting<string>;
   remote: Setting<string | null>;
   maxSize: Setting<string>;
@@ -37,7 +39,7 @@ export interface Settings {
   staleWhileRevalidate: Setting<string | null>;
 }
 
-type FileValues = Partial<{ policy: string[]; tz: string; dir: string; remote: string; maxSize: string; signingKeyFile: string; staleWhileRevalidate: string }>;
+type FileValues = Partial<{ policy: string[]; tz: string; key: string; dir: string; remote: string; maxSize: string; signingKeyFile: string; staleWhileRevalidate: string }>;
 
 export const PROJECT_FILE = '.dcache.json';
 
@@ -82,8 +84,11 @@ export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string):
   const fromEnv = (name: string): Setting<string> | null => (env[name] ? { value: env[name]!, source: `env ${name}` } : null);
   return {
     settings: {
-      policy: fromFiles('policy') ?? DEFAULTS.policy,
-      tz: fromFiles('tz') ?? { value: null, source: env.TZ ? 'env TZ' : 'default' },
+      // several policies in DCACHE_POLICY are separated by ';' (a cron spec holds commas)
+      policy: (env.DCACHE_POLICY ? { value: splitPolicies(env.DCACHE_POLICY), source: 'env DCACHE_POLICY' } : null) ??
+        fromFiles('policy') ?? DEFAULTS.policy,
+      tz: fromEnv('DCACHE_TZ') ?? fromFiles('tz') ?? { value: null, source: env.TZ ? 'env TZ' : 'default' },
+      key: fromEnv('DCACHE_KEY') ?? fromFiles('key') ?? DEFAULTS.key,
       dir: (env.DCACHE_DIR ? { value: resolve(cwd, env.DCACHE_DIR), source: 'env DCACHE_DIR' } : null) ??
         fromFiles('dir') ?? { value: defaultCacheDir(cwd, env, home), source: 'default' },
       remote: fromEnv('DCACHE_REMOTE') ?? fromFiles('remote') ?? DEFAULTS.remote,
@@ -100,6 +105,7 @@ export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string):
 
 const DEFAULTS = {
   policy: { value: [] as string[], source: 'default' },
+  key: { value: null, source: 'default' },
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },
   signingKeyFile: { value: null, source: 'default' },
@@ -143,6 +149,7 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
         break;
       }
       case 'tz':
+      case 'key':
       case 'remote':
       case 'maxSize':
       case 'staleWhileRevalidate':
@@ -212,4 +219,11 @@ export async function checkSettings(given: Settings): Promise<{ settings: Settin
     settings.maxSize = DEFAULTS.maxSize;
   }
   return { settings, problems };
+}
+
+function splitPolicies(text: string): string[] {
+  return text
+    .split(';')
+    .map((spec) => spec.trim())
+    .filter((spec) => spec !== '');
 }

@@ -65,8 +65,8 @@ export function cached<A extends unknown[], R>(fn: (...args: A) => R, options: C
   const reporter = libraryReporter();
   const wrapped = async (...args: A): Promise<Awaited<R>> => {
     const argsHash = argumentsDigest(name, args);
-    const base = await prepare(name, options, reporter);
-    const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source, args: argsHash, namespace: options.key ?? null };
+    const { base, namespace } = await prepare(name, options, reporter);
+    const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source, args: argsHash, namespace };
     const call: Call = { ...base, key: deriveKey(await loadHasher(), material), material };
     const store = base.store;
     const recipe = functionRecipe(name, fn, args, store, reporter, options.cacheErrors === true);
@@ -110,7 +110,7 @@ async function run(fn: (...args: never[]) => unknown, args: unknown[]): Promise<
 
 // The options of the call: the given ones, then the settings of the config
 // files and the environment, as `dcache run` reads them.
-async function prepare(name: string, options: CachedOptions, reporter: Reporter): Promise<CallBase & { store: LocalStore }> {
+async function prepare(name: string, options: CachedOptions, reporter: Reporter): Promise<{ base: CallBase & { store: LocalStore }; namespace: string | null }> {
   const cwd = process.cwd();
   const home = homedir();
   const env = process.env;
@@ -143,7 +143,7 @@ async function prepare(name: string, options: CachedOptions, reporter: Reporter)
     const now = options.now;
     base.clock = () => Number(now());
   }
-  return base;
+  return { base, namespace: options.key ?? settings.key.value };
 }
 
 // --stale-while-revalidate, as the option of cached() is called

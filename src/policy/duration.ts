@@ -2,20 +2,22 @@ import ms from 'ms';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 
-export const DURATION_EXAMPLES = '90s, 15m, 6h, 2d, 1w';
+export const DURATION_EXAMPLES = '90s, 15m, 6h, 1h30m, 2d12h, 1w';
 const MAX_DURATION_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;
 
-// A positive duration with a unit, in milliseconds. `ms` does the parsing; a
-// bare number (which `ms` reads as milliseconds) is refused because nobody
-// writing `ttl:30` means thirty milliseconds.
+// A positive duration in milliseconds: a number and a unit, or several
+// composed (1h30m, 2d12h, 1h 30m). `ms` reads each part; a bare number
+// (which `ms` reads as milliseconds) is refused because nobody writing
+// `ttl:30` means thirty milliseconds.
 export function parseDuration(text: string): Result<number, string> {
   const trimmed = text.trim();
-  if (!/^\d*\.?\d+\s*[a-z]+$/i.test(trimmed)) {
-    return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
-  }
-  const value = ms(trimmed as ms.StringValue);
-  if (value === undefined || !Number.isFinite(value)) {
-    return fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
+  const notOne = () => fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
+  if (!/^(\d*\.?\d+\s*[a-z]+\s*)+$/i.test(trimmed)) return notOne();
+  let value = 0;
+  for (const part of trimmed.matchAll(/(\d*\.?\d+)\s*([a-z]+)/gi)) {
+    const partMs = ms(`${part[1]}${part[2]}` as ms.StringValue);
+    if (partMs === undefined || !Number.isFinite(partMs)) return notOne();
+    value += partMs;
   }
   if (value > MAX_DURATION_MS) return fail(`'${text}' is longer than the longest duration dcache takes, 100y`);
   if (value < 1) {

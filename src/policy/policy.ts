@@ -62,7 +62,24 @@ function parsePolicy(spec: string, zone: Zone, croner: Croner | null): Result<Po
     if (croner === null) throw new Error(`croner was not loaded for '${spec}'`);
     return parseCron(spec, text.slice(5), zone, croner);
   }
-  return fail(`--policy '${spec}' is not a policy; use ${POLICY_HELP}`);
+  return fail(`--policy '${spec}' is not a policy${suggestPolicy(text)}; use ${POLICY_HELP}`);
+}
+
+// "; did you mean ttl:6h?" for a bare duration, "daily" for "dayly".
+function suggestPolicy(text: string): string {
+  if (text !== '' && parseDuration(text).ok) return ` (did you mean ttl:${text}?)`;
+  const near = [...CALENDAR_KINDS, 'forever'].find((name) => editDistance(text.toLowerCase(), name) <= 2);
+  return near === undefined ? '' : ` (did you mean ${near}?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 function parseDailyAt(spec: string, time: string): Result<Policy, string> {
@@ -85,7 +102,13 @@ const CRON_FIELDS = 'minute hour day-of-month month day-of-week';
 function parseCron(spec: string, body: string, zone: Zone, croner: Croner): Result<Policy, string> {
   const fields = body.trim().split(/\s+/).filter((field) => field !== '');
   if (fields.length !== 5) {
-    const seconds = fields.length === 6 ? ' (a seconds field is not supported)' : '';
+    // `-p cron:0 6 * * 1-5` unquoted: the shell gave dcache `cron:0` alone
+    const seconds =
+      fields.length === 6
+        ? ' (a seconds field is not supported)'
+        : fields.length < 5
+          ? ' (quote the whole spec, or the shell splits it at its spaces)'
+          : '';
     return fail(
       `--policy '${spec}': a cron expression has 5 fields (${CRON_FIELDS}), this one has ${fields.length}${seconds}; ` +
         `use for example ${CRON_EXAMPLE}`,

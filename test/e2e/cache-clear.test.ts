@@ -150,7 +150,7 @@ describe('dcache clear --all, --stale and --older-than', () => {
     const r = box.dcache(['clear', '--older-than', '30']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
-    expect(plain(r.stderr)).toMatch(/^dcache: --older-than '30' is not a duration; use a number and a unit: 90s, 15m, 6h, 2d, 1w\n$/);
+    expect(plain(r.stderr)).toMatch(/^dcache: --older-than '30' is not a duration; use a number and a unit: 90s, 15m, 6h, 1h30m, 2d12h, 1w\n$/);
     expect(entries(box)).toHaveLength(1);
   });
 

@@ -173,7 +173,7 @@ describe('dcache gc --max-age', () => {
     const r = box.dcache(['gc', '--max-age', 'old']);
     expect(r.code).toBe(2);
     expect(r.stdout.toString()).toBe('');
-    expect(plain(r.stderr)).toBe("dcache: --max-age 'old' is not a duration; use a number and a unit: 90s, 15m, 6h, 2d, 1w\n");
+    expect(plain(r.stderr)).toBe("dcache: --max-age 'old' is not a duration; use a number and a unit: 90s, 15m, 6h, 1h30m, 2d12h, 1w\n");
   });
 });
 

@@ -181,21 +181,53 @@ describe('the size limit of the automatic clean-up', () => {
   });
 });
 
+describe('defaults from the environment: DCACHE_POLICY, DCACHE_TZ, DCACHE_KEY', () => {
+  it('are reported by dcache config, and win over the config files', ({ box }) => {
+    writeJson(projectFile(box), { policy: 'hourly', tz: 'UTC', key: 'from-file' });
+    const settings = effective(box, { DCACHE_POLICY: 'daily@06:00; cron:0 6,18 * * *', DCACHE_TZ: 'Europe/Paris', DCACHE_KEY: 'nightly' }).settings;
+    expect(settings.policy).toEqual({ value: ['daily@06:00', 'cron:0 6,18 * * *'], source: 'env DCACHE_POLICY' });
+    expect(settings.tz).toEqual({ value: 'Europe/Paris', source: 'env DCACHE_TZ' });
+    expect(settings.key).toEqual({ value: 'nightly', source: 'env DCACHE_KEY' });
+    expect(effective(box).settings.key).toEqual({ value: 'from-file', source: projectFile(box) });
+  });
+
+  it('select the policy and the key of run, and a flag wins over them', ({ box }) => {
+    const script = box.counter('fetch.sh', 'echo fetched');
+    runTwiceAcrossAnHour(box, script.path);
+    expect(script.runs()).toBe(1);
+    const hourly = { DCACHE_POLICY: 'hourly', DCACHE_KEY: 'other' };
+    dcache(box, ['run', '--', script.path], { ...hourly, DCACHE_NOW: '2024-08-27T09:10:00' });
+    expect(script.runs()).toBe(2);
+    dcache(box, ['run', '--', script.path], { ...hourly, DCACHE_NOW: '2024-08-27T10:05:00' });
+    expect(script.runs()).toBe(3);
+    // --key and --policy given: the first entry, under daily
+    dcache(box, ['run', '-p', 'daily', '--key', 'other', '--', script.path], { ...hourly, DCACHE_NOW: '2024-08-27T10:30:00' });
+    expect(script.runs()).toBe(3);
+  });
+
+  it('warn about a bad DCACHE_POLICY, naming it, and run with the default', ({ box }) => {
+    const r = dcache(box, ['run', '--', 'echo', 'hi'], { DCACHE_POLICY: 'dayly' });
+    expect(r.code).toBe(0);
+    expect(plain(r.stderr)).toMatch(/^dcache: DCACHE_POLICY: 'dayly' is not a policy \(did you mean daily\?\)/);
+  });
+});
+
 describe('dcache config', () => {
   it('prints each setting with its value and the file, variable or default it came from', ({ box }) => {
     writeJson(userFile(box), { policy: ['daily@06:00', 'ttl:6h'], maxSize: '5G' });
     writeJson(projectFile(box), { tz: 'America/New_York' });
     const r = dcache(box, ['config'], { DCACHE_REMOTE: undefined });
     const lines = plain(r.stdout.toString()).split('\n');
-    expect(lines).toHaveLength(8);
+    expect(lines).toHaveLength(9);
     expect(lines[0]).toMatch(new RegExp(`^policy +daily@06:00, ttl:6h +${userFile(box)}$`));
     expect(lines[1]).toMatch(new RegExp(`^tz +America/New_York +${projectFile(box)}$`));
-    expect(lines[2]).toMatch(new RegExp(`^dir +${box.cacheDir} +env DCACHE_DIR$`));
-    expect(lines[3]).toMatch(/^remote +\(none\) +default$/);
-    expect(lines[4]).toMatch(new RegExp(`^maxSize +5G +${userFile(box)}$`));
-    expect(lines[5]).toMatch(/^signingKeyFile +\(none\) +default$/);
-    expect(lines[6]).toMatch(/^staleWhileRevalidate +\(none\) +default$/);
-    expect(lines[7]).toBe('');
+    expect(lines[2]).toMatch(/^key +\(none\) +default$/);
+    expect(lines[3]).toMatch(new RegExp(`^dir +${box.cacheDir} +env DCACHE_DIR$`));
+    expect(lines[4]).toMatch(/^remote +\(none\) +default$/);
+    expect(lines[5]).toMatch(new RegExp(`^maxSize +5G +${userFile(box)}$`));
+    expect(lines[6]).toMatch(/^signingKeyFile +\(none\) +default$/);
+    expect(lines[7]).toMatch(/^staleWhileRevalidate +\(none\) +default$/);
+    expect(lines[8]).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -214,6 +246,7 @@ describe('dcache config', () => {
       settings: {
         policy: { value: ['hourly'], source: projectFile(box) },
         tz: { value: null, source: 'env TZ' },
+        key: { value: null, source: 'default' },
         dir: { value: box.cacheDir, source: 'env DCACHE_DIR' },
         remote: { value: 'http://cache.internal:8080/dcache', source: projectFile(box) },
         maxSize: { value: '10G', source: 'default' },

@@ -193,7 +193,7 @@ describe('single flight with commands longer than the lease', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('hi\n');
     expect(plain(r.stderr)).toBe(
-      "dcache: DCACHE_LOCK_LEASE 'soon' is not a duration; use a number and a unit: 90s, 15m, 6h, 2d, 1w; using the default\n",
+      "dcache: DCACHE_LOCK_LEASE 'soon' is not a duration; use a number and a unit: 90s, 15m, 6h, 1h30m, 2d12h, 1w; using the default\n",
     );
   });
 });

@@ -9,11 +9,15 @@ describe('parseDuration', () => {
     ['2d', 172_800_000],
     ['1w', 604_800_000],
     ['1.5h', 5_400_000],
+    ['1h30m', 5_400_000],
+    ['2d12h', 216_000_000],
+    ['1h 30m', 5_400_000],
+    ['1w2d', 777_600_000],
   ])('reads %s as %i milliseconds', (text, expected) => {
     expect(parseDuration(text)).toEqual({ ok: true, value: expected });
   });
 
-  it.each(['', '5', '5x', '-1h', '0s', 'abc', '0.0001s'])("rejects '%s' with a message naming the value", (text) => {
+  it.each(['', '5', '5x', '-1h', '0s', 'abc', '0.0001s', '1h30', '1h-30m', 'h30m', '1h30x'])("rejects '%s' with a message naming the value", (text) => {
     const parsed = parseDuration(text);
     expect(parsed.ok).toBe(false);
     if (parsed.ok) return;
@@ -22,7 +26,7 @@ describe('parseDuration', () => {
 
   it('says what a duration looks like when the unit is missing', () => {
     const parsed = parseDuration('30');
-    expect(parsed.ok ? '' : parsed.error).toContain('90s, 15m, 6h, 2d, 1w');
+    expect(parsed.ok ? '' : parsed.error).toContain('90s, 15m, 6h, 1h30m, 2d12h, 1w');
   });
 });
 

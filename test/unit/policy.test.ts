@@ -49,6 +49,29 @@ describe('parsePolicies', () => {
     expect(error).toContain(POLICY_HELP);
   });
 
+  it.each([
+    ['6h', 'ttl:6h'],
+    ['1h30m', 'ttl:1h30m'],
+    ['dayly', 'daily'],
+    ['hourlyy', 'hourly'],
+    ['Weekly', 'weekly'],
+    ['forevr', 'forever'],
+  ])("suggests what '%s' may mean: %s", async (spec, meant) => {
+    expect(await parseError(spec)).toContain(`is not a policy (did you mean ${meant}?); use `);
+  });
+
+  it('suggests nothing for a spec near no policy', async () => {
+    expect(await parseError('sometimes')).toBe(`--policy 'sometimes' is not a policy; use ${POLICY_HELP}`);
+  });
+
+  it('says to quote a cron spec that the shell split at its spaces', async () => {
+    expect(await parseError('cron:0')).toContain('this one has 1 (quote the whole spec, or the shell splits it at its spaces)');
+  });
+
+  it('reads a composed ttl', async () => {
+    expect(await parseOne('ttl:1h30m')).toMatchObject({ kind: 'ttl', ms: 5_400_000 });
+  });
+
   it('lists every form of policy in its help', () => {
     for (const form of ['daily,', 'daily@HH:MM', 'hourly', 'weekly', 'monthly', 'cron:<expr>', 'ttl:<duration>', 'forever']) {
       expect(POLICY_HELP).toContain(form);

@@ -76,6 +76,7 @@ describe('RUN_OPTIONS', () => {
 const DEFAULTS: Settings = {
   policy: { value: [], source: 'default' },
   tz: { value: null, source: 'default' },
+  key: { value: null, source: 'default' },
   dir: { value: '/home/ada/.cache/dcache', source: 'default' },
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },

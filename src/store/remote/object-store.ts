@@ -144,7 +144,7 @@ export class ObjectStoreRemote implements RemoteStore {
     for (;;) {
       if (!this.readOnly && mayCreate) {
         const created = await this.writeLease(name, mine, { absent: true }).catch(conflictIsNull);
-        if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, told, timing, hooks) };
+        if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, told, timing, hooks, me) };
       }
       const current = await this.readLease(name);
       mayCreate = current === null;
@@ -165,7 +165,7 @@ export class ObjectStoreRemote implements RemoteStore {
         const taken = await this.writeLease(name, mine, { match: current.match }).catch(conflictIsNull);
         if (taken !== null) {
           hooks.onTakeover(holder, why);
-          return { kind: 'held', lock: this.holdLease(name, mine, taken, told, timing, hooks) };
+          return { kind: 'held', lock: this.holdLease(name, mine, taken, told, timing, hooks, me) };
         }
         // another waiter took it first: wait for that one
         seen = null;
@@ -191,7 +191,7 @@ export class ObjectStoreRemote implements RemoteStore {
   // A lease just taken: rewritten every heartbeat on the condition that it
   // is still the version written last; a refusal means another machine took
   // it over (this one was stopped, or cut off, for longer than a lease).
-  private holdLease(name: string, lease: Lease, match: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks): HeldLock {
+  private holdLease(name: string, lease: Lease, match: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks, me: Host): HeldLock {
     let current = match;
     let lost: string | null = null;
     let held = true;
@@ -209,7 +209,7 @@ export class ObjectStoreRemote implements RemoteStore {
       if (!held) return;
       // the next renewal is due a heartbeat after this one starts, however
       // long this one takes to be answered
-      const due = Date.now() + timing.heartbeatMs;
+      const due = me.elapsedMs() + timing.heartbeatMs;
       renewing = this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current })
         .then((next) => {
           if (!held) return;
@@ -227,7 +227,7 @@ export class ObjectStoreRemote implements RemoteStore {
         .catch(() => {})
         .finally(() => {
           if (held && lost === null) {
-            timer = setTimeout(beat, Math.max(0, due - Date.now()));
+            timer = setTimeout(beat, Math.max(0, due - me.elapsedMs()));
             timer.unref();
           }
         });
