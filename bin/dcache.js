@@ -19,7 +19,13 @@ try {
 } catch {
   cachedData = undefined;
 }
-const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+let source;
+try {
+  source = readFileSync(file, 'utf8');
+} catch (err) {
+  source = buildOnce(err);
+}
+const script = new Script(Module.wrap(source), { filename: file, cachedData });
 if (cachedData === undefined || script.cachedDataRejected) {
   // After the run, so the cache also holds the functions the run compiled.
   process.once('beforeExit', () => {
@@ -34,3 +40,22 @@ if (cachedData === undefined || script.cachedDataRejected) {
 }
 const cli = { exports: {} };
 script.runInThisContext().call(cli.exports, cli.exports, Module.createRequire(file), cli, file, dist);
+
+// A clone of the repository has no dist/ until it is built: the package
+// carries no install script (npm asks users to approve those), so the first
+// run in a clone builds it with the project's own build script. An
+// installed package ships dist/ and never gets here.
+function buildOnce(err) {
+  const { existsSync } = require('node:fs');
+  const { spawnSync } = require('node:child_process');
+  const root = join(__dirname, '..');
+  const script = join(root, 'scripts', 'build.js');
+  if (err.code !== 'ENOENT' || !existsSync(script) || !existsSync(join(root, 'node_modules', 'esbuild'))) throw err;
+  process.stderr.write('dcache: building dist/ (the first run in a clone of the repository)\n');
+  const built = spawnSync(process.execPath, [script], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (built.status !== 0) {
+    process.stderr.write('dcache: the build failed; run `npm run build` to see why\n');
+    process.exit(125);
+  }
+  return readFileSync(file, 'utf8');
+}

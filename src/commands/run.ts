@@ -143,11 +143,22 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
     await capture?.discard();
   };
   const worthRecording = outcome.kind === 'exited' && result.delivered && (outcome.exitCode === 0 || call.cacheFailures);
+  let notRecorded: string | null =
+    outcome.kind === 'signaled'
+      ? `the command was stopped by a signal (exit ${outcome.exitCode})`
+      : outcome.kind !== 'exited'
+        ? `the command could not run (exit ${outcome.exitCode})`
+        : !result.delivered
+          ? 'its output could not all be delivered (a closed pipe)'
+          : outcome.exitCode !== 0 && !call.cacheFailures
+            ? `exit ${outcome.exitCode}; only exit 0 is recorded (--cache-failures records failures)`
+            : null;
   return {
     result: outcome.exitCode,
     // a run that was interrupted did not fail
     failed: outcome.kind !== 'signaled' && outcome.exitCode !== 0 ? `exit ${outcome.exitCode}` : null,
     discard,
+    notRecorded: () => notRecorded,
     keep: async (): Promise<EntryContent | null> => {
       if (capture === null || store === null || !worthRecording) {
         await discard();
@@ -163,9 +174,11 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
           switch (problem.reason) {
             case 'missing':
               reporter.alert('not-recorded', `declared output '${problem.path}' does not exist after the run; nothing was recorded`);
+              notRecorded = `the declared output '${problem.path}' does not exist`;
               break;
             case 'outside':
               reporter.alert('not-recorded', `declared output '${problem.path}' lies outside the working directory through a symlink; nothing was recorded`);
+              notRecorded = `the declared output '${problem.path}' lies outside the working directory`;
               break;
             case 'failed':
               reporter.alert('not-recorded', `cannot capture the output files (${problem.detail}); nothing was recorded`);

@@ -3,7 +3,9 @@ import type { BlobHash } from '../hash.js';
 import { formatInstant } from '../policy/clock.js';
 import { formatAge } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
-import { MANIFEST_FORMAT } from '../schema/manifest.js';
+import { blobsOf, MANIFEST_FORMAT } from '../schema/manifest.js';
+import { judgePolicies } from '../policy/policy.js';
+import { formatSize } from '../size.js';
 import { checkSources } from '../sources/check.js';
 import { recordable } from '../sources/registry.js';
 import type { RemoteSpec } from '../store/remote/remote-store.js';
@@ -53,6 +55,8 @@ export interface Production<R> {
   keep(): Promise<EntryContent | null>;
   // Nothing of this production will be recorded.
   discard(): Promise<void>;
+  // after keep() gave null: why, for the closing line of -v ("exit 3; ...")
+  notRecorded?(): string | null;
 }
 
 // What a recipe records of a production; the engine adds the key, the
@@ -193,6 +197,7 @@ class Flow<R> {
       // An entry that may stand in for a failed production (--stale-if-error).
       const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
       const recorded = await this.record(usable, decision.fresh ? null : decision.checks, fallback);
+      reporter.info(this.closingLine(recorded.manifest, usable));
       if (recorded.manifest && this.shared && !this.shared.readOnly) {
         this.recipe.beforeShare?.();
         await this.shared.share(recorded.manifest);
@@ -274,7 +279,8 @@ class Flow<R> {
     const { call } = this;
     const now = call.clock();
     this.reporter.info(
-      `${shared ? `hit on the remote cache ${call.remote?.label}` : 'hit'}: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ` +
+      `${shared ? `hit on the remote cache ${call.remote?.label}` : 'hit'}: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)})` +
+        `${entry.exitCode === 0 ? '' : `, a failure (exit ${entry.exitCode})`}, ` +
         `fresh ${expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`} (${call.policies.map((p) => p.spec).join(', ')})`,
     );
     const result = await this.replay(entry);
@@ -325,6 +331,22 @@ class Flow<R> {
 
   // how the last production failed, if it did
   private failed: string | null = null;
+  // why the last production was not recorded, if it said
+  private notRecorded: string | null = null;
+
+  // The last -v line of a miss: what was recorded, or why nothing was.
+  private closingLine(manifest: Manifest | null, usable: boolean): string {
+    const { call } = this;
+    if (manifest !== null) {
+      const bytes = blobsOf(manifest).reduce((n, b) => n + b.size, 0);
+      const { expiresAt } = judgePolicies(call.policies, manifest.recordedAt, manifest.recordedAt, call.zone);
+      const until = expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`;
+      const exit = manifest.exitCode === 0 ? '' : `, exit ${manifest.exitCode}`;
+      return `recorded ${formatSize(bytes)} in ${formatDuration(manifest.durationMs)}${exit}, fresh ${until}`;
+    }
+    if (!usable) return 'not recorded: the cache directory cannot be used';
+    return `not recorded: ${this.notRecorded ?? this.failed ?? 'see above'}`;
+  }
 
   private async recordOnce(usable: boolean, checked: Decision['checks'], fallback: Manifest | null): Promise<{ result: R; manifest: Manifest | null }> {
     const { call, reporter } = this;
@@ -335,6 +357,7 @@ class Flow<R> {
     const production = await this.recipe.produce(usable);
     const durationMs = Math.round(call.host.elapsedMs() - started);
     this.failed = production.failed;
+    this.notRecorded = null;
     // --stale-if-error: a production that failed (not one that was
     // interrupted) gives way to the last successful entry.
     if (production.failed !== null && call.staleIfError && fallback !== null) {
@@ -347,7 +370,10 @@ class Flow<R> {
     }
     if (!usable) return { result: production.result, manifest: null };
     const content = await production.keep();
-    if (content === null) return { result: production.result, manifest: null };
+    if (content === null) {
+      this.notRecorded = production.notRecorded?.() ?? null;
+      return { result: production.result, manifest: null };
+    }
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       key: call.key,
@@ -364,13 +390,14 @@ class Flow<R> {
     const existing = call.store.readEntry(call.key);
     if (existing.status === 'foreign') {
       call.store.discardSpares();
-      reporter.info(`not recorded: the entry under this key was written by a newer version of dcache (${existing.detail})`);
+      this.notRecorded = `the entry under this key was written by a newer version of dcache (${existing.detail})`;
       return { result: production.result, manifest: null };
     }
     try {
       call.store.publishManifest(manifest);
     } catch (err) {
       reporter.warnOnce('cache', `the run was not recorded (${describeError(err)})`);
+      this.notRecorded = describeError(err);
       return { result: production.result, manifest: null };
     }
     return { result: production.result, manifest };
@@ -396,4 +423,11 @@ class Flow<R> {
       this.reporter.warnOnce('gc', `automatic clean-up failed (${describeError(err)})`);
     }
   }
+}
+
+// A run's duration for people: 820 ms, 3.1 s, 2m05s.
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatAge(ms);
 }

@@ -21,6 +21,7 @@ describe('1. a recorded failure', () => {
     expect(ran.code).toBe(0);
     expect(lines(ran.stderr)).toEqual([
       'dcache: miss (the entry is a recorded failure (exit 14), replayed only with --cache-failures); running bash -c \'exit "${EXIT_WITH:?}"\'',
+      expect.stringMatching(/^dcache: recorded 0 B in .*, fresh until /),
     ]);
   });
 

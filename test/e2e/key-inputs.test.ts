@@ -80,7 +80,7 @@ describe('--env', () => {
     const miss = box.dcache(['run', '-v', '-e', 'DCACHE_TEST_TOKEN', '--', use.path], { env: { DCACHE_TEST_TOKEN: secret } });
     const hit = box.dcache(['run', '-v', '-e', 'DCACHE_TEST_TOKEN', '--', use.path], { env: { DCACHE_TEST_TOKEN: secret } });
     expect(use.runs()).toBe(1);
-    expect(plain(miss.stderr)).toMatch(/^dcache: miss \(no entry\); running .*use\.sh\n$/);
+    expect(plain(miss.stderr)).toMatch(/^dcache: miss \(no entry\); running .*use\.sh\ndcache: recorded 5 B in .*\n$/);
     expect(plain(hit.stderr)).toMatch(/^dcache: hit: /);
     for (const r of [miss, hit]) expect(r.stderr).not.toContain(secret);
   });

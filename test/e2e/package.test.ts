@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +10,7 @@ const root = resolve(import.meta.dirname, '../..');
 let work: string;
 let tarball: string;
 let contents: string[];
+let installed: string;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'dcache-pack-'));
@@ -19,10 +20,12 @@ beforeAll(() => {
   const [packed] = JSON.parse(out) as Array<{ filename: string; files: Array<{ path: string }> }>;
   tarball = join(work, packed!.filename);
   contents = packed!.files.map((f) => f.path).sort();
-  execFileSync('npm', ['install', '-g', '--prefix', join(work, 'prefix'), '--no-audit', '--no-fund', tarball], {
+  const install = spawnSync('npm', ['install', '-g', '--prefix', join(work, 'prefix'), '--no-audit', '--no-fund', tarball], {
     cwd: work,
-    stdio: 'ignore',
+    encoding: 'utf8',
   });
+  installed = `${install.stdout}${install.stderr}`;
+  if (install.status !== 0) throw new Error(`npm install -g failed:\n${installed}`);
 }, 120_000);
 
 afterAll(() => {
@@ -37,6 +40,12 @@ describe('the npm package', () => {
     expect(contents).toContain('LICENSE');
     expect(contents).toContain('CHANGELOG.md');
     expect(contents.filter((f) => f.startsWith('test/') || f.startsWith('src/') || f.endsWith('.map'))).toEqual([]);
+  });
+
+  it('installs without an install script for npm to ask about: dist/ comes built', () => {
+    expect(installed).not.toMatch(/install-scripts|prepare|postinstall/);
+    const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' })) as { scripts?: Record<string, string> };
+    expect(Object.keys(manifest.scripts ?? {}).filter((name) => /^(pre|post)?install$|^prepare$/.test(name))).toEqual([]);
   });
 
   it('installs with npm install -g and runs dcache run from there', ({ box }) => {

@@ -100,9 +100,10 @@ describe('single flight', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('ok\n');
     const lines = plain(r.stderr).trimEnd().split('\n');
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toBe(`dcache: waiting for process ${holder.pid}, which is running the same command`);
     expect(lines[1]).toMatch(/^dcache: miss \(no entry\); running /);
+    expect(lines[2]).toMatch(/^dcache: recorded 3 B in /);
     expect(command.runs()).toBe(2);
     // and what the waiter recorded is what the next call replays
     expect(box.dcache(['run', '--', command.path]).stdout.toString()).toBe('ok\n');
@@ -163,7 +164,8 @@ describe('single flight', () => {
     expect(lines[0]).toBe(`dcache: waiting for process ${holder.pid}, which is running the same command`);
     expect(lines[1]).toBe(`dcache: taking the lock over from process ${holder.pid}: it is no longer running`);
     expect(lines[2]).toMatch(/^dcache: miss \(no entry\); running /);
-    expect(lines).toHaveLength(3);
+    expect(lines[3]).toMatch(/^dcache: recorded 5 B in /);
+    expect(lines).toHaveLength(4);
     expect(command.runs()).toBe(2);
   });
 });

@@ -148,6 +148,6 @@ describe('a disk that is already full', () => {
     const next = dcacheWithin(box, 5_000, ['run', '-v', '--', command.path], { env: { DCACHE_DIR: cacheDir } });
     expect(next.signal).toBeNull();
     expect(next.stdout.toString()).toBe('hi\n');
-    expect(plain(next.stderr)).toMatch(/^dcache: miss \(no entry\); running .*quiet\.sh\n$/);
+    expect(plain(next.stderr)).toMatch(/^dcache: miss \(no entry\); running .*quiet\.sh\ndcache: recorded 3 B in .*\n$/);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFiles } from '../support/cache-files.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { beforeRecordedLine, plain } from '../support/messages.js';
 import { startDcache } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
 import { Nginx } from '../support/servers/nginx.js';
@@ -74,7 +74,7 @@ describe('--watch on a URL served by nginx', () => {
     const r = box.dcache(args(fetch, '-v'));
     box.dcache(args(fetch));
     expect(fetch.runs()).toBe(3);
-    expect(plain(r.stderr)).toBe(
+    expect(beforeRecordedLine(r.stderr)).toBe(
       `dcache: cannot check a watched source, so it counts as changed: ${nginx.url(name)} answered HEAD with 404 Not Found\n` +
         `dcache: miss (${nginx.url(name)} could not be checked: ${nginx.url(name)} answered HEAD with 404 Not Found); running ${fetch.path}\n`,
     );
@@ -218,7 +218,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('fetched\n');
-    expect(plain(r.stderr)).toBe(
+    expect(beforeRecordedLine(r.stderr)).toBe(
       `dcache: cannot check a watched source, so it counts as changed: ${url} did not answer within 1 s\n` +
         `dcache: miss (${url} could not be checked: ${url} did not answer within 1 s); running ${fetch.path}\n`,
     );

@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { beforeRecordedLine, plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // Watched local paths and --watch-cmd probes end to end: an entry recorded
@@ -56,7 +56,7 @@ describe('--watch on a file', () => {
     box.dcache(['run', '-p', 'forever', '-w', 'data.csv', '--', report.path]);
     writeFileSync(box.path('data.csv'), 'acme,42,extra\n');
     const r = box.dcache(['run', '-v', '-p', 'forever', '-w', 'data.csv', '--', report.path]);
-    expect(plain(r.stderr)).toMatch(/^dcache: miss \(data\.csv changed\); running .*report\.sh\n$/);
+    expect(beforeRecordedLine(r.stderr)).toMatch(/^dcache: miss \(data\.csv changed\); running .*report\.sh\n$/);
   });
 
   it('runs again once a missing watched file appears, then replays', ({ box }) => {
@@ -301,7 +301,7 @@ describe('--watch-cmd', () => {
     expect(fetch.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('data\n');
-    expect(plain(r.stderr)).toBe(
+    expect(beforeRecordedLine(r.stderr)).toBe(
       `dcache: cannot check a watched source, so it counts as changed: --watch-cmd '${probe}' did not finish within 1 s\n` +
         `dcache: miss (${probe} could not be checked: --watch-cmd '${probe}' did not finish within 1 s); running ${fetch.path}\n`,
     );

@@ -12,3 +12,13 @@ export function dcacheLines(stderr: string): string[] {
 
 // A stack trace or an internal error: never acceptable in dcache's output.
 export const CRASH = /internal error|^\s+at .+:\d+:\d+\)?$/m;
+
+// stderr without the closing line of a -v miss ("dcache: recorded 8 B in
+// 117 ms, fresh forever"), which it must end with: for tests that compare
+// the lines before it exactly.
+export function beforeRecordedLine(stderr: string): string {
+  const text = plain(stderr);
+  const m = /dcache: recorded \d+(?:\.\d+)? [KMG]?i?B in [^\n]+, fresh [^\n]+\n$/.exec(text);
+  if (m === null) throw new Error(`stderr does not end with a "recorded" line:\n${text}`);
+  return text.slice(0, m.index);
+}

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from '../support/fixture.js';
+import { plain } from '../support/messages.js';
+import { BIN } from '../support/sandbox.js';
+
+// Everyday use: what -v says at the end of a miss, and the README's first
+// command and cron recipe, run as written.
+
+const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+
+// The lines of the first fenced block after `heading` in the README.
+function block(heading: string): string[] {
+  const from = README.indexOf(heading);
+  if (from === -1) throw new Error(`the README has no "${heading}"`);
+  const m = /```[a-z]*\n([\s\S]*?)```/.exec(README.slice(from));
+  return m![1]!.trimEnd().split('\n');
+}
+
+describe('-v at the end of a miss', () => {
+  it('says what was recorded: size, duration and until when it is fresh', ({ box }) => {
+    const r = box.dcache(['run', '-v', '-p', 'ttl:1h30m', '--', 'echo', 'hello'], { env: { DCACHE_NOW: '2026-11-24T09:00:00Z', TZ: 'UTC' } });
+    expect(plain(r.stderr).split('\n')[1]).toMatch(/^dcache: recorded 6 B in \d+ ms, fresh until 2026-11-24 10:30:00 \+00:00$/);
+  });
+
+  it('says why nothing was recorded: a failure, or a declared output that is missing', ({ box }) => {
+    const failed = box.dcache(['run', '-v', '--', 'sh', '-c', 'exit 3']);
+    expect(failed.code).toBe(3);
+    expect(plain(failed.stderr).split('\n')[1]).toBe('dcache: not recorded: exit 3; only exit 0 is recorded (--cache-failures records failures)');
+    const missing = box.dcache(['run', '-v', '-o', 'report.csv', '--', 'true']);
+    expect(plain(missing.stderr).trimEnd().split('\n').at(-1)).toBe("dcache: not recorded: the declared output 'report.csv' does not exist");
+  });
+
+  it('says on a hit of a recorded failure that it is one, with its exit code', ({ box }) => {
+    const args = ['run', '-v', '--cache-failures', '--', 'sh', '-c', 'echo down; exit 4'];
+    expect(plain(box.dcache(args).stderr).split('\n')[1]).toMatch(/^dcache: recorded 5 B in \d+ ms, exit 4, fresh until /);
+    const hit = box.dcache(args);
+    expect(hit.code).toBe(4);
+    expect(plain(hit.stderr)).toMatch(/^dcache: hit: recorded 0s ago \([^)]+\), a failure \(exit 4\), fresh until /);
+  });
+});
+
+describe('the README, as written', () => {
+  it('has a first command that works: the second call replays what the first printed', ({ box }) => {
+    const lines = block('## Install and run');
+    expect(lines[0]).toBe("npm install && npx dcache run -v -- sh -c 'sleep 3; date'");
+    // `npx dcache` is this checkout's bin/dcache.js; npm install has run
+    const line = lines[1]!.replace(/^npx dcache /, `'${process.execPath}' '${BIN}' `);
+    const first = box.shell(line);
+    const second = box.shell(line);
+    expect(first.code).toBe(0);
+    expect(second.stdout.toString()).toBe(first.stdout.toString());
+    expect(plain(first.stderr)).toMatch(/^dcache: miss \(no entry\); running sh -c 'sleep 3; date'\ndcache: recorded /);
+    expect(plain(second.stderr)).toMatch(/^dcache: hit: /);
+  });
+
+  it('has a cron recipe that works under env -i with cron’s PATH and the crontab’s own', ({ box }) => {
+    const [pathLine, job] = block('### cron');
+    expect(pathLine).toBe('PATH=/usr/local/bin:/usr/bin:/bin');
+    // where `npm install -g` would have put dcache: a directory of the sandbox
+    // stands in for /usr/local/bin, with node and dcache in it
+    const local = box.path('usr-local-bin');
+    mkdirSync(local);
+    writeFileSync(join(local, 'dcache'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
+    chmodSync(join(local, 'dcache'), 0o755);
+    const reports = box.path('srv', 'reports');
+    mkdirSync(reports, { recursive: true });
+    writeFileSync(join(reports, 'fetch-customers.sh'), "#!/bin/sh\nmkdir -p raw && echo 'id,name' > raw/customers.csv\n");
+    chmodSync(join(reports, 'fetch-customers.sh'), 0o755);
+    const command = job!.replace(/^(\S+\s+){5}/, '').replace('/srv/reports', reports);
+    const cronPath = pathLine!.slice('PATH='.length).replace('/usr/local/bin', local);
+    const run = (path: string) =>
+      spawnSync('env', ['-i', `PATH=${path}`, `HOME=${box.root}`, 'SHELL=/bin/sh', `DCACHE_DIR=${box.cacheDir}`, '/bin/sh', '-c', command], { encoding: 'utf8' });
+    const without = run('/usr/bin:/bin');
+    expect(without.status).toBe(127);
+    const r = run(cronPath);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n');
+  });
+});
