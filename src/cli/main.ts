@@ -17,7 +17,7 @@ import { processInterrupts } from './interrupts.js';
 import { processHost } from './process-host.js';
 import type { Handlers } from './program.js';
 import { USAGE_EXIT_RUN } from './program.js';
-import { quickParseRun, toRunOptions, type RunCliOptions } from './run-options.js';
+import { looksLikeRunOption, quickParseRun, toRunOptions, type RunCliOptions } from './run-options.js';
 import { checkSettings, loadSettings, type Settings } from './settings.js';
 
 // The CLI shell: the only place that reads process.* (argv, the
@@ -100,6 +100,15 @@ export async function main(argv: string[]): Promise<number> {
   const commandInputs = async (command: string[], options: RunCliOptions): Promise<CommandInputs> => {
     const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
     messages = new Messages(stderr, verbosity, env);
+    // `dcache run ./fetch.sh -p ttl:1h`: -p is the command's; say so, once
+    const stray = argv.includes('--') ? undefined : command.slice(1).find(looksLikeRunOption);
+    if (stray !== undefined) {
+      messages.warnOnce(
+        'after-command',
+        `'${stray}' comes after the command, so it is passed to ${command[0]}, not read by dcache; ` +
+          "put dcache's options before the command (and -- between them to say so)",
+      );
+    }
     return {
       command,
       options: toRunOptions(options, await settings('run')),

@@ -211,3 +211,11 @@ export function runArgv(options: RunOptions, command: readonly string[]): string
   }
   return [...argv, '--', ...command];
 }
+
+// Whether an argument of the command reads as one of dcache's own options
+// (-p, --policy, --policy=daily): a sign that it was meant for dcache.
+export function looksLikeRunOption(arg: string): boolean {
+  if (!arg.startsWith('-') || arg === '-' || arg === '--') return false;
+  const long = arg.startsWith('--') ? arg.slice(2).split('=')[0] : null;
+  return (RUN_OPTIONS as readonly OptionSpec[]).some((spec) => (long !== null ? spec.long === long : `-${spec.short}` === arg));
+}

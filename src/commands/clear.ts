@@ -4,6 +4,7 @@ import { materialText } from './entry-info.js';
 import { ExitError } from '../errors.js';
 import { blobsOf } from '../schema/manifest.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
+import { nearEntries } from './near.js';
 import { formatSize } from '../size.js';
 import { readCatalog, type CatalogEntry } from '../store/local/catalog.js';
 import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
@@ -35,11 +36,12 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     olderThanMs = parsed.value;
   }
   let commandKey: string | null = null;
+  let commandCall: Awaited<ReturnType<typeof makeCommandCall>> | null = null;
   if (command !== null) {
-    const call = await makeCommandCall(command);
-    if (!call.ok) throw new ExitError(call.error, 2);
-    call.value.stdin?.dispose();
-    commandKey = call.value.key;
+    commandCall = await makeCommandCall(command);
+    if (!commandCall.ok) throw new ExitError(commandCall.error, 2);
+    commandCall.value.stdin?.dispose();
+    commandKey = commandCall.value.key;
   }
   const { store } = ctx;
   const catalog = readCatalog(store);
@@ -54,6 +56,11 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     else if (stale && !(await storedVerdict(entry, ctx.now)).fresh) selected.add(entry);
   }
   const chosen = catalog.entries.filter((e) => selected.has(e));
+  // `clear -- <command>` that selects nothing: name the entries of that command
+  if (commandCall?.ok && !catalog.entries.some((e) => e.key === commandKey)) {
+    const near = nearEntries(store, commandCall.value.material, ctx.now);
+    for (const line of near) ctx.messages.warn(`no entry for this command line; one recorded with other options: ${line}`);
+  }
   const kept = catalog.entries.filter((e) => !selected.has(e));
   if (selection.dryRun) {
     const keptBlobs = new Set<string>(kept.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));

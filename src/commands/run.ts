@@ -16,6 +16,7 @@ import type { LocalStore } from '../store/local/local-store.js';
 import { commandText } from './entry-info.js';
 import { makeCommandCall, type CommandCall, type CommandInputs } from './command-call.js';
 import { lockHolder } from '../engine/single-flight.js';
+import { nearEntries } from './near.js';
 import { runArgv } from '../cli/run-options.js';
 
 // A process whose reader went away dies of SIGPIPE in a shell; 128 + 13.
@@ -51,6 +52,7 @@ export async function run(ctx: RunContext): Promise<number> {
       openShared: (spec) => new RemoteSession(spec, ctx.env, call.signing, ctx.reporter, call.store),
       // stdin, part of the key, cannot be given to a process of its own
       ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh(runArgv(ctx.options, ctx.command)) } : {}),
+      nearEntries: () => nearEntries(call.store, call.material, call.clock()),
     });
     if (outcome.ok) return outcome.result;
     throw new ExitError(

@@ -8,6 +8,7 @@ import { formatInstant } from '../policy/clock.js';
 import { RemoteSession } from '../store/remote/session.js';
 import { escapeControls } from '../terminal/text.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
+import { nearEntries } from './near.js';
 
 export interface StatusContext extends CommandInputs {
   print: (line: string) => void;
@@ -61,6 +62,7 @@ export async function status(ctx: StatusContext): Promise<number> {
       return 0;
     }
     print(`would run: ${decision.reason}`);
+    if (decision.reason === 'no entry') for (const line of nearEntries(call.store, call.material, call.clock())) print(`  recorded with other options: ${line}`);
     return 1;
   } finally {
     call.stdin?.dispose();

@@ -75,6 +75,9 @@ export interface EngineDeps {
   // returns its pid; null if it could not start. Absent where the work
   // cannot be redone elsewhere: the stale entry is then not served.
   startRefresh?(): Promise<number | null>;
+  // With -v, when there is no entry: entries of the same work recorded with
+  // other options, and what differs ("…, with -o data/raw.csv")
+  nearEntries?(): string[];
 }
 
 export function getOrRecord<R>(call: Call, recipe: Recipe<R>, deps: EngineDeps): Promise<Outcome<R>> {
@@ -193,7 +196,11 @@ class Flow<R> {
         const pulled = await this.fromShared();
         if (pulled !== null) return pulled;
       }
-      if (!decision.fresh) reporter.info(`miss (${decision.reason}); running ${this.recipe.label}`);
+      if (!decision.fresh) {
+        const near = decision.reason === 'no entry' && reporter.verbose && this.deps.nearEntries ? this.deps.nearEntries() : [];
+        const also = near.length === 0 ? '' : `; recorded with other options: ${near.join('; ')}`;
+        reporter.info(`miss (${decision.reason}${also}); running ${this.recipe.label}`);
+      }
       // An entry that may stand in for a failed production (--stale-if-error).
       const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
       const recorded = await this.record(usable, decision.fresh ? null : decision.checks, fallback);

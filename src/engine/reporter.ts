@@ -2,6 +2,8 @@
 // words, which the CLI prints on stderr (prefixed `dcache:`) and the
 // library routes as its caller asks. Nothing here may fail the call.
 export interface Reporter {
+  // whether info() lines are shown (-v): work done only for them is skipped otherwise
+  readonly verbose?: boolean;
   // what --verbose asks for: hit or miss, and why
   info(message: string): void;
   // something went wrong with the cache; the call is unaffected

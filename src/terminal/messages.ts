@@ -20,6 +20,10 @@ export function wantsColour(stream: MessageSink, env: NodeJS.ProcessEnv): boolea
 }
 
 export class Messages implements Reporter {
+  get verbose(): boolean {
+    return this.verbosity === 'verbose';
+  }
+
   private chalk: InstanceType<typeof Chalk> | undefined;
   private readonly warned = new Set<string>();
 

@@ -80,3 +80,35 @@ describe('the README, as written', () => {
     expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n');
   });
 });
+
+describe('arguments after the command', () => {
+  it('belong to the command; one that reads as a dcache option is named once on stderr', ({ box }) => {
+    const r = box.dcache(['run', 'echo', 'hi', '-p', 'ttl:1h', '-v']);
+    expect(r.stdout.toString()).toBe('hi -p ttl:1h -v\n');
+    expect(plain(r.stderr)).toBe(
+      "dcache: '-p' comes after the command, so it is passed to echo, not read by dcache; put dcache's options before the command (and -- between them to say so)\n",
+    );
+    const explicit = box.dcache(['run', '--', 'echo', 'hi', '-p']);
+    expect(explicit.stderr).toBe('');
+    expect(box.dcache(['run', 'git', '--version']).stderr).toBe('');
+  });
+});
+
+describe('when a call has no entry, the entries of the same command with other options', () => {
+  it('are named, with what differs, by -v, status and clear --', ({ box }) => {
+    const script = box.counter('fetch.sh', 'echo rows > raw.csv');
+    box.dcache(['run', '-o', 'raw.csv', '--', script.path]);
+    box.dcache(['run', '--key', 'nightly', '--', script.path]);
+    const v = box.dcache(['run', '-v', '-e', 'TOKEN', '--', script.path]);
+    // the later one first
+    expect(plain(v.stderr).split('\n')[0]).toMatch(
+      /^dcache: miss \(no entry; recorded with other options: [0-9a-f]{12}, recorded 0s ago, without -e TOKEN, with --key "nightly"; [0-9a-f]{12}, recorded 0s ago, with -o raw\.csv, without -e TOKEN\); running /,
+    );
+    const status = box.dcache(['status', '--', script.path]);
+    expect(status.code).toBe(1);
+    expect(status.stdout.toString()).toMatch(/^would run: no entry\n {2}recorded with other options: [0-9a-f]{12}, recorded 0s ago, with -e TOKEN\n/);
+    const cleared = box.dcache(['clear', '--key', 'other', '--', script.path]);
+    expect(cleared.stdout.toString()).toBe('removed 0 entries, 0 B\n');
+    expect(plain(cleared.stderr)).toMatch(/^dcache: no entry for this command line; one recorded with other options: [0-9a-f]{12}, recorded 0s ago, with --key "nightly"\n/);
+  });
+});
