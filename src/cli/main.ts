@@ -51,12 +51,12 @@ function closeStdout(): void {
 }
 
 // Starts `dcache <argv>` as a background refresh (see RunContext).
-async function spawnRefresh(argv: string[]): Promise<number | null> {
+async function spawnRefresh(argv: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
   const { spawn } = await import('node:child_process');
   try {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
       cwd: process.cwd(),
-      env: { ...process.env, [REFRESH_VARIABLE]: '1' },
+      env: { ...env, [REFRESH_VARIABLE]: '1' },
       detached: true,
       stdio: 'ignore',
     });
@@ -112,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     return {
       command,
       options: toRunOptions(options, await settings('run')),
+      given: options,
       cwd: process.cwd(),
       home: homedir(),
       env,
@@ -122,8 +123,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const handlers: Handlers = {
     run: async (command, options) =>
-      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout, spawnRefresh }),
-    warm: async (command, options) => warm({ ...(await commandInputs(command, options)), reporter: messages, spawnRefresh }),
+      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout, spawnRefresh: (args: string[]) => spawnRefresh(args, env) }),
+    warm: async (command, options) => warm({ ...(await commandInputs(command, options)), reporter: messages, spawnRefresh: (args: string[]) => spawnRefresh(args, env) }),
     status: async (command, options) =>
       status({ ...(await commandInputs(command, options)), print: (line) => stdout().write(`${line}\n`), reporter: messages }),
     cache: async (options, command) => {

@@ -285,16 +285,20 @@ Examples:
   program.configureOutput({
     writeOut: (text) => io.stdout().write(text),
     writeErr: (text) => io.stderr().write(text),
-    outputError: (message, write) => write(`dcache: ${message.replace(/^error: /, '').trimEnd()}\n`),
+    outputError: (message, write) => write(`dcache: ${oneLine(message)}${message.includes("unknown option '-v'") ? ' (did you mean -V, --version?)' : ''}\n`),
   });
   for (const sub of program.commands) {
     sub.exitOverride();
     sub.configureOutput({
       writeOut: (text) => io.stdout().write(text),
       writeErr: (text) => io.stderr().write(text),
-      outputError: (message, write) =>
-        write(`dcache: ${message.replace(/^error: /, '').trimEnd()} (see 'dcache ${sub.name()} --help')\n`),
+      outputError: (message, write) => write(`dcache: ${oneLine(message)}; see 'dcache ${sub.name()} --help'\n`),
     });
+  }
+  // `dcache help nosuch`: commander would print the general help
+  if (argv[0] === 'help' && argv[1] !== undefined && !program.commands.some((c) => c.name() === argv[1])) {
+    io.stderr().write(`dcache: unknown command '${argv[1]}'; the commands are ${program.commands.map((c) => c.name()).join(', ')}\n`);
+    return 2;
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -314,4 +318,12 @@ interface ClearCliOptions {
   stale?: boolean;
   olderThan?: string;
   dryRun?: boolean;
+}
+
+// commander's message as one line: "unknown option '--polcy' (did you mean --policy?)"
+function oneLine(message: string): string {
+  return message
+    .replace(/^error: /, '')
+    .trimEnd()
+    .replace(/\n\(Did you mean (.+)\?\)$/, ' (did you mean $1?)');
 }

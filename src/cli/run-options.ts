@@ -193,12 +193,15 @@ export function quickParseRun(argv: readonly string[]): { command: string[]; opt
   return null;
 }
 
-// The command line of `dcache run` that makes the call these options and
-// this command make: what a background refresh runs. Every option is
-// given in its --name=value form; what only shapes messages is left out.
-export function runArgv(options: RunOptions, command: readonly string[]): string[] {
+// The command line of `dcache run` that makes the call these options (as
+// typed: the refresh reads the same settings from its environment and
+// files, and a setting such as DCACHE_REMOTE may hold a password, which a
+// command line would show to every user of the machine) and this command
+// make: what a background refresh runs. Every option is given in its
+// --name=value form; what only shapes messages is left out.
+export function runArgv(options: RunCliOptions, command: readonly string[]): string[] {
   const argv = ['run'];
-  const given = options as unknown as Record<string, unknown>;
+  const given = options as Record<string, unknown>;
   for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
     if (spec.key === 'verbose' || spec.key === 'quiet' || spec.key === 'explain') continue;
     const value = given[spec.key];

@@ -35,20 +35,28 @@ export function awsSettings(env: NodeJS.ProcessEnv): AwsSettings {
   return { region, endpoint, profile };
 }
 
-// Credentials in the environment are taken as they are (they come first in
-// the AWS chain too); anything else is the AWS SDK's chain, which knows
-// every way AWS tools find credentials. null when there are none.
-export async function awsCredentials(env: NodeJS.ProcessEnv, profile: string): Promise<AwsCredentials | null> {
+// Where credentials come from, asked before each request. Credentials in
+// the environment are taken as they are (they come first in the AWS chain
+// too); anything else is the AWS SDK's chain, which knows every way AWS
+// tools find credentials, and which renews temporary ones (an assumed
+// role, SSO) before they expire. A provider answers null when there are none.
+export async function awsCredentialProvider(env: NodeJS.ProcessEnv, profile: string): Promise<() => Promise<AwsCredentials | null>> {
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    return {
+    const fixed: AwsCredentials = {
       accessKeyId: env.AWS_ACCESS_KEY_ID,
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
       ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
     };
+    return async () => fixed;
   }
   const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+  const chain = fromNodeProviderChain({ profile });
+  return () => fromChain(chain);
+}
+
+async function fromChain(chain: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>): Promise<AwsCredentials | null> {
   try {
-    const credentials = await fromNodeProviderChain({ profile })();
+    const credentials = await chain();
     return {
       accessKeyId: credentials.accessKeyId,
       secretAccessKey: credentials.secretAccessKey,

@@ -68,7 +68,8 @@ function fromConnectionString(text: string): AzureSettings {
 }
 
 class AzureStore implements ObjectStore {
-  private token: Promise<string> | null = null;
+  // the Entra ID token, until a few minutes before it expires
+  private token: Promise<{ token: string; expiresOnTimestamp: number }> | null = null;
 
   constructor(
     private readonly settings: AzureSettings,
@@ -138,7 +139,7 @@ class AzureStore implements ObjectStore {
       if ('absent' in condition) headers['if-none-match'] = '*';
       else headers['if-match'] = condition.match;
     }
-    const response = await this.send('PUT', path, {}, { signal, headers, body: Buffer.isBuffer(body) ? body : body.open(0, body.size) });
+    const response = await this.send('PUT', path, {}, { signal, headers, body: Buffer.isBuffer(body) ? body : () => body.open(0, body.size) });
     if (condition !== undefined && failedCondition(response)) {
       response.cancel();
       return null;
@@ -171,7 +172,7 @@ class AzureStore implements ObjectStore {
       const response = await this.send('PUT', path, { comp: 'block', blockid: ids[i]! }, {
         signal,
         headers: { 'content-length': String(part.end - part.start) },
-        body: body.open(part.start, part.end),
+        body: () => body.open(part.start, part.end),
       });
       await check(response);
       response.cancel();
@@ -191,7 +192,7 @@ class AzureStore implements ObjectStore {
     method: string,
     path: string,
     query: Record<string, string>,
-    options: { signal?: AbortSignal | undefined; headers?: Record<string, string>; body?: Buffer | Readable } = {},
+    options: { signal?: AbortSignal | undefined; headers?: Record<string, string>; body?: Buffer | (() => Readable) } = {},
   ): Promise<Reply> {
     const { settings } = this;
     const url = new URL(`${settings.endpoint}${path}`);
@@ -216,12 +217,13 @@ class AzureStore implements ObjectStore {
     }
   }
 
-  private entraToken(): Promise<string> {
-    this.token ??= (async () => {
+  private async entraToken(): Promise<string> {
+    const held = await this.token?.catch(() => null);
+    if (held && held.expiresOnTimestamp - this.clock() > 5 * 60 * 1000) return held.token;
+    this.token = (async () => {
       const { DefaultAzureCredential } = await import('@azure/identity');
       try {
-        const token = await new DefaultAzureCredential().getToken('https://storage.azure.com/.default');
-        return token.token;
+        return await new DefaultAzureCredential().getToken('https://storage.azure.com/.default');
       } catch (err) {
         throw new CloudError(
           `no Microsoft Entra ID credentials (${(err as Error).message.split('\n')[0]}); \`az login\`, AZURE_STORAGE_KEY or a connection string gives some`,
@@ -229,7 +231,7 @@ class AzureStore implements ObjectStore {
         );
       }
     })();
-    return this.token;
+    return (await this.token).token;
   }
 }
 

@@ -17,7 +17,8 @@ const SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
 export class GcsStore implements ObjectStore {
   private readonly base: string;
   private readonly emulated: boolean;
-  private token: Promise<string> | null = null;
+  // Google's client, which keeps its token and renews it before it expires
+  private auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | null = null;
 
   constructor(
     private readonly env: NodeJS.ProcessEnv,
@@ -84,7 +85,7 @@ export class GcsStore implements ObjectStore {
     url.searchParams.set('fields', 'generation');
     if (condition !== undefined) url.searchParams.set('ifGenerationMatch', 'absent' in condition ? '0' : condition.match);
     const size = Buffer.isBuffer(body) ? body.length : body.size;
-    const stream: Buffer | Readable = Buffer.isBuffer(body) ? body : body.open(0, body.size);
+    const stream: Buffer | (() => Readable) = Buffer.isBuffer(body) ? body : () => body.open(0, body.size);
     const response = await this.send('POST', url, signal, stream, { 'content-length': String(size), 'content-type': 'application/octet-stream' });
     if (condition !== undefined && response.status === 412) {
       response.cancel();
@@ -115,7 +116,7 @@ export class GcsStore implements ObjectStore {
     return `${this.base}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}`;
   }
 
-  private async send(method: string, url: URL, signal?: AbortSignal, body?: Buffer | Readable, extra: Record<string, string> = {}): Promise<Reply> {
+  private async send(method: string, url: URL, signal?: AbortSignal, body?: Buffer | (() => Readable), extra: Record<string, string> = {}): Promise<Reply> {
     const headers: Record<string, string> = { ...extra };
     if (!this.emulated) headers.authorization = `Bearer ${await this.accessToken()}`;
     try {
@@ -147,19 +148,16 @@ export class GcsStore implements ObjectStore {
   }
 
   private async accessToken(): Promise<string> {
-    this.token ??= (async () => {
-      const { GoogleAuth } = await import('google-auth-library');
-      try {
-        const token = await new GoogleAuth({ scopes: SCOPE }).getAccessToken();
-        if (!token) throw new Error('no token');
-        return token;
-      } catch (err) {
-        throw new CloudError(
-          `no Google credentials (${(err as Error).message.split('\n')[0]}); \`gcloud auth application-default login\` or GOOGLE_APPLICATION_CREDENTIALS sets them`,
-          'NoCredentials',
-        );
-      }
-    })();
-    return this.token;
+    this.auth ??= import('google-auth-library').then(({ GoogleAuth }) => new GoogleAuth({ scopes: SCOPE }));
+    try {
+      const token = await (await this.auth).getAccessToken();
+      if (!token) throw new Error('no token');
+      return token;
+    } catch (err) {
+      throw new CloudError(
+        `no Google credentials (${(err as Error).message.split('\n')[0]}); \`gcloud auth application-default login\` or GOOGLE_APPLICATION_CREDENTIALS sets them`,
+        'NoCredentials',
+      );
+    }
   }
 }

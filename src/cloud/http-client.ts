@@ -18,7 +18,8 @@ export interface SendOptions {
   method: string;
   headers?: Record<string, string>;
   // a body of known length: bytes, or a stream of `content-length` bytes
-  body?: Buffer | Readable;
+  // (opened only when the request is sent, when given as a function)
+  body?: Buffer | Readable | (() => Buffer | Readable);
   // aborts the request, and the reading of its answer
   signal: AbortSignal;
 }
@@ -78,11 +79,16 @@ export function send(url: URL, options: SendOptions): Promise<Reply> {
       resolve(new Reply(message)),
     );
     req.on('error', reject);
-    const { body } = options;
+    const body = typeof options.body === 'function' ? options.body() : options.body;
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
     else {
       body.on('error', (err) => req.destroy(err));
+      // a request that fails, or is answered before its body is sent (412),
+      // closes the file it was reading
+      req.on('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
       body.pipe(req);
     }
   });

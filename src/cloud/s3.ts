@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { awsCredentials, awsSettings, type AwsSettings } from './aws-config.js';
+import { awsCredentialProvider, awsSettings, type AwsSettings } from './aws-config.js';
 import { CloudError, describeFetchFailure, xmlValue, xmlValues } from './cloud-error.js';
 import { send, type Reply } from './http-client.js';
 import { partsOf } from './parts.js';
@@ -23,7 +23,7 @@ interface Request {
 }
 
 export class S3Store implements ObjectStore {
-  private credentials: Promise<AwsCredentials | null> | null = null;
+  private provider: Promise<() => Promise<AwsCredentials | null>> | null = null;
   private readonly settings: AwsSettings;
   // the region each bucket answered from, when it is not the configured one
   private readonly regions = new Map<string, string>();
@@ -217,7 +217,7 @@ export class S3Store implements ObjectStore {
       const headers = signRequest({ method: request.method, url, headers: { ...request.headers }, region, service: 's3', credentials, now: this.clock() });
       let response: Reply;
       try {
-        response = await send(url, { method: request.method, headers, body: request.body?.(), signal });
+        response = await send(url, { method: request.method, headers, body: request.body, signal });
       } catch (err) {
         const failure = describeFetchFailure(err, this.timeoutMs);
         throw new CloudError(failure.message, failure.code);
@@ -246,8 +246,8 @@ export class S3Store implements ObjectStore {
   }
 
   private async credentialsOnce(): Promise<AwsCredentials> {
-    this.credentials ??= awsCredentials(this.env, this.settings.profile);
-    const credentials = await this.credentials;
+    this.provider ??= awsCredentialProvider(this.env, this.settings.profile);
+    const credentials = await (await this.provider)();
     if (credentials === null) {
       throw new CloudError(
         'no AWS credentials (none in the environment, the profile, SSO, or the instance); `aws configure` or AWS_ACCESS_KEY_ID sets them',

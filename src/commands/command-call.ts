@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RunOptions } from '../cli/run-options.js';
+import type { RunCliOptions, RunOptions } from '../cli/run-options.js';
 import { prepareCall, type Call, type CallContext } from '../engine/call.js';
 import { copyStdin, hashEnvSpecs, type StdinCopy } from '../engine/key-inputs.js';
 import type { Result } from '../errors.js';
@@ -25,6 +25,9 @@ export interface CommandCall extends Call {
 export interface CommandInputs extends CallContext {
   command: string[];
   options: RunOptions;
+  // the options as typed on the command line, without the settings' values
+  // (DCACHE_REMOTE may hold a password): what a background refresh is given
+  given: RunCliOptions;
   stdin: () => Readable;
 }
 

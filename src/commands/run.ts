@@ -51,7 +51,7 @@ export async function run(ctx: RunContext): Promise<number> {
       interrupts: ctx.interrupts,
       openShared: (spec) => new RemoteSession(spec, ctx.env, call.signing, ctx.reporter, call.store),
       // stdin, part of the key, cannot be given to a process of its own
-      ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh(runArgv(ctx.options, ctx.command)) } : {}),
+      ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh(runArgv(ctx.given, ctx.command)) } : {}),
       nearEntries: () => nearEntries(call.store, call.material, call.clock()),
     });
     if (outcome.ok) return outcome.result;

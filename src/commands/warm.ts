@@ -36,7 +36,7 @@ export async function warm(ctx: WarmContext): Promise<number> {
       ctx.reporter.info(`a refresh is already running (${holder})`);
       return 0;
     }
-    const pid = await ctx.spawnRefresh(runArgv(ctx.options, ctx.command));
+    const pid = await ctx.spawnRefresh(runArgv(ctx.given, ctx.command));
     if (pid === null) {
       ctx.reporter.warn('the refresh could not be started');
       return 1;

@@ -238,6 +238,13 @@ class Flow<R> {
   // unless a refresh (or a run) of it is already under way on this machine.
   private async replayStale(entry: Manifest, why: string): Promise<R | null> {
     const { call } = this;
+    const now = call.clock();
+    // replayed first: the refresh runs the command, which may rewrite the
+    // output files being restored
+    const result = await this.replay(entry);
+    if (result === null) return null;
+    const saved = Math.round(entry.durationMs - call.host.elapsedMs());
+    call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved });
     const holder = await lockHolder(call);
     let refresh: string;
     if (holder !== null) refresh = `a refresh is already running (${holder})`;
@@ -245,13 +252,7 @@ class Flow<R> {
       const pid = await this.deps.startRefresh!();
       refresh = pid === null ? 'the refresh could not be started' : `refreshing in the background (pid ${pid})`;
     }
-    const now = call.clock();
     this.reporter.info(`stale hit: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ${why}; ${refresh}`);
-    const result = await this.replay(entry);
-    if (result !== null) {
-      const saved = Math.round(entry.durationMs - call.host.elapsedMs());
-      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved });
-    }
     return result;
   }
 

@@ -56,7 +56,8 @@ function digest(value: unknown, path: string, name: string, seen: Set<object>): 
       const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
       return node(`typed:${value.constructor.name}`, [bytes]);
     }
-    if (Array.isArray(value)) return node('array', value.map((item, i) => digest(item, `${path}[${i}]`, name, seen)));
+    // Array.from: a hole in a sparse array is undefined
+    if (Array.isArray(value)) return node('array', Array.from(value, (item, i) => digest(item, `${path}[${i}]`, name, seen)));
     if (value instanceof Map) {
       const pairs = [...value].map(([k, v], i) => node('entry', [digest(k, `${path} (a key of the Map)`, name, seen), digest(v, `${path}.get(key ${i + 1})`, name, seen)]));
       return node('map', pairs.sort(byHex));

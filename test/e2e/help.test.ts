@@ -172,15 +172,27 @@ describe('a mistyped subcommand', () => {
   it('suggests the nearest subcommand on stderr and exits 2', ({ box }) => {
     const r = box.dcache(['rn', '--', 'echo', 'hi']);
     expect(r.stdout.toString()).toBe('');
-    expect(plain(r.stderr)).toContain("unknown command 'rn'");
-    expect(plain(r.stderr)).toContain('Did you mean run?');
+    expect(plain(r.stderr)).toBe("dcache: unknown command 'rn' (did you mean run?)\n");
+    expect(r.code).toBe(2);
+  });
+
+  it('says that a command given to help is unknown, and lists the commands', ({ box }) => {
+    const r = box.dcache(['help', 'nosuch']);
+    expect(r.stdout.toString()).toBe('');
+    expect(plain(r.stderr)).toMatch(/^dcache: unknown command 'nosuch'; the commands are run, status, warm, ls, /);
+    expect(r.code).toBe(2);
+  });
+
+  it('suggests -V, --version for a top-level -v', ({ box }) => {
+    const r = box.dcache(['-v']);
+    expect(plain(r.stderr)).toBe("dcache: unknown option '-v' (did you mean -V, --version?)\n");
     expect(r.code).toBe(2);
   });
 
   it('suggests the nearest option of run and exits 125', ({ box }) => {
     const r = box.dcache(['run', '--polcy', 'daily', '--', 'echo', 'hi']);
     expect(r.stdout.toString()).toBe('');
-    expect(plain(r.stderr)).toContain('Did you mean --policy?');
+    expect(plain(r.stderr)).toBe("dcache: unknown option '--polcy' (did you mean --policy?); see 'dcache run --help'\n");
     expect(r.code).toBe(125);
   });
 });

@@ -211,12 +211,20 @@ export class ObjectStoreRemote implements RemoteStore {
       // long this one takes to be answered
       const due = me.elapsedMs() + timing.heartbeatMs;
       renewing = this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current })
-        .then((next) => {
-          if (!held) return;
+        .then(async (next) => {
+          // kept even when released meanwhile: the release deletes this version
           if (next !== null) {
             current = next;
             return;
           }
+          // Refused: another machine wrote it, or our last write went through
+          // after its deadline passed (so `current` is a version behind).
+          const now = await this.readLease(name).catch(() => null);
+          if (now !== null && leaseId(now.text) === lease.id) {
+            current = now.match;
+            return;
+          }
+          if (!held) return;
           lost = 'the lease was taken over by another machine (was this process stopped?)';
           renewal.stop();
           this.renewals.delete(renewal);
@@ -292,6 +300,19 @@ export class ObjectStoreRemote implements RemoteStore {
       for (const blob of blobsOf(entry)) referenced.add(blob.hash);
     });
     if (report.foreign === 0) {
+      // An entry written since the first listing (a machine recording again)
+      // may name an old blob it found stored and did not upload again: the
+      // entries are listed once more, and what is new is read too.
+      const seen = new Map(entries.map((o) => [o.key, o.match]));
+      const since = (await this.listUnder('entries/')).filter((o) => seen.get(o.key) !== o.match);
+      await eachAtOnce(since, 8, async (o) => {
+        const bytes = await this.readSmall(o.key.slice(this.prefix.length), MAX_MANIFEST_BYTES, this.timeoutMs);
+        const entry = bytes === null ? null : readEntry(o.key.slice(this.prefix.length + 'entries/'.length), bytes);
+        if (entry === 'foreign') report.foreign++;
+        else if (entry !== null) for (const blob of blobsOf(entry)) referenced.add(blob.hash);
+      });
+    }
+    if (report.foreign === 0) {
       const blobs = await this.listUnder('blobs/');
       await eachAtOnce(blobs, 8, async (o) => {
         if (!referenced.has(o.key.slice(this.prefix.length + 'blobs/'.length)) && old(o) && (await remove(o))) report.blobs++;
@@ -304,10 +325,15 @@ export class ObjectStoreRemote implements RemoteStore {
     return report;
   }
 
-  private listUnder(name: string): Promise<ListedObject[]> {
-    // a listing of many pages may take a while: a deadline per 1,000 objects is not known
-    // up front, so it has ten times the timeout
-    return this.withDeadline(`LIST ${name}`, this.timeoutMs * 10, (signal) => this.store.list(this.bucket, this.prefix + name, signal));
+  // A listing for gc, however many pages: each page's request has the
+  // timeout (the client's own, without a signal), not the whole listing.
+  private async listUnder(name: string): Promise<ListedObject[]> {
+    try {
+      return await this.store.list(this.bucket, this.prefix + name);
+    } catch (err) {
+      if (err instanceof CloudError) throw new RemoteError(`${this.label}: LIST ${name}: ${err.message}`);
+      throw err;
+    }
   }
 
   // Stops renewing the leases not yet released: they lapse after a lease.
@@ -350,9 +376,20 @@ export class ObjectStoreRemote implements RemoteStore {
   // cloud's refusals and the deadline become RemoteErrors naming the store.
   private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), budgetMs);
+    let timer: NodeJS.Timeout | undefined;
+    // Also what does not listen to the signal (a credential chain asking
+    // the instance's metadata service) is given up at the deadline.
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new Error('deadline'));
+      }, budgetMs);
+    });
     try {
-      return await work(controller.signal);
+      const running = work(controller.signal);
+      // a rejection after the deadline has nobody to tell
+      running.catch(() => {});
+      return await Promise.race([running, deadline]);
     } catch (err) {
       if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
       if (err instanceof CloudError) throw new RemoteError(`${this.label}: ${what}: ${err.message}`);
@@ -410,6 +447,16 @@ async function collect(body: AsyncIterable<Buffer>, limit: number, cancel: () =>
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+// The id of the holder that wrote a lease, or null.
+function leaseId(text: string): string | null {
+  try {
+    const lease = JSON.parse(text) as Partial<Lease>;
+    return lease[LEASE_MARK] === 1 && typeof lease.id === 'string' ? lease.id : null;
+  } catch {
+    return null;
+  }
 }
 
 // Who holds a lease, from its text.
