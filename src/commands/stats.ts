@@ -14,8 +14,11 @@ const DAYS = 14;
 export async function stats(ctx: CacheCommandContext, options: { json: boolean; zero: boolean }): Promise<number> {
   if (options.zero) {
     clearActivity(ctx.dir);
-    ctx.stdout.write('statistics reset\n');
-    return 0;
+    // with --json, the answer is the statistics as they now are
+    if (!options.json) {
+      ctx.stdout.write('statistics reset\n');
+      return 0;
+    }
   }
   const { store } = ctx;
   const catalog = readCatalog(store);

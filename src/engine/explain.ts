@@ -22,7 +22,7 @@ export function explainDecision(plan: Call, decision: Decision): string[] {
     lines.push(
       `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} ` +
         `(${entry.recordedAt > now ? 'after now' : `${formatAge(now - entry.recordedAt)} ago`}), ` +
-        `exit ${entry.exitCode}, ${bytes} bytes of output, ${entry.outputs.length} output paths`,
+        `exit ${entry.exitCode}, ${count(bytes, 'byte')} of output, ${count(entry.outputs.length, 'output path')}`,
     );
     for (const policy of plan.policies) {
       const v = judgePolicy(policy, entry.recordedAt, now, plan.zone);
@@ -87,4 +87,9 @@ function materialLines(m: KeyMaterial): string[] {
     `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
     `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
   ];
+}
+
+// "1 output path", "2 output paths"
+function count(n: number, thing: string): string {
+  return `${n} ${thing}${n === 1 ? '' : 's'}`;
 }

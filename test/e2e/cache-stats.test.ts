@@ -202,6 +202,14 @@ describe('dcache stats', () => {
 });
 
 describe('dcache stats --zero', () => {
+  it('answers with the statistics as JSON, counted afresh, with --json', ({ box }) => {
+    const a = box.counter('a.sh', 'echo a');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    const r = box.dcache(['stats', '--zero', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.toString())).toMatchObject({ version: 1, entries: 1, hits: 0, misses: 0, hitRate: null });
+  });
+
   it('resets the counts, keeps the entries, and counts afresh', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));

@@ -145,7 +145,7 @@ describe('dcache status --explain', () => {
     expect(lines[5]).toMatch(/^ {2}stdin: hash [0-9a-f]{64}$/);
     expect(lines[6]).toBe('  outputs: out.csv');
     expect(lines[7]).toBe('  key text: "ns1"');
-    expect(lines[8]).toBe('entry: recorded 2024-08-27 09:00:00 +02:00 (1h ago), exit 0, 6 bytes of output, 1 output paths');
+    expect(lines[8]).toBe('entry: recorded 2024-08-27 09:00:00 +02:00 (1h ago), exit 0, 6 bytes of output, 1 output path');
     expect(lines[9]).toBe('policy daily: fresh until 2024-08-28 00:00:00 +02:00');
     expect(lines[10]).toBe('policy ttl:2h: fresh until 2024-08-27 11:00:00 +02:00');
     expect(lines[11]).toMatch(/^watch data\.csv: recorded 8 bytes, hash ([0-9a-f]{64}); now 8 bytes, hash \1: unchanged$/);
