@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
@@ -207,10 +207,10 @@ describe('dcache ls colour', () => {
   it('colours the table on a terminal, and it reads the same without the colour', ({ box }) => {
     record(box);
     const tty = onTerminal(box, 'ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
-    const piped = box.dcache(['ls'], at('2024-08-27T12:00:00'));
+    const uncoloured = onTerminal(box, 'ls', { env: { DCACHE_NOW: '2024-08-27T12:00:00', NO_COLOR: '1' } });
     expect(tty.code).toBe(0);
     expect(tty.text).toContain(ESC);
-    expect(plain(tty.text)).toBe(piped.stdout.toString());
+    expect(plain(tty.text)).toBe(uncoloured.text);
   });
 
   it('writes no escape codes on a terminal when NO_COLOR is set', ({ box }) => {
@@ -258,13 +258,34 @@ describe('dcache ls on a narrow terminal', () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(150);
     const row = cells(lines[1]!);
     expect(row[0]).toBe(entry!.key.slice(0, 12));
-    expect(row[7]).toMatch(/^echo word0 word1 .*…$/);
+    // the working directory went first, then the command was cut
+    expect(row.at(-1)).toMatch(/^echo word0 word1 .*…$/);
   });
 
   it('keeps the whole command in a pipe', ({ box }) => {
     box.dcache(['run', '--', ...longCommand], at('2024-08-27T09:00:00'));
     const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
     expect(cells(lines[1]!)[7]).toBe(longCommand.join(' '));
+  });
+
+  it('keeps on 80 columns what tells entries of one command apart, compact states and the exit code of a failure; the directory goes first', ({ box }) => {
+    const deep = box.path('a', 'very', 'long', 'working', 'directory', 'for', 'the', 'reports');
+    mkdirSync(deep, { recursive: true });
+    const fetch = box.counter('fetch-customer-data.sh', 'echo rows > out.csv');
+    const run = (args: string[]) => box.dcache(['run', ...args, '--', fetch.path], { cwd: deep, env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
+    run(['-o', 'out.csv']);
+    run(['--key', 'nightly']);
+    run(['-e', 'HOME']);
+    box.dcache(['run', '--cache-failures', '--', 'sh', '-c', 'exit 3'], { cwd: deep, env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
+    const tty = onTerminal(box, 'ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const lines = tty.text.trimEnd().split('\n');
+    expect(cells(lines[0]!)).toEqual(['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'COMMAND']);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+    const rows = lines.slice(1).map(cells);
+    expect(rows.map((r) => r[2])).toEqual(['fresh 12h', 'fresh 12h', 'fresh 12h', 'fresh 12h']);
+    expect(rows.map((r) => r[6]!.replace(/^.*?(\[|\(exit)/, '$1')).sort()).toEqual(['(exit 3)', '[--key nightly]', '[-e HOME]', '[-o out.csv]']);
+    const piped = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
+    expect(piped.map(cells)).toContainEqual([expect.any(String), '3h ago', 'fresh until 2024-08-28 00:00', '5 B', '0', 'daily', deep, `${fetch.path} [-o out.csv]`]);
   });
 
   it('fits every line into an 80-column terminal', ({ box }) => {
