@@ -8,7 +8,9 @@ import type { CacheCommandContext } from './context.js';
 
 export const STATS_JSON_VERSION = 1;
 const TOP = 10;
+// days in the JSON (a contract), and in the chart on a terminal
 const DAYS = 14;
+const CHART_DAYS = 30;
 
 // dcache stats: how much the cache holds and what it has saved.
 export async function stats(ctx: CacheCommandContext, options: { json: boolean; zero: boolean }): Promise<number> {
@@ -51,11 +53,13 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
     .sort((a, b) => b.savedMs - a.savedMs || b.hits - a.hits || (a.key < b.key ? -1 : 1))
     .slice(0, TOP);
   const today = new Date(ctx.now);
-  const days = Array.from({ length: DAYS }, (_, i) => {
-    const date = dayOf(new Date(today.getFullYear(), today.getMonth(), today.getDate() - (DAYS - 1 - i), 12).getTime());
-    const d = activity.days.get(date);
-    return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0 };
-  });
+  const lastDays = (count: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const date = dayOf(new Date(today.getFullYear(), today.getMonth(), today.getDate() - (count - 1 - i), 12).getTime());
+      const d = activity.days.get(date);
+      return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0 };
+    });
+  const days = lastDays(DAYS);
   const bytes = listBlobs(store).reduce((n, b) => n + b.size, 0);
   const hitRate = hits + misses === 0 ? null : hits / (hits + misses);
   if (options.json) {
@@ -87,16 +91,18 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
   if (commands.length > 0) {
     out();
     out(paint.bold('top commands'));
-    for (const c of commands) {
-      out(`  ${String(c.hits).padStart(6)} hits  ${formatAge(c.savedMs).padStart(7)} saved  ${c.command ?? `(entry ${c.key} removed)`}`);
+    // a command that was never recorded (its runs failed) and never hit is not one
+    for (const c of commands.filter((c) => c.command !== null || c.hits > 0)) {
+      out(`  ${c.key.slice(0, 12)}  ${String(c.hits).padStart(6)} hits  ${formatAge(c.savedMs).padStart(7)} saved  ${c.command ?? '(entry removed)'}`);
     }
   }
   if (ctx.stdout.isTTY) {
     out();
-    out(paint.bold(`last ${DAYS} days`) + paint.dim('  (hits green, misses yellow)'));
-    const most = Math.max(1, ...days.map((d) => d.hits + d.misses));
+    out(paint.bold(`last ${CHART_DAYS} days`) + paint.dim('  (hits green, misses yellow)'));
+    const chart = lastDays(CHART_DAYS);
+    const most = Math.max(1, ...chart.map((d) => d.hits + d.misses));
     const width = 40;
-    for (const d of days) {
+    for (const d of chart) {
       const h = Math.round((d.hits / most) * width);
       const m = Math.round((d.misses / most) * width);
       out(`  ${d.date.slice(5)}  ${paint.green('█'.repeat(h))}${paint.yellow('█'.repeat(m))} ${d.hits}/${d.misses}`);

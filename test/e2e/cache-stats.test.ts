@@ -176,7 +176,7 @@ describe('dcache stats', () => {
     const s = stats(box);
     expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1 });
     expect(s.commands).toEqual([expect.objectContaining({ key, command: null, hits: 1, misses: 1 })]);
-    expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toContain(`(entry ${key} removed)`);
+    expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toMatch(new RegExp(`  ${key.slice(0, 12)} +1 hits +\\S+ saved  \\(entry removed\\)`));
   });
 
   it('counts the same after gc has folded the logs of past days into its summary', ({ box }) => {
@@ -226,6 +226,15 @@ describe('dcache stats --zero', () => {
 });
 
 describe('dcache stats for people', () => {
+  it('lists no command that was never recorded nor hit', ({ box }) => {
+    box.dcache(['run', '--', 'sh', '-c', 'exit 3']);
+    box.dcache(['run', '--', 'echo', 'kept']);
+    box.dcache(['run', '--', 'echo', 'kept']);
+    const lines = box.dcache(['stats']).stdout.toString().trimEnd().split('\n');
+    const top = lines.slice(lines.indexOf('top commands') + 1);
+    expect(top).toEqual([expect.stringMatching(/^  [0-9a-f]{12} +1 hits .* saved  echo kept$/)]);
+  });
+
   it('shows entries, bytes, hits, misses, hit rate, time saved and the top commands', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
@@ -239,18 +248,18 @@ describe('dcache stats for people', () => {
     expect(lines[1]).toMatch(/^hits +2\b.*, misses 1, hit rate 67%$/);
     expect(lines[2]).toMatch(/^time saved +\d+s$/);
     expect(lines[4]).toBe('top commands');
-    expect(lines[5]).toMatch(new RegExp(`^ +2 hits +\\d+s saved  ${a.path}$`));
+    expect(lines[5]).toMatch(new RegExp(`^  [0-9a-f]{12} +2 hits +\\d+s saved  ${a.path}$`));
     expect(lines).toHaveLength(6);
   });
 
   it('draws no chart and writes no escape codes into a pipe', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a']);
     const r = box.dcache(['stats'], { env: { TERM: 'xterm' } });
-    expect(r.stdout.toString()).not.toContain('last 14 days');
+    expect(r.stdout.toString()).not.toContain('last 30 days');
     expect(r.stdout.toString()).not.toContain(ESC);
   });
 
-  it('draws hits and misses per day for the last 14 days on a terminal', ({ box }) => {
+  it('draws hits and misses per day for the last 30 days on a terminal', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
@@ -260,14 +269,14 @@ describe('dcache stats for people', () => {
     expect(tty.code).toBe(0);
     expect(tty.text).toContain(ESC);
     const lines = plain(tty.text).trimEnd().split('\n');
-    const chart = lines.slice(lines.findIndex((l) => l.startsWith('last 14 days')) + 1);
-    expect(chart).toHaveLength(14);
-    expect(chart[0]).toMatch(/^ +08-14 +0\/0$/);
-    expect(chart[12]).toMatch(/^ +08-26 +█+ 2\/1$/);
-    expect(chart[13]).toMatch(/^ +08-27 +█+ 0\/1$/);
+    const chart = lines.slice(lines.findIndex((l) => l.startsWith('last 30 days')) + 1);
+    expect(chart).toHaveLength(30);
+    expect(chart[0]).toMatch(/^ +07-29 +0\/0$/);
+    expect(chart[28]).toMatch(/^ +08-26 +█+ 2\/1$/);
+    expect(chart[29]).toMatch(/^ +08-27 +█+ 0\/1$/);
     // the busiest day fills the width; the others are in proportion
-    expect(chart[12]!.split('█').length - 1).toBe(40);
-    expect(chart[13]!.split('█').length - 1).toBe(13);
+    expect(chart[28]!.split('█').length - 1).toBe(40);
+    expect(chart[29]!.split('█').length - 1).toBe(13);
   });
 
   it('writes no escape codes on a terminal with NO_COLOR or --no-color', ({ box }) => {
@@ -276,7 +285,7 @@ describe('dcache stats for people', () => {
     const flag = onTerminal(box, 'stats --no-color');
     for (const tty of [noColor, flag]) {
       expect(tty.code).toBe(0);
-      expect(tty.text).toContain('last 14 days');
+      expect(tty.text).toContain('last 30 days');
       expect(tty.text).not.toContain(ESC);
     }
   });
