@@ -56,8 +56,12 @@ export async function parseWithCommander(argv: string[], handlers: Handlers, io:
     .helpOption('-h, --help', 'show help')
     .enablePositionalOptions()
     .showSuggestionAfterError(true);
-  const addRunOptions = (target: Command) => {
+  // `only`: the options that mean something to the subcommand (status never
+  // writes, so --stale-if-error and --remote-read-only say nothing to it;
+  // clear -- takes what selects the key)
+  const addRunOptions = (target: Command, only?: ReadonlySet<string>) => {
     for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+      if (only !== undefined && !only.has(spec.key)) continue;
       const option = new Option(flagsOf(spec), spec.description);
       if (spec.repeatable) option.argParser(collect);
       if (spec.key === 'verbose') option.conflicts('quiet');
@@ -116,7 +120,7 @@ Examples:
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await handlers.status(command, options);
     });
-  addRunOptions(statusCommand);
+  addRunOptions(statusCommand, new Set(RUN_OPTIONS.map((s) => s.key).filter((key) => key !== 'staleIfError' && key !== 'remoteReadOnly')));
 
   const warmCommand: Command = program
     .command('warm')
@@ -196,7 +200,7 @@ Examples:
         }),
       );
     });
-  addRunOptions(clearCommand);
+  addRunOptions(clearCommand, new Set(['output', 'env', 'stdin', 'cwd', 'key', 'shell', 'dir']));
 
   cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
     .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
