@@ -102,7 +102,8 @@ describe.each([
   });
 
   it('is asked only once in the process', async ({ box }) => {
-    await a.start(['run', '--remote', url, '--remote-timeout', '300ms', '--', job(box).path]).done;
+    // the default deadline: a loaded machine may not send the first request within 300 ms
+    await a.start(['run', '--remote', url, '--', job(box).path]).done;
     expect(server.asked).toBe(1);
   });
 
