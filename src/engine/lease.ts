@@ -94,3 +94,45 @@ export type LockOutcome =
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+// One wait for a lock that another holder has: says whom it waits for
+// (once), how long every progressMs, and after maxWaitMs that the wait is
+// over; between two looks at the lock it sleeps, then asks whether what it
+// waits for is there.
+export class Wait {
+  private told = false;
+  private lastProgress: number;
+
+  constructor(
+    private readonly started: number,
+    private readonly timing: LeaseTiming,
+    private readonly hooks: WaitHooks,
+  ) {
+    this.lastProgress = started;
+  }
+
+  // whether another holder was found in this wait
+  get waited(): boolean {
+    return this.told;
+  }
+
+  // After a look that found `holder` holding the lock at `now`: the outcome
+  // that ends the wait (it timed out, or, `pollMs` later, gave up), or null
+  // to look again.
+  async next(holder: string, now: number, pollMs: number): Promise<LockOutcome | null> {
+    if (!this.told) {
+      this.told = true;
+      this.hooks.onWait(holder);
+    }
+    if (now - this.started >= this.timing.maxWaitMs) {
+      this.hooks.onTimeout(holder, now - this.started);
+      return { kind: 'timed-out' };
+    }
+    if (now - this.lastProgress >= this.timing.progressMs) {
+      this.lastProgress = now;
+      this.hooks.onProgress(holder, now - this.started);
+    }
+    await sleep(pollMs);
+    return (await this.hooks.giveUp()) ? { kind: 'gave-up' } : null;
+  }
+}

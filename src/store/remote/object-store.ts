@@ -7,7 +7,7 @@ import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.
 import { storedVerdict } from '../local/gc.js';
 import { openManifest } from './signing.js';
 import type { Host } from '../../engine/host.js';
-import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import { RemoteError, transferBudgetMs, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
@@ -135,8 +135,7 @@ export class ObjectStoreRemote implements RemoteStore {
     const name = `locks/${key}`;
     const mine: Lease = { [LEASE_MARK]: 1, host: me.hostname, pid: me.pid, id: randomUUID(), beat: 0 };
     const started = me.wallNow();
-    let told = false;
-    let lastProgress = started;
+    const wait = new Wait(started, timing, hooks);
     // the version of the lease last seen, and since when (our clock)
     let seen = null as { match: string; since: number } | null;
     // whether the lease may be absent: at first, and after a read found none
@@ -144,12 +143,12 @@ export class ObjectStoreRemote implements RemoteStore {
     for (;;) {
       if (!this.readOnly && mayCreate) {
         const created = await this.writeLease(name, mine, { absent: true }).catch(conflictIsNull);
-        if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, told, timing, hooks, me) };
+        if (created !== null) return { kind: 'held', lock: this.holdLease(name, mine, created, wait.waited, timing, hooks, me) };
       }
       const current = await this.readLease(name);
       mayCreate = current === null;
       if (current === null) {
-        if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+        if (this.readOnly) return { kind: 'held', lock: unlockedLock(wait.waited) };
         continue;
       }
       const holder = describeLease(current.text);
@@ -160,31 +159,19 @@ export class ObjectStoreRemote implements RemoteStore {
         const why = `its lease was not renewed for ${Math.round(unrenewedMs / 1000)} s`;
         if (this.readOnly) {
           hooks.onTakeover(holder, why);
-          return { kind: 'held', lock: unlockedLock(told) };
+          return { kind: 'held', lock: unlockedLock(wait.waited) };
         }
         const taken = await this.writeLease(name, mine, { match: current.match }).catch(conflictIsNull);
         if (taken !== null) {
           hooks.onTakeover(holder, why);
-          return { kind: 'held', lock: this.holdLease(name, mine, taken, told, timing, hooks, me) };
+          return { kind: 'held', lock: this.holdLease(name, mine, taken, wait.waited, timing, hooks, me) };
         }
         // another waiter took it first: wait for that one
         seen = null;
         continue;
       }
-      if (!told) {
-        told = true;
-        hooks.onWait(holder);
-      }
-      if (now - started >= timing.maxWaitMs) {
-        hooks.onTimeout(holder, now - started);
-        return { kind: 'timed-out' };
-      }
-      if (now - lastProgress >= timing.progressMs) {
-        lastProgress = now;
-        hooks.onProgress(holder, now - started);
-      }
-      await sleep(Math.max(timing.pollMs, LEASE_POLL_MS));
-      if (await hooks.giveUp()) return { kind: 'gave-up' };
+      const ended = await wait.next(holder, now, Math.max(timing.pollMs, LEASE_POLL_MS));
+      if (ended !== null) return ended;
     }
   }
 

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { Host } from '../../engine/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
@@ -331,21 +331,20 @@ class RedisRemote implements RemoteStore {
     const name = lockKey(key);
     const token = `${TOKEN_PREFIX}${JSON.stringify({ host: me.hostname, pid: me.pid, id: randomUUID() })}`;
     const started = me.wallNow();
-    let told = false;
-    let lastProgress = started;
+    const wait = new Wait(started, timing, hooks);
     // a suspect value (no expiry, not ours) and when it was first seen
     let suspect = null as { value: string; since: number } | null;
     for (;;) {
       if (!this.readOnly) {
         const set = await this.run(`SET lock ${key}`, (c) => c.set(name, token, 'PX', timing.leaseMs, 'NX'));
-        if (set === 'OK') return { kind: 'held', lock: this.holdLock(key, name, token, told, timing, hooks) };
+        if (set === 'OK') return { kind: 'held', lock: this.holdLock(key, name, token, wait.waited, timing, hooks) };
       }
       const [value, ttl] = await this.run(`GET lock ${key}`, async (c) => {
         const replies = await c.multi().get(name).pttl(name).exec();
         return [replies?.[0]?.[1] ?? null, replies?.[1]?.[1] ?? -2] as [string | null, number];
       });
       if (value === null) {
-        if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+        if (this.readOnly) return { kind: 'held', lock: unlockedLock(wait.waited) };
         continue;
       }
       const holder = describeToken(value);
@@ -354,7 +353,7 @@ class RedisRemote implements RemoteStore {
         if (suspect?.value !== value) suspect = { value, since: now };
         if (now - suspect.since >= timing.leaseMs) {
           hooks.onTakeover(holder, ttl === -1 ? 'its lock key has no expiry' : 'its lock key was not written by dcache');
-          if (this.readOnly) return { kind: 'held', lock: unlockedLock(told) };
+          if (this.readOnly) return { kind: 'held', lock: unlockedLock(wait.waited) };
           await this.run(`break lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, value));
           suspect = null;
           continue;
@@ -362,20 +361,8 @@ class RedisRemote implements RemoteStore {
       } else {
         suspect = null;
       }
-      if (!told) {
-        told = true;
-        hooks.onWait(holder);
-      }
-      if (now - started >= timing.maxWaitMs) {
-        hooks.onTimeout(holder, now - started);
-        return { kind: 'timed-out' };
-      }
-      if (now - lastProgress >= timing.progressMs) {
-        lastProgress = now;
-        hooks.onProgress(holder, now - started);
-      }
-      await sleep(Math.max(timing.pollMs, LOCK_POLL_MS));
-      if (await hooks.giveUp()) return { kind: 'gave-up' };
+      const ended = await wait.next(holder, now, Math.max(timing.pollMs, LOCK_POLL_MS));
+      if (ended !== null) return ended;
     }
   }
 
