@@ -95,11 +95,13 @@ describe('cached() from the installed package', () => {
     expect(runsOf(box)).toBe(3);
   });
 
-  it('runs the function once for six processes that call it with one key at once', async ({ box }) => {
+  it('runs the function once for six processes that call it with one key at once, for longer than three leases', async ({ box }) => {
     const gate = box.path('gate');
     const path = script(box, 'concurrent', loader(box, "{ policy: 'daily' }", `while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));`));
-    const calls = Array.from({ length: 6 }, () => node(box, path, ['"acme"']));
+    // a 1 s lease, held for 3.5 s: the holder's renewals are what keep the others waiting
+    const calls = Array.from({ length: 6 }, () => node(box, path, ['"acme"'], { DCACHE_LOCK_LEASE: '1s' }));
     await waitUntil('one process runs the function', () => runsOf(box) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 3500));
     writeFileSync(gate, '');
     const results = await Promise.all(calls);
     expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0]);

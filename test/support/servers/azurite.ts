@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { sharedKeySignature } from '../../../src/cloud/azure.js';
-import { canConnect, freePort } from './ports.js';
+import { freePort, waitForServer } from './ports.js';
 
 // A real Azure Blob Storage API for the tests: Microsoft's Azurite (from
 // npm), in memory, on a free port. It checks Shared Key signatures, so a
@@ -29,17 +29,7 @@ export class Azurite {
     const port = await freePort();
     const args = [azuriteBlob(), '--inMemoryPersistence', '--blobHost', '127.0.0.1', '--blobPort', String(port), '--silent', '--disableTelemetry', '--skipApiVersionCheck'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: process.env.TMPDIR ?? '/tmp' });
-    let log = '';
-    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!(await canConnect(port))) {
-      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`azurite did not start on 127.0.0.1:${port}:\n${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForServer(child, port, 'azurite');
     return new Azurite(port, child);
   }
 

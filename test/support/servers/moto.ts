@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { signRequest, type AwsCredentials } from '../../../src/cloud/sigv4.js';
-import { canConnect, freePort } from './ports.js';
+import { freePort, waitForServer } from './ports.js';
 
 // A real S3 API server for the tests: moto_server (moto 5), with its IAM
 // checks on, so that every request dcache sends must carry a valid SigV4
@@ -38,17 +38,7 @@ export class MotoServer {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: String(SETUP_REQUESTS) },
     });
-    let log = '';
-    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!(await canConnect(port))) {
-      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`moto_server did not start on 127.0.0.1:${port}:\n${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForServer(child, port, 'moto_server');
     const credentials = await makeUser(port);
     return new MotoServer(port, child, credentials);
   }

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
 
 // TCP ports of 127.0.0.1 for the servers the tests start.
@@ -24,4 +25,20 @@ export function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+// Waits until the server `child` accepts connections on `port`; kills it
+// and throws with what it printed if it exits first or takes over 30 s.
+export async function waitForServer(child: ChildProcess, port: number, name: string): Promise<void> {
+  let log = '';
+  child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not start on 127.0.0.1:${port}:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
