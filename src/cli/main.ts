@@ -10,7 +10,9 @@ import { REFRESH_VARIABLE } from '../engine/call.js';
 import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
 import { LOCAL_ZONE, parseInstant } from '../policy/clock.js';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
+import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
+import { parseSize } from '../size.js';
 import { Messages, type Verbosity } from '../terminal/messages.js';
 import { findMangledArgument } from './arguments.js';
 import { processInterrupts } from './interrupts.js';
@@ -136,11 +138,15 @@ export async function main(argv: string[]): Promise<number> {
         if (!parsed.ok) throw new ExitError(`DCACHE_NOW: ${parsed.error}`, 2);
         now = parsed.value;
       }
-      const where = dir?.value ?? (await settings('dir')).dir.value;
+      const loaded = await settings('dir');
+      const where = dir?.value ?? loaded.dir.value;
       const store = new LocalStore(where, host);
       const unusable = store.unusable();
       if (unusable !== null) throw new ExitError(unusable, 2);
-      return command({ dir: where, store, now, env, stdout: stdout(), messages, colour: options.color !== false });
+      // as a recording reads it: a value that is not a size leaves the default
+      const size = parseSize(loaded.maxSize.value);
+      const maxSize = size.ok ? { bytes: size.value, source: loaded.maxSize.source } : { bytes: DEFAULT_MAX_SIZE, source: 'default' };
+      return command({ dir: where, store, now, env, stdout: stdout(), messages, colour: options.color !== false, maxSize });
     },
     commandInputs,
     config: async (json) => config(stdout(), await settings('strict'), json),

@@ -13,4 +13,6 @@ export interface CacheCommandContext {
   stdout: Writable & { isTTY?: boolean; columns?: number };
   messages: Messages;
   colour: boolean;
+  // the size gc and every recording keep the cache under, and where it was set
+  maxSize: { bytes: number; source: string };
 }

@@ -1,4 +1,4 @@
-import { formatAge } from '../policy/duration.js';
+import { formatSpan } from '../policy/duration.js';
 import { materialText } from './entry-info.js';
 import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
@@ -57,7 +57,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
     Array.from({ length: count }, (_, i) => {
       const date = dayOf(new Date(today.getFullYear(), today.getMonth(), today.getDate() - (count - 1 - i), 12).getTime());
       const d = activity.days.get(date);
-      return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0 };
+      return { date, hits: d?.hits ?? 0, misses: d?.misses ?? 0, savedMs: d?.savedMs ?? 0 };
     });
   const days = lastDays(DAYS);
   const bytes = listBlobs(store).reduce((n, b) => n + b.size, 0);
@@ -75,37 +75,46 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
       days,
       remoteHits,
       refreshFailures,
+      maxBytes: ctx.maxSize.bytes,
     };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
   const out = (line = '') => ctx.stdout.write(`${line}\n`);
-  out(`${paint.bold('entries')}     ${catalog.entries.length}, ${formatSize(bytes)}`);
+  // as ccache -s shows its size: what is held, of the limit, and the share
+  const share = (bytes / ctx.maxSize.bytes) * 100;
+  out(`${paint.bold('entries')}     ${catalog.entries.length}`);
+  out(
+    `${paint.bold('size')}        ${formatSize(bytes)} of ${formatSize(ctx.maxSize.bytes)} (${share < 10 ? share.toFixed(1) : Math.round(share)}%)` +
+      paint.dim(`  max-size: ${ctx.maxSize.source}`),
+  );
   out(
     `${paint.bold('hits')}        ${hits} (${remoteHits} from the remote cache), misses ${misses}, ` +
       `hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`,
   );
-  out(`${paint.bold('time saved')}  ${formatAge(savedMs)}`);
+  out(`${paint.bold('time saved')}  ${formatSpan(savedMs)}`);
   if (refreshFailures > 0) out(`${paint.bold('refreshes')}   ${refreshFailures} background ${refreshFailures === 1 ? 'refresh' : 'refreshes'} failed (see dcache show)`);
   if (commands.length > 0) {
     out();
     out(paint.bold('top commands'));
     // a command that was never recorded (its runs failed) and never hit is not one
     for (const c of commands.filter((c) => c.command !== null || c.hits > 0)) {
-      out(`  ${c.key.slice(0, 12)}  ${String(c.hits).padStart(6)} hits  ${formatAge(c.savedMs).padStart(7)} saved  ${c.command ?? '(entry removed)'}`);
+      out(`  ${c.key.slice(0, 12)}  ${String(c.hits).padStart(6)} hits  ${formatSpan(c.savedMs).padStart(7)} saved  ${c.command ?? '(entry removed)'}`);
     }
   }
   if (ctx.stdout.isTTY) {
     out();
-    out(paint.bold(`last ${CHART_DAYS} days`) + paint.dim('  (hits green, misses yellow)'));
+    out(paint.bold(`last ${CHART_DAYS} days`) + paint.dim('  (hits green, misses yellow; hits/misses, time saved)'));
     const chart = lastDays(CHART_DAYS);
     const most = Math.max(1, ...chart.map((d) => d.hits + d.misses));
     const width = 40;
     for (const d of chart) {
       const h = Math.round((d.hits / most) * width);
       const m = Math.round((d.misses / most) * width);
-      out(`  ${d.date.slice(5)}  ${paint.green('█'.repeat(h))}${paint.yellow('█'.repeat(m))} ${d.hits}/${d.misses}`);
+      const counts = `${d.hits}/${d.misses}`;
+      const saved = d.savedMs > 0 ? `  ${formatSpan(d.savedMs)}` : '';
+      out(`  ${d.date.slice(5)}  ${paint.green('█'.repeat(h))}${paint.yellow('█'.repeat(m))} ${counts}${paint.dim(saved)}`);
     }
   }
   return 0;

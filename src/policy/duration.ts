@@ -37,3 +37,16 @@ export function formatAge(milliseconds: number): string {
   const d = Math.floor(h / 24);
   return h % 24 ? `${d}d${h % 24}h` : `${d}d`;
 }
+
+// A length of time, rounded (not cut) to the last unit it shows: 0.4s,
+// 12s, 2m5s, 1h30m, 2d12h. 1h59m59s is 2h, where formatAge says 1h59m.
+export function formatSpan(milliseconds: number): string {
+  const t = Math.max(0, milliseconds);
+  if (t < 9950) return `${(t / 1000).toFixed(1).replace(/\.0$/, '')}s`;
+  const s = Math.round(t / 1000);
+  if (s < 60 * 60) return s < 60 ? `${s}s` : s % 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s / 60}m`;
+  const m = Math.round(t / 60_000);
+  if (m < 48 * 60) return m % 60 ? `${Math.floor(m / 60)}h${m % 60}m` : `${m / 60}h`;
+  const h = Math.round(t / 3_600_000);
+  return h % 24 ? `${Math.floor(h / 24)}d${h % 24}h` : `${h / 24}d`;
+}

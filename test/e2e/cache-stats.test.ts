@@ -34,7 +34,8 @@ interface Stats {
   hitRate: number | null;
   savedMs: number;
   commands: Array<{ key: string; command: string | null; hits: number; misses: number; savedMs: number }>;
-  days: Array<{ date: string; hits: number; misses: number }>;
+  days: Array<{ date: string; hits: number; misses: number; savedMs: number }>;
+  maxBytes: number;
 }
 
 function stats(box: Sandbox, now = '2024-08-27T18:00:00'): Stats {
@@ -108,7 +109,7 @@ describe('dcache stats', () => {
     const s = JSON.parse(r.stdout.toString()) as Stats;
     const days = Array.from({ length: 14 }, (_, i) => {
       const date = new Date(Date.UTC(2024, 7, 14 + i)).toISOString().slice(0, 10);
-      return { date, hits: date === '2024-08-26' ? 1 : 0, misses: date === '2024-08-26' ? 1 : 0 };
+      return { date, hits: date === '2024-08-26' ? 1 : 0, misses: date === '2024-08-26' ? 1 : 0, savedMs: expect.any(Number) };
     });
     expect(s).toMatchObject({
       version: 1,
@@ -120,12 +121,13 @@ describe('dcache stats', () => {
       savedMs: expect.any(Number),
       commands: [{ key: keyOf(box, a.path), command: a.path, hits: 1, misses: 1, savedMs: expect.any(Number) }],
       days,
+      maxBytes: 10 * 2 ** 30,
     });
     const fields = ['version', 'entries', 'bytes', 'hits', 'misses', 'hitRate', 'savedMs', 'commands', 'days'];
     expect(known(s, fields)).toEqual(fields);
     expect(s.commands).toHaveLength(1);
     expect(known(s.commands[0]!, ['key', 'command', 'hits', 'misses', 'savedMs'])).toEqual(['key', 'command', 'hits', 'misses', 'savedMs']);
-    expect(known(s.days[0]!, ['date', 'hits', 'misses'])).toEqual(['date', 'hits', 'misses']);
+    expect(known(s.days[0]!, ['date', 'hits', 'misses', 'savedMs'])).toEqual(['date', 'hits', 'misses', 'savedMs']);
     expect(s.days).toHaveLength(14);
     expect(s.days.at(-1)!.date).toBe('2024-08-27');
   });
@@ -174,7 +176,7 @@ describe('dcache stats', () => {
     const key = keyOf(box, 'echo');
     box.dcache(['clear', '--all']);
     const s = stats(box);
-    expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1 });
+    expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1, savedMs: 0 });
     expect(s.commands).toEqual([expect.objectContaining({ key, command: null, hits: 1, misses: 1 })]);
     expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toMatch(new RegExp(`  ${key.slice(0, 12)} +1 hits +\\S+ saved  \\(entry removed\\)`));
   });
@@ -197,7 +199,7 @@ describe('dcache stats', () => {
     // 00:30 in Paris is still the 26th in UTC
     box.dcache(['run', '--', a.path], at('2024-08-27T00:30:00'));
     const day = stats(box).days.find((d) => d.date === '2024-08-27');
-    expect(day).toEqual({ date: '2024-08-27', hits: 0, misses: 1 });
+    expect(day).toEqual({ date: '2024-08-27', hits: 0, misses: 1, savedMs: 0 });
   });
 });
 
@@ -244,12 +246,47 @@ describe('dcache stats for people', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.toString().trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^entries +1, 2 B$/);
-    expect(lines[1]).toMatch(/^hits +2\b.*, misses 1, hit rate 67%$/);
-    expect(lines[2]).toMatch(/^time saved +\d+s$/);
-    expect(lines[4]).toBe('top commands');
-    expect(lines[5]).toMatch(new RegExp(`^  [0-9a-f]{12} +2 hits +\\d+s saved  ${a.path}$`));
-    expect(lines).toHaveLength(6);
+    expect(lines[0]).toMatch(/^entries +1$/);
+    expect(lines[1]).toMatch(/^size +2 B of 10 GiB \(0\.0%\)  max-size: default$/);
+    expect(lines[2]).toMatch(/^hits +2\b.*, misses 1, hit rate 67%$/);
+    expect(lines[3]).toMatch(/^time saved +\d+(\.\d)?s$/);
+    expect(lines[5]).toBe('top commands');
+    expect(lines[6]).toMatch(new RegExp(`^  [0-9a-f]{12} +2 hits +\\d+(\\.\\d)?s saved  ${a.path}$`));
+    expect(lines).toHaveLength(7);
+  });
+
+  // as ccache -s: the size held, of the limit gc and recordings keep to
+  it('shows the size of the cache against its size limit, and where the limit was set', ({ box }) => {
+    box.dcache(['run', '--', 'head', '-c', '300000', '/dev/zero']);
+    const env = { DCACHE_MAX_SIZE: '1M' };
+    const lines = box.dcache(['stats'], { env }).stdout.toString().split('\n');
+    expect(lines[1]).toBe('size        293 KiB of 1.0 MiB (29%)  max-size: env DCACHE_MAX_SIZE');
+    const s = JSON.parse(box.dcache(['stats', '--json'], { env }).stdout.toString()) as Stats;
+    expect(s).toMatchObject({ bytes: 300_000, maxBytes: 2 ** 20 });
+    // a limit that is not a size is the default, as for a recording
+    const bad = box.dcache(['stats'], { env: { DCACHE_MAX_SIZE: 'lots' } }).stdout.toString().split('\n');
+    expect(bad[1]).toBe('size        293 KiB of 10 GiB (0.0%)  max-size: default');
+  });
+
+  it('gives the same size as clear and ls', ({ box }) => {
+    box.dcache(['run', '--', 'head', '-c', '300000', '/dev/zero']);
+    box.dcache(['run', '-o', 'out.bin', '--', 'sh', '-c', 'head -c 5000000 /dev/urandom > out.bin']);
+    const size = /^size +(.+) of /m.exec(box.dcache(['stats']).stdout.toString())![1];
+    expect(box.dcache(['clear', '--all', '--dry-run']).stdout.toString()).toContain(`\nwould remove 2 entries, ${size} (--dry-run: nothing removed)\n`);
+    const listed = JSON.parse(box.dcache(['ls', '--json']).stdout.toString()) as { entries: Array<{ bytes: number }> };
+    expect(listed.entries.reduce((n, e) => n + e.bytes, 0)).toBe(stats(box).bytes);
+  });
+
+  // A recorded run of an hour, hit once: 59m59.9s saved or so, which is 1h
+  // rounded (cut, it would read 59m).
+  it('rounds the time saved rather than cutting it', ({ box }) => {
+    const slow = box.counter('slow.sh', 'echo done');
+    box.dcache(['run', '--', slow.path]);
+    tookAnHour(box);
+    box.dcache(['run', '--', slow.path]);
+    const lines = box.dcache(['stats']).stdout.toString().split('\n');
+    expect(lines[3]).toBe('time saved  1h');
+    expect(lines[6]).toMatch(/ 1 hits +1h saved  /);
   });
 
   it('draws no chart and writes no escape codes into a pipe', ({ box }) => {
@@ -262,6 +299,8 @@ describe('dcache stats for people', () => {
   it('draws hits and misses per day for the last 30 days on a terminal', ({ box }) => {
     const a = box.counter('a.sh', 'echo a');
     box.dcache(['run', '--', a.path], at('2024-08-26T09:00:00'));
+    // the recorded run "took an hour": each hit saves about that
+    tookAnHour(box);
     box.dcache(['run', '--', a.path], at('2024-08-26T10:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-26T11:00:00'));
     box.dcache(['run', '--', a.path], at('2024-08-27T11:00:00'));
@@ -272,7 +311,7 @@ describe('dcache stats for people', () => {
     const chart = lines.slice(lines.findIndex((l) => l.startsWith('last 30 days')) + 1);
     expect(chart).toHaveLength(30);
     expect(chart[0]).toMatch(/^ +07-29 +0\/0$/);
-    expect(chart[28]).toMatch(/^ +08-26 +█+ 2\/1$/);
+    expect(chart[28]).toMatch(/^ +08-26 +█+ 2\/1  2h$/);
     expect(chart[29]).toMatch(/^ +08-27 +█+ 0\/1$/);
     // the busiest day fills the width; the others are in proportion
     expect(chart[28]!.split('█').length - 1).toBe(40);

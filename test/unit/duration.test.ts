@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, parseDuration } from '../../src/policy/duration.js';
+import { formatAge, formatSpan, parseDuration } from '../../src/policy/duration.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -49,5 +49,29 @@ describe('formatAge', () => {
 
   it('shows a negative age (a clock set back) as 0s', () => {
     expect(formatAge(-5_000)).toBe('0s');
+  });
+});
+
+describe('formatSpan', () => {
+  it('shows tenths of a second under ten seconds', () => {
+    expect(formatSpan(0)).toBe('0s');
+    expect(formatSpan(400)).toBe('0.4s');
+    expect(formatSpan(1_000)).toBe('1s');
+    expect(formatSpan(9_949)).toBe('9.9s');
+  });
+
+  it('rounds to the last unit it shows, where formatAge cuts', () => {
+    expect(formatSpan(59_600)).toBe('1m');
+    expect(formatSpan(125_400)).toBe('2m5s');
+    expect(formatSpan(59 * 60_000 + 59_600)).toBe('1h');
+    expect(formatSpan(3_600_000 + 59 * 60_000 + 59_000)).toBe('2h');
+    expect(formatAge(3_600_000 + 59 * 60_000 + 59_000)).toBe('1h59m');
+    expect(formatSpan(90 * 60_000 + 29_000)).toBe('1h30m');
+    expect(formatSpan(47 * 3_600_000 + 59 * 60_000 + 40_000)).toBe('2d');
+    expect(formatSpan(2 * 86_400_000 + 11 * 3_600_000 + 40 * 60_000)).toBe('2d12h');
+  });
+
+  it('shows a negative span as 0s', () => {
+    expect(formatSpan(-5_000)).toBe('0s');
   });
 });

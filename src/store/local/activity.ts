@@ -23,6 +23,8 @@ export interface KeyActivity {
 export interface DayActivity {
   hits: number;
   misses: number;
+  // the time the day's hits saved (absent in summaries written before it was counted)
+  savedMs?: number;
 }
 
 export interface Activity {
@@ -146,6 +148,7 @@ function addEvent(activity: Activity, event: ActivityEvent): void {
     key.hits += 1;
     if (event.remote) key.remoteHits = (key.remoteHits ?? 0) + 1;
     key.savedMs += Math.max(0, event.saved ?? 0);
+    day.savedMs = (day.savedMs ?? 0) + Math.max(0, event.saved ?? 0);
     if (key.lastHitAt === null || event.t > key.lastHitAt) key.lastHitAt = event.t;
     day.hits += 1;
   } else {
