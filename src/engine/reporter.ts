@@ -16,4 +16,15 @@ export interface Reporter {
   explain(message: string): void;
   // what the work itself could not do (a command not found), even with --quiet
   error(message: string): void;
+  // a transfer that may take a while (to or from the remote cache), shown as
+  // it goes where that can be seen (a terminal; else null): 'uploading',
+  // 'to redis://cache:6379'
+  transfer?(verb: string, where: string, totalBytes: number): Transfer | null;
+}
+
+export interface Transfer {
+  // the bytes moved so far, of the total
+  moved(bytes: number): void;
+  // done, or given up: whatever was shown of it goes
+  end(): void;
 }

@@ -1,6 +1,7 @@
 import { Chalk } from 'chalk';
 import { escapeControls } from './text.js';
-import type { Reporter } from '../engine/reporter.js';
+import type { Reporter, Transfer } from '../engine/reporter.js';
+import { formatSize } from '../size.js';
 
 // The one place that writes dcache's own words. They go to stderr, each line
 // prefixed `dcache:`, so they can never be mistaken for the wrapped command's
@@ -11,7 +12,13 @@ export type Verbosity = 'quiet' | 'normal' | 'verbose';
 export interface MessageSink {
   write(text: string): unknown;
   isTTY?: boolean;
+  columns?: number;
 }
+
+// A transfer shorter than this shows nothing; past it, its line is redrawn
+// this often.
+export const PROGRESS_AFTER_MS = 1000;
+const PROGRESS_EVERY_MS = 250;
 
 // Colour only for a terminal, with NO_COLOR unset or empty and TERM not dumb
 // (clig.dev); chalk alone does not look at NO_COLOR.
@@ -26,6 +33,8 @@ export class Messages implements Reporter {
 
   private chalk: InstanceType<typeof Chalk> | undefined;
   private readonly warned = new Set<string>();
+  // whether a progress line is on the terminal now, to be cleared before a message
+  private progressShown = false;
 
   // `sink` is a getter: the stream is created, and colour decided, only when
   // there is something to say (creating process.stderr costs start-up time).
@@ -70,10 +79,63 @@ export class Messages implements Reporter {
     this.line('red', message);
   }
 
+  // A progress line for a transfer that lasts more than a second, on a
+  // terminal only, and not with --quiet: bytes, share, rate and where,
+  // redrawn in place on stderr and cleared at the end. Piped or redirected,
+  // stderr gets nothing of it.
+  transfer(verb: string, where: string, totalBytes: number): Transfer | null {
+    let moved = 0;
+    let sink: MessageSink | null = null;
+    if (this.verbosity !== 'quiet' && this.env.TERM !== 'dumb') {
+      sink = this.sink();
+      if (sink.isTTY !== true) sink = null;
+    }
+    if (sink === null) return null;
+    const out = sink;
+    const started = performance.now();
+    const draw = () => {
+      const seconds = (performance.now() - started) / 1000;
+      const share = totalBytes > 0 ? ` (${Math.floor((moved / totalBytes) * 100)}%)` : '';
+      const rate = seconds > 0 ? `, ${formatSize(Math.round(moved / seconds))}/s` : '';
+      // the figures first: a long URL is what a narrow terminal cuts
+      let text = `dcache: ${verb} ${formatSize(moved)} of ${formatSize(totalBytes)}${share}${rate}, ${escapeControls(where)}`;
+      // a line that wrapped could not be redrawn in place
+      // (a pseudo-terminal nobody sized says 0 columns)
+      const columns = out.columns !== undefined && out.columns > 0 ? out.columns : 80;
+      if (text.length >= columns) text = `${text.slice(0, Math.max(0, columns - 2))}…`;
+      out.write(`\r\u001b[K${text}`);
+      this.progressShown = true;
+    };
+    let every: NodeJS.Timeout | undefined;
+    const first = setTimeout(() => {
+      draw();
+      every = setInterval(draw, PROGRESS_EVERY_MS);
+      every.unref();
+    }, PROGRESS_AFTER_MS);
+    first.unref();
+    return {
+      moved: (bytes) => {
+        moved = bytes;
+      },
+      end: () => {
+        clearTimeout(first);
+        clearInterval(every);
+        this.clearProgress();
+      },
+    };
+  }
+
+  private clearProgress(): void {
+    if (!this.progressShown) return;
+    this.progressShown = false;
+    this.sink().write('\r\u001b[K');
+  }
+
   // Every line of a message starts with `dcache:`, and control characters
   // in it (from a command line, a path) are escaped, so nothing printed can
   // pass for the command's output or drive the terminal.
   private line(style: 'dim' | 'yellow' | 'red', message: string): void {
+    this.clearProgress();
     const sink = this.sink();
     this.chalk ??= new Chalk({ level: wantsColour(sink, this.env) ? 1 : 0 });
     const chalk = this.chalk;

@@ -175,6 +175,20 @@ export function registerStoreContract(name: string, makeStore: MakeStore): void 
       expect(back?.bytes.equals(bytes)).toBe(true);
     });
 
+    // what a progress line shows: the bytes sent so far, rising to the size
+    // (a directory's kernel copy tells it once, at the end)
+    it('tells how much of a blob it has sent as it uploads, up to the whole of it', async () => {
+      const store = await open();
+      const hash = newHash();
+      const bytes = patterned(ONE_REQUEST_MAX + 5 * MiB + 7);
+      const heard: number[] = [];
+      await store.putBlob(hash, bytes.length, fileWith(bytes), (sent) => heard.push(sent));
+      expect(heard.length).toBeGreaterThan(name.startsWith('local') ? 0 : 1);
+      expect(heard.at(-1)).toBe(bytes.length);
+      expect(Math.max(...heard)).toBe(bytes.length);
+      expect((await readBlob(store, hash))?.bytes.equals(bytes)).toBe(true);
+    });
+
     it('streams a 9 MiB blob in more than one piece', async () => {
       const store = await open();
       const hash = newHash();

@@ -243,10 +243,12 @@ export class LocalStore implements EntryStore, RemoteStore {
 
   // Copies a file in as the blob `hash`, through the temp directory and a
   // rename. As with every remote, what is stored is checked when it is read.
-  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+  // The kernel copies it in one call, so `sent` hears of it once, at the end.
+  async putBlob(hash: BlobHash, size: number, path: string, sent?: (bytes: number) => void): Promise<void> {
     this.assertWritable();
     const tempPath = this.tempPath();
     await copyFile(path, tempPath);
+    sent?.(size);
     try {
       chmodSync(tempPath, 0o600);
       if (statSync(tempPath).size !== size) throw new Error(`${path} is not ${size} bytes`);

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { RemoteError, transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, RemoteError, transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -66,11 +66,10 @@ export class HttpRemote implements RemoteStore {
     return true;
   }
 
-  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+  async putBlob(hash: BlobHash, size: number, path: string, sent?: (bytes: number) => void): Promise<void> {
     this.assertWritable();
-    await this.upload(`blobs/${hash}`, size, transferBudgetMs(this.timeoutMs, size), () =>
-      createReadStream(path, { highWaterMark: 1 << 20 }),
-    );
+    const open = countingReads(() => createReadStream(path, { highWaterMark: 1 << 20 }), sent);
+    await this.upload(`blobs/${hash}`, size, transferBudgetMs(this.timeoutMs, size), () => open(0, size));
   }
 
   async putManifest(key: CacheKey, bytes: Buffer): Promise<void> {

@@ -9,7 +9,7 @@ import { openManifest } from './signing.js';
 import type { Host } from '../../engine/host.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { RemoteError, transferBudgetMs, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, RemoteError, transferBudgetMs, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,
 // az://container/prefix, reached with the clients and credentials of the
@@ -113,11 +113,11 @@ export class ObjectStoreRemote implements RemoteStore {
     return this.withDeadline(`HEAD ${name}`, this.timeoutMs, (signal) => this.store.exists(this.bucket, this.prefix + name, signal));
   }
 
-  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+  async putBlob(hash: BlobHash, size: number, path: string, sent?: (bytes: number) => void): Promise<void> {
     this.assertWritable();
     const name = `blobs/${hash}`;
-    const body: UploadBody =
-      size === 0 ? Buffer.alloc(0) : { size, open: (start, end) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) };
+    const open = countingReads((start, end) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }), sent);
+    const body: UploadBody = size === 0 ? Buffer.alloc(0) : { size, open };
     await this.withDeadline(`PUT ${name}`, transferBudgetMs(this.timeoutMs, size), (signal) => this.store.write(this.bucket, this.prefix + name, body, signal));
   }
 

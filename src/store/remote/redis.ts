@@ -279,7 +279,7 @@ class RedisRemote implements RemoteStore {
   // Reads the file one chunk at a time into one reused buffer and writes each
   // chunk with the short TTL; then, in one MULTI, writes the metadata and
   // gives the chunks the long TTL.
-  async putBlob(hash: BlobHash, size: number, path: string): Promise<void> {
+  async putBlob(hash: BlobHash, size: number, path: string, sent?: (bytes: number) => void): Promise<void> {
     this.assertWritable();
     const chunks = Math.ceil(size / CHUNK_BYTES);
     const file = await open(path, 'r');
@@ -295,6 +295,7 @@ class RedisRemote implements RemoteStore {
           (c) => c.set(chunkKey(hash, i), piece, 'PX', PENDING_CHUNK_TTL_MS),
           this.chunkTimeoutMs,
         );
+        sent?.(i * CHUNK_BYTES + length);
       }
     } finally {
       await file.close();

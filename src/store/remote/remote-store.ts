@@ -1,3 +1,4 @@
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import type { Host } from '../../engine/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
@@ -18,8 +19,9 @@ export interface RemoteStore {
   // absent. `size` is what the manifest says, for the deadline.
   getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean>;
   hasBlob(hash: BlobHash): Promise<boolean>;
-  // uploads the file at `path`, `size` bytes, as the blob `hash`
-  putBlob(hash: BlobHash, size: number, path: string): Promise<void>;
+  // uploads the file at `path`, `size` bytes, as the blob `hash`; `sent`
+  // hears the bytes sent so far, for a progress line
+  putBlob(hash: BlobHash, size: number, path: string, sent?: (bytes: number) => void): Promise<void>;
   putManifest(key: CacheKey, bytes: Buffer): Promise<void>;
   // single flight across machines, where the backend can offer it
   lock?(key: CacheKey, timing: LeaseTiming, me: Host, hooks: WaitHooks): Promise<LockOutcome>;
@@ -70,4 +72,26 @@ const MS_PER_BYTE = 1000 / (1 << 20);
 
 export function transferBudgetMs(timeoutMs: number, bytes: number): number {
   return timeoutMs + Math.ceil(bytes * MS_PER_BYTE);
+}
+
+// Counts what the streams of an upload read, for putBlob's `sent`: a range
+// opened again (a request retried) counts from its start again.
+export function countingReads(open: (start: number, end: number) => Readable, sent: ((bytes: number) => void) | undefined): (start: number, end: number) => Readable {
+  if (sent === undefined) return open;
+  const ranges = new Map<number, number>();
+  return (start, end) => {
+    ranges.set(start, 0);
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        ranges.set(start, (ranges.get(start) ?? 0) + chunk.length);
+        let total = 0;
+        for (const n of ranges.values()) total += n;
+        sent(total);
+        done(null, chunk);
+      },
+    });
+    // errors go on to the reader; a reader that stops closes the file
+    pipeline(open(start, end), counter, () => {});
+    return counter;
+  };
 }

@@ -94,17 +94,25 @@ export class RemoteSession implements SharedTier {
   async download(manifest: Manifest): Promise<boolean> {
     const { local } = this;
     return this.guard(false, async (remote) => {
-      for (const blob of blobsOf(manifest)) {
-        if (hasLocalBlob(local, blob.hash, blob.size)) continue;
-        const problem = await download(local, remote, blob.hash, blob.size);
-        if (problem !== null) {
-          this.badBlobs.add(blob.hash);
-          local.discardSpares();
-          this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${remote.label}: ${problem}`);
-          return false;
+      const wanted = blobsOf(manifest).filter((blob) => !hasLocalBlob(local, blob.hash, blob.size));
+      const progress = this.reporter.transfer?.('downloading', `from ${remote.label}`, sum(wanted));
+      let done = 0;
+      try {
+        for (const blob of wanted) {
+          const problem = await download(local, remote, blob.hash, blob.size, progress ? (got) => progress.moved(done + got) : undefined);
+          if (problem !== null) {
+            this.badBlobs.add(blob.hash);
+            local.discardSpares();
+            progress?.end();
+            this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${remote.label}: ${problem}`);
+            return false;
+          }
+          done += blob.size;
         }
+        return true;
+      } finally {
+        progress?.end();
       }
-      return true;
     });
   }
 
@@ -120,10 +128,19 @@ export class RemoteSession implements SharedTier {
       return;
     }
     await this.guard(undefined, async (remote) => {
+      const wanted = [];
       for (const blob of blobsOf(manifest)) {
-        if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) {
-          await remote.putBlob(blob.hash, blob.size, local.blobPath(blob.hash));
+        if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) wanted.push(blob);
+      }
+      const progress = this.reporter.transfer?.('uploading', `to ${remote.label}`, sum(wanted));
+      let done = 0;
+      try {
+        for (const blob of wanted) {
+          await remote.putBlob(blob.hash, blob.size, local.blobPath(blob.hash), progress ? (sent) => progress.moved(done + sent) : undefined);
+          done += blob.size;
         }
+      } finally {
+        progress?.end();
       }
       const text = JSON.stringify(manifest);
       await remote.putManifest(manifest.key, this.signing ? signManifest(text, this.signing) : Buffer.from(text));
@@ -174,6 +191,10 @@ function parseJson(text: string): unknown {
   }
 }
 
+function sum(blobs: Array<{ size: number }>): number {
+  return blobs.reduce((n, blob) => n + blob.size, 0);
+}
+
 function hasLocalBlob(local: LocalStore, hash: BlobHash, size: number): boolean {
   try {
     return statSync(local.blobPath(hash)).size === size;
@@ -184,7 +205,7 @@ function hasLocalBlob(local: LocalStore, hash: BlobHash, size: number): boolean 
 
 // Streams a remote blob into a local temp file, checking its size and hash,
 // then publishes it. Returns what was wrong with it, or null.
-async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, size: number): Promise<string | null> {
+async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, size: number, moved: ((bytes: number) => void) | undefined): Promise<string | null> {
   const temp = local.tempPath();
   const fd = openSync(temp, 'wx', 0o600);
   let published = false;
@@ -197,6 +218,7 @@ async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, 
         hash,
         (chunk) => {
           got += chunk.length;
+          moved?.(got);
           if (got > size) throw new TooLong();
           digest.update(chunk);
           for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);

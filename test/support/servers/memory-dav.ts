@@ -8,6 +8,9 @@ export class MemoryDav {
   refuse: Partial<Record<'GET' | 'HEAD' | 'PUT', number>> = {};
   // called on every PUT before it is answered
   onPut: (path: string) => void = () => {};
+  // how fast it reads a PUT's body and sends a GET's, as a far server would
+  // (bytes per second; unlimited if not set)
+  bytesPerSecond: number | null = null;
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const method = req.method as 'GET' | 'HEAD' | 'PUT';
@@ -21,7 +24,12 @@ export class MemoryDav {
     }
     if (method === 'PUT') {
       const body: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => body.push(chunk));
+      req.on('data', (chunk: Buffer) => {
+        body.push(chunk);
+        if (this.bytesPerSecond === null) return;
+        req.pause();
+        setTimeout(() => req.resume(), (chunk.length / this.bytesPerSecond) * 1000);
+      });
       req.on('end', () => {
         this.onPut(path);
         this.files.set(path, Buffer.concat(body));
@@ -37,6 +45,22 @@ export class MemoryDav {
       return;
     }
     res.writeHead(200, { 'content-length': String(file.length) });
-    res.end(method === 'HEAD' ? undefined : file);
+    const rate = this.bytesPerSecond;
+    if (method === 'HEAD' || rate === null) {
+      res.end(method === 'HEAD' ? undefined : file);
+      return;
+    }
+    // a slice every 50 ms at the set rate
+    const slice = Math.max(1, Math.round(rate / 20));
+    const send = (from: number) => {
+      if (res.destroyed) return;
+      if (from >= file.length) {
+        res.end();
+        return;
+      }
+      res.write(file.subarray(from, from + slice));
+      setTimeout(() => send(from + slice), 50);
+    };
+    send(0);
   };
 }
