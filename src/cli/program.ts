@@ -266,7 +266,7 @@ Examples:
       `
 Examples:
   dcache completion bash > /etc/bash_completion.d/dcache
-  echo 'source <(dcache completion zsh)' >> ~/.zshrc
+  echo 'source <(dcache completion zsh)' >> ~/.zshrc    (after compinit)
   dcache completion fish > ~/.config/fish/completions/dcache.fish
 `,
     )
@@ -275,7 +275,14 @@ Examples:
         commands: program.commands.map((c) => ({
           name: c.name(),
           description: c.description(),
-          options: c.options.map((o) => ({ short: o.short, long: o.long ?? '', takesValue: o.required || o.optional })),
+          takesCommand: c.registeredArguments.some((a) => a.name() === 'command' && a.variadic),
+          options: c.options.map((o) => ({
+            short: o.short,
+            long: o.long ?? '',
+            takesValue: o.required || o.optional,
+            repeatable: o.parseArg === collect,
+            description: o.description,
+          })),
         })),
       };
       io.stdout().write(completionScript(shell, spec));

@@ -1,13 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
-// `dcache completion bash|zsh|fish`. The bash script is loaded into a real
-// bash and asked for completions the way bash's programmable completion
-// asks: COMP_WORDS and COMP_CWORD set, the registered function called.
-// zsh and fish need not be installed here, so their scripts are read.
+// `dcache completion bash|zsh|fish`, each script loaded into the real shell
+// (the test set-up installs zsh, fish and bash-completion): bash both through
+// its programmable completion's variables (COMP_WORDS, COMP_CWORD) and
+// through readline itself, TAB pressed in an interactive bash on a
+// terminal; zsh through its completion system in a zpty; fish through
+// `complete -C`.
 
 const SUBCOMMANDS = ['run', 'status', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'];
 const POLICY_NAMES = ['daily', 'hourly', 'weekly', 'monthly', 'forever', 'ttl:', 'cron:'];
@@ -91,32 +94,183 @@ describe('dcache completion bash', () => {
   });
 });
 
+// What an interactive bash on a terminal ends up running after the keys
+// `typed` (TAB included) and Enter: dcache is a shell function there that
+// prints its arguments, so each line shows what completion made of it.
+// `fakecmd` has a completion of its own (alpha, beta), as a command with
+// bash-completion's scripts would.
+function bashTyped(box: Sandbox, script: string, typed: string[], { bashCompletion }: { bashCompletion: boolean }): string[] {
+  const rc = box.path('bashrc');
+  writeFileSync(
+    rc,
+    [
+      bashCompletion ? 'source /usr/share/bash-completion/bash_completion' : '',
+      `source '${script}'`,
+      "complete -W 'alpha beta' fakecmd",
+      `dcache() { printf 'ARGS:%s\\n' "$*"; }`,
+      "PS1='$ '",
+      '',
+    ].join('\n'),
+  );
+  const input = `${typed.map((line) => `${line}\n`).join('')}exit\n`;
+  const r = spawnSync('script', ['-qec', `bash --rcfile '${rc}' -i`, '/dev/null'], { cwd: box.root, input, encoding: 'utf8', timeout: 30_000 });
+  return r.stdout
+    .split('\n')
+    .filter((line) => line.includes('ARGS:'))
+    .map((line) => line.slice(line.indexOf('ARGS:') + 5).replace(/\r$/, ''));
+}
+
+// a wrapped command's files, for the command word and its arguments
+function someFiles(box: Sandbox): void {
+  writeFileSync(box.path('fetch-data.sh'), '');
+  writeFileSync(box.path('notes.txt'), '');
+}
+
+describe('dcache completion bash, in an interactive bash', () => {
+  it("completes after the command word with the command's own completion, where bash-completion is loaded", ({ box }) => {
+    const ran = bashTyped(box, bashScript(box), ['dcache run -p daily fakecmd al\t', 'dcache run fakecmd al\t', 'dcache clear -- fakecmd be\t'], { bashCompletion: true });
+    expect(ran).toEqual(['run -p daily fakecmd alpha', 'run fakecmd alpha', 'clear -- fakecmd beta']);
+  });
+
+  it('completes the command word to a file or a command, and files after it, without bash-completion', ({ box }) => {
+    someFiles(box);
+    const ran = bashTyped(box, bashScript(box), ['dcache run ./fet\t', 'dcache run cat no\t', 'dcache run printen\t'], { bashCompletion: false });
+    expect(ran).toEqual(['run ./fetch-data.sh', 'run cat notes.txt', 'run printenv']);
+  });
+
+  it('completes --policy= and --tz values, and options before the command', ({ box }) => {
+    const typed = ['dcache run --policy=wee\t', 'dcache run --tz Asia/Kolk\t', 'dcache run --tz=Europe/Pari\t', 'dcache run --no-cw\t'];
+    const ran = bashTyped(box, bashScript(box), typed, { bashCompletion: true });
+    expect(ran).toEqual(['run --policy=weekly', 'run --tz Asia/Kolkata', 'run --tz=Europe/Paris', 'run --no-cwd']);
+  });
+});
+
+describe('dcache completion bash, its words', () => {
+  it('offers every time zone after --tz', ({ box }) => {
+    const zones = bashComplete(box, bashScript(box), ['dcache', 'run', '--tz', '']);
+    expect(zones).toEqual(expect.arrayContaining(['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata']));
+  });
+
+  it('offers the names of environment variables after -e', ({ box }) => {
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', '-e', 'HOM'])).toEqual(['HOME']);
+  });
+
+  it('offers no dcache option once the command has begun', ({ box }) => {
+    writeFileSync(box.path('--pony'), '');
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', 'ls', '--po'])).toEqual(['--pony']);
+  });
+});
+
+// What zsh's completion system offers for `line` (TAB at its end), with the
+// zsh script sourced after compinit, as ~/.zshrc would; `setup` is run
+// after it.
+const ZSH_COMPLETE = fileURLToPath(new URL('../support/zsh-complete.zsh', import.meta.url));
+function zshComplete(box: Sandbox, line: string, setup = ''): string[] {
+  const path = box.path('dcache.zsh');
+  writeFileSync(path, box.dcache(['completion', 'zsh']).stdout);
+  const r = spawnSync('zsh', ['-f', ZSH_COMPLETE, path, line, setup], { cwd: box.root, env: box.env, encoding: 'utf8', timeout: 30_000 });
+  expect(r.status).toBe(0);
+  return [...new Set(r.stdout.split(/\r?\n/).filter(Boolean))].sort();
+}
+
 describe('dcache completion zsh', () => {
-  it("prints a script to source from ~/.zshrc, through zsh's bash completion layer", ({ box }) => {
+  it('prints a script that zsh parses, to source after compinit or to keep in $fpath, and exits 0', ({ box }) => {
     const r = box.dcache(['completion', 'zsh']);
     const script = r.stdout.toString();
-    expect(script.split('\n')[0]).toBe('# dcache completion for zsh: add  source <(dcache completion zsh)  to ~/.zshrc');
-    expect(script).toContain('bashcompinit');
-    expect(script).toContain('complete -o default -F _dcache dcache');
+    expect(script.split('\n')[0]).toBe('#compdef dcache');
+    const check = spawnSync('zsh', ['-n'], { input: script, encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
 
-  it('names every subcommand', ({ box }) => {
+  it('does not run compinit itself, and says what to do when it was not run', ({ box }) => {
     const script = box.dcache(['completion', 'zsh']).stdout.toString();
-    for (const name of SUBCOMMANDS) expect(script).toMatch(new RegExp(`\\b${name}\\b`));
+    const code = script.split('\n').filter((line) => !/^\s*#/.test(line) && !line.includes('print -u2'));
+    expect(code.filter((line) => /\bcompinit\b/.test(line))).toEqual([]);
+    const path = box.path('dcache.zsh');
+    writeFileSync(path, script);
+    const r = spawnSync('zsh', ['-f', '-c', `source '${path}'; print sourced`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('sourced\n');
+    expect(r.stderr).toMatch(/^dcache completion: .*compinit.*\n$/);
   });
 
-  it('names every policy', ({ box }) => {
+  it('works as an autoloaded function from $fpath', ({ box }) => {
+    mkdirSync(box.path('functions'));
+    writeFileSync(box.path('functions/_dcache'), box.dcache(['completion', 'zsh']).stdout);
+    writeFileSync(box.path('empty.zsh'), '');
+    const setup = `fpath=('${box.path('functions')}' $fpath); compinit -u -D`;
+    const r = spawnSync('zsh', ['-f', ZSH_COMPLETE, box.path('empty.zsh'), 'dcache run --polic', setup], { cwd: box.root, encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout.split(/\r?\n/).filter(Boolean)).toEqual(['--policy']);
+  });
+
+  it('names every subcommand and every policy', ({ box }) => {
     const script = box.dcache(['completion', 'zsh']).stdout.toString();
-    for (const name of POLICY_NAMES) expect(script).toContain(name);
+    for (const name of SUBCOMMANDS) expect(script).toMatch(new RegExp(`'${name}:`));
+    for (const name of POLICY_NAMES) expect(script).toContain(name.replace(':', '\\:'));
+  });
+
+  it('completes subcommands, options, and the values of --policy, --policy= and --tz', ({ box }) => {
+    expect(zshComplete(box, 'dcache ru')).toEqual(['run']);
+    expect(zshComplete(box, 'dcache run --po')).toEqual(['--policy']);
+    expect(zshComplete(box, 'dcache run --policy=we')).toEqual(['--policy=weekly']);
+    expect(zshComplete(box, 'dcache run -p da')).toEqual(['daily', 'daily@06:00']);
+    expect(zshComplete(box, 'dcache run --tz Asia/Kolk')).toEqual(['Asia/Kolkata']);
+    expect(zshComplete(box, 'dcache completion ')).toEqual(['bash', 'fish', 'zsh']);
+  });
+
+  it("completes the command word, then the command's own arguments, with or without --", ({ box }) => {
+    someFiles(box);
+    expect(zshComplete(box, 'dcache run printen')).toContain('printenv');
+    expect(zshComplete(box, 'dcache run ./fet')).toEqual(['./fetch-data.sh']);
+    expect(zshComplete(box, 'dcache run cat no')).toEqual(['notes.txt']);
+    const fake = "compdef '_values word alpha beta' fakecmd";
+    expect(zshComplete(box, 'dcache run -p daily fakecmd al', fake)).toEqual(['alpha']);
+    expect(zshComplete(box, 'dcache run -o x -- fakecmd be', fake)).toEqual(['beta']);
+  });
+});
+
+// What fish offers for `line`, with the fish script loaded.
+function fishComplete(box: Sandbox, line: string): string[] {
+  const path = box.path('dcache.fish');
+  writeFileSync(path, box.dcache(['completion', 'fish']).stdout);
+  const program = `source '${path}'; complete -c fakecmd -f -a 'alpha beta'; complete -C '${line}'`;
+  const r = spawnSync('fish', ['--no-config', '-c', program], { cwd: box.root, env: box.env, encoding: 'utf8', timeout: 30_000 });
+  expect(r.stderr).toBe('');
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\t')[0]!)
+    .sort();
+}
+
+describe('dcache completion fish, in fish', () => {
+  it('completes subcommands, options, and the values of --policy, --policy= and --tz', ({ box }) => {
+    expect(fishComplete(box, 'dcache ru')).toEqual(['run']);
+    expect(fishComplete(box, 'dcache run --po')).toEqual(['--policy']);
+    expect(fishComplete(box, 'dcache run --policy=we')).toEqual(['--policy=weekly']);
+    expect(fishComplete(box, 'dcache run -p da')).toEqual(['daily', 'daily@06:00']);
+    expect(fishComplete(box, 'dcache run --tz Asia/Kolk')).toEqual(['Asia/Kolkata']);
+  });
+
+  it("completes the command word, then the command's own arguments, with or without --", ({ box }) => {
+    someFiles(box);
+    expect(fishComplete(box, 'dcache run printen')).toContain('printenv');
+    expect(fishComplete(box, 'dcache run ./fet')).toEqual(['./fetch-data.sh']);
+    expect(fishComplete(box, 'dcache run cat no')).toEqual(['notes.txt']);
+    expect(fishComplete(box, 'dcache run -p daily fakecmd al')).toEqual(['alpha']);
+    expect(fishComplete(box, 'dcache run -o x -- fakecmd be')).toEqual(['beta']);
+    expect(fishComplete(box, 'dcache run fakecmd --')).toEqual([]);
   });
 });
 
 describe('dcache completion fish', () => {
   it('prints complete commands for dcache and exits 0', ({ box }) => {
     const r = box.dcache(['completion', 'fish']);
-    const lines = r.stdout.toString().split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    // outside the two helper functions, every line is a complete command
+    const lines = r.stdout.toString().replace(/^function [^]*?^end\n/gm, '').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    expect(lines.length).toBeGreaterThan(10);
     expect(lines.every((line) => line.startsWith('complete -c dcache '))).toBe(true);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -12,6 +12,9 @@ const TOOLS: Array<{ what: string; found: () => boolean; pkg: string }> = [
   { what: 'GNU time (peak memory)', found: () => existsSync('/usr/bin/time'), pkg: 'time' },
   { what: 'script (a terminal for ls and stats)', found: () => onPath('script'), pkg: 'bsdutils' },
   { what: 'make (the Makefile recipes)', found: () => onPath('make'), pkg: 'make' },
+  { what: 'zsh (its completion)', found: () => onPath('zsh'), pkg: 'zsh' },
+  { what: 'fish (its completion)', found: () => onPath('fish'), pkg: 'fish' },
+  { what: 'bash-completion (completing the wrapped command)', found: () => existsSync('/usr/share/bash-completion/bash_completion'), pkg: 'bash-completion' },
 ];
 
 function onPath(name: string): boolean {
