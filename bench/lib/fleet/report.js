@@ -1,0 +1,165 @@
+import { markdownTable } from '../format.js';
+import { renderMachine } from '../machine.js';
+
+// What a fleet run found, as one row (the --json contract, and the table of
+// BENCHMARKS.md), and the markdown of its part of BENCHMARKS.md.
+
+// What one host's call turned out to be, from its exit, its output and its
+// -v line on stderr.
+export function outcomeOf(result, expected) {
+  if (result.timedOut) return 'timed out';
+  if (result.code !== 0) return `exit ${result.code ?? result.wrapper.signal ?? result.wrapper.code}`;
+  if (!result.stdout.equals(expected)) return 'wrong output';
+  if (result.stderr.includes('hit on the remote cache')) return 'remote hit';
+  if (/dcache: hit:/.test(result.stderr)) return 'local hit';
+  if (/dcache: recorded /.test(result.stderr)) return 'ran';
+  return 'other';
+}
+
+// Nearest-rank percentile.
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function tally(outcomes) {
+  const counts = {};
+  for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
+  return counts;
+}
+
+function spreadMs(results) {
+  const starts = results.map((r) => r.startNs).filter((s) => s !== null);
+  if (starts.length === 0) return NaN;
+  const min = starts.reduce((a, b) => (b < a ? b : a));
+  const max = starts.reduce((a, b) => (b > a ? b : a));
+  return Number(max - min) / 1e6;
+}
+
+export function summariseRun(run) {
+  const { expected } = run;
+  const burstOutcomes = run.burst.map((r) => outcomeOf(r, expected));
+  const waited = run.burst.filter((r) => r.stderr.includes('waiting for another machine')).length;
+  const remote = run.remoteHits.map((r) => ({ r, o: outcomeOf(r, expected) }));
+  const local = run.localHits.map((r) => ({ r, o: outcomeOf(r, expected) }));
+  const remoteMs = remote.filter((x) => x.o === 'remote hit').map((x) => x.r.ms);
+  const localMs = local.filter((x) => x.o === 'local hit').map((x) => x.r.ms);
+  const rttMs = 2 * run.delayMs;
+  // 1 KiB on a link with no bandwidth limit: microseconds, counted as 0
+  const transferMs = 0;
+  const p50HitMs = percentile(remoteMs, 50);
+  const p50LocalHitMs = percentile(localMs, 50);
+  const goalMs = p50LocalHitMs + 2 * rttMs + transferMs;
+  const problems = [];
+  if (run.executions !== 1) problems.push(`the command ran ${run.executions} times in the burst (goal: once)`);
+  if (run.executionsAfter !== run.executions) problems.push(`the command ran ${run.executionsAfter - run.executions} times during the hits`);
+  const badBurst = burstOutcomes.filter((o) => !['ran', 'remote hit', 'local hit'].includes(o));
+  if (badBurst.length > 0) problems.push(`burst: ${JSON.stringify(tally(badBurst))}`);
+  if (remoteMs.length !== remote.length) problems.push(`calls with an empty cache directory: ${JSON.stringify(tally(remote.map((x) => x.o)))}`);
+  if (localMs.length !== local.length) problems.push(`calls with the entry local: ${JSON.stringify(tally(local.map((x) => x.o)))}`);
+  return {
+    remote: run.remote,
+    hosts: run.size,
+    executions: run.executions,
+    p50HitMs,
+    p99HitMs: percentile(remoteMs, 99),
+    p50LocalHitMs,
+    p99LocalHitMs: percentile(localMs, 99),
+    hitSamples: remoteMs.length,
+    localSamples: localMs.length,
+    rounds: run.rounds,
+    delay: run.delay,
+    rttMs,
+    measuredRttMs: run.rtt.requestMs,
+    transferMs,
+    goalMs,
+    goalMet: p50HitMs <= goalMs,
+    requestsPerRemoteHit: run.remoteRequests === null || remote.length === 0 ? null : run.remoteRequests / remote.length,
+    burstMs: run.burstMs,
+    burstStartSpreadMs: spreadMs(run.burst),
+    hitStartSpreadMs: spreadMs(run.remoteHits.slice(0, run.size)),
+    burstOutcomes: tally(burstOutcomes),
+    burstWaited: waited,
+    problems,
+  };
+}
+
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '—');
+
+export function renderFleetMarkdown({ machine, options, delay, rows, commandSeconds, payloadBytes, minSamples }) {
+  const r = rows.map(({ row }) => row);
+  const table = markdownTable(
+    ['remote', 'hosts', 'executions per burst', 'burst: first start to last exit', 'remote hit p50 / p99', 'local hit p50 / p99', 'goal: local p50 + 2 RTT + transfer', 'met?', 'requests per remote hit', 'hits timed'],
+    r.map((x) => [
+      x.remote,
+      x.hosts,
+      `**${x.executions}**`,
+      `${(x.burstMs / 1000).toFixed(2)} s`,
+      `**${f1(x.p50HitMs)} ms** / ${f1(x.p99HitMs)} ms`,
+      `${f1(x.p50LocalHitMs)} ms / ${f1(x.p99LocalHitMs)} ms`,
+      `${f1(x.goalMs)} ms`,
+      x.goalMet ? 'yes' : `no (+${f1(x.p50HitMs - x.p50LocalHitMs)} ms = ${(((x.p50HitMs - x.p50LocalHitMs) / x.rttMs) || 0).toFixed(1)} RTT)`,
+      x.requestsPerRemoteHit === null ? '—' : x.requestsPerRemoteHit.toFixed(1),
+      x.hitSamples,
+    ]),
+  );
+  const rtts = [...new Set(rows.map(({ row }) => `${row.remote}: ${f1(row.measuredRttMs)} ms`))].join(', ');
+  const outcomes = r.map((x) => `- ${x.remote}, ${x.hosts} hosts: ${Object.entries(x.burstOutcomes).map(([k, v]) => `${v} ${k}`).join(', ')}; ${x.burstWaited} waited for another machine; hosts started within ${f1(x.burstStartSpreadMs)} ms of each other (the hits: ${f1(x.hitStartSpreadMs)} ms).`);
+  const problems = r.flatMap((x) => x.problems.map((p) => `- ${x.remote}, ${x.hosts} hosts: ${p}`));
+  const delayText =
+    delay === 'netem'
+      ? `tc netem: a delay of ${options.delayMs} ms on each end of every veth pair, so each direction is delayed once`
+      : `a user-space TCP proxy (bench/lib/fleet/delay-proxy.js, a Node process of its own in the root namespace) in front of the server, because this kernel has no tc netem (CONFIG_NET_SCH_NETEM is not set): it holds every byte ${options.delayMs} ms in each direction, and a connection's first bytes one round trip more, for the TCP handshake`;
+  return `## Fleet simulation
+
+Written by \`npm run bench:fleet\` (bench/fleet.js); rerun to refresh it, do not edit by hand.
+
+${renderMachine(machine)}
+- Other work ran on this machine during the run (it is shared): the figures carry its noise.
+
+### Method
+
+- Each host is a network namespace (\`ip netns\`) with its own cache directory (\`DCACHE_DIR\`), joined to
+  the root namespace by a veth pair on one bridge. The remote runs in the root namespace: redis-server, or
+  moto_server (Python's moto, the S3 API, one bucket) for \`s3://\`. The hosts reach it only at 10.213.0.1 on the
+  bridge; a namespace has no other route, so nothing leaves the machine.
+- Delay: ${delayText}. Configured round trip (RTT): ${2 * options.delayMs} ms; measured from a host's
+  namespace, median of 20 requests on one connection, server included: ${rtts}.
+- Each host runs the built CLI: \`ip netns exec dcfleet-<i> node bin/dcache.js run -v --no-cwd -- sh -c 'sleep ${commandSeconds}; echo ran >> counter; cat payload'\`
+  (${payloadBytes} bytes of output), with the default single-flight timers (a 10 s lease, renewed every 2.5 s).
+  Every host's process is started first and waits on a pipe; one write to the pipe starts them all at once.
+  Each host times its call with its own clock (\`date +%s%N\` around the process: start to exit).
+- **Burst**: every host calls at once with an empty cache directory; **executions** counts the lines
+  the command itself appended to its counter file.
+- **Remote hit**: every host then calls again at once, with a fresh, empty cache directory, so that the
+  entry can only come from the remote (each call is checked by its \`-v\` line and its output).
+  **Local hit**: every host calls once more at once, with that directory, which now holds the entry.
+  Sizes of fewer than ${minSamples} hosts repeat both (ceil(${minSamples} / hosts) rounds), so that every
+  size has at least ${minSamples} timed hits. p50 and p99 are nearest-rank percentiles.
+- **Goal**: one execution per burst; at p50 a remote hit costs at most a local hit (same size, same
+  moment, same contention) plus two round trips plus the transfer (${payloadBytes} bytes on a link without a
+  bandwidth limit: counted as 0 ms). "requests per remote hit" is what the server answered during the
+  remote-hit calls divided by their number (Redis: INFO commandstats; moto: its access log).
+- **Contention**: all hosts share this machine's ${machine.cpu.split('×')[1]?.trim() ?? ''} cores. At 16 and 64
+  hosts their Node start-ups queue for the CPU, and so do the server${delay === 'netem' ? '' : ' and the proxy'};
+  the 1-host rows are the figures without contention.
+
+### Results
+
+${table}
+
+Burst outcomes (each host's call, by its \`-v\` line):
+${outcomes.join('\n')}
+${problems.length > 0 ? `\nProblems:\n${problems.join('\n')}\n` : ''}
+### How to run
+
+\`\`\`
+sudo npm run bench:fleet                          # builds dist/, every size (1, 4, 16, 64), redis and s3; rewrites this part
+sudo npm run bench:fleet -- --hosts 16 --remote s3 --json   # one size, one remote; JSON rows on stdout, this part left as it is
+\`\`\`
+
+Needs root (namespaces, veth pairs), \`ip\` (iproute2), redis-server and redis-cli, and moto_server
+(\`python3 -m pip install 'moto[server]'\`). Everything it makes is named \`dcfleet-…\` and removed at
+the end, on Ctrl-C or SIGTERM too, and at the start of the next run after a crash.`;
+}
