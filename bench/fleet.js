@@ -173,7 +173,7 @@ async function benchmark(options) {
     saveState();
     try {
       const rtt = measureRtt(remote);
-      say(options, `${remoteKind}: ${remote.url}; measured round trip ${rtt.requestMs.toFixed(1)} ms (connect and first request ${rtt.firstMs.toFixed(1)} ms)`);
+      say(options, `${remoteKind}: ${remote.url}; a request takes ${rtt.requestMs.toFixed(1)} ms (${rtt.roundTrips} round trip(s)): round trip ${rtt.rttMs.toFixed(1)} ms`);
       for (const size of options.sizes) {
         const run = await runSize({ remote, size, payload, options, rtt, delay });
         const row = summariseRun(run);
@@ -225,17 +225,21 @@ async function startRemote(kind, delay, delayMs) {
 }
 
 // The round trip from host 0 to the remote, with rtt-probe.js: the median
-// of 20 requests after the first, and the first (connect included).
+// of 20 requests after a first one. Redis answers on an open connection
+// (one round trip); moto opens a connection per request (two).
 function measureRtt(remote) {
   const probe = join(REPO, 'bench', 'lib', 'fleet', 'rtt-probe.js');
-  const result = spawnSync('ip', ['netns', 'exec', namespaceOf(0), process.execPath, probe, SERVER_ADDRESS, String(remote.port), remote.kind === 'redis' ? 'redis' : 'http', '21'], {
+  const kind = remote.kind === 'redis' ? 'redis' : 'http';
+  const result = spawnSync('ip', ['netns', 'exec', namespaceOf(0), process.execPath, probe, SERVER_ADDRESS, String(remote.port), kind, '21'], {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  if (result.status !== 0) throw new Error(`rtt-probe: ${result.stderr || result.error?.message}`);
-  const { connectMs, requestsMs } = JSON.parse(result.stdout);
+  if (result.status !== 0) throw new Error(`rtt-probe: ${result.stderr || result.error?.message || `exit ${result.status}`}`);
+  const { requestsMs } = JSON.parse(result.stdout);
   const rest = requestsMs.slice(1).sort((a, b) => a - b);
-  return { requestMs: rest[rest.length >> 1], firstMs: connectMs + requestsMs[0] };
+  const requestMs = rest[rest.length >> 1];
+  const roundTrips = kind === 'redis' ? 1 : 2;
+  return { requestMs, roundTrips, rttMs: requestMs / roundTrips };
 }
 
 // The environment of every host: the runner's, cleaned as for every

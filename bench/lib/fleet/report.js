@@ -71,7 +71,7 @@ export function summariseRun(run) {
     rounds: run.rounds,
     delay: run.delay,
     rttMs,
-    measuredRttMs: run.rtt.requestMs,
+    measuredRttMs: run.rtt.rttMs,
     transferMs,
     goalMs,
     goalMet: p50HitMs <= goalMs,
@@ -104,7 +104,9 @@ export function renderFleetMarkdown({ machine, options, delay, rows, commandSeco
       x.hitSamples,
     ]),
   );
-  const rtts = [...new Set(rows.map(({ row }) => `${row.remote}: ${f1(row.measuredRttMs)} ms`))].join(', ');
+  const rtts = [...new Map(rows.map(({ run }) => [run.remote, run.rtt])).entries()]
+    .map(([remote, rtt]) => (remote === 'redis' ? `Redis PING on an open connection ${f1(rtt.requestMs)} ms` : `S3 HEAD on a new connection (moto_server answers \`Connection: close\` to every request, so every request of a host opens one) ${f1(rtt.requestMs)} ms, two round trips of ${f1(rtt.rttMs)} ms`))
+    .join('; ');
   const outcomes = r.map((x) => `- ${x.remote}, ${x.hosts} hosts: ${Object.entries(x.burstOutcomes).map(([k, v]) => `${v} ${k}`).join(', ')}; ${x.burstWaited} waited for another machine; hosts started within ${f1(x.burstStartSpreadMs)} ms of each other (the hits: ${f1(x.hitStartSpreadMs)} ms).`);
   const problems = r.flatMap((x) => x.problems.map((p) => `- ${x.remote}, ${x.hosts} hosts: ${p}`));
   const delayText =
@@ -125,7 +127,7 @@ ${renderMachine(machine)}
   moto_server (Python's moto, the S3 API, one bucket) for \`s3://\`. The hosts reach it only at 10.213.0.1 on the
   bridge; a namespace has no other route, so nothing leaves the machine.
 - Delay: ${delayText}. Configured round trip (RTT): ${2 * options.delayMs} ms; measured from a host's
-  namespace, median of 20 requests on one connection, server included: ${rtts}.
+  namespace, median of 20 requests, server included: ${rtts}.
 - Each host runs the built CLI: \`ip netns exec dcfleet-<i> node bin/dcache.js run -v --no-cwd -- sh -c 'sleep ${commandSeconds}; echo ran >> counter; cat payload'\`
   (${payloadBytes} bytes of output), with the default single-flight timers (a 10 s lease, renewed every 2.5 s).
   Every host's process is started first and waits on a pipe; one write to the pipe starts them all at once.
