@@ -193,7 +193,7 @@ async function benchmark(options) {
     const markdown = renderFleetMarkdown({ machine, options, delay, rows, commandSeconds: COMMAND_SECONDS, payloadBytes: PAYLOAD_BYTES, minSamples: MIN_HIT_SAMPLES });
     say(options, `Wrote ${writePart('bench/fleet.js', markdown)}`);
   } else {
-    say(options, 'not every size and remote was run (or --delay-ms was given): BENCHMARKS.md left as it was');
+    say(options, 'not every size and remote was run (or --delay-ms or --remote-timeout was given): BENCHMARKS.md left as it was');
   }
   const problems = rows.flatMap(({ row }) => row.problems.map((p) => `${row.remote}, ${row.hosts} hosts: ${p}`));
   for (const problem of problems) console.error(`bench:fleet: ${problem}`);
@@ -207,17 +207,27 @@ async function startRemote(kind, delay, delayMs) {
   const serverAddress = delay === 'netem' ? SERVER_ADDRESS : '127.0.0.1';
   const server = kind === 'redis' ? await startRedis(serverAddress) : await startMoto(serverAddress);
   const proxy = delay === 'netem' ? null : await startDelayProxy(SERVER_ADDRESS, server, delayMs);
+  // With the proxy, a second one without delay: the same hit with no round
+  // trips to pay, which tells the client's own cost from the network's.
+  const direct = delay === 'netem' ? null : await startDelayProxy(SERVER_ADDRESS, server, 0);
+  const reach = (port) => {
+    const endpoint = `${SERVER_ADDRESS}:${port}`;
+    return {
+      url: kind === 'redis' ? `redis://${endpoint}` : `s3://${server.bucket}`,
+      env: kind === 'redis' ? {} : { AWS_ACCESS_KEY_ID: 'fleet', AWS_SECRET_ACCESS_KEY: 'fleet', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: `http://${endpoint}` },
+    };
+  };
   const port = proxy?.port ?? server.port;
-  const endpoint = `${SERVER_ADDRESS}:${port}`;
   return {
     kind,
     server,
     port,
-    url: kind === 'redis' ? `redis://${endpoint}` : `s3://${server.bucket}`,
-    env: kind === 'redis' ? {} : { AWS_ACCESS_KEY_ID: 'fleet', AWS_SECRET_ACCESS_KEY: 'fleet', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: `http://${endpoint}` },
+    ...reach(port),
+    undelayed: direct === null ? null : { kind, ...reach(direct.port) },
     // requests the server has answered so far, or null if it cannot tell
     requests: () => (kind === 'redis' ? redisCommands(server) : motoRequests(server)),
     stop: async () => {
+      await direct?.stop();
       await proxy?.stop();
       await server.stop();
     },
@@ -259,7 +269,8 @@ async function runSize({ remote, size, payload, options, rtt, delay }) {
   writeFileSync(counter, '');
   // The counter's path is in the command, so each run has a key of its own.
   const command = ['/bin/sh', '-c', `sleep ${COMMAND_SECONDS}; echo ran >> "$1"; cat "$2"`, 'fleet-job', counter, payload];
-  const dcache = [process.execPath, BIN, 'run', '-v', '--no-cwd', '--', ...command];
+  const timeout = options.remoteTimeout === null ? [] : ['--remote-timeout', options.remoteTimeout];
+  const dcache = [process.execPath, BIN, 'run', '-v', '--no-cwd', ...timeout, '--', ...command];
   const cacheDir = (host, name) => join(dir, `host-${host}`, name);
   const expected = readFileSync(payload);
 
@@ -306,9 +317,25 @@ async function runSize({ remote, size, payload, options, rtt, delay }) {
     });
     localHits.push(...fromLocal);
   }
+  // One host alone, through the undelayed proxy: a remote hit without
+  // contention and without round trips to pay.
+  const undelayedHits = [];
+  if (size === 1 && remote.undelayed !== null) {
+    for (let round = 0; round < MIN_HIT_SAMPLES; round++) {
+      const [hit] = await runWave({
+        count: 1,
+        dir: join(dir, `undelayed-${round}`),
+        command: () => dcache,
+        env: (host) => hostEnv(remote.undelayed, cacheDir(host, `undelayed-${round}`)),
+        timeoutMs: HIT_TIMEOUT_MS,
+        live,
+      });
+      undelayedHits.push(hit);
+    }
+  }
   const executionsAfter = countLines(counter);
   // what this size's directories hold is not needed past its summary
-  const run = { remote: remote.kind, size, delay, delayMs: options.delayMs, rtt, burst, burstMs, executions, executionsAfter, remoteHits, localHits, expected, rounds, remoteRequests: requestsKnown ? remoteRequests : null };
+  const run = { remote: remote.kind, size, delay, delayMs: options.delayMs, rtt, burst, burstMs, executions, executionsAfter, remoteHits, localHits, undelayedHits, expected, rounds, remoteRequests: requestsKnown ? remoteRequests : null };
   rmSync(dir, { recursive: true, force: true });
   return run;
 }

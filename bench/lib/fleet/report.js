@@ -44,6 +44,8 @@ export function summariseRun(run) {
   const remote = run.remoteHits.map((r) => ({ r, o: outcomeOf(r, expected) }));
   const local = run.localHits.map((r) => ({ r, o: outcomeOf(r, expected) }));
   const remoteMs = remote.filter((x) => x.o === 'remote hit').map((x) => x.r.ms);
+  const undelayed = run.undelayedHits.map((r) => ({ r, o: outcomeOf(r, expected) }));
+  const undelayedMs = undelayed.filter((x) => x.o === 'remote hit').map((x) => x.r.ms);
   const localMs = local.filter((x) => x.o === 'local hit').map((x) => x.r.ms);
   const rttMs = 2 * run.delayMs;
   // 1 KiB on a link with no bandwidth limit: microseconds, counted as 0
@@ -57,7 +59,18 @@ export function summariseRun(run) {
   const badBurst = burstOutcomes.filter((o) => !['ran', 'remote hit', 'local hit'].includes(o));
   if (badBurst.length > 0) problems.push(`burst: ${JSON.stringify(tally(badBurst))}`);
   if (remoteMs.length !== remote.length) problems.push(`calls with an empty cache directory: ${JSON.stringify(tally(remote.map((x) => x.o)))}`);
+  if (undelayedMs.length !== undelayed.length) problems.push(`undelayed calls: ${JSON.stringify(tally(undelayed.map((x) => x.o)))}`);
   if (localMs.length !== local.length) problems.push(`calls with the entry local: ${JSON.stringify(tally(local.map((x) => x.o)))}`);
+  // What the hosts that ran the command said on stderr, numbers masked so
+  // that the same message from many hosts is counted once: why a host did
+  // not wait (a remote that failed, a lease taken over) is there.
+  const ranMessages = tally(
+    run.burst
+      .filter((r, i) => burstOutcomes[i] === 'ran')
+      .flatMap((r) => r.stderr.split('\n').filter((line) => line.startsWith('dcache:') && !/dcache: (recorded|miss) /.test(line)))
+      .map((line) => line.replace(/\b\d+(\.\d+)?\b/g, 'N')),
+  );
+  if (run.executions > 1) problems.push(`what the hosts that ran said: ${JSON.stringify(ranMessages)}`);
   return {
     remote: run.remote,
     hosts: run.size,
@@ -66,6 +79,8 @@ export function summariseRun(run) {
     p99HitMs: percentile(remoteMs, 99),
     p50LocalHitMs,
     p99LocalHitMs: percentile(localMs, 99),
+    // 1 host only, through a proxy without delay (null with netem)
+    p50UndelayedHitMs: undelayedMs.length === 0 ? null : percentile(undelayedMs, 50),
     hitSamples: remoteMs.length,
     localSamples: localMs.length,
     rounds: run.rounds,
@@ -81,6 +96,7 @@ export function summariseRun(run) {
     hitStartSpreadMs: spreadMs(run.remoteHits.slice(0, run.size)),
     burstOutcomes: tally(burstOutcomes),
     burstWaited: waited,
+    ranMessages,
     problems,
   };
 }
@@ -108,7 +124,28 @@ export function renderFleetMarkdown({ machine, options, delay, rows, commandSeco
     .map(([remote, rtt]) => (remote === 'redis' ? `Redis PING on an open connection ${f1(rtt.requestMs)} ms` : `S3 HEAD on a new connection (moto_server answers \`Connection: close\` to every request, so every request of a host opens one) ${f1(rtt.requestMs)} ms, two round trips of ${f1(rtt.rttMs)} ms`))
     .join('; ');
   const outcomes = r.map((x) => `- ${x.remote}, ${x.hosts} hosts: ${Object.entries(x.burstOutcomes).map(([k, v]) => `${v} ${k}`).join(', ')}; ${x.burstWaited} waited for another machine; hosts started within ${f1(x.burstStartSpreadMs)} ms of each other (the hits: ${f1(x.hitStartSpreadMs)} ms).`);
+  const alone = r.filter((x) => x.p50UndelayedHitMs !== null);
+  const undelayedText =
+    alone.length === 0
+      ? ''
+      : `\nWhere a remote hit's time goes, one host alone (no contention), p50 of ${minSamples} calls each: ` +
+        alone
+          .map(
+            (x) =>
+              `${x.remote}: local hit ${f1(x.p50LocalHitMs)} ms; remote hit through the proxy without delay ${f1(x.p50UndelayedHitMs)} ms ` +
+              `(the client's own cost: +${f1(x.p50UndelayedHitMs - x.p50LocalHitMs)} ms); with the ${x.rttMs} ms round trip ${f1(x.p50HitMs)} ms ` +
+              `(the network's: +${f1(x.p50HitMs - x.p50UndelayedHitMs)} ms, ${((x.p50HitMs - x.p50UndelayedHitMs) / x.rttMs).toFixed(1)} round trips, for ${x.requestsPerRemoteHit ?? '?'} requests)`,
+          )
+          .join('; ') +
+        '.\n';
   const problems = r.flatMap((x) => x.problems.map((p) => `- ${x.remote}, ${x.hosts} hosts: ${p}`));
+  // A host whose remote request missed its deadline goes on without the
+  // remote and runs the command (the cache is an optimisation): said apart
+  // from a host that ran for want of a lease.
+  const deadlines = r
+    .map((x) => ({ x, n: Object.entries(x.ranMessages).filter(([m]) => /did not finish within|no answer within/.test(m)).reduce((sum, [, n]) => sum + n, 0) }))
+    .filter(({ n }) => n > 0)
+    .map(({ x, n }) => `- ${x.remote}, ${x.hosts} hosts: ${n} of the ${x.executions} executions came from hosts whose first request to the remote missed dcache's deadline (\`--remote-timeout\`, 2 s); such a host goes on without the remote, as documented, and runs the command.`);
   const delayText =
     delay === 'netem'
       ? `tc netem: a delay of ${options.delayMs} ms on each end of every veth pair, so each direction is delayed once`
@@ -151,9 +188,10 @@ ${renderMachine(machine)}
 
 ${table}
 
+${undelayedText}
 Burst outcomes (each host's call, by its \`-v\` line):
 ${outcomes.join('\n')}
-${problems.length > 0 ? `\nProblems:\n${problems.join('\n')}\n` : ''}
+${problems.length > 0 ? `\nProblems:\n${problems.join('\n')}\n` : ''}${deadlines.length > 0 ? `\nRemote deadlines missed in the burst:\n${deadlines.join('\n')}\n` : ''}
 ### How to run
 
 \`\`\`
