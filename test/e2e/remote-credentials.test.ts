@@ -4,9 +4,8 @@ import { machine, type Machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
 import { RedisBackend } from '../support/remotes.js';
 import type { Sandbox } from '../support/sandbox.js';
-import { MemoryDav } from '../support/servers/memory-dav.js';
+import { serveMemoryDav } from '../support/servers/memory-dav.js';
 import { freePort } from '../support/servers/ports.js';
-import { TestServer } from '../support/servers/test-server.js';
 
 // Credentials for the remote — basic auth in the URL, a bearer token in
 // DCACHE_REMOTE_TOKEN, a Redis password — reach the server and nowhere else:
@@ -28,36 +27,24 @@ beforeEach(({ box }) => {
 const leaked = (box: Sandbox, secret: string) => filesHolding(box.root, secret);
 
 describe('an HTTP remote', () => {
-  let server: TestServer;
-  let dav: MemoryDav;
-  beforeAll(async () => {
-    server = await TestServer.start();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-  beforeEach(() => {
-    dav = new MemoryDav();
-    server.handle(dav.handle);
-    server.reset();
-  });
+  const web = serveMemoryDav();
 
-  const withAuth = () => server.url('/cache').replace('http://', `http://alice:${PASSWORD}@`);
+  const withAuth = () => web.server.url('/cache').replace('http://', `http://alice:${PASSWORD}@`);
   // The server runs in this process: dcache must not block the event loop.
   const runOn = (m: Machine, args: string[], env: NodeJS.ProcessEnv = {}) => m.start(args, env).done;
 
   it('sends the URL’s user and password as basic auth on every request', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
-    expect(server.seen.length).toBeGreaterThan(0);
-    expect(new Set(server.seen.map((r) => r.authorization))).toEqual(new Set([basic('alice', PASSWORD)]));
+    expect(web.server.seen.length).toBeGreaterThan(0);
+    expect(new Set(web.server.seen.map((r) => r.authorization))).toEqual(new Set([basic('alice', PASSWORD)]));
   });
 
   it('sends DCACHE_REMOTE_TOKEN as a bearer token on every request', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
-    await runOn(a, ['run', '--remote', server.url('/cache'), '--', script.path], { DCACHE_REMOTE_TOKEN: TOKEN });
-    expect(server.seen.length).toBeGreaterThan(0);
-    expect(new Set(server.seen.map((r) => r.authorization))).toEqual(new Set([`Bearer ${TOKEN}`]));
+    await runOn(a, ['run', '--remote', web.server.url('/cache'), '--', script.path], { DCACHE_REMOTE_TOKEN: TOKEN });
+    expect(web.server.seen.length).toBeGreaterThan(0);
+    expect(new Set(web.server.seen.map((r) => r.authorization))).toEqual(new Set([`Bearer ${TOKEN}`]));
   });
 
   it('writes the basic-auth password to no file on either machine', async ({ box }) => {
@@ -72,8 +59,8 @@ describe('an HTTP remote', () => {
   it('writes the token to no file on either machine', async ({ box }) => {
     const script = box.counter('job.sh', 'echo data');
     const env = { DCACHE_REMOTE_TOKEN: TOKEN };
-    await runOn(a, ['run', '--remote', server.url('/cache'), '--', script.path], env);
-    await runOn(b, ['run', '--remote', server.url('/cache'), '--', script.path], env);
+    await runOn(a, ['run', '--remote', web.server.url('/cache'), '--', script.path], env);
+    await runOn(b, ['run', '--remote', web.server.url('/cache'), '--', script.path], env);
     expect(script.runs()).toBe(1);
     expect(leaked(box, TOKEN)).toEqual([]);
   });
@@ -82,12 +69,12 @@ describe('an HTTP remote', () => {
     const script = box.counter('job.sh', 'echo data');
     await runOn(a, ['run', '--remote', withAuth(), '--', script.path]);
     const replayed = await runOn(b, ['run', '-v', '--remote', withAuth(), '--', script.path]);
-    expect(plain(replayed.stderr)).toContain(`hit on the remote cache http://***@127.0.0.1:${server.port}/cache`);
+    expect(plain(replayed.stderr)).toContain(`hit on the remote cache http://***@127.0.0.1:${web.server.port}/cache`);
     expect(replayed.stderr).not.toContain(PASSWORD);
   });
 
   it('prints neither the password nor the token when the remote refuses', async ({ box }) => {
-    dav.refuse = { GET: 401, HEAD: 401, PUT: 401 };
+    web.dav.refuse = { GET: 401, HEAD: 401, PUT: 401 };
     const script = box.counter('job.sh', 'echo data');
     const ran = await runOn(a, ['run', '-v', '--remote', withAuth(), '--', script.path], { DCACHE_REMOTE_TOKEN: TOKEN });
     expect(plain(ran.stderr)).toMatch(/dcache: the remote cache http:\/\/\*\*\*@127\.0\.0\.1:\d+\/cache failed/);

@@ -5,7 +5,7 @@ import { plain } from '../support/messages.js';
 import { RedisBackend } from '../support/remotes.js';
 import type { Sandbox } from '../support/sandbox.js';
 import { HangingServer } from '../support/servers/hanging-server.js';
-import { MemoryDav } from '../support/servers/memory-dav.js';
+import { serveMemoryDav } from '../support/servers/memory-dav.js';
 import { freePort } from '../support/servers/ports.js';
 import { TestServer } from '../support/servers/test-server.js';
 
@@ -171,26 +171,14 @@ it('runs the command when an http:// URL reaches a Redis server', async ({ box }
 });
 
 describe('uploads to an HTTP remote', () => {
-  let server: TestServer;
-  let dav: MemoryDav;
-  beforeAll(async () => {
-    server = await TestServer.start();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-  beforeEach(() => {
-    dav = new MemoryDav();
-    server.handle(dav.handle);
-    server.reset();
-  });
-  const url = () => server.url('/cache');
-  const puts = () => server.seen.filter((r) => r.method === 'PUT').map((r) => r.url);
+  const web = serveMemoryDav();
+  const url = () => web.server.url('/cache');
+  const puts = () => web.server.seen.filter((r) => r.method === 'PUT').map((r) => r.url);
 
   it('happen after the command has finished', async ({ box }) => {
     const script = box.counter('job.sh', `echo data; echo done > '${box.path('finished')}'`);
     const finishedAtPut: boolean[] = [];
-    dav.onPut = () => finishedAtPut.push(existsSync(box.path('finished')));
+    web.dav.onPut = () => finishedAtPut.push(existsSync(box.path('finished')));
     await a.start(['run', '--remote', url(), '--', script.path]).done;
     expect(finishedAtPut.length).toBeGreaterThan(0);
     expect(finishedAtPut.every(Boolean)).toBe(true);
@@ -213,7 +201,7 @@ describe('uploads to an HTTP remote', () => {
 
   it('skip a blob the remote already holds', async ({ box }) => {
     await a.start(['run', '--remote', url(), '--', box.counter('one.sh', 'echo same').path]).done;
-    server.reset();
+    web.server.reset();
     await a.start(['run', '--remote', url(), '--', box.counter('two.sh', 'echo same').path]).done;
     expect(puts().filter((u) => u.startsWith('/cache/blobs/'))).toEqual([]);
   });
@@ -221,19 +209,19 @@ describe('uploads to an HTTP remote', () => {
   it('do not happen on a remote hit', async ({ box }) => {
     const script = job(box);
     await a.start(['run', '--remote', url(), '--', script.path]).done;
-    server.reset();
+    web.server.reset();
     await b.start(['run', '--remote', url(), '--', script.path]).done;
     expect(puts()).toEqual([]);
   });
 
   it('do not happen when read-only', async ({ box }) => {
     await a.start(['run', '--remote', url(), '--remote-read-only', '--', job(box).path]).done;
-    expect(server.seen.map((r) => r.method).filter((m) => m !== 'GET' && m !== 'HEAD')).toEqual([]);
+    expect(web.server.seen.map((r) => r.method).filter((m) => m !== 'GET' && m !== 'HEAD')).toEqual([]);
   });
 
   describe('that fail', () => {
     beforeEach(() => {
-      dav.refuse = { PUT: 507 };
+      web.dav.refuse = { PUT: 507 };
     });
 
     it('leave the command’s stdout and exit code alone', async ({ box }) => {
@@ -265,15 +253,15 @@ describe('uploads to an HTTP remote', () => {
 
     it('leave no manifest on the remote', async ({ box }) => {
       await a.start(['run', '--remote', url(), '--', job(box).path]).done;
-      expect([...dav.files.keys()]).toEqual([]);
+      expect([...web.dav.files.keys()]).toEqual([]);
     });
   });
 
   it('give up an upload that stalls, keeping the command’s output and exit code', async ({ box }) => {
-    server.handle((req, res) => {
+    web.server.handle((req, res) => {
       // takes the upload's first bytes, then reads no more and never answers
       if (req.method === 'PUT') return req.pause();
-      dav.handle(req, res);
+      web.dav.handle(req, res);
     });
     const script = box.counter('big.sh', 'head -c 8000000 /dev/zero');
     const ran = await a.start(['run', '--remote', url(), '--remote-timeout', '300ms', '--', script.path]).done;
@@ -286,14 +274,14 @@ describe('uploads to an HTTP remote', () => {
   it('give up a blob download that stalls, and run the command', async ({ box }) => {
     const script = box.counter('big.sh', 'head -c 3000000 /dev/zero');
     await a.start(['run', '--remote', url(), '--', script.path]).done;
-    server.handle((req, res) => {
+    web.server.handle((req, res) => {
       if (req.method === 'GET' && req.url?.startsWith('/cache/blobs/')) {
         // half the bytes, then silence
         res.writeHead(200, { 'content-length': '3000000' });
         res.write(Buffer.alloc(1_500_000));
         return;
       }
-      dav.handle(req, res);
+      web.dav.handle(req, res);
     });
     const ran = await b.start(['run', '--remote', url(), '--remote-timeout', '300ms', '--', script.path]).done;
     expect(ran.timedOut).toBe(false);

@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { beforeEach, describe, expect, it } from '../support/fixture.js';
 import { startDcache, startShell } from '../support/running.js';
-import { MemoryDav } from '../support/servers/memory-dav.js';
-import { TestServer } from '../support/servers/test-server.js';
+import { serveMemoryDav } from '../support/servers/memory-dav.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // A transfer to or from the remote cache that lasts more than a second
@@ -20,20 +19,11 @@ const ESC = '\u001b';
 const JOB = ['-o', 'big.bin', '--', 'sh', '-c', 'head -c 3145728 /dev/urandom > big.bin; echo done'];
 
 describe('a progress line for a slow transfer', () => {
-  let server: TestServer;
-  let dav: MemoryDav;
-  beforeAll(async () => {
-    server = await TestServer.start();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const web = serveMemoryDav();
   beforeEach(() => {
-    dav = new MemoryDav();
-    dav.bytesPerSecond = MiB;
-    server.handle(dav.handle);
+    web.dav.bytesPerSecond = MiB;
   });
-  const remote = () => server.url('/cache');
+  const remote = () => web.server.url('/cache');
 
   // dcache on a terminal `columns` wide; what the terminal was sent
   const onTerminal = async (box: Sandbox, args: string[], dir: string, columns = 100) => {
@@ -75,7 +65,7 @@ describe('a progress line for a slow transfer', () => {
     const r = await startDcache(box, ['run', '--remote', remote(), ...JOB]).done;
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(dav.files.size).toBeGreaterThan(0);
+    expect(web.dav.files.size).toBeGreaterThan(0);
   });
 
   it('shows nothing with --quiet', async ({ box }) => {

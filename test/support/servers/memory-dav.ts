@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterAll, beforeAll, beforeEach } from '../fixture.js';
+import { TestServer } from './test-server.js';
 
 // A minimal WebDAV-like store in memory, as a handler for TestServer: GET,
 // HEAD and PUT on paths, 404 for what it does not hold. `refuse` makes it
@@ -63,4 +65,22 @@ export class MemoryDav {
     };
     send(0);
   };
+}
+
+// For a describe block: one TestServer for the block, serving a fresh
+// MemoryDav in each test, with the requests of earlier tests forgotten.
+export function serveMemoryDav(): { readonly server: TestServer; readonly dav: MemoryDav } {
+  const state = {} as { server: TestServer; dav: MemoryDav };
+  beforeAll(async () => {
+    state.server = await TestServer.start();
+  });
+  afterAll(async () => {
+    await state.server?.stop();
+  });
+  beforeEach(() => {
+    state.dav = new MemoryDav();
+    state.server.handle(state.dav.handle);
+    state.server.reset();
+  });
+  return state;
 }
