@@ -1,0 +1,233 @@
+// The outside check of bench/run.js, behind `npm run bench:hyperfine`: the
+// cases whose figures users see (a small hit, a large hit into a pipe, a
+// large recording, a large restore) timed by hyperfine rather than by our
+// own runner, A and B alternated, and written to BENCHMARKS.md beside the
+// runner's results. Every dcache run verifies the SHA-256 of what it
+// replays, as any hit does; nothing is turned off for the benchmark.
+//
+// hyperfine runs all the runs of one command before the next, so each case
+// is measured in rounds: one hyperfine call per round with A and B, A first
+// in odd rounds and B first in even ones, a warm-up run each. The headline
+// is the median of the per-round ratios (median A / median B of the round).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writePart } from './lib/benchmarks-md.js';
+import { MIB, randomBlob, removeBlobs } from './lib/blobs.js';
+import { readCount } from './lib/env-counts.js';
+import { markdownTable, ms, ratio } from './lib/format.js';
+import { readOnlyEntry, recordCat, recordOutputFile } from './lib/large-output.js';
+import { describeMachine, renderMachine } from './lib/machine.js';
+import { snapshotRepo } from './lib/snapshot.js';
+import { spread, median } from './lib/stats.js';
+import { closeDevNull } from './lib/spawn.js';
+
+const HYPERFINE = process.env.HYPERFINE ?? 'hyperfine';
+
+// POSIX shell quoting, for the command lines hyperfine hands to bash.
+const quote = (word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
+const line = (words) => words.map(quote).join(' ');
+const withCache = (dir, words) => `DCACHE_DIR=${quote(dir)} ${line([process.execPath, ...words])}`;
+// bash with pipefail, so that a failing command is not hidden by cat's success
+const PIPE = 'set -o pipefail; ';
+
+const cases = [
+  {
+    name: 'hit, 1 KB output',
+    baseline: '`node -e 0`',
+    goal: 1.15,
+    rounds: 5,
+    runs: 10,
+    async setup(build) {
+      const blob = randomBlob(1024);
+      const fixture = await recordCat(build, blob, 'dcache-hyperfine-small-');
+      return {
+        a: withCache(fixture.cacheDir, fixture.hitArgs),
+        b: line([process.execPath, '-e', '0']),
+        cleanup: fixture.cleanup,
+      };
+    },
+  },
+  {
+    name: 'hit, 256 MB output into a pipe',
+    baseline: '`cat blob | cat`',
+    goal: 1.3,
+    rounds: 5,
+    runs: 3,
+    async setup(build) {
+      const blob = randomBlob(256 * MIB);
+      const fixture = await recordCat(build, blob, 'dcache-hyperfine-hit-');
+      return {
+        a: `${PIPE}${withCache(fixture.cacheDir, fixture.hitArgs)} | cat > /dev/null`,
+        b: `${PIPE}${line(fixture.command)} | cat > /dev/null`,
+        cleanup: fixture.cleanup,
+      };
+    },
+  },
+  {
+    name: 'miss, recording 256 MB',
+    baseline: 'the command alone into the same pipe (`cat blob | cat`)',
+    goal: 1.5,
+    rounds: 5,
+    runs: 3,
+    setup(build) {
+      const blob = randomBlob(256 * MIB);
+      const root = mkdtempSync(join(tmpdir(), 'dcache-hyperfine-miss-'));
+      const cacheDir = join(root, 'cache');
+      const command = ['cat', blob.path];
+      return {
+        // every A records into an empty cache directory
+        prepareA: line(['rm', '-rf', cacheDir]),
+        a: `${PIPE}${withCache(cacheDir, [build.bin, 'run', '--', ...command])} | cat > /dev/null`,
+        b: `${PIPE}${line(command)} | cat > /dev/null`,
+        // the last recording holds the whole output, byte for byte
+        check() {
+          const { manifest, blobPath } = readOnlyEntry(cacheDir);
+          const sha256 = createHash('sha256').update(readFileSync(blobPath)).digest('hex');
+          if (manifest.stdout?.size !== blob.bytes || sha256 !== blob.sha256) throw new Error('the last recording is not the command output');
+        },
+        cleanup: () => rmSync(root, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: '1 GB output file restore (`-o`)',
+    baseline: '`cp` of the same file',
+    goal: 1.5,
+    rounds: 5,
+    runs: 2,
+    setup(build) {
+      const blob = randomBlob(1024 * MIB);
+      const fixture = recordOutputFile(build, blob, 'dcache-hyperfine-restore-');
+      const copy = join(fixture.work, 'copy.bin');
+      return {
+        prepareA: line(['rm', '-f', fixture.output]),
+        prepareB: line(['rm', '-f', copy]),
+        a: `cd ${quote(fixture.work)} && ${withCache(join(fixture.root, 'cache'), fixture.hitArgs)}`,
+        b: line(['cp', fixture.storedPath, copy]),
+        // every run was a hit, and the last restore is the recorded bytes
+        check() {
+          if (fixture.runs() !== 1) throw new Error('the command ran again: a run was not a hit');
+          const sha256 = createHash('sha256').update(readFileSync(fixture.output)).digest('hex');
+          if (sha256 !== blob.sha256) throw new Error('the restored file is not the recorded bytes');
+        },
+        cleanup: fixture.cleanup,
+      };
+    },
+  },
+];
+
+// One hyperfine call: both commands, in the given order; their times in ms.
+function hyperfineRound(commands, { runs, dir, round }) {
+  const json = join(dir, `round-${round}.json`);
+  const args = ['--shell', 'bash', '--warmup', '1', '--runs', String(runs), '--style', 'none', '--export-json', json];
+  for (const command of commands) args.push('--prepare', command.prepare ?? 'true');
+  for (const command of commands) args.push('--command-name', command.side, command.line);
+  const result = spawnSync(HYPERFINE, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`hyperfine exited with ${result.status}`);
+  const { results } = JSON.parse(readFileSync(json, 'utf8'));
+  return Object.fromEntries(results.map((r) => [r.command, r.times.map((s) => s * 1000)]));
+}
+
+function measure(state, { rounds, runs }, dir) {
+  const a = { side: 'A', line: state.a, prepare: state.prepareA };
+  const b = { side: 'B', line: state.b, prepare: state.prepareB };
+  const timesA = [];
+  const timesB = [];
+  const ratios = [];
+  for (let round = 1; round <= rounds; round++) {
+    const times = hyperfineRound(round % 2 === 1 ? [a, b] : [b, a], { runs, dir, round });
+    timesA.push(...times.A);
+    timesB.push(...times.B);
+    ratios.push(median(times.A) / median(times.B));
+  }
+  return { a: spread(timesA), b: spread(timesB), ratio: spread(ratios) };
+}
+
+function render(machine, results, settings) {
+  const rows = results.map(({ benchCase, measured, error }) => {
+    const goal = `≤ ${ratio(benchCase.goal)}`;
+    if (error) return [benchCase.name, benchCase.baseline, goal, '—', '—', `invalid: ${error.message.split('\n')[0]}`, '—'];
+    const { a, b, ratio: r } = measured;
+    return [
+      benchCase.name,
+      benchCase.baseline,
+      goal,
+      `${ms(a.min)} / ${ms(a.median)} / ${ms(a.max)}`,
+      `${ms(b.min)} / ${ms(b.median)} / ${ms(b.max)}`,
+      `${ratio(r.min)} / **${ratio(r.median)}** / ${ratio(r.max)}`,
+      r.median <= benchCase.goal ? 'yes' : 'no',
+    ];
+  });
+  const counts = results.map(({ benchCase }) => `${benchCase.name}: ${settings.rounds ?? benchCase.rounds} rounds of ${settings.runs ?? benchCase.runs} runs`);
+  return `## Outside check with hyperfine
+
+Written by \`npm run bench:hyperfine\` (bench/hyperfine.js): the cases users see, timed by
+hyperfine (${hyperfineVersion()}) instead of bench/run.js's own runner. Each case runs in rounds,
+one hyperfine call per round with A and B (a warm-up run each, then the runs below), A first in
+odd rounds and B first in even ones; commands go through \`bash -c\` (with \`pipefail\` for the
+pipes), whose start-up hyperfine subtracts. Times are min / median / max over all runs; the ratio
+is min / **median** / max of the per-round ratios of medians. Each dcache hit verifies the SHA-256
+of every blob it replays, as always. Do not edit by hand.
+
+${renderMachine(machine)}
+
+${markdownTable(['case', 'baseline (B)', 'goal', 'A: min / median / max', 'B: min / median / max', 'ratio A/B', 'met?'], rows)}
+
+Runs: ${counts.join('; ')}. Checks: the entries were recorded and one hit of each large one
+streamed into SHA-256 and compared with the blob's before timing (bench/lib/large-output.js);
+after the recording case, the last recording's blob was compared with the output (SHA-256);
+after the restore case, the command had run once only and the last restored file was compared
+(SHA-256).
+
+\`HYPERFINE_ROUNDS\` and \`HYPERFINE_RUNS\` set the rounds and the runs per round for every case;
+\`BENCH_ONLY=text\` runs the cases whose name holds it and leaves BENCHMARKS.md as it was.`;
+}
+
+function hyperfineVersion() {
+  return spawnSync(HYPERFINE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+}
+
+async function main() {
+  const machine = describeMachine(new Date());
+  const settings = { rounds: readCount('HYPERFINE_ROUNDS', undefined), runs: readCount('HYPERFINE_RUNS', undefined) };
+  const only = process.env.BENCH_ONLY;
+  const chosen = only ? cases.filter((c) => c.name.includes(only)) : cases;
+  if (chosen.length === 0) throw new Error(`BENCH_ONLY='${only}' matches no case`);
+  const snapshot = snapshotRepo();
+  const dir = mkdtempSync(join(tmpdir(), 'dcache-hyperfine-'));
+  const results = [];
+  try {
+    for (const benchCase of chosen) {
+      console.log(`${benchCase.name} vs ${benchCase.baseline}`);
+      let state;
+      try {
+        state = await benchCase.setup(snapshot.build);
+        const measured = measure(state, { rounds: settings.rounds ?? benchCase.rounds, runs: settings.runs ?? benchCase.runs }, dir);
+        state.check?.();
+        const { a, b, ratio: r } = measured;
+        console.log(`  A ${ms(a.median)}, B ${ms(b.median)}, ratio ${ratio(r.min)} / ${ratio(r.median)} / ${ratio(r.max)}`);
+        results.push({ benchCase, measured });
+      } catch (error) {
+        console.log(`  INVALID: ${error.stack}`);
+        results.push({ benchCase, error });
+      } finally {
+        state?.cleanup();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    snapshot.cleanup();
+    removeBlobs();
+    closeDevNull();
+  }
+  const markdown = render(machine, results, settings);
+  if (only) console.log('BENCH_ONLY is set: BENCHMARKS.md left as it was');
+  else console.log(`Wrote ${writePart('bench/hyperfine.js', markdown)}`);
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+await main();
