@@ -36,6 +36,8 @@ export interface ActivityEvent {
 // Every blob of an entry, open (a blob removed meanwhile stays readable).
 export interface OpenBlobs {
   fd(hash: BlobHash): number;
+  // where the blob is stored (it may have moved since it was opened)
+  path(hash: BlobHash): string;
   close(): void;
 }
 

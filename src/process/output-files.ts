@@ -1,6 +1,8 @@
 import {
   chmodSync,
   closeSync,
+  constants,
+  fstatSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -9,15 +11,17 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
 } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
 import type { BlobHash } from '../hash.js';
 import type { BlobRef, OutputRecord } from '../schema/output-record.js';
 import { safeMode } from '../schema/output-record.js';
-import { copyAndHash } from '../store/local/file-copy.js';
+import { copyAndHash, hashOpenFile } from '../store/local/file-copy.js';
 import type { LocalStore } from '../store/local/local-store.js';
 
 // Output files: declared with -o, captured into the store after a
@@ -102,18 +106,20 @@ export type RestoreProblem =
 // Restores every output: each file is written to a temp name in its target
 // directory and renamed into place, so no reader sees half a file. Nothing
 // is written through a symlink that leads out of the working directory.
-// The blobs of the entry being restored, already open (see OpenBlobs).
+// The blobs of the entry being restored, already open (see OpenBlobs), and
+// where each is stored.
 export interface BlobSource {
   fd(hash: BlobHash): number;
+  path(hash: BlobHash): string;
 }
 
-export function restoreOutputs(
+export async function restoreOutputs(
   blobs: BlobSource,
   cwd: string,
   declared: readonly string[],
   records: readonly OutputRecord[],
   tag: string,
-): Result<void, RestoreProblem> {
+): Promise<Result<void, RestoreProblem>> {
   let root: string;
   try {
     root = realpathSync(cwd);
@@ -150,7 +156,7 @@ export function restoreOutputs(
           break;
         }
         case 'file': {
-          const bad = copyBlobTo(blobs, record.blob, target, record.mode, tag);
+          const bad = await copyBlobTo(blobs, record.blob, target, record.mode, tag);
           if (bad) return fail(bad);
           break;
         }
@@ -212,28 +218,73 @@ function isInside(root: string, real: string): boolean {
   return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
-// Streams a blob into a temp file beside `target`, checking its size and
+// Copies a blob into a temp file beside `target`, checking its size and
 // hash, then renames it into place. Returns the problem if the blob is bad.
-function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: number, tag: string): RestoreProblem | null {
+//
+// The kernel copies the file (copy_file_range or sendfile where there is
+// one, as cp does) on libuv's thread pool while this thread hashes the open
+// blob: the copy and the hash run side by side instead of one read, hash
+// and write after another. The copy goes by path and the hash by
+// descriptor; a published blob is never written in place, only replaced by
+// a rename, so both read the same bytes if the path names the descriptor's
+// file before and after the copy. If it does not (a gc or a new recording
+// moved it meanwhile), the copy is made again from the descriptor itself.
+async function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode: number, tag: string): Promise<RestoreProblem | null> {
   const source = blobs.fd(blob.hash);
+  const path = blobs.path(blob.hash);
   const temp = tempSibling(target, tag);
-  let out: number | null = null;
   let renamed = false;
   try {
-    out = openSync(temp, 'wx', 0o600);
-    const copied = copyAndHash(source, out);
+    const sameFile = () => isSameFile(fstatSync(source), statOrNull(path));
+    let copied: { hash: BlobHash; size: number } | null = null;
+    if (sameFile()) {
+      const copying = copyFile(path, temp, constants.COPYFILE_EXCL).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      let hashed: { hash: BlobHash; size: number } | null = null;
+      try {
+        hashed = hashOpenFile(source);
+      } finally {
+        // the copy settles before its temp file may be removed
+        const failed = await copying;
+        if (failed !== null) throw failed;
+      }
+      if (sameFile() && statSync(temp).size === hashed.size) copied = hashed;
+      else rmSync(temp, { force: true });
+    }
+    if (copied === null) copied = copyFromDescriptor(source, temp);
     if (copied.size !== blob.size || copied.hash !== blob.hash) {
       return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} does not match its hash` };
     }
-    closeSync(out);
-    out = null;
     chmodSync(temp, safeMode(mode));
     renameSync(temp, target);
     renamed = true;
     return null;
   } finally {
-    if (out !== null) closeSync(out);
     if (!renamed) rmSync(temp, { force: true });
+  }
+}
+
+// One copy through this process, hashing the bytes on the way.
+function copyFromDescriptor(source: number, temp: string): { hash: BlobHash; size: number } {
+  const out = openSync(temp, 'wx', 0o600);
+  try {
+    return copyAndHash(source, out);
+  } finally {
+    closeSync(out);
+  }
+}
+
+function isSameFile(open: { dev: number; ino: number }, named: { dev: number; ino: number } | null): boolean {
+  return named !== null && named.dev === open.dev && named.ino === open.ino;
+}
+
+function statOrNull(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
   }
 }
 

@@ -55,7 +55,7 @@ export async function replayEntry(blobs: BlobFiles, manifest: Manifest, sinks: R
 
 async function replayOpened(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string): Promise<ReplayResult> {
   if (manifest.outputs.length > 0) {
-    const restored = restoreOutputs(blobs, cwd, manifest.material.kind === 'command' ? manifest.material.outputs : [], manifest.outputs, tag);
+    const restored = await restoreOutputs(blobs, cwd, manifest.material.kind === 'command' ? manifest.material.outputs : [], manifest.outputs, tag);
     if (!restored.ok) {
       const problem = restored.error;
       switch (problem.reason) {

@@ -59,6 +59,7 @@ const blobSource = {
     }
     return fd;
   },
+  path: (hash: string): string => store.blobPath(hash as BlobHash),
 };
 
 // Every path under root except the working directory, with what it is.
@@ -200,11 +201,11 @@ function lstatOrNull(path: string) {
 }
 
 // Restores the records and checks the two promises.
-function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random', randomDeclared: string[]): boolean {
+async function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random', randomDeclared: string[]): Promise<boolean> {
   const before = snapshot();
-  let result: ReturnType<typeof restoreOutputs>;
+  let result: Awaited<ReturnType<typeof restoreOutputs>>;
   try {
-    result = restoreOutputs(blobSource, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord), 'test');
+    result = await restoreOutputs(blobSource, wd, declaredOf(records, declaredMode, randomDeclared), records.map(toRecord), 'test');
   } catch (err) {
     throw new Error(`restoreOutputs threw ${String(err)}`);
   }
@@ -214,9 +215,9 @@ function restoreAndCheck(records: RawRecord[], declaredMode: 'derived' | 'random
 }
 
 describe('restoreOutputs on random output records', () => {
-  it('never throws and never writes outside the working directory', () => {
-    fc.assert(
-      fc.property(fc.array(rawRecord, { minLength: 1, maxLength: 6 }), declaredChoice, existing, (records, [mode, random], tree) => {
+  it('never throws and never writes outside the working directory', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(rawRecord, { minLength: 1, maxLength: 6 }), declaredChoice, existing, (records, [mode, random], tree) => {
         prepareWorkingDirectory(tree);
         return restoreAndCheck(records, mode, random);
       }),
@@ -224,17 +225,17 @@ describe('restoreOutputs on random output records', () => {
     );
   });
 
-  it('refuses every record that is absolute or has a .. segment, and writes nothing then', () => {
-    fc.assert(
-      fc.property(
+  it('refuses every record that is absolute or has a .. segment, and writes nothing then', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(rawRecord, { maxLength: 4 }),
         fc.oneof(absolutePath.map((p) => `\0${p}`), relativePath.filter((p) => p.split('/').includes('..'))),
         fc.nat(),
-        (records, bad, at) => {
+        async (records, bad, at) => {
           prepareWorkingDirectory([]);
           const all = [...records];
           all.splice(at % (all.length + 1), 0, { path: bad, type: 'file', mode: 0o644, blob: 0, target: '' });
-          const result = restoreOutputs(blobSource, wd, declaredOf(all, 'derived', []), all.map(toRecord), 'test');
+          const result = await restoreOutputs(blobSource, wd, declaredOf(all, 'derived', []), all.map(toRecord), 'test');
           expect(result.ok).toBe(false);
           expect(readdirSync(wd)).toEqual([]);
           return true;
@@ -244,9 +245,9 @@ describe('restoreOutputs on random output records', () => {
     );
   });
 
-  it('never throws when the working directory holds a dangling or looping symlink', () => {
-    fc.assert(
-      fc.property(fc.array(rawRecord, { minLength: 1, maxLength: 4 }), declaredChoice, existing, hostile, (records, [mode, random], tree, bad) => {
+  it('never throws when the working directory holds a dangling or looping symlink', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(rawRecord, { minLength: 1, maxLength: 4 }), declaredChoice, existing, hostile, (records, [mode, random], tree, bad) => {
         prepareWorkingDirectory([...tree, ...bad]);
         return restoreAndCheck(records, mode, random);
       }),
@@ -258,10 +259,10 @@ describe('restoreOutputs on random output records', () => {
   // an in-tree link that a later record's path goes through, textually
   // unrelated to the symlink record, so the later record passes the checks
   // made before writing.
-  it('creates no directory outside through an in-tree link that an earlier record replaces', () => {
+  it('creates no directory outside through an in-tree link that an earlier record replaces', async () => {
     prepareWorkingDirectory([{ path: 'out/self', kind: 'link-inside' }]);
     const before = snapshot();
-    const result = restoreOutputs(blobSource, wd, ['out'], [
+    const result = await restoreOutputs(blobSource, wd, ['out'], [
       { path: 'out/self/self', type: 'symlink', target: outside },
       { path: 'out/self/x/y', type: 'dir', mode: 0o755 },
     ], 'test');

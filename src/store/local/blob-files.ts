@@ -10,10 +10,10 @@ import { blobsOf } from '../../schema/manifest.js';
 export class BlobFiles {
   private readonly fds = new Map<string, number>();
 
-  private constructor() {}
+  private constructor(private readonly store: { blobPath(hash: BlobHash): string }) {}
 
   static open(store: { blobPath(hash: BlobHash): string }, manifest: Manifest): BlobFiles | { missing: BlobHash } {
-    const files = new BlobFiles();
+    const files = new BlobFiles(store);
     for (const ref of blobsOf(manifest)) {
       try {
         files.fds.set(ref.hash, openSync(store.blobPath(ref.hash), 'r'));
@@ -29,6 +29,10 @@ export class BlobFiles {
     const fd = this.fds.get(hash);
     if (fd === undefined) throw new Error(`blob ${hash} was not opened`);
     return fd;
+  }
+
+  path(hash: BlobHash): string {
+    return this.store.blobPath(hash);
   }
 
   close(): void {
