@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { write as fsWrite, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 // The reader of our stdout or stderr went away.
@@ -16,6 +16,25 @@ export class FdSink {
     private readonly fd: 1 | 2,
     private readonly stream: () => Writable,
   ) {}
+
+  // Writes on libuv's thread pool, so that the main thread can hash the next
+  // chunk of a replay while this one goes out. Resolves, as `write` does,
+  // once the whole chunk is handed to the OS.
+  writeInPool(chunk: Uint8Array): Promise<void> {
+    if (this.useStream) return this.write(chunk);
+    return new Promise((resolve, reject) => {
+      const step = (offset: number) => {
+        if (offset >= chunk.length) return resolve();
+        fsWrite(this.fd, chunk, offset, chunk.length - offset, null, (err, n) => {
+          if (!err) return step(offset + n);
+          if (err.code !== 'EAGAIN') return reject(new SinkClosed(err.code));
+          this.useStream = true;
+          this.write(chunk.subarray(offset)).then(resolve, reject);
+        });
+      };
+      step(0);
+    });
+  }
 
   // Resolves once the whole chunk is handed to the OS, so the caller may
   // reuse its buffer.

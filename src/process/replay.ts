@@ -15,6 +15,8 @@ import type { LocalStore } from '../store/local/local-store.js';
 // are out, and the caller must fail loudly.
 const VERIFY_FIRST_LIMIT = 8 << 20;
 const CHUNK = 1 << 20;
+// writes at least this long go through libuv's thread pool (see streamVerified)
+const POOL_WRITE_MIN = 64 << 10;
 
 export type ReplayResult =
   | { ok: true }
@@ -188,29 +190,40 @@ async function streamVerified(blobs: BlobFiles, manifest: Manifest, sinks: Repla
   };
   const order = manifest.order ? new BlobReader(blobs, manifest.order) : null;
   try {
-    // Two buffers for the whole replay: the next chunk is read (on libuv's
-    // thread pool) while this one is hashed and written, and a buffer is
-    // refilled only once its chunk has been handed to the OS.
-    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
+    // Three buffers for the whole replay, in turn: while chunk k is hashed
+    // on the main thread, chunk k-1 is written and chunk k+1 read, both on
+    // libuv's thread pool. A buffer is refilled only once the write of the
+    // chunk it held has completed (writes run one at a time, in order).
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
     const copyRun = async ([fd, length]: Run) => {
       const reader = readers[fd];
       if (!reader) throw new BadBlob(manifest.order!.hash, 'the interleaving names an empty stream');
+      const sink = sinkFor(sinks, fd);
       let left = length;
       let turn = 0;
       let next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+      let writing: Promise<void> | null = null;
       try {
         while (next) {
           const chunk = await next;
           left -= chunk.length;
-          turn ^= 1;
+          turn = (turn + 1) % buffers.length;
           next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
           reader.digest(chunk);
-          await writeChunk(sinkFor(sinks, fd), chunk);
+          await writing;
+          // (a short run, of an interleaving, is written at once: a trip to
+          // the pool would cost it more than it saves)
+          writing = chunk.length >= POOL_WRITE_MIN ? sink.writeInPool(chunk) : sink.write(chunk);
+          // its failure is seen at the next await; until then it is handled
+          writing.catch(() => {});
         }
+        await writing;
+        writing = null;
       } finally {
-        // A write that failed (the reader went away) leaves a read in
-        // flight: it settles before the blob's descriptor may be closed.
-        await next?.catch(() => {});
+        // A write that failed (the reader went away) leaves a read, and
+        // perhaps a write, in flight: they settle before the blob's
+        // descriptor may be closed and the buffers reused.
+        await Promise.all([next?.catch(() => {}), writing?.catch(() => {})]);
       }
     };
     if (order) {

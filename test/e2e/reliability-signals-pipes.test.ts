@@ -216,6 +216,38 @@ describe('closed and redirected standard streams', () => {
   });
 });
 
+// A parent that hands dcache a non-blocking pipe (as some runtimes share
+// theirs) and reads it slowly: writes then find it full (EAGAIN) and must
+// wait for room, whichever way a hit writes, and every byte arrives once.
+describe('a non-blocking stdout that fills up', () => {
+  const parent = `
+import hashlib, os, subprocess, sys, time
+r, w = os.pipe()
+os.set_blocking(w, False)
+child = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+time.sleep(0.5)
+digest, size = hashlib.sha256(), 0
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    digest.update(chunk)
+    size += len(chunk)
+print(child.wait(), size, digest.hexdigest())
+`;
+
+  it('gets a hit over 8 MiB whole', ({ box }) => {
+    const command = box.counter('numbers.sh', 'seq 1 3000000');
+    box.dcache(['run', '--', command.path]);
+    writeFileSync(box.path('parent.py'), parent);
+    const r = box.shell(`python3 parent.py $DCACHE run -- '${command.path}'`);
+    const expected = box.shell('seq 1 3000000 | wc -c; seq 1 3000000 | sha256sum').stdout.toString().split(/\s+/);
+    expect(r.stdout.toString()).toBe(`0 ${expected[0]} ${expected[1]}\n`);
+    expect(command.runs()).toBe(1);
+  });
+});
+
 describe('a command that leaves a daemon behind', () => {
   // The daemon keeps the command's stdout and stderr open for 30 s.
   const daemonCommand = (box: Sandbox) => `sleep 30 & echo $! > '${box.path('daemon.pid')}'; echo started`;
