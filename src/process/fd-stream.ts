@@ -15,7 +15,17 @@ export class DescriptorStream extends Writable {
     super({ highWaterMark: 1 << 20, decodeStrings: true });
   }
 
+  // What piled up while a write was in the pool goes out in one write: a
+  // command's 64 KiB reads would otherwise cost a trip to the pool each.
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.writeAll(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeAll(chunk, callback);
+  }
+
+  private writeAll(chunk: Buffer, callback: (error?: Error | null) => void): void {
     let offset = 0;
     let wait = 1;
     const next = () => {

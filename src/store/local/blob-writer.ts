@@ -1,9 +1,11 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fdatasync, type WriteStream } from 'node:fs';
 import type { BlobHash, StreamHash } from '../../hash.js';
 import { createStreamHash } from '../../hash.js';
 
 // Buffered bytes above which `write` asks the producer to wait for 'drain'.
 const HIGH_WATER_MARK = 1 << 20;
+// how often a large blob is synced while it is written (see syncSoFar)
+const SYNC_EVERY = 32 << 20;
 
 export interface WrittenBlob {
   tempPath: string;
@@ -18,6 +20,9 @@ export class BlobWriter {
   private readonly stream: WriteStream;
   private readonly hash: StreamHash;
   private size = 0;
+  // the size at the last early sync, and whether one is under way
+  private syncedAt = 0;
+  private syncing = false;
   // the first write error (ENOSPC, EDQUOT, EIO...): the blob is then worthless
   error: Error | null = null;
 
@@ -34,7 +39,24 @@ export class BlobWriter {
     if (this.error) return true;
     this.hash.update(chunk);
     this.size += chunk.length;
-    return this.stream.write(chunk);
+    const flowing = this.stream.write(chunk);
+    if (this.size - this.syncedAt >= SYNC_EVERY) this.syncSoFar();
+    return flowing;
+  }
+
+  // Starts the disk on what is written so far, on the thread pool, while
+  // the command goes on: the fsync at the end then has only the tail to
+  // wait for, not the whole output. (Its outcome does not matter: that
+  // last fsync is the one that must succeed.)
+  private syncSoFar(): void {
+    this.syncedAt = this.size;
+    // (fs.WriteStream has its descriptor once open; @types/node leaves it out)
+    const { fd } = this.stream as unknown as { fd: number | null };
+    if (typeof fd !== 'number' || this.syncing) return;
+    this.syncing = true;
+    fdatasync(fd, () => {
+      this.syncing = false;
+    });
   }
 
   drained(): Promise<void> {
