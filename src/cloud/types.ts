@@ -49,7 +49,7 @@ export interface ObjectRead {
 
 export interface ObjectStore {
   // the object's metadata, or null if there is no such object
-  stat(bucket: string, key: string): Promise<CloudObject | null>;
+  stat(bucket: string, key: string, signal?: AbortSignal): Promise<CloudObject | null>;
   // every object whose key starts with `prefix`, all pages
   list(bucket: string, prefix: string, signal?: AbortSignal): Promise<ListedObject[]>;
   // the object, streamed, or null if there is none

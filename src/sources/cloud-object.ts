@@ -101,32 +101,41 @@ export const s3Kind = cloudKind('s3', 's3:');
 export const gcsKind = cloudKind('gs', 'gs:');
 export const azureKind = cloudKind('az', 'az:');
 
-// One check, within --watch-timeout in all (credentials, every page).
+// One check, within --watch-timeout in all (credentials, every page). At
+// the deadline the request in flight is aborted, so that a listing of many
+// pages does not go on behind the answer.
 async function probeObject(cloud: ObjectAddress['cloud'], source: WatchSource, ctx: ProbeContext): Promise<Probe> {
   let timer: NodeJS.Timeout | undefined;
+  const stop = new AbortController();
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SourceError(`${source.label}: no answer within ${ctx.timeoutMs / 1000} s (Timeout)`)), ctx.timeoutMs);
+    timer = setTimeout(() => {
+      stop.abort();
+      reject(new SourceError(`${source.label}: no answer within ${ctx.timeoutMs / 1000} s (Timeout)`));
+    }, ctx.timeoutMs);
   });
+  const checking = checkObject(cloud, source, ctx, stop.signal);
+  // what the aborted check throws after the deadline has answered is not news
+  checking.catch(() => {});
   try {
-    return await Promise.race([checkObject(cloud, source, ctx), deadline]);
+    return await Promise.race([checking, deadline]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function checkObject(cloud: ObjectAddress['cloud'], source: WatchSource, ctx: ProbeContext): Promise<Probe> {
+async function checkObject(cloud: ObjectAddress['cloud'], source: WatchSource, ctx: ProbeContext, signal: AbortSignal): Promise<Probe> {
   const address = parseObjectUrl(source.source)!;
   try {
     const store = await openObjectStore(cloud, ctx.env, ctx.timeoutMs, ctx.wallNow);
     const glob = globStart(address.key);
     if (glob === null && address.key !== '' && !address.key.endsWith('/')) {
-      const found = await store.stat(address.bucket, address.key);
+      const found = await store.stat(address.bucket, address.key, signal);
       if (found === null) throw new SourceError(`${source.label}: no such object (${NOT_FOUND[cloud]})`);
       const fingerprint: ObjectFingerprint = { kind: cloud, source: source.label, id: source.id, ...found };
       return { ok: true, fingerprint };
     }
     const prefix = glob === null ? address.key : address.key.slice(0, glob);
-    let objects = await store.list(address.bucket, prefix);
+    let objects = await store.list(address.bucket, prefix, signal);
     if (glob !== null) {
       const picomatch = (await import('picomatch')).default;
       const matches = picomatch(address.key, { dot: true });

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { filesHolding, onlyEntry } from '../support/cache-files.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
@@ -310,5 +310,35 @@ describe('a listing of 10,000 keys (the GCS stand-in, 1,000 a page)', () => {
     gcs.put('big', 'exports/part-10000.csv', 'late\n');
     const miss = await startDcache(box, args, { env }).done;
     expect(dcacheLines(miss.stderr)[0]).toBe('dcache: miss (gs://big/exports/ changed: 10000 objects then, 10001 now); running echo \'all parts\'');
+  });
+});
+
+// A listing that takes longer than --watch-timeout is given up at the
+// deadline, and no page of it is asked for after that: the command (which
+// runs only once the check has given up) sees no request arrive.
+describe('a listing slower than --watch-timeout (the GCS stand-in, a page each 200 ms)', () => {
+  it('stops asking for pages at the deadline', async ({ box }) => {
+    gcs.buckets.set('slow', new Map());
+    for (let i = 0; i < 500; i++) gcs.put('slow', `exports/part-${String(i).padStart(4, '0')}.csv`, `${i}\n`);
+    gcs.pageSize = 10;
+    gcs.pageDelayMs = 200;
+    const afterStart: string[] = [];
+    gcs.onRequest = (what) => {
+      if (existsSync(box.path('started'))) afterStart.push(what);
+    };
+    onTestFinished(() => {
+      gcs.pageSize = 1000;
+      gcs.pageDelayMs = 0;
+      gcs.onRequest = () => {};
+    });
+    const command = `touch '${box.path('started')}'; sleep 2; echo ran`;
+    const ran = await startDcache(box, ['run', '--watch-timeout', '1s', '-w', 'gs://slow/exports/', '--', 'sh', '-c', command], {
+      env: { STORAGE_EMULATOR_HOST: gcs.host },
+    }).done;
+    expect(ran.stdout.toString()).toBe('ran\n');
+    expect(dcacheLines(ran.stderr)).toEqual([
+      'dcache: cannot check a watched source, so it counts as changed: gs://slow/exports/: no answer within 1 s (Timeout)',
+    ]);
+    expect(afterStart).toEqual([]);
   });
 });

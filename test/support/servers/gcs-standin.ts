@@ -22,8 +22,11 @@ export class GcsStandIn {
   readonly buckets = new Map<string, Map<string, StoredObject>>();
   // requests seen, "METHOD path", for tests that count them
   readonly seen: string[] = [];
-  // listings return at most this many items a page
+  // listings return at most this many items a page, each after this long
   pageSize = 1000;
+  pageDelayMs = 0;
+  // called with each request as it arrives
+  onRequest: (what: string) => void = () => {};
   private nextGeneration = 1_700_000_000_000_000;
   // resumable uploads in progress
   private readonly sessions = new Map<string, { bucket: string; name: string; chunks: Buffer[]; ifGenerationMatch: string | null }>();
@@ -70,6 +73,7 @@ export class GcsStandIn {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://standin');
     this.seen.push(`${req.method} ${url.pathname}`);
+    this.onRequest(`${req.method} ${url.pathname}`);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -114,11 +118,13 @@ export class GcsStandIn {
       const start = Number(url.searchParams.get('pageToken') ?? 0);
       const page = names.slice(start, start + this.pageSize);
       const next = start + this.pageSize < names.length ? String(start + this.pageSize) : undefined;
-      return json(res, 200, {
+      const body = {
         kind: 'storage#objects',
         items: page.map((n) => metadata(bucket, n, objects.get(n)!)),
         ...(next ? { nextPageToken: next } : {}),
-      });
+      };
+      if (this.pageDelayMs > 0) return void setTimeout(() => json(res, 200, body), this.pageDelayMs);
+      return json(res, 200, body);
     }
     if (uploadPath && method === 'POST') {
       const bucket = decodeURIComponent(uploadPath[1]!);
