@@ -5,7 +5,7 @@
 // is written next to the bundle when it is missing or stale (at build time,
 // or on the first run after a Node upgrade); where that directory is
 // read-only, the bundle is simply compiled each time.
-const { readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const Module = require('node:module');
 const { Script } = require('node:vm');
@@ -13,6 +13,10 @@ const { Script } = require('node:vm');
 const dist = join(__dirname, '..', 'dist');
 const file = join(dist, 'cli.cjs');
 const cacheFile = `${file}.cache`;
+// held (a directory, made atomically) while a first run builds dist/
+const buildLock = join(__dirname, '..', 'dist.building');
+// a lock older than this was left by a build that died
+const BUILD_LOCK_STALE_MS = 10 * 60 * 1000;
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
@@ -21,6 +25,8 @@ try {
 }
 let source;
 try {
+  // (a first run in a clone may be building dist/ right now: wait for it)
+  if (existsSync(buildLock)) waitForBuild();
   source = readFileSync(file, 'utf8');
 } catch (err) {
   source = buildOnce(err);
@@ -45,17 +51,71 @@ script.runInThisContext().call(cli.exports, cli.exports, Module.createRequire(fi
 // carries no install script (npm asks users to approve those), so the first
 // run in a clone builds it with the project's own build script. An
 // installed package ships dist/ and never gets here.
+// Two first runs at once (make -j8 in a fresh clone) build it once: the
+// first takes the lock and builds, the others wait for it and use its dist/.
 function buildOnce(err) {
-  const { existsSync } = require('node:fs');
+  const { mkdirSync } = require('node:fs');
   const { spawnSync } = require('node:child_process');
   const root = join(__dirname, '..');
   const script = join(root, 'scripts', 'build.js');
   if (err.code !== 'ENOENT' || !existsSync(script) || !existsSync(join(root, 'node_modules', 'esbuild'))) throw err;
-  process.stderr.write('dcache: building dist/ (the first run in a clone of the repository)\n');
-  const built = spawnSync(process.execPath, [script], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (built.status !== 0) {
-    process.stderr.write('dcache: the build failed; run `npm run build` to see why\n');
-    process.exit(125);
+  for (;;) {
+    try {
+      mkdirSync(buildLock);
+      writeFileSync(join(buildLock, 'pid'), String(process.pid));
+      break;
+    } catch (lockErr) {
+      if (lockErr.code !== 'EEXIST') throw lockErr;
+    }
+    waitForBuild();
+    if (existsSync(file)) return readFileSync(file, 'utf8');
   }
-  return readFileSync(file, 'utf8');
+  try {
+    process.stderr.write('dcache: building dist/ (the first run in a clone of the repository)\n');
+    const built = spawnSync(process.execPath, [script], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    rmSync(buildLock, { recursive: true, force: true });
+    if (built.status !== 0) {
+      process.stderr.write('dcache: the build failed; run `npm run build` to see why\n');
+      process.exit(125);
+    }
+    return readFileSync(file, 'utf8');
+  } finally {
+    rmSync(buildLock, { recursive: true, force: true });
+  }
+}
+
+// Waits while another first run holds the build lock; removes a lock whose
+// builder is gone (interrupted, killed) or that is too old to be a build.
+function waitForBuild() {
+  const { statSync } = require('node:fs');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let since;
+    try {
+      since = statSync(buildLock).mtimeMs;
+    } catch {
+      return;
+    }
+    if (Date.now() - since > BUILD_LOCK_STALE_MS || builderGone()) {
+      rmSync(buildLock, { recursive: true, force: true });
+      return;
+    }
+    Atomics.wait(pause, 0, 0, 100);
+  }
+}
+
+function builderGone() {
+  let pid;
+  try {
+    pid = Number(readFileSync(join(buildLock, 'pid'), 'utf8'));
+  } catch {
+    // not written yet
+    return false;
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return err.code === 'ESRCH';
+  }
 }
