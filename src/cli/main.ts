@@ -7,7 +7,7 @@ import { run } from '../commands/run.js';
 import { status } from '../commands/status.js';
 import { warm } from '../commands/warm.js';
 import { REFRESH_VARIABLE } from '../engine/call.js';
-import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
+import { EXIT_DCACHE_FAILED, ExitError, isSystemError } from '../errors.js';
 import { LOCAL_ZONE, parseInstant } from '../policy/clock.js';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
@@ -91,8 +91,18 @@ export async function main(argv: string[]): Promise<number> {
   const host = processHost();
   const interrupts = processInterrupts((code) => process.exit(code));
   let messages = new Messages(stderr, 'normal', env);
+  // The working directory, which a shell left in a removed directory no
+  // longer has: one line, not a stack trace.
+  const workingDirectory = (): string => {
+    try {
+      return process.cwd();
+    } catch (err) {
+      if (!isSystemError(err) || err.code !== 'ENOENT') throw err;
+      throw new ExitError('the working directory no longer exists (it was removed or renamed); cd to one that does', argv[0] === 'run' ? USAGE_EXIT_RUN : 2);
+    }
+  };
   const settings = async (mode: SettingsMode): Promise<Settings> => {
-    const loaded = loadSettings(process.cwd(), env, homedir());
+    const loaded = loadSettings(workingDirectory(), env, homedir());
     const checked = mode === 'dir' ? { settings: loaded.settings, problems: [] } : await checkSettings(loaded.settings);
     const problems = [...loaded.problems, ...checked.problems];
     if (mode === 'strict' && problems.length > 0) throw new ExitError(problems[0]!, 2);
@@ -115,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
       command,
       options: toRunOptions(options, await settings('run')),
       given: options,
-      cwd: process.cwd(),
+      cwd: workingDirectory(),
       home: homedir(),
       env,
       nowText: env.DCACHE_NOW,
@@ -130,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
     status: async (command, options) =>
       status({ ...(await commandInputs(command, options)), print: (line) => stdout().write(`${line}\n`), reporter: messages }),
     cache: async (options, command) => {
-      const dir = options.dir !== undefined ? resolveCacheDir(options.dir, env, homedir(), process.cwd()) : null;
+      const dir = options.dir !== undefined ? resolveCacheDir(options.dir, env, homedir(), workingDirectory()) : null;
       if (dir && !dir.ok) throw new ExitError(dir.error, 2);
       let now = host.wallNow();
       if (env.DCACHE_NOW) {

@@ -161,6 +161,20 @@ describe('exit codes', () => {
   });
 });
 
+// A shell can be left in a directory that another removed.
+describe('a working directory that no longer exists', () => {
+  it('gets one line naming it, 125 from run and 2 from the other commands, and no run', ({ box }) => {
+    const inRemoved = (args: string) => box.shell(`mkdir gone && cd gone && rmdir ../gone && $DCACHE ${args}; echo "exit $?"`);
+    const line = 'dcache: the working directory no longer exists (it was removed or renamed); cd to one that does\n';
+    const run = inRemoved(`run -- sh -c 'echo ran'`);
+    expect(plain(run.stderr)).toBe(line);
+    expect(run.stdout.toString()).toBe('exit 125\n');
+    const listed = inRemoved('ls');
+    expect(plain(listed.stderr)).toBe(line);
+    expect(listed.stdout.toString()).toBe('exit 2\n');
+  });
+});
+
 describe('bad input', () => {
   const cases: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
     ['an unknown policy', ['run', '--policy', 'bogus', '--', 'true'], {}, /'bogus' is not a policy; use daily, daily@HH:MM \(e\.g\. daily@06:00\), hourly, weekly, monthly, cron:<expr>/],
