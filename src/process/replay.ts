@@ -201,20 +201,27 @@ async function streamVerified(blobs: BlobFiles, manifest: Manifest, sinks: Repla
       const sink = sinkFor(sinks, fd);
       let left = length;
       let turn = 0;
-      let next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+      // A read or a write in flight fails where it is awaited; until then
+      // it is marked handled, so that a failure while the other is awaited
+      // is not an unhandled rejection.
+      const fill = (want: number) => {
+        const reading = reader.fill(buffers[turn]!, want);
+        reading.catch(() => {});
+        return reading;
+      };
+      let next = left > 0 ? fill(Math.min(left, CHUNK)) : null;
       let writing: Promise<void> | null = null;
       try {
         while (next) {
           const chunk = await next;
           left -= chunk.length;
           turn = (turn + 1) % buffers.length;
-          next = left > 0 ? reader.fill(buffers[turn]!, Math.min(left, CHUNK)) : null;
+          next = left > 0 ? fill(Math.min(left, CHUNK)) : null;
           reader.digest(chunk);
           await writing;
           // (a short run, of an interleaving, is written at once: a trip to
           // the pool would cost it more than it saves)
           writing = chunk.length >= POOL_WRITE_MIN ? sink.writeInPool(chunk) : sink.write(chunk);
-          // its failure is seen at the next await; until then it is handled
           writing.catch(() => {});
         }
         await writing;

@@ -346,6 +346,39 @@ describe('an output over 8 MiB found damaged while it streams', () => {
     expect(command.runs()).toBe(1);
   });
 
+  // The blob cut short while a slow reader takes the replay: the read of a
+  // later chunk fails while an earlier chunk's write waits for the reader.
+  it('ends the call with exit 125 when the blob is cut short during the replay', ({ box }) => {
+    const { command } = recordBig(box);
+    const manifest = JSON.parse(readFileSync(manifests(box.cacheDir)[0]!, 'utf8')) as Recorded['manifest'];
+    const blob = join(box.cacheDir, 'blobs', manifest.stdout.hash.slice(0, 2), manifest.stdout.hash);
+    writeFileSync(
+      box.path('reader.py'),
+      [
+        'import os, subprocess, sys, time',
+        'child = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)',
+        'got, cut = 0, False',
+        'while True:',
+        '    chunk = child.stdout.read1(65536)',
+        '    if not chunk:',
+        '        break',
+        '    got += len(chunk)',
+        '    if got >= 2621440 and not cut:',
+        '        os.truncate(sys.argv[1], 3145728)',
+        '        cut = True',
+        '    time.sleep(0.002)',
+        'err = child.stderr.read().decode()',
+        'print(child.wait(), got)',
+        'sys.stdout.write(err)',
+      ].join('\n'),
+    );
+    const r = box.shell(`python3 reader.py '${blob}' $DCACHE run -- '${command.path}'`);
+    const [status, ...rest] = r.stdout.toString().split('\n');
+    expect(status!.split(' ')[0]).toBe('125');
+    expect(plain(rest.join('\n'))).toMatch(/^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{64} is shorter than recorded\); the entry is dropped/);
+    expect(manifests(box.cacheDir)).toEqual([]);
+  });
+
   it('runs the command on the next call and prints its output in full', ({ box }) => {
     const { command, data } = recordBig(box);
     box.dcache(['run', '--', command.path]);
