@@ -90,17 +90,42 @@ function waitForBuild() {
   const { statSync } = require('node:fs');
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
-    let since;
+    let lock;
     try {
-      since = statSync(buildLock).mtimeMs;
+      lock = statSync(buildLock);
     } catch {
       return;
     }
-    if (Date.now() - since > BUILD_LOCK_STALE_MS || builderGone()) {
-      rmSync(buildLock, { recursive: true, force: true });
+    if (Date.now() - lock.mtimeMs > BUILD_LOCK_STALE_MS || builderGone()) {
+      breakLock(lock.ino);
       return;
     }
     Atomics.wait(pause, 0, 0, 100);
+  }
+}
+
+// Removes the stale lock `ino`, and only it: two waiters may judge it stale
+// at once, and the first may already have taken a new lock by the same
+// name. The lock is moved aside first (one rename wins); a lock moved aside
+// that is not the stale one is put back.
+function breakLock(ino) {
+  const { statSync } = require('node:fs');
+  const aside = `${buildLock}.stale.${process.pid}`;
+  try {
+    renameSync(buildLock, aside);
+  } catch {
+    return;
+  }
+  if (statSync(aside).ino === ino) {
+    rmSync(aside, { recursive: true, force: true });
+    return;
+  }
+  try {
+    renameSync(aside, buildLock);
+  } catch {
+    // a third run took the name meanwhile: this live lock's build goes on,
+    // and its dist/ is still checked for by every waiter
+    rmSync(aside, { recursive: true, force: true });
   }
 }
 

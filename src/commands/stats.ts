@@ -84,11 +84,9 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
   const out = (line = '') => ctx.stdout.write(`${line}\n`);
   // as ccache -s shows its size: what is held, of the limit, and the share
   const share = (bytes / ctx.maxSize.bytes) * 100;
+  const shareText = ctx.maxSize.bytes === 0 ? '' : ` (${share < 10 ? share.toFixed(1) : Math.round(share)}%)`;
   out(`${paint.bold('entries')}     ${catalog.entries.length}`);
-  out(
-    `${paint.bold('size')}        ${formatSize(bytes)} of ${formatSize(ctx.maxSize.bytes)} (${share < 10 ? share.toFixed(1) : Math.round(share)}%)` +
-      paint.dim(`  max-size: ${ctx.maxSize.source}`),
-  );
+  out(`${paint.bold('size')}        ${formatSize(bytes)} of ${formatSize(ctx.maxSize.bytes)}${shareText}` + paint.dim(`  max-size: ${ctx.maxSize.source}`));
   out(
     `${paint.bold('hits')}        ${hits} (${remoteHits} from the remote cache), misses ${misses}, ` +
       `hit rate ${hitRate === null ? '-' : `${Math.round(hitRate * 100)}%`}`,

@@ -243,14 +243,16 @@ async function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode
         (err: unknown) => err,
       );
       let hashed: { hash: BlobHash; size: number } | null = null;
+      let failed: unknown = null;
       try {
         hashed = hashOpenFile(source);
       } finally {
         // the copy settles before its temp file may be removed
-        const failed = await copying;
-        if (failed !== null) throw failed;
+        failed = await copying;
       }
-      if (sameFile() && statSync(temp).size === hashed.size) copied = hashed;
+      // A copy that failed (the path removed by gc as it opened) is made
+      // again from the descriptor, below, as one whose file changed is.
+      if (failed === null && sameFile() && statSync(temp).size === hashed.size) copied = hashed;
       else rmSync(temp, { force: true });
     }
     if (copied === null) copied = copyFromDescriptor(source, temp);

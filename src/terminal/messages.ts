@@ -86,7 +86,7 @@ export class Messages implements Reporter {
   transfer(verb: string, where: string, totalBytes: number): Transfer | null {
     let moved = 0;
     let sink: MessageSink | null = null;
-    if (this.verbosity !== 'quiet' && this.env.TERM !== 'dumb') {
+    if (totalBytes > 0 && this.verbosity !== 'quiet' && this.env.TERM !== 'dumb') {
       sink = this.sink();
       if (sink.isTTY !== true) sink = null;
     }

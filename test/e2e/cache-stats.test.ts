@@ -263,6 +263,9 @@ describe('dcache stats for people', () => {
     expect(lines[1]).toBe('size        293 KiB of 1.0 MiB (29%)  max-size: env DCACHE_MAX_SIZE');
     const s = JSON.parse(box.dcache(['stats', '--json'], { env }).stdout.toString()) as Stats;
     expect(s).toMatchObject({ bytes: 300_000, maxBytes: 2 ** 20 });
+    // a limit of 0 has no share to show
+    const zero = box.dcache(['stats'], { env: { DCACHE_MAX_SIZE: '0b' } }).stdout.toString().split('\n');
+    expect(zero[1]).toBe('size        293 KiB of 0 B  max-size: env DCACHE_MAX_SIZE');
     // a limit that is not a size is the default, as for a recording
     const bad = box.dcache(['stats'], { env: { DCACHE_MAX_SIZE: 'lots' } }).stdout.toString().split('\n');
     expect(bad[1]).toBe('size        293 KiB of 10 GiB (0.0%)  max-size: default');

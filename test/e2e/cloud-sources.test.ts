@@ -316,12 +316,13 @@ describe('a listing of 10,000 keys (the GCS stand-in, 1,000 a page)', () => {
 // A listing that takes longer than --watch-timeout is given up at the
 // deadline, and no page of it is asked for after that: the command (which
 // runs only once the check has given up) sees no request arrive.
-describe('a listing slower than --watch-timeout (the GCS stand-in, a page each 200 ms)', () => {
+describe('a listing slower than --watch-timeout (the GCS stand-in, a page each 300 ms)', () => {
   it('stops asking for pages at the deadline', async ({ box }) => {
     gcs.buckets.set('slow', new Map());
     for (let i = 0; i < 500; i++) gcs.put('slow', `exports/part-${String(i).padStart(4, '0')}.csv`, `${i}\n`);
     gcs.pageSize = 10;
-    gcs.pageDelayMs = 200;
+    // (not a divisor of the 1 s deadline, so no page is asked for just as it passes)
+    gcs.pageDelayMs = 300;
     const afterStart: string[] = [];
     gcs.onRequest = (what) => {
       if (existsSync(box.path('started'))) afterStart.push(what);

@@ -20,9 +20,9 @@ export class BlobWriter {
   private readonly stream: WriteStream;
   private readonly hash: StreamHash;
   private size = 0;
-  // the size at the last early sync, and whether one is under way
+  // the size at the last early sync, and the one under way
   private syncedAt = 0;
-  private syncing = false;
+  private syncing: Promise<void> | null = null;
   // the first write error (ENOSPC, EDQUOT, EIO...): the blob is then worthless
   error: Error | null = null;
 
@@ -52,11 +52,13 @@ export class BlobWriter {
     this.syncedAt = this.size;
     // (fs.WriteStream has its descriptor once open; @types/node leaves it out)
     const { fd } = this.stream as unknown as { fd: number | null };
-    if (typeof fd !== 'number' || this.syncing) return;
-    this.syncing = true;
-    fdatasync(fd, () => {
-      this.syncing = false;
-    });
+    if (typeof fd !== 'number' || this.syncing !== null) return;
+    this.syncing = new Promise((resolve) =>
+      fdatasync(fd, () => {
+        this.syncing = null;
+        resolve();
+      }),
+    );
   }
 
   drained(): Promise<void> {
@@ -76,6 +78,8 @@ export class BlobWriter {
 
   // Flushes, fsyncs and closes; rejects with the first write error.
   async finish(): Promise<WrittenBlob> {
+    // the descriptor stays open until an early sync is done with it
+    await this.syncing;
     if (!this.stream.closed) {
       await new Promise<void>((resolve) => {
         this.stream.once('close', resolve);
@@ -88,6 +92,7 @@ export class BlobWriter {
 
   // Stops writing and closes; the caller removes the temp file.
   async abort(): Promise<void> {
+    await this.syncing;
     if (this.stream.closed) return;
     await new Promise<void>((resolve) => {
       this.stream.once('close', resolve);

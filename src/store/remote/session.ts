@@ -103,7 +103,6 @@ export class RemoteSession implements SharedTier {
           if (problem !== null) {
             this.badBlobs.add(blob.hash);
             local.discardSpares();
-            progress?.end();
             this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${remote.label}: ${problem}`);
             return false;
           }
