@@ -19,7 +19,7 @@ export interface Reporter {
   // a transfer that may take a while (to or from the remote cache), shown as
   // it goes where that can be seen (a terminal; else null): 'uploading',
   // 'to redis://cache:6379'
-  transfer?(verb: string, where: string, totalBytes: number): Transfer | null;
+  transfer?(verb: string, where: string, totalBytes: number, options?: { afterPartialLine?: () => boolean }): Transfer | null;
 }
 
 export interface Transfer {

@@ -15,6 +15,12 @@ export interface MessageSink {
   columns?: number;
 }
 
+export interface TransferOptions {
+  // whether the terminal's cursor may be after a partial line (the command's
+  // output did not end with a newline): the progress line then starts below it
+  afterPartialLine?: () => boolean;
+}
+
 // A transfer shorter than this shows nothing; past it, its line is redrawn
 // this often.
 export const PROGRESS_AFTER_MS = 1000;
@@ -83,7 +89,7 @@ export class Messages implements Reporter {
   // terminal only, and not with --quiet: bytes, share, rate and where,
   // redrawn in place on stderr and cleared at the end. Piped or redirected,
   // stderr gets nothing of it.
-  transfer(verb: string, where: string, totalBytes: number): Transfer | null {
+  transfer(verb: string, where: string, totalBytes: number, options: TransferOptions = {}): Transfer | null {
     let moved = 0;
     let sink: MessageSink | null = null;
     if (totalBytes > 0 && this.verbosity !== 'quiet' && this.env.TERM !== 'dumb') {
@@ -93,9 +99,23 @@ export class Messages implements Reporter {
     if (sink === null) return null;
     const out = sink;
     const started = performance.now();
+    let drawn = false;
+    // (a question about the output that cannot be answered: as if it ended a line)
+    const startsBelow = () => {
+      try {
+        return options.afterPartialLine?.() === true;
+      } catch {
+        return false;
+      }
+    };
     const draw = () => {
+      // below a partial last line of the command's, not over it
+      if (!drawn && startsBelow()) out.write('\n');
+      drawn = true;
       const seconds = (performance.now() - started) / 1000;
-      const share = totalBytes > 0 ? ` (${Math.floor((moved / totalBytes) * 100)}%)` : '';
+      // (an upload counts what it handed to the connection, which can be all
+      // of it before the server has it: 100% is for the end)
+      const share = ` (${Math.min(99, Math.floor((moved / totalBytes) * 100))}%)`;
       const rate = seconds > 0 ? `, ${formatSize(Math.round(moved / seconds))}/s` : '';
       // the figures first: a long URL is what a narrow terminal cuts
       let text = `dcache: ${verb} ${formatSize(moved)} of ${formatSize(totalBytes)}${share}${rate}, ${escapeControls(where)}`;

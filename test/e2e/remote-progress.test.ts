@@ -42,9 +42,10 @@ describe('a progress line for a slow transfer', () => {
       // one line on the terminal: never as wide as it
       expect(line.length - 3).toBeLessThan(100);
     }
-    // the last thing on the terminal clears the line it drew
+    // the last thing on the terminal clears the line it drew; it was drawn
+    // on the line after the command's last one
     expect(record.text.endsWith(`\r${ESC}[K`)).toBe(true);
-    expect(record.text).toContain('done\r\n');
+    expect(record.text).toContain(`done\r\n\r${ESC}[Kdcache: uploading`);
 
     // another machine (another cache directory) downloads it, on a terminal
     // too narrow for the whole line: the end is cut, the figures stay
@@ -59,6 +60,14 @@ describe('a progress line for a slow transfer', () => {
     }
     expect(hit.text).toContain(`\r${ESC}[Kdone\r\n`);
     expect(readFileSync(box.path('big.bin')).equals(copy)).toBe(true);
+  });
+
+  it('starts below a last line of output that has no newline, leaving it whole', async ({ box }) => {
+    const job = ['-o', 'big.bin', '--', 'sh', '-c', 'head -c 3145728 /dev/urandom > big.bin; printf partial'];
+    const record = await onTerminal(box, job, box.path('cache'));
+    expect(record.code).toBe(0);
+    expect(record.text).toContain(`partial\r\n\r${ESC}[Kdcache: uploading`);
+    expect(record.text.endsWith(`\r${ESC}[K`)).toBe(true);
   });
 
   it('shows nothing when stderr is not a terminal', async ({ box }) => {

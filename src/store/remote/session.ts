@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Host } from '../../engine/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
 import type { Reporter } from '../../engine/reporter.js';
@@ -131,7 +131,12 @@ export class RemoteSession implements SharedTier {
       for (const blob of blobsOf(manifest)) {
         if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) wanted.push(blob);
       }
-      const progress = this.reporter.transfer?.('uploading', `to ${remote.label}`, sum(wanted));
+      const progress = this.reporter.transfer?.('uploading', `to ${remote.label}`, sum(wanted), {
+        afterPartialLine: () => {
+          const last = lastOutputByte(local, manifest);
+          return last !== null && last !== 0x0a;
+        },
+      });
       let done = 0;
       try {
         for (const blob of wanted) {
@@ -187,6 +192,29 @@ function parseJson(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+// The last byte of the command's output (of whichever stream wrote last),
+// or null if it wrote nothing.
+function lastOutputByte(local: LocalStore, manifest: Manifest): number | null {
+  let last = manifest.stdout ?? manifest.stderr;
+  if (manifest.order) {
+    // the order blob's last line, `<fd> <bytes>`, names the stream
+    const tail = readAt(local.blobPath(manifest.order.hash), Math.max(0, manifest.order.size - 32), 32).toString('latin1');
+    last = /(?:^|\n)2 \d+\n$/.test(tail) ? manifest.stderr : manifest.stdout;
+  }
+  if (!last || last.size === 0) return null;
+  return readAt(local.blobPath(last.hash), last.size - 1, 1)[0] ?? null;
+}
+
+function readAt(path: string, position: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    return buffer.subarray(0, readSync(fd, buffer, 0, length, position));
+  } finally {
+    closeSync(fd);
   }
 }
 
