@@ -103,6 +103,11 @@ function bash(spec: CompletionSpec): string {
   const pattern = (kind: ValueKind) => optionWords(spec, kind).join('|') || '--none';
   return `# dcache completion for bash: source it, or put it in /etc/bash_completion.d/dcache
 _dcache_zones="${zones().join(' ')}"
+# file names, one a line (a name may hold spaces), quoted as bash quotes them
+_dcache_files() {
+  compopt -o filenames 2>/dev/null
+  mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+}
 _dcache() {
   local cur prev opts opt w i start=0 valued=" ${valued(spec).join(' ')} "
   cur="\${COMP_WORDS[COMP_CWORD]}"
@@ -138,7 +143,7 @@ _dcache() {
     if ((COMP_CWORD == start)) && [[ "$cur" != */* ]]; then
       COMPREPLY=($(compgen -c -- "$cur"))
     else
-      COMPREPLY=($(compgen -f -- "$cur"))
+      _dcache_files
     fi
     return
   fi
@@ -155,9 +160,10 @@ _dcache() {
     "") ;;
     ${pattern('policy')}) COMPREPLY=($(compgen -W "${POLICY_WORDS.join(' ')}" -- "$cur")); return ;;
     ${pattern('zone')}) COMPREPLY=($(compgen -W "$_dcache_zones" -- "$cur")); return ;;
-    ${pattern('file')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    ${pattern('file')}) _dcache_files; return ;;
     ${pattern('variable')}) COMPREPLY=($(compgen -e -- "$cur")); return ;;
-    *) return ;;
+    # a value dcache cannot list (a duration, a URL): nothing, not file names
+    *) compopt +o default 2>/dev/null; return ;;
   esac
   if [[ "\${COMP_WORDS[1]}" == completion ]]; then
     COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"))
@@ -280,6 +286,12 @@ function fish(spec: CompletionSpec): string {
     '    printf "%s\\n" $tokens[$i..-1]',
     'end',
     '',
+    '# Whether the word being completed is the value of an option of dcache.',
+    'function __dcache_value_wanted',
+    '    set -l tokens (commandline -opc)',
+    `    contains -- "$tokens[-1]" ${valued(spec).join(' ')}`,
+    'end',
+    '',
     "# The wrapped command's own completions, as fish gives them for it alone.",
     'function __dcache_complete_command',
     '    set -l words (__dcache_command_words)',
@@ -288,7 +300,7 @@ function fish(spec: CompletionSpec): string {
     '',
     'complete -c dcache -f',
     ...spec.commands.map((c) => `complete -c dcache -n __fish_use_subcommand -a ${c.name} -d ${quote(c.description)}`),
-    `complete -c dcache -n '__fish_seen_subcommand_from ${withCommand.join(' ')}; and not __dcache_command_words >/dev/null; and not string match -q -- "-*" (commandline -ct)' -F -a '(__fish_complete_command)'`,
+    `complete -c dcache -n '__fish_seen_subcommand_from ${withCommand.join(' ')}; and not __dcache_command_words >/dev/null; and not __dcache_value_wanted; and not string match -q -- "-*" (commandline -ct)' -F -a '(__fish_complete_command)'`,
     `complete -c dcache -n '__dcache_command_words >/dev/null' -x -a '(__dcache_complete_command)'`,
   ];
   for (const c of spec.commands) {
@@ -296,7 +308,8 @@ function fish(spec: CompletionSpec): string {
     for (const o of c.options) {
       const parts = [`complete -c dcache -n ${quote(when)}`, `-l ${o.long.replace(/^--/, '')}`];
       if (o.short) parts.push(`-s ${o.short.replace(/^-/, '')}`);
-      if (o.takesValue) parts.push('-r');
+      // -x: a value, and no file names for it (-r alone would offer them)
+      if (o.takesValue) parts.push(valueKind(o.long) === 'file' ? '-r' : '-x');
       switch (valueKind(o.long)) {
         case 'policy':
           parts.push(`-a ${quote(POLICY_WORDS.join(' '))}`);

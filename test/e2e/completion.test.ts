@@ -96,7 +96,8 @@ describe('dcache completion bash', () => {
 
 // What an interactive bash on a terminal ends up running after the keys
 // `typed` (TAB included) and Enter: dcache is a shell function there that
-// prints its arguments, so each line shows what completion made of it.
+// prints its arguments, each followed by |, so each line shows what
+// completion made of it, word by word.
 // `fakecmd` has a completion of its own (alpha, beta), as a command with
 // bash-completion's scripts would.
 function bashTyped(box: Sandbox, script: string, typed: string[], { bashCompletion }: { bashCompletion: boolean }): string[] {
@@ -107,7 +108,7 @@ function bashTyped(box: Sandbox, script: string, typed: string[], { bashCompleti
       bashCompletion ? 'source /usr/share/bash-completion/bash_completion' : '',
       `source '${script}'`,
       "complete -W 'alpha beta' fakecmd",
-      `dcache() { printf 'ARGS:%s\\n' "$*"; }`,
+      `dcache() { printf 'ARGS:'; printf '%s|' "$@"; printf '\\n'; }`,
       "PS1='$ '",
       '',
     ].join('\n'),
@@ -129,19 +130,27 @@ function someFiles(box: Sandbox): void {
 describe('dcache completion bash, in an interactive bash', () => {
   it("completes after the command word with the command's own completion, where bash-completion is loaded", ({ box }) => {
     const ran = bashTyped(box, bashScript(box), ['dcache run -p daily fakecmd al\t', 'dcache run fakecmd al\t', 'dcache clear -- fakecmd be\t'], { bashCompletion: true });
-    expect(ran).toEqual(['run -p daily fakecmd alpha', 'run fakecmd alpha', 'clear -- fakecmd beta']);
+    expect(ran).toEqual(['run|-p|daily|fakecmd|alpha|', 'run|fakecmd|alpha|', 'clear|--|fakecmd|beta|']);
   });
 
   it('completes the command word to a file or a command, and files after it, without bash-completion', ({ box }) => {
     someFiles(box);
-    const ran = bashTyped(box, bashScript(box), ['dcache run ./fet\t', 'dcache run cat no\t', 'dcache run printen\t'], { bashCompletion: false });
-    expect(ran).toEqual(['run ./fetch-data.sh', 'run cat notes.txt', 'run printenv']);
+    writeFileSync(box.path('my notes.txt'), '');
+    const typed = ['dcache run ./fet\t', 'dcache run cat no\t', 'dcache run printen\t', 'dcache run -o my\t', 'dcache run cat my\t'];
+    const ran = bashTyped(box, bashScript(box), typed, { bashCompletion: false });
+    expect(ran).toEqual(['run|./fetch-data.sh|', 'run|cat|notes.txt|', 'run|printenv|', 'run|-o|my notes.txt|', 'run|cat|my notes.txt|']);
+  });
+
+  it('offers no file name for a value it cannot list (a duration)', ({ box }) => {
+    someFiles(box);
+    const ran = bashTyped(box, bashScript(box), ['dcache run --watch-timeout fet\t'], { bashCompletion: false });
+    expect(ran).toEqual(['run|--watch-timeout|fet|']);
   });
 
   it('completes --policy= and --tz values, and options before the command', ({ box }) => {
     const typed = ['dcache run --policy=wee\t', 'dcache run --tz Asia/Kolk\t', 'dcache run --tz=Europe/Pari\t', 'dcache run --no-cw\t'];
     const ran = bashTyped(box, bashScript(box), typed, { bashCompletion: true });
-    expect(ran).toEqual(['run --policy=weekly', 'run --tz Asia/Kolkata', 'run --tz=Europe/Paris', 'run --no-cwd']);
+    expect(ran).toEqual(['run|--policy=weekly|', 'run|--tz|Asia/Kolkata|', 'run|--tz=Europe/Paris|', 'run|--no-cwd|']);
   });
 });
 
@@ -252,6 +261,13 @@ describe('dcache completion fish, in fish', () => {
     expect(fishComplete(box, 'dcache run --policy=we')).toEqual(['--policy=weekly']);
     expect(fishComplete(box, 'dcache run -p da')).toEqual(['daily', 'daily@06:00']);
     expect(fishComplete(box, 'dcache run --tz Asia/Kolk')).toEqual(['Asia/Kolkata']);
+  });
+
+  it('offers only the values an option takes: policies, not file names; nothing for a duration', ({ box }) => {
+    someFiles(box);
+    expect(fishComplete(box, 'dcache run -p ')).toEqual(['cron:', 'daily', 'daily@06:00', 'forever', 'hourly', 'monthly', 'ttl:', 'weekly']);
+    expect(fishComplete(box, 'dcache run --watch-timeout ')).toEqual([]);
+    expect(fishComplete(box, 'dcache run -o ')).toEqual(['dcache.fish', 'fetch-data.sh', 'notes.txt']);
   });
 
   it("completes the command word, then the command's own arguments, with or without --", ({ box }) => {
