@@ -99,6 +99,34 @@ describe('replay is byte-exact', () => {
     expect(hit.stdout.toString()).toBe('out1\nerr1\nout2\nerr2\nout3\n');
   });
 
+  // Over the 8 MiB a hit verifies before its first byte, so streamed: runs
+  // of stdout longer than a replay's 1 MiB chunk, runs between the 64 KiB
+  // under which a replay writes at once and that chunk, and short runs of
+  // stderr between them.
+  it('replays a large interleaved output in its order, runs long and short', ({ box }) => {
+    writeFileSync(
+      box.path('mixed.js'),
+      [
+        "const { writeSync } = require('node:fs');",
+        'const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);',
+        'const block = (size, seed) => Buffer.alloc(size, seed % 251);',
+        'for (let i = 0; i < 30; i++) {',
+        '  writeSync(1, block(i % 3 === 0 ? 2621440 : 307200, i)); pause();',
+        '  writeSync(2, `run ${i} of stderr\\n`); pause();',
+        '}',
+      ].join('\n'),
+    );
+    const script = box.counter('mixed.sh', `'${process.execPath}' '${box.path('mixed.js')}'`);
+    const run = box.shell(`$DCACHE run -- '${script.path}' 2>&1 | cksum`);
+    const hit = box.shell(`$DCACHE run -- '${script.path}' 2>&1 | cksum`);
+    const direct = box.shell(`'${script.path}' 2>&1 | cksum`);
+    expect(script.runs()).toBe(2);
+    expect(hit.stdout.toString()).toBe(run.stdout.toString());
+    expect(hit.stdout.toString()).toBe(direct.stdout.toString());
+    const stderrOnly = box.shell(`$DCACHE run -- '${script.path}' 2>&1 >/dev/null`).stdout.toString();
+    expect(stderrOnly).toBe(Array.from({ length: 30 }, (_, i) => `run ${i} of stderr\n`).join(''));
+  });
+
   it('replays an empty output as empty', ({ box }) => {
     const script = box.counter('silent.sh', 'true');
     box.dcache(['run', '--', script.path]);
