@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { BlobHash } from '../hash.js';
 import { formatInstant } from '../policy/clock.js';
-import { formatAge } from '../policy/duration.js';
+import { formatAge, formatSpan } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
 import { blobsOf, MANIFEST_FORMAT } from '../schema/manifest.js';
 import { judgePolicies } from '../policy/policy.js';
@@ -204,7 +204,8 @@ class Flow<R> {
       // An entry that may stand in for a failed production (--stale-if-error).
       const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
       const recorded = await this.record(usable, decision.fresh ? null : decision.checks, fallback);
-      reporter.info(this.closingLine(recorded.manifest, usable));
+      // (built only for -v: it judges the policies again)
+      if (reporter.verbose) reporter.info(this.closingLine(recorded.manifest, usable));
       if (recorded.manifest && this.shared && !this.shared.readOnly) {
         this.recipe.beforeShare?.();
         await this.shared.share(recorded.manifest);
@@ -350,7 +351,8 @@ class Flow<R> {
       const { expiresAt } = judgePolicies(call.policies, manifest.recordedAt, manifest.recordedAt, call.zone);
       const until = expiresAt === null ? 'forever' : `until ${formatInstant(expiresAt, call.zone)}`;
       const exit = manifest.exitCode === 0 ? '' : `, exit ${manifest.exitCode}`;
-      return `recorded ${formatSize(bytes)} in ${formatDuration(manifest.durationMs)}${exit}, fresh ${until}`;
+      const took = manifest.durationMs < 1000 ? `${manifest.durationMs} ms` : formatSpan(manifest.durationMs);
+      return `recorded ${formatSize(bytes)} in ${took}${exit}, fresh ${until}`;
     }
     if (!usable) return 'not recorded: the cache directory cannot be used';
     return `not recorded: ${this.notRecorded ?? this.failed ?? 'see above'}`;
@@ -433,9 +435,3 @@ class Flow<R> {
   }
 }
 
-// A run's duration for people: 820 ms, 3.1 s, 2m05s.
-function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return formatAge(ms);
-}

@@ -259,6 +259,7 @@ function libraryReporter(): Reporter {
   const write = (message: string) => process.stderr.write(`dcache: ${message}\n`);
   const verbose = process.env.DCACHE_VERBOSE === '1';
   return {
+    verbose,
     info: (message) => {
       if (verbose) write(message);
     },

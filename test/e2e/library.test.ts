@@ -77,6 +77,18 @@ describe('cached() from the installed package', () => {
     expect(nine.stderr + three.stderr + six.stderr).toBe('');
   });
 
+  it('says on stderr, with DCACHE_VERBOSE=1, whether it was a hit or a miss and what a miss recorded', async ({ box }) => {
+    const path = script(box, 'verbose', loader(box));
+    const miss = await node(box, path, ['"acme"'], { DCACHE_VERBOSE: '1' });
+    const hit = await node(box, path, ['"acme"'], { DCACHE_VERBOSE: '1' });
+    expect(miss.stderr.split('\n').filter(Boolean)).toEqual([
+      expect.stringMatching(/^dcache: miss \(no entry\); running loadRawCustomerData/),
+      expect.stringMatching(/^dcache: recorded \d+ B in \d+ ms, fresh until /),
+    ]);
+    expect(hit.stderr).toMatch(/^dcache: hit: recorded \d+s ago /);
+    expect(runsOf(box)).toBe(1);
+  });
+
   it('keeps one entry per argument, listed by dcache ls and show under the function’s name', async ({ box }) => {
     const path = script(box, 'per-argument', loader(box));
     for (const customer of ['"acme"', '"beta"', '"acme"', '"beta"']) expect((await node(box, path, [customer])).code).toBe(0);
