@@ -9,30 +9,29 @@ const HASH_CHUNK = 256 << 10;
 // position) to another through one reused 1 MiB buffer, hashing the bytes
 // on the way.
 export function copyAndHash(input: number, output: number): { hash: BlobHash; size: number } {
-  const hash = createStreamHash();
-  const buffer = Buffer.allocUnsafe(CHUNK);
-  let size = 0;
-  for (;;) {
-    const n = readSync(input, buffer, 0, CHUNK, size);
-    if (n === 0) break;
-    const chunk = buffer.subarray(0, n);
-    hash.update(chunk);
-    for (let off = 0; off < n; ) off += writeSync(output, chunk, off, n - off);
-    size += n;
-  }
-  return { hash: hash.digest(), size };
+  return readHashing(input, CHUNK, (chunk) => {
+    for (let off = 0; off < chunk.length; ) off += writeSync(output, chunk, off, chunk.length - off);
+  });
 }
 
 // Hashes everything in an open file, from its start, in chunks small enough
 // to stay in the CPU's cache between the read and the hash.
 export function hashOpenFile(input: number): { hash: BlobHash; size: number } {
+  return readHashing(input, HASH_CHUNK);
+}
+
+// Reads a whole open file from its start in chunks of `chunkSize`, hashing
+// each and handing it to `each`.
+function readHashing(input: number, chunkSize: number, each?: (chunk: Buffer) => void): { hash: BlobHash; size: number } {
   const hash = createStreamHash();
-  const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+  const buffer = Buffer.allocUnsafe(chunkSize);
   let size = 0;
   for (;;) {
-    const n = readSync(input, buffer, 0, HASH_CHUNK, size);
+    const n = readSync(input, buffer, 0, chunkSize, size);
     if (n === 0) break;
-    hash.update(buffer.subarray(0, n));
+    const chunk = buffer.subarray(0, n);
+    hash.update(chunk);
+    each?.(chunk);
     size += n;
   }
   return { hash: hash.digest(), size };
