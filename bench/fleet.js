@@ -292,30 +292,24 @@ async function runSize({ remote, size, payload, options, rtt, delay }) {
   let remoteRequests = 0;
   let requestsKnown = true;
   for (let round = 0; round < rounds; round++) {
+    // every host calls once, with this round's cache directory
+    const hitWave = (name) =>
+      runWave({
+        count: size,
+        dir: join(dir, `${name}-${round}`),
+        command: () => dcache,
+        env: (host) => hostEnv(remote, cacheDir(host, `round-${round}`)),
+        timeoutMs: HIT_TIMEOUT_MS,
+        live,
+      });
     // a fresh cache directory per host: the hit must come from the remote
     const before = await remote.requests();
-    const fromRemote = await runWave({
-      count: size,
-      dir: join(dir, `remote-${round}`),
-      command: () => dcache,
-      env: (host) => hostEnv(remote, cacheDir(host, `round-${round}`)),
-      timeoutMs: HIT_TIMEOUT_MS,
-      live,
-    });
+    remoteHits.push(...(await hitWave('remote')));
     const after = await remote.requests();
     if (before === null || after === null) requestsKnown = false;
     else remoteRequests += after - before;
-    remoteHits.push(...fromRemote);
     // the same directories again: the entry is now local
-    const fromLocal = await runWave({
-      count: size,
-      dir: join(dir, `local-${round}`),
-      command: () => dcache,
-      env: (host) => hostEnv(remote, cacheDir(host, `round-${round}`)),
-      timeoutMs: HIT_TIMEOUT_MS,
-      live,
-    });
-    localHits.push(...fromLocal);
+    localHits.push(...(await hitWave('local')));
   }
   // One host alone, through the undelayed proxy: a remote hit without
   // contention and without round trips to pay.
