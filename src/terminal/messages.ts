@@ -127,7 +127,10 @@ export class Messages implements Reporter {
       this.progressShown = true;
     };
     let every: NodeJS.Timeout | undefined;
+    // a process that exits mid-transfer (Ctrl-C) leaves no half line behind
+    const onExit = () => this.clearProgress();
     const first = setTimeout(() => {
+      process.once('exit', onExit);
       draw();
       every = setInterval(draw, PROGRESS_EVERY_MS);
       every.unref();
@@ -140,6 +143,7 @@ export class Messages implements Reporter {
       end: () => {
         clearTimeout(first);
         clearInterval(every);
+        process.off('exit', onExit);
         this.clearProgress();
       },
     };
