@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from '../support/fixture.js';
 import { startDcache, startShell } from '../support/running.js';
 import { serveMemoryDav } from '../support/servers/memory-dav.js';
@@ -68,6 +68,26 @@ describe('a progress line for a slow transfer', () => {
     expect(record.code).toBe(0);
     expect(record.text).toContain(`partial\r\n\r${ESC}[Kdcache: uploading`);
     expect(record.text.endsWith(`\r${ESC}[K`)).toBe(true);
+  });
+
+  // Ctrl-C during an upload of 16 MiB at 1 MiB/s: 4 s in, well after the
+  // line is drawn and long before the upload is over
+  it('clears its line when dcache is interrupted mid-transfer', async ({ box }) => {
+    writeFileSync(
+      box.path('interrupt.sh'),
+      [
+        `$DCACHE run --dir '${box.path('cache')}' --remote '${remote()}' -o big.bin -- sh -c 'head -c 16777216 /dev/urandom > big.bin; echo done' &`,
+        'P=$!',
+        'sleep 4',
+        'kill -INT $P',
+        'wait $P',
+        'echo exit=$?',
+      ].join('\n'),
+    );
+    const r = await startShell(box, `script -qec "stty cols 100; sh '${box.path('interrupt.sh')}'" /dev/null`).done;
+    const text = r.stdout.toString();
+    expect(text).toContain('dcache: uploading');
+    expect(text.endsWith(`\r${ESC}[Kexit=130\r\n`)).toBe(true);
   });
 
   it('shows nothing when stderr is not a terminal', async ({ box }) => {
