@@ -118,6 +118,8 @@ class FakeShared implements SharedTier {
 
 // What the engine said, once per topic where the real reporter says it once.
 class Said implements Reporter {
+  // as with -v: every info line is built and kept
+  readonly verbose = true;
   lines: string[] = [];
   private readonly topics = new Set<string>();
   info(m: string) {
