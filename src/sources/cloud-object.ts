@@ -1,6 +1,7 @@
 import { CloudError } from '../cloud/cloud-error.js';
 import type { ListedObject, ObjectAddress } from '../cloud/object-store.js';
 import { openObjectStore, parseObjectUrl } from '../cloud/object-store.js';
+import { DeadlineError, raceDeadline } from '../deadline.js';
 import { fail, ok } from '../errors.js';
 import { hashBytes, isSha256 } from '../hash.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
@@ -101,25 +102,17 @@ export const s3Kind = cloudKind('s3', 's3:');
 export const gcsKind = cloudKind('gs', 'gs:');
 export const azureKind = cloudKind('az', 'az:');
 
-// One check, within --watch-timeout in all (credentials, every page). At
+// One check, within --watch-timeout in all (credentials, every page) of the
+// process's running time (src/deadline.ts). At
 // the deadline the request in flight is aborted, so that a listing of many
 // pages does not go on behind the answer.
 async function probeObject(cloud: ObjectAddress['cloud'], source: WatchSource, ctx: ProbeContext): Promise<Probe> {
-  let timer: NodeJS.Timeout | undefined;
   const stop = new AbortController();
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      stop.abort();
-      reject(new SourceError(`${source.label}: no answer within ${ctx.timeoutMs / 1000} s (Timeout)`));
-    }, ctx.timeoutMs);
-  });
-  const checking = checkObject(cloud, source, ctx, stop.signal);
-  // what the aborted check throws after the deadline has answered is not news
-  checking.catch(() => {});
   try {
-    return await Promise.race([checking, deadline]);
-  } finally {
-    clearTimeout(timer);
+    return await raceDeadline(checkObject(cloud, source, ctx, stop.signal), ctx.timeoutMs, () => stop.abort());
+  } catch (err) {
+    if (err instanceof DeadlineError) throw new SourceError(`${source.label}: no answer within ${ctx.timeoutMs / 1000} s (Timeout)`);
+    throw err;
   }
 }
 

@@ -1,3 +1,4 @@
+import { deadlineSignal } from '../deadline.js';
 import { fail, ok } from '../errors.js';
 import { createStreamHash, hashBytes, isSha256 } from '../hash.js';
 import { redactUrl, urlIdentity } from '../redact.js';
@@ -67,7 +68,22 @@ function asUrl(f: Fingerprint): UrlFingerprint | undefined {
   return wellFormed ? (f as UrlFingerprint) : undefined;
 }
 
+// Each request has --watch-timeout of the process's running time
+// (src/deadline.ts), its body included.
 async function probeUrl(watched: WatchSource, ctx: ProbeContext): Promise<Probe> {
+  const deadlines: Array<() => void> = [];
+  try {
+    return await probeUrlWithin(watched, ctx, () => {
+      const deadline = deadlineSignal(ctx.timeoutMs);
+      deadlines.push(deadline.done);
+      return deadline.signal;
+    });
+  } finally {
+    for (const done of deadlines) done();
+  }
+}
+
+async function probeUrlWithin(watched: WatchSource, ctx: ProbeContext, deadline: () => AbortSignal): Promise<Probe> {
   const url = new URL(watched.source);
   const headers: Record<string, string> = {};
   // fetch refuses URLs with credentials: send them as basic auth instead.
@@ -80,7 +96,7 @@ async function probeUrl(watched: WatchSource, ctx: ProbeContext): Promise<Probe>
   }
   const label = watched.label;
   const request = (method: 'HEAD' | 'GET') =>
-    fetch(url, { method, headers, redirect: 'follow', signal: AbortSignal.timeout(ctx.timeoutMs) });
+    fetch(url, { method, headers, redirect: 'follow', signal: deadline() });
   let head: Response;
   try {
     head = await request('HEAD');

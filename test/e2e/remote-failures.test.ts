@@ -357,3 +357,45 @@ describe('a misused remote option', () => {
     expect(said.code).toBe(2);
   });
 });
+
+// A machine with more processes than cores (a cron minute that starts many
+// jobs), or a process that was stopped, may not run while its request is
+// answered. The deadline counts the time dcache could run: the answer that
+// waited in its socket is taken, not given up on for being late.
+describe('a process that does not run while the remote answers', () => {
+  const web = serveMemoryDav();
+  const url = () => web.server.url('/cache');
+
+  it('takes the answer that arrived meanwhile (stopped for longer than --remote-timeout)', async ({ box }) => {
+    const script = job(box);
+    await a.start(['run', '--remote', url(), '--', script.path]).done;
+    let stopped: number | null = null;
+    web.dav.beforeGet = async (path) => {
+      if (stopped !== null || !path.includes('/entries/')) return;
+      // b is stopped as it asks for the entry, the answer is sent while it
+      // is still stopped, and it is woken after that
+      stopped = hitter.pid;
+      process.kill(hitter.pid, 'SIGSTOP');
+      setTimeout(() => process.kill(hitter.pid, 'SIGCONT'), 3000);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+    };
+    const hitter = b.start(['run', '-v', '--remote', url(), '--remote-timeout', '1s', '--', script.path]);
+    const hit = await hitter.done;
+    expect(stopped).toBe(hitter.pid);
+    expect(hit.stdout.toString()).toBe('data\n');
+    expect(hit.code).toBe(0);
+    expect(plain(hit.stderr)).toMatch(/^dcache: hit on the remote cache /m);
+    expect(plain(hit.stderr)).not.toMatch(/going on without it/);
+    expect(script.runs()).toBe(1);
+  });
+
+  it('still gives up on a remote that does not answer at all', async ({ box }) => {
+    const script = job(box);
+    await a.start(['run', '--remote', url(), '--', script.path]).done;
+    web.dav.beforeGet = () => new Promise(() => {});
+    const ran = await b.start(['run', '--remote', url(), '--remote-timeout', '300ms', '--', script.path]).done;
+    expect(ran.timedOut).toBe(false);
+    expect(linesOf(ran.stderr)).toEqual([expect.stringMatching(/within 0\.3 s\b/)]);
+    expect(script.runs()).toBe(2);
+  });
+});

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { deadlineSignal } from '../../deadline.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import { countingReads, RemoteError, transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
@@ -121,15 +122,14 @@ export class HttpRemote implements RemoteStore {
   // Runs one operation with a signal that aborts it after `budgetMs`; a
   // deadline passed is reported as such, whatever the operation was doing.
   private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), budgetMs);
+    const { signal, done } = deadlineSignal(budgetMs);
     try {
-      return await work(controller.signal);
+      return await work(signal);
     } catch (err) {
-      if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
+      if (signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
       throw err;
     } finally {
-      clearTimeout(timer);
+      done();
     }
   }
 

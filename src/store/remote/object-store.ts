@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { CloudError } from '../../cloud/cloud-error.js';
+import { raceDeadline } from '../../deadline.js';
 import { openObjectStore, parseObjectUrl, type ObjectAddress } from '../../cloud/object-store.js';
 import type { ListedObject, ObjectStore, UploadBody } from '../../cloud/types.js';
 import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.js';
@@ -363,26 +364,14 @@ export class ObjectStoreRemote implements RemoteStore {
   // cloud's refusals and the deadline become RemoteErrors naming the store.
   private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    // Also what does not listen to the signal (a credential chain asking
-    // the instance's metadata service) is given up at the deadline.
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new Error('deadline'));
-      }, budgetMs);
-    });
     try {
-      const running = work(controller.signal);
-      // a rejection after the deadline has nobody to tell
-      running.catch(() => {});
-      return await Promise.race([running, deadline]);
+      // Also what does not listen to the signal (a credential chain asking
+      // the instance's metadata service) is given up at the deadline.
+      return await raceDeadline(work(controller.signal), budgetMs, () => controller.abort());
     } catch (err) {
       if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
       if (err instanceof CloudError) throw new RemoteError(`${this.label}: ${what}: ${err.message}`);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

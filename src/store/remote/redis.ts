@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { DeadlineError, raceDeadline, STRETCH } from '../../deadline.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { Host } from '../../engine/host.js';
@@ -139,9 +140,11 @@ function clientSettings(spec: RemoteSpec): ClientSettings {
     // A cluster's nodes are reached by the addresses they announce, often
     // IPs: their certificates are checked against the URL's host name.
     tls: url.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
-    // A connection is tried once, within the timeout, and a command that
-    // loses its connection is not sent again on another.
-    connectTimeout: timeoutMs,
+    // A connection is tried once, and a command that loses its connection
+    // is not sent again on another. The timeout is the store's own deadline
+    // (src/deadline.ts), which does not count time the process could not
+    // run; ioredis's timer, which does, only bounds it in wall time.
+    connectTimeout: timeoutMs * STRETCH,
     maxRetriesPerRequest: 0,
     // The fewest round trips before the first command: RESP2 (every Redis
     // since 1.2 speaks it; no HELLO), no INFO ready check, no CLIENT SETINFO.
@@ -235,7 +238,7 @@ class RedisRemote implements RemoteStore {
     this.server = new ioredis.Redis(serverOptions(settings));
     this.client = this.server;
     this.listenForErrors(this.server);
-    this.connected = withDeadline(this.connectServer(), this.timeoutMs).catch((err: unknown) => {
+    this.connected = raceDeadline(this.connectServer(), this.timeoutMs).catch((err: unknown) => {
       this.server.disconnect();
       throw this.failure('connecting', err, this.timeoutMs);
     });
@@ -452,7 +455,7 @@ class RedisRemote implements RemoteStore {
     if (this.closed) throw new RemoteError(`${this.label}: ${what}: the connection is closed`);
     if (this.broken !== null) throw new RemoteError(`${this.label}: ${what}: ${this.broken}`);
     try {
-      return await withDeadline(this.send(command), budgetMs);
+      return await raceDeadline(this.send(command), budgetMs);
     } catch (err) {
       // a bug in what was sent, not an answer of the server
       if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
@@ -506,7 +509,7 @@ class RedisRemote implements RemoteStore {
     this.cluster = cluster;
     this.listenForErrors(cluster);
     try {
-      await withDeadline(cluster.connect(), this.timeoutMs);
+      await raceDeadline(cluster.connect(), this.timeoutMs);
       if (this.closed) throw new RemoteError('the connection is closed');
     } catch (err) {
       const reason = this.reasonOf(err, this.timeoutMs);
@@ -606,17 +609,6 @@ async function readExactly(file: FileHandle, buffer: Buffer, length: number, pos
   }
 }
 
-class DeadlineError extends Error {}
-
-// Settles like `promise`, or rejects with a DeadlineError after `ms`. The
-// timer is cleared either way, so nothing is left to keep the process alive.
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError()), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 // Who holds a lock, from its value.
 function describeToken(value: string): string {

@@ -10,6 +10,8 @@ export class MemoryDav {
   refuse: Partial<Record<'GET' | 'HEAD' | 'PUT', number>> = {};
   // called on every PUT before it is answered
   onPut: (path: string) => void = () => {};
+  // awaited on every GET of a file it holds before that GET is answered
+  beforeGet: (path: string) => Promise<void> = async () => {};
   // how fast it reads a PUT's body and sends a GET's, as a far server would
   // (bytes per second; unlimited if not set)
   bytesPerSecond: number | null = null;
@@ -46,6 +48,14 @@ export class MemoryDav {
       res.end();
       return;
     }
+    if (method === 'GET') {
+      void this.beforeGet(path).then(() => this.answer(method, file, res));
+      return;
+    }
+    this.answer(method, file, res);
+  };
+
+  private answer(method: 'GET' | 'HEAD', file: Buffer, res: ServerResponse): void {
     res.writeHead(200, { 'content-length': String(file.length) });
     const rate = this.bytesPerSecond;
     if (method === 'HEAD' || rate === null) {
@@ -64,7 +74,7 @@ export class MemoryDav {
       setTimeout(() => send(from + slice), 50);
     };
     send(0);
-  };
+  }
 }
 
 // For a describe block: one TestServer for the block, serving a fresh
