@@ -118,8 +118,9 @@ export class Wait {
 
   // After a look that found `holder` holding the lock at `now`: the outcome
   // that ends the wait (it timed out, or, `pollMs` later, gave up), or null
-  // to look again.
-  async next(holder: string, now: number, pollMs: number): Promise<LockOutcome | null> {
+  // to look again. Without `askGiveUp`, the caller asks giveUp() itself
+  // when it sees fit (a lock that costs a request to look at).
+  async next(holder: string, now: number, pollMs: number, askGiveUp = true): Promise<LockOutcome | null> {
     if (!this.told) {
       this.told = true;
       this.hooks.onWait(holder);
@@ -133,6 +134,11 @@ export class Wait {
       this.hooks.onProgress(holder, now - this.started);
     }
     await sleep(pollMs);
-    return (await this.hooks.giveUp()) ? { kind: 'gave-up' } : null;
+    return askGiveUp && (await this.hooks.giveUp()) ? { kind: 'gave-up' } : null;
+  }
+
+  // The time waited so far, at `now`.
+  waitedAt(now: number): number {
+    return now - this.started;
   }
 }

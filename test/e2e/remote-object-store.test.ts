@@ -274,6 +274,44 @@ describe('a shared cache in S3 whose server dies mid-run', () => {
   });
 });
 
+// Every look at a bucket is a request (and, on a cloud, a charge): a machine
+// that waits reads the lease, and the entry only once the lease is gone.
+describe('a machine waiting on a bucket (the GCS stand-in)', () => {
+  it('reads the entry once the holder lets go, not at every look at the lease', async ({ box }) => {
+    const bucket = `wait-${++gcsBuckets}`;
+    gcs.buckets.set(bucket, new Map());
+    const remote = `gs://${bucket}/dcache`;
+    const env = { STORAGE_EMULATOR_HOST: gcs.host };
+    const requests: string[] = [];
+    gcs.onRequest = (what) => requests.push(decodeURIComponent(what));
+    try {
+      const slow = box.counter('slow.sh', 'sleep 5; echo result');
+      const args = ['run', '-v', '--remote', remote, '--', slow.path];
+      const a = machine(box, 'a').start(args, env);
+      running.push(a);
+      await a.stderrMatches(/dcache: miss \(no entry\); running /);
+      const b = machine(box, 'b').start(args, env);
+      running.push(b);
+      await b.stderrMatches(/dcache: waiting for another machine/);
+      const from = requests.length;
+      const [doneA, doneB] = await Promise.all([a.done, b.done]);
+      expect(slow.runs()).toBe(1);
+      expect(doneB.stdout.toString()).toBe('result\n');
+      expect(dcacheLines(doneA.stderr).join('\n')).not.toMatch(/remote cache .* failed/);
+      const during = requests.slice(from).filter((r) => r.startsWith('GET '));
+      const leaseReads = during.filter((r) => r.includes('/locks/'));
+      const entryReads = during.filter((r) => r.includes('/entries/'));
+      // b looked at the lease several times in those 5 s (every 0.5 s or
+      // more), and at the entry once it was gone: to see that it was there,
+      // then to download it
+      expect(leaseReads.length).toBeGreaterThanOrEqual(3);
+      expect(entryReads.length).toBeLessThanOrEqual(2);
+    } finally {
+      gcs.onRequest = () => {};
+    }
+  });
+});
+
 describe('a misnamed bucket remote', () => {
   it('exits 125 with one line naming the option when the bucket is missing', async ({ box }) => {
     const ran = await machine(box, 'a').start(['run', '--remote', 's3:///dcache', '--', 'true']).done;

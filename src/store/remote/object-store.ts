@@ -149,7 +149,11 @@ export class ObjectStoreRemote implements RemoteStore {
       const current = await this.readLease(name);
       mayCreate = current === null;
       if (current === null) {
+        // The holder let go: look for its entry before taking the lease, or
+        // the waiters would take it one after the other just to find it.
+        if (seen !== null && (await hooks.giveUp())) return { kind: 'gave-up' };
         if (this.readOnly) return { kind: 'held', lock: unlockedLock(wait.waited) };
+        seen = null;
         continue;
       }
       const holder = describeLease(current.text);
@@ -171,7 +175,11 @@ export class ObjectStoreRemote implements RemoteStore {
         seen = null;
         continue;
       }
-      const ended = await wait.next(holder, now, Math.max(timing.pollMs, LEASE_POLL_MS));
+      // Each look is one request (the lease; the entry only once the lease
+      // is gone), less often the longer the wait: a tenth of the time waited
+      // so far, between LEASE_POLL_MS and a quarter of a lease.
+      const pollMs = Math.max(timing.pollMs, LEASE_POLL_MS, Math.min(wait.waitedAt(now) / 10, timing.leaseMs / 4));
+      const ended = await wait.next(holder, now, pollMs, false);
       if (ended !== null) return ended;
     }
   }
