@@ -181,7 +181,9 @@ ${renderMachine(machine)}
   bandwidth limit: counted as 0 ms). "requests per remote hit" is what the server answered during the
   remote-hit calls divided by their number (Redis: INFO commandstats; moto: its access log).
 - **Contention**: all hosts share this machine's ${machine.cpu.split('×')[1]?.trim() ?? ''} cores. At 16 and 64
-  hosts their Node start-ups queue for the CPU, and so do the server${delay === 'netem' ? '' : ' and the proxy'};
+  hosts their Node start-ups queue for the CPU; the server${delay === 'netem' ? '' : ' and the proxy'}, which in a fleet would have
+  machines of their own, run under the real-time round-robin policy (\`chrt --rr 10\`), so that the hosts' start-ups
+  do not starve them (a moto_server starved that way took over 2 s to answer, and hosts went on without it);
   the 1-host rows are the figures without contention.
 
 ### Results
@@ -199,7 +201,7 @@ sudo npm run bench:fleet                          # builds dist/, every size (1,
 sudo npm run bench:fleet -- --hosts 16 --remote s3 --json   # one size, one remote; JSON rows on stdout, this part left as it is
 \`\`\`
 
-Needs root (namespaces, veth pairs), \`ip\` (iproute2), redis-server and redis-cli, and moto_server
+Needs root (namespaces, veth pairs, real-time priority for the server), \`ip\` (iproute2), \`chrt\` (util-linux), redis-server and redis-cli, and moto_server
 (\`python3 -m pip install 'moto[server]'\`). Everything it makes is named \`dcfleet-…\` and removed at
 the end, on Ctrl-C or SIGTERM too, and at the start of the next run after a crash.`;
 }
