@@ -5,7 +5,7 @@ import { listFiles, onlyEntry } from '../support/cache-files.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
 import { machine, type Machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
-import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import { type Backend, dropInlineCopies, RedisBackend, WebDavBackend } from '../support/remotes.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // Remote data is untrusted: whatever fails verification on its way down is
@@ -55,15 +55,18 @@ describe.each([
   const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', backend.url(), ...options, '--', script.path];
 
   // Machine A records; returns its entry as stored.
-  const recordOnA = (script: { path: string }, ...options: string[]) => {
+  // (the blobs travel only as blobs: see dropInlineCopies)
+  const recordOnA = async (script: { path: string }, ...options: string[]) => {
     const recorded = a.run(run(script, ...options));
     if (recorded.code !== 0 || recorded.stderr !== '') throw new Error(`machine A did not record cleanly: ${JSON.stringify({ ...recorded, stdout: recorded.stdout.toString() })}`);
-    return onlyEntry(a.cacheDir);
+    const entry = onlyEntry(a.cacheDir);
+    await dropInlineCopies(backend, entry.key);
+    return entry;
   };
 
   it('is a miss on machine B when it has the right size and the wrong bytes', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     const ran = b.run(run(script));
     expect(script.runs()).toBe(2);
@@ -73,7 +76,7 @@ describe.each([
 
   it('is a miss on machine B when it is truncated', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('repo'));
     const ran = b.run(run(script));
     expect(script.runs()).toBe(2);
@@ -83,7 +86,7 @@ describe.each([
 
   it('is a miss on machine B when it is longer than recorded', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('report 1\nand a tail the manifest does not know\n'));
     const ran = b.run(run(script));
     expect(script.runs()).toBe(2);
@@ -93,7 +96,7 @@ describe.each([
 
   it('is a miss on machine B when it is missing', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.dropBlob(entry.stdout!.hash);
     const ran = b.run(run(script));
     expect(script.runs()).toBe(2);
@@ -103,7 +106,7 @@ describe.each([
 
   it('is uploaded again with machine B’s run when it was missing, so machine C replays', async ({ box }) => {
     const script = steady(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.dropBlob(entry.stdout!.hash);
     b.run(run(script));
     const replayed = machine(box, 'c').run(run(script));
@@ -113,7 +116,7 @@ describe.each([
 
   it('is replaced with machine B’s good copy when it was corrupt, so machine C replays', async ({ box }) => {
     const script = steady(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await backend.setBlob(entry.stdout!.hash, Buffer.from('THE SAME REPORT\n'));
     b.run(run(script));
     const replayed = machine(box, 'c').run(run(script));
@@ -129,15 +132,18 @@ describe('a tampered remote entry', () => {
     await redis.reset();
   });
   const run = (script: { path: string }, ...options: string[]) => ['run', '--remote', redis.url(), ...options, '--', script.path];
-  const recordOnA = (script: { path: string }, ...options: string[]) => {
+  // (the blobs travel only as blobs: see dropInlineCopies)
+  const recordOnA = async (script: { path: string }, ...options: string[]) => {
     const recorded = a.run(run(script, ...options));
     if (recorded.code !== 0 || recorded.stderr !== '') throw new Error(`machine A did not record cleanly: ${JSON.stringify({ ...recorded, stdout: recorded.stdout.toString() })}`);
-    return onlyEntry(a.cacheDir);
+    const entry = onlyEntry(a.cacheDir);
+    await dropInlineCopies(redis, entry.key);
+    return entry;
   };
 
   it('makes machine B warn once when a blob fails verification', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     const ran = b.run(run(script));
     expect(oneWarning(ran.stderr)).toMatch(/^dcache: .*redis:\/\/127\.0\.0\.1:\d+/);
@@ -145,7 +151,7 @@ describe('a tampered remote entry', () => {
 
   it('leaves no corrupt blob in machine B’s cache', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     b.run(run(script));
     const kept = listFiles(join(b.cacheDir, 'blobs')).filter((f) => readFileSync(f, 'utf8') === 'REPORT 9\n');
@@ -154,7 +160,7 @@ describe('a tampered remote entry', () => {
 
   it('leaves no temp file in machine B’s cache after a blob fails verification', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await redis.setBlob(entry.stdout!.hash, Buffer.from('REPORT 9\n'));
     b.run(run(script));
     expect(listFiles(join(b.cacheDir, 'tmp'))).toEqual([]);
@@ -162,7 +168,7 @@ describe('a tampered remote entry', () => {
 
   it('is a miss on machine B when an output file’s blob is corrupt', async ({ box }) => {
     const script = box.counter('export.sh', "printf 'id,amount\\n1,42\\n' > export.csv");
-    const entry = recordOnA(script, '-o', 'export.csv');
+    const entry = await recordOnA(script, '-o', 'export.csv');
     rmSync(box.path('export.csv'));
     await redis.setBlob(entry.outputs[0]!.blob!.hash, Buffer.from('id,amount\n1,99\n'));
     b.run(run(script, '-o', 'export.csv'));
@@ -172,7 +178,7 @@ describe('a tampered remote entry', () => {
 
   it('is a miss on machine B when the manifest is garbled', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     await redis.setManifest(entry.key, Buffer.from('{"format":1,"key":'));
     const ran = b.run(run(script));
     expect(script.runs()).toBe(2);
@@ -182,7 +188,7 @@ describe('a tampered remote entry', () => {
 
   it('is a miss on machine B when the manifest is another command’s', async ({ box }) => {
     const script = report(box);
-    const entry = recordOnA(script);
+    const entry = await recordOnA(script);
     const forged = { ...entry, material: { ...(entry.material as object), argv: ['/bin/echo', 'something else'] } };
     await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
     const ran = b.run(run(script));
@@ -193,7 +199,7 @@ describe('a tampered remote entry', () => {
   describe('restore path checks', () => {
     it('refuse a remote manifest whose output path climbs out of the working directory', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
-      const entry = recordOnA(script, '-o', 'export.csv');
+      const entry = await recordOnA(script, '-o', 'export.csv');
       const escaped = `${basename(box.root)}-escaped.csv`;
       const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: `../${escaped}` })) };
       await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
@@ -207,7 +213,7 @@ describe('a tampered remote entry', () => {
 
     it('refuse a remote manifest whose output path is absolute', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
-      const entry = recordOnA(script, '-o', 'export.csv');
+      const entry = await recordOnA(script, '-o', 'export.csv');
       const outside = mkdtempSync(join(tmpdir(), 'dcache-outside-'));
       try {
         const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: join(outside, 'planted.csv') })) };
@@ -221,7 +227,7 @@ describe('a tampered remote entry', () => {
 
     it('refuse a remote manifest that would write through a symlink it restores', async ({ box }) => {
       const script = box.counter('dir.sh', "mkdir -p out && printf 'x\\n' > out/data.txt");
-      const entry = recordOnA(script, '-o', 'out');
+      const entry = await recordOnA(script, '-o', 'out');
       rmSync(box.path('out'), { recursive: true });
       const outside = mkdtempSync(join(tmpdir(), 'dcache-outside-'));
       try {
@@ -244,7 +250,7 @@ describe('a tampered remote entry', () => {
 
     it('run the command on machine B, with one warning, after refusing an unsafe remote manifest', async ({ box }) => {
       const script = box.counter('export.sh', "printf 'id\\n' > export.csv");
-      const entry = recordOnA(script, '-o', 'export.csv');
+      const entry = await recordOnA(script, '-o', 'export.csv');
       const forged = { ...entry, outputs: entry.outputs.map((o) => ({ ...o, path: '../elsewhere.csv' })) };
       await redis.setManifest(entry.key, Buffer.from(JSON.stringify(forged)));
       const ran = b.run(run(script, '-o', 'export.csv'));

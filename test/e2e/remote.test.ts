@@ -5,6 +5,7 @@ import { machine, type Machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
 import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
 import type { Sandbox } from '../support/sandbox.js';
+import { serveMemoryDav } from '../support/servers/memory-dav.js';
 
 // A cache shared across machines, end to end: machine A records into its
 // own cache directory and the remote; machine B, with another cache
@@ -68,7 +69,9 @@ describe.each([
     const script = report(box);
     a.run(run(script));
     const entry = onlyEntry(a.cacheDir);
-    expect(JSON.parse((await backend.manifest(entry.key))?.toString() ?? 'null')).toEqual(entry);
+    // with a copy of its small blob inside (see "blobs inside the manifest")
+    const inline = { [entry.stdout!.hash]: Buffer.from('report 1\n').toString('base64') };
+    expect(JSON.parse((await backend.manifest(entry.key))?.toString() ?? 'null')).toEqual({ ...entry, inline });
     expect((await backend.blob(entry.stdout!.hash))?.toString()).toBe('report 1\n');
   });
 
@@ -307,5 +310,63 @@ describe('around a remote hit', () => {
       const listed = JSON.parse(b.run(['ls', '--json']).stdout.toString());
       expect(listed.entries.map((e: { hits: number; remoteHits: number }) => [e.hits, e.remoteHits])).toEqual([[1, 1]]);
     });
+  });
+});
+
+// A small entry's blobs travel inside its manifest too, so that a hit is
+// one request; they are checked like any download, and still uploaded as
+// blobs for versions that do not read them there.
+describe('blobs inside the manifest (an HTTP remote that counts requests)', () => {
+  const web = serveMemoryDav();
+  const url = () => web.server.url('/cache');
+  const gets = () => web.server.seen.filter((r) => r.method === 'GET').map((r) => r.url);
+  const manifestPath = () => [...web.dav.files.keys()].find((p) => p.includes('/entries/'))!;
+
+  it('makes a small remote hit one request, the blobs uploaded all the same', async ({ box }) => {
+    const job = box.counter('job.sh', "echo out; echo err >&2; printf 'id\\n' > export.csv");
+    const args = ['--remote', url(), '-o', 'export.csv', '--', job.path];
+    await a.start(['run', ...args]).done;
+    expect([...web.dav.files.keys()].filter((p) => p.includes('/blobs/'))).toHaveLength(4);
+    rmSync(box.path('export.csv'));
+    web.server.reset();
+    const hit = await b.start(['run', '-v', ...args]).done;
+    expect(job.runs()).toBe(1);
+    expect(hit.stdout.toString()).toBe('out\n');
+    expect(plain(hit.stderr)).toMatch(/^dcache: hit on the remote cache /m);
+    expect(readFileSync(box.path('export.csv'), 'utf8')).toBe('id\n');
+    expect(gets()).toEqual([expect.stringMatching(/^\/cache\/entries\/[0-9a-f]{16}\.json$/)]);
+    // and b's local copy replays on its own, without the inline copies
+    web.server.reset();
+    const local = await b.start(['run', '-v', ...args]).done;
+    expect(local.stdout.toString()).toBe('out\n');
+    expect(gets()).toEqual([]);
+    expect(onlyEntry(b.cacheDir)).not.toHaveProperty('inline');
+  });
+
+  it('downloads a blob whose copy in the manifest does not match its hash', async ({ box }) => {
+    const job = box.counter('job.sh', 'echo genuine');
+    const args = ['--remote', url(), '--', job.path];
+    await a.start(['run', ...args]).done;
+    const path = manifestPath();
+    const manifest = JSON.parse(web.dav.files.get(path)!.toString()) as { inline: Record<string, string> };
+    const [hash] = Object.keys(manifest.inline);
+    manifest.inline[hash!] = Buffer.from('forged\n').toString('base64');
+    web.dav.files.set(path, Buffer.from(JSON.stringify(manifest)));
+    web.server.reset();
+    const hit = await b.start(['run', '-v', ...args]).done;
+    expect(hit.stdout.toString()).toBe('genuine\n');
+    expect(job.runs()).toBe(1);
+    expect(gets().filter((u) => u.includes('/blobs/'))).toEqual([`/cache/blobs/${hash}`]);
+  });
+
+  it('leaves blobs over 16 KiB in all to be downloaded', async ({ box }) => {
+    const job = box.counter('job.sh', 'head -c 20000 /dev/zero | tr "\\0" x');
+    const args = ['--remote', url(), '--', job.path];
+    await a.start(['run', ...args]).done;
+    expect(JSON.parse(web.dav.files.get(manifestPath())!.toString())).not.toHaveProperty('inline');
+    web.server.reset();
+    const hit = await b.start(['run', ...args]).done;
+    expect(hit.stdout.toString()).toBe('x'.repeat(20000));
+    expect(gets().filter((u) => u.includes('/blobs/'))).toHaveLength(1);
   });
 });

@@ -5,7 +5,7 @@ import { filesHolding, manifests, onlyEntry } from '../support/cache-files.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
 import { machine, type Machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
-import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import { type Backend, dropInlineCopies, RedisBackend, WebDavBackend } from '../support/remotes.js';
 import { startDcache } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
 import { TestServer } from '../support/servers/test-server.js';
@@ -100,6 +100,7 @@ describe.each([
     const script = box.counter('report.sh', "echo 'report one'; echo 'report two' >&2");
     a.run(run(script.path));
     const entry = onlyEntry(a.cacheDir);
+    await dropInlineCopies(backend, entry.key);
     // the stdout blob's name now serves the stderr blob's bytes, intact
     await backend.setBlob(entry.stdout!.hash, (await backend.blob(entry.stderr!.hash))!);
     const ran = b.run(run(script.path));

@@ -28,6 +28,17 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
+// Rewrites the entry `key` on the remote without the copies of its small
+// blobs that travel inside it ("inline"), as a dcache without them wrote it:
+// its blobs can then come only from the blobs themselves.
+export async function dropInlineCopies(backend: Backend, key: string): Promise<void> {
+  const bytes = await backend.manifest(key);
+  if (bytes === null) throw new Error(`no entry ${key} on the remote`);
+  const manifest = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  delete manifest.inline;
+  await backend.setManifest(key, Buffer.from(JSON.stringify(manifest)));
+}
+
 export class RedisBackend implements Backend {
   readonly name = 'redis';
   private constructor(

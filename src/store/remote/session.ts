@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Host } from '../../engine/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
 import type { Reporter } from '../../engine/reporter.js';
@@ -26,6 +26,8 @@ export class RemoteSession implements SharedTier {
   private down = false;
   // blobs the remote holds but that failed verification: a push replaces them
   private readonly badBlobs = new Set<string>();
+  // the small blobs that came inside entries' manifests, by hash (unverified)
+  private readonly inlined = new Map<string, Buffer>();
 
   constructor(
     readonly spec: RemoteSpec,
@@ -77,6 +79,7 @@ export class RemoteSession implements SharedTier {
         return null;
       }
       const manifest = checked.value;
+      this.keepInlined(manifest);
       // Another machine's entry may not plant a link that leads out of the
       // working directory: the next real run would write through it.
       for (const o of manifest.outputs) {
@@ -99,7 +102,12 @@ export class RemoteSession implements SharedTier {
       let done = 0;
       try {
         for (const blob of wanted) {
-          const problem = await download(local, remote, blob.hash, blob.size, progress ? (got) => progress.moved(done + got) : undefined);
+          const moved = progress ? (got: number) => progress.moved(done + got) : undefined;
+          const inline = this.inlined.get(blob.hash);
+          // a copy from the manifest that does not verify is not news: the
+          // blob itself is asked for
+          const fromManifest = inline === undefined ? 'absent' : await download(local, blob.hash, blob.size, moved, fromBytes(inline));
+          const problem = fromManifest === null ? null : await download(local, blob.hash, blob.size, moved, (write) => remote.getBlob(blob.hash, write, blob.size));
           if (problem !== null) {
             this.badBlobs.add(blob.hash);
             local.discardSpares();
@@ -146,9 +154,22 @@ export class RemoteSession implements SharedTier {
       } finally {
         progress?.end();
       }
-      const text = JSON.stringify(manifest);
+      const text = JSON.stringify(withInlined(manifest, local));
       await remote.putManifest(manifest.key, this.signing ? signManifest(text, this.signing) : Buffer.from(text));
     });
+  }
+
+  // Takes the small blobs an entry carries inside its manifest (see
+  // withInlined) out of it, to be verified like any blob when downloaded.
+  // What is not a map of base64 text is ignored.
+  private keepInlined(manifest: Manifest): void {
+    const carried = (manifest as Manifest & { inline?: unknown }).inline;
+    delete (manifest as Manifest & { inline?: unknown }).inline;
+    if (typeof carried !== 'object' || carried === null || Array.isArray(carried)) return;
+    for (const blob of blobsOf(manifest)) {
+      const text = (carried as Record<string, unknown>)[blob.hash];
+      if (typeof text === 'string' && text.length <= Math.ceil(INLINE_BYTES / 3) * 4) this.inlined.set(blob.hash, Buffer.from(text, 'base64'));
+    }
   }
 
   // Single flight across machines, where the remote offers it; null when
@@ -178,6 +199,39 @@ export class RemoteSession implements SharedTier {
       return fallback;
     }
   }
+}
+
+// An entry's blobs, up to INLINE_BYTES in all, also travel inside the
+// manifest on the remote (base64, under "inline"), so that a small hit is
+// one request, not one per blob. They are uploaded as blobs too, for
+// versions that do not read them here and for gc, and a reader checks their
+// size and hash as it would a download's. Signed manifests sign them too.
+export const INLINE_BYTES = 16 << 10;
+
+function withInlined(manifest: Manifest, local: LocalStore): Manifest & { inline?: Record<string, string> } {
+  const inline: Record<string, string> = {};
+  let total = 0;
+  for (const blob of blobsOf(manifest)) {
+    if (total + blob.size > INLINE_BYTES) continue;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(local.blobPath(blob.hash));
+    } catch {
+      continue;
+    }
+    if (bytes.length !== blob.size) continue;
+    inline[blob.hash] = bytes.toString('base64');
+    total += blob.size;
+  }
+  return Object.keys(inline).length === 0 ? manifest : { ...manifest, inline };
+}
+
+// A blob's bytes at hand, as a download's source.
+function fromBytes(bytes: Buffer): (write: (chunk: Uint8Array) => Promise<void> | void) => Promise<boolean> {
+  return async (write) => {
+    await write(bytes);
+    return true;
+  };
 }
 
 // Why an entry was not trusted, for -v.
@@ -230,9 +284,16 @@ function hasLocalBlob(local: LocalStore, hash: BlobHash, size: number): boolean 
   }
 }
 
-// Streams a remote blob into a local temp file, checking its size and hash,
-// then publishes it. Returns what was wrong with it, or null.
-async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, size: number, moved: ((bytes: number) => void) | undefined): Promise<string | null> {
+// Streams a blob (from the remote, or from its manifest) into a local temp
+// file, checking its size and hash, then publishes it. Returns what was
+// wrong with it, or null.
+async function download(
+  local: LocalStore,
+  hash: BlobHash,
+  size: number,
+  moved: ((bytes: number) => void) | undefined,
+  source: (write: (chunk: Uint8Array) => Promise<void> | void) => Promise<boolean>,
+): Promise<string | null> {
   const temp = local.tempPath();
   const fd = openSync(temp, 'wx', 0o600);
   let published = false;
@@ -241,17 +302,13 @@ async function download(local: LocalStore, remote: RemoteStore, hash: BlobHash, 
     let got = 0;
     let found: boolean;
     try {
-      found = await remote.getBlob(
-        hash,
-        (chunk) => {
-          got += chunk.length;
-          moved?.(got);
-          if (got > size) throw new TooLong();
-          digest.update(chunk);
-          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
-        },
-        size,
-      );
+      found = await source((chunk) => {
+        got += chunk.length;
+        moved?.(got);
+        if (got > size) throw new TooLong();
+        digest.update(chunk);
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      });
     } catch (err) {
       if (err instanceof TooLong) return `blob ${hash} is longer than recorded`;
       throw err;
