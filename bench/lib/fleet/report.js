@@ -134,7 +134,7 @@ export function renderFleetMarkdown({ machine, options, delay, rows, commandSeco
             (x) =>
               `${x.remote}: local hit ${f1(x.p50LocalHitMs)} ms; remote hit through the proxy without delay ${f1(x.p50UndelayedHitMs)} ms ` +
               `(the client's own cost: +${f1(x.p50UndelayedHitMs - x.p50LocalHitMs)} ms); with the ${x.rttMs} ms round trip ${f1(x.p50HitMs)} ms ` +
-              `(the network's: +${f1(x.p50HitMs - x.p50UndelayedHitMs)} ms, ${((x.p50HitMs - x.p50UndelayedHitMs) / x.rttMs).toFixed(1)} round trips, for ${x.requestsPerRemoteHit ?? '?'} requests)`,
+              `(the network's: +${f1(x.p50HitMs - x.p50UndelayedHitMs)} ms, ${((x.p50HitMs - x.p50UndelayedHitMs) / x.rttMs).toFixed(1)} round trips, for ${x.requestsPerRemoteHit ?? '?'} request${x.requestsPerRemoteHit === 1 ? '' : 's'})`,
           )
           .join('; ') +
         '.\n';
