@@ -310,6 +310,32 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
       gcs.onRequest = () => {};
     }
   });
+
+  it('finds the entry of a holder whose lease was left behind, without waiting the lease out or taking it over', async ({ box }) => {
+    const bucket = `wait-${++gcsBuckets}`;
+    gcs.buckets.set(bucket, new Map());
+    const remote = `gs://${bucket}/dcache`;
+    const env = { STORAGE_EMULATOR_HOST: gcs.host, ...SHORT_LEASE };
+    // the holder's DELETE of its lease fails: the lease stays, unrenewed
+    gcs.refuse = (what) => (what.startsWith('DELETE ') && what.includes('/locks/') ? 503 : null);
+    try {
+      const slow = box.counter('slow.sh', 'sleep 3; echo result');
+      const args = ['run', '-v', '--remote', remote, '--', slow.path];
+      const a = machine(box, 'a').start(args, env);
+      running.push(a);
+      await a.stderrMatches(/dcache: miss \(no entry\); running /);
+      const b = machine(box, 'b').start(args, env);
+      running.push(b);
+      const [, doneB] = await Promise.all([a.done, b.done]);
+      expect(slow.runs()).toBe(1);
+      expect(doneB.stdout.toString()).toBe('result\n');
+      expect(plain(doneB.stderr)).toMatch(/dcache: waiting for another machine/);
+      expect(plain(doneB.stderr)).not.toMatch(/taking the lock over/);
+      expect([...gcs.buckets.get(bucket)!.keys()].filter((k) => k.includes('/locks/'))).toHaveLength(1);
+    } finally {
+      gcs.refuse = () => null;
+    }
+  });
 });
 
 describe('a misnamed bucket remote', () => {

@@ -160,6 +160,11 @@ export class ObjectStoreRemote implements RemoteStore {
       const now = me.wallNow();
       if (seen?.match !== current.match) seen = { match: current.match, since: now };
       const unrenewedMs = Math.max(now - seen.since, current.ageMs ?? 0);
+      // A lease no longer renewed: its holder is done but could not delete
+      // it (a refused or late DELETE, killed right after its upload), or is
+      // dead or stopped. Its entry may be there: look (one more request a
+      // look) rather than wait the lease out, and before taking it over.
+      if (unrenewedMs >= 2 * timing.heartbeatMs && (await hooks.giveUp())) return { kind: 'gave-up' };
       if (unrenewedMs >= timing.leaseMs) {
         const why = `its lease was not renewed for ${Math.round(unrenewedMs / 1000)} s`;
         if (this.readOnly) {
@@ -176,8 +181,9 @@ export class ObjectStoreRemote implements RemoteStore {
         continue;
       }
       // Each look is one request (the lease; the entry only once the lease
-      // is gone), less often the longer the wait: a tenth of the time waited
-      // so far, between LEASE_POLL_MS and a quarter of a lease.
+      // is gone or no longer renewed), less often the longer the wait: a
+      // tenth of the time waited so far, between LEASE_POLL_MS and a quarter
+      // of a lease.
       const pollMs = Math.max(timing.pollMs, LEASE_POLL_MS, Math.min(wait.waitedAt(now) / 10, timing.leaseMs / 4));
       const ended = await wait.next(holder, now, pollMs, false);
       if (ended !== null) return ended;

@@ -27,6 +27,9 @@ export class GcsStandIn {
   pageDelayMs = 0;
   // called with each request as it arrives
   onRequest: (what: string) => void = () => {};
+  // a status to answer a request ("METHOD path", decoded) with instead of
+  // doing it, or null to do it
+  refuse: (what: string) => number | null = () => null;
   private nextGeneration = 1_700_000_000_000_000;
   // resumable uploads in progress
   private readonly sessions = new Map<string, { bucket: string; name: string; chunks: Buffer[]; ifGenerationMatch: string | null }>();
@@ -77,6 +80,8 @@ export class GcsStandIn {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const refused = this.refuse(decodeURIComponent(`${req.method} ${url.pathname}`));
+      if (refused !== null) return error(res, refused, 'backendError', 'refused by the test');
       try {
         this.route(req.method ?? 'GET', url, Buffer.concat(chunks), req, res);
       } catch (err) {
