@@ -5,7 +5,7 @@
 // is written next to the bundle when it is missing or stale (at build time,
 // or on the first run after a Node upgrade); where that directory is
 // read-only, the bundle is simply compiled each time.
-const { existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { accessSync, constants, existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
 const { Script } = require('node:vm');
@@ -32,9 +32,20 @@ try {
   source = buildOnce(err);
 }
 const script = new Script(Module.wrap(source), { filename: file, cachedData });
-if (cachedData === undefined || script.cachedDataRejected) writeCacheAtExit(script, cacheFile);
+if ((cachedData === undefined || script.cachedDataRejected) && writable(dist)) writeCacheAtExit(script, cacheFile);
 const cli = { exports: {} };
 script.runInThisContext().call(cli.exports, cli.exports, requireFrom(file), cli, file, dist);
+
+// Whether this process may write in `dir` (a system-wide install: no, and
+// building a cache that cannot be written costs a few ms).
+function writable(dir) {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // Writes a script's code cache once the run is over, so that it also holds
 // the functions the run compiled; written whole (a temp file, renamed).
@@ -65,18 +76,19 @@ function requireFrom(parent) {
     if (module === undefined) {
       module = { exports: {} };
       loaded.set(path, module);
-      const code = `${path}.cache`;
-      let data;
       try {
-        data = readFileSync(code);
-      } catch {
-        data = undefined;
-      }
-      const bundle = new Script(Module.wrap(readFileSync(path, 'utf8')), { filename: path, cachedData: data });
-      if (data === undefined || bundle.cachedDataRejected) writeCacheAtExit(bundle, code);
-      try {
+        const code = `${path}.cache`;
+        let data;
+        try {
+          data = readFileSync(code);
+        } catch {
+          data = undefined;
+        }
+        const bundle = new Script(Module.wrap(readFileSync(path, 'utf8')), { filename: path, cachedData: data });
+        if ((data === undefined || bundle.cachedDataRejected) && writable(dirname(path))) writeCacheAtExit(bundle, code);
         bundle.runInThisContext().call(module.exports, module.exports, Module.createRequire(path), module, path, dirname(path));
       } catch (err) {
+        // as require() does: the next require of it tries again
         loaded.delete(path);
         throw err;
       }

@@ -1,17 +1,19 @@
 // Deadlines for network operations (a remote's requests, a watched URL or
-// object) that count the time this process could run, not the time it
-// waited for a CPU.
+// object) that do not count the time in which this process's event loop was
+// held up.
 //
-// A process that does not run for a while (more processes than cores, as
-// when a cron minute starts dozens of jobs on one machine; a process that
-// was stopped) would otherwise give up on an answer that reached its socket
-// long ago: when it runs again, libuv fires overdue timers before it reads
-// its sockets. So a small ticker runs while any deadline is armed and
-// measures how late it wakes; time the process spent not running counts
-// against no deadline, up to a bound in wall time (STRETCH times the
-// budget), so that no wait is unbounded. And a deadline that has run out
-// first lets the sockets be read once (setImmediate runs after libuv's poll
-// phase), so that an answer already there is taken rather than dropped.
+// A process whose loop does not run for a while (more processes than cores,
+// as when a cron minute starts dozens of jobs on one machine; a process that
+// was stopped; its own synchronous work, a GC pause) would otherwise give up
+// on an answer that reached its socket long ago: when it runs again, libuv
+// fires overdue timers before it reads its sockets. So a small ticker runs
+// while any deadline is armed and measures how late it wakes; that lateness
+// counts against no deadline, up to a bound in wall time (STRETCH times the
+// budget), so that no wait is unbounded. (Lateness, not CPU time: from
+// inside, a loop that waited for a CPU and one that was busy look alike.)
+// And a deadline that has run out first lets the sockets be read once
+// (setImmediate runs after libuv's poll phase), so that an answer already
+// there is taken rather than dropped.
 
 // how often the ticker wakes while a deadline is armed
 const TICK_MS = 20;
@@ -64,6 +66,8 @@ export interface Deadline {
 // STRETCH times that has passed on the clock), unless cancelled first.
 export function armDeadline(budgetMs: number, onExpire: () => void): Deadline {
   startTicker();
+  // a stall before now (the ticker overdue) is not this deadline's
+  sample();
   const startedAt = performance.now();
   const stalledAtStart = stalledMs;
   let live = true;

@@ -191,7 +191,8 @@ function clusterOptions(settings: ClientSettings, timeoutMs: number): ClusterOpt
     // would cost one more round trip, and a cluster that is down says so in
     // its answer to the command itself.
     enableReadyCheck: false,
-    slotsRefreshTimeout: timeoutMs,
+    // (like connectTimeout: each command's own deadline is what counts)
+    slotsRefreshTimeout: timeoutMs * STRETCH,
     // No timer: the map is refreshed when a node redirects a command, which
     // is all a short-lived process needs, and a timer would keep it alive.
     slotsRefreshInterval: 0,

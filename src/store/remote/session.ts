@@ -104,6 +104,7 @@ export class RemoteSession implements SharedTier {
         for (const blob of wanted) {
           const moved = progress ? (got: number) => progress.moved(done + got) : undefined;
           const inline = this.inlined.get(blob.hash);
+          this.inlined.delete(blob.hash);
           // a copy from the manifest that does not verify is not news: the
           // blob itself is asked for
           const fromManifest = inline === undefined ? 'absent' : await download(local, blob.hash, blob.size, moved, fromBytes(inline));
@@ -166,9 +167,13 @@ export class RemoteSession implements SharedTier {
     const carried = (manifest as Manifest & { inline?: unknown }).inline;
     delete (manifest as Manifest & { inline?: unknown }).inline;
     if (typeof carried !== 'object' || carried === null || Array.isArray(carried)) return;
+    // no more than a writer puts there, whatever a manifest holds
+    let total = 0;
     for (const blob of blobsOf(manifest)) {
       const text = (carried as Record<string, unknown>)[blob.hash];
-      if (typeof text === 'string' && text.length <= Math.ceil(INLINE_BYTES / 3) * 4) this.inlined.set(blob.hash, Buffer.from(text, 'base64'));
+      if (typeof text !== 'string' || total + blob.size > INLINE_BYTES || text.length !== Math.ceil(blob.size / 3) * 4) continue;
+      this.inlined.set(blob.hash, Buffer.from(text, 'base64'));
+      total += blob.size;
     }
   }
 
