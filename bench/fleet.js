@@ -59,11 +59,11 @@ async function main() {
     console.error(NEEDS_ROOT);
     process.exit(1);
   }
-  const missing = ['ip', 'mkfifo', options.remotes.includes('redis') && 'redis-server', options.remotes.includes('redis') && 'redis-cli', options.remotes.includes('s3') && 'moto_server'].filter(
+  const missing = ['ip', 'mkfifo', 'chrt', options.remotes.includes('redis') && 'redis-server', options.remotes.includes('redis') && 'redis-cli', options.remotes.includes('s3') && 'moto_server'].filter(
     (name) => name && !hasProgram(name),
   );
   if (missing.length > 0) {
-    console.error(`bench:fleet: needs ${missing.join(', ')} (iproute2, redis-server, python3 -m pip install 'moto[server]')`);
+    console.error(`bench:fleet: needs ${missing.join(', ')} (iproute2, util-linux, redis-server, python3 -m pip install 'moto[server]')`);
     process.exit(1);
   }
   if (!existsSync(join(REPO, 'dist'))) {
