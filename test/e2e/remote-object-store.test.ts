@@ -277,21 +277,26 @@ describe('a shared cache in S3 whose server dies mid-run', () => {
 // Every look at a bucket is a request (and, on a cloud, a charge): a machine
 // that waits reads the lease, and the entry only once the lease is gone.
 describe('a machine waiting on a bucket (the GCS stand-in)', () => {
-  it('reads the entry once the holder lets go, not at every look at the lease', async ({ box }) => {
+  // Machine a runs `sleep <seconds>; echo result` sharing a new bucket, and
+  // machine b starts once a has said it runs it.
+  const holderAndWaiter = async (box: Sandbox, seconds: number, env: NodeJS.ProcessEnv = {}) => {
     const bucket = `wait-${++gcsBuckets}`;
     gcs.buckets.set(bucket, new Map());
-    const remote = `gs://${bucket}/dcache`;
-    const env = { STORAGE_EMULATOR_HOST: gcs.host };
+    const slow = box.counter('slow.sh', `sleep ${seconds}; echo result`);
+    const args = ['run', '-v', '--remote', `gs://${bucket}/dcache`, '--', slow.path];
+    const a = machine(box, 'a').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...env });
+    running.push(a);
+    await a.stderrMatches(/dcache: miss \(no entry\); running /);
+    const b = machine(box, 'b').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...env });
+    running.push(b);
+    return { bucket, slow, a, b };
+  };
+
+  it('reads the entry once the holder lets go, not at every look at the lease', async ({ box }) => {
     const requests: string[] = [];
     gcs.onRequest = (what) => requests.push(decodeURIComponent(what));
     try {
-      const slow = box.counter('slow.sh', 'sleep 5; echo result');
-      const args = ['run', '-v', '--remote', remote, '--', slow.path];
-      const a = machine(box, 'a').start(args, env);
-      running.push(a);
-      await a.stderrMatches(/dcache: miss \(no entry\); running /);
-      const b = machine(box, 'b').start(args, env);
-      running.push(b);
+      const { slow, a, b } = await holderAndWaiter(box, 5);
       await b.stderrMatches(/dcache: waiting for another machine/);
       const from = requests.length;
       const [doneA, doneB] = await Promise.all([a.done, b.done]);
@@ -312,20 +317,10 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
   });
 
   it('finds the entry of a holder whose lease was left behind, without waiting the lease out or taking it over', async ({ box }) => {
-    const bucket = `wait-${++gcsBuckets}`;
-    gcs.buckets.set(bucket, new Map());
-    const remote = `gs://${bucket}/dcache`;
-    const env = { STORAGE_EMULATOR_HOST: gcs.host, ...SHORT_LEASE };
     // the holder's DELETE of its lease fails: the lease stays, unrenewed
     gcs.refuse = (what) => (what.startsWith('DELETE ') && what.includes('/locks/') ? 503 : null);
     try {
-      const slow = box.counter('slow.sh', 'sleep 3; echo result');
-      const args = ['run', '-v', '--remote', remote, '--', slow.path];
-      const a = machine(box, 'a').start(args, env);
-      running.push(a);
-      await a.stderrMatches(/dcache: miss \(no entry\); running /);
-      const b = machine(box, 'b').start(args, env);
-      running.push(b);
+      const { bucket, slow, a, b } = await holderAndWaiter(box, 3, SHORT_LEASE);
       const [, doneB] = await Promise.all([a.done, b.done]);
       expect(slow.runs()).toBe(1);
       expect(doneB.stdout.toString()).toBe('result\n');
