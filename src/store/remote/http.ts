@@ -1,8 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { deadlineSignal } from '../../deadline.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { countingReads, RemoteError, transferBudgetMs, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -119,18 +118,8 @@ export class HttpRemote implements RemoteStore {
     });
   }
 
-  // Runs one operation with a signal that aborts it after `budgetMs`; a
-  // deadline passed is reported as such, whatever the operation was doing.
-  private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const { signal, done } = deadlineSignal(budgetMs);
-    try {
-      return await work(signal);
-    } catch (err) {
-      if (signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
-      throw err;
-    } finally {
-      done();
-    }
+  private withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withRemoteDeadline(this.label, what, budgetMs, work);
   }
 
   private async request(
@@ -158,6 +147,3 @@ export class HttpRemote implements RemoteStore {
   }
 }
 
-function formatSeconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
-}

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { CloudError } from '../../cloud/cloud-error.js';
-import { raceDeadline } from '../../deadline.js';
 import { openObjectStore, parseObjectUrl, type ObjectAddress } from '../../cloud/object-store.js';
 import type { ListedObject, ObjectStore, UploadBody } from '../../cloud/types.js';
 import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.js';
@@ -10,7 +9,7 @@ import { openManifest } from './signing.js';
 import type { Host } from '../../engine/host.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { countingReads, RemoteError, transferBudgetMs, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,
 // az://container/prefix, reached with the clients and credentials of the
@@ -374,16 +373,12 @@ export class ObjectStoreRemote implements RemoteStore {
     if (this.readOnly) throw new Error(`${this.label} is read-only`);
   }
 
-  // Runs one operation with a signal that aborts it after `budgetMs`. The
-  // cloud's refusals and the deadline become RemoteErrors naming the store.
+  // One operation within its deadline (withRemoteDeadline); the cloud's
+  // refusals become RemoteErrors naming the store too.
   private async withDeadline<T>(what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
     try {
-      // Also what does not listen to the signal (a credential chain asking
-      // the instance's metadata service) is given up at the deadline.
-      return await raceDeadline(work(controller.signal), budgetMs, () => controller.abort());
+      return await withRemoteDeadline(this.label, what, budgetMs, work);
     } catch (err) {
-      if (controller.signal.aborted) throw new RemoteError(`${this.label}: ${what} did not finish within ${formatSeconds(budgetMs)}`);
       if (err instanceof CloudError) throw new RemoteError(`${this.label}: ${what}: ${err.message}`);
       throw err;
     }
@@ -465,6 +460,3 @@ function unlockedLock(waited: boolean): HeldLock {
   return { waited, lostReason: () => null, release: async () => {} };
 }
 
-function formatSeconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
-}

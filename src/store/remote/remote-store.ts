@@ -1,4 +1,5 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
+import { raceDeadline } from '../../deadline.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import type { Host } from '../../engine/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
@@ -54,6 +55,21 @@ export interface RemoteGcReport {
 // A remote that is down, slow, refusing or answering nonsense: expected,
 // and never the reason a job fails.
 export class RemoteError extends Error {}
+
+// Runs one operation of the remote `label` with a signal that aborts it at
+// the deadline of `budgetMs` (src/deadline.ts); what does not listen to the
+// signal (a credential chain asking an instance's metadata service) is
+// given up then too. A passed deadline is a RemoteError naming the remote
+// and the operation (`what`), whatever the operation was doing.
+export async function withRemoteDeadline<T>(label: string, what: string, budgetMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  try {
+    return await raceDeadline(work(controller.signal), budgetMs, () => controller.abort());
+  } catch (err) {
+    if (controller.signal.aborted) throw new RemoteError(`${label}: ${what} did not finish within ${Math.round(budgetMs / 100) / 10} s`);
+    throw err;
+  }
+}
 
 export interface RemoteSpec {
   // the kind in the registry (redis, http, ...)
