@@ -43,6 +43,14 @@ const MAX_LEASE_BYTES = 64 << 10;
 export const LEASE_POLL_MS = 500;
 const LEASE_MARK = 'dcache-lease';
 
+// How long a waiter sleeps between two looks at a lease, having waited
+// `waitedMs`: less often the longer the wait (a tenth of it), from
+// LEASE_POLL_MS up to a quarter of a lease, so that a takeover stays within
+// a quarter lease of due.
+export function leasePollMs(timing: LeaseTiming, waitedMs: number): number {
+  return Math.max(timing.pollMs, LEASE_POLL_MS, Math.min(waitedMs / 10, timing.leaseMs / 4));
+}
+
 interface Lease {
   [LEASE_MARK]: 1;
   host: string;
@@ -179,12 +187,9 @@ export class ObjectStoreRemote implements RemoteStore {
         seen = null;
         continue;
       }
-      // Each look is one request (the lease; the entry only once the lease
-      // is gone or no longer renewed), less often the longer the wait: a
-      // tenth of the time waited so far, between LEASE_POLL_MS and a quarter
-      // of a lease.
-      const pollMs = Math.max(timing.pollMs, LEASE_POLL_MS, Math.min(wait.waitedAt(now) / 10, timing.leaseMs / 4));
-      const ended = await wait.next(holder, now, pollMs, false);
+      // Each look is one request: the lease; the entry only once the lease
+      // is gone or no longer renewed.
+      const ended = await wait.next(holder, now, leasePollMs(timing, wait.waitedAt(now)), false);
       if (ended !== null) return ended;
     }
   }
