@@ -71,7 +71,8 @@ export function armDeadline(budgetMs: number, onExpire: () => void): Deadline {
   const startedAt = performance.now();
   const stalledAtStart = stalledMs;
   let live = true;
-  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let last: NodeJS.Immediate | undefined;
   const finish = () => {
     if (!live) return;
     live = false;
@@ -88,7 +89,7 @@ export function armDeadline(budgetMs: number, onExpire: () => void): Deadline {
       return;
     }
     // an answer that arrived while the process was not running is read first
-    timer = setImmediate(() => {
+    last = setImmediate(() => {
       if (!live) return;
       finish();
       onExpire();
@@ -99,8 +100,8 @@ export function armDeadline(budgetMs: number, onExpire: () => void): Deadline {
     cancel() {
       if (!live) return;
       finish();
-      clearTimeout(timer as NodeJS.Timeout);
-      clearImmediate(timer as NodeJS.Immediate);
+      clearTimeout(timer);
+      clearImmediate(last);
     },
   };
 }
