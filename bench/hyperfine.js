@@ -12,6 +12,12 @@
 // round), and the median of every A run over the median of every B run; a
 // goal is met only if both are within it (with few runs a round, one slow
 // baseline run can pull a round's ratio down).
+//
+// The recording and the restore also time, in the same rounds, the same
+// work done by C tools without dcache (F): the recording written to a file
+// and synced, with and without a SHA-256 of it; the restore's copy beside a
+// SHA-256 of the file. Where F/B is over a goal, that guarantee alone puts
+// the goal out of reach on this machine.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -80,11 +86,30 @@ const cases = [
       const root = mkdtempSync(join(tmpdir(), 'dcache-hyperfine-miss-'));
       const cacheDir = join(root, 'cache');
       const command = ['cat', blob.path];
+      const floorFile = join(root, 'floor.bin');
       return {
         // every A records into an empty cache directory
         prepareA: line(['rm', '-rf', cacheDir]),
         a: `${PIPE}${withCache(cacheDir, [build.bin, 'run', '--', ...command])} | cat > /dev/null`,
         b: `${PIPE}${line(command)} | cat > /dev/null`,
+        // the same work done by C tools: the output through tee into a file
+        // that is then synced to disk, as a recording must before its entry
+        // exists; and the same again with the SHA-256 of every byte (by
+        // openssl, reading a third copy from tee) that a recording computes
+        floors: [
+          {
+            what: '`cat blob | tee file | cat`, then `sync -d file`',
+            prepare: line(['rm', '-f', floorFile]),
+            line: `${PIPE}${line(command)} | ${line(['tee', floorFile])} | cat > /dev/null && ${line(['sync', '-d', floorFile])}`,
+          },
+          {
+            what: 'the same, tee also feeding `openssl dgst -sha256`',
+            prepare: line(['rm', '-f', floorFile]),
+            line:
+              `${PIPE}exec 3> >(openssl dgst -sha256 > /dev/null); hash=$!; ` +
+              `${line(command)} | ${line(['tee', floorFile, '/dev/fd/3'])} | cat > /dev/null && exec 3>&- && wait $hash && ${line(['sync', '-d', floorFile])}`,
+          },
+        ],
         // the last recording holds the whole output, byte for byte
         check() {
           const { manifest, blobPath } = readOnlyEntry(cacheDir);
@@ -110,6 +135,15 @@ const cases = [
         prepareB: line(['rm', '-f', copy]),
         a: `cd ${quote(fixture.work)} && ${withCache(join(fixture.root, 'cache'), fixture.hitArgs)}`,
         b: line(['cp', fixture.storedPath, copy]),
+        // the same work done by C tools: the copy, and beside it the
+        // SHA-256 of the file that every hit checks
+        floors: [
+          {
+            what: '`cp` beside `openssl dgst -sha256` of the file, in parallel',
+            prepare: line(['rm', '-f', `${copy}.floor`]),
+            line: `${line(['cp', fixture.storedPath, `${copy}.floor`])} & ${line(['openssl', 'dgst', '-sha256', fixture.storedPath])} > /dev/null && wait $!`,
+          },
+        ],
         // every run was a hit, and the last restore is the recorded bytes
         check() {
           if (fixture.runs() !== 1) throw new Error('the command ran again: a run was not a hit');
@@ -122,7 +156,7 @@ const cases = [
   },
 ];
 
-// One hyperfine call: both commands, in the given order; their times in ms.
+// One hyperfine call: the commands, in the given order; their times in ms.
 function hyperfineRound(commands, { runs, dir, round }) {
   const json = join(dir, `round-${round}.json`);
   const args = ['--shell', 'bash', '--warmup', '1', '--runs', String(runs), '--style', 'none', '--export-json', json];
@@ -138,16 +172,36 @@ function hyperfineRound(commands, { runs, dir, round }) {
 function measure(state, { rounds, runs }, dir) {
   const a = { side: 'A', line: state.a, prepare: state.prepareA };
   const b = { side: 'B', line: state.b, prepare: state.prepareB };
+  const floors = (state.floors ?? []).map((floor, i) => ({ ...floor, side: `F${i + 1}` }));
   const timesA = [];
   const timesB = [];
   const ratios = [];
+  const floorTimes = floors.map(() => []);
+  const floorRatios = floors.map(() => []);
   for (let round = 1; round <= rounds; round++) {
-    const times = hyperfineRound(round % 2 === 1 ? [a, b] : [b, a], { runs, dir, round });
+    // A and B alternate; the floors go after them in odd rounds, before them in even ones
+    const order = round % 2 === 1 ? [a, b, ...floors] : [...floors, b, a];
+    const times = hyperfineRound(order, { runs, dir, round });
     timesA.push(...times.A);
     timesB.push(...times.B);
     ratios.push(median(times.A) / median(times.B));
+    floors.forEach((floor, i) => {
+      floorTimes[i].push(...times[floor.side]);
+      floorRatios[i].push(median(times[floor.side]) / median(times.B));
+    });
   }
-  return { a: spread(timesA), b: spread(timesB), ratio: spread(ratios), overall: median(timesA) / median(timesB) };
+  return {
+    a: spread(timesA),
+    b: spread(timesB),
+    ratio: spread(ratios),
+    overall: median(timesA) / median(timesB),
+    floors: floors.map((floor, i) => ({
+      what: floor.what,
+      f: spread(floorTimes[i]),
+      ratio: spread(floorRatios[i]),
+      overall: median(floorTimes[i]) / median(timesB),
+    })),
+  };
 }
 
 function render(machine, results, settings) {
@@ -166,6 +220,26 @@ function render(machine, results, settings) {
       r.median <= benchCase.goal && overall <= benchCase.goal ? 'yes' : 'no',
     ];
   });
+  const floors = results
+    .flatMap(({ benchCase, measured }) => (measured?.floors ?? []).map((floor) => ({ benchCase, floor })))
+    .map(({ benchCase, floor }) => [
+      benchCase.name,
+      floor.what,
+      `${ms(floor.f.min)} / ${ms(floor.f.median)} / ${ms(floor.f.max)}`,
+      `${ratio(floor.ratio.min)} / **${ratio(floor.ratio.median)}** / ${ratio(floor.ratio.max)}`,
+      `**${ratio(floor.overall)}**`,
+    ]);
+  const floorPart =
+    floors.length === 0
+      ? ''
+      : `
+
+The same work done by C tools without dcache (F), timed in the same rounds (after A and B in
+odd rounds, before them in even ones): what the recording's and the restore's guarantees cost
+on their own. Where F/B is over a goal, the goal is out of reach on this machine for any program
+that keeps that guarantee, not only for dcache.
+
+${markdownTable(['case', 'the same work by C tools (F)', 'F: min / median / max', 'ratio F/B per round', 'overall'], floors)}`;
   const counts = results.map(({ benchCase }) => `${benchCase.name}: ${settings.rounds ?? benchCase.rounds} rounds of ${settings.runs ?? benchCase.runs} runs`);
   return `## Outside check with hyperfine
 
@@ -180,7 +254,7 @@ verifies the SHA-256 of every blob it replays, as always. Do not edit by hand.
 
 ${renderMachine(machine)}
 
-${markdownTable(['case', 'baseline (B)', 'goal', 'A: min / median / max', 'B: min / median / max', 'ratio A/B per round', 'overall', 'met?'], rows)}
+${markdownTable(['case', 'baseline (B)', 'goal', 'A: min / median / max', 'B: min / median / max', 'ratio A/B per round', 'overall', 'met?'], rows)}${floorPart}
 
 Runs: ${counts.join('; ')}. Checks: the entries were recorded and one hit of each large one
 streamed into SHA-256 and compared with the blob's before timing (bench/lib/large-output.js);
@@ -215,6 +289,7 @@ async function main() {
         state.check?.();
         const { a, b, ratio: r, overall } = measured;
         console.log(`  A ${ms(a.median)}, B ${ms(b.median)}, ratio per round ${ratio(r.min)} / ${ratio(r.median)} / ${ratio(r.max)}, overall ${ratio(overall)}`);
+        for (const floor of measured.floors) console.log(`  ${floor.what}: ${ms(floor.f.median)}, F/B per round ${ratio(floor.ratio.median)}, overall ${ratio(floor.overall)}`);
         results.push({ benchCase, measured });
       } catch (error) {
         console.log(`  INVALID: ${error.stack}`);
