@@ -9,20 +9,25 @@ const { accessSync, constants, existsSync, readFileSync, renameSync, rmSync, wri
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
 const { Script } = require('node:vm');
+const { createHash, randomBytes } = require('node:crypto');
+
+// A code cache is V8's, checked here before V8 sees it: V8 itself checks
+// only its own version, its flags and the source's length, and a damaged
+// cache behind a sound header makes the process abort, every run. So the
+// file starts with a line of our own holding the SHA-256 of the source it
+// was made from and of the cache bytes that follow, and its name carries
+// the Node version and flags it was made under (processes started with
+// other flags would otherwise reject and rewrite each other's).
+const CACHE_MAGIC = 'dcache-code-cache-1';
+const CACHE_HEADER_BYTES = CACHE_MAGIC.length + 1 + 64 + 1 + 64 + 1;
+const cacheTag = sha256(`${process.version} ${process.arch} ${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`).slice(0, 12);
 
 const dist = join(__dirname, '..', 'dist');
 const file = join(dist, 'cli.cjs');
-const cacheFile = `${file}.cache`;
 // held (a directory, made atomically) while a first run builds dist/
 const buildLock = join(__dirname, '..', 'dist.building');
 // a lock older than this was left by a build that died
 const BUILD_LOCK_STALE_MS = 10 * 60 * 1000;
-let cachedData;
-try {
-  cachedData = readFileSync(cacheFile);
-} catch {
-  cachedData = undefined;
-}
 let source;
 try {
   // (a first run in a clone may be building dist/ right now: wait for it)
@@ -31,8 +36,7 @@ try {
 } catch (err) {
   source = buildOnce(err);
 }
-const script = new Script(Module.wrap(source), { filename: file, cachedData });
-if ((cachedData === undefined || script.cachedDataRejected) && writable(dist)) writeCacheAtExit(script, cacheFile);
+const script = compile(file, source);
 const cli = { exports: {} };
 script.runInThisContext().call(cli.exports, cli.exports, requireFrom(file), cli, file, dist);
 
@@ -47,13 +51,46 @@ function writable(dir) {
   }
 }
 
+function sha256(data) {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+// Compiles a bundle through its code cache when that is sound, and has
+// the cache written at exit when there was none or V8 turned it down.
+function compile(path, text) {
+  const cachePath = `${path}.${cacheTag}.cache`;
+  const cachedData = readCache(cachePath, text);
+  const compiled = new Script(Module.wrap(text), { filename: path, cachedData });
+  if ((cachedData === undefined || compiled.cachedDataRejected) && writable(dirname(path))) writeCacheAtExit(compiled, cachePath, text);
+  return compiled;
+}
+
+// The cache bytes of `path` if it was made from `text` and is whole;
+// undefined otherwise (none, another format, stale, torn, damaged).
+function readCache(path, text) {
+  let bytes;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length <= CACHE_HEADER_BYTES) return undefined;
+  const [magic, sourceHash, dataHash] = bytes.subarray(0, CACHE_HEADER_BYTES - 1).toString('latin1').split(' ');
+  if (magic !== CACHE_MAGIC || bytes[CACHE_HEADER_BYTES - 1] !== 0x0a) return undefined;
+  const data = bytes.subarray(CACHE_HEADER_BYTES);
+  return sourceHash === sha256(text) && dataHash === sha256(data) ? data : undefined;
+}
+
 // Writes a script's code cache once the run is over, so that it also holds
-// the functions the run compiled; written whole (a temp file, renamed).
-function writeCacheAtExit(compiled, path) {
+// the functions the run compiled; written whole (a temp file of this
+// process alone, renamed), and checked when read, so that a torn or
+// damaged file is only a cache miss.
+function writeCacheAtExit(compiled, path, text) {
   process.once('beforeExit', () => {
-    const temp = `${path}.${process.pid}.tmp`;
+    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      writeFileSync(temp, compiled.createCachedData());
+      const data = compiled.createCachedData();
+      writeFileSync(temp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${sha256(text)} ${sha256(data)}\n`, 'latin1'), data]), { flag: 'wx', mode: 0o644 });
       renameSync(temp, path);
     } catch {
       rmSync(temp, { force: true });
@@ -77,15 +114,7 @@ function requireFrom(parent) {
       module = { exports: {} };
       loaded.set(path, module);
       try {
-        const code = `${path}.cache`;
-        let data;
-        try {
-          data = readFileSync(code);
-        } catch {
-          data = undefined;
-        }
-        const bundle = new Script(Module.wrap(readFileSync(path, 'utf8')), { filename: path, cachedData: data });
-        if ((data === undefined || bundle.cachedDataRejected) && writable(dirname(path))) writeCacheAtExit(bundle, code);
+        const bundle = compile(path, readFileSync(path, 'utf8'));
         bundle.runInThisContext().call(module.exports, module.exports, Module.createRequire(path), module, path, dirname(path));
       } catch (err) {
         // as require() does: the next require of it tries again

@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from '../support/fixture.js';
+import { BIN, type Sandbox } from '../support/sandbox.js';
+
+// bin/dcache.js loads the bundles of dist/ through V8 code caches it keeps
+// beside them (dist/<bundle>.<tag>.cache). Here a copy of bin/ and the
+// built dist/, so that its caches can be damaged without touching the
+// repository's.
+function install(box: Sandbox): { root: string; dist: string } {
+  const root = box.path('install');
+  const dist = join(root, 'dist');
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  copyFileSync(BIN, join(root, 'bin', 'dcache.js'));
+  copyFileSync(join(BIN, '..', 'package.json'), join(root, 'bin', 'package.json'));
+  cpSync(join(BIN, '..', '..', 'dist'), dist, { recursive: true, filter: (path) => !path.endsWith('.cache') });
+  return { root, dist };
+}
+
+function dcache(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [join(root, 'bin', 'dcache.js'), ...args], {
+    cwd: box.path(),
+    env: { ...process.env, DCACHE_DIR: box.path('cache'), ...env },
+    encoding: 'utf8',
+  });
+}
+
+const caches = (dist: string, bundle: string) => readdirSync(dist).filter((name) => name.startsWith(`${bundle}.`) && name.endsWith('.cache'));
+
+// The cache of `bundle`, which must be the only one.
+function onlyCache(dist: string, bundle: string): string {
+  const found = caches(dist, bundle);
+  expect(found).toHaveLength(1);
+  return join(dist, found[0]!);
+}
+
+// Flips bytes in the middle of a cache, past every header: V8 checks its
+// own header only, and aborts the process on bytes like these.
+function damage(path: string): void {
+  const bytes = readFileSync(path);
+  for (let i = 0; i < 200; i++) bytes[Math.floor(bytes.length / 2) + i]! ^= 0x5a;
+  writeFileSync(path, bytes);
+}
+
+describe('the code caches of dist/', () => {
+  it('are written by the first runs and used, unchanged, by the next ones', ({ box }) => {
+    const { root, dist } = install(box);
+    // a miss loads the CLI and execa
+    expect(dcache(box, root, ['run', '--', 'echo', 'ok']).stdout).toBe('ok\n');
+    const cli = onlyCache(dist, 'cli.cjs');
+    const execa = onlyCache(dist, 'execa.cjs');
+    const before = [statSync(cli).mtimeMs, statSync(execa).mtimeMs];
+    expect(dcache(box, root, ['run', '--force', '--', 'echo', 'ok']).stdout).toBe('ok\n');
+    expect([statSync(cli).mtimeMs, statSync(execa).mtimeMs]).toEqual(before);
+    expect(readdirSync(dist).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('that are damaged are a miss of the cache, never a crash, and are written again', ({ box }) => {
+    const { root, dist } = install(box);
+    expect(dcache(box, root, ['run', '--', 'echo', 'ok']).stdout).toBe('ok\n');
+    const cli = onlyCache(dist, 'cli.cjs');
+    const execa = onlyCache(dist, 'execa.cjs');
+    damage(cli);
+    damage(execa);
+    const damaged = [readFileSync(cli), readFileSync(execa)];
+    for (let i = 0; i < 2; i++) {
+      const run = dcache(box, root, ['run', '--force', '--', 'echo', 'ok']);
+      expect([run.status, run.stdout, run.stderr]).toEqual([0, 'ok\n', '']);
+    }
+    // rewritten whole: the next run takes them as they are
+    expect(readFileSync(cli).equals(damaged[0]!)).toBe(false);
+    expect(readFileSync(execa).equals(damaged[1]!)).toBe(false);
+    const rewritten = [statSync(cli).mtimeMs, statSync(execa).mtimeMs];
+    expect(dcache(box, root, ['run', '--force', '--', 'echo', 'ok']).stdout).toBe('ok\n');
+    expect([statSync(cli).mtimeMs, statSync(execa).mtimeMs]).toEqual(rewritten);
+  });
+
+  it('that are cut short are a miss of the cache', ({ box }) => {
+    const { root, dist } = install(box);
+    dcache(box, root, ['--version']);
+    const cli = onlyCache(dist, 'cli.cjs');
+    writeFileSync(cli, readFileSync(cli).subarray(0, 1000));
+    const run = dcache(box, root, ['--version']);
+    expect([run.status, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('made from another version of a bundle are not used for it, even at the same length', ({ box }) => {
+    const { root, dist } = install(box);
+    const version = dcache(box, root, ['--version']).stdout.trim();
+    onlyCache(dist, 'cli.cjs');
+    // an edit that keeps the length, which is all V8 checks of the source
+    const bundle = join(dist, 'cli.cjs');
+    const source = readFileSync(bundle, 'utf8');
+    const other = version.replace(/^\d/, (d) => String((Number(d) + 1) % 10));
+    expect(source.split(JSON.stringify(version)).length).toBeGreaterThan(1);
+    writeFileSync(bundle, source.replaceAll(JSON.stringify(version), JSON.stringify(other)));
+    expect(dcache(box, root, ['--version']).stdout.trim()).toBe(other);
+  });
+
+  it('are kept one per Node version and flags, so that processes with other flags do not rewrite each other’s', ({ box }) => {
+    const { root, dist } = install(box);
+    dcache(box, root, ['--version']);
+    dcache(box, root, ['--version'], { NODE_OPTIONS: '--max-old-space-size=300' });
+    const both = caches(dist, 'cli.cjs');
+    expect(both).toHaveLength(2);
+    const times = () => both.map((name) => statSync(join(dist, name)).mtimeMs);
+    const before = times();
+    dcache(box, root, ['--version']);
+    dcache(box, root, ['--version'], { NODE_OPTIONS: '--max-old-space-size=300' });
+    expect(times()).toEqual(before);
+  });
+});
