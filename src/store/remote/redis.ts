@@ -191,8 +191,11 @@ function clusterOptions(settings: ClientSettings, timeoutMs: number): ClusterOpt
     // would cost one more round trip, and a cluster that is down says so in
     // its answer to the command itself.
     enableReadyCheck: false,
-    // (like connectTimeout: each command's own deadline is what counts)
-    slotsRefreshTimeout: timeoutMs * STRETCH,
+    // The slot map is asked for on a connection of ioredis's own, which
+    // disconnect() does not close: its timer would hold the process this
+    // long after the store gave up, so it is the budget itself, in wall
+    // time (not STRETCH times it, as connectTimeout is).
+    slotsRefreshTimeout: timeoutMs,
     // No timer: the map is refreshed when a node redirects a command, which
     // is all a short-lived process needs, and a timer would keep it alive.
     slotsRefreshInterval: 0,
