@@ -171,7 +171,7 @@ class Flow<R> {
       let sharedLock: HeldLock | null = null;
       let sharedWaited = false;
       if (lock && this.shared) {
-        const outcome = await lockShared(call, this.shared, reporter, () => this.sharedHasFresh());
+        const outcome = await lockShared(call, this.shared, reporter, (now) => this.sharedHasFresh(now));
         sharedWaited = outcome !== null && outcome.kind !== 'held';
         if (outcome?.kind === 'held') {
           sharedLock = outcome.lock;
@@ -268,9 +268,10 @@ class Flow<R> {
   }
 
   // Asked while waiting for another machine: has it shared the entry yet?
-  private async sharedHasFresh(): Promise<boolean> {
+  // At most once a SHARED_LOOK_MS, unless the lock asks for an answer now.
+  private async sharedHasFresh(force = false): Promise<boolean> {
     const now = this.call.host.wallNow();
-    if (this.shared === null || now - this.lastSharedLook < SHARED_LOOK_MS) return false;
+    if (this.shared === null || (!force && now - this.lastSharedLook < SHARED_LOOK_MS)) return false;
     this.lastSharedLook = now;
     return (await lookUpShared(this.call, this.shared, this.reporter)) !== null;
   }

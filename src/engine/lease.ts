@@ -69,8 +69,11 @@ export interface WaitHooks {
   onTakeover(holder: string, why: string): void;
   // the wait passed maxWaitMs; the caller goes on without the lock
   onTimeout(holder: string, waitedMs: number): void;
-  // asked after each poll: true (what we wait for is there) ends the wait
-  giveUp(): boolean | Promise<boolean>;
+  // asked after each poll: true (what we wait for is there) ends the wait.
+  // A lock that costs a request to look at asks it less often, and then
+  // with `now`: the answer is wanted now (before taking the lock), not
+  // whenever it is next due.
+  giveUp(now?: boolean): boolean | Promise<boolean>;
   // a lock we held was lost (taken over while we were stopped, say)
   onLost(why: string): void;
 }

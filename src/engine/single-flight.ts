@@ -46,14 +46,14 @@ export function lockShared(
   call: Call,
   shared: SharedTier,
   reporter: Reporter,
-  giveUp: () => Promise<boolean>,
+  giveUp: (now?: boolean) => Promise<boolean>,
 ): Promise<LockOutcome | null> {
   return shared.lock(call.key, call.lease, call.host, waitHooks(reporter, 'another machine', call, giveUp));
 }
 
 // What a waiter says under -v: whom it waits for, every few seconds for how
 // long, and why it takes a lock over; the longest wait is warned about.
-function waitHooks(reporter: Reporter, where: string | null, call: Call, giveUp: () => boolean | Promise<boolean>): WaitHooks {
+function waitHooks(reporter: Reporter, where: string | null, call: Call, giveUp: (now?: boolean) => boolean | Promise<boolean>): WaitHooks {
   const name = (holder: string) => (where === null ? holder : `${where} (${holder})`);
   return {
     onWait: (holder) => reporter.info(`waiting for ${name(holder)}, which is running the same command`),

@@ -279,7 +279,7 @@ describe('a shared cache in S3 whose server dies mid-run', () => {
 describe('a machine waiting on a bucket (the GCS stand-in)', () => {
   // Machine a runs `sleep <seconds>; echo result` sharing a new bucket, and
   // machine b starts once a has said it runs it.
-  const holderAndWaiter = async (box: Sandbox, seconds: number, env: NodeJS.ProcessEnv = {}) => {
+  const holder = async (box: Sandbox, seconds: number | string, env: NodeJS.ProcessEnv = {}) => {
     const bucket = `wait-${++gcsBuckets}`;
     gcs.buckets.set(bucket, new Map());
     const slow = box.counter('slow.sh', `sleep ${seconds}; echo result`);
@@ -287,6 +287,10 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
     const a = machine(box, 'a').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...env });
     running.push(a);
     await a.stderrMatches(/dcache: miss \(no entry\); running /);
+    return { bucket, slow, a, args };
+  };
+  const holderAndWaiter = async (box: Sandbox, seconds: number, env: NodeJS.ProcessEnv = {}) => {
+    const { bucket, slow, a, args } = await holder(box, seconds, env);
     const b = machine(box, 'b').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...env });
     running.push(b);
     return { bucket, slow, a, b };
@@ -329,6 +333,49 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
       expect([...gcs.buckets.get(bucket)!.keys()].filter((k) => k.includes('/locks/'))).toHaveLength(1);
     } finally {
       gcs.refuse = () => null;
+    }
+  });
+
+  it('looks for the entry right before taking a lease over, however recent its last look', async ({ box }) => {
+    // The entry, recorded by machine c in a bucket of its own, is copied
+    // into the shared bucket just after b's first look at it; the holder a
+    // is stopped, so its lease is no longer renewed. b looks again before
+    // taking the lease over (2 s) though its last look was less than the
+    // second ago that looks are otherwise spaced by (from 1.4 s: twice the
+    // 0.7 s heartbeat), finds the entry and replays it.
+    const timers = { ...SHORT_LEASE, DCACHE_LOCK_HEARTBEAT: '0.7s' };
+    // (how long the command takes is not part of its key: c's run is quick)
+    const { bucket, slow, a, args } = await holder(box, '${SECONDS_TO_SLEEP:-30}', timers);
+    const source = `wait-${++gcsBuckets}`;
+    gcs.buckets.set(source, new Map());
+    const recorded = await machine(box, 'c').start(['run', '--remote', `gs://${source}/dcache`, '--', slow.path], {
+      STORAGE_EMULATOR_HOST: gcs.host,
+      SECONDS_TO_SLEEP: '0',
+    }).done;
+    expect(recorded.stdout.toString()).toBe('result\n');
+    process.kill(a.pid, 'SIGSTOP');
+    try {
+      const b = machine(box, 'b').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...timers });
+      running.push(b);
+      await b.stderrMatches(/dcache: waiting for another machine/);
+      let copied = false;
+      gcs.onRequest = (what) => {
+        if (copied || !(what.startsWith('GET ') && decodeURIComponent(what).includes('/entries/'))) return;
+        copied = true;
+        setTimeout(() => {
+          for (const [name, object] of gcs.buckets.get(source)!) gcs.buckets.get(bucket)!.set(name, object);
+        }, 50);
+      };
+      const doneB = await b.done;
+      expect(copied).toBe(true);
+      expect(doneB.stdout.toString()).toBe('result\n');
+      expect(plain(doneB.stderr)).toMatch(/dcache: hit on the remote cache/);
+      expect(plain(doneB.stderr)).not.toMatch(/taking the lock over/);
+      expect(slow.runs()).toBe(2);
+    } finally {
+      gcs.onRequest = () => {};
+      process.kill(a.pid, 'SIGCONT');
+      process.kill(a.pid, 'SIGKILL');
     }
   });
 });

@@ -158,7 +158,7 @@ export class ObjectStoreRemote implements RemoteStore {
       if (current === null) {
         // The holder let go: look for its entry before taking the lease, or
         // the waiters would take it one after the other just to find it.
-        if (seen !== null && (await hooks.giveUp())) return { kind: 'gave-up' };
+        if (seen !== null && (await hooks.giveUp(true))) return { kind: 'gave-up' };
         if (this.readOnly) return { kind: 'held', lock: unlockedLock(wait.waited) };
         seen = null;
         continue;
@@ -170,8 +170,9 @@ export class ObjectStoreRemote implements RemoteStore {
       // A lease no longer renewed: its holder is done but could not delete
       // it (a refused or late DELETE, killed right after its upload), or is
       // dead or stopped. Its entry may be there: look (one more request a
-      // look) rather than wait the lease out, and before taking it over.
-      if (unrenewedMs >= 2 * timing.heartbeatMs && (await hooks.giveUp())) return { kind: 'gave-up' };
+      // look) rather than wait the lease out, and before taking it over
+      // (that last look is not put off however recent the one before).
+      if (unrenewedMs >= 2 * timing.heartbeatMs && (await hooks.giveUp(unrenewedMs >= timing.leaseMs))) return { kind: 'gave-up' };
       if (unrenewedMs >= timing.leaseMs) {
         const why = `its lease was not renewed for ${Math.round(unrenewedMs / 1000)} s`;
         if (this.readOnly) {
