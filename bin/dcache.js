@@ -16,11 +16,15 @@ const { createHash, randomBytes } = require('node:crypto');
 // cache behind a sound header makes the process abort, every run. So the
 // file starts with a line of our own holding the SHA-256 of the source it
 // was made from and of the cache bytes that follow, and its name carries
-// the Node version and flags it was made under (processes started with
+// the V8 version and the flags it was made under (processes started with
 // other flags would otherwise reject and rewrite each other's).
 const CACHE_MAGIC = 'dcache-code-cache-1';
 const CACHE_HEADER_BYTES = CACHE_MAGIC.length + 1 + 64 + 1 + 64 + 1;
-const cacheTag = sha256(`${process.version} ${process.arch} ${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`).slice(0, 12);
+const cacheTag = sha256(`${process.versions.v8} ${process.arch} ${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`).slice(0, 12);
+// a cache of another tag unwritten for this long, or a temp file this old, is
+// removed when a cache of the same bundle is written
+const CACHE_UNUSED_MS = 30 * 24 * 3600 * 1000;
+const CACHE_TEMP_STALE_MS = 3600 * 1000;
 
 const dist = join(__dirname, '..', 'dist');
 const file = join(dist, 'cli.cjs');
@@ -87,15 +91,40 @@ function readCache(path, text) {
 // damaged file is only a cache miss.
 function writeCacheAtExit(compiled, path, text) {
   process.once('beforeExit', () => {
-    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    let temp = null;
     try {
+      removeOldCaches(path);
+      temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       const data = compiled.createCachedData();
       writeFileSync(temp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${sha256(text)} ${sha256(data)}\n`, 'latin1'), data]), { flag: 'wx', mode: 0o644 });
       renameSync(temp, path);
     } catch {
-      rmSync(temp, { force: true });
+      if (temp !== null) rmSync(temp, { force: true });
     }
   });
+}
+
+// Other Node versions and flags leave caches of their own beside `path`,
+// and a writer killed before its rename a temp file: those no process has
+// written for a long while go (one still in use is written again by the
+// next run that needs it).
+function removeOldCaches(path) {
+  const { readdirSync, statSync } = require('node:fs');
+  const dir = dirname(path);
+  const bundle = path.slice(dir.length + 1).split('.cjs.')[0];
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(`${bundle}.cjs.`)) continue;
+    const temp = name.endsWith('.tmp');
+    if (!temp && !name.endsWith('.cache')) continue;
+    const other = join(dir, name);
+    if (other === path) continue;
+    try {
+      if (now - statSync(other).mtimeMs > (temp ? CACHE_TEMP_STALE_MS : CACHE_UNUSED_MS)) rmSync(other, { force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 // The require() the bundle is given. The packages it loads only when a

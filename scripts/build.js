@@ -136,6 +136,9 @@ try {
     spawnSync(process.execPath, [fileURLToPath(new URL('../bin/dcache.js', import.meta.url)), 'run', '-q', '--dir', scratch, '--', process.execPath, '-e', '0'], {
       stdio: 'ignore',
       cwd: scratch,
+      // the caches are named after the flags they were made under: those of
+      // a user's plain `dcache`, not whatever NODE_OPTIONS the build ran with
+      env: { ...process.env, NODE_OPTIONS: '' },
     });
   }
 } finally {

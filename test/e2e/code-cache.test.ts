@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '../support/fixture.js';
 import { BIN, type Sandbox } from '../support/sandbox.js';
@@ -97,6 +97,27 @@ describe('the code caches of dist/', () => {
     expect(source.split(JSON.stringify(version)).length).toBeGreaterThan(1);
     writeFileSync(bundle, source.replaceAll(JSON.stringify(version), JSON.stringify(other)));
     expect(dcache(box, root, ['--version']).stdout.trim()).toBe(other);
+  });
+
+  it('of other Node versions go when unwritten for 30 days, and temp files of killed writers after an hour', ({ box }) => {
+    const { root, dist } = install(box);
+    const aged = (name: string, ageMs: number) => {
+      const path = join(dist, name);
+      writeFileSync(path, 'x');
+      const when = new Date(Date.now() - ageMs);
+      utimesSync(path, when, when);
+      return path;
+    };
+    const day = 24 * 3600 * 1000;
+    const old = aged('cli.cjs.0123456789ab.cache', 31 * day);
+    const recent = aged('cli.cjs.ba9876543210.cache', 29 * day);
+    const deadTemp = aged('cli.cjs.0123456789ab.cache.4242.a1b2c3d4e5f6.tmp', 2 * 3600 * 1000);
+    const liveTemp = aged('cli.cjs.0123456789ab.cache.4243.a1b2c3d4e5f6.tmp', 60 * 1000);
+    const otherBundle = aged('execa.cjs.0123456789ab.cache', 31 * day);
+    // this run writes the CLI's cache, and looks around it then
+    expect(dcache(box, root, ['--version']).status).toBe(0);
+    expect([old, recent, deadTemp, liveTemp, otherBundle].map((path) => existsSync(path))).toEqual([false, true, false, true, true]);
+    expect(caches(dist, 'cli.cjs')).toHaveLength(2);
   });
 
   it('are kept one per Node version and flags, so that processes with other flags do not rewrite each other’s', ({ box }) => {
