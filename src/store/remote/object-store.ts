@@ -184,8 +184,12 @@ export class ObjectStoreRemote implements RemoteStore {
           hooks.onTakeover(holder, why);
           return { kind: 'held', lock: this.holdLease(name, mine, taken, wait.waited, timing, hooks, me) };
         }
-        // another waiter took it first: wait for that one
+        // Another waiter took it first: wait for that one, a poll from now
+        // (a store that went on refusing while it served the same stale
+        // lease would otherwise be asked again at once, without end).
         seen = null;
+        const ended = await wait.next(holder, now, leasePollMs(timing, wait.waitedAt(now)), false);
+        if (ended !== null) return ended;
         continue;
       }
       // Each look is one request: the lease; the entry only once the lease

@@ -194,7 +194,9 @@ function clusterOptions(settings: ClientSettings, timeoutMs: number): ClusterOpt
     // The slot map is asked for on a connection of ioredis's own, which
     // disconnect() does not close: its timer would hold the process this
     // long after the store gave up, so it is the budget itself, in wall
-    // time (not STRETCH times it, as connectTimeout is).
+    // time (not STRETCH times it, as connectTimeout is). The price: a
+    // process held up longer than the budget while the map is on its way
+    // gives up on it, and goes on without the remote for this call.
     slotsRefreshTimeout: timeoutMs,
     // No timer: the map is refreshed when a node redirects a command, which
     // is all a short-lived process needs, and a timer would keep it alive.
