@@ -267,8 +267,8 @@ ${markdownTable(['case', 'baseline (B)', 'goal', 'A: min / median / max', 'B: mi
 Runs: ${counts.join('; ')}. Checks: the entries were recorded and one hit of each large one
 streamed into SHA-256 and compared with the blob's before timing (bench/lib/large-output.js);
 after the recording case, the last recording's blob was compared with the output (SHA-256);
-after the restore case, the command had run once only and the last restored file was compared
-(SHA-256).
+after the restore case, the command had run once only, and one more restore made after the
+rounds was compared (SHA-256).
 
 \`HYPERFINE_ROUNDS\` and \`HYPERFINE_RUNS\` set the rounds and the runs per round for every case;
 \`BENCH_ONLY=text\` runs the cases whose name holds it and leaves BENCHMARKS.md as it was.`;
