@@ -336,13 +336,17 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
     }
   });
 
-  it('looks for the entry right before taking a lease over, however recent its last look', async ({ box }) => {
-    // The entry, recorded by machine c in a bucket of its own, is copied
-    // into the shared bucket just after b's first look at it; the holder a
-    // is stopped, so its lease is no longer renewed. b looks again before
-    // taking the lease over (2 s) though its last look was less than the
-    // second ago that looks are otherwise spaced by (from 1.4 s: twice the
-    // 0.7 s heartbeat), finds the entry and replays it.
+  // Machine a holds the lease and is stopped (SIGSTOP), so its lease is no
+  // longer renewed; machine c has recorded the same command, quickly, in a
+  // bucket of its own. Machine b waits on a's lease, with a 2 s lease and a
+  // 0.7 s heartbeat: from 1.4 s without renewal it looks for the entry (at
+  // most once a second), at 2 s it takes the lease over. At b's first look
+  // (about 1.5 s), `atFirstLook` runs: it may change the bucket then, and
+  // c's entry is copied in 50 ms after that look was answered. (On a
+  // machine so slow that b's first look comes at 1.8 s or later, it may be
+  // the look right before the takeover: then the entry is copied in before
+  // that look is answered, and the test shows nothing either way.)
+  const waitOnStoppedHolder = async (box: Sandbox, atFirstLook: (bucket: string) => void) => {
     const timers = { ...SHORT_LEASE, DCACHE_LOCK_HEARTBEAT: '0.7s' };
     // (how long the command takes is not part of its key: c's run is quick)
     const { bucket, slow, a, args } = await holder(box, '${SECONDS_TO_SLEEP:-30}', timers);
@@ -354,29 +358,55 @@ describe('a machine waiting on a bucket (the GCS stand-in)', () => {
     }).done;
     expect(recorded.stdout.toString()).toBe('result\n');
     process.kill(a.pid, 'SIGSTOP');
+    const copyEntry = () => {
+      for (const [name, object] of gcs.buckets.get(source)!) gcs.buckets.get(bucket)!.set(name, object);
+    };
+    let firstLeaseRead: number | null = null;
+    let looked = false;
+    const after: string[] = [];
+    gcs.onRequest = (what) => {
+      const request = decodeURIComponent(what);
+      if (looked) return void after.push(request);
+      if (request.startsWith('GET ') && request.includes('/locks/')) firstLeaseRead ??= performance.now();
+      // b's first look for the entry since it found the lease
+      if (firstLeaseRead === null || !(request.startsWith('GET ') && request.includes('/entries/'))) return;
+      looked = true;
+      if (performance.now() - firstLeaseRead >= 1800) return copyEntry();
+      atFirstLook(bucket);
+      setTimeout(copyEntry, 50);
+    };
     try {
       const b = machine(box, 'b').start(args, { STORAGE_EMULATOR_HOST: gcs.host, ...timers });
       running.push(b);
-      await b.stderrMatches(/dcache: waiting for another machine/);
-      let copied = false;
-      gcs.onRequest = (what) => {
-        if (copied || !(what.startsWith('GET ') && decodeURIComponent(what).includes('/entries/'))) return;
-        copied = true;
-        setTimeout(() => {
-          for (const [name, object] of gcs.buckets.get(source)!) gcs.buckets.get(bucket)!.set(name, object);
-        }, 50);
-      };
       const doneB = await b.done;
-      expect(copied).toBe(true);
+      expect(looked).toBe(true);
       expect(doneB.stdout.toString()).toBe('result\n');
+      expect(plain(doneB.stderr)).toMatch(/dcache: waiting for another machine/);
       expect(plain(doneB.stderr)).toMatch(/dcache: hit on the remote cache/);
-      expect(plain(doneB.stderr)).not.toMatch(/taking the lock over/);
+      // a ran it (and was stopped), c ran it; b did not
       expect(slow.runs()).toBe(2);
+      return { stderr: plain(doneB.stderr), after };
     } finally {
       gcs.onRequest = () => {};
       process.kill(a.pid, 'SIGCONT');
       process.kill(a.pid, 'SIGKILL');
     }
+  };
+
+  it('looks for the entry right before taking a lease over, however recent its last look', async ({ box }) => {
+    const { stderr } = await waitOnStoppedHolder(box, () => {});
+    expect(stderr).not.toMatch(/taking the lock over/);
+  });
+
+  it('looks for the entry as soon as the lease is gone, however recent its last look', async ({ box }) => {
+    // the holder lets go (its lease is deleted) as b's first look is answered
+    const { stderr, after } = await waitOnStoppedHolder(box, (bucket) => {
+      const objects = gcs.buckets.get(bucket)!;
+      for (const name of [...objects.keys()]) if (name.includes('/locks/')) objects.delete(name);
+    });
+    // b did not write a lease of its own: it found the entry first
+    expect(after.filter((request) => !request.startsWith('GET '))).toEqual([]);
+    expect(stderr).not.toMatch(/taking the lock over/);
   });
 });
 
