@@ -32,10 +32,14 @@ const file = join(dist, 'cli.cjs');
 const buildLock = join(__dirname, '..', 'dist.building');
 // a lock older than this was left by a build that died
 const BUILD_LOCK_STALE_MS = 10 * 60 * 1000;
+// set, to the lock's path, in the environment of the build a first run starts
+const BUILDING = 'DCACHE_BUILDING_UNDER_LOCK';
 let source;
 try {
-  // (a first run in a clone may be building dist/ right now: wait for it)
-  if (existsSync(buildLock)) waitForBuild();
+  // (a first run in a clone may be building dist/ right now: wait for it,
+  // unless this process is that build's own, which runs the CLI once it is
+  // built to warm its code cache, and would otherwise wait for itself)
+  if (existsSync(buildLock) && process.env[BUILDING] !== buildLock) waitForBuild();
   source = readFileSync(file, 'utf8');
 } catch (err) {
   source = buildOnce(err);
@@ -180,7 +184,11 @@ function buildOnce(err) {
   }
   try {
     process.stderr.write('dcache: building dist/ (the first run in a clone of the repository)\n');
-    const built = spawnSync(process.execPath, [script], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    const built = spawnSync(process.execPath, [script], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, [BUILDING]: buildLock },
+    });
     rmSync(buildLock, { recursive: true, force: true });
     if (built.status !== 0) {
       process.stderr.write('dcache: the build failed; run `npm run build` to see why\n');

@@ -8,7 +8,7 @@ import { BIN, type Sandbox } from '../support/sandbox.js';
 // scripts/build.js. Here the clone is bin/dcache.js as it is, beside a
 // stand-in build script that takes a second and a half, counts its runs,
 // and writes a dist/cli.cjs that prints a line.
-function clone(box: Sandbox): { root: string; builds: () => number } {
+function clone(box: Sandbox, extraBuildLines: string[] = []): { root: string; builds: () => number } {
   const root = box.path('clone');
   for (const dir of ['bin', 'scripts', 'node_modules/esbuild']) mkdirSync(join(root, dir), { recursive: true });
   copyFileSync(BIN, join(root, 'bin', 'dcache.js'));
@@ -21,6 +21,7 @@ function clone(box: Sandbox): { root: string; builds: () => number } {
       'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);',
       "mkdirSync('dist', { recursive: true });",
       "writeFileSync('dist/cli.cjs', \"process.stdout.write('the built CLI\\\\n');\");",
+      ...extraBuildLines,
     ].join('\n'),
   );
   return { root, builds: () => (existsSync(count) ? readFileSync(count, 'utf8').length : 0) };
@@ -58,5 +59,21 @@ describe('the first runs in a clone', () => {
     expect(runs.map((r) => [r.code, r.stdout])).toEqual(Array(4).fill([0, 'the built CLI\n']));
     expect(builds()).toBe(1);
     expect(readdirSync(root).filter((name) => name.startsWith('dist.building'))).toEqual([]);
+  });
+
+  it('let the build run the CLI it built (as scripts/build.js does, to warm its code cache) without waiting for itself', async ({ box }) => {
+    const inner = box.path('inner-run');
+    // the stand-in build runs bin/dcache.js once dist/cli.cjs is written,
+    // while the first run still holds the lock; it gives up after 20 s
+    // (the lock would hold it for 10 minutes)
+    const { root, builds } = clone(box, [
+      "const { spawnSync } = require('node:child_process');",
+      `const run = spawnSync(process.execPath, ['bin/dcache.js'], { encoding: 'utf8', timeout: 20000 });`,
+      `writeFileSync(${JSON.stringify(inner)}, JSON.stringify([run.status, run.stdout]));`,
+    ]);
+    const first = await runAt(root);
+    expect([first.code, first.stdout]).toEqual([0, 'the built CLI\n']);
+    expect(JSON.parse(readFileSync(inner, 'utf8'))).toEqual([0, 'the built CLI\n']);
+    expect(builds()).toBe(1);
   });
 });
