@@ -9,6 +9,7 @@ import { readActivity } from '../store/local/activity.js';
 import { readCatalog } from '../store/local/catalog.js';
 import type { Writable } from 'node:stream';
 import type { CacheCommandContext } from './context.js';
+import { drained } from '../process/drained.js';
 
 export const LS_JSON_VERSION = 1;
 const SHORT_KEY = 12;
@@ -95,20 +96,6 @@ export async function writeListing(out: Writable, infos: readonly EntryInfo[]): 
 }
 
 const ENTRIES_A_WRITE = 500;
-
-function drained(out: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      out.off('close', done);
-      out.off('error', done);
-      resolve();
-    };
-    out.on('drain', done);
-    out.on('close', done);
-    out.on('error', done);
-  });
-}
 
 export function stateText(info: EntryInfo): string {
   if (!info.fresh) return 'stale';

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Capture, StreamFd } from './capture.js';
 import { EXIT_CANNOT_EXECUTE, EXIT_DCACHE_FAILED, EXIT_NOT_FOUND } from '../errors.js';
+import { drained } from './drained.js';
 import { exitCodeOf, type Interrupt, type Interrupts } from './signals.js';
 
 // How a run ended. Every variant carries the exit code dcache should return.
@@ -162,19 +163,5 @@ function pump(
     };
     source.once('end', finish);
     source.once('close', finish);
-  });
-}
-
-function drained(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('error', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('error', done);
-    stream.on('close', done);
   });
 }

@@ -1,6 +1,7 @@
 import { createWriteStream, fdatasync, type WriteStream } from 'node:fs';
 import type { BlobHash, StreamHash } from '../../hash.js';
 import { createStreamHash } from '../../hash.js';
+import { drained } from '../../process/drained.js';
 
 // Buffered bytes above which `write` asks the producer to wait for 'drain'.
 const HIGH_WATER_MARK = 1 << 20;
@@ -62,18 +63,7 @@ export class BlobWriter {
   }
 
   drained(): Promise<void> {
-    if (this.error || !this.stream.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        this.stream.off('close', done);
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('error', done);
-      this.stream.on('close', done);
-    });
+    return this.error || !this.stream.writableNeedDrain ? Promise.resolve() : drained(this.stream);
   }
 
   // Flushes, fsyncs and closes; rejects with the first write error.
