@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { CloudError, describeFetchFailure } from './cloud-error.js';
 import { send, type Reply } from './http-client.js';
 import type { CloudObject, Condition, ListedObject, ObjectRead, ObjectStore, UploadBody } from './types.js';
+import { parseDocument, type DocumentLimits } from '../json-document.js';
 
 // Google Cloud Storage through its JSON API. Credentials are Application
 // Default Credentials, found by Google's own library (the service account
@@ -13,6 +14,8 @@ import type { CloudObject, Condition, ListedObject, ObjectRead, ObjectStore, Upl
 // takes up to 5 TiB so); conditions are on the object's generation.
 
 const SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
+// A page of a listing holds up to 1,000 objects' metadata: a few MB at most.
+const LISTING_LIMITS: DocumentLimits = { maxLength: 64 << 20, maxDepth: 16 };
 
 export class GcsStore implements ObjectStore {
   private readonly base: string;
@@ -133,12 +136,9 @@ export class GcsStore implements ObjectStore {
   private async json(response: Reply, absent: (message: string) => boolean): Promise<Record<string, unknown> | null>;
   private async json(response: Reply, absent?: (message: string) => boolean): Promise<Record<string, unknown> | null> {
     const text = await response.text().catch(() => '');
-    let body: Record<string, unknown> = {};
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      // an error page that is not JSON: the status says it
-    }
+    // (an error page that is not JSON, or not one within the bounds: the status says it)
+    const parsed = parseDocument(text, LISTING_LIMITS);
+    const body = parsed.ok && typeof parsed.value === 'object' && parsed.value !== null ? (parsed.value as Record<string, unknown>) : {};
     if (response.ok) return body;
     const error = (body.error ?? {}) as { message?: unknown; errors?: Array<{ reason?: unknown }> };
     const reason = typeof error.errors?.[0]?.reason === 'string' ? error.errors[0].reason : `HTTP ${response.status}`;

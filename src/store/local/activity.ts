@@ -1,6 +1,8 @@
 import type { ActivityEvent } from '../../engine/tiers.js';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { parseDocument, SMALL_DOCUMENT_LIMITS, type DocumentLimits } from '../../json-document.js';
+import { appendFileSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from './make-dirs.js';
 
 // Hits and misses, for `stats`, and last use, for `ls` and gc's LRU order.
 // A hit appends one short line to the day's log (the one write a hit makes);
@@ -77,22 +79,24 @@ export function compactActivity(root: string, now: number, pid: number): void {
 
 function loadSummary(dir: string): Activity {
   const activity: Activity = { keys: new Map(), days: new Map() };
+  // no summary yet, or a damaged one: counting starts again
+  let text: string;
   try {
-    const summary = JSON.parse(readFileSync(join(dir, SUMMARY), 'utf8')) as {
-      keys?: Record<string, KeyActivity>;
-      days?: Record<string, DayActivity>;
-    };
-    for (const [k, v] of Object.entries(summary.keys ?? {})) activity.keys.set(k, { ...v });
-    for (const [d, v] of Object.entries(summary.days ?? {})) activity.days.set(d, { ...v });
+    text = readFileSync(join(dir, SUMMARY), 'utf8');
   } catch {
-    // no summary yet, or a damaged one: counting starts again
+    return activity;
   }
+  const parsed = parseDocument(text, SUMMARY_LIMITS);
+  if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return activity;
+  const summary = parsed.value as { keys?: unknown; days?: unknown };
+  for (const [k, v] of recordsOf(summary.keys)) activity.keys.set(k, v as unknown as KeyActivity);
+  for (const [d, v] of recordsOf(summary.days)) activity.days.set(d, v as unknown as DayActivity);
   return activity;
 }
 
 export function clearActivity(root: string): void {
   rmSync(activityDir(root), { recursive: true, force: true });
-  mkdirSync(activityDir(root), { recursive: true, mode: 0o700 });
+  makeDirs(activityDir(root), 0o700);
 }
 
 function writeSummary(dir: string, activity: Activity, pid: number): void {
@@ -125,12 +129,11 @@ function readLog(path: string): ActivityEvent[] {
   const events: ActivityEvent[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
-    try {
-      const e = JSON.parse(line) as ActivityEvent;
-      if (typeof e.t === 'number' && typeof e.k === 'string' && (e.e === 'hit' || e.e === 'miss' || e.e === 'refresh-failed')) events.push(e);
-    } catch {
-      // a line torn by a crash mid-append: skipped
-    }
+    // a line torn by a crash mid-append is skipped
+    const parsed = parseDocument(line, SMALL_DOCUMENT_LIMITS);
+    if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) continue;
+    const e = parsed.value as ActivityEvent;
+    if (typeof e.t === 'number' && typeof e.k === 'string' && (e.e === 'hit' || e.e === 'miss' || e.e === 'refresh-failed')) events.push(e);
   }
   return events;
 }
@@ -157,4 +160,17 @@ function addEvent(activity: Activity, event: ActivityEvent): void {
   }
   activity.keys.set(event.k, key);
   activity.days.set(dayOf(event.t), day);
+}
+
+// The summary holds a small record per key and per day: 100,000 keys are
+// about 10 MB.
+const SUMMARY_LIMITS: DocumentLimits = { maxLength: 64 << 20, maxDepth: 4 };
+
+// The fields of a summary's map whose values are records of numbers (what
+// addEvent writes); anything else in it is left out.
+function recordsOf(map: unknown): Array<[string, Record<string, unknown>]> {
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) return [];
+  return Object.entries(map as Record<string, unknown>).filter(
+    (pair): pair is [string, Record<string, unknown>] => typeof pair[1] === 'object' && pair[1] !== null && !Array.isArray(pair[1]),
+  ).map(([k, v]) => [k, { ...v }]);
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from './make-dirs.js';
 import { formatAge } from '../../policy/duration.js';
+import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
 import type { Host } from '../../engine/host.js';
 import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 
@@ -49,7 +51,7 @@ export async function lockKey(
   hooks: WaitHooks,
 ): Promise<LockOutcome> {
   const dir = join(root, 'locks');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, 0o700);
   const path = join(dir, `${key}.lock`);
   const owner: Owner = { v: 1, host: me.hostname, pid: me.pid, token: randomUUID(), since: me.wallNow() };
   const started = me.wallNow();
@@ -200,14 +202,12 @@ function readLock(path: string): Observed | null {
   }
 }
 
+// (null while it is being written in place, or when it is not ours)
 function parseOwner(raw: string): Owner | null {
-  try {
-    const value = JSON.parse(raw) as Partial<Owner>;
-    if (typeof value.host === 'string' && Number.isInteger(value.pid) && typeof value.token === 'string') return value as Owner;
-  } catch {
-    // being written in place, or not ours
-  }
-  return null;
+  const parsed = parseDocument(raw, SMALL_DOCUMENT_LIMITS);
+  if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return null;
+  const value = parsed.value as Partial<Owner>;
+  return typeof value.host === 'string' && Number.isInteger(value.pid) && typeof value.token === 'string' ? (value as Owner) : null;
 }
 
 // Why a lock may be taken over, or null while its holder is alive.

@@ -6,6 +6,7 @@ import type { ListedObject, ObjectStore, UploadBody } from '../../cloud/types.js
 import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.js';
 import { storedVerdict } from '../local/gc.js';
 import { openManifest } from './signing.js';
+import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
 import type { Host } from '../../engine/host.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
@@ -399,16 +400,13 @@ export class ObjectStoreRemote implements RemoteStore {
 // not), 'foreign' for one of a newer version, null for anything else.
 function readEntry(key: string, bytes: Buffer): Manifest | 'foreign' | null {
   const raw = bytes.toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-    const opened = openManifest(parsed, raw, null);
-    if (!opened.ok) return null;
-    if (opened.signed) parsed = JSON.parse(opened.text);
-  } catch {
-    return null;
-  }
-  const checked = validateManifest(parsed);
+  const outer = parseDocument(raw, MANIFEST_LIMITS);
+  if (!outer.ok) return null;
+  const opened = openManifest(outer.value, raw, null);
+  if (!opened.ok) return null;
+  const parsed = opened.signed ? parseDocument(opened.text, MANIFEST_LIMITS) : outer;
+  if (!parsed.ok) return null;
+  const checked = validateManifest(parsed.value);
   if (!checked.ok) return checked.error.reason === 'foreign' ? 'foreign' : null;
   return checked.value.key === key ? checked.value : null;
 }
@@ -446,22 +444,22 @@ async function collect(body: AsyncIterable<Buffer>, limit: number, cancel: () =>
 
 // The id of the holder that wrote a lease, or null.
 function leaseId(text: string): string | null {
-  try {
-    const lease = JSON.parse(text) as Partial<Lease>;
-    return lease[LEASE_MARK] === 1 && typeof lease.id === 'string' ? lease.id : null;
-  } catch {
-    return null;
-  }
+  const lease = parseLease(text);
+  return lease !== null && typeof lease.id === 'string' ? lease.id : null;
+}
+
+// A lease's fields, if the text is a lease of ours (bounded: see json-document.ts).
+function parseLease(text: string): Partial<Lease> | null {
+  const parsed = parseDocument(text, SMALL_DOCUMENT_LIMITS);
+  if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return null;
+  const lease = parsed.value as Partial<Lease>;
+  return lease[LEASE_MARK] === 1 ? lease : null;
 }
 
 // Who holds a lease, from its text.
 function describeLease(text: string): string {
-  try {
-    const lease = JSON.parse(text) as Partial<Lease>;
-    if (lease[LEASE_MARK] === 1 && typeof lease.host === 'string' && Number.isInteger(lease.pid)) return `process ${String(lease.pid)} on ${lease.host}`;
-  } catch {
-    // not one of ours
-  }
+  const lease = parseLease(text);
+  if (lease !== null && typeof lease.host === 'string' && Number.isInteger(lease.pid)) return `process ${String(lease.pid)} on ${lease.host}`;
   return 'an unknown holder';
 }
 

@@ -7,6 +7,7 @@ import type { BlobHash, CacheKey } from '../../hash.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { Host } from '../../engine/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
 
 // A remote cache in Redis (redis:// or rediss://), a single server or a
 // Redis Cluster, shared by every machine that points at it. Keys, all under
@@ -591,12 +592,9 @@ function chunkKey(hash: BlobHash, index: number): string {
 // Metadata is untrusted: anything but a well-formed, self-consistent record
 // counts as no blob.
 function parseMeta(text: string): BlobMeta | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
+  const parsed = parseDocument(text, SMALL_DOCUMENT_LIMITS);
+  if (!parsed.ok) return null;
+  const value = parsed.value;
   if (typeof value !== 'object' || value === null) return null;
   const { size, chunks } = value as Record<string, unknown>;
   if (!Number.isSafeInteger(size) || !Number.isSafeInteger(chunks)) return null;
@@ -619,13 +617,10 @@ async function readExactly(file: FileHandle, buffer: Buffer, length: number, pos
 // Who holds a lock, from its value.
 function describeToken(value: string): string {
   if (!value.startsWith(TOKEN_PREFIX)) return 'an unknown holder';
-  try {
-    const { host, pid } = JSON.parse(value.slice(TOKEN_PREFIX.length)) as { host?: unknown; pid?: unknown };
-    if (typeof host === 'string' && Number.isInteger(pid)) return `process ${String(pid)} on ${host}`;
-  } catch {
-    // not one of ours after all
-  }
-  return 'an unknown holder';
+  const parsed = parseDocument(value.slice(TOKEN_PREFIX.length), SMALL_DOCUMENT_LIMITS);
+  if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return 'an unknown holder';
+  const { host, pid } = parsed.value as { host?: unknown; pid?: unknown };
+  return typeof host === 'string' && Number.isInteger(pid) ? `process ${String(pid)} on ${host}` : 'an unknown holder';
 }
 
 // What a read-only waiter gets once the lock is free: nothing to release.
