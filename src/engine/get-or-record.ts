@@ -308,7 +308,7 @@ class Flow<R> {
     const { store, key } = this.call;
     const blobs = store.openBlobs(entry);
     if (!('fd' in blobs)) {
-      this.reporter.warn(`dropped a bad cache entry (blob ${blobs.missing} is missing); running the command`);
+      this.reporter.warn(`dropped a bad cache entry (${blobs.detail}); running the command`);
       store.dropEntry(entry, key, blobs.missing);
       return null;
     }

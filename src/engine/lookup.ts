@@ -27,6 +27,9 @@ export async function lookUpLocal(call: Call, reporter: Reporter, force = call.f
       return miss('entry unreadable');
     case 'foreign':
       return miss(`the entry was written by a newer version of dcache (${read.detail})`);
+    case 'distrusted':
+      reporter.alert('cache-entry', `ignored the cache entry: ${read.detail}; running the command`);
+      return miss('entry not trusted');
     case 'bad':
       reporter.warn(`dropped a bad cache entry (${read.detail}); running the command`);
       store.dropEntry(null, key, null);

@@ -17,7 +17,9 @@ export type ReadEntryResult =
   // a miss, and left alone
   | { status: 'foreign'; detail: string }
   // the file system refused (permissions, I/O): leave the entry alone
-  | { status: 'unreadable'; detail: string };
+  | { status: 'unreadable'; detail: string }
+  // another user owns it, or could have written it: not read, left alone
+  | { status: 'distrusted'; detail: string };
 
 export interface ActivityEvent {
   // when (epoch ms, the call's clock)
@@ -51,7 +53,8 @@ export interface EntryStore {
   readEntry(key: CacheKey): ReadEntryResult;
   // the first blob that is missing or of the wrong size, or null
   checkBlobs(manifest: Manifest): { hash: BlobHash; detail: string } | null;
-  openBlobs(manifest: Manifest): OpenBlobs | { missing: BlobHash };
+  // a blob that is missing, or that another user could have written, is not opened
+  openBlobs(manifest: Manifest): OpenBlobs | { missing: BlobHash; detail: string };
   // removes an entry found bad (only if it is still `manifest`), and a bad blob
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void;
   // makes an entry visible at once, whole, after its blobs

@@ -1,26 +1,41 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { BlobHash } from '../../hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
+import { distrustDir, openTrusted } from './ownership.js';
 
 // Every blob of an entry, opened before anything of it is written: an open
 // file survives its unlink, so a gc or `clear` running meanwhile cannot take
 // a blob away half-way through a replay. Each blob is opened once; readers
-// read at their own positions.
+// read at their own positions. A blob (or its folder) that another user
+// owns or could have written is not opened: see ownership.ts.
 export class BlobFiles {
   private readonly fds = new Map<string, number>();
 
   private constructor(private readonly store: { blobPath(hash: BlobHash): string }) {}
 
-  static open(store: { blobPath(hash: BlobHash): string }, manifest: Manifest): BlobFiles | { missing: BlobHash } {
+  static open(store: { blobPath(hash: BlobHash): string }, manifest: Manifest, uid: number | null): BlobFiles | { missing: BlobHash; detail: string } {
     const files = new BlobFiles(store);
     for (const ref of blobsOf(manifest)) {
+      const path = store.blobPath(ref.hash);
+      let detail: string;
       try {
-        files.fds.set(ref.hash, openSync(store.blobPath(ref.hash), 'r'));
-      } catch {
-        files.close();
-        return { missing: ref.hash };
+        const folder = distrustDir(dirname(path), uid);
+        const opened = folder === null ? openTrusted(path, uid) : null;
+        if (opened?.status === 'open') {
+          files.fds.set(ref.hash, opened.fd);
+          continue;
+        }
+        detail =
+          folder === 'absent' || opened?.status === 'absent'
+            ? `blob ${ref.hash} is missing`
+            : `blob ${ref.hash} is not trusted: ${folder ?? (opened as { detail: string }).detail}`;
+      } catch (err) {
+        detail = `blob ${ref.hash} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
       }
+      files.close();
+      return { missing: ref.hash, detail };
     }
     return files;
   }

@@ -24,7 +24,7 @@ export interface CatalogEntry {
 
 export interface Catalog {
   entries: CatalogEntry[];
-  // keys whose manifest is damaged or of another format
+  // keys whose manifest is damaged, or that another user could have written
   bad: CacheKey[];
 }
 
@@ -35,7 +35,7 @@ export function readCatalog(store: StoreFiles): Catalog {
     const read = store.readEntry(key);
     if (read.status === 'found') {
       catalog.entries.push({ key, manifest: read.manifest, bytes: blobsOf(read.manifest).reduce((n, b) => n + b.size, 0) });
-    } else if (read.status === 'bad') {
+    } else if (read.status === 'bad' || read.status === 'distrusted') {
       catalog.bad.push(key);
     }
   }

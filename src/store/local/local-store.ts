@@ -3,8 +3,8 @@ import {
   closeSync,
   lstatSync,
   fsyncSync,
-  mkdirSync,
   openSync,
+  read,
   readdirSync,
   readFileSync,
   renameSync,
@@ -19,14 +19,17 @@ import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
 import type { Host } from '../../engine/host.js';
-import type { RemoteStore } from '../remote/remote-store.js';
-import { copyFile, open, type FileHandle } from 'node:fs/promises';
+import { RemoteError, type RemoteStore } from '../remote/remote-store.js';
+import { copyFile } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
 import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../engine/tiers.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
 import { lockKey } from './lock.js';
 import { autoCollect } from './gc.js';
 import { BlobFiles } from './blob-files.js';
+import { MANIFEST_LIMITS, parseDocument } from '../../json-document.js';
+import { distrustDir, distrustOf, openTrusted, readTrusted, type ReadFile } from './ownership.js';
+import { makeDirs } from './make-dirs.js';
 
 // Layout under the cache directory:
 //   entries/<k0k1>/<key>.json   one manifest per key
@@ -68,23 +71,33 @@ export class LocalStore implements EntryStore, RemoteStore {
     return join(this.root, 'blobs', hash.slice(0, 2), hash);
   }
 
-  // The hit path: one small read, a parse and a check. Never writes.
+  // The hit path: one small read, a parse and a check. Never writes. The
+  // manifest and the folder it is in must be the user's own, and no one
+  // else may write to them (see ownership.ts).
   readEntry(key: CacheKey): ReadEntryResult {
-    let text: string;
+    const path = this.manifestPath(key);
+    let read: ReadFile;
     try {
-      text = readFileSync(this.manifestPath(key), 'utf8');
+      const shard = distrustDir(dirname(path), this.host.uid);
+      if (shard === 'absent') return { status: 'absent' };
+      if (shard !== null) return { status: 'distrusted', detail: shard };
+      read = readTrusted(path, this.host.uid, MANIFEST_LIMITS.maxLength);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'absent' };
       return { status: 'unreadable', detail: describeError(err) };
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return { status: 'bad', detail: text.length === 0 ? 'empty manifest' : 'garbled manifest' };
+    switch (read.status) {
+      case 'absent':
+        return { status: 'absent' };
+      case 'distrusted':
+        return { status: 'distrusted', detail: read.detail };
+      case 'too-large':
+        return { status: 'bad', detail: `manifest of ${read.size} bytes, over the ${MANIFEST_LIMITS.maxLength} a manifest may have` };
+      case 'read':
+        break;
     }
-    const manifest = validateManifest(parsed);
+    const parsed = parseDocument(read.bytes.toString('utf8'), MANIFEST_LIMITS);
+    if (!parsed.ok) return { status: 'bad', detail: describeGarbled(parsed.error) };
+    const manifest = validateManifest(parsed.value);
     if (!manifest.ok) {
       const problem = manifest.error;
       return problem.reason === 'foreign'
@@ -138,8 +151,7 @@ export class LocalStore implements EntryStore, RemoteStore {
   // Creates the directories a recording needs. Throws if the cache cannot be
   // used; the caller then runs the command uncached.
   prepare(): void {
-    const created = mkdirSync(this.root, { recursive: true, mode: 0o700 });
-    if (created !== undefined) chmodSync(this.root, 0o700);
+    if (makeDirs(this.root, 0o700) !== undefined) chmodSync(this.root, 0o700);
     const distrust = this.distrust();
     if (distrust !== null) throw new Error(distrust);
     for (const sub of SUBDIRECTORIES) this.makeDir(join(this.root, sub));
@@ -147,7 +159,8 @@ export class LocalStore implements EntryStore, RemoteStore {
 
   // Why the cache directory must not be used, or null. A directory that
   // another user owns or can write to could feed us their bytes as a
-  // replay (a cache under a shared /tmp, say). A missing one is fine.
+  // replay (a cache under a shared /tmp, say); so could any folder in it.
+  // A missing one is fine.
   distrust(): string | null {
     let st;
     try {
@@ -159,18 +172,13 @@ export class LocalStore implements EntryStore, RemoteStore {
     const uid = this.host.uid;
     if (uid !== null && st.uid !== uid) return `it belongs to another user (uid ${st.uid})`;
     if ((st.mode & 0o022) !== 0) return `others may write to it (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`;
-    // dcache removes files under these: through a link it would remove
-    // files elsewhere.
     for (const sub of SUBDIRECTORIES) {
-      const path = join(this.root, sub);
-      let sst;
       try {
-        sst = lstatSync(path);
-      } catch {
-        continue;
+        const problem = distrustDir(join(this.root, sub), uid);
+        if (problem !== null && problem !== 'absent') return problem;
+      } catch (err) {
+        return describeError(err);
       }
-      if (sst.isSymbolicLink()) return `${path} is a symlink, and dcache follows no link inside its cache directory; remove it`;
-      if (!sst.isDirectory()) return `${path} is not a directory; remove it`;
     }
     return null;
   }
@@ -192,8 +200,8 @@ export class LocalStore implements EntryStore, RemoteStore {
   }
 
   // Every blob of an entry, opened (see BlobFiles); or the first that cannot be.
-  openBlobs(manifest: Manifest): BlobFiles | { missing: BlobHash } {
-    return BlobFiles.open(this, manifest);
+  openBlobs(manifest: Manifest): BlobFiles | { missing: BlobHash; detail: string } {
+    return BlobFiles.open(this, manifest, this.host.uid);
   }
 
   // One line in the activity log; never fails.
@@ -204,38 +212,58 @@ export class LocalStore implements EntryStore, RemoteStore {
   // --- as a RemoteStore --------------------------------------------------
 
   // A manifest's bytes, unread otherwise: the caller checks them.
+  // A manifest's bytes, unread otherwise: the caller checks them. Files and
+  // folders another user could have written are refused, as they are for
+  // the local cache.
   async getManifest(key: CacheKey): Promise<Buffer | null> {
-    try {
-      return readFileSync(this.manifestPath(key));
-    } catch (err) {
-      if (isAbsent(err)) return null;
-      throw err;
+    const path = this.manifestPath(key);
+    const folder = distrustDir(dirname(path), this.host.uid);
+    if (folder === 'absent') return null;
+    if (folder !== null) throw new RemoteError(`${this.label}: ${folder}`);
+    const read = readTrusted(path, this.host.uid, MANIFEST_LIMITS.maxLength);
+    switch (read.status) {
+      case 'absent':
+        return null;
+      case 'distrusted':
+        throw new RemoteError(`${this.label}: ${read.detail}`);
+      case 'too-large':
+        throw new RemoteError(`${this.label}: the manifest of ${key} is ${read.size} bytes, over the ${MANIFEST_LIMITS.maxLength} a manifest may have`);
+      case 'read':
+        return read.bytes;
     }
   }
 
-  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    let file: FileHandle;
-    try {
-      file = await open(this.blobPath(hash), 'r');
-    } catch (err) {
-      if (isAbsent(err)) return false;
-      throw err;
-    }
+  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, _size?: number, signal?: AbortSignal): Promise<boolean> {
+    const path = this.blobPath(hash);
+    const folder = distrustDir(dirname(path), this.host.uid);
+    if (folder === 'absent') return false;
+    if (folder !== null) throw new RemoteError(`${this.label}: ${folder}`);
+    const opened = openTrusted(path, this.host.uid);
+    if (opened.status === 'absent') return false;
+    if (opened.status === 'distrusted') throw new RemoteError(`${this.label}: ${opened.detail}`);
     try {
       const buffer = Buffer.allocUnsafe(1 << 20);
+      let position = 0;
       for (;;) {
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+        signal?.throwIfAborted();
+        const bytesRead = await new Promise<number>((resolve, reject) =>
+          read(opened.fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))),
+        );
         if (bytesRead === 0) return true;
+        position += bytesRead;
         await write(buffer.subarray(0, bytesRead));
       }
     } finally {
-      await file.close();
+      closeSync(opened.fd);
     }
   }
 
+  // Whether the blob is stored, as a file of the user's own: one that
+  // another user could have written is replaced by the next upload.
   async hasBlob(hash: BlobHash): Promise<boolean> {
     try {
-      return statSync(this.blobPath(hash)).isFile();
+      const st = lstatSync(this.blobPath(hash));
+      return st.isFile() && distrustOf(st, this.host.uid, 'the blob') === null;
     } catch {
       return false;
     }
@@ -311,7 +339,9 @@ export class LocalStore implements EntryStore, RemoteStore {
     const target = this.blobPath(blob.hash);
     this.makeDir(dirname(target));
     try {
-      if (statSync(target).size === blob.size) {
+      // (a copy that another user could have written is replaced)
+      const st = lstatSync(target);
+      if (st.isFile() && st.size === blob.size && distrustOf(st, this.host.uid, target) === null) {
         this.spares.push({ tempPath: blob.tempPath, target });
         return { hash: blob.hash, size: blob.size };
       }
@@ -401,8 +431,13 @@ export class LocalStore implements EntryStore, RemoteStore {
     return join(this.root, 'tmp', `${unique}.tmp`);
   }
 
+  // Makes a folder of the cache (and its parents), 0700, and checks that
+  // what is there is the user's own: nothing is written into a folder
+  // another user could write to.
   private makeDir(path: string): void {
-    if (mkdirSync(path, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(path, 0o700);
+    if (makeDirs(path, 0o700) !== undefined) chmodSync(path, 0o700);
+    const problem = distrustDir(path, this.host.uid);
+    if (problem !== null && problem !== 'absent') throw new Error(problem);
   }
 }
 
@@ -426,11 +461,14 @@ function isAbsent(err: unknown): boolean {
 }
 
 function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const parsed = parseDocument(text, MANIFEST_LIMITS);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+// Why a manifest's text is not a document, for the warning.
+function describeGarbled(problem: string): string {
+  if (problem === 'empty') return 'empty manifest';
+  return problem === 'not valid JSON' ? 'garbled manifest' : `garbled manifest (${problem})`;
 }
 
 import { describeError } from '../../errors.js';
