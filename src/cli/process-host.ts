@@ -7,6 +7,7 @@ export function processHost(): Host {
     hostname: hostname(),
     pid: process.pid,
     uid: process.getuid?.() ?? null,
+    umask: () => process.umask(),
     wallNow: () => Date.now(),
     // process.uptime() counts from the process start, without loading
     // perf_hooks on the hit path (performance.now() would)

@@ -80,7 +80,7 @@ function commandRecipe(ctx: RunContext, call: CommandCall): Recipe<number> {
 // our own descriptors.
 async function replayCommand(ctx: RunContext, call: CommandCall, entry: Manifest, blobs: OpenBlobs): Promise<Replayed<number>> {
   const sinks = { stdout: new FdSink(1, ctx.stdout), stderr: new FdSink(2, ctx.stderr) };
-  const result = await replayEntry(blobs, entry, sinks, call.cwd, String(call.host.pid));
+  const result = await replayEntry(blobs, entry, sinks, call.cwd, String(call.host.pid), call.host.umask);
   if (result.ok) return { kind: 'done', result: entry.exitCode };
   switch (result.reason) {
     case 'closed':
@@ -90,7 +90,10 @@ async function replayCommand(ctx: RunContext, call: CommandCall, entry: Manifest
     case 'unsafe-output':
       return {
         kind: 'unusable',
-        warning: `refused a cache entry that would write '${result.path}' outside the declared outputs or the working directory; running the command`,
+        warning:
+          result.detail === null
+            ? `refused a cache entry that would write '${result.path}' outside the declared outputs or the working directory; running the command`
+            : `refused a cache entry whose output '${result.path}' ${result.detail}; running the command`,
         drop: true,
         badBlob: null,
       };

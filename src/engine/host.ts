@@ -6,6 +6,9 @@ export interface Host {
   readonly pid: number;
   // null where there are no user ids
   readonly uid: number | null;
+  // the file mode creation mask, read when needed: what a restore from a
+  // remote clears from the modes it was given
+  umask(): number;
   // the real clock, in ms since 1970: leases and the age of temp files are
   // about real time, whatever DCACHE_NOW says
   wallNow(): number;

@@ -22,6 +22,7 @@ import type { BlobHash } from '../hash.js';
 import type { BlobRef, OutputRecord } from '../schema/output-record.js';
 import { safeMode } from '../schema/output-record.js';
 import { copyAndHash, hashOpenFile } from '../store/local/file-copy.js';
+import { TreeView } from './tree-links.js';
 import type { LocalStore } from '../store/local/local-store.js';
 
 // Output files: declared with -o, captured into the store after a
@@ -96,16 +97,15 @@ export async function captureOutputs(
 }
 
 export type RestoreProblem =
-  // the manifest names a path outside the declared outputs or the tree
-  | { reason: 'unsafe'; path: string }
+  // the manifest names a path outside the declared outputs or the tree, or
+  // a link that leads out of it; `detail` says how, as what the path does
+  // ("is a symlink to '..', which leads out of the working directory")
+  | { reason: 'unsafe'; path: string; detail?: string }
   // a stored blob is not what the manifest says
   | { reason: 'bad-blob'; hash: BlobHash; detail: string }
   // the file system refused (a directory where a file goes, permissions...)
   | { reason: 'failed'; detail: string };
 
-// Restores every output: each file is written to a temp name in its target
-// directory and renamed into place, so no reader sees half a file. Nothing
-// is written through a symlink that leads out of the working directory.
 // The blobs of the entry being restored, already open (see OpenBlobs), and
 // where each is stored.
 export interface BlobSource {
@@ -113,12 +113,33 @@ export interface BlobSource {
   path(hash: BlobHash): string;
 }
 
+// How far an entry is trusted. One recorded here restores what the command
+// made (a venv's links to /usr/bin/python3 included); one that came from a
+// remote may plant no link that leads out of the working directory, and
+// its modes pass through the user's umask, as tar restores an archive for a
+// user who is not root.
+export interface RestoreTrust {
+  confineLinks: boolean;
+  // bits cleared from every restored mode (setuid and setgid always are)
+  modeMask: number;
+}
+
+const LOCAL_TRUST: RestoreTrust = { confineLinks: false, modeMask: 0 };
+
+// Restores every output. Every record is judged before anything is written
+// (see placeRecords), so a refused entry leaves the tree as it was. Then
+// files and directories are written in order, each file to a temp name in
+// its folder and renamed into place, so no reader sees half a file; each
+// folder is reached one component at a time from the working directory,
+// each checked to be a real directory, never by a path through a link that
+// the entry made: the entry's links are made last.
 export async function restoreOutputs(
   blobs: BlobSource,
   cwd: string,
   declared: readonly string[],
   records: readonly OutputRecord[],
   tag: string,
+  trust: RestoreTrust = LOCAL_TRUST,
 ): Promise<Result<void, RestoreProblem>> {
   let root: string;
   try {
@@ -126,37 +147,34 @@ export async function restoreOutputs(
   } catch (err) {
     return fail({ reason: 'failed', detail: (err as Error).message });
   }
-  // Every record is checked before anything is written, so a refused entry
-  // leaves the tree as it was.
-  const unsafe = findUnsafeRecord(root, cwd, declared, records);
-  if (unsafe !== undefined) return fail({ reason: 'unsafe', path: unsafe });
-  // Creates the parents of `rel`, checking first that what exists of them
-  // resolves inside the tree (an earlier record may have replaced a
-  // directory with a symlink), so mkdir never follows a link out.
-  const parentInside = (rel: string): string | null => {
-    const parent = dirname(join(cwd, rel));
-    if (!resolvesInside(root, parent)) return null;
-    mkdirSync(parent, { recursive: true, mode: 0o755 });
-    return resolvesInside(root, parent) ? parent : null;
-  };
+  let placed: Placed[];
+  try {
+    const placing = placeRecords(root, declared, records, trust.confineLinks);
+    if (!placing.ok) return placing;
+    placed = placing.value;
+  } catch (err) {
+    return fail({ reason: 'failed', detail: (err as Error).message });
+  }
   // Directory modes are applied last, deepest first, so that a read-only
   // directory does not stop its own files from being restored.
   const dirModes: Array<[string, number]> = [];
+  const mode = (recorded: number) => safeMode(recorded) & ~trust.modeMask;
+  const links = placed.filter((p) => p.record.type === 'symlink');
   try {
-    for (const record of records) {
-      const parent = parentInside(record.path);
-      if (parent === null) return fail({ reason: 'unsafe', path: record.path });
-      const target = join(parent, posix.basename(record.path));
+    for (const { record, parent, name } of [...placed.filter((p) => p.record.type !== 'symlink'), ...links]) {
+      const folder = reachFolder(root, parent);
+      if (folder === null) return fail({ reason: 'unsafe', path: record.path, detail: 'has a folder that changed during the restore' });
+      const target = join(folder, name);
       switch (record.type) {
         case 'dir': {
           const existing = lstatOrNull(target);
           if (existing && !existing.isDirectory()) rmSync(target);
           if (!existing?.isDirectory()) mkdirSync(target, { mode: 0o700 });
-          dirModes.push([target, safeMode(record.mode)]);
+          dirModes.push([target, mode(record.mode)]);
           break;
         }
         case 'file': {
-          const bad = await copyBlobTo(blobs, record.blob, target, record.mode, tag);
+          const bad = await copyBlobTo(blobs, record.blob, target, mode(record.mode), tag);
           if (bad) return fail(bad);
           break;
         }
@@ -173,45 +191,77 @@ export async function restoreOutputs(
         }
       }
     }
-    for (const [dir, mode] of dirModes.reverse()) chmodSync(dir, mode);
+    for (const [dir, dirMode] of dirModes.reverse()) chmodSync(dir, dirMode);
   } catch (err) {
     return fail({ reason: 'failed', detail: (err as Error).message });
   }
   return ok(undefined);
 }
 
-// The first record that may not be written: outside the declared outputs,
-// beneath a recorded symlink (a capture never follows one, so such a
-// manifest was forged), or under a directory of the tree that resolves
-// outside it.
-function findUnsafeRecord(
-  root: string,
-  cwd: string,
-  declared: readonly string[],
-  records: readonly OutputRecord[],
-): string | undefined {
-  const symlinks = new Set(records.filter((r) => r.type === 'symlink').map((r) => r.path));
-  for (const record of records) {
-    if (!isSafeOutputPath(record.path, declared)) return record.path;
-    const parts = record.path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      if (symlinks.has(parts.slice(0, i).join('/'))) return record.path;
-    }
-    if (!resolvesInside(root, dirname(join(cwd, record.path)))) return record.path;
-  }
-  return undefined;
+// A record and where it goes: its folder (components below the working
+// directory, every one a directory once the entry is in place) and name.
+interface Placed {
+  record: OutputRecord;
+  parent: string[];
+  name: string;
 }
 
-// Whether the nearest existing ancestor of `path` (or path itself) resolves
-// inside `root`. A dangling or looping symlink does not.
-function resolvesInside(root: string, path: string): boolean {
-  let existing = path;
-  while (lstatOrNull(existing) === null) existing = dirname(existing);
-  try {
-    return isInside(root, realpathSync(existing));
-  } catch {
-    return false;
+// Judges every record before anything is written, as the tree will be with
+// the entry in place (TreeView): each must be inside the declared outputs;
+// its folder must resolve inside the working directory, through the links
+// of the tree (an output path may go through one that stays inside); no
+// record may sit beneath a link or a file of the entry (a capture never
+// follows one, so such a manifest was forged), or at a place another
+// record takes. With `confineLinks`, each link of the entry must resolve
+// inside the working directory once all are in place.
+function placeRecords(root: string, declared: readonly string[], records: readonly OutputRecord[], confineLinks: boolean): Result<Placed[], RestoreProblem> {
+  const unsafe = (record: OutputRecord, detail?: string) => fail<RestoreProblem>({ reason: 'unsafe', path: record.path, ...(detail ? { detail } : {}) });
+  const view = new TreeView(root);
+  const placed: Placed[] = [];
+  const taken = new Map<string, OutputRecord>();
+  for (const record of records) {
+    if (!isSafeOutputPath(record.path, declared)) return unsafe(record);
+    const parts = record.path.split('/');
+    const name = parts.pop()!;
+    const folder = view.resolve([], parts.join('/'), true);
+    if (!folder.ok) return unsafe(record, `has a folder that ${folder.why === 'loops' ? 'is a loop of symlinks' : 'leads out of the working directory'}`);
+    // (beneath a link or a file of the entry: a capture never writes there)
+    const beneath = folder.at.map((_, i) => taken.get(folder.at.slice(0, i + 1).join('/'))).find((r) => r !== undefined && r.type !== 'dir');
+    if (beneath !== undefined) return unsafe(record, `lies beneath the entry's ${beneath.type} '${beneath.path}'`);
+    if (folder.viaEntry) return unsafe(record, 'lies beneath a symlink of the entry');
+    const folderNode = folder.at.length === 0 ? null : view.lookup(folder.at);
+    if (folderNode !== null && folderNode.type !== 'dir') return unsafe(record, 'has a folder that is not a directory');
+    const at = [...folder.at, name].join('/');
+    if (taken.has(at)) return unsafe(record, `goes where the entry's '${taken.get(at)!.path}' goes too`);
+    taken.set(at, record);
+    view.place(at, record);
+    placed.push({ record, parent: folder.at, name });
   }
+  if (confineLinks) {
+    for (const { record, parent } of placed) {
+      if (record.type !== 'symlink') continue;
+      const leads = view.resolve(parent, record.target, true);
+      if (!leads.ok) {
+        return unsafe(record, `is a symlink to '${record.target}', which ${leads.why === 'loops' ? 'is a loop of symlinks' : 'leads out of the working directory'}`);
+      }
+    }
+  }
+  return ok(placed);
+}
+
+// The folder `parts` below `root`, reached one component at a time: each
+// one that exists must be a real directory (a link there would mean the
+// tree changed since it was judged), and each missing one is made. Null if
+// one is not a directory.
+function reachFolder(root: string, parts: readonly string[]): string | null {
+  let path = root;
+  for (const part of parts) {
+    path = join(path, part);
+    const st = lstatOrNull(path);
+    if (st === null) mkdirSync(path, { mode: 0o755 });
+    else if (!st.isDirectory()) return null;
+  }
+  return path;
 }
 
 function isInside(root: string, real: string): boolean {

@@ -26,8 +26,9 @@ export type ReplayResult =
   | { ok: false; reason: 'bad-during-output'; hash: BlobHash; detail: string }
   // our stdout or stderr was closed by the reader
   | { ok: false; reason: 'closed' }
-  // the manifest names an output path outside the declared outputs or the tree
-  | { ok: false; reason: 'unsafe-output'; path: string }
+  // the manifest names an output path outside the declared outputs or the
+  // tree, or a link that leads out of it (`detail` says which, when it can)
+  | { ok: false; reason: 'unsafe-output'; path: string; detail: string | null }
   // an output could not be restored (a directory where a file goes...)
   | { ok: false; reason: 'restore-failed'; detail: string };
 
@@ -51,18 +52,17 @@ class BadBlob extends Error {
 // Replays an entry whose blobs are open: restores its output files first
 // (so that a bad blob among them is found before any byte reaches stdout),
 // then writes its stdout and stderr back. `tag` makes temp names unique.
-export async function replayEntry(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string): Promise<ReplayResult> {
-  return replayOpened(blobs, manifest, sinks, cwd, tag);
-}
-
-async function replayOpened(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string): Promise<ReplayResult> {
+// An entry that came from a remote (see Manifest.origin) is restored with
+// its links confined to the working directory and its modes under `umask`.
+export async function replayEntry(blobs: BlobFiles, manifest: Manifest, sinks: ReplaySinks, cwd: string, tag: string, umask: () => number): Promise<ReplayResult> {
   if (manifest.outputs.length > 0) {
-    const restored = await restoreOutputs(blobs, cwd, manifest.material.kind === 'command' ? manifest.material.outputs : [], manifest.outputs, tag);
+    const trust = manifest.origin === undefined ? undefined : { confineLinks: true, modeMask: umask() };
+    const restored = await restoreOutputs(blobs, cwd, manifest.material.kind === 'command' ? manifest.material.outputs : [], manifest.outputs, tag, trust);
     if (!restored.ok) {
       const problem = restored.error;
       switch (problem.reason) {
         case 'unsafe':
-          return { ok: false, reason: 'unsafe-output', path: problem.path };
+          return { ok: false, reason: 'unsafe-output', path: problem.path, detail: problem.detail ?? null };
         case 'bad-blob':
           return { ok: false, reason: 'bad-before-output', hash: problem.hash, detail: problem.detail };
         case 'failed':

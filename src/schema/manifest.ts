@@ -38,6 +38,11 @@ export interface Manifest {
   outputs: OutputRecord[];
   // fingerprints of the watched sources, taken just before the run
   validators: Fingerprint[];
+  // The remote it was pulled from (its label), on an entry copied from one:
+  // its links are judged and its modes masked again at every restore, as
+  // they were when it came (see restoreOutputs). Absent on an entry
+  // recorded here.
+  origin?: string;
 }
 
 // Why a manifest cannot be used. `garbled` is damage: the entry may be
@@ -78,6 +83,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
     return garbled('outputs');
   }
   if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
+  if (value.origin !== undefined && typeof value.origin !== 'string') return garbled('origin');
   return ok(value as unknown as Manifest);
 }
 

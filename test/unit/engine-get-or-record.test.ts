@@ -158,7 +158,7 @@ async function makeCall(world: World, overrides: Partial<Call> = {}, policy = ['
   if (!zone.ok) throw new Error(zone.error);
   const policies = await parsePolicies(policy, zone.value);
   if (!policies.ok) throw new Error(policies.error);
-  const host: Host = { hostname: 'test', pid: 4242, uid: null, wallNow: () => Date.now(), elapsedMs: () => 5, isRunning: () => true };
+  const host: Host = { hostname: 'test', pid: 4242, uid: null, umask: () => 0o022, wallNow: () => Date.now(), elapsedMs: () => 5, isRunning: () => true };
   return {
     key: KEY,
     material: MATERIAL,

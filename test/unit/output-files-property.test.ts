@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -101,6 +102,23 @@ const linkTarget = fc.oneof(
   fc.constantFrom('../outside', '../../outside/dir', '@outside', '@outside/secret.txt', '/', '..', '.', 'a', 'out/sub', 'nowhere'),
   fc.string({ maxLength: 8 }),
 );
+
+// Link targets built from the steps that defeat a textual check: links to
+// links, '..' after a link, chains through a link to '.'.
+const chainTarget = fc
+  .array(fc.constantFrom('..', '.', 'a', 'b', 'sub', 'c', 'd', 'x'), { minLength: 1, maxLength: 8 })
+  .map((parts) => parts.join('/'));
+
+// Where the kernel resolves each path, links followed, a missing tail taken
+// as folders (GNU realpath -m): an oracle outside the code under test. A
+// link that grows without end (b -> b/x) keeps realpath -m going: such a
+// path (a timeout) has no place, and is left out (null).
+function kernelResolve(paths: string[]): Array<string | null> {
+  return paths.map((path) => {
+    const r = spawnSync('realpath', ['-m', '--', path], { encoding: 'utf8', timeout: 2000 });
+    return r.status === 0 ? r.stdout.replace(/\n$/, '') : null;
+  });
+}
 
 interface RawRecord {
   path: string;
@@ -252,6 +270,40 @@ describe('restoreOutputs on random output records', () => {
         return restoreAndCheck(records, mode, random);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  // A remote entry: whatever it holds and whatever the tree holds, once it
+  // is restored every link it made resolves inside the working directory,
+  // as the kernel resolves it (realpath -m: links followed, a missing tail
+  // taken as folders to be made), and no mode carries a bit of the mask.
+  it('leaves no link of a remote entry that resolves outside, and no mode outside the umask', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(rawRecord, { maxLength: 2 }),
+        fc.array(fc.record({ path: fc.constantFrom('out/a', 'out/b', 'out/sub/c', 'out/sub/d'), target: chainTarget }), { minLength: 1, maxLength: 4 }),
+        existing,
+        async (records, links, tree) => {
+          prepareWorkingDirectory(tree);
+          const all: RawRecord[] = [...records, ...links.map((l) => ({ path: l.path, type: 'symlink' as const, mode: 0, blob: 0, target: l.target }))];
+          const before = snapshot();
+          const result = await restoreOutputs(blobSource, wd, ['out'], all.map(toRecord), 'test', { confineLinks: true, modeMask: 0o022 });
+          expect(snapshot()).toEqual(before);
+          if (!result.ok) return true;
+          const made = all.filter((r) => r.type === 'symlink' && lstatOrNull(join(wd, r.path))?.isSymbolicLink());
+          const real = realpathSync(wd);
+          for (const [i, resolved] of kernelResolve(made.map((r) => join(wd, r.path))).entries()) {
+            if (resolved === null) continue;
+            expect(resolved === real || resolved.startsWith(`${real}/`), `${made[i]!.path} -> ${made[i]!.target} resolves to ${resolved}`).toBe(true);
+          }
+          for (const r of all.filter((r) => r.type !== 'symlink')) {
+            const st = lstatOrNull(join(wd, r.path));
+            if (st !== null && !st.isSymbolicLink()) expect(st.mode & 0o6022).toBe(0);
+          }
+          return true;
+        },
+      ),
+      { numRuns: 300, seed: 26 },
     );
   });
 

@@ -76,7 +76,7 @@ async function openStore(url = redis.url(), options: { readOnly?: boolean; timeo
 }
 
 const TIMING = leaseTiming(LEASE_MS, 60_000);
-const ME: Host = { hostname: 'test-host', pid: process.pid, uid: null, wallNow: () => Date.now(), elapsedMs: () => 0, isRunning: () => true };
+const ME: Host = { hostname: 'test-host', pid: process.pid, uid: null, umask: () => 0o022, wallNow: () => Date.now(), elapsedMs: () => 0, isRunning: () => true };
 
 // What a lock taker was told while it waited.
 interface Told {

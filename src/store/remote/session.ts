@@ -10,6 +10,7 @@ import { sameKeyMaterial } from '../../schema/key.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { symlinkLeaves } from '../../schema/output-record.js';
+import { MANIFEST_LIMITS, parseDocument } from '../../json-document.js';
 import type { LocalStore } from '../local/local-store.js';
 import type { SharedTier } from '../../engine/tiers.js';
 import { openRemote } from './registry.js';
@@ -46,10 +47,11 @@ export class RemoteSession implements SharedTier {
     return this.spec.readOnly;
   }
 
-  // The remote's entry for a key, if it is one this call may use: it parses,
-  // its signature verifies (with a signing key), it is this version's
-  // format, its key material is this call's, and it plants no symlink that
-  // leads out of the working directory. Otherwise null, with a line why.
+  // The remote's entry for a key, if it is one this call may use: it parses
+  // within the bounds of a document, its signature verifies (with a signing
+  // key), it is this version's format, and its key material is this
+  // call's. Otherwise null, with a line why. Its output paths and links are
+  // judged when it is restored (restoreOutputs), against the tree.
   async fetchEntry(key: CacheKey, material: KeyMaterial): Promise<Manifest | null> {
     return this.guard(null, async (remote) => {
       const bytes = await remote.getManifest(key);
@@ -80,13 +82,10 @@ export class RemoteSession implements SharedTier {
       }
       const manifest = checked.value;
       this.keepInlined(manifest);
-      // Another machine's entry may not plant a link that leads out of the
-      // working directory: the next real run would write through it.
-      for (const o of manifest.outputs) {
-        if (o.type === 'symlink' && symlinkLeaves(o.path, o.target)) {
-          return ignore(`its output '${o.path}' is a symlink to '${o.target}', outside the working directory`);
-        }
-      }
+      // Another machine's entry may plant no link that leads out of the
+      // working directory, and its modes pass through the umask: a restore
+      // judges both, with the tree in front of it, whenever it sees this.
+      manifest.origin = remote.label;
       return manifest;
     });
   }
@@ -246,12 +245,11 @@ const UNTRUSTED = {
   'bad-signature': 'its signature does not verify',
 } as const;
 
+// A manifest's text as a value, bounded in length and depth (see
+// json-document.ts); undefined if it is not a document within the bounds.
 function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseDocument(text, MANIFEST_LIMITS);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 // The last byte of the command's output (of whichever stream wrote last),
