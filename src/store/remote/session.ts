@@ -57,12 +57,12 @@ export class RemoteSession implements SharedTier {
       const bytes = await remote.getManifest(key);
       if (bytes === null) return null;
       const ignore = (why: string, verbose = false) => {
-        if (verbose) this.reporter.info(`ignored an entry on ${remote.label}: ${why}`);
-        else this.reporter.warnOnce(`remote-bad:${key}`, `ignored an entry on ${remote.label}: ${why}`);
+        if (verbose) this.reporter.info(`ignored an entry on ${this.spec.label}: ${why}`);
+        else this.reporter.warnOnce(`remote-bad:${key}`, `ignored an entry on ${this.spec.label}: ${why}`);
         return null;
       };
       const garbled = () => {
-        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a garbled manifest on ${remote.label}`);
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a garbled manifest on ${this.spec.label}`);
         return null;
       };
       const raw = bytes.toString('utf8');
@@ -77,7 +77,7 @@ export class RemoteSession implements SharedTier {
       const checked = validateManifest(parsed);
       if (!checked.ok && checked.error.reason === 'foreign') return ignore(checked.error.detail, true);
       if (!checked.ok || checked.value.key !== key || !sameKeyMaterial(checked.value.material, material)) {
-        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${remote.label} that does not match this command`);
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${this.spec.label} that does not match this command`);
         return null;
       }
       const manifest = checked.value;
@@ -85,7 +85,7 @@ export class RemoteSession implements SharedTier {
       // Another machine's entry may plant no link that leads out of the
       // working directory, and its modes pass through the umask: a restore
       // judges both, with the tree in front of it, whenever it sees this.
-      manifest.origin = remote.label;
+      manifest.origin = this.spec.label;
       return manifest;
     });
   }
@@ -97,7 +97,7 @@ export class RemoteSession implements SharedTier {
     const { local } = this;
     return this.guard(false, async (remote) => {
       const wanted = blobsOf(manifest).filter((blob) => !hasLocalBlob(local, blob.hash, blob.size));
-      const progress = this.reporter.transfer?.('downloading', `from ${remote.label}`, sum(wanted));
+      const progress = this.reporter.transfer?.('downloading', `from ${this.spec.label}`, sum(wanted));
       let done = 0;
       try {
         for (const blob of wanted) {
@@ -111,7 +111,7 @@ export class RemoteSession implements SharedTier {
           if (problem !== null) {
             this.badBlobs.add(blob.hash);
             local.discardSpares();
-            this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${remote.label}: ${problem}`);
+            this.reporter.warnOnce(`remote-bad:${manifest.key}`, `ignored an entry on ${this.spec.label}: ${problem}`);
             return false;
           }
           done += blob.size;
@@ -139,7 +139,7 @@ export class RemoteSession implements SharedTier {
       for (const blob of blobsOf(manifest)) {
         if (this.badBlobs.has(blob.hash) || !(await remote.hasBlob(blob.hash))) wanted.push(blob);
       }
-      const progress = this.reporter.transfer?.('uploading', `to ${remote.label}`, sum(wanted), {
+      const progress = this.reporter.transfer?.('uploading', `to ${this.spec.label}`, sum(wanted), {
         afterPartialLine: () => {
           const last = lastOutputByte(local, manifest);
           return last !== null && last !== 0x0a;
