@@ -136,3 +136,43 @@ export function deadlineSignal(budgetMs: number): { signal: AbortSignal; done():
   const deadline = armDeadline(budgetMs, () => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')));
   return { signal: controller.signal, done: () => deadline.cancel() };
 }
+
+// Gives up on a transfer that stalls: every `windowMs` of this process's
+// running time (a stall of its own loop is not the sender's), at least
+// `minBytes` must have moved, or what was left of the transfer if that is
+// less; otherwise `onStall` is called, once. A sender that drips a byte a
+// second, or stops, is found out within one window, whatever size it
+// claimed. `stop` ends the watch.
+export function watchProgress(
+  windowMs: number,
+  minBytes: number,
+  totalBytes: number,
+  onStall: (movedInWindow: number, wanted: number) => void,
+): { moved(bytes: number): void; stop(): void } {
+  let moved = 0;
+  let atWindowStart = 0;
+  let deadline: Deadline | null = null;
+  const arm = () => {
+    deadline = armDeadline(windowMs, () => {
+      const inWindow = moved - atWindowStart;
+      const wanted = Math.min(minBytes, Math.max(1, totalBytes - atWindowStart));
+      if (inWindow < wanted) {
+        deadline = null;
+        onStall(inWindow, wanted);
+        return;
+      }
+      atWindowStart = moved;
+      arm();
+    });
+  };
+  arm();
+  return {
+    moved(bytes: number) {
+      moved += bytes;
+    },
+    stop() {
+      deadline?.cancel();
+      deadline = null;
+    },
+  };
+}

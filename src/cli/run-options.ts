@@ -131,6 +131,8 @@ export type RunOptions = {
 } & {
   // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
   maxSize: string;
+  // the largest entry the remote hands over (DCACHE_MAX_ENTRY_SIZE or a config file)
+  maxEntrySize: string;
   // DCACHE_SIGNING_KEY_FILE or the config's signingKeyFile
   signingKeyFile: string | null;
 };
@@ -145,7 +147,11 @@ export function flagsOf(spec: OptionSpec): string {
 // default (a list is empty, a flag off, a --no-x on).
 export function toRunOptions(parsed: RunCliOptions, settings: Settings): RunOptions {
   const given = parsed as Record<string, unknown>;
-  const options: Record<string, unknown> = { maxSize: settings.maxSize.value, signingKeyFile: settings.signingKeyFile.value };
+  const options: Record<string, unknown> = {
+    maxSize: settings.maxSize.value,
+    maxEntrySize: settings.maxEntrySize.value,
+    signingKeyFile: settings.signingKeyFile.value,
+  };
   for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
     let value = given[spec.key];
     if (value === undefined && spec.setting !== undefined) value = settings[spec.setting].value ?? undefined;

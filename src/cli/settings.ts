@@ -16,7 +16,7 @@ import { fail, ok } from '../errors.js';
 // command-line flag, an environment variable, the project file, the user
 // file, the built-in default.
 
-export const SETTING_NAMES = ['policy', 'tz', 'key', 'dir', 'remote', 'maxSize', 'signingKeyFile', 'staleWhileRevalidate'] as const;
+export const SETTING_NAMES = ['policy', 'tz', 'key', 'dir', 'remote', 'maxSize', 'maxEntrySize', 'signingKeyFile', 'staleWhileRevalidate'] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 export interface Setting<T> {
@@ -33,13 +33,15 @@ export interface Settings {
   dir: Setting<string>;
   remote: Setting<string | null>;
   maxSize: Setting<string>;
+  // the largest entry taken from (or given to) the remote, as a size
+  maxEntrySize: Setting<string>;
   // a file holding the key(s) that sign and verify entries on the remote
   signingKeyFile: Setting<string | null>;
   // --stale-while-revalidate's default (a duration), from a config file
   staleWhileRevalidate: Setting<string | null>;
 }
 
-type FileValues = Partial<{ policy: string[]; tz: string; key: string; dir: string; remote: string; maxSize: string; signingKeyFile: string; staleWhileRevalidate: string }>;
+type FileValues = Partial<{ policy: string[]; tz: string; key: string; dir: string; remote: string; maxSize: string; maxEntrySize: string; signingKeyFile: string; staleWhileRevalidate: string }>;
 
 export const PROJECT_FILE = '.dcache.json';
 
@@ -93,6 +95,7 @@ export function loadSettings(cwd: string, env: NodeJS.ProcessEnv, home: string):
         fromFiles('dir') ?? { value: defaultCacheDir(cwd, env, home), source: 'default' },
       remote: fromEnv('DCACHE_REMOTE') ?? fromFiles('remote') ?? DEFAULTS.remote,
       maxSize: fromEnv('DCACHE_MAX_SIZE') ?? fromFiles('maxSize') ?? DEFAULTS.maxSize,
+      maxEntrySize: fromEnv('DCACHE_MAX_ENTRY_SIZE') ?? fromFiles('maxEntrySize') ?? DEFAULTS.maxEntrySize,
       signingKeyFile: (env.DCACHE_SIGNING_KEY_FILE
         ? { value: resolve(cwd, env.DCACHE_SIGNING_KEY_FILE), source: 'env DCACHE_SIGNING_KEY_FILE' }
         : null) ??
@@ -108,6 +111,7 @@ const DEFAULTS = {
   key: { value: null, source: 'default' },
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },
+  maxEntrySize: { value: '4G', source: 'default' },
   signingKeyFile: { value: null, source: 'default' },
   staleWhileRevalidate: { value: null, source: 'default' },
 } as const;
@@ -152,6 +156,7 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
       case 'key':
       case 'remote':
       case 'maxSize':
+      case 'maxEntrySize':
       case 'staleWhileRevalidate':
         if (typeof value !== 'string') problems.push(`${path}: "${name}" must be a string`);
         else values[name] = value;
@@ -180,7 +185,7 @@ export async function checkSettings(given: Settings): Promise<{ settings: Settin
   const problems: string[] = [];
   const blame = (setting: Setting<unknown>, name: string, error: string) =>
     `${setting.source.startsWith('env ') ? setting.source.slice(4) : `${setting.source}: "${name}"`}: ${error.replace(/^--[\w-]+ /, '')}`;
-  const { policy, tz, remote, maxSize } = settings;
+  const { policy, tz, remote } = settings;
   let zone = LOCAL_ZONE;
   if (tz.value !== null) {
     const parsed = parseZone(tz.value);
@@ -213,10 +218,12 @@ export async function checkSettings(given: Settings): Promise<{ settings: Settin
       settings.staleWhileRevalidate = DEFAULTS.staleWhileRevalidate;
     }
   }
-  const size = parseSize(maxSize.value);
-  if (!size.ok) {
-    problems.push(blame(maxSize, 'maxSize', size.error));
-    settings.maxSize = DEFAULTS.maxSize;
+  for (const name of ['maxSize', 'maxEntrySize'] as const) {
+    const size = parseSize(settings[name].value);
+    if (!size.ok) {
+      problems.push(blame(settings[name], name, size.error));
+      settings[name] = DEFAULTS[name];
+    }
   }
   return { settings, problems };
 }

@@ -12,7 +12,7 @@ import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
-import type { RemoteSpec } from '../store/remote/remote-store.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, type RemoteSpec } from '../store/remote/remote-store.js';
 import { loadSigningKeys, type SigningKeys } from '../store/remote/signing.js';
 import type { Host } from './host.js';
 import type { EntryStore } from './tiers.js';
@@ -73,6 +73,8 @@ export interface CallOptions {
   remoteReadOnly: boolean;
   remoteTimeout: string | undefined;
   maxSize: string;
+  // the largest entry the remote hands over; 4G when not given
+  maxEntrySize?: string;
   signingKeyFile: string | null;
   force: boolean;
   cacheFailures: boolean;
@@ -116,7 +118,7 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
   if (!dir.ok) return dir;
   const watch = parseWatch(options.watch, options.watchCmd, options.watchTimeout);
   if (!watch.ok) return watch;
-  const remote = parseRemoteOptions(options);
+  const remote = parseRemoteOptions(options, ctx.env);
   if (!remote.ok) return remote;
 
   let staleWhileRevalidateMs: number | null = null;
@@ -127,6 +129,8 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
   }
   const lease = leaseTimingFromEnv(ctx.env);
   const warnings = [...lease.problems];
+  const stallProblem = stallWindowFromEnv(ctx.env).problem;
+  if (stallProblem !== null) warnings.push(stallProblem);
   const badTz = options.tz === undefined ? unknownEnvZone(ctx.env) : null;
   if (badTz !== null) warnings.push(`TZ '${badTz}' is not a time zone dcache knows; calendar policies use UTC`);
   // A bad signing key turns the remote off: accepting unsigned entries
@@ -197,8 +201,22 @@ function unknownEnvZone(env: NodeJS.ProcessEnv): string | null {
   return parseZone(tz).ok ? null : tz;
 }
 
-function parseRemoteOptions(options: CallOptions): Result<RemoteSpec | null, string> {
+// DCACHE_REMOTE_STALL_WINDOW, or the default, with what was wrong with it.
+function stallWindowFromEnv(env: NodeJS.ProcessEnv): { ms: number; problem: string | null } {
+  const text = env.DCACHE_REMOTE_STALL_WINDOW;
+  if (text === undefined || text === '') return { ms: DEFAULT_STALL_MS, problem: null };
+  const parsed = parseDuration(text);
+  return parsed.ok ? { ms: parsed.value, problem: null } : { ms: DEFAULT_STALL_MS, problem: `DCACHE_REMOTE_STALL_WINDOW ${parsed.error}; using the default` };
+}
+
+// The remote of a call, with its timers and limits: --remote-timeout, the
+// maxEntrySize setting (checked with the settings: a bad one is the
+// default), and DCACHE_REMOTE_STALL_WINDOW (for tests and odd links; a bad
+// one is the default too).
+function parseRemoteOptions(options: CallOptions, env: NodeJS.ProcessEnv): Result<RemoteSpec | null, string> {
   const url = options.remote;
+  const maxEntry = parseSize(options.maxEntrySize ?? '');
+  const limits = { maxEntryBytes: maxEntry.ok ? maxEntry.value : DEFAULT_MAX_ENTRY_BYTES, stallMs: stallWindowFromEnv(env).ms };
   let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
   if (options.remoteTimeout !== undefined) {
     const parsed = parseDuration(options.remoteTimeout);
@@ -207,5 +225,5 @@ function parseRemoteOptions(options: CallOptions): Result<RemoteSpec | null, str
     timeoutMs = parsed.value;
   }
   if (url === undefined) return ok(null);
-  return parseRemote(url, options.remoteReadOnly, timeoutMs);
+  return parseRemote(url, options.remoteReadOnly, timeoutMs, limits);
 }

@@ -1,8 +1,10 @@
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { listFiles, manifests, onlyEntry } from '../support/cache-files.js';
-import { describe, expect, it } from '../support/fixture.js';
+import type { ServerResponse } from 'node:http';
+import { listFiles, manifests, onlyEntry, type StoredEntry } from '../support/cache-files.js';
+import { afterAll, beforeAll, describe, expect, it } from '../support/fixture.js';
+import { TestServer } from '../support/servers/test-server.js';
 import { machine } from '../support/machines.js';
 import { CRASH, dcacheLines, plain } from '../support/messages.js';
 import { dcacheWithin, type Sandbox } from '../support/sandbox.js';
@@ -164,5 +166,108 @@ describe('a cache directory that cannot be made', () => {
       expect(r.signal).toBeNull();
       expect(r.stderr).not.toMatch(CRASH);
     }
+  });
+});
+
+describe('a remote that claims a large blob, drips it or sends it slowly', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await TestServer.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  // Records on machine A into a shared directory, then serves that entry
+  // over HTTP: the manifest as `change` leaves it, each blob as `sendBlob`
+  // sends it. What is not a GET is refused (B's remote is read-only).
+  function serveEntry(box: Sandbox, body: string, change: (m: StoredEntry) => void, sendBlob: (bytes: Buffer, res: ServerResponse) => void) {
+    const script = box.counter('fetch.sh', body);
+    expect(machine(box, 'a').run(['run', '--remote', remote(box), '--', script.path]).code).toBe(0);
+    const entry = onlyEntry(box.path('team-cache'));
+    delete entry.inline;
+    change(entry);
+    server.reset();
+    server.handle((req, res) => {
+      const url = req.url ?? '';
+      if (req.method === 'GET' && url === `/cache/entries/${entry.key}.json`) {
+        res.writeHead(200);
+        res.end(JSON.stringify(entry));
+      } else if (req.method === 'GET' && url.startsWith('/cache/blobs/')) {
+        const hash = url.slice('/cache/blobs/'.length);
+        sendBlob(readFileSync(box.path('team-cache', 'blobs', hash.slice(0, 2), hash)), res);
+      } else {
+        req.resume();
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    const args = ['run', '--remote', `${server.url('/cache')}?mode=ro`, '--', script.path];
+    return { script, b: (env: NodeJS.ProcessEnv = {}, ...options: string[]) => machine(box, 'b').start([...args.slice(0, 1), ...options, ...args.slice(1)], env).done };
+  }
+
+  // The headers at once, then one byte a second, for as long as the connection lasts.
+  const drip = (bytes: Buffer, res: ServerResponse) => {
+    res.writeHead(200);
+    res.flushHeaders();
+    let at = 0;
+    const timer = setInterval(() => res.write(bytes.subarray(at, ++at)), 1000);
+    res.on('close', () => clearInterval(timer));
+  };
+
+  it('refuses, before any download, an entry that claims more than the largest entry taken (4 GiB by default)', async ({ box }) => {
+    const { script, b } = serveEntry(box, 'echo fetched', (m) => (m.stdout!.size = 10 * 2 ** 30), drip);
+    const r = await b();
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('fetched\n');
+    expect(script.runs()).toBe(2);
+    expect(plain(r.stderr)).toMatch(/^dcache: ignored an entry on http:\/\/127\.0\.0\.1:\d+\/cache: its blobs total 10 GiB, over the 4\.0 GiB an entry may have \(DCACHE_MAX_ENTRY_SIZE\)\n$/);
+    expect(server.seen.filter((s) => s.url.startsWith('/cache/blobs/'))).toEqual([]);
+  });
+
+  it('gives up a blob that drips, within the stall window, whatever size its entry claims', async ({ box }) => {
+    const { script, b } = serveEntry(box, 'echo fetched', (m) => (m.stdout!.size = 10 * 2 ** 30), drip);
+    const r = await b({ DCACHE_MAX_ENTRY_SIZE: '20G', DCACHE_REMOTE_STALL_WINDOW: '2s' });
+    // (a 10 GiB claim held a reader 10,242 s: the deadline grew with the claimed size)
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('fetched\n');
+    expect(script.runs()).toBe(2);
+    expect(plain(r.stderr)).toMatch(
+      /^dcache: the remote cache http:\/\/127\.0\.0\.1:\d+\/cache failed \(.*GET blobs\/[0-9a-f]{64} stalled: [0-3] bytes? in 2 s, where 64 KiB must move in 2 s\); going on without it\n$/,
+    );
+  });
+
+  it('gives up a small blob that drips too (less than the stall window asks for, but not all of it)', async ({ box }) => {
+    const { script, b } = serveEntry(box, 'echo fetched', () => {}, drip);
+    const r = await b({ DCACHE_REMOTE_STALL_WINDOW: '1s' });
+    expect(r.code).toBe(0);
+    expect(script.runs()).toBe(2);
+    expect(plain(r.stderr)).toMatch(/GET blobs\/[0-9a-f]{64} stalled: [0-2] bytes? in 1 s, where 8 B must move in 1 s/);
+  });
+
+  it('takes a blob that comes slowly but steadily, and says with -v what it downloads', async ({ box }) => {
+    // 256 KiB in pieces of 32 KiB every 300 ms: about 107 KiB/s, through
+    // stall windows of 1 s (and within a total deadline of 10 s, plus a
+    // second per MiB)
+    const { script, b } = serveEntry(box, 'head -c 262144 /dev/zero | tr "\\0" x', () => {}, (bytes, res) => {
+      res.writeHead(200, { 'content-length': String(bytes.length) });
+      let at = 0;
+      const timer = setInterval(() => {
+        res.write(bytes.subarray(at, (at += 32 << 10)));
+        if (at >= bytes.length) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 300);
+      res.on('close', () => clearInterval(timer));
+    });
+    const r = await b({ DCACHE_REMOTE_STALL_WINDOW: '1s' }, '-v', '--remote-timeout', '10s');
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(262144);
+    expect(script.runs()).toBe(1);
+    const lines = dcacheLines(plain(r.stderr));
+    expect(lines[0]).toMatch(/^dcache: downloading a blob of 256 KiB from http:\/\/127\.0\.0\.1:\d+\/cache$/);
+    expect(lines[1]).toMatch(/^dcache: hit on the remote cache/);
   });
 });

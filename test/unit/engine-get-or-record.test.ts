@@ -171,7 +171,7 @@ async function makeCall(world: World, overrides: Partial<Call> = {}, policy = ['
     clock: () => world.clock.now,
     host,
     store: world.store,
-    remote: world.shared ? ({ kind: 'fake', url: new URL('fake://team'), label: 'fake://team', readOnly: false, timeoutMs: 1000 } satisfies RemoteSpec) : null,
+    remote: world.shared ? ({ kind: 'fake', url: new URL('fake://team'), label: 'fake://team', readOnly: false, timeoutMs: 1000, stallMs: 5000, maxEntryBytes: 2 ** 32 } satisfies RemoteSpec) : null,
     signing: null,
     lease: leaseTiming(200),
     force: false,

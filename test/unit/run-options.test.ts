@@ -80,6 +80,7 @@ const DEFAULTS: Settings = {
   dir: { value: '/home/ada/.cache/dcache', source: 'default' },
   remote: { value: null, source: 'default' },
   maxSize: { value: '10G', source: 'default' },
+  maxEntrySize: { value: '4G', source: 'default' },
   signingKeyFile: { value: null, source: 'default' },
   staleWhileRevalidate: { value: null, source: 'default' },
 };

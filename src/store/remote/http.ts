@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { countingReads, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -22,11 +22,13 @@ export class HttpRemote implements RemoteStore {
   private readonly base: URL;
   private readonly headers: Record<string, string> = {};
   private readonly timeoutMs: number;
+  private readonly stallMs: number;
 
   constructor(spec: RemoteSpec, token: string | undefined) {
     this.label = spec.label;
     this.readOnly = spec.readOnly;
     this.timeoutMs = spec.timeoutMs;
+    this.stallMs = spec.stallMs;
     const base = new URL(spec.url.toString());
     if (base.username || base.password) {
       const credentials = `${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`;
@@ -53,7 +55,7 @@ export class HttpRemote implements RemoteStore {
   // `size`, when known, sets the deadline; without it a blob gets the time
   // of the largest manifest.
   getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean> {
-    return this.download(`blobs/${hash}`, transferBudgetMs(this.timeoutMs, size ?? MAX_MANIFEST_BYTES), write);
+    return this.download(`blobs/${hash}`, transferBudgetMs(this.timeoutMs, size ?? MAX_MANIFEST_BYTES), write, size ?? MAX_MANIFEST_BYTES);
   }
 
   async hasBlob(hash: BlobHash): Promise<boolean> {
@@ -85,9 +87,12 @@ export class HttpRemote implements RemoteStore {
     if (this.readOnly) throw new Error(`${this.label} is read-only`);
   }
 
-  // GETs a path into `write` within `budgetMs`; false on 404.
-  private download(path: string, budgetMs: number, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    return this.withDeadline(`GET ${path}`, budgetMs, async (signal) => {
+  // GETs a path into `write` within `budgetMs`; false on 404. The body of
+  // a blob (`blobSize`) is also given up when it stalls (readBody).
+  private download(path: string, budgetMs: number, write: (chunk: Uint8Array) => Promise<void> | void, blobSize?: number): Promise<boolean> {
+    return this.withDeadline(`GET ${path}`, budgetMs, async (deadline) => {
+      const stall = new AbortController();
+      const signal = AbortSignal.any([deadline, stall.signal]);
       const response = await this.request('GET', path, signal);
       if (response.status === 404) {
         await response.body?.cancel().catch(() => {});
@@ -97,7 +102,9 @@ export class HttpRemote implements RemoteStore {
         await response.body?.cancel().catch(() => {});
         throw new RemoteError(`${this.label}: GET ${path} answered ${response.status}`);
       }
-      for await (const chunk of response.body ?? []) await write(chunk as Uint8Array);
+      const body = (response.body ?? []) as AsyncIterable<Uint8Array>;
+      if (blobSize === undefined) for await (const chunk of body) await write(chunk);
+      else await readBody(this.label, `GET ${path}`, this.stallMs, blobSize, body, () => stall.abort(), write);
       return true;
     });
   }

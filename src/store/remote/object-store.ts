@@ -10,7 +10,7 @@ import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../jso
 import type { Host } from '../../engine/host.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { countingReads, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,
 // az://container/prefix, reached with the clients and credentials of the
@@ -81,6 +81,7 @@ export class ObjectStoreRemote implements RemoteStore {
   // '' or ending in '/'
   private readonly prefix: string;
   private readonly timeoutMs: number;
+  private readonly stallMs: number;
   // renewals of leases not yet released, stopped by close()
   private readonly renewals = new Set<{ stop(): void }>();
   private closed = false;
@@ -93,6 +94,7 @@ export class ObjectStoreRemote implements RemoteStore {
     this.label = spec.label;
     this.readOnly = spec.readOnly;
     this.timeoutMs = spec.timeoutMs;
+    this.stallMs = spec.stallMs;
     this.bucket = address.bucket;
     this.prefix = address.key === '' || address.key.endsWith('/') ? address.key : `${address.key}/`;
   }
@@ -109,7 +111,7 @@ export class ObjectStoreRemote implements RemoteStore {
       const read = await this.store.read(this.bucket, this.prefix + name, signal);
       if (read === null) return false;
       try {
-        for await (const chunk of read.body) await write(chunk);
+        await readBody(this.label, `GET ${name}`, this.stallMs, size ?? MAX_MANIFEST_BYTES, read.body, () => read.cancel(), write);
       } finally {
         read.cancel();
       }

@@ -3,7 +3,7 @@ import { fail, ok } from '../../errors.js';
 import { redactUrl } from '../../redact.js';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../../engine/host.js';
-import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
 import { describeError } from '../../errors.js';
 
 // The kinds of shared cache this version knows, by URL scheme. Each is one
@@ -60,7 +60,12 @@ const SCHEMES = KINDS.flatMap((k) => k.schemes.map((s) => `${s}//`));
 
 // Checks a --remote / DCACHE_REMOTE URL up front. `?mode=ro` (or
 // --remote-read-only) makes it read-only.
-export function parseRemote(text: string, readOnlyFlag: boolean, timeoutMs: number): Result<RemoteSpec, string> {
+export function parseRemote(
+  text: string,
+  readOnlyFlag: boolean,
+  timeoutMs: number,
+  limits: Pick<RemoteSpec, 'stallMs' | 'maxEntryBytes'> = { stallMs: DEFAULT_STALL_MS, maxEntryBytes: DEFAULT_MAX_ENTRY_BYTES },
+): Result<RemoteSpec, string> {
   let url: URL;
   try {
     url = new URL(text);
@@ -76,7 +81,7 @@ export function parseRemote(text: string, readOnlyFlag: boolean, timeoutMs: numb
   if (mode !== null && mode !== 'ro' && mode !== 'rw') return fail(`--remote: mode=${mode} is not a mode; use mode=ro or mode=rw`);
   url.searchParams.delete('mode');
   const label = redactUrl(url.toString());
-  return ok({ kind: kind.kind, url, label, readOnly: readOnlyFlag || mode === 'ro', timeoutMs });
+  return ok({ kind: kind.kind, url, label, readOnly: readOnlyFlag || mode === 'ro', timeoutMs, ...limits });
 }
 
 // Connects to the remote a spec names; its client library loads only here.

@@ -1,5 +1,6 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { raceDeadline } from '../../deadline.js';
+import { raceDeadline, watchProgress } from '../../deadline.js';
+import { formatSize } from '../../size.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
 import type { Host } from '../../engine/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
@@ -17,7 +18,8 @@ export interface RemoteStore {
   // the manifest's bytes, or null if the remote has none for this key
   getManifest(key: CacheKey): Promise<Buffer | null>;
   // streams a blob to `write`, chunk by chunk, waiting on each; false if
-  // absent. `size` is what the manifest says, for the deadline.
+  // absent. `size` is what the manifest says, for the deadline. A transfer
+  // that stalls (see readBody) fails with a RemoteError.
   getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, size?: number): Promise<boolean>;
   hasBlob(hash: BlobHash): Promise<boolean>;
   // uploads the file at `path`, `size` bytes, as the blob `hash`; `sent`
@@ -79,6 +81,54 @@ export interface RemoteSpec {
   label: string;
   readOnly: boolean;
   timeoutMs: number;
+  // a blob's body must move STALL_BYTES every this long (DCACHE_REMOTE_STALL_WINDOW)
+  stallMs: number;
+  // entries whose blobs total more are neither downloaded nor shared
+  // (DCACHE_MAX_ENTRY_SIZE, maxEntrySize)
+  maxEntryBytes: number;
+}
+
+// What a blob's body must move in each stall window: a link of 13 KB/s
+// still moves blobs; a server that drips a byte a second, or stops, is
+// given up within one window, whatever size the manifest claims.
+export const STALL_BYTES = 64 << 10;
+export const DEFAULT_STALL_MS = 5_000;
+// The largest entry a remote hands over by default: a claimed size is
+// untrusted, and a reader should not spend an hour on one.
+export const DEFAULT_MAX_ENTRY_BYTES = 4 * 2 ** 30;
+
+// Reads a body to `write`, chunk by chunk, and gives up (a RemoteError
+// naming `what`) once it stalls: less than STALL_BYTES (or what was left)
+// in a window of `stallMs`. `cancel` aborts the request under the body.
+export async function readBody(
+  label: string,
+  what: string,
+  stallMs: number,
+  totalBytes: number,
+  body: AsyncIterable<Uint8Array>,
+  cancel: () => void,
+  write: (chunk: Uint8Array) => Promise<void> | void,
+): Promise<void> {
+  let stalled: string | null = null;
+  const watch = watchProgress(stallMs, STALL_BYTES, totalBytes, (moved, wanted) => {
+    const seconds = Math.round(stallMs / 100) / 10;
+    stalled = `${moved === 1 ? '1 byte' : `${moved} bytes`} in ${seconds} s, where ${wanted === 1 ? '1 byte' : formatSize(wanted)} must move in ${seconds} s`;
+    cancel();
+  });
+  try {
+    for await (const chunk of body) {
+      if (stalled !== null) break;
+      watch.moved(chunk.length);
+      await write(chunk);
+    }
+  } catch (err) {
+    if (stalled === null) throw err;
+  } finally {
+    watch.stop();
+  }
+  if (stalled !== null) {
+    throw new RemoteError(`${label}: ${what} stalled: ${stalled}`);
+  }
 }
 
 // The slowest transfer worth waiting for: a blob may take the timeout plus

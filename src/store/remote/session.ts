@@ -11,6 +11,7 @@ import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { symlinkLeaves } from '../../schema/output-record.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../json-document.js';
+import { formatSize } from '../../size.js';
 import type { LocalStore } from '../local/local-store.js';
 import type { SharedTier } from '../../engine/tiers.js';
 import { openRemote } from './registry.js';
@@ -81,6 +82,12 @@ export class RemoteSession implements SharedTier {
         return null;
       }
       const manifest = checked.value;
+      // a size the manifest claims is untrusted: one over the limit is not
+      // worth a download, however quickly the remote says it comes
+      const size = entrySize(manifest);
+      if (size > this.spec.maxEntryBytes) {
+        return ignore(`its blobs total ${formatSize(size)}, over the ${formatSize(this.spec.maxEntryBytes)} an entry may have (DCACHE_MAX_ENTRY_SIZE)`);
+      }
       this.keepInlined(manifest);
       // Another machine's entry may plant no link that leads out of the
       // working directory, and its modes pass through the umask: a restore
@@ -97,6 +104,8 @@ export class RemoteSession implements SharedTier {
     const { local } = this;
     return this.guard(false, async (remote) => {
       const wanted = blobsOf(manifest).filter((blob) => !hasLocalBlob(local, blob.hash, blob.size));
+      const asked = wanted.filter((blob) => !this.inlined.has(blob.hash));
+      if (asked.length > 0) this.reporter.info(`downloading ${asked.length === 1 ? 'a blob' : `${asked.length} blobs`} of ${formatSize(sum(asked))} from ${this.spec.label}`);
       const progress = this.reporter.transfer?.('downloading', `from ${this.spec.label}`, sum(wanted));
       let done = 0;
       try {
@@ -129,9 +138,13 @@ export class RemoteSession implements SharedTier {
   async share(manifest: Manifest): Promise<void> {
     const { local } = this;
     if (this.spec.readOnly) return;
-    // Other machines would refuse it (see fetchEntry): not worth the upload.
+    // Other machines would refuse it (see fetchEntry and restoreOutputs): not worth the upload.
     if (manifest.outputs.some((o) => o.type === 'symlink' && symlinkLeaves(o.path, o.target))) {
       this.reporter.info(`not shared with ${this.spec.label}: an output is a symlink that leads out of the working directory`);
+      return;
+    }
+    if (entrySize(manifest) > this.spec.maxEntryBytes) {
+      this.reporter.info(`not shared with ${this.spec.label}: its blobs total ${formatSize(entrySize(manifest))}, over the ${formatSize(this.spec.maxEntryBytes)} an entry may have (DCACHE_MAX_ENTRY_SIZE)`);
       return;
     }
     await this.guard(undefined, async (remote) => {
@@ -273,6 +286,10 @@ function readAt(path: string, position: number, length: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+function entrySize(manifest: Manifest): number {
+  return sum(blobsOf(manifest));
 }
 
 function sum(blobs: Array<{ size: number }>): number {
