@@ -233,7 +233,7 @@ export class LocalStore implements EntryStore, RemoteStore {
     }
   }
 
-  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void, _size?: number, signal?: AbortSignal): Promise<boolean> {
+  async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
     const path = this.blobPath(hash);
     const folder = distrustDir(dirname(path), this.host.uid);
     if (folder === 'absent') return false;
@@ -245,7 +245,6 @@ export class LocalStore implements EntryStore, RemoteStore {
       const buffer = Buffer.allocUnsafe(1 << 20);
       let position = 0;
       for (;;) {
-        signal?.throwIfAborted();
         const bytesRead = await new Promise<number>((resolve, reject) =>
           read(opened.fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))),
         );
