@@ -1,4 +1,5 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { parseDocument } from '../json-document.js';
 import { homedir } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { CommandInputs } from '../commands/command-call.js';
@@ -52,22 +53,50 @@ function closeStdout(): void {
   }
 }
 
-// Starts `dcache <argv>` as a background refresh (see RunContext).
+// Starts `dcache <argv>` as a background refresh (see RunContext). Its
+// command line is `dcache refresh`; the arguments go through a pipe on its
+// descriptor 3 (REFRESH_ARGS_FD), never on a command line, which every
+// user of the machine can read (ps): a --remote URL may hold a password.
 async function spawnRefresh(argv: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
   const { spawn } = await import('node:child_process');
   try {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, REFRESH_COMMAND], {
       cwd: process.cwd(),
       env: { ...env, [REFRESH_VARIABLE]: '1' },
       detached: true,
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     });
     child.on('error', () => {});
+    const pipe = child.stdio[REFRESH_ARGS_FD] as Writable | null;
+    pipe?.on('error', () => {});
+    pipe?.end(JSON.stringify(argv));
     child.unref();
+    (pipe as { unref?: () => void } | null)?.unref?.();
     return child.pid ?? null;
   } catch {
     return null;
   }
+}
+
+// The refresh's own command line, and the descriptor its arguments come on.
+const REFRESH_COMMAND = 'refresh';
+const REFRESH_ARGS_FD = 3;
+
+// The arguments of a background refresh, read from its descriptor 3 (see
+// spawnRefresh), which is then closed: the command it runs does not get it.
+function refreshArguments(env: NodeJS.ProcessEnv): string[] {
+  const refused = new ExitError('dcache refresh is started by dcache itself, for --stale-while-revalidate and warm', 2);
+  if (env[REFRESH_VARIABLE] !== '1') throw refused;
+  let text: string;
+  try {
+    text = readFileSync(REFRESH_ARGS_FD, 'utf8');
+    closeSync(REFRESH_ARGS_FD);
+  } catch {
+    throw refused;
+  }
+  const parsed = parseDocument(text, { maxLength: 1 << 20, maxDepth: 1 });
+  if (!parsed.ok || !Array.isArray(parsed.value) || !parsed.value.every((a) => typeof a === 'string') || parsed.value[0] !== 'run') throw refused;
+  return parsed.value as string[];
 }
 
 // How settings from the environment and the config files are held to
@@ -162,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     config: async (json) => config(stdout(), await settings('strict'), json),
   };
   try {
+    if (argv.length === 1 && argv[0] === REFRESH_COMMAND) argv = refreshArguments(env);
     const mangled = findMangledArgument(argv);
     if (mangled !== null) {
       throw new ExitError(

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServerResponse } from 'node:http';
@@ -271,3 +271,31 @@ describe('a remote that claims a large blob, drips it or sends it slowly', () =>
     expect(lines[1]).toMatch(/^dcache: hit on the remote cache/);
   });
 });
+
+describe('a background refresh', () => {
+  // `dcache warm` starts one; so does a stale hit with --stale-while-revalidate.
+  it('carries no secret of its command line in its argv', async ({ box }) => {
+    const secret = 's3cretPassw0rd';
+    // the command writes down its parent's command line: the refresh's
+    const script = box.counter('probe.sh', `cat /proc/$PPID/cmdline | tr '\\0' ' ' > '${box.path('parent-argv')}'; echo probed`);
+    const warm = box.dcache(['warm', '-v', '--remote', `redis://:${secret}@127.0.0.1:1/`, '--', script.path]);
+    expect(warm.code).toBe(0);
+    const pid = Number(/refreshing in the background \(pid (\d+)\)/.exec(plain(warm.stderr))?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    await until(() => script.runs() === 1 && existsSync(box.path('parent-argv')));
+    const argv = readFileSync(box.path('parent-argv'), 'utf8');
+    expect(argv).toMatch(/dcache\.js refresh $/);
+    expect(argv).not.toContain(secret);
+  });
+
+  it('is refused when started by hand', ({ box }) => {
+    const r = box.dcache(['refresh']);
+    expect(r.code).toBe(2);
+    expect(plain(r.stderr)).toBe('dcache: dcache refresh is started by dcache itself, for --stale-while-revalidate and warm\n');
+  });
+});
+
+async function until(holds: () => boolean): Promise<void> {
+  for (let i = 0; i < 600 && !holds(); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!holds()) throw new Error('timed out waiting');
+}
