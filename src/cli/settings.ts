@@ -132,11 +132,14 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { values: null, problems: [] };
     return none(`cannot read ${path}: ${(err as Error).message}`);
   }
+  // (an editor on Windows may start the file with a byte-order mark)
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let parsed: unknown;
   try {
+    if (text.length > CONFIG_MAX_LENGTH) return none(`${path} is longer than a configuration file may be (${CONFIG_MAX_LENGTH} characters)`);
     parsed = JSON.parse(text);
-  } catch {
-    return none(`${path} is not valid JSON`);
+  } catch (err) {
+    return none(`${path} is not valid JSON: ${whereJsonFails(text, err)}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return none(`${path} must hold a JSON object`);
   const values: FileValues = {};
@@ -175,6 +178,20 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
     }
   }
   return { values, problems };
+}
+
+const CONFIG_MAX_LENGTH = 1 << 20;
+
+// Where a JSON text stops being JSON, as an editor shows it: "line 3,
+// column 7: unexpected number". V8 gives the position (and its own words,
+// which change between Node versions); the end of the text when it gives none.
+function whereJsonFails(text: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const at = /at position (\d+)/.exec(message);
+  const position = at ? Number(at[1]) : text.length;
+  const before = text.slice(0, position).split('\n');
+  const what = message.replace(/,? "[^]*" is not valid JSON$/, '').replace(/ in JSON at position \d+.*$/, '');
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}: ${what === '' ? 'not JSON' : what.charAt(0).toLowerCase() + what.slice(1)}`;
 }
 
 // Checks the values that came from files or the environment, so that a bad

@@ -7,7 +7,7 @@ import { makeCommandCall, type CommandInputs } from './command-call.js';
 import { nearEntries } from './near.js';
 import { formatSize } from '../size.js';
 import { readCatalog, type CatalogEntry } from '../store/local/catalog.js';
-import { removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
+import { emptyReport, removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
 import type { CacheCommandContext } from './context.js';
 import { findOne } from './show.js';
 
@@ -72,14 +72,30 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
     ctx.stdout.write(`would remove ${plural(chosen.length, 'entry', 'entries')}, ${formatSize(bytes)} (--dry-run: nothing removed)\n`);
     return 0;
   }
-  const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
+  if (chosen.length > 0) refuseReadOnly(ctx, 'clear');
+  const report = emptyReport();
   const started = store.host.wallNow() - 1000;
   for (const entry of chosen) removeEntry(store, entry.key, report);
   // The blobs that only the removed entries used go with them.
   const released = new Set<string>(chosen.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash)));
   sweepBlobs(store, kept, released, report, started);
   ctx.stdout.write(`removed ${plural(report.entries, 'entry', 'entries')}, ${formatSize(report.bytes)}\n`);
-  return 0;
+  return failedRemovals(ctx, report);
+}
+
+// A cache on a read-only file system (a mount, a snapshot) cannot be
+// cleaned: one line and exit 2, before anything is tried.
+export function refuseReadOnly(ctx: CacheCommandContext, command: string): void {
+  const problem = ctx.store.unwritable();
+  if (problem !== null) throw new ExitError(`${command}: cannot remove anything from the cache directory ${ctx.store.root} (${problem})`, 2);
+}
+
+// What could not be removed, said once, with the exit code: 1 if anything
+// was left behind, 0 if not.
+export function failedRemovals(ctx: CacheCommandContext, report: GcReport): number {
+  if (report.failed === 0) return 0;
+  ctx.messages.warn(`${plural(report.failed, 'file', 'files')} could not be removed (${report.failure}); they are still in ${ctx.store.root}`);
+  return 1;
 }
 
 export function plural(n: number, one: string, many: string): string {

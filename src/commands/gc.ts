@@ -6,7 +6,7 @@ import { LocalStore } from '../store/local/local-store.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';
 import { RemoteError, type RemoteStore } from '../store/remote/remote-store.js';
 import type { CacheCommandContext } from './context.js';
-import { plural } from './clear.js';
+import { failedRemovals, plural, refuseReadOnly } from './clear.js';
 
 // dcache gc: frees what no longer earns its place, and says how much.
 export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; maxAge?: string; remote?: string; remoteTimeout?: string }): Promise<number> {
@@ -23,12 +23,13 @@ export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; 
     maxAgeMs = parsed.value;
   }
   if (options.remote !== undefined) return remoteGc(ctx, options.remote, maxAgeMs, maxSize, options.remoteTimeout);
+  refuseReadOnly(ctx, 'gc');
   const report = await collectGarbage(ctx.store, { maxSize, maxAgeMs, now: ctx.now });
   ctx.stdout.write(
     `freed ${formatSize(report.bytes)}: ${plural(report.entries, 'entry', 'entries')}, ` +
       `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
   );
-  return 0;
+  return failedRemovals(ctx, report);
 }
 
 // A day: blobs and leases younger than this are left alone by gc --remote,
@@ -72,7 +73,7 @@ async function remoteGc(ctx: CacheCommandContext, url: string, maxAgeMs: number 
         `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
           `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
       );
-      return 0;
+      return report.failed === 0 ? 0 : (ctx.messages.warn(`${plural(report.failed, 'file', 'files')} could not be removed on ${spec.label} (${report.failure})`), 1);
     }
     if (remote.collectGarbage === undefined) throw new ExitError(`gc --remote: ${spec.label} cannot be listed`, 2);
     const report = await remote.collectGarbage({ maxAgeMs, now: ctx.now, graceMs: REMOTE_GC_GRACE_MS });

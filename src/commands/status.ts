@@ -24,7 +24,8 @@ export async function status(ctx: StatusContext): Promise<number> {
   if (!made.ok) throw new ExitError(made.error, 2);
   const call = made.value;
   try {
-    let decision = await lookUpLocal(call, ctx.reporter);
+    // a question: nothing found bad is removed (run and gc do that)
+    let decision = await lookUpLocal(call, ctx.reporter, call.force, false);
     let where = '';
     if (!decision.fresh && call.remote && !call.force) {
       const shared = new RemoteSession(call.remote, ctx.env, call.signing, ctx.reporter, call.store);

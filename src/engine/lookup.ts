@@ -9,9 +9,11 @@ import type { Reporter } from './reporter.js';
 // Looking entries up: in the local store, and on the shared cache.
 
 // Decides whether the local entry for a call's key may be replayed. Drops an
-// entry found damaged; leaves one of a newer version alone. With `force`, the
-// entry is still read (for --stale-if-error) but never judged fresh.
-export async function lookUpLocal(call: Call, reporter: Reporter, force = call.force): Promise<Decision> {
+// entry found damaged (unless this is a query, `tidy` false: status asks,
+// and a question removes nothing); leaves one of a newer version alone. With
+// `force`, the entry is still read (for --stale-if-error) but never judged
+// fresh.
+export async function lookUpLocal(call: Call, reporter: Reporter, force = call.force, tidy = true): Promise<Decision> {
   const { store, key } = call;
   const distrust = store.distrust();
   if (distrust !== null) {
@@ -31,6 +33,7 @@ export async function lookUpLocal(call: Call, reporter: Reporter, force = call.f
       reporter.alert('cache-entry', `ignored the cache entry: ${read.detail}; running the command`);
       return miss('entry not trusted');
     case 'bad':
+      if (!tidy) return miss(`bad entry (${read.detail})`);
       reporter.warn(`dropped a bad cache entry (${read.detail}); running the command`);
       store.dropEntry(null, key, null);
       return miss('bad entry');
@@ -41,6 +44,7 @@ export async function lookUpLocal(call: Call, reporter: Reporter, force = call.f
   if (!sameKeyMaterial(manifest.material, call.material)) return miss('the entry under this key is for another command');
   const missing = store.checkBlobs(manifest);
   if (missing) {
+    if (!tidy) return miss(`bad entry (${missing.detail})`);
     reporter.warn(`dropped a bad cache entry (${missing.detail}); running the command`);
     store.dropEntry(manifest, key, missing.hash);
     return miss('bad entry');

@@ -13,6 +13,13 @@ export function parseDuration(text: string): Result<number, string> {
   const trimmed = text.trim();
   const notOne = () => fail(`'${text}' is not a duration; use a number and a unit: ${DURATION_EXAMPLES}`);
   if (!/^(\d*\.?\d+\s*[a-z]+\s*)+$/i.test(trimmed)) return notOne();
+  // An upper-case unit is refused rather than read as ms reads it (5M as
+  // five minutes, where a reader may see five months).
+  const upper = /(\d*\.?\d+)\s*([a-z]*[A-Z][a-zA-Z]*)/.exec(trimmed);
+  if (upper !== null) {
+    const months = upper[2] === 'M' ? ` (M could be minutes or months: write ${upper[1]}m for minutes, or a number of days, e.g. 30d)` : '';
+    return fail(`'${text}': units are lower case: ms, s, m, h, d, w, y${months}`);
+  }
   let value = 0;
   for (const part of trimmed.matchAll(/(\d*\.?\d+)\s*([a-z]+)/gi)) {
     const partMs = ms(`${part[1]}${part[2]}` as ms.StringValue);

@@ -1,9 +1,11 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServerResponse } from 'node:http';
 import { listFiles, manifests, onlyEntry, type StoredEntry } from '../support/cache-files.js';
 import { afterAll, beforeAll, describe, expect, it } from '../support/fixture.js';
+import { startDcache } from '../support/running.js';
 import { TestServer } from '../support/servers/test-server.js';
 import { machine } from '../support/machines.js';
 import { CRASH, dcacheLines, plain } from '../support/messages.js';
@@ -277,7 +279,7 @@ describe('a background refresh', () => {
   it('carries no secret of its command line in its argv', async ({ box }) => {
     const secret = 's3cretPassw0rd';
     // the command writes down its parent's command line: the refresh's
-    const script = box.counter('probe.sh', `cat /proc/$PPID/cmdline | tr '\\0' ' ' > '${box.path('parent-argv')}'; echo probed`);
+    const script = box.counter('probe.sh', `cat /proc/$PPID/cmdline | tr '\\0' ' ' > '${box.path('parent-argv.tmp')}' && mv '${box.path('parent-argv.tmp')}' '${box.path('parent-argv')}'; echo probed`);
     const warm = box.dcache(['warm', '-v', '--remote', `redis://:${secret}@127.0.0.1:1/`, '--', script.path]);
     expect(warm.code).toBe(0);
     const pid = Number(/refreshing in the background \(pid (\d+)\)/.exec(plain(warm.stderr))?.[1]);
@@ -286,6 +288,9 @@ describe('a background refresh', () => {
     const argv = readFileSync(box.path('parent-argv'), 'utf8');
     expect(argv).toMatch(/dcache\.js refresh $/);
     expect(argv).not.toContain(secret);
+    // the refresh records, then exits: let it, before the sandbox goes
+    box.killAtCleanup(pid);
+    await until(() => !running(pid));
   });
 
   it('is refused when started by hand', ({ box }) => {
@@ -295,7 +300,130 @@ describe('a background refresh', () => {
   });
 });
 
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function until(holds: () => boolean): Promise<void> {
   for (let i = 0; i < 600 && !holds(); i++) await new Promise((r) => setTimeout(r, 50));
   if (!holds()) throw new Error('timed out waiting');
 }
+
+describe('a cache on a read-only file system', () => {
+  // A tmpfs mounted for the test (the tests run as root), remounted read-only.
+  function readOnlyCache(box: Sandbox): string {
+    const mountPoint = box.path('ro');
+    mkdirSync(mountPoint);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], { encoding: 'utf8' });
+    if (mounted.status !== 0) throw new Error(`cannot mount a tmpfs (${mounted.stderr}): these tests need root`);
+    box.onCleanup(() => spawnSync('umount', ['-l', mountPoint]));
+    const cacheDir = join(mountPoint, 'cache');
+    // one entry recorded two days ago: stale, and old enough for gc --max-age 1d
+    box.dcache(['run', '--', 'echo', 'old'], { env: { DCACHE_DIR: cacheDir, DCACHE_NOW: '2026-11-28T09:00:00' } });
+    const remounted = spawnSync('mount', ['-o', 'remount,ro', mountPoint], { encoding: 'utf8' });
+    if (remounted.status !== 0) throw new Error(`cannot remount read-only (${remounted.stderr})`);
+    return cacheDir;
+  }
+
+  it('makes gc and clear say so in one line and exit 2, never "removed 0 entries"', ({ box }) => {
+    const cacheDir = readOnlyCache(box);
+    const env = { DCACHE_DIR: cacheDir, DCACHE_NOW: '2026-11-30T09:00:00' };
+    for (const [command, ...args] of [['gc', '--max-age', '1d'], ['clear', '--all'], ['clear', '--stale']]) {
+      const r = box.dcache([command!, ...args], { env });
+      expect(r.stderr).not.toMatch(CRASH);
+      expect(r.code).toBe(2);
+      expect(r.stdout.toString()).toBe('');
+      expect(plain(r.stderr)).toBe(`dcache: ${command}: cannot remove anything from the cache directory ${cacheDir} (it is on a read-only file system)\n`);
+    }
+    expect(manifests(cacheDir)).toHaveLength(1);
+  });
+
+  it('still replays and lists what it holds', ({ box }) => {
+    const cacheDir = readOnlyCache(box);
+    const env = { DCACHE_DIR: cacheDir, DCACHE_NOW: '2026-11-28T10:00:00' };
+    const hit = box.dcache(['run', '--', 'echo', 'old'], { env });
+    expect(hit.stdout.toString()).toBe('old\n');
+    expect(hit.code).toBe(0);
+    expect(box.dcache(['ls'], { env }).code).toBe(0);
+  });
+});
+
+describe('gc', () => {
+  // kill -9 between writing a lock's temp file and linking it leaves the temp file
+  it('removes the temp files of locks that a killed process left, once they are an hour old', ({ box }) => {
+    box.dcache(['run', '--', 'echo', 'hi']);
+    const locks = join(box.cacheDir, 'locks');
+    const old = join(locks, `0123456789abcdef.lock.${'1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed'}.new`);
+    const young = join(locks, `0123456789abcdef.lock.break.${'2c9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed'}.new`);
+    writeFileSync(old, '{}');
+    writeFileSync(young, '{}');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    const r = box.dcache(['gc']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('freed 2 B: 0 entries, 0 blobs, 1 temp file\n');
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(young)).toBe(true);
+  });
+});
+
+describe('a configuration file', () => {
+  it('may start with a byte-order mark', ({ box }) => {
+    writeFileSync(box.path('.dcache.json'), `\uFEFF${JSON.stringify({ policy: 'ttl:1h' })}`);
+    const r = box.dcache(['config']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toMatch(/^policy +ttl:1h +\S*\.dcache\.json$/m);
+  });
+
+  it('that is not JSON is named with the line and column where it stops being JSON', ({ box }) => {
+    writeFileSync(box.path('.dcache.json'), '{\n  "policy": "daily",\n  "tz" "UTC"\n}\n');
+    const r = box.dcache(['config']);
+    expect(r.code).toBe(2);
+    expect(plain(r.stderr)).toMatch(new RegExp(`^dcache: ${box.path('.dcache.json')} is not valid JSON: line 3, column 8: .+\\n$`));
+  });
+});
+
+describe('a redis:// URL that points at something else', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await TestServer.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('is one line of dcache\'s own, and the command runs', async ({ box }) => {
+    server.handle((_req, res) => {
+      res.writeHead(400);
+      res.end('<html>not redis</html>');
+    });
+    const r = await startDcache(box, ['run', '--remote', `redis://127.0.0.1:${server.port}/`, '--', 'echo', 'hi']).done;
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('hi\n');
+    expect(plain(r.stderr)).toMatch(
+      /^dcache: the remote cache redis:\/\/127\.0\.0\.1:\d+\/ failed \(.*what answers does not speak the Redis protocol; is the URL a Redis server\?\); going on without it\n$/,
+    );
+  });
+});
+
+describe('status', () => {
+  it('removes nothing it finds bad: a question is not a clean-up', ({ box }) => {
+    writeFileSync(box.path('input.csv'), 'a,b\n');
+    box.dcache(['run', '-w', 'input.csv', '--', 'cat', 'input.csv']);
+    const [path] = manifests(box.cacheDir);
+    // a watched source without its id: a manifest this version cannot use
+    const manifest = JSON.parse(readFileSync(path!, 'utf8')) as { validators: Array<Record<string, unknown>> };
+    delete manifest.validators[0]!.id;
+    writeFileSync(path!, JSON.stringify(manifest));
+    const status = box.dcache(['status', '-w', 'input.csv', '--', 'cat', 'input.csv']);
+    expect(status.code).toBe(1);
+    expect(existsSync(path!)).toBe(true);
+    const run = box.dcache(['run', '-w', 'input.csv', '--', 'cat', 'input.csv']);
+    expect(plain(run.stderr)).toMatch(/^dcache: dropped a bad cache entry \(garbled manifest \(validators\)\); running the command\n$/);
+  });
+});

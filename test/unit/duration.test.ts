@@ -24,6 +24,17 @@ describe('parseDuration', () => {
     expect(parsed.error).toContain(`'${text}'`);
   });
 
+  it('refuses an upper-case M, which could be months, naming the units it takes', () => {
+    expect(parseDuration('5M')).toEqual({
+      ok: false,
+      error: "'5M': units are lower case: ms, s, m, h, d, w, y (M could be minutes or months: write 5m for minutes, or a number of days, e.g. 30d)",
+    });
+  });
+
+  it.each(['6H', '2D', '90Sec'])("refuses the upper-case unit of '%s'", (text) => {
+    expect(parseDuration(text)).toEqual({ ok: false, error: `'${text}': units are lower case: ms, s, m, h, d, w, y` });
+  });
+
   it('says what a duration looks like when the unit is missing', () => {
     const parsed = parseDuration('30');
     expect(parsed.ok ? '' : parsed.error).toContain('90s, 15m, 6h, 1h30m, 2d12h, 1w');

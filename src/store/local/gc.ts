@@ -1,4 +1,5 @@
-import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { describeError } from '../../errors.js';
 import { join } from 'node:path';
 import { LOCAL_ZONE, parseZone, type Zone } from '../../policy/clock.js';
 import type { CacheKey } from '../../hash.js';
@@ -31,6 +32,30 @@ export interface GcReport {
   blobs: number;
   temps: number;
   bytes: number;
+  // files that could not be removed (a read-only file system), and why the first could not
+  failed: number;
+  failure: string | null;
+}
+
+export function emptyReport(): GcReport {
+  return { entries: 0, blobs: 0, temps: 0, bytes: 0, failed: 0, failure: null };
+}
+
+// Removes a file (or what stands in its place) for gc, counting it as
+// `count` says; one removed meanwhile is no failure.
+function removeCounted(path: string, report: GcReport, count: (size: number) => void): void {
+  let size = 0;
+  try {
+    size = lstatSync(path).size;
+    rmSync(path, { force: true, recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    report.failed += 1;
+    report.failure ??= describeError(err);
+    return;
+  }
+  count(size);
 }
 
 // Removes what no longer earns its place, in this order: temp files of
@@ -38,21 +63,32 @@ export interface GcReport {
 // maxAge, least recently used entries beyond maxSize, and blobs no entry
 // names. Safe to run while other processes record and replay.
 export async function collectGarbage(store: StoreFiles, options: GcOptions): Promise<GcReport> {
-  const report: GcReport = { entries: 0, blobs: 0, temps: 0, bytes: 0 };
+  const report = emptyReport();
   const wallNow = store.host.wallNow();
   // a second's margin for file systems that keep mtimes coarsely
   const started = wallNow - 1000;
-  for (const name of safeReaddir(join(store.root, 'tmp'))) {
-    const path = join(store.root, 'tmp', name);
+  const old = (path: string) => {
     try {
-      const st = statSync(path);
-      if (wallNow - st.mtimeMs < TEMP_AGE_MS) continue;
-      rmSync(path, { force: true, recursive: true });
-      report.temps += 1;
-      report.bytes += st.size;
+      return wallNow - lstatSync(path).mtimeMs >= TEMP_AGE_MS;
     } catch {
-      // gone meanwhile
+      return false;
     }
+  };
+  // Debris of crashed runs: recordings' temp files, and the temp files of
+  // locks being made (locks/<key>.lock.<token>.new) by a process killed
+  // between writing and linking one.
+  const debris = [
+    ...safeReaddir(join(store.root, 'tmp')).map((name) => join(store.root, 'tmp', name)),
+    ...safeReaddir(join(store.root, 'locks'))
+      .filter((name) => /\.lock(\.break)?\.[0-9a-f-]{36}\.new$/.test(name))
+      .map((name) => join(store.root, 'locks', name)),
+  ];
+  for (const path of debris) {
+    if (!old(path)) continue;
+    removeCounted(path, report, (size) => {
+      report.temps += 1;
+      report.bytes += size;
+    });
   }
   const catalog = readCatalog(store);
   for (const key of catalog.bad) removeEntry(store, key, report);
@@ -98,7 +134,12 @@ export async function collectGarbage(store: StoreFiles, options: GcOptions): Pro
   }
   for (const entry of removed) removeEntry(store, entry.key, report);
   sweepBlobs(store, kept, new Set(removed.flatMap((e) => blobsOf(e.manifest).map((b) => b.hash))), report, started);
-  compactActivity(store.root, options.now, store.host.pid);
+  try {
+    compactActivity(store.root, options.now, store.host.pid);
+  } catch (err) {
+    report.failed += 1;
+    report.failure ??= describeError(err);
+  }
   return report;
 }
 
@@ -124,9 +165,10 @@ export function sweepBlobs(
   const spared = namedSince(store, since);
   for (const blob of doomed) {
     if (spared.has(blob.hash)) continue;
-    rmSync(blob.path, { force: true, recursive: true });
-    report.blobs += 1;
-    report.bytes += blob.size;
+    removeCounted(blob.path, report, () => {
+      report.blobs += 1;
+      report.bytes += blob.size;
+    });
   }
 }
 
@@ -145,15 +187,10 @@ function namedSince(store: StoreFiles, since: number): Set<string> {
 }
 
 export function removeEntry(store: StoreFiles, key: CacheKey, report: GcReport): void {
-  try {
-    const path = store.manifestPath(key);
-    const size = statSync(path).size;
-    rmSync(path, { force: true });
+  removeCounted(store.manifestPath(key), report, (size) => {
     report.entries += 1;
     report.bytes += size;
-  } catch {
-    // removed meanwhile
-  }
+  });
 }
 
 const parsedPolicies = new Map<string, ReturnType<typeof parsePolicies>>();

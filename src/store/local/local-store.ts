@@ -1,5 +1,7 @@
 import {
+  accessSync,
   chmodSync,
+  constants,
   closeSync,
   lstatSync,
   fsyncSync,
@@ -178,6 +180,21 @@ export class LocalStore implements EntryStore, RemoteStore {
         if (problem !== null && problem !== 'absent') return problem;
       } catch (err) {
         return describeError(err);
+      }
+    }
+    return null;
+  }
+
+  // Why nothing can be removed from the cache (gc, clear), or null: a
+  // read-only file system (EROFS), or folders this user may not write.
+  unwritable(): string | null {
+    for (const path of [this.root, ...['entries', 'blobs'].map((sub) => join(this.root, sub))]) {
+      try {
+        accessSync(path, constants.W_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        return code === 'EROFS' ? 'it is on a read-only file system' : describeError(err);
       }
     }
     return null;

@@ -466,6 +466,10 @@ class RedisRemote implements RemoteStore {
     } catch (err) {
       // a bug in what was sent, not an answer of the server
       if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
+      if (isProtocolError(err) && this.broken === null) {
+        this.broken = NOT_REDIS;
+        this.disconnect();
+      }
       const failure = this.failure(what, err, budgetMs);
       if (err instanceof DeadlineError && this.broken === null) {
         this.broken = `given up since ${what} had no answer within ${budgetMs / 1000} s`;
@@ -552,12 +556,22 @@ class RedisRemote implements RemoteStore {
 
   private reasonOf(err: unknown, budgetMs: number): string {
     if (err instanceof DeadlineError) return `no answer within ${budgetMs / 1000} s`;
+    if (isProtocolError(err)) return NOT_REDIS;
     const reason = err instanceof Error ? err.message : String(err);
     // ioredis's "Connection is closed." (and its cluster client's "None of
     // startup nodes is available") hides why; the last error says it.
     if (reason === CONNECTION_CLOSED || reason === NO_NODE_AVAILABLE) return this.broken ?? this.lastError?.message ?? reason;
     return reason;
   }
+}
+
+// What answers is not a Redis server (an HTTP server, say): ioredis's
+// parser says "Unknown RESP type 60 "<". Please report this.", which is
+// not for the user to report.
+const NOT_REDIS = 'what answers does not speak the Redis protocol; is the URL a Redis server?';
+
+function isProtocolError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'ParserError' || /Unknown RESP type|Protocol error/.test(err.message));
 }
 
 // Whether a command failed because the server is a cluster node that does not
