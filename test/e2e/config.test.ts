@@ -218,16 +218,17 @@ describe('dcache config', () => {
     writeJson(projectFile(box), { tz: 'America/New_York' });
     const r = dcache(box, ['config'], { DCACHE_REMOTE: undefined });
     const lines = plain(r.stdout.toString()).split('\n');
-    expect(lines).toHaveLength(9);
+    expect(lines).toHaveLength(10);
     expect(lines[0]).toMatch(new RegExp(`^policy +daily@06:00, ttl:6h +${userFile(box)}$`));
     expect(lines[1]).toMatch(new RegExp(`^tz +America/New_York +${projectFile(box)}$`));
     expect(lines[2]).toMatch(/^key +\(none\) +default$/);
     expect(lines[3]).toMatch(new RegExp(`^dir +${box.cacheDir} +env DCACHE_DIR$`));
     expect(lines[4]).toMatch(/^remote +\(none\) +default$/);
     expect(lines[5]).toMatch(new RegExp(`^maxSize +5G +${userFile(box)}$`));
-    expect(lines[6]).toMatch(/^signingKeyFile +\(none\) +default$/);
-    expect(lines[7]).toMatch(/^staleWhileRevalidate +\(none\) +default$/);
-    expect(lines[8]).toBe('');
+    expect(lines[6]).toMatch(/^maxEntrySize +4G +default$/);
+    expect(lines[7]).toMatch(/^signingKeyFile +\(none\) +default$/);
+    expect(lines[8]).toMatch(/^staleWhileRevalidate +\(none\) +default$/);
+    expect(lines[9]).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -250,6 +251,7 @@ describe('dcache config', () => {
         dir: { value: box.cacheDir, source: 'env DCACHE_DIR' },
         remote: { value: 'http://cache.internal:8080/dcache', source: projectFile(box) },
         maxSize: { value: '10G', source: 'default' },
+        maxEntrySize: { value: '4G', source: 'default' },
         signingKeyFile: { value: null, source: 'default' },
         staleWhileRevalidate: { value: null, source: 'default' },
       },

@@ -121,7 +121,8 @@ describe.each(buckets)('a shared cache in %s', (_name, bucketOf) => {
     expect(b.code).toBe(0);
     expect(b.stdout.toString()).toBe('exported\n');
     expect(fetch.runs()).toBe(1);
-    expect(dcacheLines(b.stderr)[0]).toMatch(new RegExp(`^dcache: hit on the remote cache ${remote}: `));
+    expect(dcacheLines(b.stderr)[0]).toBe(`dcache: downloading a blob of 29 MiB from ${remote}`);
+    expect(dcacheLines(b.stderr)[1]).toMatch(new RegExp(`^dcache: hit on the remote cache ${remote}: `));
     expect(sha256(box.path('export.bin'))).toBe(sha256(box.path('source.bin')));
 
     const keys = await store.keys(bucket);
