@@ -16,6 +16,7 @@ import type { Manifest } from '../schema/manifest.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { RemoteSession } from '../store/remote/session.js';
 import { ACCEPTED, argumentsDigest, unstorable } from './arguments.js';
+import { functionIdentity } from './function-identity.js';
 import { decodeValue, encodeThrown, encodeValue } from './value.js';
 
 // The library: cached(fn, options) is fn with its results kept on disk, in
@@ -39,6 +40,9 @@ export interface CachedOptions {
   remote?: string;
   // a namespace mixed into the key, as --key
   key?: string;
+  // your own name for the function's code, in the key instead of its
+  // source text: the same across a tsc build, a tsx run and a minifier
+  version?: string;
   // as --stale-while-revalidate: a recently stale value is returned at once
   // and refreshed in the background of this process
   staleWhileRevalidate?: string;
@@ -55,13 +59,14 @@ export type CachedFunction<A extends unknown[], R> = (...args: A) => Promise<Awa
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-// Wraps `fn`: each call with the same arguments (and the same source text
-// of `fn`) is answered from the cache while the policies say it is fresh.
+// Wraps `fn`: each call with the same arguments (and the same code, see
+// function-identity.ts) is answered from the cache while the policies say
+// it is fresh.
 export function cached<A extends unknown[], R>(fn: (...args: A) => R, options: CachedOptions = {}): CachedFunction<A, R> {
   if (typeof fn !== 'function') throw new TypeError(`cached(): the first argument must be a function, not ${typeof fn}`);
   const name = options.name ?? fn.name;
   if (name === '') throw new TypeError('cached(): the function has no name; give it one, or pass options.name');
-  const source = createHash('sha256').update(fn.toString()).digest('hex');
+  const source = functionIdentity(fn, `cached(${name}): the function`, { version: options.version, keyed: options.key !== undefined });
   const reporter = libraryReporter();
   const wrapped = async (...args: A): Promise<Awaited<R>> => {
     const argsHash = argumentsDigest(name, args);

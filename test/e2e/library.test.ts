@@ -211,13 +211,112 @@ try { await g(); } catch (e) { console.log(e.constructor.name + ': ' + e.message
     expect(out[1]).toMatch(/^TypeError: cached\(g\): .*sometimes/);
   });
 
+  it('never gives a bound function the result of another: partials of one function, or same-named targets, each in its own process', async ({ box }) => {
+    const path = script(
+      box,
+      'bound',
+      `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+const targets = {
+  a: function part(prefix, n) { appendFileSync(${JSON.stringify(box.path('runs'))}, 'a\\n'); return 'a:' + prefix + n; },
+  b: function part(prefix, n) { appendFileSync(${JSON.stringify(box.path('runs'))}, 'b\\n'); return 'b:' + prefix + n; },
+};
+const [target, prefix] = process.argv.slice(2);
+const part = cached(targets[target].bind(null, prefix), { name: 'part' });
+console.log(await part(7));
+`,
+    );
+    const out = async (target: string, prefix: string) => (await node(box, path, [target, prefix])).stdout.toString();
+    expect(await out('a', 'P1')).toBe('a:P17\n');
+    expect(await out('a', 'P2')).toBe('a:P27\n');
+    expect(await out('b', 'P1')).toBe('b:P17\n');
+    expect(await out('a', 'P1')).toBe('a:P17\n');
+    expect(runsOf(box)).toBe(3);
+  });
+
+  it('refuses a method bound to an instance unless key names the binding; two instances with two keys keep two entries', async ({ box }) => {
+    const path = script(
+      box,
+      'bound-method',
+      `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+class Api {
+  constructor(base) { this.base = base; }
+  fetch(path) { appendFileSync(${JSON.stringify(box.path('runs'))}, this.base + '\\n'); return this.base + path; }
+}
+const [base, key] = process.argv.slice(2);
+const api = new Api(base);
+try {
+  const fetch = cached(api.fetch.bind(api), { name: 'fetch', ...(key ? { key } : {}) });
+  console.log(await fetch('/customers'));
+} catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+`,
+    );
+    const refused = await node(box, path, ['https://eu']);
+    expect(refused.stdout.toString()).toMatch(/^TypeError: cached\(fetch\): the function is bound to a Api \(its bound this\), which cannot be part of the key; .* pass options\.key/);
+    expect((await node(box, path, ['https://eu', 'eu'])).stdout.toString()).toBe('https://eu/customers\n');
+    expect((await node(box, path, ['https://us', 'us'])).stdout.toString()).toBe('https://us/customers\n');
+    expect((await node(box, path, ['https://eu', 'eu'])).stdout.toString()).toBe('https://eu/customers\n');
+    expect(runsOf(box)).toBe(2);
+  });
+
+  it('starts new entries when the target of a bound function is edited', async ({ box }) => {
+    const body = (suffix: string) => `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+function report(name) { appendFileSync(${JSON.stringify(box.path('runs'))}, 'x\\n'); return name + '${suffix}'; }
+console.log(await cached(report.bind(null), { name: 'report' })('sales'));
+`;
+    const path = script(box, 'bound-edit', body(' v1'));
+    expect((await node(box, path, [])).stdout.toString()).toBe('sales v1\n');
+    writeFileSync(path, body(' v2'));
+    expect((await node(box, path, [])).stdout.toString()).toBe('sales v2\n');
+    expect(runsOf(box)).toBe(2);
+  });
+
+  it('keys by version instead of the source text: two builds of one function share entries, another version does not', async ({ box }) => {
+    const body = (source: string, version: string) => `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+const load = cached(${source}, { version: ${JSON.stringify(version)} });
+console.log(await load('acme'));
+`;
+    const counted = `appendFileSync(${JSON.stringify(box.path('runs'))}, 'x\\n')`;
+    // as tsc writes it, and as a minifier does
+    const built = script(box, 'version-built', body(`async function load(customer) {\n    ${counted};\n    return customer.toUpperCase();\n}`, '2024-06'));
+    const minified = script(box, 'version-min', body(`async function load(c){${counted};return c.toUpperCase()}`, '2024-06'));
+    const next = script(box, 'version-next', body(`async function load(c){${counted};return c.toUpperCase()}`, '2024-07'));
+    expect((await node(box, built, [])).stdout.toString()).toBe('ACME\n');
+    expect((await node(box, minified, [])).stdout.toString()).toBe('ACME\n');
+    expect(runsOf(box)).toBe(1);
+    expect((await node(box, next, [])).stdout.toString()).toBe('ACME\n');
+    expect(runsOf(box)).toBe(2);
+  });
+
+  it('refuses a native function without a version, and caches it with one', async ({ box }) => {
+    const path = script(
+      box,
+      'native',
+      `
+import { cached } from 'dcache';
+try { cached(Math.max); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+console.log(await cached(Math.max, { version: 'node' })(1, 3, 2));
+`,
+    );
+    const out = (await node(box, path, [])).stdout.toString().split('\n');
+    expect(out[0]).toMatch(/^TypeError: cached\(max\): the function is a native function, whose source cannot be read; pass options\.version/);
+    expect(out[1]).toBe('3');
+  });
+
   it('keeps the function’s types (tsc on a small file)', ({ box }) => {
     const file = join(project, `types-${createHash('sha256').update(box.root).digest('hex').slice(0, 8)}.ts`);
     writeFileSync(
       file,
       `
 import { cached, type CachedOptions } from 'dcache';
-const options: CachedOptions = { policy: ['daily'], watch: 's3://exports/acme/customers.csv', key: 'v2' };
+const options: CachedOptions = { policy: ['daily'], watch: 's3://exports/acme/customers.csv', key: 'v2', version: '3' };
 const load = cached(async function load(customer: string, limit: number) {
   return { customer, rows: [] as Array<{ id: number }>, limit };
 }, options);
@@ -232,6 +331,8 @@ const doubled: Promise<number> = sync(2);
 void doubled;
 // @ts-expect-error policy is a string or a list of them
 cached(function bad() { return 1; }, { policy: 3 });
+// @ts-expect-error version is a string
+cached(function v() { return 1; }, { version: 3 });
 `,
     );
     const config = `${file.slice(0, -3)}.tsconfig.json`;
