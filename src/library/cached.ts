@@ -17,42 +17,13 @@ import type { LocalStore } from '../store/local/local-store.js';
 import { RemoteSession } from '../store/remote/session.js';
 import { ACCEPTED, argumentsDigest, unstorable } from './arguments.js';
 import { functionIdentity } from './function-identity.js';
+import { checkOptions, type CachedOptions, type CheckedOptions } from './options.js';
 import { decodeValue, encodeThrown, encodeValue } from './value.js';
 
 // The library: cached(fn, options) is fn with its results kept on disk, in
 // the same cache, under the same policies, sources, remotes and guarantees
 // as `dcache run`. The engine does the work; this file is its second front
 // end: the key from the function and its arguments, the value as a blob.
-
-export interface CachedOptions {
-  // one or several policies, as --policy (default: the config's, else daily)
-  policy?: string | string[];
-  // the zone of calendar policies, as --tz
-  tz?: string;
-  // sources whose change makes an entry stale, as --watch: paths, globs,
-  // http(s)://, s3://, gs://, az:// URLs
-  watch?: string | string[];
-  // probe commands, as --watch-cmd
-  watchCmd?: string | string[];
-  // the cache directory, as --dir
-  dir?: string;
-  // the shared cache, as --remote
-  remote?: string;
-  // a namespace mixed into the key, as --key
-  key?: string;
-  // your own name for the function's code, in the key instead of its
-  // source text: the same across a tsc build, a tsx run and a minifier
-  version?: string;
-  // as --stale-while-revalidate: a recently stale value is returned at once
-  // and refreshed in the background of this process
-  staleWhileRevalidate?: string;
-  // keep a thrown error too, and throw it again while it is fresh
-  cacheErrors?: boolean;
-  // the time, for tests (default: DCACHE_NOW, else the clock)
-  now?: () => Date | number;
-  // the name under which entries are kept and listed (default: fn.name)
-  name?: string;
-}
 
 // What a cached function returns: its promise's value.
 export type CachedFunction<A extends unknown[], R> = (...args: A) => Promise<Awaited<R>>;
@@ -62,19 +33,19 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 // Wraps `fn`: each call with the same arguments (and the same code, see
 // function-identity.ts) is answered from the cache while the policies say
 // it is fresh.
-export function cached<A extends unknown[], R>(fn: (...args: A) => R, options: CachedOptions = {}): CachedFunction<A, R> {
+export function cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedOptions): CachedFunction<A, R> {
   if (typeof fn !== 'function') throw new TypeError(`cached(): the first argument must be a function, not ${typeof fn}`);
-  const name = options.name ?? fn.name;
-  if (name === '') throw new TypeError('cached(): the function has no name; give it one, or pass options.name');
-  const source = functionIdentity(fn, `cached(${name}): the function`, { version: options.version, keyed: options.key !== undefined });
+  const checked = checkOptions(options, fn.name);
+  const name = checked.name;
+  const source = functionIdentity(fn, `cached(${name}): the function`, { version: checked.version, keyed: checked.namespace !== undefined });
   const reporter = libraryReporter();
   const wrapped = async (...args: A): Promise<Awaited<R>> => {
     const argsHash = argumentsDigest(name, args);
-    const { base, namespace } = await prepare(name, options, reporter);
+    const { base, namespace } = await prepare(checked, reporter);
     const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source, args: argsHash, namespace };
     const call: Call = { ...base, key: deriveKey(await loadHasher(), material), material };
     const store = base.store;
-    const recipe = functionRecipe(name, fn, args, store, reporter, options.cacheErrors === true);
+    const recipe = functionRecipe(name, fn, args, store, reporter, checked.cacheErrors);
     const deps: EngineDeps = {
       reporter,
       interrupts: NO_INTERRUPTS,
@@ -115,20 +86,19 @@ async function run(fn: (...args: never[]) => unknown, args: unknown[]): Promise<
 
 // The options of the call: the given ones, then the settings of the config
 // files and the environment, as `dcache run` reads them.
-async function prepare(name: string, options: CachedOptions, reporter: Reporter): Promise<{ base: CallBase & { store: LocalStore }; namespace: string | null }> {
+async function prepare(options: CheckedOptions, reporter: Reporter): Promise<{ base: CallBase & { store: LocalStore }; namespace: string | null }> {
   const cwd = process.cwd();
   const home = homedir();
   const env = process.env;
   const loaded = loadSettings(cwd, env, home);
   const { settings, problems } = await checkSettings(loaded.settings);
   for (const problem of [...loaded.problems, ...problems]) reporter.warnOnce(`setting:${problem}`, `${problem}; ignored`);
-  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
   const given: CallOptions = {
-    policy: options.policy !== undefined ? list(options.policy) : settings.policy.value,
+    policy: options.policy ?? settings.policy.value,
     tz: options.tz ?? settings.tz.value ?? undefined,
     dir: options.dir ?? (env.DCACHE_DIR ? undefined : settings.dir.value),
-    watch: list(options.watch),
-    watchCmd: list(options.watchCmd),
+    watch: options.watch,
+    watchCmd: options.watchCmd,
     watchTimeout: undefined,
     remote: options.remote ?? settings.remote.value ?? undefined,
     remoteReadOnly: false,
@@ -136,19 +106,20 @@ async function prepare(name: string, options: CachedOptions, reporter: Reporter)
     maxSize: settings.maxSize.value,
     signingKeyFile: settings.signingKeyFile.value,
     force: false,
-    cacheFailures: options.cacheErrors === true,
+    cacheFailures: options.cacheErrors,
     staleIfError: false,
     staleWhileRevalidate: options.staleWhileRevalidate ?? settings.staleWhileRevalidate.value ?? undefined,
     explain: false,
   };
   const prepared = await prepareCall(given, { cwd, home, env, nowText: options.now ? undefined : env.DCACHE_NOW, host: processHost() });
-  if (!prepared.ok) throw new TypeError(`cached(${name}): ${prepared.error.replace(/^--([\w-]+)/, (_all, flag: string) => optionName(flag))}`);
+  // what is left to check here: a cron expression's fields, DCACHE_NOW
+  if (!prepared.ok) throw new TypeError(`cached(${options.name}): ${prepared.error.replace(/^--([\w-]+)/, (_all, flag: string) => optionName(flag))}`);
   const base = prepared.value;
   if (options.now) {
     const now = options.now;
     base.clock = () => Number(now());
   }
-  return { base, namespace: options.key ?? settings.key.value };
+  return { base, namespace: options.namespace ?? settings.key.value };
 }
 
 // --stale-while-revalidate, as the option of cached() is called

@@ -200,8 +200,7 @@ console.log(Buffer.isBuffer(bytes), bytes.length, createHash('sha256').update(by
 import { cached } from 'dcache';
 const f = cached(function f(x) { return x; });
 try { await f({ when: () => 1 }); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
-const g = cached(function g() { return 1; }, { policy: 'sometimes' });
-try { await g(); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+try { cached(function g() { return 1; }, { policy: 'sometimes' }); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
 `,
     );
     const out = (await node(box, path, [])).stdout.toString().split('\n');
@@ -209,6 +208,32 @@ try { await g(); } catch (e) { console.log(e.constructor.name + ': ' + e.message
       "TypeError: f(): argument 1.when is a function; a cached function's arguments may be JSON values, undefined, Dates, BigInts, Buffers, typed arrays, Maps and Sets",
     );
     expect(out[1]).toMatch(/^TypeError: cached\(g\): .*sometimes/);
+  });
+
+  it('checks every option when cached() is called, before any call: a TypeError naming the option and what it accepts, or the nearest known option', async ({ box }) => {
+    const path = script(
+      box,
+      'options',
+      `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+function load(x) { appendFileSync(${JSON.stringify(box.path('runs'))}, 'x\\n'); return x; }
+for (const options of [{ dir: 3 }, { policy: true }, { policy: 'sometimes' }, { polcy: 'daily' }, { tz: 'Mars/Olympus' }]) {
+  try { cached(load, options); console.log('accepted'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+}
+`,
+    );
+    const result = await node(box, path, []);
+    expect(result.stderr).toBe('');
+    const out = result.stdout.toString().trim().split('\n');
+    expect(out).toEqual([
+      'TypeError: cached(load): options.dir must be a directory path; got 3',
+      expect.stringMatching(/^TypeError: cached\(load\): options\.policy must be a policy \(daily, .*\) or a list of them; got true$/),
+      expect.stringMatching(/^TypeError: cached\(load\): options\.policy 'sometimes' is not a policy; use daily, /),
+      expect.stringMatching(/^TypeError: cached\(load\): unknown option 'polcy' \(did you mean policy\?\); the options are policy, /),
+      expect.stringMatching(/^TypeError: cached\(load\): options\.tz 'Mars\/Olympus' is not a time zone; /),
+    ]);
+    expect(runsOf(box)).toBe(0);
   });
 
   it('never gives a bound function the result of another: partials of one function, or same-named targets, each in its own process', async ({ box }) => {
@@ -333,6 +358,10 @@ void doubled;
 cached(function bad() { return 1; }, { policy: 3 });
 // @ts-expect-error version is a string
 cached(function v() { return 1; }, { version: 3 });
+// @ts-expect-error an unknown option
+cached(function u() { return 1; }, { polcy: 'daily' });
+// @ts-expect-error dir is a path
+cached(function d() { return 1; }, { dir: 3 });
 `,
     );
     const config = `${file.slice(0, -3)}.tsconfig.json`;
