@@ -1,6 +1,7 @@
 // The outside check of bench/run.js, behind `npm run bench:hyperfine`: the
-// cases whose figures users see (a small hit, a large hit into a pipe, a
-// large recording, a large restore) timed by hyperfine rather than by our
+// cases whose figures users see (a small hit, a program's import of the
+// library and one hit, a large hit into a pipe, a large recording, a large
+// restore) timed by hyperfine rather than by our
 // own runner, A and B alternated, and written to BENCHMARKS.md beside the
 // runner's results. Every dcache run verifies the SHA-256 of what it
 // replays, as any hit does; nothing is turned off for the benchmark.
@@ -23,6 +24,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLibraryFixture } from './cases/library-hit.js';
 import { writePart } from './lib/benchmarks-md.js';
 import { MIB, randomBlob, removeBlobs } from './lib/blobs.js';
 import { readCount } from './lib/env-counts.js';
@@ -55,6 +57,24 @@ const cases = [
       return {
         a: withCache(fixture.cacheDir, fixture.hitArgs),
         b: line([process.execPath, '-e', '0']),
+        cleanup: fixture.cleanup,
+      };
+    },
+  },
+  {
+    name: 'library: import + one hit',
+    baseline: '`node -e 0`',
+    goal: 1.15,
+    rounds: 5,
+    runs: 10,
+    async setup(build) {
+      const fixture = createLibraryFixture(build, 'dcache-hyperfine-library-');
+      return {
+        a: withCache(join(fixture.root, 'cache'), [fixture.program]),
+        b: line([process.execPath, '-e', '0']),
+        check() {
+          if (fixture.runs() !== 1) throw new Error('the function ran again: a call was not a hit');
+        },
         cleanup: fixture.cleanup,
       };
     },
@@ -268,7 +288,7 @@ Runs: ${counts.join('; ')}. Checks: the entries were recorded and one hit of eac
 streamed into SHA-256 and compared with the blob's before timing (bench/lib/large-output.js);
 after the recording case, the last recording's blob was compared with the output (SHA-256);
 after the restore case, the command had run once only, and one more restore made after the
-rounds was compared (SHA-256).
+rounds was compared (SHA-256); after the library case, the function had run once only.
 
 \`HYPERFINE_ROUNDS\` and \`HYPERFINE_RUNS\` set the rounds and the runs per round for every case;
 \`BENCH_ONLY=text\` runs the cases whose name holds it and leaves BENCHMARKS.md as it was.`;

@@ -114,12 +114,19 @@ const notices = [...packages].sort().map((dir) => {
 });
 writeFileSync('dist/THIRD-PARTY-LICENSES.txt', `dcache bundles these packages.\n\n${notices.join('\n----\n\n')}`);
 
-// The ES module entry of the library, over its CommonJS bundle, and the
-// declarations of its types, generated from the sources by tsc.
+// The entries of the library: CommonJS, which loads its bundle through
+// the code cache the CLI's bundle goes through (bin/load-bundle.js), and
+// the ES module over it; and the declarations of its types, generated from
+// the sources by tsc.
+writeFileSync(
+  'dist/index.cjs',
+  "'use strict';\n" +
+    "module.exports = require('../bin/load-bundle.js').loadBundle(require('node:path').join(__dirname, 'library.cjs'));\n",
+);
 writeFileSync(
   'dist/index.js',
   "import { createRequire } from 'node:module';\n" +
-    "const library = createRequire(import.meta.url)('./library.cjs');\n" +
+    "const library = createRequire(import.meta.url)('./index.cjs');\n" +
     'export const cached = library.cached;\n',
 );
 const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.types.json'], {
@@ -127,19 +134,28 @@ const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_mod
 });
 if (declared.status !== 0) throw new Error('tsc could not write the declarations of the library');
 
-// Writes V8's code cache for the bundle (see bin/dcache.js) by recording and
-// then replaying a tiny command, so the cache holds the hit path compiled.
-// Failing here costs speed, not correctness: it is not an error.
+// Writes V8's code caches for the bundles (see bin/load-bundle.js): the
+// CLI's by recording and then replaying a tiny command, the library's by a
+// cached function's miss and hit, so that each cache holds the hit path
+// compiled. Failing here costs speed, not correctness: it is not an error.
 const scratch = mkdtempSync(join(tmpdir(), 'dcache-build-'));
+const libraryEntry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const warmLibrary = `import { cached } from ${JSON.stringify(libraryEntry)};
+const warm = cached(function warm(n) { return { n }; }, { dir: ${JSON.stringify(join(scratch, 'library'))} });
+await warm(1);
+await warm(1);
+`;
+// a file, not node -e: the flags of `node -e` would name another cache
+const warmScript = join(scratch, 'warm.mjs');
+writeFileSync(warmScript, warmLibrary);
 try {
   for (let i = 0; i < 2; i++) {
-    spawnSync(process.execPath, [fileURLToPath(new URL('../bin/dcache.js', import.meta.url)), 'run', '-q', '--dir', scratch, '--', process.execPath, '-e', '0'], {
-      stdio: 'ignore',
-      cwd: scratch,
-      // the caches are named after the flags they were made under: those of
-      // a user's plain `dcache`, not whatever NODE_OPTIONS the build ran with
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
+    // the caches are named after the flags they were made under: those of
+    // a user's plain `dcache` or `node script.mjs`, not whatever
+    // NODE_OPTIONS the build ran with
+    const options = { stdio: 'ignore', cwd: scratch, env: { ...process.env, NODE_OPTIONS: '' } };
+    spawnSync(process.execPath, [fileURLToPath(new URL('../bin/dcache.js', import.meta.url)), 'run', '-q', '--dir', scratch, '--', process.execPath, '-e', '0'], options);
+    spawnSync(process.execPath, [warmScript], options);
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

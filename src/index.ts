@@ -1,3 +1,3 @@
 // dcache as a library: `import { cached } from 'dcache'`.
 export { cached } from './library/cached.js';
-export type { CachedFunction, CachedOptions } from './library/cached.js';
+export type { CachedEntry, CachedFunction, CachedOptions, EntryInfo, ErrorClass, PolicyCheck } from './library/types.js';

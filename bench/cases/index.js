@@ -6,6 +6,7 @@ import { hitLargePipe } from './hit-large-pipe.js';
 import { hitMany } from './hit-many.js';
 import { hitS3CliProbe, hitS3Object } from './hit-s3-object.js';
 import { hitSmall } from './hit-small.js';
+import { libraryHit } from './library-hit.js';
 import { lsJsonMany } from './ls-json-many.js';
 import { memoryRecord, memoryReplay } from './memory-large.js';
 import { missLargePipe } from './miss-large-pipe.js';
@@ -40,6 +41,7 @@ import { restoreLarge } from './restore-large.js';
 // (issue 7) share files of random bytes (bench/lib/blobs.js).
 export const cases = [
   hitSmall,
+  libraryHit,
   hitS3Object,
   hitS3CliProbe,
   lsJsonMany,

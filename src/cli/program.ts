@@ -205,6 +205,7 @@ Examples:
   cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
     .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
     .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
+    .option('--max-entries <count>', 'remove least recently used entries until at most this many are left (e.g. 1000)')
     .option('--remote <url>', 'clean this shared cache instead of the cache directory: s3://, gs://, az:// or file://')
     .option('--remote-timeout <duration>', 'how long the shared cache may take to answer one request (default: 2s)')
     .addHelpText(
@@ -218,10 +219,11 @@ writing the entry that names them.
 Examples:
   dcache gc --max-size 5G
   dcache gc --max-age 30d --max-size 500M
+  dcache gc --max-entries 1000
   dcache gc --remote s3://team-cache/dcache --max-age 30d
 `,
     )
-    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string; remote?: string; remoteTimeout?: string }) => {
+    .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string; maxEntries?: string; remote?: string; remoteTimeout?: string }) => {
       exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
     });
 

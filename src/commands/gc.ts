@@ -9,7 +9,10 @@ import type { CacheCommandContext } from './context.js';
 import { failedRemovals, plural, refuseReadOnly } from './clear.js';
 
 // dcache gc: frees what no longer earns its place, and says how much.
-export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; maxAge?: string; remote?: string; remoteTimeout?: string }): Promise<number> {
+export async function gc(
+  ctx: CacheCommandContext,
+  options: { maxSize?: string; maxAge?: string; maxEntries?: string; remote?: string; remoteTimeout?: string },
+): Promise<number> {
   let maxSize: number | null = null;
   if (options.maxSize !== undefined) {
     const parsed = parseSize(options.maxSize);
@@ -22,9 +25,14 @@ export async function gc(ctx: CacheCommandContext, options: { maxSize?: string; 
     if (!parsed.ok) throw new ExitError(`--max-age ${parsed.error}`, 2);
     maxAgeMs = parsed.value;
   }
-  if (options.remote !== undefined) return remoteGc(ctx, options.remote, maxAgeMs, maxSize, options.remoteTimeout);
+  let maxEntries: number | null = null;
+  if (options.maxEntries !== undefined) {
+    if (!/^\d+$/.test(options.maxEntries)) throw new ExitError(`--max-entries '${options.maxEntries}' is not a number of entries; use a whole number, e.g. --max-entries 1000`, 2);
+    maxEntries = Number(options.maxEntries);
+  }
+  if (options.remote !== undefined) return remoteGc(ctx, options.remote, maxAgeMs, maxSize, maxEntries, options.remoteTimeout);
   refuseReadOnly(ctx, 'gc');
-  const report = await collectGarbage(ctx.store, { maxSize, maxAgeMs, now: ctx.now });
+  const report = await collectGarbage(ctx.store, { maxSize, maxAgeMs, maxEntries, now: ctx.now });
   ctx.stdout.write(
     `freed ${formatSize(report.bytes)}: ${plural(report.entries, 'entry', 'entries')}, ` +
       `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
@@ -40,7 +48,14 @@ export const REMOTE_GC_GRACE_MS = 24 * 60 * 60 * 1000;
 // dcache gc --remote <url>: the same clean-up on a shared cache in a bucket
 // or a shared directory. A remote that fails is an error here: gc was asked
 // to clean it, and nothing else.
-async function remoteGc(ctx: CacheCommandContext, url: string, maxAgeMs: number | null, maxSize: number | null, timeoutText: string | undefined): Promise<number> {
+async function remoteGc(
+  ctx: CacheCommandContext,
+  url: string,
+  maxAgeMs: number | null,
+  maxSize: number | null,
+  maxEntries: number | null,
+  timeoutText: string | undefined,
+): Promise<number> {
   let timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS;
   if (timeoutText !== undefined) {
     const parsed = parseDuration(timeoutText);
@@ -56,8 +71,9 @@ async function remoteGc(ctx: CacheCommandContext, url: string, maxAgeMs: number 
       2,
     );
   }
-  if (maxSize !== null && spec.kind === 'object-store') {
-    throw new ExitError('gc --remote: --max-size is for a cache directory; bound a bucket with --max-age, or a lifecycle rule (see the README)', 2);
+  if ((maxSize !== null || maxEntries !== null) && spec.kind === 'object-store') {
+    const option = maxSize !== null ? '--max-size' : '--max-entries';
+    throw new ExitError(`gc --remote: ${option} is for a cache directory; bound a bucket with --max-age, or a lifecycle rule (see the README)`, 2);
   }
   let remote: RemoteStore;
   try {
@@ -68,7 +84,7 @@ async function remoteGc(ctx: CacheCommandContext, url: string, maxAgeMs: number 
   }
   try {
     if (remote instanceof LocalStore) {
-      const report = await collectGarbage(remote, { maxSize, maxAgeMs, now: ctx.now });
+      const report = await collectGarbage(remote, { maxSize, maxAgeMs, maxEntries, now: ctx.now });
       ctx.stdout.write(
         `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
           `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,

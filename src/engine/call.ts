@@ -15,6 +15,7 @@ import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry
 import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, type RemoteSpec } from '../store/remote/remote-store.js';
 import { loadSigningKeys, type SigningKeys } from '../store/remote/signing.js';
 import type { Host } from './host.js';
+import type { Rules } from './decide.js';
 import type { EntryStore } from './tiers.js';
 import { leaseTimingFromEnv, type LeaseTiming } from './lease.js';
 
@@ -59,6 +60,8 @@ export interface Call {
   maxSize: number;
   // settings that were ignored, to be warned about once
   warnings: string[];
+  // the front end's own check of an entry (see Rules)
+  vet?: Rules['vet'];
 }
 
 // The options of a call that do not depend on what produces its values.

@@ -26,6 +26,9 @@ export interface Rules {
   zone: Zone;
   // whether a recorded failure may be replayed (--cache-failures)
   cacheFailures: boolean;
+  // A check of the front end's own, once the policies hold (the library's
+  // policy functions): why the entry may not be replayed, or null.
+  vet?: ((entry: Manifest, now: number) => string | null) | undefined;
 }
 
 export function miss(reason: string, entry: Manifest | null = null, verdict: Verdict | null = null, checks: SourceCheck[] | null = null): Decision {
@@ -42,7 +45,10 @@ export function judgeRules(entry: Manifest, rules: Rules, now: number): { fresh:
     return { fresh: false, decision: miss(`the entry is a recorded failure (exit ${entry.exitCode}), replayed only with --cache-failures`, entry) };
   }
   const verdict = judgePolicies(rules.policies, entry.recordedAt, now, rules.zone);
-  if (verdict.fresh) return { fresh: true, verdict };
+  if (verdict.fresh) {
+    const vetoed = rules.vet?.(entry, now) ?? null;
+    return vetoed === null ? { fresh: true, verdict } : { fresh: false, decision: miss(vetoed, entry, verdict) };
+  }
   // the policies that failed, not every policy given
   const names = rules.policies
     .filter((p) => !judgePolicy(p, entry.recordedAt, now, rules.zone).fresh)

@@ -18,6 +18,7 @@ import { lookUpLocal, lookUpShared, pullShared } from './lookup.js';
 import type { Reporter } from './reporter.js';
 import type { OpenBlobs, SharedTier } from './tiers.js';
 import { lockHolder, lockLocally, lockShared, releaseAll } from './single-flight.js';
+import { producing } from './wording.js';
 
 // The flow of one call: replay a fresh entry (local, then shared); or wait
 // for whoever is already producing it (here, or on another machine); or
@@ -308,7 +309,7 @@ class Flow<R> {
     const { store, key } = this.call;
     const blobs = store.openBlobs(entry);
     if (!('fd' in blobs)) {
-      this.reporter.warn(`dropped a bad cache entry (${blobs.detail}); running the command`);
+      this.reporter.warn(`dropped a bad cache entry (${blobs.detail}); ${producing(this.call.material)}`);
       store.dropEntry(entry, key, blobs.missing);
       return null;
     }
@@ -407,7 +408,7 @@ class Flow<R> {
     try {
       call.store.publishManifest(manifest);
     } catch (err) {
-      reporter.warnOnce('cache', `the run was not recorded (${describeError(err)})`);
+      reporter.warnOnce('cache', `${call.material.kind === 'function' ? 'the result' : 'the run'} was not recorded (${describeError(err)})`);
       this.notRecorded = describeError(err);
       return { result: production.result, manifest: null };
     }

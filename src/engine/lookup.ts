@@ -5,6 +5,7 @@ import type { SharedTier } from './tiers.js';
 import type { Call } from './call.js';
 import { judgeRules, judgeSources, miss, type Decision } from './decide.js';
 import type { Reporter } from './reporter.js';
+import { producing } from './wording.js';
 
 // Looking entries up: in the local store, and on the shared cache.
 
@@ -25,31 +26,31 @@ export async function lookUpLocal(call: Call, reporter: Reporter, force = call.f
     case 'absent':
       return miss('no entry');
     case 'unreadable':
-      reporter.warnOnce('cache', `cannot read the cache entry (${read.detail}); running the command`);
+      reporter.warnOnce('cache', `cannot read the cache entry (${read.detail}); ${producing(call.material)}`);
       return miss('entry unreadable');
     case 'foreign':
       return miss(`the entry was written by a newer version of dcache (${read.detail})`);
     case 'distrusted':
-      reporter.alert('cache-entry', `ignored the cache entry: ${read.detail}; running the command`);
+      reporter.alert('cache-entry', `ignored the cache entry: ${read.detail}; ${producing(call.material)}`);
       return miss('entry not trusted');
     case 'bad':
       if (!tidy) return miss(`bad entry (${read.detail})`);
-      reporter.warn(`dropped a bad cache entry (${read.detail}); running the command`);
+      reporter.warn(`dropped a bad cache entry (${read.detail}); ${producing(call.material)}`);
       store.dropEntry(null, key, null);
       return miss('bad entry');
     case 'found':
       break;
   }
   const manifest = read.manifest;
-  if (!sameKeyMaterial(manifest.material, call.material)) return miss('the entry under this key is for another command');
+  if (!sameKeyMaterial(manifest.material, call.material)) return miss(`the entry under this key is for another ${call.material.kind === 'function' ? 'call' : 'command'}`);
   const missing = store.checkBlobs(manifest);
   if (missing) {
     if (!tidy) return miss(`bad entry (${missing.detail})`);
-    reporter.warn(`dropped a bad cache entry (${missing.detail}); running the command`);
+    reporter.warn(`dropped a bad cache entry (${missing.detail}); ${producing(call.material)}`);
     store.dropEntry(manifest, key, missing.hash);
     return miss('bad entry');
   }
-  if (force) return miss('--force', manifest);
+  if (force) return miss(call.material.kind === 'function' ? 'refresh()' : '--force', manifest);
   return judgeEntry(call, manifest, reporter);
 }
 

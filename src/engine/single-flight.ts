@@ -4,6 +4,7 @@ import type { SharedTier } from './tiers.js';
 import type { Call } from './call.js';
 import type { HeldLock, LockOutcome, WaitHooks } from './lease.js';
 import type { Reporter } from './reporter.js';
+import { producing } from './wording.js';
 
 // Single flight: concurrent calls of one key run it once. The first takes
 // the key's lock here (and on the shared cache, where it has locks); the
@@ -56,14 +57,15 @@ export function lockShared(
 function waitHooks(reporter: Reporter, where: string | null, call: Call, giveUp: (now?: boolean) => boolean | Promise<boolean>): WaitHooks {
   const name = (holder: string) => (where === null ? holder : `${where} (${holder})`);
   return {
-    onWait: (holder) => reporter.info(`waiting for ${name(holder)}, which is running the same command`),
+    onWait: (holder) =>
+      reporter.info(`waiting for ${name(holder)}, which is ${call.material.kind === 'function' ? 'calling the function with the same arguments' : 'running the same command'}`),
     onProgress: (holder, waitedMs) => reporter.info(`still waiting for ${name(holder)}, for ${formatAge(waitedMs)} now`),
     onTakeover: (holder, why) => reporter.info(`taking the lock over from ${name(holder)}: ${why}`),
     onTimeout: (holder, waitedMs) =>
       reporter.warnOnce(
         'lock-wait',
         `waited ${formatAge(waitedMs)} for ${name(holder)}, the longest dcache waits (DCACHE_LOCK_MAX_WAIT, ` +
-          `${formatAge(call.lease.maxWaitMs)}); running the command without waiting`,
+          `${formatAge(call.lease.maxWaitMs)}); ${producing(call.material)} without waiting`,
       ),
     giveUp,
     onLost: (why) => reporter.info(`lost the lock of this entry: ${why}; going on (what is recorded is published whole)`),

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Result } from '../errors.js';
+import { fail, ok } from '../errors.js';
 
 // The arguments of a cached function, as the key sees them: a SHA-256 over
 // a canonical encoding, so that equal arguments give one key whatever the
@@ -12,13 +14,66 @@ import { createHash } from 'node:crypto';
 
 export const ACCEPTED = 'JSON values, undefined, Dates, BigInts, Buffers, typed arrays, Maps and Sets';
 
-export function argumentsDigest(name: string, args: readonly unknown[]): string {
-  const seen = new Set<object>();
-  const digests = args.map((arg, i) => digest(arg, `argument ${i + 1}`, name, seen));
-  return node('args', digests).toString('hex');
+// Which arguments make the key: all of them (the default); all but those at
+// the given positions (joblib's `ignore`); or whatever a key function
+// returns for them, called with the call's `this`.
+export type Keying =
+  | { kind: 'all' }
+  | { kind: 'ignore'; positions: ReadonlySet<number> }
+  | { kind: 'function'; key: (this: unknown, ...args: unknown[]) => unknown };
+
+// A value the key cannot hold: where it is ("argument 2.rows[1]") and what
+// it is ("a function").
+export interface Unkeyable {
+  path: string;
+  what: string;
 }
 
-function node(tag: string, parts: readonly (Buffer | string)[]): Buffer {
+export function argumentsDigest(name: string, args: readonly unknown[]): string {
+  return callDigest(name, undefined, args, { kind: 'all' });
+}
+
+// The digest of one call's arguments, as `keying` selects them. An argument
+// left out by position is a fixed placeholder, so that leaving out the
+// second of three arguments is not the key of a call with two.
+export function callDigest(name: string, self: unknown, args: readonly unknown[], keying: Keying): string {
+  switch (keying.kind) {
+    case 'all':
+    case 'ignore': {
+      const parts = args.map((arg, i) =>
+        keying.kind === 'ignore' && keying.positions.has(i) ? node('ignored', []) : orRefuse(name, keyOf(arg, `argument ${i + 1}`), 'arguments'),
+      );
+      return node('args', parts).toString('hex');
+    }
+    case 'function': {
+      const chosen = keying.key.apply(self, [...args]);
+      if (isThenable(chosen)) throw new TypeError(`${name}(): options.key returned a promise; a key function returns the key at once`);
+      return node('key', [orRefuse(name, keyOf(chosen, 'the result of options.key'), 'key')]).toString('hex');
+    }
+  }
+}
+
+// The digest of one value, or what in it the key cannot hold.
+export function keyOf(value: unknown, path: string): Result<Buffer, Unkeyable> {
+  try {
+    return ok(digest(value, path, new Set()));
+  } catch (err) {
+    if (err instanceof Refused) return fail({ path: err.path, what: err.what });
+    throw err;
+  }
+}
+
+export function isThenable(value: unknown): boolean {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function orRefuse(name: string, keyed: Result<Buffer, Unkeyable>, what: 'arguments' | 'key'): Buffer {
+  if (keyed.ok) return keyed.value;
+  const { path, what: found } = keyed.error;
+  throw new TypeError(`${name}(): ${path} is ${found}; a cached function's ${what === 'arguments' ? 'arguments' : 'key'} may be ${ACCEPTED}`);
+}
+
+export function node(tag: string, parts: readonly (Buffer | string)[]): Buffer {
   const hash = createHash('sha256').update(`${tag}:${parts.length}:`);
   for (const part of parts) {
     const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
@@ -27,9 +82,17 @@ function node(tag: string, parts: readonly (Buffer | string)[]): Buffer {
   return hash.digest();
 }
 
+// Thrown inside digest() only, and turned into a value by keyOf().
+class Refused {
+  constructor(
+    readonly path: string,
+    readonly what: string,
+  ) {}
+}
+
 const byHex = (a: Buffer, b: Buffer) => Buffer.compare(a, b);
 
-function digest(value: unknown, path: string, name: string, seen: Set<object>): Buffer {
+function digest(value: unknown, path: string, seen: Set<object>): Buffer {
   switch (typeof value) {
     case 'undefined':
       return node('undefined', []);
@@ -44,10 +107,10 @@ function digest(value: unknown, path: string, name: string, seen: Set<object>): 
     case 'object':
       break;
     default:
-      throw refused(name, path, `a ${typeof value}`);
+      throw new Refused(path, `a ${typeof value}`);
   }
   if (value === null) return node('null', []);
-  if (seen.has(value)) throw refused(name, path, 'a value that contains itself');
+  if (seen.has(value)) throw new Refused(path, 'a value that contains itself');
   seen.add(value);
   try {
     if (value instanceof Date) return node('date', [String(value.getTime())]);
@@ -57,30 +120,26 @@ function digest(value: unknown, path: string, name: string, seen: Set<object>): 
       return node(`typed:${value.constructor.name}`, [bytes]);
     }
     // Array.from: a hole in a sparse array is undefined
-    if (Array.isArray(value)) return node('array', Array.from(value, (item, i) => digest(item, `${path}[${i}]`, name, seen)));
+    if (Array.isArray(value)) return node('array', Array.from(value, (item, i) => digest(item, `${path}[${i}]`, seen)));
     if (value instanceof Map) {
-      const pairs = [...value].map(([k, v], i) => node('entry', [digest(k, `${path} (a key of the Map)`, name, seen), digest(v, `${path}.get(key ${i + 1})`, name, seen)]));
+      const pairs = [...value].map(([k, v], i) => node('entry', [digest(k, `${path} (a key of the Map)`, seen), digest(v, `${path}.get(key ${i + 1})`, seen)]));
       return node('map', pairs.sort(byHex));
     }
     if (value instanceof Set) {
-      return node('set', [...value].map((item) => digest(item, `${path} (a member of the Set)`, name, seen)).sort(byHex));
+      return node('set', [...value].map((item) => digest(item, `${path} (a member of the Set)`, seen)).sort(byHex));
     }
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto !== Object.prototype && proto !== null) {
       const kind = (value as { constructor?: { name?: string } }).constructor?.name;
-      throw refused(name, path, kind ? `a ${kind}` : 'an object of a class');
+      throw new Refused(path, kind ? `a ${kind}` : 'an object of a class');
     }
     const keys = Object.keys(value).sort();
     const parts: Buffer[] = [];
-    for (const key of keys) parts.push(node('property', [key, digest((value as Record<string, unknown>)[key], `${path}.${key}`, name, seen)]));
+    for (const key of keys) parts.push(node('property', [key, digest((value as Record<string, unknown>)[key], `${path}.${key}`, seen)]));
     return node('object', parts);
   } finally {
     seen.delete(value);
   }
-}
-
-function refused(name: string, path: string, what: string): TypeError {
-  return new TypeError(`${name}(): ${path} is ${what}; a cached function's arguments may be ${ACCEPTED}`);
 }
 
 // Whether a result can be stored and given back as it was: the same types

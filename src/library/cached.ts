@@ -1,97 +1,175 @@
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { processHost } from '../cli/process-host.js';
-import { checkSettings, loadSettings } from '../cli/settings.js';
-import { prepareCall, type Call, type CallBase, type CallOptions } from '../engine/call.js';
-import { getOrRecord, type EngineDeps, type EntryContent, type Production, type Recipe, type Replayed } from '../engine/get-or-record.js';
+import type { Call } from '../engine/call.js';
+import { getOrRecord, type EngineDeps, type Recipe } from '../engine/get-or-record.js';
+import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
 import type { Reporter } from '../engine/reporter.js';
 import { lockHolder } from '../engine/single-flight.js';
-import type { OpenBlobs } from '../engine/tiers.js';
 import { describeError } from '../errors.js';
-import { loadHasher, type BlobHash } from '../hash.js';
+import { loadHasher } from '../hash.js';
 import type { Interrupts } from '../process/signals.js';
 import { deriveKey, KEY_FORMAT, type FunctionMaterial } from '../schema/key.js';
-import type { Manifest } from '../schema/manifest.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { RemoteSession } from '../store/remote/session.js';
-import { ACCEPTED, argumentsDigest, unstorable } from './arguments.js';
-import { decodeValue, encodeThrown, encodeValue } from './value.js';
+import { callDigest } from './arguments.js';
+import { prepareFunctionCall } from './call-setup.js';
+import { heldHandle, storedHandle } from './entry-handle.js';
+import { functionIdentity } from './function-identity.js';
+import { checkOptions, type CheckedOptions } from './options.js';
+import { vetWith } from './policy-check.js';
+import { FunctionRecipe, run, type Answer, type FunctionWork, type Outcome } from './recipe.js';
+import { libraryReporter } from './reporter.js';
+import type { CachedEntry, CachedFunction, CachedOptions } from './types.js';
 
 // The library: cached(fn, options) is fn with its results kept on disk, in
 // the same cache, under the same policies, sources, remotes and guarantees
 // as `dcache run`. The engine does the work; this file is its second front
 // end: the key from the function and its arguments, the value as a blob.
 
-export interface CachedOptions {
-  // one or several policies, as --policy (default: the config's, else daily)
-  policy?: string | string[];
-  // the zone of calendar policies, as --tz
-  tz?: string;
-  // sources whose change makes an entry stale, as --watch: paths, globs,
-  // http(s)://, s3://, gs://, az:// URLs
-  watch?: string | string[];
-  // probe commands, as --watch-cmd
-  watchCmd?: string | string[];
-  // the cache directory, as --dir
-  dir?: string;
-  // the shared cache, as --remote
-  remote?: string;
-  // a namespace mixed into the key, as --key
-  key?: string;
-  // as --stale-while-revalidate: a recently stale value is returned at once
-  // and refreshed in the background of this process
-  staleWhileRevalidate?: string;
-  // keep a thrown error too, and throw it again while it is fresh
-  cacheErrors?: boolean;
-  // the time, for tests (default: DCACHE_NOW, else the clock)
-  now?: () => Date | number;
-  // the name under which entries are kept and listed (default: fn.name)
-  name?: string;
+type AnyFunction = (...args: never[]) => unknown;
+
+// Wraps `fn`: each call with the same arguments (and the same code, see
+// function-identity.ts) is answered from the cache while the policies say
+// it is fresh.
+export function cached<A extends unknown[], R, This = unknown>(fn: (this: This, ...args: A) => R, options?: CachedOptions<A, This>): CachedFunction<A, R, This> {
+  if (typeof fn !== 'function') throw new TypeError(`cached(): the first argument must be a function, not ${typeof fn}`);
+  const checked = checkOptions(options, fn.name);
+  const caller = new Caller(fn as AnyFunction, checked);
+  const wrapped = async function (this: This, ...args: A): Promise<Awaited<R>> {
+    return settle(await caller.value(caller.own(this, wrapped), args, false)) as Awaited<R>;
+  };
+  const methods = {
+    check: async function (this: This, ...args: A): Promise<boolean> {
+      return caller.check(caller.own(this, wrapped), args);
+    },
+    refresh: async function (this: This, ...args: A): Promise<Awaited<R>> {
+      return settle(await caller.value(caller.own(this, wrapped), args, true)) as Awaited<R>;
+    },
+    entry: async function (this: This, ...args: A): Promise<CachedEntry<Awaited<R>>> {
+      return caller.entry<Awaited<R>>(caller.own(this, wrapped), args);
+    },
+  };
+  Object.defineProperty(wrapped, 'name', { value: checked.name });
+  return Object.assign(wrapped, methods);
 }
 
-// What a cached function returns: its promise's value.
-export type CachedFunction<A extends unknown[], R> = (...args: A) => Promise<Awaited<R>>;
+function settle(outcome: Outcome): unknown {
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+// The calls of one cached function.
+class Caller {
+  private readonly name: string;
+  private readonly identity: string;
+  private readonly readsThis: boolean;
+  private readonly reporter: Reporter = libraryReporter();
 
-// Wraps `fn`: each call with the same arguments (and the same source text
-// of `fn`) is answered from the cache while the policies say it is fresh.
-export function cached<A extends unknown[], R>(fn: (...args: A) => R, options: CachedOptions = {}): CachedFunction<A, R> {
-  if (typeof fn !== 'function') throw new TypeError(`cached(): the first argument must be a function, not ${typeof fn}`);
-  const name = options.name ?? fn.name;
-  if (name === '') throw new TypeError('cached(): the function has no name; give it one, or pass options.name');
-  const source = createHash('sha256').update(fn.toString()).digest('hex');
-  const reporter = libraryReporter();
-  const wrapped = async (...args: A): Promise<Awaited<R>> => {
-    const argsHash = argumentsDigest(name, args);
-    const { base, namespace } = await prepare(name, options, reporter);
-    const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source, args: argsHash, namespace };
-    const call: Call = { ...base, key: deriveKey(await loadHasher(), material), material };
-    const store = base.store;
-    const recipe = functionRecipe(name, fn, args, store, reporter, options.cacheErrors === true);
+  constructor(
+    private readonly fn: AnyFunction,
+    private readonly options: CheckedOptions,
+  ) {
+    this.name = options.name;
+    const keyed = options.namespace !== undefined || options.keying.kind === 'function';
+    this.identity = functionIdentity(fn, `cached(${this.name}): the function`, { version: options.version, keyed });
+    this.readsThis = readsThis(fn);
+  }
+
+  // The `this` of a call: none when the method is called on the cached
+  // function itself (load.check(x)) or on the global object.
+  own(self: unknown, wrapped: unknown): unknown {
+    return self === wrapped || self === globalThis ? undefined : self;
+  }
+
+  // A call's value (or what it threw): from the cache, or produced and
+  // recorded; `force`, produced whatever the cache holds.
+  async value(self: unknown, args: unknown[], force: boolean): Promise<Outcome> {
+    if (!this.options.enabled) return run(this.fn, self, args);
+    const { call, work, store } = await this.setUp(self, args, force);
+    const outcome = await getOrRecord(call, new FunctionRecipe(work), this.deps(call, store, work));
+    // a replay that broke half-way cannot happen here (a value is read whole
+    // before it is used); should it, the function answers
+    if (!outcome.ok) return run(this.fn, self, args);
+    return outcomeOf(outcome.result);
+  }
+
+  async check(self: unknown, args: unknown[]): Promise<boolean> {
+    if (!this.options.enabled) return false;
+    const { call, store } = await this.setUp(self, args, false);
+    // a question: nothing found bad is removed
+    if ((await lookUpLocal(call, this.reporter, call.force, false)).fresh) return true;
+    if (call.remote === null) return false;
+    const shared = this.deps(call, store, null).openShared(call.remote);
+    try {
+      return (await lookUpShared(call, shared, this.reporter)) !== null;
+    } finally {
+      await shared.close();
+    }
+  }
+
+  async entry<R>(self: unknown, args: unknown[]): Promise<CachedEntry<R>> {
+    const started = Date.now();
+    if (!this.options.enabled) {
+      const outcome = await run(this.fn, self, args);
+      if (!outcome.ok) throw outcome.error;
+      return heldHandle(outcome, null, started, Date.now() - started);
+    }
+    const { call, work, store } = await this.setUp(self, args, false);
+    const recipe = new FunctionRecipe(work, true);
+    const recordedAt = call.clock();
+    const result = await getOrRecord(call, recipe, this.deps(call, store, work));
+    const at = { name: this.name, store, key: call.key, material: call.material, classes: this.options.classes };
+    const answer: Answer = result.ok ? result.result : { kind: 'outcome', outcome: await run(this.fn, self, args) };
+    if (answer.kind === 'entry') return storedHandle(at, answer.manifest);
+    // produced here: a handle to what was recorded, if it was
+    const written = recipe.written;
+    const read = written === null ? null : store.readEntry(call.key);
+    if (read?.status === 'found' && read.manifest.stdout?.hash === written?.hash) return storedHandle(at, read.manifest);
+    if (!answer.outcome.ok) throw answer.outcome.error;
+    return heldHandle(answer.outcome, call.key, recordedAt, Date.now() - started);
+  }
+
+  // The call as the engine takes it: its key, and how its value is produced.
+  private async setUp(self: unknown, args: unknown[], force: boolean): Promise<{ call: Call; work: FunctionWork; store: LocalStore }> {
+    const { name, options } = this;
+    if (this.readsThis && options.keying.kind !== 'function' && (typeof self === 'object' || typeof self === 'function') && self !== null) {
+      throw new TypeError(
+        `${name}(): called on ${describeThis(self)} as its this, and the function reads this, which is not part of the key; ` +
+          'pass options.key, a function that returns what identifies the call, e.g. key(path) { return [this.baseUrl, path]; } (see the README on methods)',
+      );
+    }
+    const argsDigest = callDigest(name, self, args, options.keying);
+    const { base, namespace } = await prepareFunctionCall(options, this.reporter);
+    const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source: this.identity, args: argsDigest, namespace };
+    const call: Call = { ...base, key: deriveKey(await loadHasher(), material), material, force, vet: vetWith(options.checks) };
+    const work: FunctionWork = { name, fn: this.fn, self, args, store: base.store, reporter: this.reporter, cacheErrors: options.cacheErrors, classes: options.classes };
+    return { call, work, store: base.store };
+  }
+
+  private deps(call: Call, store: LocalStore, work: FunctionWork | null): EngineDeps {
+    const reporter = this.reporter;
     const deps: EngineDeps = {
       reporter,
       interrupts: NO_INTERRUPTS,
       openShared: (spec) => new RemoteSession(spec, process.env, call.signing, reporter, store),
-      // the refresh of --stale-while-revalidate runs here, in the background
-      startRefresh: async () => {
-        void refresh({ ...call, refreshing: true }, recipe, { ...deps, startRefresh: undefined });
-        return process.pid;
-      },
+      // the refresh of staleWhileRevalidate runs here, in the background
+      ...(work === null
+        ? {}
+        : {
+            startRefresh: async () => {
+              void refreshInBackground({ ...call, refreshing: true }, new FunctionRecipe(work), { ...deps, startRefresh: undefined });
+              return process.pid;
+            },
+          }),
     };
-    const outcome = await getOrRecord(call, recipe, deps);
-    // a replay that broke half-way cannot happen here (a value is read whole
-    // before it is used); should it, the function answers
-    const result: Outcome = outcome.ok ? outcome.result : await run(fn, args);
-    if (!result.ok) throw result.error;
-    return result.value as Awaited<R>;
-  };
-  Object.defineProperty(wrapped, 'name', { value: name });
-  return wrapped;
+    return deps;
+  }
 }
 
-async function refresh(call: Call, recipe: Recipe<Outcome>, deps: EngineDeps): Promise<void> {
+function outcomeOf(answer: Answer): Outcome {
+  if (answer.kind !== 'outcome') throw new Error('the engine answered a call for a value with an entry');
+  return answer.outcome;
+}
+
+async function refreshInBackground(call: Call, recipe: Recipe<Answer>, deps: EngineDeps): Promise<void> {
   try {
     if ((await lockHolder(call)) !== null) return;
     await getOrRecord(call, recipe, deps);
@@ -100,149 +178,18 @@ async function refresh(call: Call, recipe: Recipe<Outcome>, deps: EngineDeps): P
   }
 }
 
-async function run(fn: (...args: never[]) => unknown, args: unknown[]): Promise<Outcome> {
-  try {
-    return { ok: true, value: await fn(...(args as never[])) };
-  } catch (error) {
-    return { ok: false, error };
-  }
+// Whether `fn` reads the `this` it is called with: a function, not an
+// arrow (whose `this` is that of where it was written), whose source
+// mentions `this`. A bound function's `this` is bound: it reads none.
+function readsThis(fn: AnyFunction): boolean {
+  const source = Function.prototype.toString.call(fn);
+  if (/^(async\s*)?\(/.test(source) || /^(async\s+)?[\w$]+\s*=>/.test(source)) return false;
+  return /\bthis\b/.test(source);
 }
 
-// The options of the call: the given ones, then the settings of the config
-// files and the environment, as `dcache run` reads them.
-async function prepare(name: string, options: CachedOptions, reporter: Reporter): Promise<{ base: CallBase & { store: LocalStore }; namespace: string | null }> {
-  const cwd = process.cwd();
-  const home = homedir();
-  const env = process.env;
-  const loaded = loadSettings(cwd, env, home);
-  const { settings, problems } = await checkSettings(loaded.settings);
-  for (const problem of [...loaded.problems, ...problems]) reporter.warnOnce(`setting:${problem}`, `${problem}; ignored`);
-  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-  const given: CallOptions = {
-    policy: options.policy !== undefined ? list(options.policy) : settings.policy.value,
-    tz: options.tz ?? settings.tz.value ?? undefined,
-    dir: options.dir ?? (env.DCACHE_DIR ? undefined : settings.dir.value),
-    watch: list(options.watch),
-    watchCmd: list(options.watchCmd),
-    watchTimeout: undefined,
-    remote: options.remote ?? settings.remote.value ?? undefined,
-    remoteReadOnly: false,
-    remoteTimeout: undefined,
-    maxSize: settings.maxSize.value,
-    signingKeyFile: settings.signingKeyFile.value,
-    force: false,
-    cacheFailures: options.cacheErrors === true,
-    staleIfError: false,
-    staleWhileRevalidate: options.staleWhileRevalidate ?? settings.staleWhileRevalidate.value ?? undefined,
-    explain: false,
-  };
-  const prepared = await prepareCall(given, { cwd, home, env, nowText: options.now ? undefined : env.DCACHE_NOW, host: processHost() });
-  if (!prepared.ok) throw new TypeError(`cached(${name}): ${prepared.error.replace(/^--([\w-]+)/, (_all, flag: string) => optionName(flag))}`);
-  const base = prepared.value;
-  if (options.now) {
-    const now = options.now;
-    base.clock = () => Number(now());
-  }
-  return { base, namespace: options.key ?? settings.key.value };
-}
-
-// --stale-while-revalidate, as the option of cached() is called
-function optionName(flag: string): string {
-  return `options.${flag.replace(/-(\w)/g, (_all, c: string) => c.toUpperCase())}`;
-}
-
-// How a function's value is produced and replayed: the value is the blob
-// where a command's stdout would be.
-function functionRecipe(
-  name: string,
-  fn: (...args: never[]) => unknown,
-  args: unknown[],
-  store: LocalStore,
-  reporter: Reporter,
-  cacheErrors: boolean,
-): Recipe<Outcome> {
-  return {
-    label: `${name}()`,
-    replay: async (entry, blobs) => replayValue(entry, blobs),
-    produce: async (record): Promise<Production<Outcome>> => {
-      const result = await run(fn, args);
-      return {
-        result,
-        failed: result.ok ? null : `threw ${describeThrown(result.error)}`,
-        discard: async () => {},
-        keep: async (): Promise<EntryContent | null> => {
-          if (!record || (!result.ok && !cacheErrors)) return null;
-          if (result.ok) {
-            const bad = unstorable(result.value);
-            if (bad !== null) {
-              reporter.warnOnce(`unstorable:${name}`, `${name}(): the result is not cached: ${bad}; a cached result may hold ${ACCEPTED}`);
-              return null;
-            }
-          }
-          try {
-            const stdout = writeBlob(store, result.ok ? encodeValue(result.value) : encodeThrown(result.error));
-            return { exitCode: result.ok ? 0 : 1, stdout, stderr: null, order: null, outputs: [] };
-          } catch (err) {
-            reporter.warnOnce('cache', `the result of ${name}() was not recorded (${describeError(err)})`);
-            return null;
-          }
-        },
-      };
-    },
-  };
-}
-
-function describeThrown(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-// Reads the value's blob whole (into memory of its own, so that a typed
-// array can be a view of it), checks its hash, and decodes it.
-async function replayValue(entry: Manifest, blobs: OpenBlobs): Promise<Replayed<Outcome>> {
-  const ref = entry.stdout;
-  if (ref === null) return { kind: 'unusable', warning: 'dropped a bad cache entry (it holds no value); calling the function', drop: true, badBlob: null };
-  const fd = blobs.fd(ref.hash);
-  const size = fstatSync(fd).size;
-  const bytes = Buffer.allocUnsafeSlow(size);
-  for (let off = 0; off < size; ) {
-    const n = readSync(fd, bytes, off, size - off, off);
-    if (n === 0) break;
-    off += n;
-  }
-  const hash = createHash('sha256').update(bytes).digest('hex');
-  if (size !== ref.size || hash !== ref.hash) {
-    return { kind: 'unusable', warning: `dropped a bad cache entry (blob ${ref.hash} does not match its hash); calling the function`, drop: true, badBlob: ref.hash };
-  }
-  try {
-    const decoded = decodeValue(bytes);
-    return { kind: 'done', result: decoded.thrown ? { ok: false, error: decoded.error } : { ok: true, value: decoded.value } };
-  } catch (err) {
-    return { kind: 'unusable', warning: `dropped a bad cache entry (${describeError(err)}); calling the function`, drop: true, badBlob: ref.hash };
-  }
-}
-
-// Writes the pieces of a value into the store as one blob, hashing them on
-// the way; the pieces are written as they are (a large Buffer is not copied).
-function writeBlob(store: LocalStore, pieces: Buffer[]): { hash: BlobHash; size: number } {
-  store.prepare();
-  const tempPath = store.tempPath();
-  const fd = openSync(tempPath, 'wx', 0o600);
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    for (const piece of pieces) {
-      hash.update(piece);
-      for (let off = 0; off < piece.length; ) off += writeSync(fd, piece, off, piece.length - off);
-      size += piece.length;
-    }
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tempPath, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  return store.publishBlob({ tempPath, hash: hash.digest('hex') as BlobHash, size });
+function describeThis(self: object): string {
+  const kind = (self as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof kind === 'string' && kind !== '' && kind !== 'Object' ? `a ${kind}` : 'an object';
 }
 
 // The library does not take over the program's signals: a lock it holds
@@ -251,30 +198,3 @@ const NO_INTERRUPTS: Interrupts = {
   forwardTo: () => ({ dispose() {} }),
   cleanUpWith: () => ({ dispose() {} }),
 };
-
-// dcache's own words, from inside a program: warnings on stderr with the
-// `dcache:` prefix, each once; the hit-or-miss lines only with DCACHE_VERBOSE=1.
-function libraryReporter(): Reporter {
-  const said = new Set<string>();
-  const write = (message: string) => process.stderr.write(`dcache: ${message}\n`);
-  const verbose = process.env.DCACHE_VERBOSE === '1';
-  return {
-    verbose,
-    info: (message) => {
-      if (verbose) write(message);
-    },
-    warn: write,
-    warnOnce: (topic, message) => {
-      if (said.has(topic)) return;
-      said.add(topic);
-      write(message);
-    },
-    alert: (topic, message) => {
-      if (said.has(topic)) return;
-      said.add(topic);
-      write(message);
-    },
-    explain: () => {},
-    error: write,
-  };
-}

@@ -1,4 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
+import { rebuildThrown, type StoredThrown } from './thrown.js';
+import type { ErrorClass } from './types.js';
 
 // How a cached function's result is stored: an 8-byte header, then the
 // value. The header: "dcv", the format's version, what follows, and for a
@@ -6,14 +8,16 @@ import { deserialize, serialize } from 'node:v8';
 // raw bytes after the header (written from the value itself, read back as a
 // view of the bytes read: no second copy); anything else with v8.serialize
 // (measured against JSON in BENCHMARKS.md), which keeps Dates, BigInts,
-// Maps, Sets, Buffers and typed arrays. A thrown error, with cacheErrors,
-// is stored as its name, message and stack.
+// Maps, Sets, Buffers and typed arrays. What a function threw, with
+// cacheErrors, is stored as thrown.ts describes it.
 
 export const VALUE_FORMAT = 1;
 const MAGIC = 'dcv';
 export const HEADER_BYTES = 8;
 
-const Kind = { Serialized: 0, Buffer: 1, Typed: 2, Thrown: 3 } as const;
+// (kind 3 held an error's name, message and stack alone: such an entry is
+// now a value of an unknown kind, a miss)
+const Kind = { Serialized: 0, Buffer: 1, Typed: 2, Thrown: 4 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
 const TYPED = [
@@ -52,22 +56,15 @@ export function encodeValue(value: unknown): Buffer[] {
   return [header(Kind.Serialized), serialize(value)];
 }
 
-export interface StoredError {
-  name: string;
-  message: string;
-  stack: string | undefined;
-}
-
-export function encodeThrown(error: unknown): Buffer[] {
-  const e = error instanceof Error ? error : new Error(String(error));
-  const stored: StoredError = { name: e.name, message: e.message, stack: e.stack };
+export function encodeThrown(stored: StoredThrown): Buffer[] {
   return [header(Kind.Thrown), serialize(stored)];
 }
 
-export type Decoded = { thrown: false; value: unknown } | { thrown: true; error: Error };
+export type Decoded = { thrown: false; value: unknown } | { thrown: true; error: unknown };
 
-// The value stored in `bytes`; throws on bytes of another format.
-export function decodeValue(bytes: Buffer): Decoded {
+// The value stored in `bytes`; throws on bytes of another format. A thrown
+// error of a class in `classes` (by name) is made again as that class.
+export function decodeValue(bytes: Buffer, classes: ReadonlyMap<string, ErrorClass> = new Map()): Decoded {
   if (bytes.length < HEADER_BYTES || bytes.toString('latin1', 0, 3) !== MAGIC || bytes[3] !== VALUE_FORMAT) {
     throw new Error('not a value of this format');
   }
@@ -85,13 +82,8 @@ export function decodeValue(bytes: Buffer): Decoded {
       const source = aligned ? body : copyOf(body);
       return { thrown: false, value: new ctor(source.buffer as ArrayBuffer, source.byteOffset, source.length / ctor.BYTES_PER_ELEMENT) };
     }
-    case Kind.Thrown: {
-      const stored = deserialize(body) as StoredError;
-      const error = new Error(stored.message);
-      error.name = stored.name;
-      if (stored.stack !== undefined) error.stack = stored.stack;
-      return { thrown: true, error };
-    }
+    case Kind.Thrown:
+      return { thrown: true, error: rebuildThrown(deserialize(body) as StoredThrown, classes) };
     default:
       throw new Error(`a value of an unknown kind (${bytes[4]})`);
   }

@@ -2,7 +2,7 @@ import { startOfNextDay, startOfNextHour, startOfNextMonth, startOfNextWeek } fr
 import { parseDuration } from './duration.js';
 import type { Result } from '../errors.js';
 import { fail, ok, unreachable } from '../errors.js';
-import type { Zone } from './zone.js';
+import { LOCAL_ZONE, type Zone } from './zone.js';
 
 type Croner = typeof import('croner');
 
@@ -46,6 +46,14 @@ export async function parsePolicies(specs: readonly string[], zone: Zone): Promi
   return ok(policies);
 }
 
+// Checks a spec as far as can be done without croner, at once: all but
+// the fields of a cron expression, which croner checks when it is parsed.
+export function checkPolicySpec(spec: string): Result<null, string> {
+  const text = spec.trim();
+  const checked = text.startsWith('cron:') ? cronFields(spec, text.slice(5)) : parsePolicy(spec, LOCAL_ZONE, null);
+  return checked.ok ? ok(null) : checked;
+}
+
 function parsePolicy(spec: string, zone: Zone, croner: Croner | null): Result<Policy, string> {
   const text = spec.trim();
   for (const kind of CALENDAR_KINDS) {
@@ -72,7 +80,8 @@ function suggestPolicy(text: string): string {
   return near === undefined ? '' : ` (did you mean ${near}?)`;
 }
 
-function editDistance(a: string, b: string): number {
+// The number of one-character edits that turn a into b (Levenshtein).
+export function editDistance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
@@ -95,26 +104,24 @@ function parseDailyAt(spec: string, time: string): Result<Policy, string> {
 
 const CRON_FIELDS = 'minute hour day-of-month month day-of-week';
 
+// The five fields of a cron expression, or why it does not have them.
+function cronFields(spec: string, body: string): Result<string[], string> {
+  const fields = body.trim().split(/\s+/).filter((field) => field !== '');
+  if (fields.length === 5) return ok(fields);
+  // `-p cron:0 6 * * 1-5` unquoted: the shell gave dcache `cron:0` alone
+  const seconds =
+    fields.length === 6 ? ' (a seconds field is not supported)' : fields.length < 5 ? ' (quote the whole spec, or the shell splits it at its spaces)' : '';
+  return fail(`--policy '${spec}': a cron expression has 5 fields (${CRON_FIELDS}), this one has ${fields.length}${seconds}; use for example ${CRON_EXAMPLE}`);
+}
+
 // A five-field cron expression, with croner's DST rules (as Vixie cron's): a
 // fixed time skipped by clocks springing forward ticks at the first instant
 // after the gap, and one that occurs twice ticks once; schedules with a
 // wildcard or step in the minute or hour tick at each real occurrence.
 function parseCron(spec: string, body: string, zone: Zone, croner: Croner): Result<Policy, string> {
-  const fields = body.trim().split(/\s+/).filter((field) => field !== '');
-  if (fields.length !== 5) {
-    // `-p cron:0 6 * * 1-5` unquoted: the shell gave dcache `cron:0` alone
-    const seconds =
-      fields.length === 6
-        ? ' (a seconds field is not supported)'
-        : fields.length < 5
-          ? ' (quote the whole spec, or the shell splits it at its spaces)'
-          : '';
-    return fail(
-      `--policy '${spec}': a cron expression has 5 fields (${CRON_FIELDS}), this one has ${fields.length}${seconds}; ` +
-        `use for example ${CRON_EXAMPLE}`,
-    );
-  }
-  const expression = fields.join(' ');
+  const fields = cronFields(spec, body);
+  if (!fields.ok) return fields;
+  const expression = fields.value.join(' ');
   const nextTick = createNextTick(expression, croner);
   let first: number | null;
   try {

@@ -237,6 +237,52 @@ describe('dcache gc --max-size', () => {
   });
 });
 
+describe('dcache gc --max-entries', () => {
+  it('removes the least recently used entries, by last hit or recording, until at most that many are left', ({ box }) => {
+    const a = printer(box, 'a.sh', 'a');
+    const b = printer(box, 'b.sh', 'b');
+    const c = printer(box, 'c.sh', 'c');
+    box.dcache(['run', '--', a.path], at('2024-08-27T09:00:00'));
+    box.dcache(['run', '--', b.path], at('2024-08-27T10:00:00'));
+    box.dcache(['run', '--', c.path], at('2024-08-27T11:00:00'));
+    // a hit makes the oldest recording the most recently used
+    box.dcache(['run', '--', a.path], at('2024-08-27T12:00:00'));
+
+    const first = box.dcache(['gc', '--max-entries', '2'], at('2024-08-27T12:30:00'));
+    expect(first.code).toBe(0);
+    expect(first.stdout.toString()).toMatch(/^freed [\d.]+ (?:B|KiB): 1 entry, 1 blob, 0 temp files\n$/);
+    expect([ran(box, a), ran(box, b), ran(box, c)]).toEqual([true, false, true]);
+
+    const none = box.dcache(['gc', '--max-entries', '2'], at('2024-08-27T12:30:00'));
+    expect(none.stdout.toString()).toBe('freed 0 B: 0 entries, 0 blobs, 0 temp files\n');
+    box.dcache(['gc', '--max-entries', '0'], at('2024-08-27T12:30:00'));
+    expect(entries(box)).toEqual([]);
+    expect(files(box, 'blobs')).toEqual([]);
+  });
+
+  it('applies with --max-size: what is left keeps to both, whichever is tighter', ({ box }) => {
+    const scripts = ['a', 'b', 'c'].map((ch) => printer(box, `${ch}.sh`, ch));
+    const record = () => scripts.forEach((script, i) => box.dcache(['run', '--', script.path], at(`2024-08-27T0${i + 1}:00:00`)));
+    record();
+    // 3000 bytes: the size allows two entries, the count one
+    box.dcache(['gc', '--max-entries', '1', '--max-size', '2500B'], at('2024-08-27T12:00:00'));
+    expect(scripts.map((script) => ran(box, script))).toEqual([false, false, true]);
+    record();
+    // the count allows two, the size one
+    box.dcache(['gc', '--max-entries', '2', '--max-size', '1500B'], at('2024-08-27T12:00:00'));
+    expect(scripts.map((script) => ran(box, script))).toEqual([false, false, true]);
+  });
+
+  it('exits 2 and names the option for a --max-entries that is not a whole number', ({ box }) => {
+    for (const bad of ['-1', '1.5', 'many']) {
+      const r = box.dcache(['gc', '--max-entries', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stdout.toString()).toBe('');
+      expect(plain(r.stderr)).toBe(`dcache: --max-entries '${bad}' is not a number of entries; use a whole number, e.g. --max-entries 1000\n`);
+    }
+  });
+});
+
 describe('the automatic clean-up after a miss', () => {
   const limit = { DCACHE_MAX_SIZE: '2500B' };
   const stamp = (box: Sandbox) => join(box.cacheDir, 'gc-stamp');

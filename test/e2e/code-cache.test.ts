@@ -1,19 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '../support/fixture.js';
 import { BIN, type Sandbox } from '../support/sandbox.js';
 
-// bin/dcache.js loads the bundles of dist/ through V8 code caches it keeps
-// beside them (dist/<bundle>.<tag>.cache). Here a copy of bin/ and the
-// built dist/, so that its caches can be damaged without touching the
-// repository's.
+// bin/dcache.js and the library's entry (dist/index.cjs, under
+// dist/index.js) load the bundles of dist/ through V8 code caches kept
+// beside them (dist/<bundle>.<tag>.cache, see bin/load-bundle.js). Here a
+// copy of bin/ and the built dist/, so that its caches can be damaged
+// without touching the repository's.
 function install(box: Sandbox): { root: string; dist: string } {
   const root = box.path('install');
   const dist = join(root, 'dist');
-  mkdirSync(join(root, 'bin'), { recursive: true });
-  copyFileSync(BIN, join(root, 'bin', 'dcache.js'));
-  copyFileSync(join(BIN, '..', 'package.json'), join(root, 'bin', 'package.json'));
+  cpSync(join(BIN, '..'), join(root, 'bin'), { recursive: true });
   cpSync(join(BIN, '..', '..', 'dist'), dist, { recursive: true, filter: (path) => !path.endsWith('.cache') });
   return { root, dist };
 }
@@ -24,6 +23,17 @@ function dcache(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessE
     env: { ...process.env, DCACHE_DIR: box.path('cache'), ...env },
     encoding: 'utf8',
   });
+}
+
+// A program that imports the installed library and calls a cached
+// function once, printing its result.
+function library(box: Sandbox, dist: string) {
+  const script = box.path('program.mjs');
+  writeFileSync(
+    script,
+    `import { cached } from ${JSON.stringify(join(dist, 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`,
+  );
+  return spawnSync(process.execPath, [script], { cwd: box.path(), env: { ...process.env, DCACHE_DIR: box.path('cache') }, encoding: 'utf8' });
 }
 
 const caches = (dist: string, bundle: string) => readdirSync(dist).filter((name) => name.startsWith(`${bundle}.`) && name.endsWith('.cache'));
@@ -74,6 +84,20 @@ describe('the code caches of dist/', () => {
     const rewritten = [statSync(cli).mtimeMs, statSync(execa).mtimeMs];
     expect(dcache(box, root, ['run', '--force', '--', 'echo', 'ok']).stdout).toBe('ok\n');
     expect([statSync(cli).mtimeMs, statSync(execa).mtimeMs]).toEqual(rewritten);
+  });
+
+  it('hold the library’s bundle too: written by the first program that imports it, used unchanged by the next', ({ box }) => {
+    const { dist } = install(box);
+    expect([library(box, dist).stdout, library(box, dist).stderr]).toEqual(['42\n', '']);
+    const cache = onlyCache(dist, 'library.cjs');
+    const before = statSync(cache).mtimeMs;
+    // a miss, then hits
+    for (let i = 0; i < 2; i++) expect(library(box, dist).stdout).toBe('42\n');
+    expect(statSync(cache).mtimeMs).toBe(before);
+    damage(cache);
+    const damaged = library(box, dist);
+    expect([damaged.status, damaged.stdout, damaged.stderr]).toEqual([0, '42\n', '']);
+    expect(statSync(cache).mtimeMs).not.toBe(before);
   });
 
   it('that are cut short are a miss of the cache', ({ box }) => {

@@ -5,13 +5,13 @@ import { describe, expect, it } from '../support/fixture.js';
 import { BIN, type Sandbox } from '../support/sandbox.js';
 
 // A clone of the repository has no dist/: its first run builds it with
-// scripts/build.js. Here the clone is bin/dcache.js as it is, beside a
+// scripts/build.js. Here the clone is bin/ as it is, beside a
 // stand-in build script that takes a second and a half, counts its runs,
 // and writes a dist/cli.cjs that prints a line.
 function clone(box: Sandbox, extraBuildLines: string[] = []): { root: string; builds: () => number } {
   const root = box.path('clone');
   for (const dir of ['bin', 'scripts', 'node_modules/esbuild']) mkdirSync(join(root, dir), { recursive: true });
-  copyFileSync(BIN, join(root, 'bin', 'dcache.js'));
+  for (const name of ['dcache.js', 'load-bundle.js']) copyFileSync(join(BIN, '..', name), join(root, 'bin', name));
   const count = join(root, 'builds');
   writeFileSync(
     join(root, 'scripts', 'build.js'),

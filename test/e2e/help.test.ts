@@ -43,7 +43,7 @@ const OPTIONS: Record<(typeof SUBCOMMANDS)[number], string[]> = {
   ls: ['--dir', '--json', '--no-color', '--remote', '-h, --help'],
   show: ['--dir', '--json', '--no-color', '-h, --help'],
   clear: ['--all', '--stale', '--older-than', '--dry-run', '--no-color', '-o, --output', '-e, --env', '--stdin', '--no-cwd', '--key', '--shell', '--dir', '-h, --help'],
-  gc: ['--max-size', '--max-age', '--remote', '--remote-timeout', '--dir', '--no-color', '-h, --help'],
+  gc: ['--max-size', '--max-age', '--max-entries', '--remote', '--remote-timeout', '--dir', '--no-color', '-h, --help'],
   stats: ['--json', '--zero', '--dir', '--no-color', '-h, --help'],
   config: ['--json', '-h, --help'],
   completion: ['-h, --help'],

@@ -318,6 +318,18 @@ describe('the cache directory', () => {
     for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
+  it('is tagged when dcache creates it: a CACHEDIR.TAG that backup tools know, and a .gitignore that ignores it all', ({ box }) => {
+    box.dcache(['run', '--', 'echo', 'data']);
+    expect(readFileSync(join(box.cacheDir, 'CACHEDIR.TAG'), 'utf8')).toMatch(/^Signature: 8a477f597d28d172789f06886806bc55\n# /);
+    expect(readFileSync(join(box.cacheDir, '.gitignore'), 'utf8').split('\n').filter((line) => !line.startsWith('#'))).toEqual(['*', '']);
+  });
+
+  it('is not tagged when it existed before (--dir may name a directory of the user’s own)', ({ box }) => {
+    mkdirSync(box.path('mine'), { mode: 0o700 });
+    box.dcache(['run', '--dir', 'mine', '--', 'echo', 'data']);
+    expect(readdirSync(box.path('mine')).sort()).toEqual(['activity', 'blobs', 'entries', 'gc-stamp', 'locks', 'tmp']);
+  });
+
   it('is taken from --dir over DCACHE_DIR', ({ box }) => {
     const script = box.counter('fetch.sh', 'echo data');
     box.dcache(['run', '--dir', 'elsewhere', '--', script.path]);

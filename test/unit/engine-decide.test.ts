@@ -50,6 +50,22 @@ describe('judgeRules', () => {
     if (!judged.fresh) expect(judged.decision).toMatchObject({ fresh: false, reason: 'stale since 2026-03-02 10:00:00 +01:00, ttl:1h' });
   });
 
+  it('asks the front end’s own check once the policies hold, and misses with its reason when it says no', async () => {
+    const asked: number[] = [];
+    const vet = (_entry: Manifest, now: number) => {
+      asked.push(now);
+      return now - MONDAY_9 > HOUR ? 'the policy function young said no' : null;
+    };
+    const given = { ...(await rules(['daily'])), vet };
+    expect(judgeRules(entry(), given, MONDAY_9 + HOUR / 2).fresh).toBe(true);
+    const judged = judgeRules(entry(), given, MONDAY_9 + 2 * HOUR);
+    expect(judged.fresh).toBe(false);
+    if (!judged.fresh) expect(judged.decision).toMatchObject({ reason: 'the policy function young said no', verdict: { fresh: true } });
+    // a policy that no longer holds decides before the check is asked
+    expect(judgeRules(entry(), given, MONDAY_9 + 24 * HOUR).fresh).toBe(false);
+    expect(asked).toEqual([MONDAY_9 + HOUR / 2, MONDAY_9 + 2 * HOUR]);
+  });
+
   it('does not trust an entry recorded after now', async () => {
     const judged = judgeRules(entry(), await rules(['daily']), MONDAY_9 - HOUR);
     expect(judged.fresh).toBe(false);

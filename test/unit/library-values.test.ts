@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argumentsDigest, unstorable } from '../../src/library/arguments.js';
+import { argumentsDigest, callDigest, unstorable } from '../../src/library/arguments.js';
+import { storeThrown } from '../../src/library/thrown.js';
 import { decodeValue, encodeThrown, encodeValue, HEADER_BYTES } from '../../src/library/value.js';
 
 // The library's key for arguments and its stored form of values.
@@ -105,7 +106,9 @@ describe('the stored form of a value', () => {
 
   it('keeps a thrown error’s name, message and stack', () => {
     const error = new RangeError('no such customer');
-    const back = decodeValue(Buffer.concat(encodeThrown(error)));
+    const stored = storeThrown(error);
+    if (!('stored' in stored)) throw new Error(stored.unstorable);
+    const back = decodeValue(Buffer.concat(encodeThrown(stored.stored)));
     expect(back.thrown).toBe(true);
     const thrown = (back as { error: Error }).error;
     expect([thrown.name, thrown.message, thrown.stack]).toEqual(['RangeError', 'no such customer', error.stack]);
@@ -119,5 +122,28 @@ describe('the stored form of a value', () => {
     class Row {}
     expect(unstorable({ rows: [new Row()] })).toBe('result.rows[0] is a Row');
     expect(unstorable({ rows: [1, 'a', new Date(), 2n, new Map([[1, new Set([2])]])] })).toBeNull();
+  });
+});
+
+describe('the digest of a call', () => {
+  const args = ['https://eu', { verbose: true }];
+  it('puts a placeholder where an argument is left out, so that fewer arguments are another key', () => {
+    const ignoring = callDigest('f', undefined, args, { kind: 'ignore', positions: new Set([1]) });
+    expect(ignoring).toBe(callDigest('f', undefined, ['https://eu', { verbose: false }], { kind: 'ignore', positions: new Set([1]) }));
+    expect(ignoring).not.toBe(callDigest('f', undefined, ['https://eu'], { kind: 'all' }));
+    expect(callDigest('f', undefined, args, { kind: 'all' })).toBe(argumentsDigest('f', args));
+  });
+
+  it('keys by what a key function returns for the arguments and this, and names what in it cannot be keyed', () => {
+    const key = function (this: { base: string }, url: unknown) {
+      return [this.base, url];
+    };
+    const digest = (base: string) => callDigest('f', { base }, args, { kind: 'function', key: key as (this: unknown, ...a: unknown[]) => unknown });
+    expect(digest('eu')).not.toBe(digest('us'));
+    expect(digest('eu')).toBe(digest('eu'));
+    expect(() => callDigest('f', undefined, args, { kind: 'function', key: () => [() => 1] })).toThrow(
+      new TypeError("f(): the result of options.key[0] is a function; a cached function's key may be JSON values, undefined, Dates, BigInts, Buffers, typed arrays, Maps and Sets"),
+    );
+    expect(() => callDigest('f', undefined, args, { kind: 'function', key: async () => 1 })).toThrow('f(): options.key returned a promise; a key function returns the key at once');
   });
 });

@@ -24,6 +24,8 @@ export interface GcOptions {
   maxSize: number | null;
   // remove entries stale for longer than this
   maxAgeMs: number | null;
+  // remove least recently used entries until at most this many are left
+  maxEntries?: number | null;
   now: number;
 }
 
@@ -60,8 +62,9 @@ function removeCounted(path: string, report: GcReport, count: (size: number) => 
 
 // Removes what no longer earns its place, in this order: temp files of
 // crashed recordings, damaged entries, entries stale for longer than
-// maxAge, least recently used entries beyond maxSize, and blobs no entry
-// names. Safe to run while other processes record and replay.
+// maxAge, least recently used entries beyond maxSize, then beyond
+// maxEntries, and blobs no entry names. Safe to run while other processes
+// record and replay.
 export async function collectGarbage(store: StoreFiles, options: GcOptions): Promise<GcReport> {
   const report = emptyReport();
   const wallNow = store.host.wallNow();
@@ -103,10 +106,13 @@ export async function collectGarbage(store: StoreFiles, options: GcOptions): Pro
     }
     kept = survivors;
   }
-  if (options.maxSize !== null) {
+  // the least recently used first, by last hit or recording
+  const byUse = (entries: CatalogEntry[]) => {
     const activity = readActivity(store.root);
     const lastUse = (e: CatalogEntry) => Math.max(e.manifest.recordedAt, activity.keys.get(e.key)?.lastHitAt ?? 0);
-    const byUse = [...kept].sort((a, b) => lastUse(a) - lastUse(b));
+    return [...entries].sort((a, b) => lastUse(a) - lastUse(b));
+  };
+  if (options.maxSize !== null) {
     const refs = new Map<string, { size: number; count: number }>();
     let total = 0;
     for (const entry of kept) {
@@ -120,7 +126,7 @@ export async function collectGarbage(store: StoreFiles, options: GcOptions): Pro
       }
     }
     const evicted = new Set<CatalogEntry>();
-    for (const entry of byUse) {
+    for (const entry of byUse(kept)) {
       if (total <= options.maxSize) break;
       evicted.add(entry);
       for (const blob of blobsOf(entry.manifest)) {
@@ -129,6 +135,12 @@ export async function collectGarbage(store: StoreFiles, options: GcOptions): Pro
         if (ref.count === 0) total -= ref.size;
       }
     }
+    removed.push(...evicted);
+    kept = kept.filter((e) => !evicted.has(e));
+  }
+  const maxEntries = options.maxEntries ?? null;
+  if (maxEntries !== null && kept.length > maxEntries) {
+    const evicted = new Set(byUse(kept).slice(0, kept.length - maxEntries));
     removed.push(...evicted);
     kept = kept.filter((e) => !evicted.has(e));
   }

@@ -40,6 +40,7 @@ import { makeDirs } from './make-dirs.js';
 //   activity/                   hit and miss logs, and their summary (stats)
 //   locks/<key>.lock/           held by the process recording a key
 //   gc-stamp                    touched by each automatic gc
+//   CACHEDIR.TAG, .gitignore    written when dcache creates the directory
 // Directories are 0700 and files 0600: outputs can hold customer data.
 
 export type { ReadEntryResult } from '../../engine/tiers.js';
@@ -47,6 +48,17 @@ export type { ReadEntryResult } from '../../engine/tiers.js';
 let tempCounter = 0;
 
 const SUBDIRECTORIES = ['tmp', 'entries', 'blobs', 'activity', 'locks'];
+
+// Written into a cache directory when dcache creates it; see tagAsCache().
+const CACHE_TAGS: ReadonlyArray<[string, string]> = [
+  [
+    'CACHEDIR.TAG',
+    'Signature: 8a477f597d28d172789f06886806bc55\n' +
+      '# This file is a cache directory tag created by dcache.\n' +
+      '# For information about cache directory tags, see https://bford.info/cachedir/\n',
+  ],
+  ['.gitignore', '# Created by dcache, so that git leaves its cache directory alone.\n*\n'],
+];
 
 // The local store is also a store in the sense of the remotes (RemoteStore):
 // a cache directory on a file system that machines share (NFS, a mounted
@@ -153,10 +165,27 @@ export class LocalStore implements EntryStore, RemoteStore {
   // Creates the directories a recording needs. Throws if the cache cannot be
   // used; the caller then runs the command uncached.
   prepare(): void {
-    if (makeDirs(this.root, 0o700) !== undefined) chmodSync(this.root, 0o700);
+    if (makeDirs(this.root, 0o700) !== undefined) {
+      chmodSync(this.root, 0o700);
+      this.tagAsCache();
+    }
     const distrust = this.distrust();
     if (distrust !== null) throw new Error(distrust);
     for (const sub of SUBDIRECTORIES) this.makeDir(join(this.root, sub));
+  }
+
+  // Marks a cache directory dcache has just made: backup tools that follow
+  // the Cache Directory Tagging spec skip it, and git ignores it (a cache
+  // inside a project). Never in a directory that already existed: --dir
+  // may name one of the user's own.
+  private tagAsCache(): void {
+    for (const [name, text] of CACHE_TAGS) {
+      try {
+        writeFileSync(join(this.root, name), text, { flag: 'wx', mode: 0o600 });
+      } catch {
+        // the cache works without them
+      }
+    }
   }
 
   // Why the cache directory must not be used, or null. A directory that

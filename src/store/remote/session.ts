@@ -78,7 +78,7 @@ export class RemoteSession implements SharedTier {
       const checked = validateManifest(parsed);
       if (!checked.ok && checked.error.reason === 'foreign') return ignore(checked.error.detail, true);
       if (!checked.ok || checked.value.key !== key || !sameKeyMaterial(checked.value.material, material)) {
-        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${this.spec.label} that does not match this command`);
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${this.spec.label} that does not match this ${material.kind === 'function' ? 'call' : 'command'}`);
         return null;
       }
       const manifest = checked.value;
