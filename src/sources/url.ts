@@ -1,6 +1,6 @@
 import { deadlineSignal } from '../deadline.js';
 import { fail, ok } from '../errors.js';
-import { createStreamHash, hashBytes, isSha256 } from '../hash.js';
+import { createStreamHash, displayHash, hashBytes, isSha256 } from '../hash.js';
 import { redactUrl, urlIdentity } from '../redact.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
@@ -58,6 +58,25 @@ export const urlKind: SourceKind = {
     ]
       .filter(Boolean)
       .join(', ');
+  },
+
+  // Each validator that differs, as the cloud kinds name theirs:
+  // ETag "v1" → "v2", Content-Length 24 → 33.
+  describeChange(recorded, current) {
+    const a = asUrl(recorded);
+    const b = asUrl(current);
+    if (a === undefined || b === undefined) return null;
+    const differs = (what: string, x: string | null, y: string | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+    return (
+      [
+        differs('ETag', a.etag, b.etag),
+        differs('Last-Modified', a.lastModified, b.lastModified),
+        differs('Content-Length', a.contentLength, b.contentLength),
+        differs('body hash', a.bodyHash === null ? null : displayHash(a.bodyHash), b.bodyHash === null ? null : displayHash(b.bodyHash)),
+      ]
+        .filter(Boolean)
+        .join(', ') || null
+    );
   },
 };
 
