@@ -38,10 +38,15 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
   return {
     kind: cloud,
 
+    // Anything that starts with the scheme is this kind's, or a usage error
+    // that says what is wrong with it and what would be accepted: a path
+    // kind taking `s3://` would answer that s3:// URLs can be watched.
     parse(given) {
+      if (!given.toLowerCase().startsWith(scheme)) return null;
+      const forms = acceptedForms(scheme, cloud === 'az' ? 'container' : 'bucket');
+      if (!given.slice(scheme.length).startsWith('//')) return fail(`--watch '${given}' lacks the two slashes of ${scheme}//; ${forms}`);
       const address = parseObjectUrl(given);
-      if (address === null || address.cloud !== cloud) return null;
-      if (address.bucket === '') return fail(`--watch '${given}': name a bucket, e.g. ${scheme}//exports/customers.csv`);
+      if (address === null || address.bucket === '') return fail(`--watch '${given}' names no ${cloud === 'az' ? 'container' : 'bucket'}; ${forms}`);
       return ok({ kind: cloud, source: given, label: given, id: `${cloud}:${address.bucket}/${address.key}` });
     },
 
@@ -96,6 +101,12 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
       return [part('added', added), part('removed', removed), part('changed', changed)].filter(Boolean).join('; ') || null;
     },
   };
+}
+
+// What a --watch of this cloud may be, for the messages that refuse one.
+function acceptedForms(scheme: string, bucket: string): string {
+  const url = `${scheme}//${bucket}`;
+  return `watch an object (${url}/key), a prefix (${url}/prefix/) or a glob over keys (${url}/prefix/*.csv)`;
 }
 
 export const s3Kind = cloudKind('s3', 's3:');

@@ -26,7 +26,7 @@ export const urlKind: SourceKind = {
     try {
       url = new URL(given);
     } catch {
-      return fail(`--watch '${redactUrl(given)}' is not a valid URL`);
+      return fail(`--watch '${redactUrl(given)}' is not a valid URL; watch one such as https://example.com/export.csv`);
     }
     // The identity may hold a credential that is not a signature: only its hash is kept.
     return ok({ kind: 'url', source: given, label: redactUrl(given), id: `url:${hashBytes(urlIdentity(url))}` });
