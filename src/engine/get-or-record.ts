@@ -249,7 +249,7 @@ class Flow<R> {
     const result = await this.replay(entry);
     if (result === null) return null;
     const saved = Math.round(entry.durationMs - call.host.elapsedMs());
-    call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved });
+    call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt });
     const holder = await lockHolder(call);
     if (holder !== null) this.reporter.info(`a refresh is already running (${holder})`);
     else {
@@ -299,7 +299,7 @@ class Flow<R> {
     if (result !== null && !call.refreshing) {
       // the time since this process started is the hit's whole cost
       const saved = Math.round(entry.durationMs - call.host.elapsedMs());
-      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, ...(shared ? { remote: true } : {}) });
+      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt, ...(shared ? { remote: true } : {}) });
     }
     return result;
   }

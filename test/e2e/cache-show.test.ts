@@ -178,6 +178,34 @@ describe('dcache show --json', () => {
     expect(detail.hits).toBe(2);
     expect(detail.lastHitAt).toBe('2024-08-27T09:00:00.000Z');
   });
+
+  it('counts only the hits of the current recording: none after a re-recording, until it is replayed', ({ box }) => {
+    const args = ['run', '--', 'echo', 'a'];
+    box.dcache(args, at('2024-08-27T09:00:00'));
+    box.dcache(args, at('2024-08-27T15:00:00'));
+    // the next day's first call records again
+    box.dcache(args, at('2024-08-28T06:00:00'));
+    const [key] = keys(box);
+    const hits = () => {
+      const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { recordedAt: string; hits: number; lastHitAt: string | null };
+      const shown = plain(box.dcache(['show', key!], at('2024-08-28T08:00:00')).stdout.toString()).match(/^hits +(.*)$/m)![1];
+      return { recordedAt: detail.recordedAt, hits: detail.hits, lastHitAt: detail.lastHitAt, shown };
+    };
+    expect(hits()).toEqual({ recordedAt: '2024-08-28T04:00:00.000Z', hits: 0, lastHitAt: null, shown: '0' });
+    box.dcache(args, at('2024-08-28T07:00:00'));
+    expect(hits()).toEqual({ recordedAt: '2024-08-28T04:00:00.000Z', hits: 1, lastHitAt: '2024-08-28T05:00:00.000Z', shown: '1, last 2024-08-28 07:00:00 +02:00' });
+  });
+
+  it('never counts a hit made with the clock set before the recording, as DCACHE_NOW can', ({ box }) => {
+    const args = ['run', '-p', 'forever', '--', 'echo', 'a'];
+    box.dcache(args, at('2024-08-28T06:00:00'));
+    // under forever an entry recorded "after now" still replays
+    expect(box.dcache(['run', '-v', ...args.slice(1)], at('2024-08-27T12:00:00')).stderr).toMatch(/^dcache: hit: /);
+    const [key] = keys(box);
+    const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { hits: number; lastHitAt: string | null };
+    expect(detail).toMatchObject({ hits: 0, lastHitAt: null });
+    expect(plain(box.dcache(['show', key!]).stdout.toString())).toMatch(/^hits +0$/m);
+  });
 });
 
 describe('dcache show with a prefix that does not name one entry', () => {
