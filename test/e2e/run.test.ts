@@ -414,17 +414,17 @@ describe('command lines that commander reads', () => {
 });
 
 describe('a reader that closes the pipe early', () => {
-  it('stops a miss with the status of SIGPIPE, quietly, and records nothing', ({ box }) => {
+  it('lets a miss finish, quietly, records its whole output, and exits with its code', ({ box }) => {
     const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
-    expect(r.stdout.toString()).toBe('1\nstatus 141\n');
+    expect(r.stdout.toString()).toBe('1\nstatus 0\n');
     expect(r.stderr).toBe('');
-    expect(listFiles(box.cacheDir).filter((f) => f.includes('/entries/'))).toEqual([]);
+    expect(listFiles(box.cacheDir).filter((f) => f.includes('/entries/'))).toHaveLength(1);
   });
 
-  it('stops a hit quietly with exit 141', ({ box }) => {
+  it('stops a hit quietly with the recorded exit code', ({ box }) => {
     box.dcache(['run', '--', 'seq', '1', '3000000']);
     const r = box.shell(`bash -c '$DCACHE run -- seq 1 3000000 | head -1; echo "status \${PIPESTATUS[0]}"'`);
-    expect(r.stdout.toString()).toBe('1\nstatus 141\n');
+    expect(r.stdout.toString()).toBe('1\nstatus 0\n');
     expect(r.stderr).toBe('');
   });
 });
