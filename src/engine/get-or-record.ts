@@ -1,5 +1,5 @@
 import { describeError } from '../errors.js';
-import type { BlobHash } from '../hash.js';
+import { displayHash, type BlobHash } from '../hash.js';
 import { formatInstant } from '../policy/clock.js';
 import { formatAge, formatSpan } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
@@ -310,7 +310,7 @@ class Flow<R> {
     const { store, key } = this.call;
     const blobs = store.openBlobs(entry);
     if (!('fd' in blobs)) {
-      this.reporter.warn(`dropped a bad cache entry (blob ${blobs.missing} is missing); running the command`);
+      this.reporter.warn(`dropped a bad cache entry (blob ${displayHash(blobs.missing)} is missing); running the command`);
       store.dropEntry(entry, key, blobs.missing);
       return null;
     }

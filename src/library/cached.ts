@@ -9,7 +9,7 @@ import type { Reporter } from '../engine/reporter.js';
 import { lockHolder } from '../engine/single-flight.js';
 import type { OpenBlobs } from '../engine/tiers.js';
 import { describeError } from '../errors.js';
-import { loadHasher, type BlobHash } from '../hash.js';
+import { displayHash, loadHasher, type BlobHash } from '../hash.js';
 import type { Interrupts } from '../process/signals.js';
 import { deriveKey, KEY_FORMAT, type FunctionMaterial } from '../schema/key.js';
 import type { Manifest } from '../schema/manifest.js';
@@ -211,7 +211,7 @@ async function replayValue(entry: Manifest, blobs: OpenBlobs): Promise<Replayed<
   }
   const hash = createHash('sha256').update(bytes).digest('hex');
   if (size !== ref.size || hash !== ref.hash) {
-    return { kind: 'unusable', warning: `dropped a bad cache entry (blob ${ref.hash} does not match its hash); calling the function`, drop: true, badBlob: ref.hash };
+    return { kind: 'unusable', warning: `dropped a bad cache entry (blob ${displayHash(ref.hash)} does not match its hash); calling the function`, drop: true, badBlob: ref.hash };
   }
   try {
     const decoded = decodeValue(bytes);

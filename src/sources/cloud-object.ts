@@ -3,7 +3,8 @@ import type { ListedObject, ObjectAddress } from '../cloud/object-store.js';
 import { openObjectStore, parseObjectUrl } from '../cloud/object-store.js';
 import { DeadlineError, raceDeadline } from '../deadline.js';
 import { fail, ok } from '../errors.js';
-import { hashBytes, isSha256 } from '../hash.js';
+import { displayHash, hashBytes, isSha256 } from '../hash.js';
+import { formatSize, formatSizePair } from '../size.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 import { SourceError } from './source.js';
@@ -65,12 +66,12 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
     describe(f) {
       const read = readFingerprint(f);
       if (read === null) return 'unreadable';
-      if (read.type === 'listing') return `${read.f.count} object${read.f.count === 1 ? '' : 's'}, listing hash ${read.f.listing.slice(0, 16)}`;
+      if (read.type === 'listing') return `${read.f.count} object${read.f.count === 1 ? '' : 's'}, listing hash ${displayHash(read.f.listing)}`;
       const o = read.f;
       return [
         o.etag !== null ? `ETag ${o.etag}` : null,
         o.version !== null ? `version ${o.version}` : null,
-        `${o.size} bytes`,
+        formatSize(o.size),
         o.lastModified !== null ? `last modified ${o.lastModified}` : null,
       ]
         .filter(Boolean)
@@ -82,9 +83,10 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
       const rb = readFingerprint(current);
       if (ra?.type === 'object' && rb?.type === 'object') {
         const [a, b] = [ra.f, rb.f];
-        const differs = (what: string, x: string | number | null, y: string | number | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+        const differs = (what: string, x: string | null, y: string | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+        const [sizeBefore, sizeNow] = a.size === b.size ? [null, null] : formatSizePair(a.size, b.size);
         return (
-          [differs('ETag', a.etag, b.etag), differs('version', a.version, b.version), differs('size', a.size, b.size), differs('last modified', a.lastModified, b.lastModified)]
+          [differs('ETag', a.etag, b.etag), differs('version', a.version, b.version), differs('size', sizeBefore, sizeNow), differs('last modified', a.lastModified, b.lastModified)]
             .filter(Boolean)
             .join(', ') || null
         );

@@ -50,7 +50,7 @@ export const urlKind: SourceKind = {
   describe(f) {
     const u = asUrl(f);
     if (u === undefined) return 'unreadable';
-    if (u.bodyHash !== null) return `body hash ${u.bodyHash}`;
+    if (u.bodyHash !== null) return `body hash ${displayHash(u.bodyHash)}`;
     return [
       u.etag !== null ? `ETag ${u.etag}` : null,
       u.lastModified !== null ? `Last-Modified ${u.lastModified}` : null,

@@ -282,7 +282,7 @@ describe('the cache never breaks the command', () => {
     expect(script.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('some data worth caching\n');
-    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{64} has 4 bytes, not 24\); running the command\n$/);
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} has 4 B, not 24 B\); running the command\n$/);
     box.dcache(['run', '--', script.path]);
     expect(script.runs()).toBe(2);
   });

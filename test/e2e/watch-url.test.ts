@@ -344,7 +344,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     it('never shows the password when the URL is refused as invalid', ({ box }) => {
       const r = box.dcache(['run', '-w', `http://reporter:${SECRET}@[not-a-host/x.csv`, '--', 'true']);
       expect(r.code).toBe(125);
-      expect(plain(r.stderr)).toBe("dcache: --watch 'http://***@[not-a-host/x.csv' is not a valid URL\n");
+      expect(plain(r.stderr)).toBe("dcache: --watch 'http://***@[not-a-host/x.csv' is not a valid URL; watch one such as https://example.com/export.csv\n");
     });
 
     it('never shows the password when the URL cannot be checked', async ({ box }) => {
