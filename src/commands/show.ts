@@ -1,4 +1,5 @@
-import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
+import { formatInstant } from '../policy/clock.js';
+import { storedZone } from '../store/local/gc.js';
 import { formatAge } from '../policy/duration.js';
 import { commandText, describeEntry, materialText } from './entry-info.js';
 import type { KeyMaterial } from '../schema/key.js';
@@ -37,14 +38,16 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
-  const at = (t: number) => formatInstant(t, LOCAL_ZONE);
+  // every time in the zone the entry's policies are judged in, as ls gives them
+  const zone = storedZone(entry);
+  const at = (t: number) => formatInstant(t, zone);
   const lines: Array<[string, string]> = [
     ['key', info.key],
     ...materialLines(m.material),
     ['recorded', `${at(m.recordedAt)} (${formatAge(ctx.now - m.recordedAt)} ago), ran ${m.durationMs} ms`],
     ['exit code', String(m.exitCode)],
     ['policies', info.policies.join(', ')],
-    ['state', stateText(info)],
+    ['state', stateText(info, zone, ctx.now)],
     ['stdout', m.stdout ? `${formatSize(m.stdout.size)} (blob ${displayHash(m.stdout.hash)})` : 'empty'],
     ['stderr', m.stderr ? `${formatSize(m.stderr.size)} (blob ${displayHash(m.stderr.hash)})` : 'empty'],
     ['size', formatSize(info.bytes)],

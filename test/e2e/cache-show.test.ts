@@ -61,7 +61,7 @@ describe('dcache show', () => {
     expect(field('recorded')).toEqual([expect.stringMatching(/^2024-08-27 09:00:00 \+02:00 \(3h ago\), ran \d+ ms$/)]);
     expect(field('exit code')).toEqual(['0']);
     expect(field('policies')).toEqual(['daily, ttl:6h']);
-    expect(field('state')).toEqual(['fresh until 2024-08-27 15:00']);
+    expect(field('state')).toEqual(['fresh until 2024-08-27 15:00:00 +02:00']);
     expect(field('stdout')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
     expect(field('stderr')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
     expect(field('output')).toEqual([expect.stringMatching(/^out\.txt \(5 B, mode [0-7]+\)$/)]);
