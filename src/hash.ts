@@ -59,3 +59,12 @@ export function isHash64(text: unknown): text is string {
 export function isSha256(text: unknown): text is string {
   return typeof text === 'string' && SHA256_PATTERN.test(text);
 }
+
+// A SHA-256 as people read it, in every message and report: its first 16
+// hexadecimal digits (64 bits tell the hashes of one cache apart, as git's
+// short hashes do), whole in --json. Anything else is shown as it is.
+export const SHOWN_HASH_DIGITS = 16;
+
+export function displayHash(hash: string): string {
+  return isSha256(hash) ? hash.slice(0, SHOWN_HASH_DIGITS) : hash;
+}

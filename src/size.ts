@@ -27,3 +27,11 @@ export function formatSize(bytes: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
+
+// Two sizes to be told apart (recorded and found, before and now): as
+// formatSize gives them, or in bytes when the rounding would make them read
+// the same (1.2 MiB and 1.2 MiB).
+export function formatSizePair(a: number, b: number): [string, string] {
+  const [x, y] = [formatSize(a), formatSize(b)];
+  return x === y && a !== b ? [`${a} B`, `${b} B`] : [x, y];
+}

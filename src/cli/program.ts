@@ -86,6 +86,8 @@ export async function parseWithCommander(argv: string[], handlers: Handlers, io:
 Examples:
   dcache run --policy daily -o data/raw.csv -- ./fetch-customer-data.sh
   dcache run -p forever -w https://example.com/export.csv -o export.csv -- curl -sfo export.csv https://example.com/export.csv
+  dcache run -p forever -w s3://exports/acme/customers.csv -o customers.csv -- aws s3 cp s3://exports/acme/customers.csv customers.csv
+  dcache run -p forever -w 'gs://exports/acme/2026-*/*.csv' -- ./fetch-all.sh
   dcache run -p daily@06:00 --tz Europe/Paris --watch-cmd 'gsutil stat gs://bucket/export.csv' -- ./fetch.sh
   dcache run --shell -o top.txt -- 'sort big.csv | uniq -c | sort -rn | head > top.txt'
   DCACHE_NOW=2024-08-27T15:00:00 dcache run -v -- ./slow-download.sh

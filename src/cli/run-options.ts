@@ -38,7 +38,8 @@ export const RUN_OPTIONS = [
     value: 'source',
     repeatable: true,
     key: 'watch',
-    description: 'a file, directory, glob or http(s):// URL; the entry is stale once it changes (repeatable)',
+    description:
+      'a local file, directory or glob; an http(s):// URL; or an object, a prefix (ending in /) or a glob of keys in s3://, gs:// or az:// (s3://bucket/exports/*.csv); the entry is stale once it changes (repeatable)',
   },
   {
     long: 'watch-cmd',
@@ -51,7 +52,7 @@ export const RUN_OPTIONS = [
     long: 'watch-timeout',
     value: 'duration',
     key: 'watchTimeout',
-    description: 'how long a URL or probe may take before it counts as changed (default: 10s)',
+    description: 'how long a URL, a cloud object or a probe may take before it counts as changed (default: 10s)',
   },
   {
     short: 'o',

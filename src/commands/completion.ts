@@ -14,7 +14,9 @@ export interface CompletionSpec {
 }
 
 export const POLICY_WORDS = ['daily', 'daily@06:00', 'hourly', 'weekly', 'monthly', 'cron:', 'ttl:', 'forever'];
-const FILE_OPTIONS = ['--dir', '--output', '--watch', '--signing-key-file'];
+const FILE_OPTIONS = ['--dir', '--output', '--signing-key-file'];
+// What a watched source may start with besides a file name: the URLs --watch takes.
+export const WATCH_SCHEMES = ['s3://', 'gs://', 'az://', 'https://', 'http://'];
 
 // The IANA zones --tz takes: the ones this Node lists, which keep some
 // old names (Asia/Calcutta), and the system's zone.tab, which has today's
@@ -42,12 +44,13 @@ function acceptsZone(name: string): boolean {
 }
 
 // What the value of an option is, for completing it.
-type ValueKind = 'policy' | 'zone' | 'file' | 'variable' | 'none';
+type ValueKind = 'policy' | 'zone' | 'file' | 'source' | 'variable' | 'none';
 
 function valueKind(long: string): ValueKind {
   if (long === '--policy') return 'policy';
   if (long === '--tz') return 'zone';
   if (long === '--env') return 'variable';
+  if (long === '--watch') return 'source';
   if (FILE_OPTIONS.includes(long)) return 'file';
   return 'none';
 }
@@ -108,6 +111,15 @@ _dcache_files() {
   compopt -o filenames 2>/dev/null
   mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }
+# a watched source: a file name, or the start of a URL (s3://, gs://, az://,
+# http(s)://), after which no space is added
+_dcache_sources() {
+  local scheme
+  _dcache_files
+  for scheme in ${WATCH_SCHEMES.join(' ')}; do
+    if [[ "$scheme" == "$cur"* ]]; then COMPREPLY+=("$scheme"); compopt -o nospace 2>/dev/null; fi
+  done
+}
 _dcache() {
   local cur prev opts opt w i start=0 valued=" ${valued(spec).join(' ')} "
   cur="\${COMP_WORDS[COMP_CWORD]}"
@@ -161,6 +173,7 @@ _dcache() {
     ${pattern('policy')}) COMPREPLY=($(compgen -W "${POLICY_WORDS.join(' ')}" -- "$cur")); return ;;
     ${pattern('zone')}) COMPREPLY=($(compgen -W "$_dcache_zones" -- "$cur")); return ;;
     ${pattern('file')}) _dcache_files; return ;;
+    ${pattern('source')}) _dcache_sources; return ;;
     ${pattern('variable')}) COMPREPLY=($(compgen -e -- "$cur")); return ;;
     # a value dcache cannot list (a duration, a URL): nothing, not file names
     *) compopt +o default 2>/dev/null; return ;;
@@ -192,6 +205,8 @@ function zsh(spec: CompletionSpec): string {
         return `(${POLICY_WORDS.map((w) => w.replaceAll(':', '\\:')).join(' ')})`;
       case 'zone':
         return '_dcache_zones';
+      case 'source':
+        return '_dcache_sources';
       case 'file':
         return long === '--dir' ? '_files -/' : '_files';
       case 'variable':
@@ -231,6 +246,14 @@ _dcache_zones() {
   local -a zones
   zones=(${zones().join(' ')})
   _describe -t zones 'time zone' zones
+}
+
+# a watched source: a file, or the start of a URL, with no space after it
+_dcache_url_schemes() {
+  compadd -S '' -- ${WATCH_SCHEMES.join(' ')}
+}
+_dcache_sources() {
+  _alternative 'files:file:_files' 'urls:URL:_dcache_url_schemes'
 }
 
 _dcache() {
@@ -309,7 +332,7 @@ function fish(spec: CompletionSpec): string {
       const parts = [`complete -c dcache -n ${quote(when)}`, `-l ${o.long.replace(/^--/, '')}`];
       if (o.short) parts.push(`-s ${o.short.replace(/^-/, '')}`);
       // -x: a value, and no file names for it (-r alone would offer them)
-      if (o.takesValue) parts.push(valueKind(o.long) === 'file' ? '-r' : '-x');
+      if (o.takesValue) parts.push(valueKind(o.long) === 'file' || valueKind(o.long) === 'source' ? '-r' : '-x');
       switch (valueKind(o.long)) {
         case 'policy':
           parts.push(`-a ${quote(POLICY_WORDS.join(' '))}`);
@@ -319,6 +342,9 @@ function fish(spec: CompletionSpec): string {
           break;
         case 'file':
           parts.push('-F');
+          break;
+        case 'source':
+          parts.push('-F', `-a ${quote(WATCH_SCHEMES.join(' '))}`);
           break;
         case 'variable':
           parts.push(`-a '(set -xn)'`);

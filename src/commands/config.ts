@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Settings } from '../cli/settings.js';
 import { SETTING_NAMES } from '../cli/settings.js';
 import { redactCredentials } from '../redact.js';
+import { displayWidth, escapeControls, padToWidth } from '../terminal/text.js';
 
 // dcache config: the settings and where each came from.
 export function config(stdout: Writable, current: Settings, json: boolean): number {
@@ -15,8 +16,14 @@ export function config(stdout: Writable, current: Settings, json: boolean): numb
     const value = current[name].value;
     if (value === null) return name === 'tz' ? '(TZ, or the system zone)' : '(none)';
     if (Array.isArray(value)) return value.length > 0 ? value.join(', ') : 'daily';
-    return name === 'remote' ? redactCredentials(value) : value;
+    return escapeControls(name === 'remote' ? redactCredentials(value) : value);
   };
-  for (const name of SETTING_NAMES) stdout.write(`${name.padEnd(8)} ${shown(name).padEnd(40)} ${current[name].source}\n`);
+  const rows = SETTING_NAMES.map((name) => [name, shown(name), escapeControls(current[name].source)] as const);
+  // Each column as wide as its widest cell, whatever the names and values:
+  // a path or a URL longer than any fixed width would push its source out
+  // of line.
+  const nameWidth = Math.max(...rows.map(([name]) => name.length));
+  const valueWidth = Math.max(...rows.map(([, value]) => displayWidth(value)));
+  for (const [name, value, source] of rows) stdout.write(`${name.padEnd(nameWidth)}  ${padToWidth(value, valueWidth)}  ${source}\n`);
   return 0;
 }

@@ -1,5 +1,5 @@
 import { escapeControls, quoteArgument } from '../terminal/text.js';
-import type { Activity } from '../store/local/activity.js';
+import type { Activity, KeyActivity, RecordingActivity } from '../store/local/activity.js';
 import type { CatalogEntry } from '../store/local/catalog.js';
 import type { KeyMaterial } from '../schema/key.js';
 import { storedVerdict } from '../store/local/gc.js';
@@ -34,6 +34,7 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
   const m = entry.manifest;
   const { fresh, expiresAt } = await storedVerdict(entry, now);
   const usage = activity.keys.get(entry.key);
+  const hits = hitsOfRecording(usage, m.recordedAt);
   return {
     key: entry.key,
     argv: m.material.kind === 'command' ? m.material.argv : [m.material.name],
@@ -44,17 +45,29 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
     fresh,
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     bytes: entry.bytes,
-    hits: usage?.hits ?? 0,
-    lastHitAt: usage?.lastHitAt ? new Date(usage.lastHitAt).toISOString() : null,
+    hits: hits.hits,
+    lastHitAt: hits.lastHitAt === null ? null : new Date(hits.lastHitAt).toISOString(),
     outputs: m.material.kind === 'command' ? m.material.outputs : [],
     exitCode: m.exitCode,
-    remoteHits: usage?.remoteHits ?? 0,
+    remoteHits: hits.remoteHits,
     refreshFailures: usage?.refreshFailures ?? 0,
     lastRefreshFailure: usage?.lastRefreshFailure
       ? { at: new Date(usage.lastRefreshFailure.t).toISOString(), failed: usage.lastRefreshFailure.failed }
       : null,
     function: m.material.kind === 'function' ? m.material.name : null,
   };
+}
+
+// The hits of an entry's recording: a hit before it (of an earlier
+// recording of the key, or with the clock set back) is not one of its.
+// Hits logged before events named their recording are the key's, counted
+// only if the last came after the recording.
+function hitsOfRecording(usage: KeyActivity | undefined, recordedAt: number): Pick<RecordingActivity, 'hits' | 'remoteHits' | 'lastHitAt'> {
+  const none = { hits: 0, remoteHits: 0, lastHitAt: null };
+  if (usage === undefined) return none;
+  if (usage.recording !== undefined) return usage.recording.at === recordedAt ? usage.recording : none;
+  if (usage.lastHitAt === null || usage.lastHitAt < recordedAt) return none;
+  return { hits: usage.hits, remoteHits: usage.remoteHits ?? 0, lastHitAt: usage.lastHitAt };
 }
 
 // What made an entry, as a person reads it: a command line, or a function

@@ -1,6 +1,8 @@
-import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
+import { formatInstant, type Zone } from '../policy/clock.js';
 import { formatAge } from '../policy/duration.js';
 import { commandText, describeEntry, type EntryInfo } from './entry-info.js';
+import { layOutListing, type CommandCell, type ListingRow } from './ls-table.js';
+import { storedZone } from '../store/local/gc.js';
 import { escapeControls, quoteArgument } from '../terminal/text.js';
 import type { KeyMaterial } from '../schema/key.js';
 import { createPalette } from '../terminal/messages.js';
@@ -12,7 +14,11 @@ import type { CacheCommandContext } from './context.js';
 import { drained } from '../process/drained.js';
 
 export const LS_JSON_VERSION = 1;
-const SHORT_KEY = 12;
+// Keys are shown by their first 7 digits on a terminal, as git shows
+// commits, or more where two listed keys share them.
+const SHORT_KEY = 7;
+// A terminal that does not say how wide it is, with no COLUMNS either.
+const DEFAULT_WIDTH = 80;
 
 // dcache ls: one row per entry, oldest first.
 export async function ls(ctx: CacheCommandContext, options: { json: boolean; remote: boolean }): Promise<number> {
@@ -29,54 +35,65 @@ export async function ls(ctx: CacheCommandContext, options: { json: boolean; rem
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
-  // On a terminal, states are compact ("fresh 17h", "stale 2d") and the row
-  // is fitted to the width; in a pipe every value is whole.
-  const columns = ctx.stdout.isTTY ? ctx.stdout.columns : undefined;
-  const rows = infos.map((info, n) => [
-    info.key.slice(0, SHORT_KEY),
-    `${formatAge(ctx.now - Date.parse(info.recordedAt))} ago`,
-    columns ? compactState(info, ctx.now) : stateText(info),
-    formatSize(info.bytes),
-    options.remote ? `${info.hits} (${info.remoteHits} remote)` : String(info.hits),
-    info.policies.join(','),
-    info.cwd === null ? '-' : escapeControls(info.cwd),
-    commandText(info.argv, info.shell),
-  ]);
-  // what tells entries of one command apart, kept when the command is cut
-  const suffixes = infos.map(
-    (info, n) => distinguishing(catalog.entries[n]!.manifest.material) + (info.exitCode === 0 ? '' : ` (exit ${info.exitCode})`),
+  // Fitted to a width, values are compact ("fresh 17h", "stale 2d", keys
+  // of 7 digits); in a pipe every value is whole.
+  const width = listingWidth(ctx.stdout, ctx.env);
+  const fitted = width !== null;
+  const keys = fitted ? shortKeys(infos.map((info) => info.key)) : infos.map((info) => info.key);
+  const rows = infos.map(
+    (info, n): ListingRow => ({
+      KEY: keys[n]!,
+      AGE: fitted ? coarseAge(ctx.now - Date.parse(info.recordedAt)) : formatAge(ctx.now - Date.parse(info.recordedAt)),
+      STATE: fitted ? compactState(info, ctx.now) : stateText(info, storedZone(catalog.entries[n]!), ctx.now),
+      SIZE: formatSize(info.bytes),
+      HITS: options.remote ? `${info.hits} (${info.remoteHits} remote)` : String(info.hits),
+      POLICY: info.policies.join(','),
+      CWD: info.cwd === null ? '-' : escapeControls(info.cwd),
+      COMMAND: commandCell(info, catalog.entries[n]!.manifest.material),
+    }),
   );
-  for (const [n, row] of rows.entries()) row[7] = `${row[7]!}${suffixes[n]!}`;
-  const header = ['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  // On a terminal the row is cut to fit: the working directory first (from
-  // the left, then left out), then the policy, the state and the command;
-  // never the key.
-  const shown = header.map(() => true);
-  if (columns) fitColumns(widths, shown, columns);
-  const CWD = 6;
-  const COMMAND = 7;
-  const line = (cells: string[], style: (i: number, text: string) => string, row: number | null = null) =>
-    cells
-      .map((cell, i) => {
-        if (!shown[i]) return null;
-        const cut =
-          i === CWD
-            ? truncateLeft(cell, widths[i]!)
-            : i === COMMAND && row !== null
-              ? truncateKeeping(cell, suffixes[row]!, widths[i]!)
-              : truncate(cell, widths[i]!);
-        return style(i, i === cells.length - 1 ? cut : cut.padEnd(widths[i]!));
-      })
-      .filter((cell) => cell !== null)
-      .join('  ')
-      .trimEnd();
-  ctx.stdout.write(`${line(header, (_, t) => paint.bold(t))}\n`);
-  for (const [n, row] of rows.entries()) {
-    const fresh = infos[n]!.fresh;
-    ctx.stdout.write(`${line(row, (i, t) => (i === 2 ? (fresh ? paint.green(t) : paint.yellow(t)) : i === 0 ? paint.bold(t) : t), n)}\n`);
-  }
+  const listing = layOutListing(rows, width, (column, text, row) => {
+    if (row === null) return paint.bold(text);
+    if (column === 'KEY') return paint.bold(text);
+    if (column === 'STATE') return infos[row]!.fresh ? paint.green(text) : paint.yellow(text);
+    return text;
+  });
+  let text = listing.header.map((line) => `${line}\n`).join('');
+  for (const lines of listing.rows) text += lines.map((line) => `${line}\n`).join('');
+  if (!ctx.stdout.write(text)) await drained(ctx.stdout);
   return 0;
+}
+
+// The width the table is fitted to: the terminal's, or COLUMNS where the
+// terminal does not say (as GNU ls reads them), or 80. None in a pipe: a
+// script reading the listing gets every value whole.
+function listingWidth(stdout: CacheCommandContext['stdout'], env: NodeJS.ProcessEnv): number | null {
+  if (stdout.isTTY !== true) return null;
+  if (stdout.columns !== undefined && stdout.columns > 0) return stdout.columns;
+  const columns = /^\d+$/.test(env.COLUMNS ?? '') ? Number(env.COLUMNS) : 0;
+  return columns > 0 ? columns : DEFAULT_WIDTH;
+}
+
+// The shortest prefix, of SHORT_KEY digits or more, that tells the listed
+// keys apart, so that each works with show and clear.
+function shortKeys(keys: readonly string[]): string[] {
+  let length = SHORT_KEY;
+  while (length < 16 && new Set(keys.map((key) => key.slice(0, length))).size < keys.length) length += 1;
+  return keys.map((key) => key.slice(0, length));
+}
+
+// The program, its arguments, and what tells entries of one command line
+// apart (its -o, -e, --stdin, --key) with the exit code of a recorded
+// failure. A shell string's program is its first word.
+function commandCell(info: EntryInfo, material: KeyMaterial): CommandCell {
+  const tags = distinguishing(material) + (info.exitCode === 0 ? '' : ` (exit ${info.exitCode})`);
+  const text = commandText(info.argv, info.shell);
+  if (info.shell) {
+    const space = text.indexOf(' ');
+    return space === -1 ? { program: text, args: '', tags } : { program: text.slice(0, space), args: text.slice(space + 1), tags };
+  }
+  const [program = '', ...args] = info.argv;
+  return { program: quoteArgument(program), args: commandText(args, false), tags };
 }
 
 // Writes `{ version, entries }` exactly as JSON.stringify(…, null, 2) lays
@@ -97,43 +114,13 @@ export async function writeListing(out: Writable, infos: readonly EntryInfo[]): 
 
 const ENTRIES_A_WRITE = 500;
 
-export function stateText(info: EntryInfo): string {
-  if (!info.fresh) return 'stale';
-  return info.expiresAt === null ? 'fresh' : `fresh until ${formatInstant(Date.parse(info.expiresAt), LOCAL_ZONE).slice(0, 16)}`;
-}
-
-function truncate(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
-}
-
-// Cuts the command, not what follows it ([-o out.csv], (exit 3)), while
-// at least 5 characters of the command are left.
-function truncateKeeping(text: string, suffix: string, width: number): string {
-  if (text.length <= width) return text;
-  const room = width - suffix.length;
-  if (suffix === '' || room < 5) return truncate(text, width);
-  return `${truncate(text.slice(0, text.length - suffix.length), room)}${suffix}`;
-}
-
-function truncateLeft(text: string, width: number): string {
-  return text.length <= width ? text : `…${text.slice(text.length - Math.max(0, width - 1))}`;
-}
-
-// Narrows the shrinkable columns, in order, until a row fits `columns`:
-// the working directory down to 12 characters, then out; the policy; the
-// command down to 24; the state; the command down to 10.
-function fitColumns(widths: number[], shown: boolean[], columns: number): void {
-  const total = () => widths.reduce((n, w, i) => n + (shown[i] ? w + 2 : 0), -2);
-  const narrow = (index: number, min: number) => {
-    const excess = total() - columns;
-    if (excess > 0) widths[index] = Math.max(min, widths[index]! - excess);
-  };
-  narrow(6, 12);
-  if (total() > columns) shown[6] = false;
-  narrow(5, 6);
-  narrow(7, 24);
-  narrow(2, 5);
-  narrow(7, 10);
+// The state of an entry, whole: "fresh until 2024-08-28 00:00:00 +02:00",
+// "stale since …", in the zone its policies are judged in.
+export function stateText(info: EntryInfo, zone: Zone, now: number): string {
+  const expires = info.expiresAt === null ? null : Date.parse(info.expiresAt);
+  if (info.fresh) return expires === null ? 'fresh forever' : `fresh until ${formatInstant(expires, zone)}`;
+  if (Date.parse(info.recordedAt) > now) return 'stale (recorded after now)';
+  return expires === null ? 'stale' : `stale since ${formatInstant(expires, zone)}`;
 }
 
 // "fresh 17h" (until it goes stale), "stale 2d" (since), "fresh" (forever).

@@ -24,7 +24,7 @@ export function nearEntries(store: LocalStore, material: CommandMaterial, now: n
     found.push({
       at: manifest.recordedAt,
       differences: differs.length,
-      line: `${key.slice(0, 12)}, recorded ${formatAge(now - manifest.recordedAt)} ago, ${differs.join(', ')}`,
+      line: `${key}, recorded ${formatAge(now - manifest.recordedAt)} ago, ${differs.join(', ')}`,
     });
   }
   return found

@@ -19,9 +19,6 @@ import { lockHolder } from '../engine/single-flight.js';
 import { nearEntries } from './near.js';
 import { runArgv } from '../cli/run-options.js';
 
-// A process whose reader went away dies of SIGPIPE in a shell; 128 + 13.
-const EXIT_BROKEN_PIPE = 141;
-
 export interface RunContext extends CommandInputs {
   // getters: the process streams are created only if a run needs them
   stdout: () => Writable;
@@ -83,8 +80,10 @@ async function replayCommand(ctx: RunContext, call: CommandCall, entry: Manifest
   const result = await replayEntry(blobs, entry, sinks, call.cwd, String(call.host.pid), call.host.umask);
   if (result.ok) return { kind: 'done', result: entry.exitCode };
   switch (result.reason) {
+    // The reader went away: the recorded exit code still stands, as the
+    // command's own does when its reader leaves during a recorded run.
     case 'closed':
-      return { kind: 'done', result: EXIT_BROKEN_PIPE };
+      return { kind: 'done', result: entry.exitCode };
     case 'bad-before-output':
       return { kind: 'unusable', warning: `dropped a bad cache entry (${result.detail}); running the command`, drop: true, badBlob: result.hash };
     case 'unsafe-output':
@@ -147,17 +146,15 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
   const discard = async () => {
     await capture?.discard();
   };
-  const worthRecording = outcome.kind === 'exited' && result.delivered && (outcome.exitCode === 0 || call.cacheFailures);
+  const worthRecording = outcome.kind === 'exited' && (outcome.exitCode === 0 || call.cacheFailures);
   let notRecorded: string | null =
     outcome.kind === 'signaled'
       ? `the command was stopped by a signal (exit ${outcome.exitCode})`
       : outcome.kind !== 'exited'
         ? `the command could not run (exit ${outcome.exitCode})`
-        : !result.delivered
-          ? 'its output could not all be delivered (a closed pipe)'
-          : outcome.exitCode !== 0 && !call.cacheFailures
-            ? `exit ${outcome.exitCode}; only exit 0 is recorded (--cache-failures records failures)`
-            : null;
+        : outcome.exitCode !== 0 && !call.cacheFailures
+          ? `exit ${outcome.exitCode}; only exit 0 is recorded (--cache-failures records failures)`
+          : null;
   return {
     result: outcome.exitCode,
     // a run that was interrupted did not fail

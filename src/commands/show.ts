@@ -1,4 +1,5 @@
-import { formatInstant, LOCAL_ZONE } from '../policy/clock.js';
+import { formatInstant } from '../policy/clock.js';
+import { storedZone } from '../store/local/gc.js';
 import { formatAge } from '../policy/duration.js';
 import { commandText, describeEntry, materialText } from './entry-info.js';
 import type { KeyMaterial } from '../schema/key.js';
@@ -6,6 +7,7 @@ import { ExitError } from '../errors.js';
 import { escapeControls } from '../terminal/text.js';
 import { createPalette } from '../terminal/messages.js';
 import { formatSize } from '../size.js';
+import { displayHash } from '../hash.js';
 import { readActivity } from '../store/local/activity.js';
 import { readCatalog, type Catalog, type CatalogEntry } from '../store/local/catalog.js';
 import { describeFingerprint } from '../sources/registry.js';
@@ -36,16 +38,18 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
     return 0;
   }
   const paint = createPalette(ctx.stdout, ctx.env, ctx.colour);
-  const at = (t: number) => formatInstant(t, LOCAL_ZONE);
+  // every time in the zone the entry's policies are judged in, as ls gives them
+  const zone = storedZone(entry);
+  const at = (t: number) => formatInstant(t, zone);
   const lines: Array<[string, string]> = [
     ['key', info.key],
     ...materialLines(m.material),
     ['recorded', `${at(m.recordedAt)} (${formatAge(ctx.now - m.recordedAt)} ago), ran ${m.durationMs} ms`],
     ['exit code', String(m.exitCode)],
     ['policies', info.policies.join(', ')],
-    ['state', stateText(info)],
-    ['stdout', m.stdout ? `${formatSize(m.stdout.size)} (blob ${m.stdout.hash})` : 'empty'],
-    ['stderr', m.stderr ? `${formatSize(m.stderr.size)} (blob ${m.stderr.hash})` : 'empty'],
+    ['state', stateText(info, zone, ctx.now)],
+    ['stdout', m.stdout ? `${formatSize(m.stdout.size)} (blob ${displayHash(m.stdout.hash)})` : 'empty'],
+    ['stderr', m.stderr ? `${formatSize(m.stderr.size)} (blob ${displayHash(m.stderr.hash)})` : 'empty'],
     ['size', formatSize(info.bytes)],
     ['hits', `${info.hits}${info.lastHitAt ? `, last ${at(Date.parse(info.lastHitAt))}` : ''}`],
     ...(info.lastRefreshFailure === null
@@ -95,16 +99,16 @@ function materialLines(m: KeyMaterial): Array<[string, string]> {
   if (m.kind === 'function') {
     return [
       ['function', `${escapeControls(m.name)}()  (cached in a program with cached())`],
-      ['source', `hash ${m.source}`],
-      ['arguments', `hash ${m.args}`],
+      ['source', `hash ${displayHash(m.source)}`],
+      ['arguments', `hash ${displayHash(m.args)}`],
       ['namespace', m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))],
     ];
   }
   return [
     ['command', commandText(m.argv, m.shell) + (m.shell ? '  (through /bin/sh -c)' : '')],
     ['working directory', m.cwd === null ? '(not part of the key)' : escapeControls(m.cwd)],
-    ...m.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`]),
-    ['stdin', m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`],
+    ...m.env.map(([name, hash]): [string, string] => ['environment', `${name} ${hash === null ? '(unset)' : `(value hash ${displayHash(hash)})`}`]),
+    ['stdin', m.stdin === null ? '(not part of the key)' : `hash ${displayHash(m.stdin)}`],
     ['key text', m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))],
   ];
 }

@@ -98,7 +98,7 @@ export async function stats(ctx: CacheCommandContext, options: { json: boolean; 
     out(paint.bold('top commands'));
     // a command that was never recorded (its runs failed) and never hit is not one
     for (const c of commands.filter((c) => c.command !== null || c.hits > 0)) {
-      out(`  ${c.key.slice(0, 12)}  ${String(c.hits).padStart(6)} hits  ${formatSpan(c.savedMs).padStart(7)} saved  ${c.command ?? '(entry removed)'}`);
+      out(`  ${c.key}  ${String(c.hits).padStart(6)} hits  ${formatSpan(c.savedMs).padStart(7)} saved  ${c.command ?? '(entry removed)'}`);
     }
   }
   if (ctx.stdout.isTTY) {

@@ -1,4 +1,7 @@
 import { formatInstant } from '../policy/clock.js';
+import { displayHash } from '../hash.js';
+import { blobsOf } from '../schema/manifest.js';
+import { formatSize } from '../size.js';
 import { escapeControls } from '../terminal/text.js';
 import { formatAge } from '../policy/duration.js';
 import { staleToServe, type Decision } from './decide.js';
@@ -18,11 +21,12 @@ export function explainDecision(plan: Call, decision: Decision): string[] {
   if (entry === null) {
     lines.push('entry: none usable');
   } else {
-    const bytes = (entry.stdout?.size ?? 0) + (entry.stderr?.size ?? 0);
+    // the size ls, show and -v give: every blob of the entry
+    const bytes = blobsOf(entry).reduce((n, b) => n + b.size, 0);
     lines.push(
       `entry: recorded ${formatInstant(entry.recordedAt, plan.zone)} ` +
         `(${entry.recordedAt > now ? 'after now' : `${formatAge(now - entry.recordedAt)} ago`}), ` +
-        `exit ${entry.exitCode}, ${count(bytes, 'byte')} of output, ${count(entry.outputs.length, 'output path')}`,
+        `exit ${entry.exitCode}, ${formatSize(bytes)}, ${count(entry.outputs.length, 'output path')}`,
     );
     for (const policy of plan.policies) {
       const v = judgePolicy(policy, entry.recordedAt, now, plan.zone);
@@ -72,8 +76,8 @@ function materialLines(m: KeyMaterial): string[] {
   if (m.kind === 'function') {
     return [
       `  function: ${escapeControls(m.name)}`,
-      `  source: hash ${m.source}`,
-      `  arguments: hash ${m.args}`,
+      `  source: hash ${displayHash(m.source)}`,
+      `  arguments: hash ${displayHash(m.args)}`,
       `  namespace: ${m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))}`,
     ];
   }
@@ -82,8 +86,8 @@ function materialLines(m: KeyMaterial): string[] {
     `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,
     ...(m.env.length === 0
       ? ['  environment: (none)']
-      : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${hash})`}`)),
-    `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${m.stdin}`}`,
+      : m.env.map(([name, hash]) => `  environment: ${name} ${hash === null ? '(unset)' : `(value hash ${displayHash(hash)})`}`)),
+    `  stdin: ${m.stdin === null ? '(not part of the key)' : `hash ${displayHash(m.stdin)}`}`,
     `  outputs: ${m.outputs.length === 0 ? '(none)' : m.outputs.join(', ')}`,
     `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
   ];

@@ -1,5 +1,5 @@
 import { describeError } from '../errors.js';
-import type { BlobHash } from '../hash.js';
+import { displayHash, type BlobHash } from '../hash.js';
 import { formatInstant } from '../policy/clock.js';
 import { formatAge, formatSpan } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
@@ -241,20 +241,22 @@ class Flow<R> {
   private async replayStale(entry: Manifest, why: string): Promise<R | null> {
     const { call } = this;
     const now = call.clock();
+    // Said before the replayed output, as a hit's line is; what became of
+    // the refresh is known only after it, and follows it, as a miss's
+    // closing line follows the command's output.
+    this.reporter.info(`stale hit: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ${why}`);
     // replayed first: the refresh runs the command, which may rewrite the
     // output files being restored
     const result = await this.replay(entry);
     if (result === null) return null;
     const saved = Math.round(entry.durationMs - call.host.elapsedMs());
-    call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved });
+    call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt });
     const holder = await lockHolder(call);
-    let refresh: string;
-    if (holder !== null) refresh = `a refresh is already running (${holder})`;
+    if (holder !== null) this.reporter.info(`a refresh is already running (${holder})`);
     else {
       const pid = await this.deps.startRefresh!();
-      refresh = pid === null ? 'the refresh could not be started' : `refreshing in the background (pid ${pid})`;
+      this.reporter.info(pid === null ? 'the refresh could not be started' : `refreshing in the background (pid ${pid})`);
     }
-    this.reporter.info(`stale hit: recorded ${formatAge(now - entry.recordedAt)} ago (${formatInstant(entry.recordedAt, call.zone)}), ${why}; ${refresh}`);
     return result;
   }
 
@@ -298,7 +300,7 @@ class Flow<R> {
     if (result !== null && !call.refreshing) {
       // the time since this process started is the hit's whole cost
       const saved = Math.round(entry.durationMs - call.host.elapsedMs());
-      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, ...(shared ? { remote: true } : {}) });
+      call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt, ...(shared ? { remote: true } : {}) });
     }
     return result;
   }

@@ -33,6 +33,9 @@ export interface ActivityEvent {
   saved?: number;
   // a hit served from the remote cache
   remote?: boolean;
+  // on a hit: when the entry it replayed was recorded, which names that
+  // recording (a hit of an earlier recording of the key is not the current one's)
+  r?: number;
 }
 
 // Every blob of an entry, open (a blob removed meanwhile stays readable).

@@ -4,7 +4,7 @@ import type { EntryContent, Production, Recipe, Replayed } from '../engine/get-o
 import type { Reporter } from '../engine/reporter.js';
 import type { OpenBlobs } from '../engine/tiers.js';
 import { describeError } from '../errors.js';
-import type { BlobHash } from '../hash.js';
+import { displayHash, type BlobHash } from '../hash.js';
 import type { BlobRef, Manifest } from '../schema/manifest.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { ACCEPTED, unstorable } from './arguments.js';
@@ -121,7 +121,7 @@ export function replayValue(entry: Manifest, blobs: OpenBlobs, classes: Readonly
   }
   const hash = createHash('sha256').update(bytes).digest('hex');
   if (size !== ref.size || hash !== ref.hash) {
-    return { kind: 'unusable', warning: `dropped a bad cache entry (blob ${ref.hash} does not match its hash); calling the function`, drop: true, badBlob: ref.hash };
+    return { kind: 'unusable', warning: `dropped a bad cache entry (blob ${displayHash(ref.hash)} does not match its hash); calling the function`, drop: true, badBlob: ref.hash };
   }
   try {
     const decoded = decodeValue(bytes, classes);

@@ -18,7 +18,7 @@ import { copyFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import type { Result } from '../errors.js';
 import { fail, ok } from '../errors.js';
-import type { BlobHash } from '../hash.js';
+import { displayHash, type BlobHash } from '../hash.js';
 import type { BlobRef, OutputRecord } from '../schema/output-record.js';
 import { safeMode } from '../schema/output-record.js';
 import { copyAndHash, hashOpenFile } from '../store/local/file-copy.js';
@@ -307,7 +307,7 @@ async function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode
     }
     if (copied === null) copied = copyFromDescriptor(source, temp);
     if (copied.size !== blob.size || copied.hash !== blob.hash) {
-      return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${blob.hash} does not match its hash` };
+      return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${displayHash(blob.hash)} does not match its hash` };
     }
     chmodSync(temp, safeMode(mode));
     renameSync(temp, target);

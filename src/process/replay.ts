@@ -1,7 +1,7 @@
 import { read, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
 import type { BlobHash, StreamHash } from '../hash.js';
-import { createStreamHash, hashBytes } from '../hash.js';
+import { createStreamHash, displayHash, hashBytes } from '../hash.js';
 import type { BlobRef, Manifest } from '../schema/manifest.js';
 import type { OpenBlobs as BlobFiles } from '../engine/tiers.js';
 import { unreachable } from '../errors.js';
@@ -119,10 +119,10 @@ function readVerified(blobs: BlobFiles, manifest: Manifest): Record<StreamFd, Bu
     try {
       bytes = readWhole(blobs.fd(ref.hash), ref.size);
     } catch {
-      throw new BadBlob(ref.hash, `blob ${ref.hash} cannot be read`);
+      throw new BadBlob(ref.hash, `blob ${displayHash(ref.hash)} cannot be read`);
     }
     if (bytes.length !== ref.size || hashBytes(bytes) !== ref.hash) {
-      throw new BadBlob(ref.hash, `blob ${ref.hash} does not match its hash`);
+      throw new BadBlob(ref.hash, `blob ${displayHash(ref.hash)} does not match its hash`);
     }
     return bytes;
   };
@@ -285,7 +285,7 @@ class BlobReader {
     let got = 0;
     while (got < want) {
       const n = readSync(this.fd, buffer, got, want - got, this.offset + got);
-      if (n === 0) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`);
+      if (n === 0) throw new BadBlob(this.ref.hash, `blob ${displayHash(this.ref.hash)} is shorter than recorded`);
       got += n;
     }
     this.offset += got;
@@ -304,7 +304,7 @@ class BlobReader {
       const step = (got: number) => {
         if (got === want) return resolve(buffer.subarray(0, want));
         read(this.fd, buffer, got, want - got, position + got, (err, n) => {
-          if (err || n === 0) reject(new BadBlob(this.ref.hash, `blob ${this.ref.hash} is shorter than recorded`));
+          if (err || n === 0) reject(new BadBlob(this.ref.hash, `blob ${displayHash(this.ref.hash)} is shorter than recorded`));
           else step(got + n);
         });
       };
@@ -320,9 +320,9 @@ class BlobReader {
     const extra = readSync(this.fd, Buffer.alloc(1), 0, 1, this.offset);
     this.dispose();
     if (this.offset !== this.ref.size || extra !== 0) {
-      throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not have the recorded size`);
+      throw new BadBlob(this.ref.hash, `blob ${displayHash(this.ref.hash)} does not have the recorded size`);
     }
-    if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${this.ref.hash} does not match its hash`);
+    if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${displayHash(this.ref.hash)} does not match its hash`);
   }
 
   // The descriptor belongs to BlobFiles, which closes it.

@@ -30,9 +30,6 @@ export interface RunRequest {
 
 export interface RunResult {
   outcome: RunOutcome;
-  // false when the output could not all be delivered (a closed pipe), which
-  // makes the run unfit to record
-  delivered: boolean;
 }
 
 // After the command exits, how long its output may still take to arrive.
@@ -47,6 +44,14 @@ const AFTER_EXIT_MS = 500;
 // The command runs in a process group of its own, and SIGINT, SIGTERM and
 // SIGHUP sent to dcache are passed on to that group; dcache then waits for
 // the command and reports 128 + the signal's number, recording nothing.
+//
+// A reader of our stdout or stderr that goes away (`| head -1`) changes
+// nothing for a recorded run: the command's output goes on into the
+// capture, the command finishes, and its own exit code is the result, as
+// bkt's is. Whether it had finished when its reader left would otherwise
+// decide between its exit code and 141, and between an entry and none.
+// Unrecorded (no capture), dcache is only a pipe: the command sees the
+// closed pipe as it would without dcache.
 export async function runCommand(request: RunRequest): Promise<RunResult> {
   const { execa } = await import('execa');
   const [file, ...args] = request.shell ? ['/bin/sh', '-c', ...request.argv] : (request.argv as [string, ...string[]]);
@@ -76,14 +81,11 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
     received ??= signal;
     signalGroup(signal);
   });
-  let delivered = true;
-  // Our reader went away. Without dcache the command would get SIGPIPE on
-  // its next write; its pipe here is a socket, where it would get ECONNRESET
-  // instead and likely complain, so it is sent the SIGPIPE it expects.
-  const onClosedSink = () => {
-    delivered = false;
-    signalGroup('SIGPIPE');
-  };
+  // Our reader went away and nothing is recorded. Without dcache the
+  // command would get SIGPIPE on its next write; its pipe here is a socket,
+  // where it would get ECONNRESET instead and likely complain, so it is
+  // sent the SIGPIPE it expects.
+  const onClosedSink = () => signalGroup('SIGPIPE');
   let lingering: NodeJS.Timeout | undefined;
   child.once('exit', () => {
     lingering = setTimeout(() => {
@@ -97,8 +99,8 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
   ];
   try {
     const [result] = await Promise.all([child, ...pumps]);
-    if (received !== null) return { outcome: signaled(received), delivered: false };
-    return { outcome: toOutcome(result, file), delivered };
+    if (received !== null) return { outcome: signaled(received) };
+    return { outcome: toOutcome(result, file) };
   } finally {
     clearTimeout(lingering);
     forwarding.dispose();
@@ -128,8 +130,9 @@ function toOutcome(
 }
 
 // Copies one of the command's streams to our own and to the capture. If our
-// stream is closed (the reader went away), the command's pipe is closed too,
-// so the command sees EPIPE/SIGPIPE as it would without dcache.
+// stream is closed (the reader went away), the rest goes to the capture
+// alone; with no capture, the command's pipe is closed too, so the command
+// sees EPIPE/SIGPIPE as it would without dcache.
 function pump(
   source: Readable,
   fd: StreamFd,
@@ -139,22 +142,32 @@ function pump(
 ): Promise<void> {
   return new Promise((resolve) => {
     let sinkOpen = true;
-    const closeSink = () => {
-      if (!sinkOpen) return;
-      sinkOpen = false;
+    let stopped = false;
+    // Nothing would keep what comes next: the command meets the closed pipe.
+    const stopUnlessRecorded = () => {
+      if (sinkOpen || stopped || (capture !== null && capture.failure === null)) return;
+      stopped = true;
       onClosedSink();
       source.destroy();
     };
     // EPIPE, or any other failure to write: either way nothing more gets through
-    const sinkError = () => closeSink();
+    const sinkError = () => {
+      sinkOpen = false;
+      stopUnlessRecorded();
+    };
     sink.on('error', sinkError);
     source.on('data', (chunk: Buffer) => {
       const waits: Promise<void>[] = [];
       if (sinkOpen && !sink.write(chunk)) waits.push(drained(sink));
       if (capture && !capture.write(fd, chunk)) waits.push(capture.drained());
+      // (a capture that fails once its reader has gone, a full disk, keeps nothing more)
+      stopUnlessRecorded();
       if (waits.length > 0) {
         source.pause();
-        void Promise.all(waits).then(() => source.resume());
+        void Promise.all(waits).then(() => {
+          stopUnlessRecorded();
+          if (!stopped) source.resume();
+        });
       }
     });
     const finish = () => {

@@ -3,7 +3,8 @@ import type { ListedObject, ObjectAddress } from '../cloud/object-store.js';
 import { openObjectStore, parseObjectUrl } from '../cloud/object-store.js';
 import { DeadlineError, raceDeadline } from '../deadline.js';
 import { fail, ok } from '../errors.js';
-import { hashBytes, isSha256 } from '../hash.js';
+import { displayHash, hashBytes, isSha256 } from '../hash.js';
+import { formatSize, formatSizePair } from '../size.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 import { SourceError } from './source.js';
@@ -38,10 +39,15 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
   return {
     kind: cloud,
 
+    // Anything that starts with the scheme is this kind's, or a usage error
+    // that says what is wrong with it and what would be accepted: a path
+    // kind taking `s3://` would answer that s3:// URLs can be watched.
     parse(given) {
+      if (!given.toLowerCase().startsWith(scheme)) return null;
+      const forms = acceptedForms(scheme, cloud === 'az' ? 'container' : 'bucket');
+      if (!given.slice(scheme.length).startsWith('//')) return fail(`--watch '${given}' lacks the two slashes of ${scheme}//; ${forms}`);
       const address = parseObjectUrl(given);
-      if (address === null || address.cloud !== cloud) return null;
-      if (address.bucket === '') return fail(`--watch '${given}': name a bucket, e.g. ${scheme}//exports/customers.csv`);
+      if (address === null || address.bucket === '') return fail(`--watch '${given}' names no ${cloud === 'az' ? 'container' : 'bucket'}; ${forms}`);
       return ok({ kind: cloud, source: given, label: given, id: `${cloud}:${address.bucket}/${address.key}` });
     },
 
@@ -60,12 +66,12 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
     describe(f) {
       const read = readFingerprint(f);
       if (read === null) return 'unreadable';
-      if (read.type === 'listing') return `${read.f.count} object${read.f.count === 1 ? '' : 's'}, listing hash ${read.f.listing.slice(0, 16)}`;
+      if (read.type === 'listing') return `${read.f.count} object${read.f.count === 1 ? '' : 's'}, listing hash ${displayHash(read.f.listing)}`;
       const o = read.f;
       return [
         o.etag !== null ? `ETag ${o.etag}` : null,
         o.version !== null ? `version ${o.version}` : null,
-        `${o.size} bytes`,
+        formatSize(o.size),
         o.lastModified !== null ? `last modified ${o.lastModified}` : null,
       ]
         .filter(Boolean)
@@ -77,9 +83,10 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
       const rb = readFingerprint(current);
       if (ra?.type === 'object' && rb?.type === 'object') {
         const [a, b] = [ra.f, rb.f];
-        const differs = (what: string, x: string | number | null, y: string | number | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+        const differs = (what: string, x: string | null, y: string | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+        const [sizeBefore, sizeNow] = a.size === b.size ? [null, null] : formatSizePair(a.size, b.size);
         return (
-          [differs('ETag', a.etag, b.etag), differs('version', a.version, b.version), differs('size', a.size, b.size), differs('last modified', a.lastModified, b.lastModified)]
+          [differs('ETag', a.etag, b.etag), differs('version', a.version, b.version), differs('size', sizeBefore, sizeNow), differs('last modified', a.lastModified, b.lastModified)]
             .filter(Boolean)
             .join(', ') || null
         );
@@ -96,6 +103,12 @@ function cloudKind(cloud: ObjectAddress['cloud'], scheme: string): SourceKind {
       return [part('added', added), part('removed', removed), part('changed', changed)].filter(Boolean).join('; ') || null;
     },
   };
+}
+
+// What a --watch of this cloud may be, for the messages that refuse one.
+function acceptedForms(scheme: string, bucket: string): string {
+  const url = `${scheme}//${bucket}`;
+  return `watch an object (${url}/key), a prefix (${url}/prefix/) or a glob over keys (${url}/prefix/*.csv)`;
 }
 
 export const s3Kind = cloudKind('s3', 's3:');

@@ -1,5 +1,5 @@
 import { fail, ok } from '../errors.js';
-import { createStreamHash, isSha256 } from '../hash.js';
+import { createStreamHash, displayHash, isSha256 } from '../hash.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 
@@ -29,7 +29,7 @@ export const commandKind: SourceKind = {
 
   describe(f) {
     const c = asCommand(f);
-    return c === undefined ? 'unreadable' : `exit ${c.exitCode}, stdout hash ${c.stdoutHash}`;
+    return c === undefined ? 'unreadable' : `exit ${c.exitCode}, stdout hash ${displayHash(c.stdoutHash)}`;
   },
 };
 

@@ -3,7 +3,8 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'no
 import { isAbsolute, join, relative } from 'node:path';
 import { fail, ok } from '../errors.js';
 import { redactUrl } from '../redact.js';
-import { createStreamHash, hashBytes, isSha256 } from '../hash.js';
+import { createStreamHash, displayHash, hashBytes, isSha256 } from '../hash.js';
+import { formatSize } from '../size.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { SourceKind, WatchSource } from './source.js';
 
@@ -62,8 +63,9 @@ export const pathKind: SourceKind = {
     const p = asPath(f);
     if (p === undefined) return 'unreadable';
     if (p.files.length === 0) return 'no file';
-    if (p.files.length === 1) return `${p.files[0]!.size} bytes, hash ${p.files[0]!.hash}`;
-    return `${p.files.length} files, ${p.files.reduce((n, x) => n + x.size, 0)} bytes`;
+    const file = p.files[0]!;
+    if (p.files.length === 1) return file.size === -1 ? `a broken symlink, hash ${displayHash(file.hash)}` : `${formatSize(file.size)}, hash ${displayHash(file.hash)}`;
+    return `${p.files.length} files, ${formatSize(p.files.reduce((n, x) => n + Math.max(0, x.size), 0))}`;
   },
 };
 

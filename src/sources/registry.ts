@@ -14,6 +14,10 @@ import { urlKind } from './url.js';
 // value is offered to them (a path takes whatever no other kind claims).
 const KINDS: readonly SourceKind[] = [urlKind, s3Kind, gcsKind, azureKind, commandKind, pathKind];
 
+// What --watch takes, for the messages that refuse a value.
+export const WATCH_FORMS =
+  'give a local file, directory or glob, an http(s):// URL, or an object, a prefix (ending in /) or a glob in s3://, gs:// or az://';
+
 export const DEFAULT_WATCH_TIMEOUT_MS = 10_000;
 const MAX_WATCH_TIMEOUT_MS = 60 * 60 * 1000;
 
@@ -34,7 +38,7 @@ export function parseWatch(
 ): Result<WatchPlan, string> {
   const sources: WatchSource[] = [];
   for (const given of watch) {
-    if (given.trim() === '') return fail(`--watch '${given}' is empty; give a file, directory, glob or http(s):// URL`);
+    if (given.trim() === '') return fail(`--watch '${given}' is empty; ${WATCH_FORMS}`);
     const parsed = parseOne(given);
     if (!parsed.ok) return parsed;
     sources.push(parsed.value);

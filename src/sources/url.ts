@@ -1,6 +1,6 @@
 import { deadlineSignal } from '../deadline.js';
 import { fail, ok } from '../errors.js';
-import { createStreamHash, hashBytes, isSha256 } from '../hash.js';
+import { createStreamHash, displayHash, hashBytes, isSha256 } from '../hash.js';
 import { redactUrl, urlIdentity } from '../redact.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
@@ -26,7 +26,7 @@ export const urlKind: SourceKind = {
     try {
       url = new URL(given);
     } catch {
-      return fail(`--watch '${redactUrl(given)}' is not a valid URL`);
+      return fail(`--watch '${redactUrl(given)}' is not a valid URL; watch one such as https://example.com/export.csv`);
     }
     // The identity may hold a credential that is not a signature: only its hash is kept.
     return ok({ kind: 'url', source: given, label: redactUrl(given), id: `url:${hashBytes(urlIdentity(url))}` });
@@ -50,7 +50,7 @@ export const urlKind: SourceKind = {
   describe(f) {
     const u = asUrl(f);
     if (u === undefined) return 'unreadable';
-    if (u.bodyHash !== null) return `body hash ${u.bodyHash}`;
+    if (u.bodyHash !== null) return `body hash ${displayHash(u.bodyHash)}`;
     return [
       u.etag !== null ? `ETag ${u.etag}` : null,
       u.lastModified !== null ? `Last-Modified ${u.lastModified}` : null,
@@ -58,6 +58,25 @@ export const urlKind: SourceKind = {
     ]
       .filter(Boolean)
       .join(', ');
+  },
+
+  // Each validator that differs, as the cloud kinds name theirs:
+  // ETag "v1" → "v2", Content-Length 24 → 33.
+  describeChange(recorded, current) {
+    const a = asUrl(recorded);
+    const b = asUrl(current);
+    if (a === undefined || b === undefined) return null;
+    const differs = (what: string, x: string | null, y: string | null) => (x === y ? null : `${what} ${x ?? 'none'} → ${y ?? 'none'}`);
+    return (
+      [
+        differs('ETag', a.etag, b.etag),
+        differs('Last-Modified', a.lastModified, b.lastModified),
+        differs('Content-Length', a.contentLength, b.contentLength),
+        differs('body hash', a.bodyHash === null ? null : displayHash(a.bodyHash), b.bodyHash === null ? null : displayHash(b.bodyHash)),
+      ]
+        .filter(Boolean)
+        .join(', ') || null
+    );
   },
 };
 

@@ -29,3 +29,79 @@ export function quoteArgument(arg: string): string {
   }
   return `'${arg.replaceAll("'", "'\\''")}'`;
 }
+
+// How many columns of a terminal `text` takes: marks that combine with the
+// character before them and zero-width joiners take none, East Asian wide
+// characters and emoji two, the rest one. (Control characters are escaped
+// before anything is measured.)
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const c of text) width += charWidth(c);
+  return width;
+}
+
+// `text` cut to at most `width` columns, with … in place of what was cut.
+export function cutToWidth(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  if (width <= 0) return '';
+  let kept = '';
+  let used = 0;
+  for (const c of text) {
+    const w = charWidth(c);
+    if (used + w > width - 1) break;
+    kept += c;
+    used += w;
+  }
+  return `${kept}…`;
+}
+
+// `text` cut from the left to at most `width` columns: …/reports.
+export function cutLeftToWidth(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  if (width <= 0) return '';
+  const chars = [...text];
+  let kept = '';
+  let used = 0;
+  for (let i = chars.length - 1; i >= 0; i--) {
+    const w = charWidth(chars[i]!);
+    if (used + w > width - 1) break;
+    kept = chars[i]! + kept;
+    used += w;
+  }
+  return `…${kept}`;
+}
+
+// `text` followed by spaces up to `width` columns.
+export function padToWidth(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - displayWidth(text)));
+}
+
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200f\u2060\ufe00-\ufe0f]$/u;
+const EMOJI = /^\p{Extended_Pictographic}$/u;
+
+function charWidth(c: string): number {
+  if (ZERO_WIDTH.test(c)) return 0;
+  const code = c.codePointAt(0)!;
+  return isWide(code) || (code > 0xffff && EMOJI.test(c)) ? 2 : 1;
+}
+
+// The wide and fullwidth ranges of Unicode's East Asian Width table, as
+// terminals draw them.
+function isWide(code: number): boolean {
+  return (
+    (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0x303e) ||
+    (code >= 0x3041 && code <= 0x33ff) ||
+    (code >= 0x3400 && code <= 0x4dbf) ||
+    (code >= 0x4e00 && code <= 0x9fff) ||
+    (code >= 0xa000 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x1f300 && code <= 0x1f64f) ||
+    (code >= 0x1f900 && code <= 0x1f9ff) ||
+    (code >= 0x20000 && code <= 0x3fffd)
+  );
+}

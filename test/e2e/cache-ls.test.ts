@@ -59,17 +59,31 @@ describe('dcache ls', () => {
     expect(r.stderr).toBe('');
     const lines = r.stdout.toString().trimEnd().split('\n');
     expect(lines).toHaveLength(3);
-    expect(cells(lines[0]!)).toEqual(['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']);
+    expect(cells(lines[0]!)).toEqual(['KEY', 'AGE', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']);
     const cwd = realpathSync(box.root);
-    expect(cells(lines[1]!)).toEqual([a!.key.slice(0, 12), '3h ago', 'fresh until 2024-08-28 00:00', '5 B', '1', 'daily', cwd, fetch.path]);
-    expect(cells(lines[2]!)).toEqual([b!.key.slice(0, 12), '2h ago', 'stale', '7 B', '0', 'ttl:1h', cwd, report.path]);
+    expect(cells(lines[1]!)).toEqual([a!.key, '3h', 'fresh until 2024-08-28 00:00:00 +02:00', '5 B', '1', 'daily', cwd, fetch.path]);
+    expect(cells(lines[2]!)).toEqual([b!.key, '2h', 'stale since 2024-08-27 11:00:00 +02:00', '7 B', '0', 'ttl:1h', cwd, report.path]);
+  });
+
+  it('shows times in the zone the entry was recorded with, with their offset, as -v said them', ({ box }) => {
+    // the system's zone is UTC; the entry's policies are judged in Paris
+    const utc = (now: string) => at(now, { TZ: 'UTC' });
+    const run = box.dcache(['run', '-v', '--tz', 'Europe/Paris', '-p', 'daily@06:00', '--', 'echo', 'a'], utc('2024-08-27T07:00:00Z'));
+    const until = /fresh until (\S+ \S+ \S+)$/m.exec(plain(run.stderr))![1]!;
+    expect(until).toBe('2024-08-28 06:00:00 +02:00');
+    const piped = box.dcache(['ls'], utc('2024-08-27T08:00:00Z')).stdout.toString().trimEnd().split('\n');
+    expect(cells(piped[1]!)[2]).toBe(`fresh until ${until}`);
+    const [entry] = lsJson(box, '2024-08-27T08:00:00Z');
+    const shown = plain(box.dcache(['show', entry!.key], utc('2024-08-27T08:00:00Z')).stdout.toString());
+    expect(shown).toMatch(/^recorded +2024-08-27 09:00:00 \+02:00 \(1h ago\), ran \d+ ms$/m);
+    expect(shown).toMatch(new RegExp(`^state +fresh until ${until.replace('+', '\\+')}$`, 'm'));
   });
 
   it('lines its columns up under the header', ({ box }) => {
     box.dcache(['run', '--', 'echo', 'a'], at('2024-08-27T09:00:00'));
     box.dcache(['run', '-p', 'ttl:1h', '--', 'echo', 'a much longer line'], at('2024-08-27T09:00:00'));
     const lines = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
-    for (const column of ['RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']) {
+    for (const column of ['AGE', 'STATE', 'SIZE', 'HITS', 'POLICY', 'CWD', 'COMMAND']) {
       const start = lines[0]!.indexOf(column);
       for (const line of lines.slice(1)) {
         expect(line[start - 1]).toBe(' ');
@@ -257,7 +271,7 @@ describe('dcache ls on a narrow terminal', () => {
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(150);
     const row = cells(lines[1]!);
-    expect(row[0]).toBe(entry!.key.slice(0, 12));
+    expect(row[0]).toBe(entry!.key.slice(0, 7));
     // the working directory went first, then the command was cut
     expect(row.at(-1)).toMatch(/^echo word0 word1 .*…$/);
   });
@@ -279,13 +293,87 @@ describe('dcache ls on a narrow terminal', () => {
     box.dcache(['run', '--cache-failures', '--', 'sh', '-c', 'exit 3'], { cwd: deep, env: { DCACHE_NOW: '2024-08-27T09:00:00' } });
     const tty = onTerminal(box, 'ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
     const lines = tty.text.trimEnd().split('\n');
-    expect(cells(lines[0]!)).toEqual(['KEY', 'RECORDED', 'STATE', 'SIZE', 'HITS', 'POLICY', 'COMMAND']);
+    // the directory and the hits went; the program's directory was cut, not its name
+    expect(cells(lines[0]!)).toEqual(['KEY', 'AGE', 'STATE', 'SIZE', 'POLICY', 'COMMAND']);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
     const rows = lines.slice(1).map(cells);
     expect(rows.map((r) => r[2])).toEqual(['fresh 12h', 'fresh 12h', 'fresh 12h', 'fresh 12h']);
-    expect(rows.map((r) => r[6]!.replace(/^.*?(\[|\(exit)/, '$1')).sort()).toEqual(['(exit 3)', '[--key nightly]', '[-e HOME]', '[-o out.csv]']);
+    expect(rows.map((r) => r[5]!).sort()).toEqual([
+      "sh -c 'exit 3' (exit 3)",
+      '…/fetch-customer-data.sh [--key nightly]',
+      '…/fetch-customer-data.sh [-e HOME]',
+      '…/fetch-customer-data.sh [-o out.csv]',
+    ]);
     const piped = box.dcache(['ls'], at('2024-08-27T12:00:00')).stdout.toString().trimEnd().split('\n');
-    expect(piped.map(cells)).toContainEqual([expect.any(String), '3h ago', 'fresh until 2024-08-28 00:00', '5 B', '0', 'daily', deep, `${fetch.path} [-o out.csv]`]);
+    expect(piped.map(cells)).toContainEqual([expect.any(String), '3h', 'fresh until 2024-08-28 00:00:00 +02:00', '5 B', '0', 'daily', deep, `${fetch.path} [-o out.csv]`]);
+  });
+
+  // The entries a new user made of one script, told apart by -o and --key.
+  const fourOfOneScript = (box: Sandbox) => {
+    const script = box.counter('fetch-customer-data.sh', 'echo rows > out1.txt; echo rows > out2.txt; echo rows');
+    for (const options of [['-o', 'out1.txt'], ['-o', 'out2.txt'], ['--key', 'acme'], ['--key', 'globex']]) {
+      box.dcache(['run', ...options, '--', './fetch-customer-data.sh'], at('2024-08-27T09:00:00'));
+    }
+    return script;
+  };
+
+  it('fits 80 columns exactly, with the whole script name and what tells its entries apart on each line', ({ box }) => {
+    fourOfOneScript(box);
+    const tty = onTerminal(box, 'ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const lines = tty.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+    // the working directory and the hits gave the command their room
+    expect(cells(lines[0]!)).toEqual(['KEY', 'AGE', 'STATE', 'SIZE', 'POLICY', 'COMMAND']);
+    const rows = lines.slice(1).map(cells);
+    // a key of 7 digits, as git's, and a compact state
+    for (const row of rows) expect(row.slice(0, 3)).toEqual([expect.stringMatching(/^[0-9a-f]{7}$/), '3h', 'fresh 12h']);
+    expect(rows.map((r) => r.at(-1)).sort()).toEqual([
+      './fetch-customer-data.sh [--key acme]',
+      './fetch-customer-data.sh [--key globex]',
+      './fetch-customer-data.sh [-o out1.txt]',
+      './fetch-customer-data.sh [-o out2.txt]',
+    ]);
+  });
+
+  it('takes two lines an entry below that, the command alone on the second, still whole', ({ box }) => {
+    fourOfOneScript(box);
+    const tty = onTerminal(box, 'ls --no-color', { columns: 50, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const lines = tty.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(10);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(50);
+    expect(cells(lines[0]!)).toEqual(['KEY', 'AGE', 'STATE', 'SIZE', 'HITS', 'POLICY']);
+    expect(lines[1]).toBe('  COMMAND');
+    expect(lines.filter((_, i) => i % 2 === 1).slice(1).sort()).toEqual([
+      '  ./fetch-customer-data.sh [--key acme]',
+      '  ./fetch-customer-data.sh [--key globex]',
+      '  ./fetch-customer-data.sh [-o out1.txt]',
+      '  ./fetch-customer-data.sh [-o out2.txt]',
+    ]);
+  });
+
+  it('fits 80 columns on a terminal that does not say how wide it is, and COLUMNS there', ({ box }) => {
+    fourOfOneScript(box);
+    const unknown = onTerminal(box, 'ls --no-color', { columns: 0, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const at80 = onTerminal(box, 'ls --no-color', { columns: 80, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    expect(unknown.text).toBe(at80.text);
+    const at50 = onTerminal(box, 'ls --no-color', { columns: 50, env: { DCACHE_NOW: '2024-08-27T12:00:00' } });
+    const columns = onTerminal(box, 'ls --no-color', { columns: 0, env: { DCACHE_NOW: '2024-08-27T12:00:00', COLUMNS: '50' } });
+    expect(columns.text).toBe(at50.text);
+  });
+
+  it('gives each key as many digits as tell the listed keys apart, at least 7', ({ box }) => {
+    // 17 keys: a 7-digit prefix shared by two is unlikely, and each shown is unique
+    box.shell('i=0; while [ $i -le 16 ]; do $DCACHE run --no-cwd -- echo $i >/dev/null; i=$((i+1)); done');
+    const tty = onTerminal(box, 'ls --no-color', { columns: 80 });
+    const shown = tty.text.trimEnd().split('\n').slice(1).map((line) => cells(line)[0]!);
+    expect(shown).toHaveLength(17);
+    expect(new Set(shown).size).toBe(17);
+    const all = (JSON.parse(box.dcache(['ls', '--json']).stdout.toString()) as { entries: Array<{ key: string }> }).entries.map((e) => e.key);
+    for (const key of shown) {
+      expect(key.length).toBeGreaterThanOrEqual(7);
+      expect(all.filter((k) => k.startsWith(key))).toHaveLength(1);
+    }
   });
 
   it('fits every line into an 80-column terminal', ({ box }) => {

@@ -61,9 +61,9 @@ describe('dcache show', () => {
     expect(field('recorded')).toEqual([expect.stringMatching(/^2024-08-27 09:00:00 \+02:00 \(3h ago\), ran \d+ ms$/)]);
     expect(field('exit code')).toEqual(['0']);
     expect(field('policies')).toEqual(['daily, ttl:6h']);
-    expect(field('state')).toEqual(['fresh until 2024-08-27 15:00']);
-    expect(field('stdout')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{64}\)$/)]);
-    expect(field('stderr')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{64}\)$/)]);
+    expect(field('state')).toEqual(['fresh until 2024-08-27 15:00:00 +02:00']);
+    expect(field('stdout')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
+    expect(field('stderr')).toEqual([expect.stringMatching(/^5 B \(blob [0-9a-f]{16}\)$/)]);
     expect(field('output')).toEqual([expect.stringMatching(/^out\.txt \(5 B, mode [0-7]+\)$/)]);
     expect(field('watch')).toEqual([expect.stringMatching(/^watched\.txt: /)]);
   });
@@ -177,6 +177,34 @@ describe('dcache show --json', () => {
     const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { hits: number; lastHitAt: string };
     expect(detail.hits).toBe(2);
     expect(detail.lastHitAt).toBe('2024-08-27T09:00:00.000Z');
+  });
+
+  it('counts only the hits of the current recording: none after a re-recording, until it is replayed', ({ box }) => {
+    const args = ['run', '--', 'echo', 'a'];
+    box.dcache(args, at('2024-08-27T09:00:00'));
+    box.dcache(args, at('2024-08-27T15:00:00'));
+    // the next day's first call records again
+    box.dcache(args, at('2024-08-28T06:00:00'));
+    const [key] = keys(box);
+    const hits = () => {
+      const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { recordedAt: string; hits: number; lastHitAt: string | null };
+      const shown = plain(box.dcache(['show', key!], at('2024-08-28T08:00:00')).stdout.toString()).match(/^hits +(.*)$/m)![1];
+      return { recordedAt: detail.recordedAt, hits: detail.hits, lastHitAt: detail.lastHitAt, shown };
+    };
+    expect(hits()).toEqual({ recordedAt: '2024-08-28T04:00:00.000Z', hits: 0, lastHitAt: null, shown: '0' });
+    box.dcache(args, at('2024-08-28T07:00:00'));
+    expect(hits()).toEqual({ recordedAt: '2024-08-28T04:00:00.000Z', hits: 1, lastHitAt: '2024-08-28T05:00:00.000Z', shown: '1, last 2024-08-28 07:00:00 +02:00' });
+  });
+
+  it('never counts a hit made with the clock set before the recording, as DCACHE_NOW can', ({ box }) => {
+    const args = ['run', '-p', 'forever', '--', 'echo', 'a'];
+    box.dcache(args, at('2024-08-28T06:00:00'));
+    // under forever an entry recorded "after now" still replays
+    expect(box.dcache(['run', '-v', ...args.slice(1)], at('2024-08-27T12:00:00')).stderr).toMatch(/^dcache: hit: /);
+    const [key] = keys(box);
+    const detail = JSON.parse(box.dcache(['show', '--json', key!]).stdout.toString()) as { hits: number; lastHitAt: string | null };
+    expect(detail).toMatchObject({ hits: 0, lastHitAt: null });
+    expect(plain(box.dcache(['show', key!]).stdout.toString())).toMatch(/^hits +0$/m);
   });
 });
 

@@ -178,7 +178,7 @@ describe('dcache stats', () => {
     const s = stats(box);
     expect(s).toMatchObject({ entries: 0, hits: 1, misses: 1, savedMs: 0 });
     expect(s.commands).toEqual([expect.objectContaining({ key, command: null, hits: 1, misses: 1 })]);
-    expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toMatch(new RegExp(`  ${key.slice(0, 12)} +1 hits +\\S+ saved  \\(entry removed\\)`));
+    expect(box.dcache(['stats'], at('2024-08-27T18:00:00')).stdout.toString()).toMatch(new RegExp(`  ${key} +1 hits +\\S+ saved  \\(entry removed\\)`));
   });
 
   it('counts the same after gc has folded the logs of past days into its summary', ({ box }) => {
@@ -234,7 +234,7 @@ describe('dcache stats for people', () => {
     box.dcache(['run', '--', 'echo', 'kept']);
     const lines = box.dcache(['stats']).stdout.toString().trimEnd().split('\n');
     const top = lines.slice(lines.indexOf('top commands') + 1);
-    expect(top).toEqual([expect.stringMatching(/^  [0-9a-f]{12} +1 hits .* saved  echo kept$/)]);
+    expect(top).toEqual([expect.stringMatching(/^  [0-9a-f]{16} +1 hits .* saved  echo kept$/)]);
   });
 
   it('shows entries, bytes, hits, misses, hit rate, time saved and the top commands', ({ box }) => {
@@ -251,7 +251,7 @@ describe('dcache stats for people', () => {
     expect(lines[2]).toMatch(/^hits +2\b.*, misses 1, hit rate 67%$/);
     expect(lines[3]).toMatch(/^time saved +\d+(\.\d)?s$/);
     expect(lines[5]).toBe('top commands');
-    expect(lines[6]).toMatch(new RegExp(`^  [0-9a-f]{12} +2 hits +\\d+(\\.\\d)?s saved  ${a.path}$`));
+    expect(lines[6]).toMatch(new RegExp(`^  [0-9a-f]{16} +2 hits +\\d+(\\.\\d)?s saved  ${a.path}$`));
     expect(lines).toHaveLength(7);
   });
 

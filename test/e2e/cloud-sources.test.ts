@@ -129,7 +129,7 @@ describe.each(clouds)('a watched object in %s', (_name, cloudOf) => {
     const miss = await dcache(box, ['run', '-v', ...args.slice(1)]);
     expect(fetch.runs()).toBe(2);
     expect(dcacheLines(miss.stderr)[0]).toMatch(
-      new RegExp(`^dcache: miss \\(${url('acme/customers.csv')} changed: .*size 8 → 15.*\\); running `),
+      new RegExp(`^dcache: miss \\(${url('acme/customers.csv')} changed: .*size 8 B → 15 B.*\\); running `),
     );
     await dcache(box, args);
     expect(fetch.runs()).toBe(2);
@@ -245,7 +245,7 @@ describe.each(clouds)('a watched object in %s', (_name, cloudOf) => {
     await cloud.put(bucket, 'report.csv', 'v2, longer\n');
     const explained = await dcache(box, ['run', '--explain', ...args]);
     expect(dcacheLines(explained.stderr)).toContainEqual(
-      expect.stringMatching(new RegExp(`^dcache: watch ${url('report.csv')}: recorded ETag .*, 3 bytes.*; now ETag .*, 11 bytes.*: changed \\(ETag .* → .*size 3 → 11`)),
+      expect.stringMatching(new RegExp(`^dcache: watch ${url('report.csv')}: recorded ETag .*, 3 B.*; now ETag .*, 11 B.*: changed \\(ETag .* → .*size 3 B → 11 B`)),
     );
   });
 });

@@ -147,6 +147,13 @@ describe('dcache completion bash, in an interactive bash', () => {
     expect(ran).toEqual(['run|--watch-timeout|fet|']);
   });
 
+  it('completes a watched source to a file or to the start of a cloud or http URL, with no space after a URL', ({ box }) => {
+    someFiles(box);
+    const typed = ['dcache run -w s3\tbucket/key -- true', 'dcache run --watch a\tcontainer/ -- true', 'dcache run -w note\t-- true'];
+    const ran = bashTyped(box, bashScript(box), typed, { bashCompletion: true });
+    expect(ran).toEqual(['run|-w|s3://bucket/key|--|true|', 'run|--watch|az://container/|--|true|', 'run|-w|notes.txt|--|true|']);
+  });
+
   it('completes --policy= and --tz values, and options before the command', ({ box }) => {
     const typed = ['dcache run --policy=wee\t', 'dcache run --tz Asia/Kolk\t', 'dcache run --tz=Europe/Pari\t', 'dcache run --no-cw\t'];
     const ran = bashTyped(box, bashScript(box), typed, { bashCompletion: true });
@@ -158,6 +165,14 @@ describe('dcache completion bash, its words', () => {
   it('offers every time zone after --tz', ({ box }) => {
     const zones = bashComplete(box, bashScript(box), ['dcache', 'run', '--tz', '']);
     expect(zones).toEqual(expect.arrayContaining(['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata']));
+  });
+
+  it('offers files and the URLs that can be watched after -w', ({ box }) => {
+    someFiles(box);
+    expect(bashComplete(box, bashScript(box), ['dcache', 'run', '-w', ''])).toEqual(
+      expect.arrayContaining(['fetch-data.sh', 'notes.txt', 's3://', 'gs://', 'az://', 'https://', 'http://']),
+    );
+    expect(bashComplete(box, bashScript(box), ['dcache', 'status', '--watch', 'g'])).toEqual(['gs://']);
   });
 
   it('offers the names of environment variables after -e', ({ box }) => {
@@ -229,6 +244,12 @@ describe('dcache completion zsh', () => {
     expect(zshComplete(box, 'dcache completion ')).toEqual(['bash', 'fish', 'zsh']);
   });
 
+  it('offers files and the URLs that can be watched for a watched source', ({ box }) => {
+    someFiles(box);
+    expect(zshComplete(box, 'dcache run -w ')).toEqual(expect.arrayContaining(['fetch-data.sh', 'notes.txt', 's3://', 'gs://', 'az://', 'https://', 'http://']));
+    expect(zshComplete(box, 'dcache run --watch=s')).toEqual(['--watch=s3://']);
+  });
+
   it("completes the command word, then the command's own arguments, with or without --", ({ box }) => {
     someFiles(box);
     expect(zshComplete(box, 'dcache run printen')).toContain('printenv');
@@ -268,6 +289,7 @@ describe('dcache completion fish, in fish', () => {
     expect(fishComplete(box, 'dcache run -p ')).toEqual(['cron:', 'daily', 'daily@06:00', 'forever', 'hourly', 'monthly', 'ttl:', 'weekly']);
     expect(fishComplete(box, 'dcache run --watch-timeout ')).toEqual([]);
     expect(fishComplete(box, 'dcache run -o ')).toEqual(['dcache.fish', 'fetch-data.sh', 'notes.txt']);
+    expect(fishComplete(box, 'dcache run -w ')).toEqual(['az://', 'dcache.fish', 'fetch-data.sh', 'gs://', 'http://', 'https://', 'notes.txt', 's3://']);
   });
 
   it("completes the command word, then the command's own arguments, with or without --", ({ box }) => {

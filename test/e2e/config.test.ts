@@ -233,6 +233,23 @@ describe('dcache config', () => {
     expect(r.code).toBe(0);
   });
 
+  it('lines its columns up: every value starts in one column and every source in another', ({ box }) => {
+    writeJson(projectFile(box), { staleWhileRevalidate: '1d', remote: 'https://cache.internal:8443/a/rather/long/path/for/the/shared/cache' });
+    const r = dcache(box, ['config']);
+    const lines = plain(r.stdout.toString()).trimEnd().split('\n');
+    const settings = effective(box).settings;
+    const sources = Object.values(settings).map((s) => s.source);
+    expect(lines).toHaveLength(sources.length);
+    // where each line's value starts (after the name and its spaces), and its source
+    const valueColumns = lines.map((line) => /^\S+ +/.exec(line)![0].length);
+    const sourceColumns = lines.map((line, i) => {
+      expect(line.endsWith(`  ${sources[i]!}`)).toBe(true);
+      return line.length - sources[i]!.length;
+    });
+    expect(new Set(valueColumns).size).toBe(1);
+    expect(new Set(sourceColumns).size).toBe(1);
+  });
+
   it('says daily and default for the policy when nothing sets one', ({ box }) => {
     const r = dcache(box, ['config']);
     expect(plain(r.stdout.toString())).toMatch(/^policy +daily +default$/m);

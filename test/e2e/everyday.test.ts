@@ -102,13 +102,13 @@ describe('when a call has no entry, the entries of the same command with other o
     const v = box.dcache(['run', '-v', '-e', 'TOKEN', '--', script.path]);
     // the later one first
     expect(plain(v.stderr).split('\n')[0]).toMatch(
-      /^dcache: miss \(no entry; recorded with other options: [0-9a-f]{12}, recorded \d+s ago, without -e TOKEN, with --key "nightly"; [0-9a-f]{12}, recorded \d+s ago, with -o raw\.csv, without -e TOKEN\); running /,
+      /^dcache: miss \(no entry; recorded with other options: [0-9a-f]{16}, recorded \d+s ago, without -e TOKEN, with --key "nightly"; [0-9a-f]{16}, recorded \d+s ago, with -o raw\.csv, without -e TOKEN\); running /,
     );
     const status = box.dcache(['status', '--', script.path]);
     expect(status.code).toBe(1);
-    expect(status.stdout.toString()).toMatch(/^would run: no entry\n {2}recorded with other options: [0-9a-f]{12}, recorded \d+s ago, with -e TOKEN\n/);
+    expect(status.stdout.toString()).toMatch(/^would run: no entry\n {2}recorded with other options: [0-9a-f]{16}, recorded \d+s ago, with -e TOKEN\n/);
     const cleared = box.dcache(['clear', '--key', 'other', '--', script.path]);
     expect(cleared.stdout.toString()).toBe('removed 0 entries, 0 B\n');
-    expect(plain(cleared.stderr)).toMatch(/^dcache: no entry for this command line; one recorded with other options: [0-9a-f]{12}, recorded \d+s ago, with --key "nightly"\n/);
+    expect(plain(cleared.stderr)).toMatch(/^dcache: no entry for this command line; one recorded with other options: [0-9a-f]{16}, recorded \d+s ago, with --key "nightly"\n/);
   });
 });

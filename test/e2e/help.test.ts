@@ -167,6 +167,21 @@ describe('dcache run --help', () => {
     const r = box.dcache(['run', '--help']);
     expect(plain(r.stdout.toString())).toMatch(/dcache run .*(-w|--watch) https?:\/\//);
   });
+
+  it('says that -w watches objects, prefixes and globs in s3://, gs:// and az://, and shows one', ({ box }) => {
+    const r = box.dcache(['run', '--help']);
+    const watch = [...optionEntries(r.stdout.toString())].find(([flags]) => flags === '-w, --watch')![1];
+    for (const part of ['s3://', 'gs://', 'az://', 'http(s)://', 'prefix (ending in /)', 'glob']) expect(watch).toContain(part);
+    expect(plain(r.stdout.toString())).toMatch(/dcache run .*(-w|--watch) s3:\/\/\S+/);
+  });
+});
+
+describe("the README's table of run options", () => {
+  it('says that -w watches objects, prefixes and globs in s3://, gs:// and az://', () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const row = readme.split('\n').find((line) => line.startsWith('| `-w, --watch <source>` |'))!;
+    for (const part of ['`s3://`', '`gs://`', '`az://`', '`http(s)://`', 'prefix', 'glob']) expect(row).toContain(part);
+  });
 });
 
 describe('a mistyped subcommand', () => {

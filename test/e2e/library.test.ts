@@ -100,7 +100,7 @@ describe('cached() from the installed package', () => {
     ]);
     const shown = plain(box.dcache(['show', listed.entries[0]!.key]).stdout.toString());
     expect(shown).toMatch(/^function +loadRawCustomerData\(\) /m);
-    expect(shown).toMatch(/^arguments +hash [0-9a-f]{64}$/m);
+    expect(shown).toMatch(/^arguments +hash [0-9a-f]{16}$/m);
     expect(plain(box.dcache(['stats']).stdout.toString())).toMatch(/loadRawCustomerData\(\)/);
     expect(box.dcache(['clear', '--all']).code).toBe(0);
     await node(box, path, ['"acme"']);
@@ -571,7 +571,7 @@ try { await check(process.argv[2]); } catch (e) {
     await node(box, path, ['"acme"']);
     rmSync(join(box.cacheDir, 'blobs'), { recursive: true });
     const r = await node(box, path, ['"acme"']);
-    expect(r.stderr).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{64} is missing\); calling the function\n$/);
+    expect(r.stderr).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} is missing\); calling the function\n$/);
     expect(runsOf(box)).toBe(2);
   });
 

@@ -156,7 +156,7 @@ describe('output files are restored on a hit', () => {
     const r = box.dcache(['run', '-o', 'data.csv', '--', gen.path]);
     expect(gen.runs()).toBe(2);
     expect(r.code).toBe(0);
-    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{64} does not match its hash\); running the command\n$/);
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} does not match its hash\); running the command\n$/);
     expect(readFileSync(box.path('data.csv'), 'utf8')).toBe('recorded-bytes\n');
     expect(tempFilesUnder(box.root)).toEqual([]);
   });

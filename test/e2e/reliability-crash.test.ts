@@ -226,20 +226,20 @@ function recordInterleaved(box: Sandbox) {
 const flip = (text: string) => text.replace(/[a-z]/g, (c) => c.toUpperCase());
 
 const damages: Array<[string, (r: Recorded) => void, RegExp]> = [
-  ['a truncated stdout blob', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), 'first'), /\(blob [0-9a-f]{64} has 5 bytes, not 21\)/],
-  ['a stdout blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), flip(OUT)), /\(blob [0-9a-f]{64} does not match its hash\)/],
-  ['a stderr blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stderr.hash), flip(ERR)), /\(blob [0-9a-f]{64} does not match its hash\)/],
+  ['a truncated stdout blob', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), 'first'), /\(blob [0-9a-f]{16} has 5 B, not 21 B\)/],
+  ['a stdout blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stdout.hash), flip(OUT)), /\(blob [0-9a-f]{16} does not match its hash\)/],
+  ['a stderr blob altered at the same size', (r) => writeFileSync(r.blob(r.manifest.stderr.hash), flip(ERR)), /\(blob [0-9a-f]{16} does not match its hash\)/],
   ['an interleaving record altered at the same size', (r) => {
     const path = r.blob(r.manifest.order.hash);
     const runs = readFileSync(path, 'latin1');
     writeFileSync(path, (runs.startsWith('1') ? '2' : '1') + runs.slice(1), 'latin1');
-  }, /\(blob [0-9a-f]{64} does not match its hash\)/],
-  ['a missing stdout blob', (r) => rmSync(r.blob(r.manifest.stdout.hash)), /\(blob [0-9a-f]{64} is missing\)/],
-  ['a missing interleaving record', (r) => rmSync(r.blob(r.manifest.order.hash)), /\(blob [0-9a-f]{64} is missing\)/],
+  }, /\(blob [0-9a-f]{16} does not match its hash\)/],
+  ['a missing stdout blob', (r) => rmSync(r.blob(r.manifest.stdout.hash)), /\(blob [0-9a-f]{16} is missing\)/],
+  ['a missing interleaving record', (r) => rmSync(r.blob(r.manifest.order.hash)), /\(blob [0-9a-f]{16} is missing\)/],
   ['a blob replaced by a directory', (r) => {
     rmSync(r.blob(r.manifest.stdout.hash));
     mkdirSync(join(r.blob(r.manifest.stdout.hash), 'sub'), { recursive: true });
-  }, /\(blob [0-9a-f]{64} has \d+ bytes, not 21\)/],
+  }, /\(blob [0-9a-f]{16} has [^,]+, not 21 B\)/],
   ['an empty manifest', (r) => writeFileSync(r.manifestPath, ''), /\(empty manifest\)/],
   ['a manifest cut in half', (r) => {
     const text = readFileSync(r.manifestPath, 'utf8');
@@ -287,7 +287,7 @@ describe('a damaged entry', () => {
     expect(command.runs()).toBe(2);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('printed\n');
-    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{64} does not match its hash\); running the command\n$/);
+    expect(plain(r.stderr)).toMatch(/^dcache: dropped a bad cache entry \(blob [0-9a-f]{16} does not match its hash\); running the command\n$/);
     expect(readFileSync(box.path('result.txt'), 'utf8')).toBe('file body\n');
   });
 
@@ -340,7 +340,7 @@ describe('an output over 8 MiB found damaged while it streams', () => {
     expect(r.code).toBe(125);
     expect(r.stdout.length).toBe(size);
     expect(plain(r.stderr)).toMatch(
-      /^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{64} does not match its hash\); the entry is dropped, and the next run will execute the command\n$/,
+      /^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{16} does not match its hash\); the entry is dropped, and the next run will execute the command\n$/,
     );
     expect(manifests(box.cacheDir)).toEqual([]);
     expect(command.runs()).toBe(1);
@@ -375,7 +375,7 @@ describe('an output over 8 MiB found damaged while it streams', () => {
     const r = box.shell(`python3 reader.py '${blob}' $DCACHE run -- '${command.path}'`);
     const [status, ...rest] = r.stdout.toString().split('\n');
     expect(status!.split(' ')[0]).toBe('125');
-    expect(plain(rest.join('\n'))).toMatch(/^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{64} is shorter than recorded\); the entry is dropped/);
+    expect(plain(rest.join('\n'))).toMatch(/^dcache: the cached output was found corrupt while replaying it \(blob [0-9a-f]{16} is shorter than recorded\); the entry is dropped/);
     expect(manifests(box.cacheDir)).toEqual([]);
   });
 

@@ -72,7 +72,7 @@ describe('--stale-while-revalidate', () => {
     expect(stale.code).toBe(0);
     expect(stale.stdout.toString()).toBe('version 1\n');
     expect(plain(stale.stderr)).toMatch(
-      /^dcache: stale hit: recorded 24h ago \(2026-11-28 [\d:]+ [^)]+\), stale by \d+h \(daily\); refreshing in the background \(pid \d+\)\n$/,
+      /^dcache: stale hit: recorded 24h ago \(2026-11-28 [\d:]+ [^)]+\), stale by \d+h \(daily\)\ndcache: refreshing in the background \(pid \d+\)\n$/,
     );
     const [pid] = refreshPids(box, stale.stderr);
     // the call returned while its refresh still waits at the gate
@@ -85,6 +85,19 @@ describe('--stale-while-revalidate', () => {
     expect(next.stdout.toString()).toBe('version 2\n');
     expect(plain(next.stderr)).toMatch(/^dcache: hit: /);
     expect(script.runs()).toBe(2);
+  });
+
+  it('says its -v line before the replayed output, as a hit does, and what became of the refresh after it', async ({ box }) => {
+    const script = job(box);
+    recordYesterday(box, script);
+    const hit = box.shell(`$DCACHE run -v -p daily -- '${script.path}' 2>&1`, at(YESTERDAY));
+    const stale = box.shell(`$DCACHE ${swr.join(' ')} -- '${script.path}' 2>&1`, at(TODAY));
+    const pids = refreshPids(box, stale.stdout.toString());
+    const shape = (text: string) => plain(text).split('\n').map((line) => line.replace(/^dcache: ([^:(]*?)\s*[:(].*$/, 'dcache: $1'));
+    expect(shape(hit.stdout.toString())).toEqual(['dcache: hit', 'version 1', '']);
+    expect(shape(stale.stdout.toString())).toEqual(['dcache: stale hit', 'version 1', 'dcache: refreshing in the background', '']);
+    script.open();
+    await refreshesEnded(pids);
   });
 
   it('runs the command in one refresh for six stale callers at once, and each replays the stale output', async ({ box }) => {
@@ -108,7 +121,7 @@ describe('--stale-while-revalidate', () => {
     await waitUntil('the refresh runs the command', () => script.runs() === 2);
     const second = box.dcache([...swr, '--', script.path], at(TODAY));
     expect(second.stdout.toString()).toBe('version 1\n');
-    expect(plain(second.stderr)).toMatch(/; a refresh is already running \(process \d+\)\n$/);
+    expect(plain(second.stderr)).toMatch(/\ndcache: a refresh is already running \(process \d+\)\n$/);
     script.open();
     await refreshesEnded(pids);
     expect(script.runs()).toBe(2);
@@ -159,7 +172,7 @@ describe('--stale-while-revalidate', () => {
     writeFileSync(box.path('input.csv'), 'a\nb\n');
     const stale = box.dcache(['run', '-v', '-p', 'forever', '-w', 'input.csv', '--stale-while-revalidate', '1h', '--', script.path], at(TODAY));
     expect(stale.stdout.toString()).toBe('a\n');
-    expect(plain(stale.stderr)).toMatch(/^dcache: stale hit: .*input\.csv changed.*; refreshing in the background/);
+    expect(plain(stale.stderr)).toMatch(/^dcache: stale hit: .*input\.csv changed.*\ndcache: refreshing in the background/);
     await refreshesEnded(refreshPids(box, stale.stderr));
     expect(box.dcache(['run', '-p', 'forever', '-w', 'input.csv', '--', script.path], at(TODAY)).stdout.toString()).toBe('a\nb\n');
   });

@@ -142,14 +142,14 @@ describe('dcache status --explain', () => {
     expect(lines[2]).toBe(`  working directory: ${box.root}`);
     expect(lines[3]).toMatch(/^ {2}environment: API_TOKEN \(value hash [0-9a-f]+\)$/);
     expect(lines[4]).toBe('  environment: UNSET_VAR (unset)');
-    expect(lines[5]).toMatch(/^ {2}stdin: hash [0-9a-f]{64}$/);
+    expect(lines[5]).toMatch(/^ {2}stdin: hash [0-9a-f]{16}$/);
     expect(lines[6]).toBe('  outputs: out.csv');
     expect(lines[7]).toBe('  key text: "ns1"');
-    expect(lines[8]).toBe('entry: recorded 2024-08-27 09:00:00 +02:00 (1h ago), exit 0, 6 bytes of output, 1 output path');
+    expect(lines[8]).toBe('entry: recorded 2024-08-27 09:00:00 +02:00 (1h ago), exit 0, 10 B, 1 output path');
     expect(lines[9]).toBe('policy daily: fresh until 2024-08-28 00:00:00 +02:00');
     expect(lines[10]).toBe('policy ttl:2h: fresh until 2024-08-27 11:00:00 +02:00');
-    expect(lines[11]).toMatch(/^watch data\.csv: recorded 8 bytes, hash ([0-9a-f]{64}); now 8 bytes, hash \1: unchanged$/);
-    expect(lines[12]).toMatch(/^watch cat version: recorded exit 0, stdout hash ([0-9a-f]{64}); now exit 0, stdout hash \1: unchanged$/);
+    expect(lines[11]).toMatch(/^watch data\.csv: recorded 8 B, hash ([0-9a-f]{16}); now 8 B, hash \1: unchanged$/);
+    expect(lines[12]).toMatch(/^watch cat version: recorded exit 0, stdout hash ([0-9a-f]{16}); now exit 0, stdout hash \1: unchanged$/);
     expect(lines[13]).toBe('verdict: replay the entry');
     expect(fetch.runs()).toBe(1);
   });
@@ -180,7 +180,7 @@ describe('dcache status --explain', () => {
       .toString()
       .split('\n')
       .find((l) => l.startsWith('watch cat version:'));
-    expect(line).toMatch(/^watch cat version: recorded exit 0, stdout hash ([0-9a-f]{64}); now exit 0, stdout hash (?!\1)[0-9a-f]{64}: changed$/);
+    expect(line).toMatch(/^watch cat version: recorded exit 0, stdout hash ([0-9a-f]{16}); now exit 0, stdout hash (?!\1)[0-9a-f]{16}: changed$/);
     expect(r.stdout.toString().endsWith('\nverdict: run the command (cat version changed)\n')).toBe(true);
   });
 
@@ -240,7 +240,7 @@ describe('dcache run --explain', () => {
           'dcache:   stdin: \\(not part of the key\\)',
           'dcache:   outputs: \\(none\\)',
           'dcache:   key text: \\(none\\)',
-          'dcache: entry: recorded 2024-08-27 09:00:00 \\+02:00 \\(1h ago\\), exit 0, 5 bytes of output, 0 output paths',
+          'dcache: entry: recorded 2024-08-27 09:00:00 \\+02:00 \\(1h ago\\), exit 0, 5 B, 0 output paths',
           'dcache: policy daily: fresh until 2024-08-28 00:00:00 \\+02:00',
           'dcache: verdict: replay the entry\n$',
         ].join('\n'),

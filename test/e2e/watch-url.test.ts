@@ -102,6 +102,22 @@ describe('--watch on a URL served by nginx', () => {
     const fingerprint = 'ETag "[0-9a-f]+-18", Last-Modified \\w{3}, \\d\\d \\w{3} \\d{4} \\d\\d:\\d\\d:\\d\\d GMT, Content-Length 24';
     expect(line).toMatch(new RegExp(`^watch ${nginx.url(name).replace(/[.]/g, '\\.')}: recorded ${fingerprint}; now ${fingerprint}: unchanged$`));
   });
+
+  it('names what changed when the file is rewritten: ETag, Last-Modified and Content-Length, before and now', ({ box }) => {
+    const fetch = box.counter('fetch.sh', 'echo fetched');
+    utimesSync(join(nginx.www, name), new Date('2024-08-26T10:00:00Z'), new Date('2024-08-26T10:00:00Z'));
+    box.dcache(args(fetch));
+    writeFileSync(join(nginx.www, name), 'customer,amount\nacme,42\nglobex,7\n');
+    utimesSync(join(nginx.www, name), new Date('2024-08-27T10:00:00Z'), new Date('2024-08-27T10:00:00Z'));
+    const r = box.dcache(args(fetch, '-v'));
+    expect(fetch.runs()).toBe(2);
+    // nginx's ETag is the mtime and the size in hexadecimal
+    expect(beforeRecordedLine(r.stderr)).toBe(
+      `dcache: miss (${nginx.url(name)} changed: ETag "66cc5220-18" → "66cda3a0-21", ` +
+        'Last-Modified Mon, 26 Aug 2024 10:00:00 GMT → Tue, 27 Aug 2024 10:00:00 GMT, Content-Length 24 → 33); ' +
+        `running ${fetch.path}\n`,
+    );
+  });
 });
 
 describe('--watch on a URL, against edge-case servers', () => {
@@ -328,7 +344,7 @@ describe('--watch on a URL, against edge-case servers', () => {
     it('never shows the password when the URL is refused as invalid', ({ box }) => {
       const r = box.dcache(['run', '-w', `http://reporter:${SECRET}@[not-a-host/x.csv`, '--', 'true']);
       expect(r.code).toBe(125);
-      expect(plain(r.stderr)).toBe("dcache: --watch 'http://***@[not-a-host/x.csv' is not a valid URL\n");
+      expect(plain(r.stderr)).toBe("dcache: --watch 'http://***@[not-a-host/x.csv' is not a valid URL; watch one such as https://example.com/export.csv\n");
     });
 
     it('never shows the password when the URL cannot be checked', async ({ box }) => {

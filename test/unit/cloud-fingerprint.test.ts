@@ -29,7 +29,12 @@ describe('an object’s fingerprint', () => {
   });
 
   it('says which fields changed', () => {
-    expect(s3Kind.describeChange!(object(), object({ etag: '"b"', size: 9 }))).toBe('ETag "5d41402abc4b2a76b9719d911017c592" → "b", size 5 → 9');
+    expect(s3Kind.describeChange!(object(), object({ etag: '"b"', size: 9 }))).toBe('ETag "5d41402abc4b2a76b9719d911017c592" → "b", size 5 B → 9 B');
+  });
+
+  it('gives sizes as everywhere else, and in bytes where that would make them read the same', () => {
+    expect(s3Kind.describeChange!(object({ size: 3 * 2 ** 20 }), object({ size: 5 * 2 ** 20 }))).toBe('size 3.0 MiB → 5.0 MiB');
+    expect(s3Kind.describeChange!(object({ size: 3 * 2 ** 20 }), object({ size: 3 * 2 ** 20 + 7 }))).toBe('size 3145728 B → 3145735 B');
   });
 
   it('is never the same as a listing, nor when it is malformed', () => {

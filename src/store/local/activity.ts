@@ -20,6 +20,16 @@ export interface KeyActivity {
   // background refreshes that failed (--stale-while-revalidate), and the last
   refreshFailures?: number;
   lastRefreshFailure?: { t: number; failed: string } | null;
+  // the hits of the latest recording of the key that has any, made at or
+  // after its record time (`at`): what ls and show count for an entry
+  recording?: RecordingActivity;
+}
+
+export interface RecordingActivity {
+  at: number;
+  hits: number;
+  remoteHits: number;
+  lastHitAt: number | null;
 }
 
 export interface DayActivity {
@@ -154,6 +164,16 @@ function addEvent(activity: Activity, event: ActivityEvent): void {
     day.savedMs = (day.savedMs ?? 0) + Math.max(0, event.saved ?? 0);
     if (key.lastHitAt === null || event.t > key.lastHitAt) key.lastHitAt = event.t;
     day.hits += 1;
+    // A hit before a recording (by the clock of its call) cannot be one of it.
+    if (typeof event.r === 'number' && event.t >= event.r) {
+      if (key.recording === undefined || event.r > key.recording.at) key.recording = { at: event.r, hits: 0, remoteHits: 0, lastHitAt: null };
+      const current = key.recording;
+      if (current.at === event.r) {
+        current.hits += 1;
+        if (event.remote) current.remoteHits += 1;
+        if (current.lastHitAt === null || event.t > current.lastHitAt) current.lastHitAt = event.t;
+      }
+    }
   } else {
     key.misses += 1;
     day.misses += 1;

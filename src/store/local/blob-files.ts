@@ -1,6 +1,6 @@
 import { closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { BlobHash } from '../../hash.js';
+import { displayHash, type BlobHash } from '../../hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { distrustDir, openTrusted } from './ownership.js';
@@ -29,10 +29,10 @@ export class BlobFiles {
         }
         detail =
           folder === 'absent' || opened?.status === 'absent'
-            ? `blob ${ref.hash} is missing`
-            : `blob ${ref.hash} is not trusted: ${folder ?? (opened as { detail: string }).detail}`;
+            ? `blob ${displayHash(ref.hash)} is missing`
+            : `blob ${displayHash(ref.hash)} is not trusted: ${folder ?? (opened as { detail: string }).detail}`;
       } catch (err) {
-        detail = `blob ${ref.hash} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+        detail = `blob ${displayHash(ref.hash)} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
       }
       files.close();
       return { missing: ref.hash, detail };

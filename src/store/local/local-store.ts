@@ -15,7 +15,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { BlobHash, CacheKey } from '../../hash.js';
+import { displayHash, type BlobHash, type CacheKey } from '../../hash.js';
+import { formatSizePair } from '../../size.js';
 import type { BlobRef, Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
@@ -130,9 +131,12 @@ export class LocalStore implements EntryStore, RemoteStore {
       try {
         size = statSync(this.blobPath(ref.hash)).size;
       } catch {
-        return { hash: ref.hash, detail: `blob ${ref.hash} is missing` };
+        return { hash: ref.hash, detail: `blob ${displayHash(ref.hash)} is missing` };
       }
-      if (size !== ref.size) return { hash: ref.hash, detail: `blob ${ref.hash} has ${size} bytes, not ${ref.size}` };
+      if (size !== ref.size) {
+        const [found, recorded] = formatSizePair(size, ref.size);
+        return { hash: ref.hash, detail: `blob ${displayHash(ref.hash)} has ${found}, not ${recorded}` };
+      }
     }
     return null;
   }

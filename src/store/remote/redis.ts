@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { DeadlineError, raceDeadline, STRETCH } from '../../deadline.js';
-import type { BlobHash, CacheKey } from '../../hash.js';
+import { displayHash, type BlobHash, type CacheKey } from '../../hash.js';
 import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 import type { Host } from '../../engine/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
@@ -264,7 +264,7 @@ class RedisRemote implements RemoteStore {
   // one pipeline): a blob of one chunk, the usual size, costs no other.
   async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
     const [metaText, first] = await this.run(
-      `GET blob ${hash}`,
+      `GET blob ${displayHash(hash)}`,
       async (c) => {
         const replies = (await c.pipeline().get(metaKey(hash)).getBuffer(chunkKey(hash, 0)).exec()) ?? [];
         for (const [err] of replies) if (err) throw err;
@@ -278,17 +278,17 @@ class RedisRemote implements RemoteStore {
     if (meta.chunks > 1 && !(await this.allChunksExist(hash, meta))) return false;
     let received = 0;
     for (let i = 0; i < meta.chunks; i++) {
-      const chunk = i === 0 ? first : await this.run(`GET blob ${hash} chunk ${i}`, (c) => c.getBuffer(chunkKey(hash, i)), this.chunkTimeoutMs);
+      const chunk = i === 0 ? first : await this.run(`GET blob ${displayHash(hash)} chunk ${i}`, (c) => c.getBuffer(chunkKey(hash, i)), this.chunkTimeoutMs);
       if (chunk === null) {
         if (i === 0) return false;
         // Part of it has been written: absent is no longer an honest answer.
-        throw new RemoteError(`${this.label}: blob ${hash} lost chunk ${i} while it was being read`);
+        throw new RemoteError(`${this.label}: blob ${displayHash(hash)} lost chunk ${i} while it was being read`);
       }
       received += chunk.length;
-      if (received > meta.size) throw new RemoteError(`${this.label}: blob ${hash} is larger than its metadata says`);
+      if (received > meta.size) throw new RemoteError(`${this.label}: blob ${displayHash(hash)} is larger than its metadata says`);
       await write(chunk);
     }
-    if (received !== meta.size) throw new RemoteError(`${this.label}: blob ${hash} is smaller than its metadata says`);
+    if (received !== meta.size) throw new RemoteError(`${this.label}: blob ${displayHash(hash)} is smaller than its metadata says`);
     return true;
   }
 
@@ -314,7 +314,7 @@ class RedisRemote implements RemoteStore {
         // The buffer is refilled only after Redis has answered, so it has been sent.
         const piece = buffer.subarray(0, length);
         await this.run(
-          `SET blob ${hash} chunk ${i}`,
+          `SET blob ${displayHash(hash)} chunk ${i}`,
           (c) => c.set(chunkKey(hash, i), piece, 'PX', PENDING_CHUNK_TTL_MS),
           this.chunkTimeoutMs,
         );
@@ -324,7 +324,7 @@ class RedisRemote implements RemoteStore {
       await file.close();
     }
     const meta: BlobMeta = { size, chunks };
-    const results = await this.run(`seal blob ${hash}`, (c) => {
+    const results = await this.run(`seal blob ${displayHash(hash)}`, (c) => {
       const multi = c.multi().set(metaKey(hash), JSON.stringify(meta), 'PX', STORED_TTL_MS);
       for (let i = 0; i < chunks; i++) multi.pexpire(chunkKey(hash, i), STORED_TTL_MS);
       return multi.exec();
@@ -332,8 +332,8 @@ class RedisRemote implements RemoteStore {
     const lost = (results ?? []).slice(1).some(([err, value]) => err !== null || value !== 1);
     if (results === null || results[0]?.[0] || lost) {
       // A chunk was evicted mid-upload: the server is too full to keep blobs.
-      await this.run(`DEL blob ${hash}`, (c) => c.del(metaKey(hash)));
-      throw new RemoteError(`${this.label}: blob ${hash} lost chunks while it was being uploaded (is the server full?)`);
+      await this.run(`DEL blob ${displayHash(hash)}`, (c) => c.del(metaKey(hash)));
+      throw new RemoteError(`${this.label}: blob ${displayHash(hash)} lost chunks while it was being uploaded (is the server full?)`);
     }
   }
 
@@ -438,7 +438,7 @@ class RedisRemote implements RemoteStore {
   }
 
   private async readMeta(hash: BlobHash): Promise<BlobMeta | null> {
-    const text = await this.run(`GET blob ${hash}`, (c) => c.get(metaKey(hash)));
+    const text = await this.run(`GET blob ${displayHash(hash)}`, (c) => c.get(metaKey(hash)));
     return text === null ? null : parseMeta(text);
   }
 
@@ -447,7 +447,7 @@ class RedisRemote implements RemoteStore {
   private async allChunksExist(hash: BlobHash, meta: BlobMeta): Promise<boolean> {
     for (let start = 0; start < meta.chunks; start += EXISTS_BATCH) {
       const keys = Array.from({ length: Math.min(EXISTS_BATCH, meta.chunks - start) }, (_, i) => chunkKey(hash, start + i));
-      const found = await this.run(`EXISTS blob ${hash} chunks`, (c) => c.exists(...keys));
+      const found = await this.run(`EXISTS blob ${displayHash(hash)} chunks`, (c) => c.exists(...keys));
       if (found !== keys.length) return false;
     }
     return true;

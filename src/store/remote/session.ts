@@ -4,7 +4,8 @@ import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js'
 import type { Reporter } from '../../engine/reporter.js';
 import { describeError, isSystemError } from '../../errors.js';
 import type { BlobHash, CacheKey } from '../../hash.js';
-import { createStreamHash } from '../../hash.js';
+import { createStreamHash, displayHash } from '../../hash.js';
+import { formatSizePair } from '../../size.js';
 import type { KeyMaterial } from '../../schema/key.js';
 import { sameKeyMaterial } from '../../schema/key.js';
 import type { Manifest } from '../../schema/manifest.js';
@@ -330,12 +331,12 @@ async function download(
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       });
     } catch (err) {
-      if (err instanceof TooLong) return `blob ${hash} is longer than recorded`;
+      if (err instanceof TooLong) return `blob ${displayHash(hash)} is longer than recorded`;
       throw err;
     }
-    if (!found) return `blob ${hash} is missing`;
-    if (got !== size) return `blob ${hash} has ${got} bytes, not ${size}`;
-    if (digest.digest() !== hash) return `blob ${hash} does not match its hash`;
+    if (!found) return `blob ${displayHash(hash)} is missing`;
+    if (got !== size) return `blob ${displayHash(hash)} has ${formatSizePair(got, size).join(', not ')}`;
+    if (digest.digest() !== hash) return `blob ${displayHash(hash)} does not match its hash`;
     fsyncSync(fd);
     local.publishBlob({ tempPath: temp, hash, size });
     published = true;
