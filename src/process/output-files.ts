@@ -230,7 +230,7 @@ function placeRecords(root: string, declared: readonly string[], records: readon
     if (beneath !== undefined) return unsafe(record, `lies beneath the entry's ${beneath.type} '${beneath.path}'`);
     if (folder.viaEntry) return unsafe(record, 'lies beneath a symlink of the entry');
     const folderNode = folder.at.length === 0 ? null : view.lookup(folder.at);
-    if (folderNode !== null && folderNode.type !== 'dir') return unsafe(record, 'has a folder that is not a directory');
+    if (folder.viaFile || (folderNode !== null && folderNode.type !== 'dir')) return unsafe(record, 'has a folder that is not a directory');
     const at = [...folder.at, name].join('/');
     if (taken.has(at)) return unsafe(record, `goes where the entry's '${taken.get(at)!.path}' goes too`);
     taken.set(at, record);

@@ -17,8 +17,9 @@ const MAX_LINKS = 40;
 export type Resolution =
   // where the path leads: components below the root ([] is the root); a
   // dangling tail counts as the folders it names. `viaEntry`: a link of
-  // the entry was followed on the way.
-  | { ok: true; at: string[]; viaEntry: boolean }
+  // the entry was followed on the way; `viaFile`: the way went through a
+  // file as if it were a folder.
+  | { ok: true; at: string[]; viaEntry: boolean; viaFile: boolean }
   | { ok: false; why: 'leaves' | 'loops' };
 
 type Node = { type: 'dir' | 'file' } | { type: 'link'; target: string } | null;
@@ -72,6 +73,7 @@ export class TreeView {
     }
     let links = 0;
     let viaEntry = false;
+    let viaFile = false;
     while (pending.length > 0) {
       const name = pending.shift()!;
       if (name === '.') continue;
@@ -82,9 +84,12 @@ export class TreeView {
       }
       const next = [...at, name];
       const node = this.lookup(next);
-      // a missing folder counts as the one mkdir -p would make (records of
-      // the entry beneath it are still looked up)
-      if (node === null) {
+      // A missing folder counts as the one mkdir -p would make (records of
+      // the entry beneath it are still looked up). So does a file on the
+      // way: a path through it leads nowhere now (ENOTDIR), but it may be a
+      // folder tomorrow (the command's next run makes it one).
+      if (node === null || (node.type === 'file' && pending.length > 0)) {
+        if (node !== null) viaFile = true;
         at = next;
         continue;
       }
@@ -98,11 +103,9 @@ export class TreeView {
         pending = [...splitPath(node.target), ...pending];
         continue;
       }
-      // a path through a file leads nowhere (ENOTDIR): harmless
-      if (node.type === 'file' && pending.length > 0) return { ok: true, at: next, viaEntry };
       at = next;
     }
-    return { ok: true, at, viaEntry };
+    return { ok: true, at, viaEntry, viaFile };
   }
 
   private realNode(parts: readonly string[]): Node {

@@ -95,6 +95,37 @@ describe('a remote entry whose links stay inside', () => {
   });
 });
 
+// Found by the fuzz harness (seed 11, case 352): a link whose way goes
+// through a file of the tree resolves nowhere today (ENOTDIR), and out of
+// the working directory once the file is a folder, as the command's next run
+// may make it. It is judged as if the file were that folder.
+describe('a remote entry whose link goes through a file of the tree, then climbs', () => {
+  it('is refused, as it would lead out once the file is a folder', ({ box }) => {
+    const { b } = plantLinks(box, [{ path: 'x', target: 'f/sub/../../../../a.txt' }], (o) => {
+      mkdirSync(o);
+      writeFileSync(`${o}/f`, 'a file, today\n');
+    });
+    const r = b();
+    expect(r.code).toBe(0);
+    expect(plain(r.stderr)).toBe(
+      "dcache: refused a cache entry whose output 'o/x' is a symlink to 'f/sub/../../../../a.txt', which leads out of the working directory; running the command\n",
+    );
+    expect(isLink(box.path('o', 'x'))).toBe(false);
+  });
+
+  it('is replayed when the entry itself makes that file a folder', ({ box }) => {
+    const script = box.counter('make-o.sh', 'mkdir -p o/f && echo data > o/f/data.txt; echo done');
+    expect(machine(box, 'a').run(['run', '--remote', remote(box), '-o', 'o', '--', script.path]).code).toBe(0);
+    rmSync(box.path('o'), { recursive: true });
+    // on B, o/f is a file where the entry has a folder
+    mkdirSync(box.path('o'));
+    writeFileSync(box.path('o', 'f'), 'a file, today\n');
+    const r = machine(box, 'b').run(['run', '--remote', remote(box), '-o', 'o', '--', script.path]);
+    expect(r.stderr).not.toMatch(CRASH);
+    expect(readFileSync(box.path('o', 'f', 'data.txt'), 'utf8')).toBe('data\n');
+  });
+});
+
 describe('an output path through a link already in the tree', () => {
   it('is refused when the link leads out of the working directory, and nothing is written there', ({ box }) => {
     // the working directory is wd/; elsewhere/ is beside it, outside

@@ -78,7 +78,11 @@ export class RemoteSession implements SharedTier {
       }
       const checked = validateManifest(parsed);
       if (!checked.ok && checked.error.reason === 'foreign') return ignore(checked.error.detail, true);
-      if (!checked.ok || checked.value.key !== key || !sameKeyMaterial(checked.value.material, material)) {
+      if (!checked.ok) {
+        this.reporter.warnOnce(`remote-bad:${key}`, `ignored a garbled manifest on ${this.spec.label} (${checked.error.detail})`);
+        return null;
+      }
+      if (checked.value.key !== key || !sameKeyMaterial(checked.value.material, material)) {
         this.reporter.warnOnce(`remote-bad:${key}`, `ignored a manifest on ${this.spec.label} that does not match this ${material.kind === 'function' ? 'call' : 'command'}`);
         return null;
       }
