@@ -161,6 +161,17 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
     failed: outcome.kind !== 'signaled' && outcome.exitCode !== 0 ? `exit ${outcome.exitCode}` : null,
     discard,
     notRecorded: () => notRecorded,
+    // A failure (an exit code of its own, not a signal) for the callers
+    // that waited for this run: its stdout and stderr, no output files.
+    keepFailure: async (): Promise<EntryContent | null> => {
+      if (capture === null || store === null || outcome.kind !== 'exited' || outcome.exitCode === 0) return null;
+      try {
+        return { exitCode: outcome.exitCode, ...(await capture.finish()), outputs: [] };
+      } catch {
+        await discard();
+        return null;
+      }
+    },
     keep: async (): Promise<EntryContent | null> => {
       if (capture === null || store === null || !worthRecording) {
         await discard();

@@ -4,6 +4,7 @@ import { formatInstant } from '../policy/clock.js';
 import { formatAge, formatSpan } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
 import { blobsOf, MANIFEST_FORMAT } from '../schema/manifest.js';
+import { sameKeyMaterial } from '../schema/key.js';
 import { judgePolicies } from '../policy/policy.js';
 import { formatSize } from '../size.js';
 import { checkSources } from '../sources/check.js';
@@ -58,6 +59,11 @@ export interface Production<R> {
   discard(): Promise<void>;
   // after keep() gave null: why, for the closing line of -v ("exit 3; ...")
   notRecorded?(): string | null;
+  // A production that failed and is not recorded: its output, kept for the
+  // callers that waited for it (they are given this outcome, not a run of
+  // their own, as Go's singleflight hands its error to every waiter), or
+  // null if it cannot be. Called instead of keep().
+  keepFailure?(): Promise<EntryContent | null>;
 }
 
 // What a recipe records of a production; the engine adds the key, the
@@ -102,6 +108,10 @@ class Flow<R> {
   // (refused output paths, say) is not pulled again.
   private sharedUsable = true;
   private lastSharedLook = 0;
+  // the runs of this key this call waited for, by their lock's id
+  private readonly waitedFor = new Set<string>();
+  // the id of this call's own run (its local lock's), once it holds it
+  private runId: string | null = null;
 
   constructor(
     private readonly call: Call,
@@ -155,10 +165,19 @@ class Flow<R> {
       // the other waiters do; if that entry will not do, wait for the lock.
       let lock: HeldLock | null = null;
       while (usable) {
-        const outcome = await lockLocally(call, reporter, () => this.entryChanged(decision));
+        const giveUp = () => this.entryChanged(decision) || this.failureWaitedFor() !== null;
+        const outcome = await lockLocally(call, reporter, giveUp, (id) => this.waitedFor.add(id));
         if (outcome === null || outcome.kind === 'timed-out') break;
+        // The run we waited for failed: its outcome is ours, as it is every waiter's.
+        const failure = this.failureWaitedFor();
+        if (failure !== null) {
+          if (outcome.kind === 'held') await outcome.lock.release();
+          const shared = await this.replayFailure(failure, decision);
+          if (shared !== null) return shared;
+        }
         if (outcome.kind === 'held') {
           lock = outcome.lock;
+          this.runId = lock.id ?? null;
           held.push(lock);
           break;
         }
@@ -279,6 +298,39 @@ class Flow<R> {
     return (await lookUpShared(this.call, this.shared, this.reporter)) !== null;
   }
 
+  // The outcome of a run this call waited for that failed, if one was kept.
+  private failureWaitedFor(): Manifest | null {
+    if (this.waitedFor.size === 0) return null;
+    const found = this.call.store.readOutcome(this.call.key, this.waitedFor);
+    return found !== null && sameKeyMaterial(found.material, this.call.material) ? found : null;
+  }
+
+  // Hands this call the failure of the run it waited for: its output and
+  // exit code, replayed; or, with --stale-if-error, the entry that stands in
+  // for a failure. Null if it cannot be replayed (the call then runs).
+  private async replayFailure(failure: Manifest, decision: Decision): Promise<R | null> {
+    const { call, reporter } = this;
+    const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
+    if (call.staleIfError && fallback !== null) {
+      reporter.warn(
+        `the run this call waited for failed (exit ${failure.exitCode}); replaying the entry recorded ` +
+          `${formatAge(call.clock() - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, call.zone)}) instead (--stale-if-error)`,
+      );
+      const stood = await this.replay(fallback);
+      if (stood !== null) return stood;
+    }
+    reporter.info(`the run this call waited for failed (exit ${failure.exitCode}); replaying its output, which is not recorded`);
+    const blobs = call.store.openBlobs(failure);
+    if (!('fd' in blobs)) return null;
+    try {
+      const replayed = await this.recipe.replay(failure, blobs);
+      if (replayed.kind === 'broken') throw new BrokenReplay(replayed.detail);
+      return replayed.kind === 'done' ? replayed.result : null;
+    } finally {
+      blobs.close();
+    }
+  }
+
   // Whether the entry on disk is no longer the one `decision` judged.
   private entryChanged(decision: Decision): boolean {
     const read = this.call.store.readEntry(this.call.key);
@@ -372,6 +424,29 @@ class Flow<R> {
     const durationMs = Math.round(call.host.elapsedMs() - started);
     this.failed = production.failed;
     this.notRecorded = null;
+    const entryOf = (content: EntryContent): Manifest => ({
+      format: MANIFEST_FORMAT,
+      key: call.key,
+      material: call.material,
+      recordedAt,
+      durationMs,
+      policies: call.policies.map((p) => p.spec),
+      tz: call.zoneName,
+      ...content,
+      validators: checks.map((c) => recordable(c.source, c.current)),
+    });
+    // A failure that is not recorded is kept for the callers that waited
+    // for this run (they get it, not a run of their own); a call that
+    // starts after this one ends runs again.
+    const forWaiters = usable && production.failed !== null && !call.cacheFailures && this.runId !== null && production.keepFailure !== undefined;
+    if (forWaiters) {
+      const content = await production.keepFailure!().catch(() => null);
+      try {
+        if (content !== null) call.store.publishOutcome(entryOf(content), this.runId!);
+      } catch (err) {
+        reporter.warnOnce('cache', `the failed run's output could not be kept for the callers waiting for it (${describeError(err)})`);
+      }
+    }
     // --stale-if-error: a production that failed (not one that was
     // interrupted) gives way to the last successful entry.
     if (production.failed !== null && call.staleIfError && fallback !== null) {
@@ -383,22 +458,13 @@ class Flow<R> {
       return { result: (await this.replay(fallback)) ?? production.result, manifest: null };
     }
     if (!usable) return { result: production.result, manifest: null };
-    const content = await production.keep();
+    const content = forWaiters ? null : await production.keep();
     if (content === null) {
+      if (forWaiters) await production.discard();
       this.notRecorded = production.notRecorded?.() ?? null;
       return { result: production.result, manifest: null };
     }
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      key: call.key,
-      material: call.material,
-      recordedAt,
-      durationMs,
-      policies: call.policies.map((p) => p.spec),
-      tz: call.zoneName,
-      ...content,
-      validators: checks.map((c) => recordable(c.source, c.current)),
-    };
+    const manifest = entryOf(content);
     // An entry of a newer version of dcache under this key is left alone:
     // versions that share a cache must not destroy each other's entries.
     const existing = call.store.readEntry(call.key);

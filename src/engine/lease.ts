@@ -76,11 +76,17 @@ export interface WaitHooks {
   giveUp(now?: boolean): boolean | Promise<boolean>;
   // a lock we held was lost (taken over while we were stopped, say)
   onLost(why: string): void;
+  // the run that holds the lock now, by its id (the local lock names it):
+  // a waiter notes whom it waited for, to be given that run's outcome
+  onHolder?(id: string): void;
 }
 
 export interface HeldLock {
   // whether another holder had it first (and may have recorded meanwhile)
   readonly waited: boolean;
+  // this run's id, where the lock names it (the local lock): the callers
+  // that wait for it are given its outcome under this id
+  readonly id?: string;
   // why the lock was lost, once it has been
   lostReason(): string | null;
   // Gives the lock up, if it is still ours; never removes another holder's.

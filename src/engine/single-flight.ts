@@ -12,9 +12,10 @@ import { producing } from './wording.js';
 
 // Takes the key's lock in the local store; null (with one warning) when the
 // lock itself cannot be made, and the work then runs without it.
-export async function lockLocally(call: Call, reporter: Reporter, giveUp: () => boolean): Promise<LockOutcome | null> {
+export async function lockLocally(call: Call, reporter: Reporter, giveUp: () => boolean, onHolder?: (id: string) => void): Promise<LockOutcome | null> {
   try {
-    return await call.store.lockKey(call.key, call.lease, call.host, waitHooks(reporter, null, call, giveUp));
+    const hooks = waitHooks(reporter, null, call, giveUp);
+    return await call.store.lockKey(call.key, call.lease, call.host, onHolder ? { ...hooks, onHolder } : hooks);
   } catch (err) {
     reporter.warnOnce('cache', `cannot lock the cache entry (${describeError(err)}); running without waiting`);
     return null;

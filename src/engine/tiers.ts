@@ -62,6 +62,10 @@ export interface EntryStore {
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void;
   // makes an entry visible at once, whole, after its blobs
   publishManifest(manifest: Manifest): void;
+  // keeps a failed run's outcome for the callers that waited for it (not an entry)
+  publishOutcome(manifest: Manifest, runId: string): void;
+  // the kept outcome of one of these runs, if there is one
+  readOutcome(key: CacheKey, runIds: Iterable<string>): Manifest | null;
   // a recording given up after some of its blobs were stored
   discardSpares(): void;
   recordEvent(event: ActivityEvent): void;

@@ -67,12 +67,15 @@ export class FunctionRecipe implements Recipe<Answer> {
       failed: outcome.ok ? null : `threw ${describeThrown(outcome.error)}`,
       discard: async () => {},
       keep: async () => (record ? this.keep(outcome) : null),
+      // what it threw, for the concurrent callers that waited for this call
+      keepFailure: async () => (record && !outcome.ok ? this.keep(outcome, true) : null),
     };
   }
 
-  private keep(outcome: Outcome): EntryContent | null {
+  // `forWaiters`: a thrown error kept for the callers that waited, not as an entry
+  private keep(outcome: Outcome, forWaiters = false): EntryContent | null {
     const { name, reporter, store } = this.work;
-    if (!outcome.ok && !this.work.cacheErrors) return null;
+    if (!outcome.ok && !this.work.cacheErrors && !forWaiters) return null;
     let pieces: Buffer[];
     if (outcome.ok) {
       const bad = unstorable(outcome.value);
@@ -92,7 +95,7 @@ export class FunctionRecipe implements Recipe<Answer> {
     }
     try {
       const blob = writeBlob(store, pieces);
-      this.written = blob;
+      if (!forWaiters) this.written = blob;
       return { exitCode: outcome.ok ? 0 : 1, stdout: blob, stderr: null, order: null, outputs: [] };
     } catch (err) {
       reporter.warnOnce('cache', `the result of ${name}() was not recorded (${describeError(err)})`);

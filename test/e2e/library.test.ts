@@ -107,6 +107,60 @@ describe('cached() from the installed package', () => {
     expect(runsOf(box)).toBe(3);
   });
 
+  it('hands what the function threw to every process that waited for that call, once, and calls it again afterwards', async ({ box }) => {
+    const gate = box.path('gate');
+    const path = script(
+      box,
+      'concurrent-throw',
+      `
+import { appendFileSync, existsSync } from 'node:fs';
+import { cached } from 'dcache';
+const load = cached(async function load(customer) {
+  appendFileSync(${JSON.stringify(box.path('runs'))}, customer + '\\n');
+  while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));
+  throw Object.assign(new RangeError('upstream answered 503'), { code: 'E503' });
+}, { policy: 'daily' });
+try {
+  await load('acme');
+} catch (err) {
+  console.log(JSON.stringify({ name: err.name, message: err.message, code: err.code }));
+}
+`,
+    );
+    const calls = Array.from({ length: 4 }, () => node(box, path, []));
+    await waitUntil('one process calls the function', () => runsOf(box) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    writeFileSync(gate, '');
+    const results = await Promise.all(calls);
+    expect(runsOf(box)).toBe(1);
+    for (const r of results) expect(JSON.parse(r.stdout.toString())).toEqual({ name: 'RangeError', message: 'upstream answered 503', code: 'E503' });
+    // not kept (no cacheErrors): a call that starts now calls it again
+    await node(box, path, []);
+    expect(runsOf(box)).toBe(2);
+  });
+
+  it('hands what the function threw to every concurrent call in one process, calling it once', async ({ box }) => {
+    const path = script(
+      box,
+      'concurrent-throw-one-process',
+      `
+import { appendFileSync } from 'node:fs';
+import { cached } from 'dcache';
+const load = cached(async function load(customer) {
+  appendFileSync(${JSON.stringify(box.path('runs'))}, customer + '\\n');
+  await new Promise((r) => setTimeout(r, 1500));
+  throw new Error('upstream answered 503');
+}, { policy: 'daily' });
+const settled = await Promise.allSettled([load('acme'), load('acme'), load('acme'), load('acme')]);
+console.log(JSON.stringify(settled.map((s) => s.status === 'rejected' ? s.reason.message : 'fulfilled')));
+`,
+    );
+    const r = await node(box, path, []);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.toString())).toEqual(Array.from({ length: 4 }, () => 'upstream answered 503'));
+    expect(runsOf(box)).toBe(1);
+  });
+
   it('runs the function once for six processes that call it with one key at once, for longer than three leases', async ({ box }) => {
     const gate = box.path('gate');
     const path = script(box, 'concurrent', loader(box, "{ policy: 'daily' }", `while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));`));

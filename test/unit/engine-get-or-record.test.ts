@@ -61,6 +61,17 @@ class FakeStore implements EntryStore {
   publishManifest(manifest: Manifest) {
     this.entries.set(manifest.key, manifest);
   }
+  outcomes = new Map<string, Manifest>();
+  publishOutcome(manifest: Manifest, runId: string) {
+    this.outcomes.set(runId, manifest);
+  }
+  readOutcome(_key: CacheKey, runIds: Iterable<string>) {
+    for (const id of runIds) {
+      const found = this.outcomes.get(id);
+      if (found) return found;
+    }
+    return null;
+  }
   discardSpares() {}
   recordEvent(event: ActivityEvent) {
     this.events.push(event);

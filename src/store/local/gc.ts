@@ -79,11 +79,13 @@ export async function collectGarbage(store: StoreFiles, options: GcOptions): Pro
   };
   // Debris of crashed runs: recordings' temp files, and the temp files of
   // locks being made (locks/<key>.lock.<token>.new) by a process killed
-  // between writing and linking one.
+  // between writing and linking one; and the outcomes of failed runs kept
+  // for their waiters (locks/<key>.outcome.<token>.json), whose waiters
+  // have long had them.
   const debris = [
     ...safeReaddir(join(store.root, 'tmp')).map((name) => join(store.root, 'tmp', name)),
     ...safeReaddir(join(store.root, 'locks'))
-      .filter((name) => /\.lock(\.break)?\.[0-9a-f-]{36}\.new$/.test(name))
+      .filter((name) => /\.lock(\.break)?\.[0-9a-f-]{36}\.new$|\.outcome\.[0-9a-f-]{36}\.json$/.test(name))
       .map((name) => join(store.root, 'locks', name)),
   ];
   for (const path of debris) {

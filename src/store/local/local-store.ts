@@ -48,6 +48,9 @@ export type { ReadEntryResult } from '../../engine/tiers.js';
 
 let tempCounter = 0;
 
+// A run's id: its lock's token, a UUID (a file name part, nothing else).
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 const SUBDIRECTORIES = ['tmp', 'entries', 'blobs', 'activity', 'locks'];
 
 // Written into a cache directory when dcache creates it; see tagAsCache().
@@ -440,6 +443,49 @@ export class LocalStore implements EntryStore, RemoteStore {
       closeSync(input);
       if (out !== null) closeSync(out);
     }
+  }
+
+  // Where the outcome of the run `runId` (its lock's id) of a key is kept
+  // for the callers that waited for it: a failure, which is not an entry.
+  outcomePath(key: CacheKey, runId: string): string {
+    return join(this.root, 'locks', `${key}.outcome.${runId}.json`);
+  }
+
+  // Keeps a failed run's outcome (a manifest that no lookup finds) for the
+  // callers that waited for that run; gc removes it after an hour.
+  publishOutcome(manifest: Manifest, runId: string): void {
+    if (!RUN_ID.test(runId)) return;
+    const target = this.outcomePath(manifest.key, runId);
+    this.makeDir(dirname(target));
+    const temp = this.tempPath();
+    try {
+      writeFileSync(temp, JSON.stringify(manifest), { mode: 0o600, flag: 'wx' });
+      renameSync(temp, target);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      this.discardSpares();
+      throw err;
+    }
+    this.settleSpares();
+  }
+
+  // The outcome of one of the runs `runIds` of this key, if one was kept
+  // (see publishOutcome), read and checked as an entry is.
+  readOutcome(key: CacheKey, runIds: Iterable<string>): Manifest | null {
+    for (const runId of runIds) {
+      if (!RUN_ID.test(runId)) continue;
+      let read: ReadFile;
+      try {
+        read = readTrusted(this.outcomePath(key, runId), this.host.uid, MANIFEST_LIMITS.maxLength);
+      } catch {
+        continue;
+      }
+      if (read.status !== 'read') continue;
+      const parsed = parseDocument(read.bytes.toString('utf8'), MANIFEST_LIMITS);
+      const manifest = parsed.ok ? validateManifest(parsed.value) : null;
+      if (manifest?.ok && manifest.value.key === key) return manifest.value;
+    }
+    return null;
   }
 
   // Makes an entry visible with one atomic rename, after its blobs.

@@ -62,6 +62,7 @@ export async function lockKey(
     if (createLock(path, owner)) return { kind: 'held', lock: new FileLock(path, owner, told, timing, me, hooks) };
     const current = readLock(path);
     if (current === null) continue;
+    if (current.owner !== null) hooks.onHolder?.(current.owner.token);
     const holder = describeHolder(current.owner, me);
     const stale = judgeStale(current, timing, me);
     if (stale !== null) {
@@ -89,6 +90,7 @@ export async function lockKey(
 }
 
 class FileLock implements HeldLock {
+  readonly id: string;
   private lost: string | null = null;
   private released = false;
   private readonly heartbeat: NodeJS.Timeout;
@@ -101,6 +103,7 @@ class FileLock implements HeldLock {
     private readonly me: Host,
     private readonly hooks: WaitHooks,
   ) {
+    this.id = owner.token;
     this.heartbeat = setInterval(() => this.renew(), timing.heartbeatMs);
     this.heartbeat.unref();
   }
