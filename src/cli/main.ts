@@ -139,7 +139,8 @@ export async function main(argv: string[]): Promise<number> {
     return checked.settings;
   };
   const commandInputs = async (command: string[], options: RunCliOptions): Promise<CommandInputs> => {
-    const verbosity: Verbosity = options.verbose ? 'verbose' : options.quiet ? 'quiet' : 'normal';
+    const quiet = options.quiet ?? 0;
+    const verbosity: Verbosity = options.verbose ? 'verbose' : quiet >= 2 ? 'silent' : quiet === 1 ? 'quiet' : 'normal';
     messages = new Messages(stderr, verbosity, env);
     // `dcache run ./fetch.sh -p ttl:1h`: -p is the command's; say so, once
     const stray = argv.includes('--') ? undefined : command.slice(1).find(looksLikeRunOption);

@@ -64,6 +64,8 @@ export async function parseWithCommander(argv: string[], handlers: Handlers, io:
       if (only !== undefined && !only.has(spec.key)) continue;
       const option = new Option(flagsOf(spec), spec.description);
       if (spec.repeatable) option.argParser(collect);
+      // -q once, -qq (or -q -q) twice
+      if (spec.count) option.argParser((_value: string, previous: number) => previous + 1).default(0);
       if (spec.key === 'verbose') option.conflicts('quiet');
       target.addOption(option);
     }
@@ -97,7 +99,7 @@ In a Makefile (the target comes back from the cache after make clean):
   	dcache run -o data.csv -- ./fetch.sh
 
 In a crontab (several jobs share one download a day):
-  15 6 * * * cd /srv/reports && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh
+  15 6 * * * cd /srv/reports && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh
 `,
     )
     .action(async (command: string[], options: RunCliOptions) => {

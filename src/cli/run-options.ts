@@ -16,6 +16,8 @@ export interface OptionSpec {
   repeatable?: boolean;
   // --no-x: sets `key` to false
   negate?: boolean;
+  // a flag that counts how often it is given (-q, -qq)
+  count?: boolean;
   // the setting (environment, config file) it falls back to when not given
   setting?: 'policy' | 'tz' | 'key' | 'dir' | 'remote' | 'staleWhileRevalidate';
   description: string;
@@ -115,20 +117,26 @@ export const RUN_OPTIONS = [
     description: 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)',
   },
   { short: 'v', long: 'verbose', key: 'verbose', description: 'say on stderr whether it was a hit or a miss, and why' },
-  { short: 'q', long: 'quiet', key: 'quiet', description: "print nothing of dcache's own but errors" },
+  {
+    short: 'q',
+    long: 'quiet',
+    key: 'quiet',
+    count: true,
+    description: "print nothing of dcache's own but errors and what you must know: stale output served, a cache or a source bypassed; -qq: errors only",
+  },
 ] as const satisfies readonly OptionSpec[];
 
 type Spec = (typeof RUN_OPTIONS)[number];
 
 // What a parser makes of one option: a list, a text, or a flag.
-type Parsed<S extends Spec> = S extends { repeatable: true } ? string[] : S extends { value: string } ? string : boolean;
+type Parsed<S extends Spec> = S extends { repeatable: true } ? string[] : S extends { value: string } ? string : S extends { count: true } ? number : boolean;
 
 // The options as parsed from a command line: only those given.
 export type RunCliOptions = { [S in Spec as S['key']]?: Parsed<S> };
 
 // The options the commands take: defaults applied, settings filled in.
 export type RunOptions = {
-  [S in Spec as S['key']]-?: S extends { repeatable: true } ? string[] : S extends { value: string } ? string | undefined : boolean;
+  [S in Spec as S['key']]-?: S extends { repeatable: true } ? string[] : S extends { value: string } ? string | undefined : S extends { count: true } ? number : boolean;
 } & {
   // the automatic clean-up's size limit (DCACHE_MAX_SIZE or a config file)
   maxSize: string;
@@ -156,7 +164,7 @@ export function toRunOptions(parsed: RunCliOptions, settings: Settings): RunOpti
   for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
     let value = given[spec.key];
     if (value === undefined && spec.setting !== undefined) value = settings[spec.setting].value ?? undefined;
-    if (value === undefined) value = spec.repeatable ? [] : spec.value !== undefined ? undefined : spec.negate === true;
+    if (value === undefined) value = spec.repeatable ? [] : spec.value !== undefined ? undefined : spec.count ? 0 : spec.negate === true;
     options[spec.key] = value;
   }
   return options as RunOptions;
@@ -177,6 +185,11 @@ export function quickParseRun(argv: readonly string[]): { command: string[]; opt
       if (command.length === 0 || (options.verbose && options.quiet)) return null;
       return { command, options };
     }
+    // -qq: a counted flag given twice in one
+    if (/^-(q{2,})$/.test(token)) {
+      options.quiet = (options.quiet ?? 0) + token.length - 1;
+      continue;
+    }
     const long = token.startsWith('--');
     const eq = long ? token.indexOf('=') : -1;
     const name = long ? token.slice(2, eq === -1 ? undefined : eq) : token.slice(1);
@@ -184,7 +197,7 @@ export function quickParseRun(argv: readonly string[]): { command: string[]; opt
     if (!spec) return null;
     if (spec.value === undefined) {
       if (eq !== -1) return null;
-      set[spec.key] = !spec.negate;
+      set[spec.key] = spec.count ? ((set[spec.key] as number | undefined) ?? 0) + 1 : !spec.negate;
       continue;
     }
     let value: string;

@@ -312,7 +312,9 @@ class Flow<R> {
     const { call, reporter } = this;
     const fallback = !decision.fresh && decision.entry?.exitCode === 0 ? decision.entry : null;
     if (call.staleIfError && fallback !== null) {
-      reporter.warn(
+      // stale output served: said even with -q
+      reporter.alert(
+        'stale-if-error',
         `the run this call waited for failed (exit ${failure.exitCode}); replaying the entry recorded ` +
           `${formatAge(call.clock() - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, call.zone)}) instead (--stale-if-error)`,
       );
@@ -451,7 +453,9 @@ class Flow<R> {
     // interrupted) gives way to the last successful entry.
     if (production.failed !== null && call.staleIfError && fallback !== null) {
       await production.discard();
-      reporter.warn(
+      // stale output served: said even with -q
+      reporter.alert(
+        'stale-if-error',
         `the command failed (${production.failed}); replaying the entry recorded ` +
           `${formatAge(recordedAt - fallback.recordedAt)} ago (${formatInstant(fallback.recordedAt, call.zone)}) instead (--stale-if-error)`,
       );
@@ -476,7 +480,7 @@ class Flow<R> {
     try {
       call.store.publishManifest(manifest);
     } catch (err) {
-      reporter.warnOnce('cache', `${call.material.kind === 'function' ? 'the result' : 'the run'} was not recorded (${describeError(err)})`);
+      reporter.alert('cache', `${call.material.kind === 'function' ? 'the result' : 'the run'} was not recorded (${describeError(err)})`);
       this.notRecorded = describeError(err);
       return { result: production.result, manifest: null };
     }

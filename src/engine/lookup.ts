@@ -26,7 +26,7 @@ export async function lookUpLocal(call: Call, reporter: Reporter, force = call.f
     case 'absent':
       return miss('no entry');
     case 'unreadable':
-      reporter.warnOnce('cache', `cannot read the cache entry (${read.detail}); ${producing(call.material)}`);
+      reporter.alert('cache', `cannot read the cache entry (${read.detail}); ${producing(call.material)}`);
       return miss('entry unreadable');
     case 'foreign':
       return miss(`the entry was written by a newer version of dcache (${read.detail})`);

@@ -10,7 +10,8 @@ export interface Reporter {
   warn(message: string): void;
   // the same warning once per process, however often its cause recurs
   warnOnce(topic: string, message: string): void;
-  // a warning that --quiet does not hide, once: the cache is not working
+  // a warning that -q does not hide (-qq does), once: the output is stale,
+  // or the cache or a watched source was bypassed
   alert(topic: string, message: string): void;
   // --explain: one line per part
   explain(message: string): void;

@@ -63,7 +63,7 @@ function waitHooks(reporter: Reporter, where: string | null, call: Call, giveUp:
     onProgress: (holder, waitedMs) => reporter.info(`still waiting for ${name(holder)}, for ${formatAge(waitedMs)} now`),
     onTakeover: (holder, why) => reporter.info(`taking the lock over from ${name(holder)}: ${why}`),
     onTimeout: (holder, waitedMs) =>
-      reporter.warnOnce(
+      reporter.alert(
         'lock-wait',
         `waited ${formatAge(waitedMs)} for ${name(holder)}, the longest dcache waits (DCACHE_LOCK_MAX_WAIT, ` +
           `${formatAge(call.lease.maxWaitMs)}); ${producing(call.material)} without waiting`,

@@ -28,8 +28,9 @@ export async function checkSources(
       const before = findRecorded(recorded, source);
       const current = await probe(source, ctx, trustFileTimes ? before : undefined);
       if (current.ok && current.warning) reporter.warnOnce(`source:${source.id}`, current.warning);
-      // A source that cannot be checked counts as changed: say why, once.
-      if (!current.ok) reporter.warnOnce(`unchecked:${source.id}`, `cannot check a watched source, so it counts as changed: ${current.detail}`);
+      // A source that cannot be checked counts as changed: say why, once,
+      // even with -q (with no credentials, every run downloads again).
+      if (!current.ok) reporter.alert(`unchecked:${source.id}`, `cannot check a watched source, so it counts as changed: ${current.detail}`);
       const unchanged = before !== undefined && current.ok && sameFingerprint(before, current.fingerprint);
       return { source, recorded: before, current, unchanged };
     }),

@@ -7,7 +7,9 @@ import { formatSize } from '../size.js';
 // prefixed `dcache:`, so they can never be mistaken for the wrapped command's
 // stdout. Colour is decided here and nowhere else.
 
-export type Verbosity = 'quiet' | 'normal' | 'verbose';
+// quiet (-q): errors, and the alerts a cron user must see (stale output
+// served, the cache or a source bypassed); silent (-qq): errors only.
+export type Verbosity = 'silent' | 'quiet' | 'normal' | 'verbose';
 
 export interface MessageSink {
   write(text: string): unknown;
@@ -57,7 +59,7 @@ export class Messages implements Reporter {
 
   // Something went wrong with the cache, but the command is unaffected.
   warn(message: string): void {
-    if (this.verbosity !== 'quiet') this.line('yellow', message);
+    if (this.verbosity === 'normal' || this.verbosity === 'verbose') this.line('yellow', message);
   }
 
   // The same warning once per process, however often its cause recurs.
@@ -67,10 +69,11 @@ export class Messages implements Reporter {
     this.warn(message);
   }
 
-  // A warning that --quiet does not hide, once per process: the cache is
-  // not working at all, and a cron job (which runs with -q) must learn it.
+  // A warning that -q does not hide, once per process: the output is stale,
+  // or the cache or a source was bypassed, and a cron job (which runs with
+  // -q, and mails what it prints) must learn it. -qq hides it too.
   alert(topic: string, message: string): void {
-    if (this.warned.has(topic)) return;
+    if (this.verbosity === 'silent' || this.warned.has(topic)) return;
     this.warned.add(topic);
     this.line('yellow', message);
   }
@@ -92,7 +95,7 @@ export class Messages implements Reporter {
   transfer(verb: string, where: string, totalBytes: number, options: TransferOptions = {}): Transfer | null {
     let moved = 0;
     let sink: MessageSink | null = null;
-    if (totalBytes > 0 && this.verbosity !== 'quiet' && this.env.TERM !== 'dumb') {
+    if (totalBytes > 0 && (this.verbosity === 'normal' || this.verbosity === 'verbose') && this.env.TERM !== 'dumb') {
       sink = this.sink();
       if (sink.isTTY !== true) sink = null;
     }

@@ -31,20 +31,23 @@ function recipe(box: Sandbox, lines: string, options: { cwd?: string; env?: Node
 
 describe('the cron recipe', () => {
   // The line after the five time fields of
-  //   15 6 * * * cd /srv/reports && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh
+  //   15 6 * * * cd /srv/reports && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh
   let reports: string;
   let fetch: { runs: () => number };
   beforeEach(({ box }) => {
     reports = box.path('srv', 'reports');
     mkdirSync(reports, { recursive: true });
     mkdirSync(box.path('home'));
-    fetch = box.counter('srv/reports/fetch-customers.sh', "mkdir -p raw && printf 'id,name\\n1,acme\\n2,globex\\n' > raw/customers.csv");
+    fetch = box.counter(
+      'srv/reports/fetch-customers.sh',
+      `if [ -e '${box.path('upstream-down')}' ]; then echo 'fetch: upstream answered 503' >&2; exit 6; fi\nmkdir -p raw && printf 'id,name\\n1,acme\\n2,globex\\n' > raw/customers.csv`,
+    );
   });
 
   // As cron runs a job: /bin/sh, a bare PATH, HOME, and nothing else; so
   // the cache is the default one under HOME.
   function cronJob(box: Sandbox, now: string): Result {
-    const r = spawnSync('/bin/sh', ['-c', `cd ${reports} && dcache run -q -o raw/customers.csv -- ./fetch-customers.sh`], {
+    const r = spawnSync('/bin/sh', ['-c', `cd ${reports} && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh`], {
       cwd: box.path('home'),
       env: { HOME: box.path('home'), LOGNAME: 'reports', SHELL: '/bin/sh', PATH: `${bin(box)}:/usr/bin:/bin`, DCACHE_NOW: now },
     });
@@ -68,6 +71,18 @@ describe('the cron recipe', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(fetch.runs()).toBe(1);
+    expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
+  });
+
+  it('prints, for cron to mail, that it served yesterday\'s file on a day the fetch fails', ({ box }) => {
+    cronJob(box, '2024-08-27T06:15:00');
+    writeFileSync(box.path('upstream-down'), '');
+    const r = cronJob(box, '2024-08-28T06:15:00');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('');
+    expect(r.stderr).toBe(
+      'fetch: upstream answered 503\ndcache: the command failed (exit 6); replaying the entry recorded 24h ago (2024-08-27 06:15:00 +00:00) instead (--stale-if-error)\n',
+    );
     expect(readFileSync(join(reports, 'raw', 'customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
   });
 

@@ -34,8 +34,13 @@ describe('quickParseRun', () => {
       shell: true,
       force: true,
       cacheFailures: true,
-      quiet: true,
+      quiet: 1,
     });
+  });
+
+  it('counts -q: -qq and -q -q are 2', () => {
+    expect(quickParseRun(['run', '-qq', '--', 'x'])?.options).toEqual({ quiet: 2 });
+    expect(quickParseRun(['run', '-q', '--quiet', '--', 'x'])?.options).toEqual({ quiet: 2 });
   });
 
   it('takes the next argument as a value even when it starts with a dash, as commander does', () => {

@@ -217,7 +217,8 @@ export class RemoteSession implements SharedTier {
     } catch (err) {
       if (!(err instanceof RemoteError) && !isSystemError(err)) throw err;
       this.down = true;
-      this.reporter.warnOnce('remote', `the remote cache ${this.spec.label} failed (${describeError(err)}); going on without it`);
+      // the shared cache bypassed: said even with -q
+      this.reporter.alert('remote', `the remote cache ${this.spec.label} failed (${describeError(err)}); going on without it`);
       return fallback;
     }
   }
