@@ -18,6 +18,7 @@ import { makeCommandCall, type CommandCall, type CommandInputs } from './command
 import { lockHolder } from '../engine/single-flight.js';
 import { nearEntries } from './near.js';
 import { runArgv } from '../cli/run-options.js';
+import { formatAge } from '../policy/duration.js';
 
 export interface RunContext extends CommandInputs {
   // getters: the process streams are created only if a run needs them
@@ -59,6 +60,8 @@ export async function run(ctx: RunContext): Promise<number> {
     );
   } finally {
     call.stdin?.dispose();
+    // a refresh gives back the claim of the stale caller that started it
+    if (call.refreshing) call.store.dropRefreshClaim(call.key);
   }
 }
 
@@ -68,7 +71,7 @@ function commandRecipe(ctx: RunContext, call: CommandCall): Recipe<number> {
   return {
     label: commandText(call.command, call.shell),
     replay: (entry, blobs) => replayCommand(ctx, call, entry, blobs),
-    produce: (record) => runAndCapture(ctx, call, record ? call.store : null),
+    produce: (record, timeLimitMs) => runAndCapture(ctx, call, record ? call.store : null, timeLimitMs),
     beforeShare: () => ctx.closeStdout(),
   };
 }
@@ -106,7 +109,7 @@ async function replayCommand(ctx: RunContext, call: CommandCall, entry: Manifest
 }
 
 // Runs the command, its output streamed live to ours and into the store.
-async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalStore | null): Promise<Production<number>> {
+async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalStore | null, timeLimitMs: number | null): Promise<Production<number>> {
   const { reporter } = ctx;
   const capture = store ? new Capture(store) : null;
   // The command's output goes to our descriptors through the thread pool:
@@ -125,6 +128,7 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
       stderr: err,
       capture,
       interrupts: ctx.interrupts,
+      timeLimitMs,
     });
   } catch (error) {
     await capture?.discard();
@@ -141,6 +145,7 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
       break;
     case 'exited':
     case 'signaled':
+    case 'timed-out':
       break;
   }
   const discard = async () => {
@@ -148,7 +153,9 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
   };
   const worthRecording = outcome.kind === 'exited' && (outcome.exitCode === 0 || call.cacheFailures);
   let notRecorded: string | null =
-    outcome.kind === 'signaled'
+    outcome.kind === 'timed-out'
+      ? `the refresh was stopped at its time limit, ${formatAge(outcome.limitMs)} (DCACHE_REFRESH_LIMIT)`
+      : outcome.kind === 'signaled'
       ? `the command was stopped by a signal (exit ${outcome.exitCode})`
       : outcome.kind !== 'exited'
         ? `the command could not run (exit ${outcome.exitCode})`
@@ -158,7 +165,12 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
   return {
     result: outcome.exitCode,
     // a run that was interrupted did not fail
-    failed: outcome.kind !== 'signaled' && outcome.exitCode !== 0 ? `exit ${outcome.exitCode}` : null,
+    failed:
+      outcome.kind === 'timed-out'
+        ? `stopped at its time limit, ${formatAge(outcome.limitMs)}`
+        : outcome.kind !== 'signaled' && outcome.exitCode !== 0
+          ? `exit ${outcome.exitCode}`
+          : null,
     discard,
     notRecorded: () => notRecorded,
     // A failure (an exit code of its own, not a signal) for the callers

@@ -1,6 +1,7 @@
 import { staleToServe } from '../engine/decide.js';
 import { explainDecision } from '../engine/explain.js';
-import { lockHolder } from '../engine/single-flight.js';
+import { lockHolderInfo } from '../engine/single-flight.js';
+import { formatAge } from '../policy/duration.js';
 import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
 import type { Reporter } from '../engine/reporter.js';
 import { ExitError } from '../errors.js';
@@ -37,14 +38,21 @@ export async function status(ctx: StatusContext): Promise<number> {
       }
     }
     const stale = call.force ? null : staleToServe(decision, call.staleWhileRevalidateMs, call, call.clock());
-    // --stale-while-revalidate: whether a refresh (or a run) is under way here
-    const refresh = async () => {
-      const holder = await lockHolder(call);
-      return holder === null ? 'none running' : `running (${holder})`;
+    // --stale-while-revalidate: whether a refresh (or a run) is under way
+    // here, since when, and when a background refresh is stopped
+    // (asked only where it is shown: it takes the lock, and gives it back)
+    const running = call.explain || stale !== null ? await lockHolderInfo(call) : null;
+    const refresh = () => {
+      if (running === null) return 'none running';
+      const { holder, about } = running;
+      if (about === undefined) return `running (${holder})`;
+      const limit = about.refresh === null ? '' : `; stopped once it has run ${formatAge(about.refresh.limitMs)}`;
+      return `running for ${formatAge(call.host.wallNow() - about.since)} (${holder}, started ${formatInstant(about.since, call.zone)}${limit})`;
     };
     if (call.explain) {
       for (const line of explainDecision(call, decision)) print(line);
-      if (call.staleWhileRevalidateMs !== null && !decision.fresh) print(`refresh: ${await refresh()}`);
+      // a refresh under way is shown whatever the options
+      if ((call.staleWhileRevalidateMs !== null && !decision.fresh) || running?.about?.refresh) print(`refresh: ${refresh()}`);
       return decision.fresh || stale !== null ? 0 : 1;
     }
     if (decision.fresh) {
@@ -58,7 +66,7 @@ export async function status(ctx: StatusContext): Promise<number> {
     if (stale !== null) {
       print(
         `stale: would replay the entry recorded ${formatInstant(stale.entry.recordedAt, call.zone)}, ${stale.why}, ` +
-          `and refresh it in the background (refresh: ${await refresh()})`,
+          `and refresh it in the background (refresh: ${refresh()})`,
       );
       return 0;
     }

@@ -1,6 +1,6 @@
 import type { Reporter } from '../engine/reporter.js';
 import { lookUpLocal } from '../engine/lookup.js';
-import { lockHolder } from '../engine/single-flight.js';
+import { describeRunning, lockHolderInfo } from '../engine/single-flight.js';
 import { ExitError } from '../errors.js';
 import { formatInstant } from '../policy/clock.js';
 import { runArgv } from '../cli/run-options.js';
@@ -31,13 +31,18 @@ export async function warm(ctx: WarmContext): Promise<number> {
         return 0;
       }
     }
-    const holder = await lockHolder(call);
+    const holder = await lockHolderInfo(call);
     if (holder !== null) {
-      ctx.reporter.info(`a refresh is already running (${holder})`);
+      ctx.reporter.info(`a refresh is already running (${describeRunning(holder, call)})`);
+      return 0;
+    }
+    if (!call.store.claimRefresh(call.key)) {
+      ctx.reporter.info('a refresh is already starting');
       return 0;
     }
     const pid = await ctx.spawnRefresh(runArgv(ctx.given, ctx.command));
     if (pid === null) {
+      call.store.dropRefreshClaim(call.key);
       ctx.reporter.warn('the refresh could not be started');
       return 1;
     }

@@ -55,6 +55,10 @@ export interface Call {
   // This process is such a background refresh (DCACHE_REFRESH_OF): it runs
   // only if no one else is producing the entry, and records its failure.
   refreshing: boolean;
+  // how long a background refresh may run before it is stopped
+  // (DCACHE_REFRESH_LIMIT); null: ten times the entry's last run, at least
+  // a minute (see refreshLimit)
+  refreshLimitMs: number | null;
   explain: boolean;
   // the automatic clean-up's size limit
   maxSize: number;
@@ -134,6 +138,12 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
   const warnings = [...lease.problems];
   const stallProblem = stallWindowFromEnv(ctx.env).problem;
   if (stallProblem !== null) warnings.push(stallProblem);
+  let refreshLimitMs: number | null = null;
+  if (ctx.env.DCACHE_REFRESH_LIMIT) {
+    const parsed = parseDuration(ctx.env.DCACHE_REFRESH_LIMIT);
+    if (parsed.ok) refreshLimitMs = parsed.value;
+    else warnings.push(`DCACHE_REFRESH_LIMIT ${parsed.error}; using the default`);
+  }
   const badTz = options.tz === undefined ? unknownEnvZone(ctx.env) : null;
   if (badTz !== null) warnings.push(`TZ '${badTz}' is not a time zone dcache knows; calendar policies use UTC`);
   // A bad signing key turns the remote off: accepting unsigned entries
@@ -164,11 +174,21 @@ export async function prepareCall(options: CallOptions, ctx: CallContext): Promi
     staleIfError: options.staleIfError,
     staleWhileRevalidateMs,
     refreshing: ctx.env[REFRESH_VARIABLE] === '1',
+    refreshLimitMs,
     explain: options.explain,
     maxSize: maxSize.ok ? maxSize.value : DEFAULT_MAX_SIZE,
     warnings,
   });
 }
+
+// How long a background refresh of an entry that last ran `lastRunMs` may
+// run: DCACHE_REFRESH_LIMIT, else ten times its last run, at least a
+// minute. Past it the refresh is stopped, and the stale entry stays.
+export function refreshLimit(call: Pick<Call, 'refreshLimitMs'>, lastRunMs: number | null): number {
+  return call.refreshLimitMs ?? Math.max(REFRESH_LIMIT_FLOOR_MS, 10 * (lastRunMs ?? 0));
+}
+
+const REFRESH_LIMIT_FLOOR_MS = 60_000;
 
 // The variables dcache reads its own secrets from: the remote's URL (it may
 // hold a password), its token, and the signing key. The wrapped command and

@@ -11,14 +11,14 @@ import { checkSources } from '../sources/check.js';
 import { recordable } from '../sources/registry.js';
 import type { RemoteSpec } from '../store/remote/remote-store.js';
 import type { Interrupts } from '../process/signals.js';
-import type { Call } from './call.js';
+import { refreshLimit, type Call } from './call.js';
 import { staleToServe, type Decision } from './decide.js';
 import { explainDecision } from './explain.js';
 import type { HeldLock } from './lease.js';
 import { lookUpLocal, lookUpShared, pullShared } from './lookup.js';
 import type { Reporter } from './reporter.js';
 import type { OpenBlobs, SharedTier } from './tiers.js';
-import { lockHolder, lockLocally, lockShared, releaseAll } from './single-flight.js';
+import { describeRunning, lockHolderInfo, lockLocally, lockShared, releaseAll } from './single-flight.js';
 import { producing } from './wording.js';
 
 // The flow of one call: replay a fresh entry (local, then shared); or wait
@@ -33,8 +33,9 @@ export interface Recipe<R> {
   // Replays a stored entry, every blob of it already open.
   replay(entry: Manifest, blobs: OpenBlobs): Promise<Replayed<R>>;
   // Produces the value once; its bytes go to the call's store when `record`
-  // (false: the store cannot be used, and the work runs uncached).
-  produce(record: boolean): Promise<Production<R>>;
+  // (false: the store cannot be used, and the work runs uncached). Past
+  // `timeLimitMs` (a background refresh's) the work is stopped.
+  produce(record: boolean, timeLimitMs: number | null): Promise<Production<R>>;
   // Called once the value is out and before it is shared (a command's
   // stdout is closed there, so that its reader need not wait for the upload).
   beforeShare?(): void;
@@ -112,6 +113,8 @@ class Flow<R> {
   private readonly waitedFor = new Set<string>();
   // the id of this call's own run (its local lock's), once it holds it
   private runId: string | null = null;
+  // a background refresh's time limit (see refreshLimit); null otherwise
+  private timeLimitMs: number | null = null;
 
   constructor(
     private readonly call: Call,
@@ -154,6 +157,7 @@ class Flow<R> {
   private async missLocally(local: Decision, usable: boolean): Promise<R> {
     const { call, reporter } = this;
     let decision = local;
+    if (call.refreshing) this.timeLimitMs = refreshLimit(call, decision.fresh ? decision.manifest.durationMs : (decision.entry?.durationMs ?? null));
     const replayed = await this.fromShared();
     if (replayed !== null) return replayed;
     const held: HeldLock[] = [];
@@ -166,7 +170,7 @@ class Flow<R> {
       let lock: HeldLock | null = null;
       while (usable) {
         const giveUp = () => this.entryChanged(decision) || this.failureWaitedFor() !== null;
-        const outcome = await lockLocally(call, reporter, giveUp, (id) => this.waitedFor.add(id));
+        const outcome = await lockLocally(call, reporter, giveUp, (id) => this.waitedFor.add(id), { refreshLimitMs: this.timeLimitMs });
         if (outcome === null || outcome.kind === 'timed-out') break;
         // The run we waited for failed: its outcome is ours, as it is every waiter's.
         const failure = this.failureWaitedFor();
@@ -270,10 +274,13 @@ class Flow<R> {
     if (result === null) return null;
     const saved = Math.round(entry.durationMs - call.host.elapsedMs());
     call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt });
-    const holder = await lockHolder(call);
-    if (holder !== null) this.reporter.info(`a refresh is already running (${holder})`);
+    const holder = await lockHolderInfo(call);
+    if (holder !== null) this.reporter.info(`a refresh is already running (${describeRunning(holder, call)})`);
+    // one refresh per storm: of the stale callers at once, the one that claims it starts it
+    else if (!call.store.claimRefresh(call.key)) this.reporter.info('a refresh is already starting');
     else {
       const pid = await this.deps.startRefresh!();
+      if (pid === null) call.store.dropRefreshClaim(call.key);
       this.reporter.info(pid === null ? 'the refresh could not be started' : `refreshing in the background (pid ${pid})`);
     }
     return result;
@@ -422,7 +429,7 @@ class Flow<R> {
     const checks = checked ?? (call.watch.sources.length > 0 ? await checkSources(call.watch.sources, [], probeContext, reporter) : []);
     const recordedAt = call.clock();
     const started = call.host.elapsedMs();
-    const production = await this.recipe.produce(usable);
+    const production = await this.recipe.produce(usable, this.timeLimitMs);
     const durationMs = Math.round(call.host.elapsedMs() - started);
     this.failed = production.failed;
     this.notRecorded = null;

@@ -59,12 +59,13 @@ export function leaseTimingFromEnv(env: NodeJS.ProcessEnv): { timing: LeaseTimin
 }
 
 // What a waiter is told, and asked, while it waits for a lock. `holder`
-// names whoever holds it ("process 4242", "process 4242 on build-3").
+// names whoever holds it ("process 4242", "process 4242 on build-3");
+// `about` says more of it, where the lock knows (the local lock does).
 export interface WaitHooks {
   // another holder was found; called once per wait
-  onWait(holder: string): void;
+  onWait(holder: string, about?: HolderInfo): void;
   // every progressMs of waiting
-  onProgress(holder: string, waitedMs: number): void;
+  onProgress(holder: string, waitedMs: number, about?: HolderInfo): void;
   // a holder that died or stopped renewing is being taken over
   onTakeover(holder: string, why: string): void;
   // the wait passed maxWaitMs; the caller goes on without the lock
@@ -79,6 +80,23 @@ export interface WaitHooks {
   // the run that holds the lock now, by its id (the local lock names it):
   // a waiter notes whom it waited for, to be given that run's outcome
   onHolder?(id: string): void;
+}
+
+// Who holds a lock, as its holder wrote it down.
+export interface HolderInfo {
+  host: string;
+  pid: number;
+  // when it took the lock (epoch ms, its clock)
+  since: number;
+  // it is a background refresh (--stale-while-revalidate, dcache warm),
+  // stopped once it has run `limitMs`
+  refresh: { limitMs: number } | null;
+}
+
+// What a lock's holder says of itself to those who wait.
+export interface LockNote {
+  // a background refresh, stopped once it has run this long
+  refreshLimitMs: number | null;
 }
 
 export interface HeldLock {

@@ -2,7 +2,7 @@ import type { BlobHash, CacheKey } from '../hash.js';
 import type { Manifest } from '../schema/manifest.js';
 import type { KeyMaterial } from '../schema/key.js';
 import type { Host } from './host.js';
-import type { LeaseTiming, LockOutcome, WaitHooks } from './lease.js';
+import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from './lease.js';
 
 // The two tiers the engine reads and writes, as it sees them: the local
 // store (one cache directory), then the shared cache (a remote). The real
@@ -69,8 +69,12 @@ export interface EntryStore {
   // a recording given up after some of its blobs were stored
   discardSpares(): void;
   recordEvent(event: ActivityEvent): void;
-  // single flight on this machine
-  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome>;
+  // one background refresh per stale storm: whether this call may start it;
+  // and the claim given back by the refresh as it ends
+  claimRefresh(key: CacheKey): boolean;
+  dropRefreshClaim(key: CacheKey): void;
+  // single flight on this machine; `note` tells the waiters what the holder is
+  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks, note?: LockNote): Promise<LockOutcome>;
   // the automatic clean-up after a miss, at most now and then
   collectNowAndThen(maxSize: number, now: number): Promise<void>;
 }

@@ -8,6 +8,8 @@ import { exitCodeOf, type Interrupt, type Interrupts } from './signals.js';
 export type RunOutcome =
   | { kind: 'exited'; exitCode: number }
   | { kind: 'signaled'; signal: string; exitCode: number }
+  // stopped at its time limit (a background refresh's); 124, as timeout(1)
+  | { kind: 'timed-out'; limitMs: number; exitCode: 124 }
   | { kind: 'not-found'; exitCode: typeof EXIT_NOT_FOUND; message: string }
   | { kind: 'not-executable'; exitCode: typeof EXIT_CANNOT_EXECUTE; message: string }
   | { kind: 'spawn-failed'; exitCode: typeof EXIT_DCACHE_FAILED; message: string };
@@ -26,7 +28,13 @@ export interface RunRequest {
   capture: Capture | null;
   // where SIGINT, SIGTERM and SIGHUP sent to dcache come in
   interrupts: Interrupts;
+  // past this, the command's group gets SIGTERM, and SIGKILL KILL_AFTER_MS
+  // later; null: no limit
+  timeLimitMs?: number | null;
 }
+
+// How long a command stopped at its time limit has to end before it is killed.
+const KILL_AFTER_MS = 10_000;
 
 export interface RunResult {
   outcome: RunOutcome;
@@ -93,6 +101,18 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
       child.stderr?.destroy();
     }, AFTER_EXIT_MS);
   });
+  // A background refresh that runs past its limit is stopped (a hung
+  // download must not hold the key's lock, and those who wait, for hours).
+  let stopped = false;
+  let killer: NodeJS.Timeout | undefined;
+  const limit =
+    request.timeLimitMs == null
+      ? undefined
+      : setTimeout(() => {
+          stopped = true;
+          signalGroup('SIGTERM');
+          killer = setTimeout(() => signalGroup('SIGKILL'), KILL_AFTER_MS);
+        }, request.timeLimitMs);
   const pumps = [
     child.stdout ? pump(child.stdout, 1, request.stdout, request.capture, onClosedSink) : Promise.resolve(),
     child.stderr ? pump(child.stderr, 2, request.stderr, request.capture, onClosedSink) : Promise.resolve(),
@@ -100,9 +120,12 @@ export async function runCommand(request: RunRequest): Promise<RunResult> {
   try {
     const [result] = await Promise.all([child, ...pumps]);
     if (received !== null) return { outcome: signaled(received) };
+    if (stopped) return { outcome: { kind: 'timed-out', limitMs: request.timeLimitMs!, exitCode: 124 } };
     return { outcome: toOutcome(result, file) };
   } finally {
     clearTimeout(lingering);
+    clearTimeout(limit);
+    clearTimeout(killer);
     forwarding.dispose();
   }
 }

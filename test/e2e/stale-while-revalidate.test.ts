@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
@@ -113,6 +114,34 @@ describe('--stale-while-revalidate', () => {
     expect(box.dcache([...swr, '--', script.path], at(TODAY)).stdout.toString()).toBe('version 2\n');
   });
 
+  // (six callers started one or more refreshes; fifty started between one and seven)
+  it('starts one refresh process for fifty stale callers at once', async ({ box }) => {
+    const script = job(box);
+    recordYesterday(box, script);
+    const calls = await Promise.all(Array.from({ length: 50 }, () => startDcache(box, [...swr, '--', script.path], at(TODAY)).done));
+    expect(calls.map((c) => c.stdout.toString())).toEqual(Array(50).fill('version 1\n'));
+    const pids = calls.flatMap((c) => refreshPids(box, c.stderr));
+    expect(pids).toHaveLength(1);
+    for (const c of calls) expect(plain(c.stderr)).toMatch(/\ndcache: (refreshing in the background|a refresh is already (running|starting))/);
+    script.open();
+    await refreshesEnded(pids);
+    expect(script.runs()).toBe(2);
+  });
+
+  it('starts one refresh process for fifty stale callers at once under four busy loops', async ({ box }) => {
+    const loops = Array.from({ length: 4 }, () => spawn('/bin/sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    box.onCleanup(() => loops.forEach((l) => l.kill('SIGKILL')));
+    const script = job(box);
+    recordYesterday(box, script);
+    const calls = await Promise.all(Array.from({ length: 50 }, () => startDcache(box, [...swr, '--', script.path], at(TODAY)).done));
+    expect(calls.filter((c) => c.stdout.toString() === 'version 1\n')).toHaveLength(50);
+    const pids = calls.flatMap((c) => refreshPids(box, c.stderr));
+    expect(pids).toHaveLength(1);
+    script.open();
+    await refreshesEnded(pids);
+    expect(script.runs()).toBe(2);
+  });
+
   it('says a refresh is already running instead of starting another', async ({ box }) => {
     const script = job(box);
     recordYesterday(box, script);
@@ -121,10 +150,49 @@ describe('--stale-while-revalidate', () => {
     await waitUntil('the refresh runs the command', () => script.runs() === 2);
     const second = box.dcache([...swr, '--', script.path], at(TODAY));
     expect(second.stdout.toString()).toBe('version 1\n');
-    expect(plain(second.stderr)).toMatch(/\ndcache: a refresh is already running \(process \d+\)\n$/);
+    expect(plain(second.stderr)).toMatch(/\ndcache: a refresh is already running \(process \d+, for \d+s\)\n$/);
     script.open();
     await refreshesEnded(pids);
     expect(script.runs()).toBe(2);
+  });
+
+  it('tells a caller that waits on a hung refresh, within ten seconds and without -v, whom it waits for', async ({ box }) => {
+    const script = job(box);
+    recordYesterday(box, script);
+    const pids = refreshPids(box, box.dcache([...swr, '--', script.path], at(TODAY)).stderr);
+    await waitUntil('the refresh runs the command', () => script.runs() === 2);
+    // a caller without the option waits for the key's lock, which the refresh holds
+    const waiter = startDcache(box, ['run', '-p', 'daily', '--', script.path], at(TODAY));
+    await waiter.stderrMatches(/dcache: waiting for a background refresh/);
+    const line = plain(waiter.stderr()).split('\n')[0]!;
+    expect(line).toMatch(
+      new RegExp(
+        `^dcache: waiting for a background refresh of this entry \\(process ${pids[0]} on [^,]+, started 2026-\\d\\d-\\d\\d [\\d:]+ [+-]\\d\\d:\\d\\d \\(\\d+s ago\\)\\); ` +
+          'waited 1\\ds so far\\. It is stopped once it has run 1m \\(DCACHE_REFRESH_LIMIT\\)$',
+      ),
+    );
+    script.open();
+    const done = await waiter.done;
+    expect(done.stdout.toString()).toBe('version 2\n');
+    await refreshesEnded(pids);
+  });
+
+  it('stops a refresh that runs past its limit (DCACHE_REFRESH_LIMIT), keeps the stale entry, and says why in show', async ({ box }) => {
+    const script = job(box);
+    recordYesterday(box, script);
+    const limit = { DCACHE_REFRESH_LIMIT: '3s' };
+    const stale = box.dcache([...swr, '--', script.path], at(TODAY, limit));
+    const pids = refreshPids(box, stale.stderr);
+    await waitUntil('the refresh runs the command', () => script.runs() === 2);
+    // never opened: the refresh's command hangs until its limit
+    await refreshesEnded(pids);
+    expect(script.runs()).toBe(2);
+    const shown = plain(box.dcache(['show', '--json', JSON.parse(box.dcache(['ls', '--json']).stdout.toString()).entries[0].key]).stdout.toString());
+    expect(JSON.parse(shown).lastRefreshFailure.failed).toBe('stopped at its time limit, 3s');
+    const again = box.dcache([...swr, '--', script.path], at(TODAY, limit));
+    expect(again.stdout.toString()).toBe('version 1\n');
+    refreshPids(box, again.stderr);
+    script.open();
   });
 
   it('keeps the stale entry when the refresh fails, and show and stats say so', async ({ box }) => {
@@ -199,7 +267,9 @@ describe('--stale-while-revalidate', () => {
     await waitUntil('the refresh runs the command', () => script.runs() === 2);
     const explained = plain(box.dcache(['status', '--explain', '-p', 'daily', '--stale-while-revalidate', '1d', '--', script.path], at(TODAY)).stdout.toString());
     expect(explained).toMatch(/\nstale-while-revalidate 24h: stale by \d+h \(daily\), inside the window\n/);
-    expect(explained).toMatch(/\nverdict: replay the stale entry and refresh it in the background \(stale since .*\)\nrefresh: running \(process \d+\)\n$/);
+    expect(explained).toMatch(
+      /\nverdict: replay the stale entry and refresh it in the background \(stale since .*\)\nrefresh: running for \d+s \(a background refresh \(process \d+\), started [\d-]+ [\d:]+ [+-]\d\d:\d\d; stopped once it has run 1m\)\n$/,
+    );
     const outside = plain(box.dcache(['status', '--explain', '-p', 'daily', '--stale-while-revalidate', '1d', '--', script.path], at(NEXT_WEEK)).stdout.toString());
     expect(outside).toMatch(/\nstale-while-revalidate 24h: outside the window\n/);
     script.open();

@@ -73,6 +73,10 @@ class FakeStore implements EntryStore {
     return null;
   }
   discardSpares() {}
+  claimRefresh() {
+    return true;
+  }
+  dropRefreshClaim() {}
   recordEvent(event: ActivityEvent) {
     this.events.push(event);
   }
@@ -188,6 +192,7 @@ async function makeCall(world: World, overrides: Partial<Call> = {}, policy = ['
     force: false,
     staleWhileRevalidateMs: null,
     refreshing: false,
+    refreshLimitMs: null,
     cacheFailures: false,
     staleIfError: false,
     explain: false,

@@ -26,8 +26,8 @@ import { RemoteError, type RemoteStore } from '../remote/remote-store.js';
 import { copyFile } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
 import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../engine/tiers.js';
-import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
-import { lockKey } from './lock.js';
+import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from '../../engine/lease.js';
+import { claimRefresh, dropRefreshClaim, lockKey } from './lock.js';
 import { autoCollect } from './gc.js';
 import { BlobFiles } from './blob-files.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../json-document.js';
@@ -368,9 +368,27 @@ export class LocalStore implements EntryStore, RemoteStore {
     if (this.readOnly) throw new Error(`${this.label} is read-only`);
   }
 
+  // One background refresh per stale storm (see lock.ts): whether this
+  // call may start it; and, from the refresh as it ends, the claim removed.
+  claimRefresh(key: CacheKey): boolean {
+    try {
+      return claimRefresh(this.root, key, this.host);
+    } catch {
+      return true;
+    }
+  }
+
+  dropRefreshClaim(key: CacheKey): void {
+    try {
+      dropRefreshClaim(this.root, key);
+    } catch {
+      // it lapses
+    }
+  }
+
   // Single flight on this machine (and over NFS): see lock.ts.
-  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome> {
-    return lockKey(this.root, key, timing, host, hooks);
+  lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks, note?: LockNote): Promise<LockOutcome> {
+    return lockKey(this.root, key, timing, host, hooks, note);
   }
 
   // The automatic clean-up after a miss: at most once an hour, down to

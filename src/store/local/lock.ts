@@ -5,7 +5,7 @@ import { makeDirs } from './make-dirs.js';
 import { formatAge } from '../../policy/duration.js';
 import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
 import type { Host } from '../../engine/host.js';
-import { sleep, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+import { sleep, type HeldLock, type HolderInfo, type LeaseTiming, type LockNote, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
 
 // Single flight on this machine (and on a cache directory shared over NFS):
 // one process per key records, the others wait and replay.
@@ -30,6 +30,8 @@ interface Owner {
   pid: number;
   token: string;
   since: number;
+  // a background refresh, and how long it may run
+  refresh?: { limitMs: number };
 }
 
 interface Observed {
@@ -49,11 +51,19 @@ export async function lockKey(
   timing: LeaseTiming,
   me: Host,
   hooks: WaitHooks,
+  note: LockNote = { refreshLimitMs: null },
 ): Promise<LockOutcome> {
   const dir = join(root, 'locks');
   makeDirs(dir, 0o700);
   const path = join(dir, `${key}.lock`);
-  const owner: Owner = { v: 1, host: me.hostname, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  const owner: Owner = {
+    v: 1,
+    host: me.hostname,
+    pid: me.pid,
+    token: randomUUID(),
+    since: me.wallNow(),
+    ...(note.refreshLimitMs !== null ? { refresh: { limitMs: note.refreshLimitMs } } : {}),
+  };
   const started = me.wallNow();
   let told = false;
   let lastProgress = started;
@@ -73,7 +83,7 @@ export async function lockKey(
       if (breakLock(path, current, timing, me)) continue;
     } else if (!told) {
       told = true;
-      hooks.onWait(holder);
+      hooks.onWait(holder, infoOf(current.owner));
     }
     const now = me.wallNow();
     if (now - started >= timing.maxWaitMs) {
@@ -82,7 +92,7 @@ export async function lockKey(
     }
     if (told && now - lastProgress >= timing.progressMs) {
       lastProgress = now;
-      hooks.onProgress(holder, now - started);
+      hooks.onProgress(holder, now - started, infoOf(current.owner));
     }
     await sleep(timing.pollMs);
     if (await hooks.giveUp()) return { kind: 'gave-up' };
@@ -150,6 +160,32 @@ class FileLock implements HeldLock {
     clearInterval(this.heartbeat);
     this.hooks.onLost(this.lost);
   }
+}
+
+// A stale storm (fifty callers of a stale entry at once, under
+// --stale-while-revalidate) starts one background refresh: the caller that
+// starts it first claims the key's refresh, with a file created whole and
+// exclusively (locks/<key>.refresh). The claim bridges the time until the
+// refresh holds the key's lock (then its holder is seen); the refresh
+// removes it when it ends. One left by a refresh that died before it took
+// the lock is taken over after CLAIM_MS.
+const CLAIM_MS = 30_000;
+
+export function claimRefresh(root: string, key: string, me: Host): boolean {
+  const dir = join(root, 'locks');
+  makeDirs(dir, 0o700);
+  const path = join(dir, `${key}.refresh`);
+  const owner: Owner = { v: 1, host: me.hostname, pid: me.pid, token: randomUUID(), since: me.wallNow() };
+  if (createLock(path, owner)) return true;
+  const current = readLock(path);
+  if (current === null || me.wallNow() - current.mtimeMs <= CLAIM_MS) return false;
+  // (only the claim judged old is removed; a new one differs)
+  if (readLock(path)?.raw === current.raw) rmSync(path, { force: true });
+  return createLock(path, owner);
+}
+
+export function dropRefreshClaim(root: string, key: string): void {
+  rmSync(join(root, 'locks', `${key}.refresh`), { force: true });
 }
 
 // Creates the lock whole; false if it exists.
@@ -226,7 +262,15 @@ function judgeStale(lock: Observed, timing: LeaseTiming, me: Host): string | nul
 
 export function describeHolder(owner: Owner | null, me: { hostname: string }): string {
   if (owner === null) return 'another process';
-  return owner.host === me.hostname ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
+  const process = owner.host === me.hostname ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
+  return owner.refresh ? `a background refresh (${process})` : process;
+}
+
+// What a waiter may say of the holder (see HolderInfo).
+function infoOf(owner: Owner | null): HolderInfo | undefined {
+  if (owner === null || !Number.isFinite(owner.since)) return undefined;
+  const limitMs = owner.refresh?.limitMs;
+  return { host: owner.host, pid: owner.pid, since: owner.since, refresh: typeof limitMs === 'number' ? { limitMs } : null };
 }
 
 // Removes a stale lock, if it is still the one judged; false when another
