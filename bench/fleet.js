@@ -21,8 +21,6 @@ import { renderFleetMarkdown, summariseRun } from './lib/fleet/report.js';
 import { hasProgram, killServers, motoRequests, processes, redisCommands, startDelayProxy, startMoto, startRedis } from './lib/fleet/servers.js';
 import { runWave } from './lib/fleet/wave.js';
 
-// The slow command: longer than a heartbeat, well within a 10 s lease.
-const COMMAND_SECONDS = 3;
 // what it prints: the size of the hit case of bench/run.js
 const PAYLOAD_BYTES = 1024;
 // timed hits per size, at least: a size of N hosts calls ceil(this / N) rounds
@@ -182,7 +180,8 @@ async function benchmark(options) {
         say(
           options,
           `${remoteKind}, ${size} hosts: ${row.executions} execution(s) in the burst; remote hit p50 ${row.p50HitMs.toFixed(1)} ms, p99 ${row.p99HitMs.toFixed(1)} ms; ` +
-            `local hit p50 ${row.p50LocalHitMs.toFixed(1)} ms; goal ${row.goalMs.toFixed(1)} ms: ${row.goalMet ? 'met' : 'not met'}`,
+            `local hit p50 ${row.p50LocalHitMs.toFixed(1)} ms; goal ${row.goalMs.toFixed(1)} ms: ${row.goalMet ? 'met' : 'not met'}; ` +
+            `waiters ended ${row.replayLagMs === null ? '—' : `${row.replayLagMs.p50.toFixed(0)} ms (p50), ${row.replayLagMs.max.toFixed(0)} ms (max)`} after the runner`,
         );
       }
     } finally {
@@ -190,7 +189,7 @@ async function benchmark(options) {
     }
   }
   if (options.full) {
-    const markdown = renderFleetMarkdown({ machine, options, delay, rows, commandSeconds: COMMAND_SECONDS, payloadBytes: PAYLOAD_BYTES, minSamples: MIN_HIT_SAMPLES });
+    const markdown = renderFleetMarkdown({ machine, options, delay, rows, commandSeconds: options.commandSeconds, payloadBytes: PAYLOAD_BYTES, minSamples: MIN_HIT_SAMPLES });
     say(options, `Wrote ${writePart('bench/fleet.js', markdown)}`);
   } else {
     say(options, 'not every size and remote was run (or --delay-ms or --remote-timeout was given): BENCHMARKS.md left as it was');
@@ -268,7 +267,7 @@ async function runSize({ remote, size, payload, options, rtt, delay }) {
   const counter = join(dir, 'executions');
   writeFileSync(counter, '');
   // The counter's path is in the command, so each run has a key of its own.
-  const command = ['/bin/sh', '-c', `sleep ${COMMAND_SECONDS}; echo ran >> "$1"; cat "$2"`, 'fleet-job', counter, payload];
+  const command = ['/bin/sh', '-c', `sleep ${options.commandSeconds}; echo ran >> "$1"; cat "$2"`, 'fleet-job', counter, payload];
   const timeout = options.remoteTimeout === null ? [] : ['--remote-timeout', options.remoteTimeout];
   const dcache = [process.execPath, BIN, 'run', '-v', '--no-cwd', ...timeout, '--', ...command];
   const cacheDir = (host, name) => join(dir, `host-${host}`, name);

@@ -11,18 +11,27 @@ describe('leasePollMs, with the default 10 s lease', () => {
     [0, LEASE_POLL_MS],
     [4_000, LEASE_POLL_MS],
     [10_000, 1_000],
-    [20_000, 2_000],
+    // through the first minute, at most a second: a waiter replays within a
+    // second of the holder's publishing
+    [20_000, 1_000],
+    [59_999, 1_000],
+    [60_000, 2_500],
     // from a quarter of a lease on, no longer: a takeover is never later than that
-    [25_000, 2_500],
     [60 * 60 * 1000, 2_500],
   ])('waits %i ms into a wait: looks again after %i ms', (waited, expected) => {
     expect(leasePollMs(timing, waited)).toBe(expected);
   });
 
-  it('makes an hour of waiting about 1,450 looks, not 7,200', () => {
+  it('never waits more than a second between looks in the first minute, whatever the lease', () => {
+    for (const lease of [1_000, 10_000, 60_000, 600_000]) {
+      for (let waited = 0; waited < 60_000; waited += 250) expect(leasePollMs(leaseTiming(lease), waited)).toBeLessThanOrEqual(1_000);
+    }
+  });
+
+  it('makes an hour of waiting about 1,500 looks, not 7,200', () => {
     let looks = 0;
     for (let waited = 0; waited < 60 * 60 * 1000; waited += leasePollMs(timing, waited)) looks++;
-    expect(looks).toBeLessThan(1_500);
+    expect(looks).toBeLessThan(1_550);
     expect(looks).toBeGreaterThan(1_400);
   });
 });

@@ -95,10 +95,26 @@ export function summariseRun(run) {
     burstStartSpreadMs: spreadMs(run.burst),
     hitStartSpreadMs: spreadMs(run.remoteHits.slice(0, run.size)),
     burstOutcomes: tally(burstOutcomes),
+    replayLagMs: replayLag(run.burst, burstOutcomes),
     burstWaited: waited,
     ranMessages,
     problems,
   };
+}
+
+// How long after the host that ran the command ended each waiter of the
+// burst ended (by the one machine's clock both were timed with): the time
+// a waiter takes to see the entry published and replay it. Null without
+// one runner and one waiter.
+export function replayLag(burst, outcomes) {
+  const runners = burst.filter((r, i) => outcomes[i] === 'ran' && r.endNs !== null);
+  if (runners.length !== 1) return null;
+  const runnerEnd = runners[0].endNs;
+  const lags = burst
+    .filter((r, i) => outcomes[i] !== 'ran' && r.endNs !== null)
+    .map((r) => Number(r.endNs - runnerEnd) / 1e6);
+  if (lags.length === 0) return null;
+  return { p50: percentile(lags, 50), max: Math.max(...lags) };
 }
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '—');

@@ -45,11 +45,17 @@ export const LEASE_POLL_MS = 500;
 const LEASE_MARK = 'dcache-lease';
 
 // How long a waiter sleeps between two looks at a lease, having waited
-// `waitedMs`: less often the longer the wait (a tenth of it), from
-// LEASE_POLL_MS up to a quarter of a lease, so that a takeover stays within
-// a quarter lease of due.
+// `waitedMs`: at most a second through the first minute of a wait (a
+// waiter replays within a second of the holder's publishing, where most
+// waits end), then less often the longer the wait (a tenth of it), up to a
+// quarter of a lease, so that a takeover stays within a quarter lease of
+// due; never more often than LEASE_POLL_MS.
+export const QUICK_LOOKS_MS = 60_000;
+const QUICK_POLL_MS = 1_000;
+
 export function leasePollMs(timing: LeaseTiming, waitedMs: number): number {
-  return Math.max(timing.pollMs, LEASE_POLL_MS, Math.min(waitedMs / 10, timing.leaseMs / 4));
+  const backedOff = Math.min(waitedMs / 10, timing.leaseMs / 4);
+  return Math.max(timing.pollMs, LEASE_POLL_MS, waitedMs < QUICK_LOOKS_MS ? Math.min(backedOff, QUICK_POLL_MS) : backedOff);
 }
 
 interface Lease {
