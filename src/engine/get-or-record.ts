@@ -172,10 +172,19 @@ class Flow<R> {
         const giveUp = () => this.entryChanged(decision) || this.failureWaitedFor() !== null;
         const outcome = await lockLocally(call, reporter, giveUp, (id) => this.waitedFor.add(id), { refreshLimitMs: this.timeLimitMs });
         if (outcome === null || outcome.kind === 'timed-out') break;
-        // The run we waited for failed: its outcome is ours, as it is every waiter's.
+        // The run we waited for failed: its outcome is ours, as it is every
+        // waiter's; but an entry recorded meanwhile (here, or shared by
+        // another machine) is better than a failure.
         const failure = this.failureWaitedFor();
         if (failure !== null) {
           if (outcome.kind === 'held') await outcome.lock.release();
+          decision = await lookUpLocal(call, reporter, false);
+          if (decision.fresh) {
+            const recorded = await this.replayHit(decision.manifest, decision.verdict.expiresAt, false);
+            if (recorded !== null) return recorded;
+          }
+          const pulled = await this.fromShared();
+          if (pulled !== null) return pulled;
           const shared = await this.replayFailure(failure, decision);
           if (shared !== null) return shared;
         }

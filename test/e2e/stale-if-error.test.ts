@@ -133,13 +133,16 @@ describe('a failing refresh with --stale-if-error', () => {
     expect(r.stdout.toString()).toBe('partial\ngood data\n');
   });
 
-  it('replays the earlier entry without its warning under --quiet', ({ box }) => {
+  it('replays the earlier entry with its warning under -q, which a cron job must see, and without it under -qq', ({ box }) => {
     const fetch = box.counter('fetch.sh', FETCH);
     box.dcache(args(fetch), at('2024-08-27T09:00:00'));
     breakIt(box);
-    const r = box.dcache(args(fetch, '-q'), at('2024-08-28T10:30:00'));
-    expect(r.code).toBe(0);
-    expect(r.stdout.toString()).toBe('partial\ngood data\n');
-    expect(r.stderr).toBe('upstream down\nnote\n');
+    const quiet = box.dcache(args(fetch, '-q'), at('2024-08-28T10:30:00'));
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout.toString()).toBe('partial\ngood data\n');
+    expect(plain(quiet.stderr)).toMatch(/^upstream down\ndcache: the command failed \(exit 3\); replaying the entry recorded .* instead \(--stale-if-error\)\nnote\n$/);
+    const silent = box.dcache(args(fetch, '-qq'), at('2024-08-28T10:30:00'));
+    expect(silent.stdout.toString()).toBe('partial\ngood data\n');
+    expect(silent.stderr).toBe('upstream down\nnote\n');
   });
 });
