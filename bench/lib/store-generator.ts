@@ -25,7 +25,7 @@
 // the same; they reach the disk when the kernel writes them back.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { hashBytes, loadHasher, type BlobHash } from '../../src/hash.js';
+import { hashBytes, loadHasher, type BlobHash } from '../../src/core/hash.js';
 import { buildKeyMaterial, deriveKey } from '../../src/schema/key.js';
 import { MANIFEST_FORMAT, type Manifest } from '../../src/schema/manifest.js';
 import { compactActivity, recordEvent } from '../../src/store/local/activity.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { escapeControls } from '../terminal/text.js';
+import { escapeControls } from '../core/text.js';
 
 // Node decodes arguments as UTF-8 and replaces bytes that are not with
 // U+FFFD, so a command would get, and be keyed by, other bytes than those

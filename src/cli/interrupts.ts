@@ -1,4 +1,4 @@
-import { exitCodeOf, INTERRUPTS, type Interrupt, type Interrupts, type Scope } from '../process/signals.js';
+import { exitCodeOf, INTERRUPTS, type Interrupt, type Interrupts, type Scope } from '../ports/interrupts.js';
 
 // The process's own SIGINT, SIGTERM and SIGHUP, as the Interrupts the
 // engine and the command runner use.

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { parseDocument } from '../json-document.js';
+import { parseDocument } from '../core/json-document.js';
 import { homedir } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { CommandInputs } from '../commands/command-call.js';
@@ -7,21 +7,21 @@ import { config } from '../commands/config.js';
 import { run } from '../commands/run.js';
 import { status } from '../commands/status.js';
 import { warm } from '../commands/warm.js';
-import { REFRESH_VARIABLE } from '../engine/call.js';
-import { EXIT_DCACHE_FAILED, ExitError, isSystemError } from '../errors.js';
+import { REFRESH_VARIABLE } from '../setup/prepare-call.js';
+import { EXIT_DCACHE_FAILED, ExitError, isSystemError } from '../core/errors.js';
 import { LOCAL_ZONE, parseInstant } from '../policy/clock.js';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
-import { parseSize } from '../size.js';
+import { parseSize } from '../core/size.js';
 import { Messages, type Verbosity } from '../terminal/messages.js';
 import { findMangledArgument } from './arguments.js';
 import { processInterrupts } from './interrupts.js';
-import { processHost } from './process-host.js';
+import { processHost } from '../setup/process-host.js';
 import type { Handlers } from './program.js';
 import { USAGE_EXIT_RUN } from './program.js';
-import { looksLikeRunOption, quickParseRun, toRunOptions, type RunCliOptions } from './run-options.js';
-import { checkSettings, loadSettings, type Settings } from './settings.js';
+import { looksLikeRunOption, quickParseRun, runArgv, toRunOptions, type RunCliOptions } from './run-options.js';
+import { checkSettings, loadSettings, type Settings } from '../setup/settings.js';
 
 // The CLI shell: the only place that reads process.* (argv, the
 // environment, the working directory, the streams, signals) and the real
@@ -154,7 +154,6 @@ export async function main(argv: string[]): Promise<number> {
     return {
       command,
       options: toRunOptions(options, await settings('run')),
-      given: options,
       cwd: workingDirectory(),
       home: homedir(),
       env,
@@ -163,10 +162,13 @@ export async function main(argv: string[]): Promise<number> {
       host,
     };
   };
+  // A background refresh is given the options as typed, not the settings'
+  // values (DCACHE_REMOTE may hold a password): it reads those itself.
+  const refresh = (command: string[], options: RunCliOptions) => spawnRefresh(runArgv(options, command), env);
   const handlers: Handlers = {
     run: async (command, options) =>
-      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout, spawnRefresh: (args: string[]) => spawnRefresh(args, env) }),
-    warm: async (command, options) => warm({ ...(await commandInputs(command, options)), reporter: messages, spawnRefresh: (args: string[]) => spawnRefresh(args, env) }),
+      run({ ...(await commandInputs(command, options)), stdout, stderr, reporter: messages, interrupts, closeStdout, spawnRefresh: () => refresh(command, options) }),
+    warm: async (command, options) => warm({ ...(await commandInputs(command, options)), reporter: messages, spawnRefresh: () => refresh(command, options) }),
     status: async (command, options) =>
       status({ ...(await commandInputs(command, options)), print: (line) => stdout().write(`${line}\n`), reporter: messages }),
     cache: async (options, command) => {

@@ -8,8 +8,8 @@ import { gc } from '../commands/gc.js';
 import { ls } from '../commands/ls.js';
 import { show } from '../commands/show.js';
 import { stats } from '../commands/stats.js';
-import { EXIT_DCACHE_FAILED, ExitError } from '../errors.js';
-import { version } from '../version.js';
+import { EXIT_DCACHE_FAILED, ExitError } from '../core/errors.js';
+import { version } from '../core/version.js';
 import { flagsOf, RUN_OPTIONS, type OptionSpec, type RunCliOptions } from './run-options.js';
 
 // The command line read by commander (help, errors with suggestions,

@@ -1,4 +1,4 @@
-import type { Settings } from './settings.js';
+import type { Settings } from '../setup/settings.js';
 import { POLICY_HELP } from '../policy/policy.js';
 
 // The options of `dcache run` (and `status`, and `clear --`), declared once.

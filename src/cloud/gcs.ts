@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { CloudError, describeFetchFailure } from './cloud-error.js';
 import { send, type Reply } from './http-client.js';
 import type { CloudObject, Condition, ListedObject, ObjectRead, ObjectStore, UploadBody } from './types.js';
-import { parseDocument, type DocumentLimits } from '../json-document.js';
+import { parseDocument, type DocumentLimits } from '../core/json-document.js';
 
 // Google Cloud Storage through its JSON API. Credentials are Application
 // Default Credentials, found by Google's own library (the service account

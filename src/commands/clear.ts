@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
 import { parseDuration } from '../policy/duration.js';
 import { materialText } from './entry-info.js';
-import { ExitError } from '../errors.js';
+import { ExitError } from '../core/errors.js';
 import { blobsOf } from '../schema/manifest.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
 import { nearEntries } from './near.js';
-import { formatSize } from '../size.js';
+import { formatSize } from '../core/size.js';
 import { readCatalog, type CatalogEntry } from '../store/local/catalog.js';
 import { emptyReport, removeEntry, storedVerdict, sweepBlobs, type GcReport } from '../store/local/gc.js';
 import type { CacheCommandContext } from './context.js';

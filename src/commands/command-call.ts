@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
-import type { RunCliOptions, RunOptions } from '../cli/run-options.js';
-import { prepareCall, type Call, type CallContext } from '../engine/call.js';
+import type { Call } from '../engine/call.js';
+import { prepareCall, type CallContext, type CallOptions } from '../setup/prepare-call.js';
 import { copyStdin, hashEnvSpecs, type StdinCopy } from '../engine/key-inputs.js';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
-import { loadHasher } from '../hash.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
+import { loadHasher } from '../core/hash.js';
 import { normalizeOutputPath } from '../process/output-files.js';
 import { buildKeyMaterial, deriveKey, type CommandMaterial } from '../schema/key.js';
 import type { LocalStore } from '../store/local/local-store.js';
@@ -22,12 +22,20 @@ export interface CommandCall extends Call {
   stdin: StdinCopy | null;
 }
 
+// The options of a command's call: those of every call, and what makes a
+// command's key. (The CLI's table of run options makes them.)
+export interface CommandOptions extends CallOptions {
+  output: string[];
+  env: string[];
+  key: string | undefined;
+  shell: boolean;
+  stdin: boolean;
+  cwd: boolean;
+}
+
 export interface CommandInputs extends CallContext {
   command: string[];
-  options: RunOptions;
-  // the options as typed on the command line, without the settings' values
-  // (DCACHE_REMOTE may hold a password): what a background refresh is given
-  given: RunCliOptions;
+  options: CommandOptions;
   stdin: () => Readable;
 }
 

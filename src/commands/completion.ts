@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ExitError } from '../errors.js';
+import { ExitError } from '../core/errors.js';
 
 // What a completion script needs to know of the command line: taken from
 // the commander program itself, so it cannot drift from the real options.

@@ -1,8 +1,8 @@
 import type { Writable } from 'node:stream';
-import type { Settings } from '../cli/settings.js';
-import { SETTING_NAMES } from '../cli/settings.js';
-import { redactCredentials } from '../redact.js';
-import { displayWidth, escapeControls, padToWidth } from '../terminal/text.js';
+import type { Settings } from '../setup/settings.js';
+import { SETTING_NAMES } from '../setup/settings.js';
+import { redactCredentials } from '../core/redact.js';
+import { displayWidth, escapeControls, padToWidth } from '../core/text.js';
 
 // dcache config: the settings and where each came from.
 export function config(stdout: Writable, current: Settings, json: boolean): number {

@@ -1,4 +1,4 @@
-import { escapeControls, quoteArgument } from '../terminal/text.js';
+import { escapeControls, quoteArgument } from '../core/text.js';
 import type { Activity, KeyActivity, RecordingActivity } from '../store/local/activity.js';
 import type { CatalogEntry } from '../store/local/catalog.js';
 import type { KeyMaterial } from '../schema/key.js';

@@ -1,6 +1,6 @@
 import { parseDuration } from '../policy/duration.js';
-import { ExitError } from '../errors.js';
-import { formatSize, parseSize } from '../size.js';
+import { ExitError } from '../core/errors.js';
+import { formatSize, parseSize } from '../core/size.js';
 import { collectGarbage } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';

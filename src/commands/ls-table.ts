@@ -1,4 +1,4 @@
-import { cutLeftToWidth, cutToWidth, displayWidth, padToWidth } from '../terminal/text.js';
+import { cutLeftToWidth, cutToWidth, displayWidth, padToWidth } from '../core/text.js';
 
 // The table of `dcache ls`, laid out for a width or for a pipe: pure, so
 // that a property test can try any entries at any width.

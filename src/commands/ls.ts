@@ -3,15 +3,15 @@ import { formatAge } from '../policy/duration.js';
 import { commandText, describeEntry, type EntryInfo } from './entry-info.js';
 import { layOutListing, type CommandCell, type ListingRow } from './ls-table.js';
 import { storedZone } from '../store/local/gc.js';
-import { escapeControls, quoteArgument } from '../terminal/text.js';
+import { escapeControls, quoteArgument } from '../core/text.js';
 import type { KeyMaterial } from '../schema/key.js';
 import { createPalette } from '../terminal/messages.js';
-import { formatSize } from '../size.js';
+import { formatSize } from '../core/size.js';
 import { readActivity } from '../store/local/activity.js';
 import { readCatalog } from '../store/local/catalog.js';
 import type { Writable } from 'node:stream';
 import type { CacheCommandContext } from './context.js';
-import { drained } from '../process/drained.js';
+import { drained } from '../core/drained.js';
 
 export const LS_JSON_VERSION = 1;
 // Keys are shown by their first 7 digits on a terminal, as git shows

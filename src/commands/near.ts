@@ -2,7 +2,7 @@ import { formatAge } from '../policy/duration.js';
 import type { CommandMaterial } from '../schema/key.js';
 import { readCatalog } from '../store/local/catalog.js';
 import type { LocalStore } from '../store/local/local-store.js';
-import { escapeControls } from '../terminal/text.js';
+import { escapeControls } from '../core/text.js';
 
 // When a call has no entry: the entries of the same command line that were
 // recorded with other options, and what differs, nearest first ("61615dbecef8,

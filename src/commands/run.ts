@@ -1,23 +1,22 @@
 import type { Writable } from 'node:stream';
 import { getOrRecord, type EntryContent, type Production, type Recipe, type Replayed } from '../engine/get-or-record.js';
-import type { Reporter } from '../engine/reporter.js';
-import { describeError, EXIT_DCACHE_FAILED, ExitError, unreachable } from '../errors.js';
+import type { Reporter } from '../ports/reporter.js';
+import { describeError, EXIT_DCACHE_FAILED, ExitError, unreachable } from '../core/errors.js';
 import { Capture } from '../process/capture.js';
 import { FdSink } from '../process/fd-sink.js';
 import { DescriptorStream } from '../process/fd-stream.js';
 import { captureOutputs } from '../process/output-files.js';
 import { replayEntry } from '../process/replay.js';
 import { runCommand } from '../process/run-command.js';
-import type { Interrupts } from '../process/signals.js';
+import type { Interrupts } from '../ports/interrupts.js';
 import type { Manifest } from '../schema/manifest.js';
-import type { OpenBlobs } from '../engine/tiers.js';
+import type { OpenBlobs } from '../ports/tiers.js';
 import { RemoteSession } from '../store/remote/session.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { commandText } from './entry-info.js';
 import { makeCommandCall, type CommandCall, type CommandInputs } from './command-call.js';
 import { lockHolder } from '../engine/single-flight.js';
 import { nearEntries } from './near.js';
-import { runArgv } from '../cli/run-options.js';
 import { formatAge } from '../policy/duration.js';
 
 export interface RunContext extends CommandInputs {
@@ -32,7 +31,7 @@ export interface RunContext extends CommandInputs {
   // Starts `dcache <argv>` as a background refresh: detached, in this
   // working directory, with this environment, its output discarded. Its
   // pid, or null if it could not start.
-  spawnRefresh(argv: string[]): Promise<number | null>;
+  spawnRefresh(): Promise<number | null>;
 }
 
 // dcache run: replay a fresh entry, or run the command and record it.
@@ -49,7 +48,7 @@ export async function run(ctx: RunContext): Promise<number> {
       interrupts: ctx.interrupts,
       openShared: (spec) => new RemoteSession(spec, ctx.env, call.signing, ctx.reporter, call.store),
       // stdin, part of the key, cannot be given to a process of its own
-      ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh(runArgv(ctx.given, ctx.command)) } : {}),
+      ...(call.stdin === null ? { startRefresh: () => ctx.spawnRefresh() } : {}),
       nearEntries: () => nearEntries(call.store, call.material, call.clock()),
     });
     if (outcome.ok) return outcome.result;

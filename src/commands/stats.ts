@@ -1,7 +1,7 @@
 import { formatSpan } from '../policy/duration.js';
 import { materialText } from './entry-info.js';
 import { createPalette } from '../terminal/messages.js';
-import { formatSize } from '../size.js';
+import { formatSize } from '../core/size.js';
 import { clearActivity, dayOf, readActivity } from '../store/local/activity.js';
 import { listBlobs, readCatalog } from '../store/local/catalog.js';
 import type { CacheCommandContext } from './context.js';

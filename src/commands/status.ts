@@ -3,11 +3,11 @@ import { explainDecision } from '../engine/explain.js';
 import { lockHolderInfo } from '../engine/single-flight.js';
 import { formatAge } from '../policy/duration.js';
 import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
-import type { Reporter } from '../engine/reporter.js';
-import { ExitError } from '../errors.js';
+import type { Reporter } from '../ports/reporter.js';
+import { ExitError } from '../core/errors.js';
 import { formatInstant } from '../policy/clock.js';
 import { RemoteSession } from '../store/remote/session.js';
-import { escapeControls } from '../terminal/text.js';
+import { escapeControls } from '../core/text.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
 import { nearEntries } from './near.js';
 

@@ -1,14 +1,13 @@
-import type { Reporter } from '../engine/reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 import { lookUpLocal } from '../engine/lookup.js';
 import { describeRunning, lockHolderInfo } from '../engine/single-flight.js';
-import { ExitError } from '../errors.js';
+import { ExitError } from '../core/errors.js';
 import { formatInstant } from '../policy/clock.js';
-import { runArgv } from '../cli/run-options.js';
 import { makeCommandCall, type CommandInputs } from './command-call.js';
 
 export interface WarmContext extends CommandInputs {
   reporter: Reporter;
-  spawnRefresh(argv: string[]): Promise<number | null>;
+  spawnRefresh(): Promise<number | null>;
 }
 
 // dcache warm: the background refresh of --stale-while-revalidate, started
@@ -40,7 +39,7 @@ export async function warm(ctx: WarmContext): Promise<number> {
       ctx.reporter.info('a refresh is already starting');
       return 0;
     }
-    const pid = await ctx.spawnRefresh(runArgv(ctx.given, ctx.command));
+    const pid = await ctx.spawnRefresh();
     if (pid === null) {
       call.store.dropRefreshClaim(call.key);
       ctx.reporter.warn('the refresh could not be started');

@@ -1,8 +1,8 @@
 import { formatInstant } from '../policy/clock.js';
-import { displayHash } from '../hash.js';
+import { displayHash } from '../core/hash.js';
 import { blobsOf } from '../schema/manifest.js';
-import { formatSize } from '../size.js';
-import { escapeControls } from '../terminal/text.js';
+import { formatSize } from '../core/size.js';
+import { escapeControls } from '../core/text.js';
 import { formatAge } from '../policy/duration.js';
 import { staleToServe, type Decision } from './decide.js';
 import type { Call } from './call.js';

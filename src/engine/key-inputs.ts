@@ -2,9 +2,9 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
-import { createStreamHash } from '../hash.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
+import { createStreamHash } from '../core/hash.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const GLOB = /^[A-Za-z0-9_*?[\]!-]+$/;

@@ -1,10 +1,10 @@
 import { sameKeyMaterial } from '../schema/key.js';
 import type { Manifest } from '../schema/manifest.js';
 import { checkSources } from '../sources/check.js';
-import type { SharedTier } from './tiers.js';
+import type { SharedTier } from '../ports/tiers.js';
 import type { Call } from './call.js';
 import { judgeRules, judgeSources, miss, type Decision } from './decide.js';
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 import { producing } from './wording.js';
 
 // Looking entries up: in the local store, and on the shared cache.

@@ -1,10 +1,10 @@
-import { describeError } from '../errors.js';
+import { describeError } from '../core/errors.js';
 import { formatAge } from '../policy/duration.js';
-import type { SharedTier } from './tiers.js';
+import type { SharedTier } from '../ports/tiers.js';
 import type { Call } from './call.js';
-import type { HeldLock, HolderInfo, LockNote, LockOutcome, WaitHooks } from './lease.js';
+import type { HeldLock, HolderInfo, LockNote, LockOutcome, WaitHooks } from '../ports/lease.js';
 import { formatInstant } from '../policy/clock.js';
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 import { producing } from './wording.js';
 
 // Single flight: concurrent calls of one key run it once. The first takes

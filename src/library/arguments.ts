@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 
 // The arguments of a cached function, as the key sees them: a SHA-256 over
 // a canonical encoding, so that equal arguments give one key whatever the

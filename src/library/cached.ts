@@ -1,11 +1,11 @@
 import type { Call } from '../engine/call.js';
 import { getOrRecord, type EngineDeps, type Recipe } from '../engine/get-or-record.js';
 import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
-import type { Reporter } from '../engine/reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 import { lockHolder } from '../engine/single-flight.js';
-import { describeError } from '../errors.js';
-import { loadHasher } from '../hash.js';
-import type { Interrupts } from '../process/signals.js';
+import { describeError } from '../core/errors.js';
+import { loadHasher } from '../core/hash.js';
+import type { Interrupts } from '../ports/interrupts.js';
 import { deriveKey, KEY_FORMAT, type FunctionMaterial } from '../schema/key.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { RemoteSession } from '../store/remote/session.js';

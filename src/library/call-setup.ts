@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
-import { processHost } from '../cli/process-host.js';
-import { checkSettings, loadSettings } from '../cli/settings.js';
-import { prepareCall, type CallBase, type CallOptions } from '../engine/call.js';
-import type { Reporter } from '../engine/reporter.js';
+import { processHost } from '../setup/process-host.js';
+import { checkSettings, loadSettings } from '../setup/settings.js';
+import { prepareCall, type CallBase, type CallOptions } from '../setup/prepare-call.js';
+import type { Reporter } from '../ports/reporter.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import type { CheckedOptions } from './options.js';
 

@@ -1,4 +1,4 @@
-import type { CacheKey } from '../hash.js';
+import type { CacheKey } from '../core/hash.js';
 import { sameKeyMaterial, type KeyMaterial } from '../schema/key.js';
 import { blobsOf, type Manifest } from '../schema/manifest.js';
 import { readCatalog } from '../store/local/catalog.js';

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import type { EntryContent, Production, Recipe, Replayed } from '../engine/get-or-record.js';
-import type { Reporter } from '../engine/reporter.js';
-import type { OpenBlobs } from '../engine/tiers.js';
-import { describeError } from '../errors.js';
-import { displayHash, type BlobHash } from '../hash.js';
+import type { Reporter } from '../ports/reporter.js';
+import type { OpenBlobs } from '../ports/tiers.js';
+import { describeError } from '../core/errors.js';
+import { displayHash, type BlobHash } from '../core/hash.js';
 import type { BlobRef, Manifest } from '../schema/manifest.js';
 import type { LocalStore } from '../store/local/local-store.js';
 import { ACCEPTED, unstorable } from './arguments.js';

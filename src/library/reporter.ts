@@ -1,4 +1,4 @@
-import type { Reporter } from '../engine/reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 
 // dcache's own words, from inside a program: warnings on stderr with the
 // `dcache:` prefix, each once; the hit-or-miss lines only with DCACHE_VERBOSE=1.

@@ -1,5 +1,5 @@
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 import type { WallClock, Zone } from './zone.js';
 import { findOffsetChange, instantOfWallClock, offsetAt, wallClockAt, wallClockToMs } from './zone.js';
 

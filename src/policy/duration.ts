@@ -1,6 +1,6 @@
 import ms from 'ms';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 
 export const DURATION_EXAMPLES = '90s, 15m, 6h, 1h30m, 2d12h, 1w';
 const MAX_DURATION_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;

@@ -1,7 +1,7 @@
 import { startOfNextDay, startOfNextHour, startOfNextMonth, startOfNextWeek } from './clock.js';
 import { parseDuration } from './duration.js';
-import type { Result } from '../errors.js';
-import { fail, ok, unreachable } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok, unreachable } from '../core/errors.js';
 import { LOCAL_ZONE, type Zone } from './zone.js';
 
 type Croner = typeof import('croner');

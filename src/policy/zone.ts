@@ -1,5 +1,5 @@
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 
 // A time zone for calendar arithmetic. `name` is an IANA name (Europe/Paris);
 // null is the process's own zone (TZ, or the system's), which is served by

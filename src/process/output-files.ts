@@ -16,9 +16,9 @@ import {
 } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
-import { displayHash, type BlobHash } from '../hash.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
+import { displayHash, type BlobHash } from '../core/hash.js';
 import type { BlobRef, OutputRecord } from '../schema/output-record.js';
 import { safeMode } from '../schema/output-record.js';
 import { copyAndHash, hashOpenFile } from '../store/local/file-copy.js';

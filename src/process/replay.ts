@@ -1,10 +1,10 @@
 import { read, readSync } from 'node:fs';
 import type { StreamFd } from './capture.js';
-import type { BlobHash, StreamHash } from '../hash.js';
-import { createStreamHash, displayHash, hashBytes } from '../hash.js';
+import type { BlobHash, StreamHash } from '../core/hash.js';
+import { createStreamHash, displayHash, hashBytes } from '../core/hash.js';
 import type { BlobRef, Manifest } from '../schema/manifest.js';
-import type { OpenBlobs as BlobFiles } from '../engine/tiers.js';
-import { unreachable } from '../errors.js';
+import type { OpenBlobs as BlobFiles } from '../ports/tiers.js';
+import { unreachable } from '../core/errors.js';
 import { SinkClosed, type FdSink } from './fd-sink.js';
 import { restoreOutputs } from './output-files.js';
 import type { LocalStore } from '../store/local/local-store.js';

@@ -1,5 +1,5 @@
-import type { CacheKey, Hasher } from '../hash.js';
-import { toHex64 } from '../hash.js';
+import type { CacheKey, Hasher } from '../core/hash.js';
+import { toHex64 } from '../core/hash.js';
 
 // Bumped whenever the meaning of the key material or of a manifest changes,
 // so that entries written by another release are misses, never misreadings.

@@ -1,7 +1,7 @@
-import type { CacheKey } from '../hash.js';
-import { isHash64 } from '../hash.js';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { CacheKey } from '../core/hash.js';
+import { isHash64 } from '../core/hash.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { isFingerprint } from './fingerprint.js';
 import type { KeyMaterial } from './key.js';

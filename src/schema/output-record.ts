@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
-import type { BlobHash } from '../hash.js';
-import { isSha256 } from '../hash.js';
+import type { BlobHash } from '../core/hash.js';
+import { isSha256 } from '../core/hash.js';
 
 export interface BlobRef {
   hash: BlobHash;

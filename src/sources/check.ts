@@ -1,4 +1,4 @@
-import type { Reporter } from '../engine/reporter.js';
+import type { Reporter } from '../ports/reporter.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import { UNCHECKED } from '../schema/fingerprint.js';
 import { describeFingerprintChange, findRecorded, probe, sameFingerprint } from './registry.js';

@@ -1,10 +1,10 @@
 import { CloudError } from '../cloud/cloud-error.js';
 import type { ListedObject, ObjectAddress } from '../cloud/object-store.js';
 import { openObjectStore, parseObjectUrl } from '../cloud/object-store.js';
-import { DeadlineError, raceDeadline } from '../deadline.js';
-import { fail, ok } from '../errors.js';
-import { displayHash, hashBytes, isSha256 } from '../hash.js';
-import { formatSize, formatSizePair } from '../size.js';
+import { DeadlineError, raceDeadline } from '../core/deadline.js';
+import { fail, ok } from '../core/errors.js';
+import { displayHash, hashBytes, isSha256 } from '../core/hash.js';
+import { formatSize, formatSizePair } from '../core/size.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 import { SourceError } from './source.js';

@@ -1,5 +1,5 @@
-import { fail, ok } from '../errors.js';
-import { createStreamHash, displayHash, isSha256 } from '../hash.js';
+import { fail, ok } from '../core/errors.js';
+import { createStreamHash, displayHash, isSha256 } from '../core/hash.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 

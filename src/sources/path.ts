@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { fail, ok } from '../errors.js';
-import { redactUrl } from '../redact.js';
-import { createStreamHash, displayHash, hashBytes, isSha256 } from '../hash.js';
-import { formatSize } from '../size.js';
+import { fail, ok } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
+import { createStreamHash, displayHash, hashBytes, isSha256 } from '../core/hash.js';
+import { formatSize } from '../core/size.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { SourceKind, WatchSource } from './source.js';
 

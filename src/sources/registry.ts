@@ -1,6 +1,6 @@
 import { parseDuration } from '../policy/duration.js';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import { UNCHECKED } from '../schema/fingerprint.js';
 import { azureKind, gcsKind, s3Kind } from './cloud-object.js';

@@ -1,4 +1,4 @@
-import type { Result } from '../errors.js';
+import type { Result } from '../core/errors.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 
 // A watched source, as a call gives it: `source` is as given (a URL with its

@@ -1,7 +1,7 @@
-import { deadlineSignal } from '../deadline.js';
-import { fail, ok } from '../errors.js';
-import { createStreamHash, displayHash, hashBytes, isSha256 } from '../hash.js';
-import { redactUrl, urlIdentity } from '../redact.js';
+import { deadlineSignal } from '../core/deadline.js';
+import { fail, ok } from '../core/errors.js';
+import { createStreamHash, displayHash, hashBytes, isSha256 } from '../core/hash.js';
+import { redactUrl, urlIdentity } from '../core/redact.js';
 import type { Fingerprint } from '../schema/fingerprint.js';
 import type { Probe, ProbeContext, SourceKind, WatchSource } from './source.js';
 

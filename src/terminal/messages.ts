@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
-import { escapeControls } from './text.js';
-import type { Reporter, Transfer } from '../engine/reporter.js';
-import { formatSize } from '../size.js';
+import { escapeControls } from '../core/text.js';
+import type { Reporter, Transfer } from '../ports/reporter.js';
+import { formatSize } from '../core/size.js';
 
 // The one place that writes dcache's own words. They go to stderr, each line
 // prefixed `dcache:`, so they can never be mistaken for the wrapped command's

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { armDeadline, DeadlineError, deadlineSignal, raceDeadline, STRETCH } from '../../src/deadline.js';
+import { armDeadline, DeadlineError, deadlineSignal, raceDeadline, STRETCH } from '../../src/core/deadline.js';
 
 // Holds the event loop for `ms` (and until `until()` holds): from inside, a
 // process that the machine does not let run looks just like this.

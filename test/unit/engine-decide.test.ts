@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { judgeRules, judgeSources } from '../../src/engine/decide.js';
-import type { CacheKey } from '../../src/hash.js';
+import type { CacheKey } from '../../src/core/hash.js';
 import { parseZone } from '../../src/policy/clock.js';
 import { parsePolicies } from '../../src/policy/policy.js';
 import { buildKeyMaterial } from '../../src/schema/key.js';

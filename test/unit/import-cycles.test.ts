@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 // The modules of src/ import each other without a cycle, type-only and
 // dynamic imports included: a cycle ties layers together (a store that
 // needs the engine that needs the store) and makes the order in which
-// modules run their top level matter.
+// modules run their top level matter. And the folders keep to the one
+// direction of docs/architecture.md: front ends (cli, commands, library)
+// -> setup -> engine -> ports; stores, sources and process implement the
+// ports; nothing imports a front end.
 
 const SRC = resolve(import.meta.dirname, '../../src');
 
@@ -90,5 +93,51 @@ describe('the modules of src/', () => {
     const files = new Set(sourceFiles(SRC));
     const missing = [...files].flatMap((file) => importsOf(file).filter((target) => !files.has(target)).map((t) => `${relative(SRC, file)} -> ${relative(SRC, t)}`));
     expect(missing).toEqual([]);
+  });
+});
+
+// What each top-level folder of src/ may import, besides itself. The
+// folders not named here import nothing of src/ (core is the leaf).
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  core: [],
+  schema: ['core'],
+  policy: ['core'],
+  ports: ['core', 'schema'],
+  cloud: ['core'],
+  sources: ['core', 'ports', 'schema', 'policy', 'cloud'],
+  store: ['core', 'ports', 'schema', 'policy', 'cloud'],
+  process: ['core', 'ports', 'schema', 'store'],
+  engine: ['core', 'ports', 'schema', 'policy', 'sources'],
+  terminal: ['core', 'ports'],
+  setup: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'engine'],
+  library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
+  commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal'],
+  cli: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'commands'],
+};
+
+const folderOf = (file: string) => {
+  const [top, ...rest] = relative(SRC, file).split('/');
+  return rest.length === 0 ? '(root)' : top!;
+};
+
+describe('the folders of src/', () => {
+  const edges = sourceFiles(SRC).flatMap((file) => importsOf(file).map((target) => ({ file, target, from: folderOf(file), to: folderOf(target) })));
+
+  it('import only the folders below them', () => {
+    const wrong = edges
+      .filter(({ from, to }) => from !== to && from !== '(root)' && !(MAY_IMPORT[from] ?? []).includes(to))
+      .map(({ file, target }) => `${relative(SRC, file)} -> ${relative(SRC, target)}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('name every folder there is in the rules', () => {
+    const folders = [...new Set(sourceFiles(SRC).map(folderOf))].filter((f) => f !== '(root)').sort();
+    expect(folders).toEqual(Object.keys(MAY_IMPORT).sort());
+  });
+
+  it('import each other without a cycle', () => {
+    const graph = new Map<string, string[]>();
+    for (const { from, to } of edges) if (from !== to) graph.set(from, [...new Set([...(graph.get(from) ?? []), to])]);
+    expect(cycles(graph)).toEqual([]);
   });
 });

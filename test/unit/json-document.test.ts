@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_LIMITS, nestingDepth, parseDocument } from '../../src/json-document.js';
+import { MANIFEST_LIMITS, nestingDepth, parseDocument } from '../../src/core/json-document.js';
 
 // Documents from the cache or a remote are bounded in length and nesting
 // before they are parsed: the depth counted by scanning the text must be the

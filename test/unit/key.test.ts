@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Hasher } from '../../src/hash.js';
-import { loadHasher } from '../../src/hash.js';
+import type { Hasher } from '../../src/core/hash.js';
+import { loadHasher } from '../../src/core/hash.js';
 import type { KeyInputs } from '../../src/schema/key.js';
 import { KEY_FORMAT, buildKeyMaterial, canonicalKeyText, deriveKey, sameKeyMaterial } from '../../src/schema/key.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_MS, leaseTiming } from '../../src/engine/lease.js';
+import { DEFAULT_LEASE_MS, leaseTiming } from '../../src/ports/lease.js';
 import { LEASE_POLL_MS, leasePollMs } from '../../src/store/remote/object-store.js';
 
 // A waiter on a bucket looks at the lease less often the longer it waits:

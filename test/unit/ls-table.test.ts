@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cutCommand, layOutListing, type ListingRow } from '../../src/commands/ls-table.js';
-import { displayWidth } from '../../src/terminal/text.js';
+import { displayWidth } from '../../src/core/text.js';
 
 // The table of `dcache ls`, on generated entries at generated widths. A
 // fixed seed in the suite; FC_RUNS=100000 for a long run.

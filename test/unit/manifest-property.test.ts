@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CacheKey } from '../../src/hash.js';
+import type { CacheKey } from '../../src/core/hash.js';
 import { validateManifest } from '../../src/schema/manifest.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
 import { testHost } from '../support/host.js';

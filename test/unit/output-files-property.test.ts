@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BlobHash } from '../../src/hash.js';
+import type { BlobHash } from '../../src/core/hash.js';
 import type { BlobRef } from '../../src/schema/manifest.js';
 import { restoreOutputs, type OutputRecord } from '../../src/process/output-files.js';
 import { LocalStore } from '../../src/store/local/local-store.js';

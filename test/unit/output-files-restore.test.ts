@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BlobHash } from '../../src/hash.js';
+import type { BlobHash } from '../../src/core/hash.js';
 import { restoreOutputs, type BlobSource } from '../../src/process/output-files.js';
 
 // A restore copies each blob by its stored path while it hashes the blob it

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSigningParam, redactUrl } from '../../src/redact.js';
+import { isSigningParam, redactUrl } from '../../src/core/redact.js';
 
 // What a URL looks like when dcache shows or stores it: the secrets of every
 // cloud's signed URLs, of userinfo, and of credential-like parameters gone.

@@ -6,15 +6,15 @@ import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { BlobHash, CacheKey } from '../../src/hash.js';
+import type { BlobHash, CacheKey } from '../../src/core/hash.js';
 import {
   CHUNK_BYTES,
   openRedisRemote,
   PENDING_CHUNK_TTL_MS,
   STORED_TTL_MS,
 } from '../../src/store/remote/redis.js';
-import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/engine/lease.js';
-import type { Host } from '../../src/engine/host.js';
+import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/ports/lease.js';
+import type { Host } from '../../src/ports/host.js';
 import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
 import { parseRemote } from '../../src/store/remote/registry.js';
 import { HangingServer } from '../support/servers/hanging-server.js';

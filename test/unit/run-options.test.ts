@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseWithCommander, type Handlers } from '../../src/cli/program.js';
 import { flagsOf, quickParseRun, RUN_OPTIONS as TABLE, toRunOptions, type OptionSpec, type RunCliOptions } from '../../src/cli/run-options.js';
-import type { Settings } from '../../src/cli/settings.js';
+import type { Settings } from '../../src/setup/settings.js';
 
 const RUN_OPTIONS = TABLE as readonly OptionSpec[];
 

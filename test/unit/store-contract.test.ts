@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { BlobHash, CacheKey } from '../../src/hash.js';
+import type { BlobHash, CacheKey } from '../../src/core/hash.js';
 import { HttpRemote } from '../../src/store/remote/http.js';
 import { LocalStore } from '../../src/store/local/local-store.js';
 import { testHost } from '../support/host.js';

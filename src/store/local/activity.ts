@@ -1,5 +1,5 @@
-import type { ActivityEvent } from '../../engine/tiers.js';
-import { parseDocument, SMALL_DOCUMENT_LIMITS, type DocumentLimits } from '../../json-document.js';
+import type { ActivityEvent } from '../../ports/tiers.js';
+import { parseDocument, SMALL_DOCUMENT_LIMITS, type DocumentLimits } from '../../core/json-document.js';
 import { appendFileSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirs } from './make-dirs.js';
@@ -8,7 +8,7 @@ import { makeDirs } from './make-dirs.js';
 // A hit appends one short line to the day's log (the one write a hit makes);
 // gc folds the logs of past days into summary.json.
 
-export type { ActivityEvent } from '../../engine/tiers.js';
+export type { ActivityEvent } from '../../ports/tiers.js';
 
 export interface KeyActivity {
   hits: number;

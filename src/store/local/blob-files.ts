@@ -1,6 +1,6 @@
 import { closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { displayHash, type BlobHash } from '../../hash.js';
+import { displayHash, type BlobHash } from '../../core/hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { distrustDir, openTrusted } from './ownership.js';

@@ -1,7 +1,7 @@
 import { createWriteStream, fdatasync, type WriteStream } from 'node:fs';
-import type { BlobHash, StreamHash } from '../../hash.js';
-import { createStreamHash } from '../../hash.js';
-import { drained } from '../../process/drained.js';
+import type { BlobHash, StreamHash } from '../../core/hash.js';
+import { createStreamHash } from '../../core/hash.js';
+import { drained } from '../../core/drained.js';
 
 // Buffered bytes above which `write` asks the producer to wait for 'drain'.
 const HIGH_WATER_MARK = 1 << 20;

@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Result } from '../../errors.js';
-import { fail, ok } from '../../errors.js';
+import type { Result } from '../../core/errors.js';
+import { fail, ok } from '../../core/errors.js';
 
 // --dir, then DCACHE_DIR, then $XDG_CACHE_HOME/dcache (an absolute
 // XDG_CACHE_HOME only, as the XDG spec says), then ~/.cache/dcache.

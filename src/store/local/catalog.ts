@@ -1,10 +1,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CacheKey } from '../../hash.js';
+import type { CacheKey } from '../../core/hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
-import type { Host } from '../../engine/host.js';
-import type { ReadEntryResult } from '../../engine/tiers.js';
+import type { Host } from '../../ports/host.js';
+import type { ReadEntryResult } from '../../ports/tiers.js';
 
 // What the catalog and gc need of a store: where its files are, and how an
 // entry is read (LocalStore is one).

@@ -1,6 +1,6 @@
 import { read, readSync, write, writeSync } from 'node:fs';
-import type { BlobHash } from '../../hash.js';
-import { createStreamHash } from '../../hash.js';
+import type { BlobHash } from '../../core/hash.js';
+import { createStreamHash } from '../../core/hash.js';
 
 const CHUNK = 1 << 20;
 const HASH_CHUNK = 256 << 10;

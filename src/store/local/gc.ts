@@ -1,8 +1,8 @@
 import { closeSync, lstatSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
-import { describeError } from '../../errors.js';
+import { describeError } from '../../core/errors.js';
 import { join } from 'node:path';
 import { LOCAL_ZONE, parseZone, type Zone } from '../../policy/clock.js';
-import type { CacheKey } from '../../hash.js';
+import type { CacheKey } from '../../core/hash.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { judgePolicies, parsePolicies, type Verdict } from '../../policy/policy.js';
 import { compactActivity, readActivity } from './activity.js';

@@ -15,22 +15,22 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { displayHash, type BlobHash, type CacheKey } from '../../hash.js';
-import { formatSizePair } from '../../size.js';
+import { displayHash, type BlobHash, type CacheKey } from '../../core/hash.js';
+import { formatSizePair } from '../../core/size.js';
 import type { BlobRef, Manifest } from '../../schema/manifest.js';
 import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
-import type { Host } from '../../engine/host.js';
+import type { Host } from '../../ports/host.js';
 import { RemoteError, type RemoteStore } from '../remote/remote-store.js';
 import { copyFile } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
-import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../engine/tiers.js';
-import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from '../../engine/lease.js';
+import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../ports/tiers.js';
+import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from '../../ports/lease.js';
 import { claimRefresh, dropRefreshClaim, lockKey } from './lock.js';
 import { autoCollect } from './gc.js';
 import { BlobFiles } from './blob-files.js';
-import { MANIFEST_LIMITS, parseDocument } from '../../json-document.js';
+import { MANIFEST_LIMITS, parseDocument } from '../../core/json-document.js';
 import { distrustDir, distrustOf, openTrusted, readTrusted, type ReadFile } from './ownership.js';
 import { makeDirs } from './make-dirs.js';
 
@@ -44,7 +44,7 @@ import { makeDirs } from './make-dirs.js';
 //   CACHEDIR.TAG, .gitignore    written when dcache creates the directory
 // Directories are 0700 and files 0600: outputs can hold customer data.
 
-export type { ReadEntryResult } from '../../engine/tiers.js';
+export type { ReadEntryResult } from '../../ports/tiers.js';
 
 let tempCounter = 0;
 
@@ -584,6 +584,6 @@ function describeGarbled(problem: string): string {
   return problem === 'not valid JSON' ? 'garbled manifest' : `garbled manifest (${problem})`;
 }
 
-import { describeError } from '../../errors.js';
+import { describeError } from '../../core/errors.js';
 
 export { describeError };

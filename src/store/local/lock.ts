@@ -3,9 +3,9 @@ import { closeSync, fstatSync, linkSync, openSync, readSync, rmSync, utimesSync,
 import { join } from 'node:path';
 import { makeDirs } from './make-dirs.js';
 import { formatAge } from '../../policy/duration.js';
-import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
-import type { Host } from '../../engine/host.js';
-import { sleep, type HeldLock, type HolderInfo, type LeaseTiming, type LockNote, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
+import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
+import type { Host } from '../../ports/host.js';
+import { sleep, type HeldLock, type HolderInfo, type LeaseTiming, type LockNote, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 
 // Single flight on this machine (and on a cache directory shared over NFS):
 // one process per key records, the others wait and replay.

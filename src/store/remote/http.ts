@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { BlobHash, CacheKey } from '../../hash.js';
+import type { BlobHash, CacheKey } from '../../core/hash.js';
 import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.

@@ -6,10 +6,10 @@ import type { ListedObject, ObjectStore, UploadBody } from '../../cloud/types.js
 import { blobsOf, validateManifest, type Manifest } from '../../schema/manifest.js';
 import { storedVerdict } from '../local/gc.js';
 import { openManifest } from './signing.js';
-import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
-import type { Host } from '../../engine/host.js';
-import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
-import type { BlobHash, CacheKey } from '../../hash.js';
+import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
+import type { Host } from '../../ports/host.js';
+import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import type { BlobHash, CacheKey } from '../../core/hash.js';
 import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
 // A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,

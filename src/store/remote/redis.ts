@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { DeadlineError, raceDeadline, STRETCH } from '../../deadline.js';
-import { displayHash, type BlobHash, type CacheKey } from '../../hash.js';
-import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../engine/lease.js';
-import type { Host } from '../../engine/host.js';
+import { DeadlineError, raceDeadline, STRETCH } from '../../core/deadline.js';
+import { displayHash, type BlobHash, type CacheKey } from '../../core/hash.js';
+import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import type { Host } from '../../ports/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
-import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../json-document.js';
+import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
 
 // A remote cache in Redis (redis:// or rediss://), a single server or a
 // Redis Cluster, shared by every machine that points at it. Keys, all under

@@ -1,10 +1,10 @@
-import type { Result } from '../../errors.js';
-import { fail, ok } from '../../errors.js';
-import { redactUrl } from '../../redact.js';
+import type { Result } from '../../core/errors.js';
+import { fail, ok } from '../../core/errors.js';
+import { redactUrl } from '../../core/redact.js';
 import { fileURLToPath } from 'node:url';
-import type { Host } from '../../engine/host.js';
+import type { Host } from '../../ports/host.js';
 import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
-import { describeError } from '../../errors.js';
+import { describeError } from '../../core/errors.js';
 
 // The kinds of shared cache this version knows, by URL scheme. Each is one
 // module, loaded only when a remote of its kind is used. Adding a kind is

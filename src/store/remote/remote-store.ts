@@ -1,9 +1,10 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { raceDeadline, watchProgress } from '../../deadline.js';
-import { formatSize } from '../../size.js';
-import type { BlobHash, CacheKey } from '../../hash.js';
-import type { Host } from '../../engine/host.js';
-import type { LeaseTiming, LockOutcome, WaitHooks } from '../../engine/lease.js';
+import { raceDeadline, watchProgress } from '../../core/deadline.js';
+import { formatSize } from '../../core/size.js';
+import type { BlobHash, CacheKey } from '../../core/hash.js';
+import type { Host } from '../../ports/host.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from '../../ports/lease.js';
+import type { RemoteSpec } from '../../ports/tiers.js';
 
 // A shared cache on another machine: Redis, any HTTP server that answers
 // GET, HEAD and PUT, and (each a kind in the registry) more. It holds the
@@ -73,20 +74,7 @@ export async function withRemoteDeadline<T>(label: string, what: string, budgetM
   }
 }
 
-export interface RemoteSpec {
-  // the kind in the registry (redis, http, ...)
-  kind: string;
-  // the URL to connect to, credentials included, `mode` removed
-  url: URL;
-  label: string;
-  readOnly: boolean;
-  timeoutMs: number;
-  // a blob's body must move STALL_BYTES every this long (DCACHE_REMOTE_STALL_WINDOW)
-  stallMs: number;
-  // entries whose blobs total more are neither downloaded nor shared
-  // (DCACHE_MAX_ENTRY_SIZE, maxEntrySize)
-  maxEntryBytes: number;
-}
+export type { RemoteSpec } from '../../ports/tiers.js';
 
 // What a blob's body must move in each stall window: a link of 13 KB/s
 // still moves blobs; a server that drips a byte a second, or stops, is

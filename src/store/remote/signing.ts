@@ -1,7 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import type { Result } from '../../errors.js';
-import { fail, ok } from '../../errors.js';
+import type { Result } from '../../core/errors.js';
+import { fail, ok } from '../../core/errors.js';
+import type { SigningKeys } from '../../ports/tiers.js';
 
 // Signed entries on a shared cache. With a signing key, every manifest
 // pushed to a remote travels in an envelope carrying an HMAC-SHA256 of its
@@ -14,10 +15,7 @@ import { fail, ok } from '../../errors.js';
 // Each signature names its key by an id (a hash of the key), so a reader
 // knows which one to check it with.
 
-export interface SigningKeys {
-  // the first signs
-  keys: Array<{ id: string; secret: Buffer }>;
-}
+export type { SigningKeys } from '../../ports/tiers.js';
 
 export const MIN_KEY_LENGTH = 16;
 const ID_SALT = 'dcache signing key id v1\0';

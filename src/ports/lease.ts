@@ -1,4 +1,3 @@
-import { parseDuration } from '../policy/duration.js';
 
 // Single flight's timers, shared by the local lock and the remote ones. A
 // holder renews its lease every `heartbeatMs`; a lease not renewed for
@@ -31,32 +30,6 @@ export function leaseTiming(leaseMs: number, maxWaitMs = DEFAULT_MAX_WAIT_MS, he
 }
 
 export const DEFAULT_LEASE: LeaseTiming = leaseTiming(DEFAULT_LEASE_MS);
-
-// The timers from DCACHE_LOCK_LEASE, DCACHE_LOCK_HEARTBEAT and
-// DCACHE_LOCK_MAX_WAIT (durations; documented for tests and odd file
-// systems). A bad value is reported and its default used: a setting that
-// only tunes the cache never stops a run.
-export function leaseTimingFromEnv(env: NodeJS.ProcessEnv): { timing: LeaseTiming; problems: string[] } {
-  const problems: string[] = [];
-  const read = (name: string, fallback: number | undefined): number | undefined => {
-    const text = env[name];
-    if (text === undefined || text === '') return fallback;
-    const parsed = parseDuration(text);
-    if (!parsed.ok) {
-      problems.push(`${name} ${parsed.error}; using the default`);
-      return fallback;
-    }
-    return parsed.value;
-  };
-  const leaseMs = read('DCACHE_LOCK_LEASE', DEFAULT_LEASE_MS)!;
-  const maxWaitMs = read('DCACHE_LOCK_MAX_WAIT', DEFAULT_MAX_WAIT_MS)!;
-  let heartbeatMs = read('DCACHE_LOCK_HEARTBEAT', undefined);
-  if (heartbeatMs !== undefined && heartbeatMs * 2 > leaseMs) {
-    problems.push(`DCACHE_LOCK_HEARTBEAT '${env.DCACHE_LOCK_HEARTBEAT}' must be at most half of the lease (${leaseMs} ms); using the default`);
-    heartbeatMs = undefined;
-  }
-  return { timing: leaseTiming(leaseMs, maxWaitMs, heartbeatMs), problems };
-}
 
 // What a waiter is told, and asked, while it waits for a lock. `holder`
 // names whoever holds it ("process 4242", "process 4242 on build-3");

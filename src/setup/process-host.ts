@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Host } from '../engine/host.js';
+import type { Host } from '../ports/host.js';
 
 // The Host of this process: its pid, its machine, its user, the real clock.
 export function processHost(): Host {

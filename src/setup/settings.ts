@@ -4,10 +4,10 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { LOCAL_ZONE, parseZone } from '../policy/clock.js';
 import { parsePolicies } from '../policy/policy.js';
-import { parseSize } from '../size.js';
+import { parseSize } from '../core/size.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
-import type { Result } from '../errors.js';
-import { fail, ok } from '../errors.js';
+import type { Result } from '../core/errors.js';
+import { fail, ok } from '../core/errors.js';
 
 // The defaults people repeat, from configuration files: the user's
 // ($XDG_CONFIG_HOME/dcache/config.json, else ~/.config/dcache/config.json)

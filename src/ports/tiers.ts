@@ -1,4 +1,4 @@
-import type { BlobHash, CacheKey } from '../hash.js';
+import type { BlobHash, CacheKey } from '../core/hash.js';
 import type { Manifest } from '../schema/manifest.js';
 import type { KeyMaterial } from '../schema/key.js';
 import type { Host } from './host.js';
@@ -90,4 +90,27 @@ export interface SharedTier {
   share(manifest: Manifest): Promise<void>;
   lock(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks): Promise<LockOutcome | null>;
   close(): Promise<void>;
+}
+
+// A remote (--remote, DCACHE_REMOTE) as a call names it: which kind, where,
+// and its timers and limits.
+export interface RemoteSpec {
+  // the kind in the registry (redis, http, ...)
+  kind: string;
+  // the URL to connect to, credentials included, `mode` removed
+  url: URL;
+  label: string;
+  readOnly: boolean;
+  timeoutMs: number;
+  // a blob's body must move STALL_BYTES every this long (DCACHE_REMOTE_STALL_WINDOW)
+  stallMs: number;
+  // entries whose blobs total more are neither downloaded nor shared
+  // (DCACHE_MAX_ENTRY_SIZE, maxEntrySize)
+  maxEntryBytes: number;
+}
+
+// The keys that sign and verify entries on a remote (DCACHE_SIGNING_KEY).
+export interface SigningKeys {
+  // the first signs
+  keys: Array<{ id: string; secret: Buffer }>;
 }
