@@ -24,7 +24,7 @@ export class GcsStore implements ObjectStore {
   private auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | null = null;
 
   constructor(
-    private readonly env: NodeJS.ProcessEnv,
+    env: NodeJS.ProcessEnv,
     private readonly timeoutMs: number,
   ) {
     const emulator = env.STORAGE_EMULATOR_HOST;

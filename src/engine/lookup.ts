@@ -15,43 +15,60 @@ import { producing } from './wording.js';
 // `force`, the entry is still read (for --stale-if-error) but never judged
 // fresh.
 export async function lookUpLocal(call: Call, reporter: Reporter, force = call.force, tidy = true): Promise<Decision> {
+  return (await lookUp(call, reporter, force, tidy)).decision;
+}
+
+// A lookup, with what the engine needs to know of the manifest file besides
+// the decision: which version of it was judged (`stamp`: whether it changed
+// since is then a stat, not another read), and whether it was written by a
+// newer version of dcache (not to be overwritten: what it is).
+export interface Looked {
+  decision: Decision;
+  stamp: string | null;
+  foreign: string | null;
+}
+
+export async function lookUp(call: Call, reporter: Reporter, force = call.force, tidy = true): Promise<Looked> {
   const { store, key } = call;
   const distrust = store.distrust();
   if (distrust !== null) {
     reporter.alert('cache', `cannot use the cache directory ${store.root} (${distrust}); running without the cache`);
-    return miss('cache directory refused');
+    return { decision: miss('cache directory refused'), stamp: null, foreign: null };
   }
   const read = store.readEntry(key);
+  // what stands there after what this lookup did (a bad entry dropped)
+  const now = (decision: Decision, foreign: string | null = null): Looked => ({ decision, stamp: store.entryStamp(key), foreign });
   switch (read.status) {
     case 'absent':
-      return miss('no entry');
+      return { decision: miss('no entry'), stamp: null, foreign: null };
     case 'unreadable':
       reporter.alert('cache', `cannot read the cache entry (${read.detail}); ${producing(call.material)}`);
-      return miss('entry unreadable');
+      return now(miss('entry unreadable'));
     case 'foreign':
-      return miss(`the entry was written by a newer version of dcache (${read.detail})`);
+      return now(miss(`the entry was written by a newer version of dcache (${read.detail})`), read.detail);
     case 'distrusted':
       reporter.alert('cache-entry', `ignored the cache entry: ${read.detail}; ${producing(call.material)}`);
-      return miss('entry not trusted');
+      return now(miss('entry not trusted'));
     case 'bad':
-      if (!tidy) return miss(`bad entry (${read.detail})`);
+      if (!tidy) return now(miss(`bad entry (${read.detail})`));
       reporter.warn(`dropped a bad cache entry (${read.detail}); ${producing(call.material)}`);
       store.dropEntry(null, key, null);
-      return miss('bad entry');
+      return now(miss('bad entry'));
     case 'found':
       break;
   }
   const manifest = read.manifest;
-  if (!sameKeyMaterial(manifest.material, call.material)) return miss(`the entry under this key is for another ${call.material.kind === 'function' ? 'call' : 'command'}`);
+  const judged = (decision: Decision): Looked => ({ decision, stamp: read.stamp, foreign: null });
+  if (!sameKeyMaterial(manifest.material, call.material)) return judged(miss(`the entry under this key is for another ${call.material.kind === 'function' ? 'call' : 'command'}`));
   const missing = store.checkBlobs(manifest);
   if (missing) {
-    if (!tidy) return miss(`bad entry (${missing.detail})`);
+    if (!tidy) return judged(miss(`bad entry (${missing.detail})`));
     reporter.warn(`dropped a bad cache entry (${missing.detail}); ${producing(call.material)}`);
     store.dropEntry(manifest, key, missing.hash);
-    return miss('bad entry');
+    return now(miss('bad entry'));
   }
-  if (force) return miss(call.material.kind === 'function' ? 'refresh()' : '--force', manifest);
-  return judgeEntry(call, manifest, reporter);
+  if (force) return judged(miss(call.material.kind === 'function' ? 'refresh()' : '--force', manifest));
+  return judged(await judgeEntry(call, manifest, reporter));
 }
 
 // Judges an entry whose key material matches: its rules, then (only if they

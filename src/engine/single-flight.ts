@@ -55,11 +55,13 @@ export async function lockHolderInfo(call: Call): Promise<{ holder: string; abou
   };
   const hooks: WaitHooks = { onWait: seen, onProgress: () => {}, onTakeover: () => {}, onTimeout: (h) => seen(h), giveUp: () => true, onLost: () => {} };
   try {
-    const outcome = await call.store.lockKey(call.key, { ...call.lease, maxWaitMs: 0 }, call.host, hooks);
+    const outcome = await call.store.lockKey(call.key, { ...call.lease, maxWaitMs: 0 }, call.host, hooks, { refreshLimitMs: null, probe: true });
     if (outcome.kind === 'held') {
       await outcome.lock.release();
       return null;
     }
+    // another caller's look, at the same instant, is not a producer
+    if (info?.probe === true) return null;
     return { holder: holder ?? 'another process', about: info };
   } catch {
     return null;

@@ -64,12 +64,17 @@ export interface HolderInfo {
   // it is a background refresh (--stale-while-revalidate, dcache warm),
   // stopped once it has run `limitMs`
   refresh: { limitMs: number } | null;
+  // it is only asking who holds the lock (see LockNote.probe), for an instant
+  probe: boolean;
 }
 
 // What a lock's holder says of itself to those who wait.
 export interface LockNote {
   // a background refresh, stopped once it has run this long
   refreshLimitMs: number | null;
+  // taken only to learn who holds it, and given back at once: whoever
+  // sees it holding the lock is not to take it for a producer
+  probe?: boolean;
 }
 
 export interface HeldLock {

@@ -8,8 +8,10 @@ import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from './lease.js';
 // store (one cache directory), then the shared cache (a remote). The real
 // ones are LocalStore and RemoteSession; tests give fakes.
 
+// `stamp` says which version of the manifest file was read (see
+// EntryStore.entryStamp).
 export type ReadEntryResult =
-  | { status: 'found'; manifest: Manifest }
+  | { status: 'found'; manifest: Manifest; stamp: string }
   | { status: 'absent' }
   // the entry exists but cannot be used and should be dropped
   | { status: 'bad'; detail: string }
@@ -54,6 +56,9 @@ export interface EntryStore {
   // makes it ready to record; throws if it cannot be used
   prepare(): void;
   readEntry(key: CacheKey): ReadEntryResult;
+  // which version of the key's manifest file is there now (null: none), as
+  // readEntry's stamp says it: whether an entry changed is a stat, not a read
+  entryStamp(key: CacheKey): string | null;
   // the first blob that is missing or of the wrong size, or null
   checkBlobs(manifest: Manifest): { hash: BlobHash; detail: string } | null;
   // a blob that is missing, or that another user could have written, is not opened

@@ -7,7 +7,6 @@ import type { OpenBlobs as BlobFiles } from '../ports/tiers.js';
 import { unreachable } from '../core/errors.js';
 import { SinkClosed, type FdSink } from './fd-sink.js';
 import { restoreOutputs } from './output-files.js';
-import type { LocalStore } from '../store/local/local-store.js';
 
 // Outputs up to this size are read and verified whole before the first byte
 // is written, so a bad blob is a clean miss. Larger ones are verified as they
@@ -268,7 +267,6 @@ class BlobReader {
   private readonly fd: number;
   private readonly hash: StreamHash;
   private offset = 0;
-  private closed = false;
 
   constructor(
     blobs: BlobFiles,
@@ -325,10 +323,8 @@ class BlobReader {
     if (this.hash.digest() !== this.ref.hash) throw new BadBlob(this.ref.hash, `blob ${displayHash(this.ref.hash)} does not match its hash`);
   }
 
-  // The descriptor belongs to BlobFiles, which closes it.
-  dispose(): void {
-    this.closed = true;
-  }
+  // Nothing to let go of: the descriptor belongs to BlobFiles, which closes it.
+  dispose(): void {}
 }
 
 // A whole small blob, read at its own positions (a blob named twice in an

@@ -6,8 +6,6 @@ import { LOCAL_ZONE, parseZone } from '../policy/clock.js';
 import { parsePolicies } from '../policy/policy.js';
 import { parseSize } from '../core/size.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
-import type { Result } from '../core/errors.js';
-import { fail, ok } from '../core/errors.js';
 
 // The defaults people repeat, from configuration files: the user's
 // ($XDG_CONFIG_HOME/dcache/config.json, else ~/.config/dcache/config.json)

@@ -44,7 +44,11 @@ class FakeStore implements EntryStore {
     const detail = this.foreign.get(key);
     if (detail !== undefined) return { status: 'foreign', detail };
     const manifest = this.entries.get(key);
-    return manifest ? { status: 'found', manifest } : { status: 'absent' };
+    return manifest ? { status: 'found', manifest, stamp: this.entryStamp(key)! } : { status: 'absent' };
+  }
+  entryStamp(key: CacheKey) {
+    const manifest = this.entries.get(key);
+    return manifest ? `${manifest.recordedAt}` : null;
   }
   checkBlobs(manifest: Manifest) {
     const ref = manifest.stdout;

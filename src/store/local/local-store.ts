@@ -31,7 +31,7 @@ import { claimRefresh, dropRefreshClaim, lockKey } from './lock.js';
 import { autoCollect } from './gc.js';
 import { BlobFiles } from './blob-files.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../core/json-document.js';
-import { distrustDir, distrustOf, openTrusted, readTrusted, type ReadFile } from './ownership.js';
+import { distrustDir, distrustOf, openTrusted, readTrusted, stampOf, type ReadFile } from './ownership.js';
 import { makeDirs } from './make-dirs.js';
 
 // Layout under the cache directory:
@@ -123,7 +123,15 @@ export class LocalStore implements EntryStore, RemoteStore {
         : { status: 'bad', detail: `garbled manifest (${problem.detail})` };
     }
     if (manifest.value.key !== key) return { status: 'bad', detail: 'manifest filed under another key' };
-    return { status: 'found', manifest: manifest.value };
+    return { status: 'found', manifest: manifest.value, stamp: read.stamp };
+  }
+
+  entryStamp(key: CacheKey): string | null {
+    try {
+      return stampOf(lstatSync(this.manifestPath(key)));
+    } catch {
+      return null;
+    }
   }
 
   // Checks that every blob is there with its recorded size, before a byte is
@@ -566,11 +574,6 @@ function syncDir(path: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-}
-
-function isAbsent(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 function safeParse(text: string): unknown {

@@ -32,6 +32,8 @@ interface Owner {
   since: number;
   // a background refresh, and how long it may run
   refresh?: { limitMs: number };
+  // a look at who holds the lock, given back at once
+  probe?: true;
 }
 
 interface Observed {
@@ -63,6 +65,7 @@ export async function lockKey(
     token: randomUUID(),
     since: me.wallNow(),
     ...(note.refreshLimitMs !== null ? { refresh: { limitMs: note.refreshLimitMs } } : {}),
+    ...(note.probe === true ? { probe: true as const } : {}),
   };
   const started = me.wallNow();
   let told = false;
@@ -270,7 +273,7 @@ export function describeHolder(owner: Owner | null, me: { hostname: string }): s
 function infoOf(owner: Owner | null): HolderInfo | undefined {
   if (owner === null || !Number.isFinite(owner.since)) return undefined;
   const limitMs = owner.refresh?.limitMs;
-  return { host: owner.host, pid: owner.pid, since: owner.since, refresh: typeof limitMs === 'number' ? { limitMs } : null };
+  return { host: owner.host, pid: owner.pid, since: owner.since, refresh: typeof limitMs === 'number' ? { limitMs } : null, probe: owner.probe === true };
 }
 
 // Removes a stale lock, if it is still the one judged; false when another

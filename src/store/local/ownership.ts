@@ -6,6 +6,13 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type St
 // cache's bytes are replayed as if the user's own command had printed
 // them, and restored as files the user's next steps will run or read.
 
+// Which version of a file this is: a file replaced by a rename (a new
+// entry published) has another inode, one rewritten in place another mtime
+// or size. Compared, never parsed.
+export function stampOf(st: Stats): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
+}
+
 // Why `st` (of `what`, for the message) is not to be trusted, or null. No
 // uid (a platform without them): only the mode is looked at.
 export function distrustOf(st: Stats, uid: number | null, what: string): string | null {
@@ -32,7 +39,7 @@ export function distrustDir(path: string, uid: number | null): string | null | '
   return distrustOf(st, uid, path);
 }
 
-export type OpenedFile = { status: 'open'; fd: number; size: number } | { status: 'absent' } | { status: 'distrusted'; detail: string };
+export type OpenedFile = { status: 'open'; fd: number; size: number; stamp: string } | { status: 'absent' } | { status: 'distrusted'; detail: string };
 
 // O_NOFOLLOW where the platform has it: a link planted at a file's name is
 // refused by the kernel instead of followed.
@@ -53,7 +60,7 @@ export function openTrusted(path: string, uid: number | null): OpenedFile {
   try {
     const st = fstatSync(fd);
     const problem = st.isFile() ? distrustOf(st, uid, path) : `${path} is not a file`;
-    if (problem === null) return { status: 'open', fd, size: st.size };
+    if (problem === null) return { status: 'open', fd, size: st.size, stamp: stampOf(st) };
     closeSync(fd);
     return { status: 'distrusted', detail: problem };
   } catch (err) {
@@ -62,7 +69,7 @@ export function openTrusted(path: string, uid: number | null): OpenedFile {
   }
 }
 
-export type ReadFile = { status: 'read'; bytes: Buffer } | { status: 'absent' } | { status: 'distrusted'; detail: string } | { status: 'too-large'; size: number };
+export type ReadFile = { status: 'read'; bytes: Buffer; stamp: string } | { status: 'absent' } | { status: 'distrusted'; detail: string } | { status: 'too-large'; size: number };
 
 // A small trusted file's bytes (a manifest), read through one descriptor:
 // what is judged is what is read. Longer than `maxBytes`: not read.
@@ -78,7 +85,7 @@ export function readTrusted(path: string, uid: number | null, maxBytes: number):
       if (n === 0) break;
       filled += n;
     }
-    return { status: 'read', bytes: buffer.subarray(0, filled) };
+    return { status: 'read', bytes: buffer.subarray(0, filled), stamp: opened.stamp };
   } finally {
     closeSync(opened.fd);
   }

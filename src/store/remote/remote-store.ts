@@ -4,7 +4,6 @@ import { formatSize } from '../../core/size.js';
 import type { BlobHash, CacheKey } from '../../core/hash.js';
 import type { Host } from '../../ports/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../ports/lease.js';
-import type { RemoteSpec } from '../../ports/tiers.js';
 
 // A shared cache on another machine: Redis, any HTTP server that answers
 // GET, HEAD and PUT, and (each a kind in the registry) more. It holds the
