@@ -147,3 +147,70 @@ export class Wait {
     return now - this.started;
   }
 }
+
+// How one lock kind keeps its lease (see keepLease).
+export interface LeaseKeeping {
+  heartbeatMs: number;
+  // a clock that only goes forward (ms), for the heartbeat
+  elapsedMs(): number;
+  // Renews the lease once: null while it is still ours, why it was lost
+  // otherwise. A throw (an I/O error, a remote that did not answer) is
+  // tried again at the next heartbeat: the lease covers a few misses.
+  renew(): Promise<string | null> | string | null;
+  // Gives the lease back; called once, and only if it was not lost.
+  giveBack(): Promise<void> | void;
+  // the lease was lost (taken over while this process was stopped, say)
+  onLost(why: string): void;
+}
+
+// The one lease loop of the three lock kinds (a file, Redis, a bucket): a
+// renewal every heartbeat, each due a heartbeat after the one before it
+// started however long that one took to be answered, and never two at
+// once; a renewal that finds the lease gone says so once and stops; a
+// release waits for a renewal in flight, then gives the lease back unless
+// it was lost. `stop` ends the renewals without giving it back (it lapses).
+export function keepLease(keeping: LeaseKeeping, waited: boolean, id?: string): HeldLock & { stop(): void } {
+  let lost: string | null = null;
+  let held = true;
+  let timer: NodeJS.Timeout | null = null;
+  let renewing: Promise<void> = Promise.resolve();
+  const stop = () => {
+    held = false;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  const schedule = (ms: number) => {
+    timer = setTimeout(beat, ms);
+    timer.unref();
+  };
+  function beat(): void {
+    timer = null;
+    if (!held) return;
+    const due = keeping.elapsedMs() + keeping.heartbeatMs;
+    renewing = Promise.resolve()
+      .then(() => keeping.renew())
+      .then((why) => {
+        if (why === null || !held || lost !== null) return;
+        lost = why;
+        stop();
+        keeping.onLost(why);
+      })
+      .catch(() => {})
+      .finally(() => {
+        if (held && lost === null) schedule(Math.max(0, due - keeping.elapsedMs()));
+      });
+  }
+  schedule(keeping.heartbeatMs);
+  return {
+    waited,
+    ...(id === undefined ? {} : { id }),
+    lostReason: () => lost,
+    stop,
+    release: async () => {
+      if (!held) return;
+      stop();
+      await renewing;
+      if (lost === null) await keeping.giveBack();
+    },
+  };
+}

@@ -5,7 +5,7 @@ import { makeDirs } from './make-dirs.js';
 import { formatAge } from '../../policy/duration.js';
 import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
 import type { Host } from '../../ports/host.js';
-import { sleep, type HeldLock, type HolderInfo, type LeaseTiming, type LockNote, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import { keepLease, sleep, type HeldLock, type HolderInfo, type LeaseTiming, type LockNote, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 
 // Single flight on this machine (and on a cache directory shared over NFS):
 // one process per key records, the others wait and replay.
@@ -72,7 +72,7 @@ export async function lockKey(
   let lastProgress = started;
   const takenOver = new Set<string>();
   for (;;) {
-    if (createLock(path, owner)) return { kind: 'held', lock: new FileLock(path, owner, told, timing, me, hooks) };
+    if (createLock(path, owner)) return { kind: 'held', lock: holdFileLock(path, owner, told, timing, me, hooks) };
     const current = readLock(path);
     if (current === null) continue;
     if (current.owner !== null) hooks.onHolder?.(current.owner.token);
@@ -102,67 +102,38 @@ export async function lockKey(
   }
 }
 
-class FileLock implements HeldLock {
-  readonly id: string;
-  private lost: string | null = null;
-  private released = false;
-  private readonly heartbeat: NodeJS.Timeout;
-
-  constructor(
-    private readonly path: string,
-    private readonly owner: Owner,
-    readonly waited: boolean,
-    private readonly timing: LeaseTiming,
-    private readonly me: Host,
-    private readonly hooks: WaitHooks,
-  ) {
-    this.id = owner.token;
-    this.heartbeat = setInterval(() => this.renew(), timing.heartbeatMs);
-    this.heartbeat.unref();
-  }
-
-  lostReason(): string | null {
-    if (this.lost === null && !this.released) this.renew();
-    return this.lost;
-  }
-
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    clearInterval(this.heartbeat);
-    if (this.lost !== null) return;
-    await withBreaker(this.path, this.timing, this.me, () => {
-      const current = readLock(this.path);
-      if (current?.owner?.token === this.owner.token) rmSync(this.path, { force: true });
-    });
-  }
-
-  // Touches the lock if it is still ours; otherwise notes, once, that it was lost.
-  private renew(): void {
-    if (this.lost !== null || this.released) return;
-    let current: Observed | null;
-    try {
-      current = readLock(this.path);
-    } catch {
-      // an I/O error: try again at the next heartbeat
-      return;
-    }
-    if (current?.owner?.token === this.owner.token) {
-      try {
-        const now = new Date(this.me.wallNow());
-        utimesSync(this.path, now, now);
-      } catch {
-        // the next heartbeat tries again; the lease covers a few misses
-      }
-      return;
-    }
-    this.lost =
-      current === null
-        ? 'the lock was removed while this process held it'
-        : `${describeHolder(current.owner, this.me)} took the lock over while this process held it`;
-    clearInterval(this.heartbeat);
-    this.hooks.onLost(this.lost);
-  }
+// The lock held: renewed by touching its mtime every heartbeat, after
+// checking that the file still holds our token; released under the
+// breaker, only if it is still ours (see keepLease).
+function holdFileLock(path: string, owner: Owner, waited: boolean, timing: LeaseTiming, me: Host, hooks: WaitHooks): HeldLock {
+  return keepLease(
+    {
+      heartbeatMs: timing.heartbeatMs,
+      elapsedMs: () => me.elapsedMs(),
+      renew: () => {
+        // (an I/O error throws: tried again at the next heartbeat)
+        const current = readLock(path);
+        if (current?.owner?.token !== owner.token) {
+          return current === null ? 'the lock was removed while this process held it' : `${describeHolder(current.owner, me)} took the lock over while this process held it`;
+        }
+        try {
+          const now = new Date(me.wallNow());
+          utimesSync(path, now, now);
+        } catch {
+          // the next heartbeat tries again; the lease covers a few misses
+        }
+        return null;
+      },
+      giveBack: () =>
+        withBreaker(path, timing, me, () => {
+          const current = readLock(path);
+          if (current?.owner?.token === owner.token) rmSync(path, { force: true });
+        }),
+      onLost: (why) => hooks.onLost(why),
+    },
+    waited,
+    owner.token,
+  );
 }
 
 // A stale storm (fifty callers of a stale entry at once, under

@@ -8,7 +8,7 @@ import { storedVerdict } from '../local/gc.js';
 import { openManifest } from './signing.js';
 import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
 import type { Host } from '../../ports/host.js';
-import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import { keepLease, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { BlobHash, CacheKey } from '../../core/hash.js';
 import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
@@ -212,70 +212,43 @@ export class ObjectStoreRemote implements RemoteStore {
   // is still the version written last; a refusal means another machine took
   // it over (this one was stopped, or cut off, for longer than a lease).
   private holdLease(name: string, lease: Lease, match: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks, me: Host): HeldLock {
+    // the version last written; a renewal answered after a release still
+    // moves it on, so that the release deletes the version that is there
     let current = match;
-    let lost: string | null = null;
-    let held = true;
-    let timer: NodeJS.Timeout | null = null;
-    // the renewal in flight, awaited by release
-    let renewing: Promise<void> = Promise.resolve();
-    const renewal = {
-      stop: () => {
-        held = false;
-        if (timer !== null) clearTimeout(timer);
-      },
-    };
-    const beat = () => {
-      timer = null;
-      if (!held) return;
-      // the next renewal is due a heartbeat after this one starts, however
-      // long this one takes to be answered
-      const due = me.elapsedMs() + timing.heartbeatMs;
-      renewing = this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current })
-        .then(async (next) => {
-          // kept even when released meanwhile: the release deletes this version
+    const held = keepLease(
+      {
+        heartbeatMs: timing.heartbeatMs,
+        elapsedMs: () => me.elapsedMs(),
+        renew: async () => {
+          const next = await this.writeLease(name, { ...lease, beat: ++lease.beat }, { match: current });
           if (next !== null) {
             current = next;
-            return;
+            return null;
           }
-          // Refused: another machine wrote it, or our last write went through
-          // after its deadline passed (so `current` is a version behind).
+          // Refused: another machine wrote it, or our last write went
+          // through after its deadline passed (so `current` is a version behind).
           const now = await this.readLease(name).catch(() => null);
           if (now !== null && leaseId(now.text) === lease.id) {
             current = now.match;
-            return;
+            return null;
           }
-          if (!held) return;
-          lost = 'the lease was taken over by another machine (was this process stopped?)';
-          renewal.stop();
-          this.renewals.delete(renewal);
-          hooks.onLost(lost);
-        })
-        // A failed renewal is tried again next heartbeat; at worst the lease
-        // lapses and another machine runs the command too.
-        .catch(() => {})
-        .finally(() => {
-          if (held && lost === null) {
-            timer = setTimeout(beat, Math.max(0, due - me.elapsedMs()));
-            timer.unref();
-          }
-        });
-    };
-    timer = setTimeout(beat, timing.heartbeatMs);
-    timer.unref();
-    this.renewals.add(renewal);
-    return {
-      waited,
-      lostReason: () => lost,
-      release: async () => {
-        if (!held) return;
-        renewal.stop();
-        this.renewals.delete(renewal);
-        await renewing;
-        // closed: the renewals have stopped and the lease lapses on its own
-        if (this.closed || lost !== null) return;
-        await this.withDeadline(`DELETE ${name}`, this.timeoutMs, (signal) => this.store.remove(this.bucket, this.prefix + name, signal, current));
+          return 'the lease was taken over by another machine (was this process stopped?)';
+        },
+        giveBack: async () => {
+          this.renewals.delete(held);
+          // closed: the renewals have stopped and the lease lapses on its own
+          if (this.closed) return;
+          await this.withDeadline(`DELETE ${name}`, this.timeoutMs, (signal) => this.store.remove(this.bucket, this.prefix + name, signal, current));
+        },
+        onLost: (why) => {
+          this.renewals.delete(held);
+          hooks.onLost(why);
+        },
       },
-    };
+      waited,
+    );
+    this.renewals.add(held);
+    return held;
   }
 
   // dcache gc --remote: removes the entries stale for longer than maxAgeMs

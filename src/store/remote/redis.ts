@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { DeadlineError, raceDeadline, STRETCH } from '../../core/deadline.js';
 import { displayHash, type BlobHash, type CacheKey } from '../../core/hash.js';
-import { Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import { keepLease, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { Host } from '../../ports/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
 import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
@@ -228,7 +228,7 @@ class RedisRemote implements RemoteStore {
   // the last error a client reported, for messages
   private lastError: Error | null = null;
   // lease renewals of locks not yet released, stopped by close()
-  private readonly renewals = new Set<NodeJS.Timeout>();
+  private readonly renewals = new Set<{ stop(): void }>();
   private closed = false;
   // why the connection was given up after it had connected, if it was
   private broken: string | null = null;
@@ -392,35 +392,29 @@ class RedisRemote implements RemoteStore {
 
   // A lock just taken: renewed every heartbeat while it holds our token.
   private holdLock(key: CacheKey, name: string, token: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks): HeldLock {
-    let lost: string | null = null;
-    let held = true;
-    const renewal = setInterval(() => {
-      this.run(`renew lock ${key}`, (c) => c.eval(RENEW_SCRIPT, 1, name, token, timing.leaseMs))
-        .then((renewed) => {
-          if (renewed === 1 || !held || lost !== null) return;
-          lost = 'the lock lapsed and another machine may have taken it (was this process stopped?)';
-          clearInterval(renewal);
-          this.renewals.delete(renewal);
-          hooks.onLost(lost);
-        })
-        // A failed renewal costs at worst a second run of the command elsewhere.
-        .catch(() => {});
-    }, timing.heartbeatMs);
-    renewal.unref();
-    this.renewals.add(renewal);
-    return {
-      waited,
-      lostReason: () => lost,
-      release: async () => {
-        if (!held) return;
-        held = false;
-        clearInterval(renewal);
-        this.renewals.delete(renewal);
-        // closed: the renewals have stopped and the lease lapses on its own
-        if (this.closed || lost !== null) return;
-        await this.run(`release lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, token));
+    const lock = keepLease(
+      {
+        heartbeatMs: timing.heartbeatMs,
+        elapsedMs: () => performance.now(),
+        renew: async () => {
+          const renewed = await this.run(`renew lock ${key}`, (c) => c.eval(RENEW_SCRIPT, 1, name, token, timing.leaseMs));
+          return renewed === 1 ? null : 'the lock lapsed and another machine may have taken it (was this process stopped?)';
+        },
+        giveBack: async () => {
+          this.renewals.delete(lock);
+          // closed: the lease lapses on its own
+          if (this.closed) return;
+          await this.run(`release lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, token));
+        },
+        onLost: (why) => {
+          this.renewals.delete(lock);
+          hooks.onLost(why);
+        },
       },
-    };
+      waited,
+    );
+    this.renewals.add(lock);
+    return lock;
   }
 
   // Drops the connections at once; commands still waiting reject. Locks not
@@ -428,7 +422,7 @@ class RedisRemote implements RemoteStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const renewal of this.renewals) clearInterval(renewal);
+    for (const renewal of this.renewals) renewal.stop();
     this.renewals.clear();
     this.disconnect();
   }
