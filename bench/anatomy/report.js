@@ -3,7 +3,7 @@ import { renderMachine } from '../lib/machine.js';
 
 // bench/anatomy.js's part of BENCHMARKS.md: the start-up ladder of a 1 KB
 // hit and its CPU profile. Only figures measured in this run are written.
-export function renderAnatomy({ machine, ladder, profile, attributed, command, settings }) {
+export function renderAnatomy({ machine, ladder, profile, attributed, command }) {
   const rung = (id) => ladder.rungs.find((r) => r.id === id);
   const floor = rung('floor');
   const hit = rung('hit');
@@ -33,8 +33,7 @@ Written by \`npm run bench:anatomy\` (bench/anatomy.js), which takes apart a hit
 kind as the case "hit, 1 KB output": a fresh temp cache directory,
 \`${command}\`.
 Every hit was checked to replay the recorded output without running the command. Rerun to
-refresh it; do not edit by hand. \`BENCH_PROFILE_RUNS\` sets the rounds and profiles (default
-${settings.defaultProfileRuns}); \`node bench/anatomy.js\` runs without rebuilding.
+refresh it; do not edit by hand.
 
 ${renderMachine(machine)}
 
