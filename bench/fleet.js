@@ -195,7 +195,7 @@ async function benchmark(options) {
     writePart('bench/fleet.js', markdown);
     say(options, `Wrote ${writeCurrentFigures('`npm run bench:fleet`', machine, fleetGoalFigures(rows.map(({ row }) => row)))}`);
   } else {
-    say(options, 'not every size and remote was run (or --delay-ms or --remote-timeout was given): BENCHMARKS.md left as it was');
+    say(options, 'not every size and remote was run (or --delay-ms, --remote-timeout or --command-seconds was given): BENCHMARKS.md left as it was');
   }
   const problems = rows.flatMap(({ row }) => row.problems.map((p) => `${row.remote}, ${row.hosts} hosts: ${p}`));
   for (const problem of problems) console.error(`bench:fleet: ${problem}`);
