@@ -21,8 +21,10 @@ export function hyperfineGoalFigures(results, settings) {
   }));
 }
 
-const runCount = (benchCase, settings) =>
-  `${settings.rounds ?? benchCase.hyperfine.rounds} rounds of ${settings.runs ?? benchCase.hyperfine.runs} runs`;
+function runCount(benchCase, settings) {
+  const count = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+  return `${count(settings.rounds ?? benchCase.hyperfine.rounds, 'round')} of ${count(settings.runs ?? benchCase.hyperfine.runs, 'run')}`;
+}
 
 export function renderHyperfineMarkdown({ machine, results, settings, version }) {
   const rows = results.map(({ benchCase, measured, error }) => {
