@@ -67,7 +67,6 @@ async function dissect({ build, sources }) {
       profile,
       attributed: mapFor !== null,
       command: COMMAND,
-      settings: { defaultProfileRuns: DEFAULT_PROFILE_RUNS },
     });
     console.log(`\nWrote ${writePart('bench/anatomy.js', markdown)}`);
   } finally {

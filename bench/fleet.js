@@ -5,19 +5,21 @@
 // every host at once and counts how often it really ran (single flight
 // across machines); then every host calls again, with an empty cache
 // directory, to time a hit served by the remote, and once more to time a
-// local hit under the same conditions. Writes its part of BENCHMARKS.md on
-// a full run; `--json` prints one row per run on stdout.
+// local hit under the same conditions. Writes its rows of the current
+// figures and its part of BENCHMARKS.md on a full run; `--json` prints one
+// row per run on stdout.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePart } from './lib/benchmarks-md.js';
+import { writeCurrentFigures } from './lib/current-figures.js';
 import { describeMachine } from './lib/machine.js';
 import { REPO } from './lib/paths.js';
 import { cleanEnv } from './lib/spawn.js';
 import { NEEDS_ROOT, parseFleetArgs, USAGE } from './lib/fleet/args.js';
 import { createNetwork, namespaceOf, PREFIX, removeNetwork, SERVER_ADDRESS } from './lib/fleet/network.js';
-import { renderFleetMarkdown, summariseRun } from './lib/fleet/report.js';
+import { fleetGoalFigures, renderFleetMarkdown, summariseRun } from './lib/fleet/report.js';
 import { hasProgram, killServers, motoRequests, processes, redisCommands, startDelayProxy, startMoto, startRedis } from './lib/fleet/servers.js';
 import { runWave } from './lib/fleet/wave.js';
 
@@ -190,9 +192,10 @@ async function benchmark(options) {
   }
   if (options.full) {
     const markdown = renderFleetMarkdown({ machine, options, delay, rows, commandSeconds: options.commandSeconds, payloadBytes: PAYLOAD_BYTES, minSamples: MIN_HIT_SAMPLES });
-    say(options, `Wrote ${writePart('bench/fleet.js', markdown)}`);
+    writePart('bench/fleet.js', markdown);
+    say(options, `Wrote ${writeCurrentFigures('`npm run bench:fleet`', machine, fleetGoalFigures(rows.map(({ row }) => row)))}`);
   } else {
-    say(options, 'not every size and remote was run (or --delay-ms or --remote-timeout was given): BENCHMARKS.md left as it was');
+    say(options, 'not every size and remote was run (or --delay-ms, --remote-timeout or --command-seconds was given): BENCHMARKS.md left as it was');
   }
   const problems = rows.flatMap(({ row }) => row.problems.map((p) => `${row.remote}, ${row.hosts} hosts: ${p}`));
   for (const problem of problems) console.error(`bench:fleet: ${problem}`);

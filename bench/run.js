@@ -1,15 +1,17 @@
 // The benchmark runner behind `npm run bench`: runs every case in
 // bench/cases/index.js, A and B alternated, prints a table and rewrites its
-// part of BENCHMARKS.md. Plain Node on purpose, so it runs on a fresh
-// machine (no hyperfine). Where the time of a hit goes is bench/anatomy.js.
+// rows of the current figures and its part of BENCHMARKS.md. Plain Node on
+// purpose, so it runs on a fresh machine (no hyperfine). Where the time of a
+// hit goes is bench/anatomy.js.
 import { cases } from './cases/index.js';
 import { describeGeneratedStores, removeGeneratedStores } from './lib/big-store.js';
 import { writePart } from './lib/benchmarks-md.js';
 import { describeBlobs, removeBlobs } from './lib/blobs.js';
+import { writeCurrentFigures } from './lib/current-figures.js';
 import { readCount } from './lib/env-counts.js';
 import { describeMachine } from './lib/machine.js';
 import { measurePairs } from './lib/pairs.js';
-import { describeBkt, renderMarkdown, renderTerminalTable, resultRows } from './lib/report.js';
+import { describeBkt, goalFigures, renderMarkdown, renderTerminalTable, resultRows } from './lib/report.js';
 import { snapshotRepo } from './lib/snapshot.js';
 import { closeDevNull } from './lib/spawn.js';
 
@@ -85,7 +87,10 @@ async function benchmark({ build, sources }) {
     rows,
   });
   if (only) console.log(`BENCH_ONLY is set: BENCHMARKS.md left as it was`);
-  else console.log(`Wrote ${writePart('bench/run.js', markdown)}`);
+  else {
+    writePart('bench/run.js', markdown);
+    console.log(`Wrote ${writeCurrentFigures('`npm run bench`', machine, goalFigures(results))}`);
+  }
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
 

@@ -10,12 +10,14 @@ import { readSourceMap } from './source-map.js';
 // each bundled package, each dcache source file), and inclusive time per
 // bucket (samples with that bucket anywhere on the stack).
 
-// Buckets of frames that are not JavaScript of ours.
-const NATIVE_BUCKETS = {
-  '(garbage collector)': 'V8: garbage collection',
-  '(program)': 'V8/Node native, no JS on the stack (program)',
-  '(idle)': 'idle (event loop waiting)',
-};
+// Buckets of frames that are not JavaScript of ours, by function name. A
+// Map, not an object: a function named `constructor` or `toString` must not
+// find Object.prototype's.
+const NATIVE_BUCKETS = new Map([
+  ['(garbage collector)', 'V8: garbage collection'],
+  ['(program)', 'V8/Node native, no JS on the stack (program)'],
+  ['(idle)', 'idle (event loop waiting)'],
+]);
 
 // `mapFor(distFileName)` returns a source map for a file in `dist`, or
 // undefined; with it, frames in the minified bundle are attributed to the
@@ -43,7 +45,7 @@ export function createClassifier(dist, mapFor) {
 
   const classify = (frame) => {
     const { functionName, url, lineNumber, columnNumber } = frame;
-    if (NATIVE_BUCKETS[functionName]) return { bucket: NATIVE_BUCKETS[functionName], label: functionName };
+    if (NATIVE_BUCKETS.has(functionName)) return { bucket: NATIVE_BUCKETS.get(functionName), label: functionName };
     if (url.startsWith('wasm://')) return { bucket: 'WebAssembly code', label: `${functionName || '(anonymous)'} (wasm)` };
     if (url === '') return { bucket: 'Node: native bindings (C++ called from JS)', label: `${functionName || '(anonymous)'} (native)` };
     if (url.startsWith('node:')) return classifyNodeFrame(functionName, url, lineNumber);

@@ -23,7 +23,7 @@ export async function measureLadder(build, fixture, dir, { rounds, warmup }) {
   // Runs a rung with the preload and returns its report.
   const clocked = (rung) => {
     const out = join(dir, `${rung.id}-${(serial += 1)}.json`);
-    const env = { ...rung.options.env, BENCH_PROBE_OUT: out };
+    const env = { ...rung.options.env, BENCH_ANATOMY_OUT: out };
     rung.check(spawnNode([...preload, ...rung.args], { ...rung.options, env }));
     return JSON.parse(readFileSync(out, 'utf8'));
   };

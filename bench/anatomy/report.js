@@ -3,7 +3,7 @@ import { renderMachine } from '../lib/machine.js';
 
 // bench/anatomy.js's part of BENCHMARKS.md: the start-up ladder of a 1 KB
 // hit and its CPU profile. Only figures measured in this run are written.
-export function renderAnatomy({ machine, ladder, profile, attributed, command, settings }) {
+export function renderAnatomy({ machine, ladder, profile, attributed, command }) {
   const rung = (id) => ladder.rungs.find((r) => r.id === id);
   const floor = rung('floor');
   const hit = rung('hit');
@@ -27,18 +27,17 @@ export function renderAnatomy({ machine, ladder, profile, attributed, command, s
   const callerRows = p.callers.filter(ours).slice(0, 15).map((f) => [`\`${f.key}\``, f.bucket, ms(f.ms)]);
   const publicBuiltins = ladder.extraBuiltins.filter((m) => !m.startsWith('internal/'));
 
-  return `## Where the time goes on a hit
+  return `### Where the time goes on a hit
 
 Written by \`npm run bench:anatomy\` (bench/anatomy.js), which takes apart a hit of the same
 kind as the case "hit, 1 KB output": a fresh temp cache directory,
 \`${command}\`.
 Every hit was checked to replay the recorded output without running the command. Rerun to
-refresh it; do not edit by hand. \`BENCH_PROFILE_RUNS\` sets the rounds and profiles (default
-${settings.defaultProfileRuns}); \`node bench/anatomy.js\` runs without rebuilding.
+refresh it; do not edit by hand.
 
 ${renderMachine(machine)}
 
-### Start-up ladder
+#### Start-up ladder
 
 Each command adds one piece of what a hit does. Every command ran once per round, ${ladder.rounds}
 rounds, so that all share the machine's conditions. "Wall" is spawn to exit as the runner sees it;
@@ -73,7 +72,7 @@ ${markdownTable(
 - Built-in modules the hit loads that \`node -e 0\` does not: ${ladder.extraBuiltins.length}
   (and ${ladder.extraBindings.length} internal bindings)${publicBuiltins.length > 0 ? `, among them ${publicBuiltins.map((m) => `\`${m}\``).join(', ')}` : ''}.
 
-### CPU profile
+#### CPU profile
 
 \`node --cpu-prof --cpu-prof-interval ${profile.intervalUs}\` of ${profile.runs} hits, written to a temp
 directory; figures are means per process. The profile runs from the profiler's start (after

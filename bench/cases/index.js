@@ -1,19 +1,7 @@
-import { concurrentMisses } from './concurrent-misses.js';
-import { gcMany } from './gc-many.js';
-import { hashLarge } from './hash-large.js';
-import { hitLargeDevNull } from './hit-large-devnull.js';
-import { hitLargePipe } from './hit-large-pipe.js';
-import { hitMany } from './hit-many.js';
-import { hitS3CliProbe, hitS3Object } from './hit-s3-object.js';
-import { hitSmall } from './hit-small.js';
-import { libraryHit } from './library-hit.js';
-import { lsJsonMany } from './ls-json-many.js';
-import { memoryRecord, memoryReplay } from './memory-large.js';
-import { missLargePipe } from './miss-large-pipe.js';
-import { restoreLarge } from './restore-large.js';
-
-// The benchmark cases, in the order they run and are reported. Each case:
-//   name, baseline     what A and B are, as shown in the table
+// The benchmark cases: one file per goal of BENCHMARKS.md, named after it,
+// each exporting `benchCase`. Listed in the order they run and are
+// reported. Each case:
+//   name, baseline     what A and B are, as shown in the tables
 //   goal               the ratio A/B (median of per-pair ratios) to stay under
 //   goalSeconds        instead of goal, for a case without B: the median
 //                      time of A, in seconds, to stay under
@@ -36,23 +24,33 @@ import { restoreLarge } from './restore-large.js';
 //   verify(state)      after all runs: throw if the measurement was invalid,
 //                      else return a one-line note for the report
 //   teardown(state)    optional; always called
+//   hyperfine          optional; the same goal timed by hyperfine from
+//                      outside (bench/hyperfine.js): { rounds, runs,
+//                      setup(build) } where setup returns the command lines
+//                      { a, b, prepareA?, prepareB?, floors?, check?, cleanup }
+// Every case also gets `file`, its path from the repository's root, which
+// BENCHMARKS.md links the goal to.
 // The 100,000-entry cases share one generated cache (bench/lib/big-store.js);
-// gc runs after them because it evicts entries. The large-output cases
-// (issue 7) share files of random bytes (bench/lib/blobs.js).
-export const cases = [
-  hitSmall,
-  libraryHit,
-  hitS3Object,
-  hitS3CliProbe,
-  lsJsonMany,
-  hitMany,
-  gcMany,
-  hitLargePipe,
-  hitLargeDevNull,
-  missLargePipe,
-  hashLarge,
-  memoryRecord,
-  memoryReplay,
-  concurrentMisses,
-  restoreLarge,
+// gc runs after them because it evicts entries. The large-output cases share
+// files of random bytes (bench/lib/blobs.js).
+const FILES = [
+  'hit-1kb-output.js',
+  'library-import-one-hit.js',
+  'hit-1kb-checking-s3-object.js',
+  'hit-1kb-checking-s3-object-vs-aws-cli.js',
+  'ls-json-100k-entries.js',
+  'hit-1kb-output-100k-entries.js',
+  'gc-max-size-100k-entries.js',
+  'hit-256mb-output-into-a-pipe.js',
+  'hit-256mb-into-dev-null.js',
+  'miss-recording-256mb.js',
+  'hash-256mb-sha256.js',
+  'peak-memory-recording-1gb.js',
+  'peak-memory-replaying-1gb.js',
+  '16-concurrent-identical-misses.js',
+  '1gb-output-file-restore.js',
 ];
+
+export const cases = await Promise.all(
+  FILES.map(async (file) => ({ ...(await import(`./${file}`)).benchCase, file: `bench/cases/${file}` })),
+);

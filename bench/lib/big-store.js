@@ -13,6 +13,9 @@ import { cleanEnv } from './spawn.js';
 // One cache per size is generated once per benchmark run and shared by the
 // cases that ask for it; removeGeneratedStores() deletes them at the end.
 
+// The size of the scale cases' cache ("100,000 entries" in their names).
+export const MANY_ENTRIES = 100_000;
+
 const stores = new Map();
 let generator = null;
 

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 // file system) can make them cheaper than real data.
 
 export const MIB = 2 ** 20;
+// The sizes of the large-output cases: their names say "256 MB" and "1 GB".
+export const LARGE_BYTES = 256 * MIB;
+export const HUGE_BYTES = 1024 * MIB;
 const CHUNK = 64 * MIB;
 
 let dir = null;

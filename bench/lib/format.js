@@ -15,3 +15,24 @@ export function markdownTable(header, rows) {
     ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
   ].join('\n');
 }
+
+// The tables of a markdown text as markdownTable writes them: each table's
+// header and rows, cells trimmed and unescaped.
+export function readMarkdownTables(text) {
+  const tables = [];
+  let table = null;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('|')) {
+      table = null;
+      continue;
+    }
+    const cells = line
+      .slice(1, line.endsWith('|') ? -1 : undefined)
+      .split(/(?<!\\)\|/)
+      .map((cell) => cell.trim().replaceAll('\\|', '|'));
+    if (table === null) tables.push((table = { header: cells, rows: [] }));
+    else if (!cells.every((cell) => /^:?-+:?$/.test(cell))) table.rows.push(cells);
+  }
+  return tables;
+}
+

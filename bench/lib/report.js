@@ -1,26 +1,18 @@
 import { existsSync } from 'node:fs';
 import { formatBytes } from './blobs.js';
 import { markdownTable, mb, ms, ratio, seconds } from './format.js';
-import { goalMet } from './goals.js';
+import { describeGoal, goalLine, goalMet } from './goals.js';
 import { renderMachine } from './machine.js';
 
-// Renders the results of the cases as a plain-text table for the terminal
-// and as bench/run.js's part of BENCHMARKS.md. Only figures measured in this
-// run are written.
+// Renders the results of the cases as a plain-text table for the terminal,
+// as bench/run.js's rows of the current figures and as its part of
+// BENCHMARKS.md. Only figures measured in this run are written.
 
 // What the bkt column says. Measuring bkt (dimo414/bkt, the closest peer)
 // is not implemented yet, and the column says so rather than guess.
 export function describeBkt(env) {
   if (!env.BKT) return 'not measured';
   return existsSync(env.BKT) ? 'not measured yet (BKT is set; runner does not time bkt)' : `not measured (BKT=${env.BKT} not found)`;
-}
-
-// A case's goal as the table shows it: a ratio A/B, a time of A, or a
-// ceiling on A in the case's unit (peak memory) that every run must keep.
-function describeGoal(benchCase) {
-  if (benchCase.goalSeconds !== undefined) return `< ${benchCase.goalSeconds} s`;
-  if (benchCase.goalMaxMB !== undefined) return `≤ ${benchCase.goalMaxMB} MB (every run)`;
-  return `≤ ${ratio(benchCase.goal)}`;
 }
 
 export function resultRows(results, bkt) {
@@ -72,6 +64,23 @@ export function resultRows(results, bkt) {
   });
 }
 
+// bench/run.js's rows of the current figures (bench/lib/current-figures.js):
+// each goal's headline figure, the one its goal is judged by.
+export function goalFigures(results) {
+  return results.map((result) => ({ goal: goalLine(result.benchCase), figure: headline(result), met: goalMet(result) }));
+}
+
+function headline({ benchCase, measured, error }) {
+  if (error) return `invalid: ${error.message.split('\n')[0]}`;
+  if (benchCase.goalMaxMB !== undefined) return `**${mb(measured.spreadA.max)}** at most (${measured.runs} runs; median ${mb(measured.medianA)})`;
+  if (benchCase.goalSeconds !== undefined) {
+    const a = measured.spreadA;
+    return `**${seconds(a.median)}** (median of ${measured.runs} runs; ${seconds(a.min)}–${seconds(a.max)})`;
+  }
+  const r = measured.ratio;
+  return `**${ratio(r.median)}** (median of ${measured.runs} pairs; ${ratio(r.min)}–${ratio(r.max)})`;
+}
+
 const RESULT_HEADER = ['case', 'baseline', 'goal', 'median A', 'median B', 'min / median / max: ratio A/B, or time of A', 'met?', 'bkt'];
 
 export function renderTerminalTable(rows) {
@@ -87,10 +96,10 @@ export function renderMarkdown({ machine, settings, results, rows, stores = [], 
     .filter((r) => r.note)
     .map((r) => `- ${r.benchCase.name}: ${r.note}.`)
     .join('\n');
-  return `## Machine and run
+  return `### Results of npm run bench
 
-Written by \`npm run bench\` (bench/run.js): every figure from here to "How to run" was
-measured in the run described here. Rerun to refresh it; do not edit by hand.
+Written by \`npm run bench\` (bench/run.js): every figure in this part was measured in the run
+described here. Rerun to refresh it; do not edit by hand.
 
 ${renderMachine(machine)}
 - Method: ${describeWarmup(settings, results)}, then A and B alternated (A, B, A, B, …) for the number of pairs below;
@@ -102,7 +111,7 @@ ${renderMachine(machine)}
   instead of its time, and their goal is a ceiling that every A run must keep. The large outputs
   are files of random bytes written once per run: "256 MB" is 256 MiB, "1 GB" is 1 GiB.
 
-## Results
+#### Results
 
 ${markdownTable(RESULT_HEADER, rows)}
 
@@ -110,22 +119,7 @@ Timed runs per case: ${results.map((r) => `${r.benchCase.name}: ${r.measured ? `
 
 Checks:
 ${notes || '- none passed'}
-${renderBlobs(blobs)}${renderStores(stores)}
-## How to run
-
-\`\`\`
-npm run bench                 # builds dist/, runs every case, rewrites this part of BENCHMARKS.md
-BENCH_RUNS=100 npm run bench  # timed pairs (or runs) per case, for every case (default: each case's own)
-BENCH_ONLY=S3 npm run bench   # only the cases whose name or baseline holds "S3"; printed, not written here
-npm run bench:anatomy         # builds dist/, takes a hit apart, rewrites "Where the time goes on a hit"
-\`\`\`
-
-Other knobs: \`BENCH_WARMUP\` (warm-up pairs for every case; default ${settings.defaultWarmup}, or a case's own), \`BKT\` (path
-of a bkt binary; the bkt column reports whether it is measured). \`node bench/run.js\` runs without
-rebuilding. Cases live in bench/cases/ and are listed in bench/cases/index.js. The large-output
-cases need about 3 GiB free in the temp directory and GNU time at /usr/bin/time; the S3 cases need
-moto_server (Python's moto) and, for their baseline, the AWS CLI.
-`;
+${renderBlobs(blobs)}${renderStores(stores)}`;
 }
 
 function describeWarmup(settings, results) {
@@ -164,7 +158,7 @@ function renderStores(stores) {
       s.events.toLocaleString('en-US'),
     ]);
   return `
-### The generated caches
+#### The generated caches
 
 The scale cases share caches generated once per run by bench/lib/store-generator.ts, bundled with
 esbuild from the benchmark's snapshot of the sources. It writes every entry through the project's

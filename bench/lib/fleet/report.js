@@ -2,7 +2,8 @@ import { markdownTable } from '../format.js';
 import { renderMachine } from '../machine.js';
 
 // What a fleet run found, as one row (the --json contract, and the table of
-// BENCHMARKS.md), and the markdown of its part of BENCHMARKS.md.
+// BENCHMARKS.md), its rows of the current figures, and the markdown of its
+// part of BENCHMARKS.md.
 
 // What one host's call turned out to be, from its exit, its output and its
 // -v line on stderr.
@@ -119,6 +120,31 @@ export function replayLag(burst, outcomes) {
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '—');
 
+// The fleet's two goals as rows of the current figures
+// (bench/lib/current-figures.js), from the rows of a full run (summariseRun):
+// each remote's figure at each size, smallest fleet first.
+export function fleetGoalFigures(rows) {
+  const remotes = [...new Set(rows.map((x) => x.remote))];
+  const sizes = [...new Set(rows.map((x) => x.hosts))].sort((a, b) => a - b);
+  const perRemote = (figure) =>
+    remotes.map((remote) => `${remote} **${sizes.map((hosts) => figure(rows.find((x) => x.remote === remote && x.hosts === hosts))).join(' / ')}**`).join(', ');
+  const at = `at ${sizes.join(' / ')} hosts`;
+  // how far the remote hit's p50 is over the local hit's, in round trips
+  const overLocal = (x) => (x === undefined ? '—' : ((x.p50HitMs - x.p50LocalHitMs) / x.rttMs).toFixed(1));
+  return [
+    {
+      goal: '[fleet, burst](bench/fleet.js): the command runs once when every host calls at once',
+      figure: `runs per burst ${at}: ${perRemote((x) => (x === undefined ? '—' : x.executions))}`,
+      met: rows.every((x) => x.executions === 1),
+    },
+    {
+      goal: '[fleet, remote hit](bench/fleet.js): p50 ≤ a local hit + 2 round trips + the transfer',
+      figure: `round trips over the local hit ${at}: ${perRemote(overLocal)}`,
+      met: rows.every((x) => x.goalMet),
+    },
+  ];
+}
+
 export function renderFleetMarkdown({ machine, options, delay, rows, commandSeconds, payloadBytes, minSamples }) {
   const r = rows.map(({ row }) => row);
   const table = markdownTable(
@@ -166,14 +192,14 @@ export function renderFleetMarkdown({ machine, options, delay, rows, commandSeco
     delay === 'netem'
       ? `tc netem: a delay of ${options.delayMs} ms on each end of every veth pair, so each direction is delayed once`
       : `a user-space TCP proxy (bench/lib/fleet/delay-proxy.js, a Node process of its own in the root namespace) in front of the server, because this kernel has no tc netem (CONFIG_NET_SCH_NETEM is not set): it holds every byte ${options.delayMs} ms in each direction, and a connection's first bytes one round trip more, for the TCP handshake`;
-  return `## Fleet simulation
+  return `### Fleet simulation
 
 Written by \`npm run bench:fleet\` (bench/fleet.js); rerun to refresh it, do not edit by hand.
 
 ${renderMachine(machine)}
 - Other work ran on this machine during the run (it is shared): the figures carry its noise.
 
-### Method
+#### Method
 
 - Each host is a network namespace (\`ip netns\`) with its own cache directory (\`DCACHE_DIR\`), joined to
   the root namespace by a veth pair on one bridge. The remote runs in the root namespace: redis-server, or
@@ -202,22 +228,12 @@ ${renderMachine(machine)}
   do not starve them (a moto_server starved that way took over 2 s to answer, and hosts went on without it);
   the 1-host rows are the figures without contention.
 
-### Results
+#### Results
 
 ${table}
 
 ${undelayedText}
 Burst outcomes (each host's call, by its \`-v\` line):
 ${outcomes.join('\n')}
-${problems.length > 0 ? `\nProblems:\n${problems.join('\n')}\n` : ''}${deadlines.length > 0 ? `\nRemote deadlines missed in the burst:\n${deadlines.join('\n')}\n` : ''}
-### How to run
-
-\`\`\`
-sudo npm run bench:fleet                          # builds dist/, every size (1, 4, 16, 64), redis and s3; rewrites this part
-sudo npm run bench:fleet -- --hosts 16 --remote s3 --json   # one size, one remote; JSON rows on stdout, this part left as it is
-\`\`\`
-
-Needs root (namespaces, veth pairs, real-time priority for the server), \`ip\` (iproute2), \`chrt\` (util-linux), redis-server and redis-cli, and moto_server
-(\`python3 -m pip install 'moto[server]'\`). Everything it makes is named \`dcfleet-…\` and removed at
-the end, on Ctrl-C or SIGTERM too, and at the start of the next run after a crash.`;
+${problems.length > 0 ? `\nProblems:\n${problems.join('\n')}\n` : ''}${deadlines.length > 0 ? `\nRemote deadlines missed in the burst:\n${deadlines.join('\n')}\n` : ''}`;
 }

@@ -1,13 +1,12 @@
-import { randomBlob } from '../lib/blobs.js';
+import { LARGE_BYTES, randomBlob } from '../lib/blobs.js';
 import { countActivity, recordCat } from '../lib/large-output.js';
 import { devNullFd, expectSuccess, spawnMeasured, spawnNode } from '../lib/spawn.js';
-import { LARGE_BYTES } from './hit-large-pipe.js';
 
 // A hit that replays 256 MiB into /dev/null, against `cat blob > /dev/null`:
 // no pipe, so what is left is reading, verifying and writing. Both processes
 // get /dev/null as their stdout, opened by the runner. The issue's goal:
 // within 3×.
-export const hitLargeDevNull = {
+export const benchCase = {
   name: 'hit, 256 MB into /dev/null',
   baseline: '`cat blob > /dev/null`',
   goal: 3,

@@ -1,7 +1,7 @@
 // Ways a Node process can replay or restore a large blob, each doing only
 // that (no CLI, no manifest), to see where the time of a large hit goes.
 // Run under hyperfine, for instance:
-//   node bench/probes/large-copy.cjs copy <blob> [chunk] | cat > /dev/null
+//   node docs/investigations/2026-11-29-large-outputs-from-outside.cjs copy <blob> [chunk] | cat > /dev/null
 // Modes that write to stdout:
 //   copy      blocking reads and writes of one reused buffer, no hashing
 //   copyhash  the same, hashing every chunk with SHA-256 on this thread

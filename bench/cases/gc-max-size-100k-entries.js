@@ -1,9 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { blobBytes, generatedStore } from '../lib/big-store.js';
+import { blobBytes, generatedStore, MANY_ENTRIES } from '../lib/big-store.js';
 import { REPO } from '../lib/paths.js';
 import { cleanEnv, expectSuccess, spawnNode } from '../lib/spawn.js';
-import { MANY_ENTRIES } from './ls-json-many.js';
 
 // Entries each run evicts: every generated entry has its own 256-byte blob,
 // so lowering --max-size by this many blobs evicts exactly this many.
@@ -14,7 +13,7 @@ const GENERATED_BLOB = 256;
 // limit by 100 blobs, so each reads every entry, sorts them by last use,
 // evicts the 100 least recently used and sweeps every blob, keeping the rest.
 // The goal: under 20 s on this machine.
-export const gcMany = {
+export const benchCase = {
   name: 'gc --max-size, 100,000 entries',
   baseline: 'none (time of A alone)',
   goalSeconds: 20,

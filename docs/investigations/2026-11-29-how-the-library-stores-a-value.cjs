@@ -1,7 +1,7 @@
 // How the library's cached() might store a value: v8.serialize against
 // JSON (with a replacer and reviver that keep Dates, BigInts, Maps, Sets
 // and byte arrays), on the values a data script returns. Prints a table.
-// Run: node bench/probes/value-format.cjs
+// Run: node docs/investigations/2026-11-29-how-the-library-stores-a-value.cjs
 const v8 = require('node:v8');
 
 const rows = Array.from({ length: 100_000 }, (_, i) => ({

@@ -1,6 +1,5 @@
-import { randomBlob } from '../lib/blobs.js';
+import { LARGE_BYTES, randomBlob } from '../lib/blobs.js';
 import { expectSuccess, spawnMeasured } from '../lib/spawn.js';
-import { LARGE_BYTES } from './hit-large-pipe.js';
 
 // Blobs are addressed by SHA-256 (node:crypto) rather than xxh64
 // (xxhash-wasm), which a writer of a shared cache could collide. This case
@@ -28,7 +27,7 @@ if (kind === 'sha256') {
 }
 `;
 
-export const hashLarge = {
+export const benchCase = {
   name: 'hash 256 MB: SHA-256 (node:crypto)',
   baseline: 'xxh64 (xxhash-wasm), as before',
   goal: 1,

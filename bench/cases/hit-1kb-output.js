@@ -1,12 +1,15 @@
+import { randomBlob } from '../lib/blobs.js';
 import { checkOutput, createHitFixture } from '../lib/hit-fixture.js';
+import { recordCat } from '../lib/large-output.js';
 import { REPO } from '../lib/paths.js';
+import { line, withCache } from '../lib/shell-line.js';
 import { cleanEnv, expectSuccess, spawnNode } from '../lib/spawn.js';
 
 // A hit with a 1 KB stdout against Node's own start-up: the floor for any
 // Node CLI. DESIGN.md principle 5 says a hit is bounded below by it.
-export const hitSmall = {
+export const benchCase = {
   name: 'hit, 1 KB output',
-  baseline: 'node -e 0',
+  baseline: '`node -e 0`',
   goal: 1.15,
   defaultRuns: 40,
 
@@ -36,4 +39,18 @@ export const hitSmall = {
   },
 
   teardown: ({ fixture }) => fixture.cleanup(),
+
+  hyperfine: {
+    rounds: 5,
+    runs: 10,
+    async setup(build) {
+      const blob = randomBlob(1024);
+      const fixture = await recordCat(build, blob, 'dcache-hyperfine-small-');
+      return {
+        a: withCache(fixture.cacheDir, fixture.hitArgs),
+        b: line([process.execPath, '-e', '0']),
+        cleanup: fixture.cleanup,
+      };
+    },
+  },
 };
