@@ -2,8 +2,7 @@ import { parseDuration } from '../policy/duration.js';
 import { ExitError } from '../core/errors.js';
 import { formatSize, parseSize } from '../core/size.js';
 import { collectGarbage } from '../store/local/gc.js';
-import { LocalStore } from '../store/local/local-store.js';
-import { DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';
+import { cleanableSchemes, cleaningOf, DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';
 import { RemoteError, type RemoteStore } from '../store/remote/remote-store.js';
 import type { CacheCommandContext } from './context.js';
 import { failedRemovals, plural, refuseReadOnly } from './clear.js';
@@ -65,15 +64,14 @@ async function remoteGc(
   const parsed = parseRemote(url, false, timeoutMs);
   if (!parsed.ok) throw new ExitError(parsed.error, 2);
   const spec = parsed.value;
-  if (spec.kind !== 'object-store' && spec.kind !== 'directory') {
-    throw new ExitError(
-      `gc --remote: ${spec.label} cannot be listed; gc cleans s3://, gs://, az:// and file:// remotes (Redis expires what it holds after 30 days, an HTTP server by its own rules)`,
-      2,
-    );
+  // what the kind can do, asked of the registry before anything connects
+  const cleans = cleaningOf(spec);
+  if (cleans.bounds.length === 0) {
+    throw new ExitError(`gc --remote: ${spec.label} cannot be listed; gc cleans ${listAnd(cleanableSchemes())} remotes (${cleans.otherwise ?? 'its own rules keep it'})`, 2);
   }
-  if ((maxSize !== null || maxEntries !== null) && spec.kind === 'object-store') {
-    const option = maxSize !== null ? '--max-size' : '--max-entries';
-    throw new ExitError(`gc --remote: ${option} is for a cache directory; bound a bucket with --max-age, or a lifecycle rule (see the README)`, 2);
+  const unbounded = maxSize !== null && !cleans.bounds.includes('size') ? '--max-size' : maxEntries !== null && !cleans.bounds.includes('entries') ? '--max-entries' : null;
+  if (unbounded !== null) {
+    throw new ExitError(`gc --remote: ${unbounded} is for a cache directory; bound ${spec.label} with --max-age, or ${cleans.otherwise ?? 'its own rules'}`, 2);
   }
   let remote: RemoteStore;
   try {
@@ -83,24 +81,22 @@ async function remoteGc(
     throw err;
   }
   try {
-    if (remote instanceof LocalStore) {
-      const report = await collectGarbage(remote, { maxSize, maxAgeMs, maxEntries, now: ctx.now });
-      ctx.stdout.write(
-        `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
-          `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.temps, 'temp file', 'temp files')}\n`,
-      );
-      return report.failed === 0 ? 0 : (ctx.messages.warn(`${plural(report.failed, 'file', 'files')} could not be removed on ${spec.label} (${report.failure})`), 1);
-    }
     if (remote.collectGarbage === undefined) throw new ExitError(`gc --remote: ${spec.label} cannot be listed`, 2);
-    const report = await remote.collectGarbage({ maxAgeMs, now: ctx.now, graceMs: REMOTE_GC_GRACE_MS });
-    ctx.stdout.write(
-      `freed ${formatSize(report.bytes)} on ${spec.label}: ${plural(report.entries, 'entry', 'entries')}, ` +
-        `${plural(report.blobs, 'blob', 'blobs')}, ${plural(report.leases, 'lease', 'leases')}; kept ${plural(report.kept, 'entry', 'entries')}\n`,
-    );
-    if (report.foreign > 0) {
+    const report = await remote.collectGarbage({ maxAgeMs, maxSize, maxEntries, now: ctx.now, graceMs: REMOTE_GC_GRACE_MS });
+    // what each kind counts: a directory its temp files, a bucket its leases and what it kept
+    const removed = [plural(report.entries, 'entry', 'entries'), plural(report.blobs, 'blob', 'blobs')];
+    if (report.temps !== undefined) removed.push(plural(report.temps, 'temp file', 'temp files'));
+    if (report.leases !== undefined) removed.push(plural(report.leases, 'lease', 'leases'));
+    const kept = report.kept === undefined ? '' : `; kept ${plural(report.kept, 'entry', 'entries')}`;
+    ctx.stdout.write(`freed ${formatSize(report.bytes)} on ${spec.label}: ${removed.join(', ')}${kept}\n`);
+    if ((report.foreign ?? 0) > 0) {
       ctx.messages.warn(
-        `${plural(report.foreign, 'entry', 'entries')} on ${spec.label} written by a newer dcache: no blob was removed, as this version cannot tell which they name`,
+        `${plural(report.foreign!, 'entry', 'entries')} on ${spec.label} written by a newer dcache: no blob was removed, as this version cannot tell which they name`,
       );
+    }
+    if ((report.failed ?? 0) > 0) {
+      ctx.messages.warn(`${plural(report.failed!, 'file', 'files')} could not be removed on ${spec.label} (${report.failure})`);
+      return 1;
     }
     return 0;
   } catch (err) {
@@ -109,4 +105,9 @@ async function remoteGc(
   } finally {
     await remote.close();
   }
+}
+
+// "a, b and c"
+function listAnd(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }

@@ -22,13 +22,13 @@ import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
 import type { Host } from '../../ports/host.js';
-import { RemoteError, type RemoteStore } from '../remote/remote-store.js';
+import { RemoteError, type RemoteGcOptions, type RemoteGcReport, type RemoteStore } from '../remote/remote-store.js';
 import { copyFile } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
 import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../ports/tiers.js';
 import type { LeaseTiming, LockNote, LockOutcome, WaitHooks } from '../../ports/lease.js';
 import { claimRefresh, dropRefreshClaim, lockKey } from './lock.js';
-import { autoCollect } from './gc.js';
+import { autoCollect, collectGarbage } from './gc.js';
 import { BlobFiles } from './blob-files.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../core/json-document.js';
 import { distrustDir, distrustOf, openTrusted, readTrusted, stampOf, type ReadFile } from './ownership.js';
@@ -397,6 +397,13 @@ export class LocalStore implements EntryStore, RemoteStore {
   // Single flight on this machine (and over NFS): see lock.ts.
   lockKey(key: CacheKey, timing: LeaseTiming, host: Host, hooks: WaitHooks, note?: LockNote): Promise<LockOutcome> {
     return lockKey(this.root, key, timing, host, hooks, note);
+  }
+
+  // dcache gc --remote file://…: the clean-up of a cache directory, on one
+  // that machines share (see gc.ts).
+  async collectGarbage(options: RemoteGcOptions): Promise<RemoteGcReport> {
+    const { entries, blobs, bytes, temps, failed, failure } = await collectGarbage(this, { maxSize: options.maxSize, maxAgeMs: options.maxAgeMs, maxEntries: options.maxEntries, now: options.now });
+    return { entries, blobs, bytes, temps, failed, failure };
   }
 
   // The automatic clean-up after a miss: at most once an hour, down to

@@ -259,7 +259,7 @@ export class ObjectStoreRemote implements RemoteStore {
   // removed.
   async collectGarbage(options: RemoteGcOptions): Promise<RemoteGcReport> {
     this.assertWritable();
-    const report: RemoteGcReport = { entries: 0, blobs: 0, leases: 0, bytes: 0, kept: 0, foreign: 0 };
+    const report = { entries: 0, blobs: 0, leases: 0, bytes: 0, kept: 0, foreign: 0 } satisfies RemoteGcReport;
     const referenced = new Set<string>();
     const old = (o: ListedObject) => !Number.isNaN(o.modifiedMs) && options.now - o.modifiedMs > options.graceMs;
     const remove = async (o: ListedObject): Promise<boolean> => {

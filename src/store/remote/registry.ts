@@ -13,6 +13,9 @@ interface RemoteKind {
   kind: string;
   schemes: readonly string[];
   open(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore>;
+  // What gc --remote can do with it: the bounds it can keep (it lists what
+  // it holds, or it cannot be cleaned), and, where it cannot, what keeps it.
+  cleans: { bounds: ReadonlyArray<'age' | 'size' | 'entries'>; otherwise?: string };
 }
 
 const KINDS: readonly RemoteKind[] = [
@@ -20,11 +23,13 @@ const KINDS: readonly RemoteKind[] = [
     kind: 'redis',
     schemes: ['redis:', 'rediss:'],
     open: async (spec) => (await import('./redis.js')).openRedisRemote(spec),
+    cleans: { bounds: [], otherwise: 'Redis expires what it holds after 30 days' },
   },
   {
     kind: 'http',
     schemes: ['http:', 'https:'],
     open: async (spec, env) => new (await import('./http.js')).HttpRemote(spec, env.DCACHE_REMOTE_TOKEN),
+    cleans: { bounds: [], otherwise: 'an HTTP server by its own rules' },
   },
   {
     // A cache directory that several machines mount (NFS), used by one
@@ -44,6 +49,7 @@ const KINDS: readonly RemoteKind[] = [
       }
       return store;
     },
+    cleans: { bounds: ['age', 'size', 'entries'] },
   },
   {
     // A bucket: S3 (and the stores that speak its API), GCS, Azure Blob
@@ -51,6 +57,7 @@ const KINDS: readonly RemoteKind[] = [
     kind: 'object-store',
     schemes: ['s3:', 'gs:', 'az:'],
     open: async (spec, env, host) => (await import('./object-store.js')).openObjectStoreRemote(spec, env, host),
+    cleans: { bounds: ['age'], otherwise: 'a lifecycle rule of the bucket (see the README)' },
   },
 ];
 
@@ -82,6 +89,19 @@ export function parseRemote(
   url.searchParams.delete('mode');
   const label = redactUrl(url.toString());
   return ok({ kind: kind.kind, url, label, readOnly: readOnlyFlag || mode === 'ro', timeoutMs, ...limits });
+}
+
+// What gc --remote can do with a remote of this spec's kind (see RemoteKind.cleans).
+export function cleaningOf(spec: RemoteSpec): RemoteKind['cleans'] {
+  const kind = KINDS.find((k) => k.kind === spec.kind);
+  return kind?.cleans ?? { bounds: [] };
+}
+
+// The schemes whose remotes gc --remote can clean, for a message.
+export function cleanableSchemes(): string[] {
+  // (the clouds first, a shared directory last)
+  const cleanable = KINDS.filter((k) => k.cleans.bounds.length > 0).sort((a, b) => a.cleans.bounds.length - b.cleans.bounds.length);
+  return cleanable.flatMap((k) => k.schemes.map((s) => `${s}//`));
 }
 
 // Connects to the remote a spec names; its client library loads only here.

@@ -36,6 +36,10 @@ export interface RemoteStore {
 export interface RemoteGcOptions {
   // remove entries stale for longer than this; null: only what nothing names
   maxAgeMs: number | null;
+  // least recently used entries removed down to these, where the kind can
+  // tell use (see RemoteKind.cleans); null: no such bound
+  maxSize: number | null;
+  maxEntries: number | null;
   // now, as DCACHE_NOW may set it
   now: number;
   // blobs, leases and unreadable entries younger than this are kept: a
@@ -43,15 +47,22 @@ export interface RemoteGcOptions {
   graceMs: number;
 }
 
+// What gc --remote removed; each kind says what it can count.
 export interface RemoteGcReport {
   entries: number;
   blobs: number;
-  leases: number;
   bytes: number;
-  // entries kept
-  kept: number;
+  // leases left behind (a bucket)
+  leases?: number;
+  // temp files of crashed recordings (a shared directory)
+  temps?: number;
+  // entries kept (a bucket)
+  kept?: number;
   // entries written by a newer dcache, whose blobs this one cannot tell
-  foreign: number;
+  foreign?: number;
+  // files that could not be removed, and why the first could not
+  failed?: number;
+  failure?: string | null;
 }
 
 // A remote that is down, slow, refusing or answering nonsense: expected,
