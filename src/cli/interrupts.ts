@@ -9,7 +9,8 @@ type Handler = { kind: 'forward'; forward: (signal: Interrupt) => void } | { kin
 // signal ends dcache at once, as by default.
 export function processInterrupts(exit: (code: number) => void): Interrupts {
   const stack: Handler[] = [];
-  let ending = false;
+  // the signal being acted on: the clean-up runs, and the process ends
+  let ending: Interrupt | null = null;
   const onSignal = (signal: Interrupt) => {
     const top = stack.at(-1);
     if (top?.kind === 'forward') {
@@ -17,8 +18,8 @@ export function processInterrupts(exit: (code: number) => void): Interrupts {
       return;
     }
     // A second signal while cleaning up ends the process at once.
-    if (ending) return exit(exitCodeOf(signal));
-    ending = true;
+    if (ending !== null) return exit(exitCodeOf(signal));
+    ending = signal;
     const cleanups = stack.filter((h) => h.kind === 'cleanup').reverse();
     void (async () => {
       for (const handler of cleanups) await handler.cleanup().catch(() => {});
@@ -28,6 +29,13 @@ export function processInterrupts(exit: (code: number) => void): Interrupts {
   const open = (handler: Handler): Scope => {
     if (stack.length === 0) for (const signal of INTERRUPTS) process.on(signal, onSignal);
     stack.push(handler);
+    // A command started while the clean-up of an earlier signal runs (the
+    // call went on meanwhile) gets that signal at once: dcache is about to
+    // end, and the command, in a process group of its own, would outlive it.
+    if (ending !== null && handler.kind === 'forward') {
+      const signal = ending;
+      queueMicrotask(() => handler.forward(signal));
+    }
     let open = true;
     return {
       dispose: () => {

@@ -197,7 +197,8 @@ describe.each(buckets)('a shared cache in %s', (_name, bucketOf) => {
     await a.stderrMatches(/dcache: miss \(no entry\); running /);
     expect((await store.keys(bucket)).filter((k) => k.startsWith('dcache/locks/'))).toHaveLength(1);
     process.kill(a.pid, 'SIGINT');
-    expect((await a.done).code).toBe(130);
+    const done = await a.done;
+    expect({ code: done.code, signal: done.signal, hung: done.timedOut, stderr: done.stderr }).toMatchObject({ code: 130, hung: false });
     expect((await store.keys(bucket)).filter((k) => k.startsWith('dcache/locks/'))).toEqual([]);
   });
 
