@@ -109,9 +109,9 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 
 // The options of run that `command` takes, in run's order.
-export function runOptionsOf(command: CommandSpec): OptionSpec[] {
+export function runOptionsOf(command: CommandSpec, runOptions: readonly OptionSpec[] = RUN_OPTIONS): OptionSpec[] {
   const taken = command.runOptions;
   if (taken === undefined) return [];
   const named = new Set<string>('only' in taken ? taken.only : taken.except);
-  return (RUN_OPTIONS as readonly OptionSpec[]).filter((spec) => named.has(spec.key) === 'only' in taken);
+  return runOptions.filter((spec) => named.has(spec.key) === 'only' in taken);
 }
