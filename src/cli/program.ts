@@ -10,7 +10,8 @@ import { show } from '../commands/show.js';
 import { stats } from '../commands/stats.js';
 import { EXIT_DCACHE_FAILED, ExitError } from '../core/errors.js';
 import { version } from '../core/version.js';
-import { flagsOf, RUN_OPTIONS, type OptionSpec, type RunCliOptions } from './run-options.js';
+import { COMMANDS, HELP_OPTION, runOptionsOf, VERSION_OPTION, type CommandName } from './command-options.js';
+import { flagsOf, type RunCliOptions } from './run-options.js';
 
 // The command line read by commander (help, errors with suggestions,
 // every subcommand), loaded only when the quick parser of `run` gives up:
@@ -52,34 +53,28 @@ export async function parseWithCommander(argv: string[], handlers: Handlers, io:
   let exitCode = 0;
   const program = new Command('dcache')
     .description('Cache the output of shell commands on disk and replay it while a freshness policy says it is still good.')
-    .version(version, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
+    .version(version, VERSION_OPTION.flags, VERSION_OPTION.description)
+    .helpOption(HELP_OPTION.flags, HELP_OPTION.description)
     .enablePositionalOptions()
     .showSuggestionAfterError(true);
-  // `only`: the options that mean something to the subcommand (status never
-  // writes, so --stale-if-error and --remote-read-only say nothing to it;
-  // clear -- takes what selects the key)
-  const addRunOptions = (target: Command, only?: ReadonlySet<string>) => {
-    for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
-      if (only !== undefined && !only.has(spec.key)) continue;
-      const option = new Option(flagsOf(spec), spec.description);
-      if (spec.repeatable) option.argParser(collect);
+  // A subcommand as command-options.ts declares it: its usage, its
+  // description, its own options, then those of run it takes.
+  const subcommand = (name: CommandName): Command => {
+    const spec = COMMANDS[name];
+    const target = program.command(name).description(spec.description).usage(spec.usage);
+    for (const option of spec.options) target.option(option.flags, option.description);
+    for (const runSpec of runOptionsOf(spec)) {
+      const option = new Option(flagsOf(runSpec), runSpec.description);
+      if (runSpec.repeatable) option.argParser(collect);
       // -q once, -qq (or -q -q) twice
-      if (spec.count) option.argParser((_value: string, previous: number) => previous + 1).default(0);
-      if (spec.key === 'verbose') option.conflicts('quiet');
+      if (runSpec.count) option.argParser((_value: string, previous: number) => previous + 1).default(0);
+      if (runSpec.key === 'verbose') option.conflicts('quiet');
       target.addOption(option);
     }
-  };
-  const cacheOptions = (target: Command, json: boolean) => {
-    target.option('--dir <path>', 'cache directory (default: $DCACHE_DIR, $XDG_CACHE_HOME/dcache or ~/.cache/dcache)');
-    if (json) target.option('--json', 'machine-readable output (a versioned, stable format)');
-    return target.option('--no-color', 'no colour, even on a terminal');
+    return target;
   };
 
-  const runCommand: Command = program
-    .command('run')
-    .description('run a command, or replay its fresh output')
-    .usage('[options] -- <command> [args...]')
+  subcommand('run')
     .argument('<command...>', 'the command to run, and its arguments')
     .passThroughOptions()
     .addHelpText(
@@ -105,12 +100,8 @@ In a crontab (several jobs share one download a day):
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await handlers.run(command, options);
     });
-  addRunOptions(runCommand);
 
-  const statusCommand: Command = program
-    .command('status')
-    .description('would run replay (0) or run (1)? and why')
-    .usage('[run options] -- <command> [args...]')
+  subcommand('status')
     .argument('<command...>', 'the command, and its arguments, as given to dcache run')
     .passThroughOptions()
     .addHelpText(
@@ -124,12 +115,8 @@ Examples:
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await handlers.status(command, options);
     });
-  addRunOptions(statusCommand, new Set(RUN_OPTIONS.map((s) => s.key).filter((key) => key !== 'staleIfError' && key !== 'remoteReadOnly')));
 
-  const warmCommand: Command = program
-    .command('warm')
-    .description('refresh a stale entry in the background')
-    .usage('[run options] -- <command> [args...]')
+  subcommand('warm')
     .argument('<command...>', 'the command, and its arguments, as given to dcache run')
     .passThroughOptions()
     .addHelpText(
@@ -147,36 +134,22 @@ Examples:
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await handlers.warm(command, options);
     });
-  addRunOptions(warmCommand);
 
-  cacheOptions(program.command('ls').description('list the entries in the cache'), true)
-    .option('--remote', 'show how many hits came from the remote cache')
+  subcommand('ls')
     .addHelpText('after', '\nExamples:\n  dcache ls\n  dcache ls --json | jq -r \'.entries[] | select(.fresh | not) | .key\'\n')
     .action(async (options: CacheCliOptions & { remote?: boolean }) => {
       exitCode = await handlers.cache(options, (ctx) => ls(ctx, { json: options.json === true, remote: options.remote === true }));
     });
 
-  cacheOptions(
-    program
-      .command('show')
-      .description('show everything about one entry')
-      .argument('<key-prefix>', 'the start of its key (see dcache ls)')
-      .addHelpText('after', '\nExamples:\n  dcache show 6161\n  dcache show --json 6161be | jq .validators\n'),
-    true,
-  ).action(async (prefix: string, options: CacheCliOptions) => {
-    exitCode = await handlers.cache(options, (ctx) => show(ctx, prefix, { json: options.json === true }));
-  });
+  subcommand('show')
+    .argument('<key-prefix>', 'the start of its key (see dcache ls)')
+    .addHelpText('after', '\nExamples:\n  dcache show 6161\n  dcache show --json 6161be | jq .validators\n')
+    .action(async (prefix: string, options: CacheCliOptions) => {
+      exitCode = await handlers.cache(options, (ctx) => show(ctx, prefix, { json: options.json === true }));
+    });
 
-  const clearCommand: Command = program
-    .command('clear')
-    .description('remove entries: by key, stale, old, or all')
-    .usage('(<key-prefix>... | --all | --stale | --older-than <duration> | [run options] -- <command>...) [--dry-run]')
+  subcommand('clear')
     .argument('[selectors...]', 'key prefixes, or after -- a command as given to dcache run')
-    .option('--all', 'every entry')
-    .option('--stale', 'the entries that are no longer fresh under the policies they were recorded with')
-    .option('--older-than <duration>', 'the entries recorded longer ago than this (e.g. 7d)')
-    .option('--dry-run', 'list what would be removed, remove nothing')
-    .option('--no-color', 'no colour, even on a terminal')
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -204,14 +177,8 @@ Examples:
         }),
       );
     });
-  addRunOptions(clearCommand, new Set(['output', 'env', 'stdin', 'cwd', 'key', 'shell', 'dir']));
 
-  cacheOptions(program.command('gc').description('free space: old, unused and least used entries'), false)
-    .option('--max-size <size>', 'remove least recently used entries until the cache is under this size (e.g. 500M, 5G)')
-    .option('--max-age <duration>', 'remove entries that have been stale for longer than this (e.g. 30d)')
-    .option('--max-entries <count>', 'remove least recently used entries until at most this many are left (e.g. 1000)')
-    .option('--remote <url>', 'clean this shared cache instead of the cache directory: s3://, gs://, az:// or file://')
-    .option('--remote-timeout <duration>', 'how long the shared cache may take to answer one request (default: 2s)')
+  subcommand('gc')
     .addHelpText(
       'after',
       `
@@ -231,17 +198,13 @@ Examples:
       exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
     });
 
-  cacheOptions(program.command('stats').description('entries, size, hits, misses and time saved'), true)
-    .option('--zero', 'reset the statistics')
+  subcommand('stats')
     .addHelpText('after', '\nExamples:\n  dcache stats\n  dcache stats --json | jq .hitRate\n')
     .action(async (options: CacheCliOptions & { zero?: boolean }) => {
       exitCode = await handlers.cache(options, (ctx) => stats(ctx, { json: options.json === true, zero: options.zero === true }));
     });
 
-  program
-    .command('config')
-    .description('print the settings and where each came from')
-    .option('--json', 'machine-readable output (a versioned, stable format)')
+  subcommand('config')
     .addHelpText(
       'after',
       `
@@ -263,9 +226,7 @@ Examples:
       exitCode = await handlers.config(options.json === true);
     });
 
-  program
-    .command('completion')
-    .description('print a bash, zsh or fish completion script')
+  subcommand('completion')
     .argument('<shell>', 'bash, zsh or fish')
     .addHelpText(
       'after',

@@ -133,7 +133,7 @@ class Caller {
     if (this.readsThis && options.keying.kind !== 'function' && (typeof self === 'object' || typeof self === 'function') && self !== null) {
       throw new TypeError(
         `${name}(): called on ${describeThis(self)} as its this, and the function reads this, which is not part of the key; ` +
-          'pass options.key, a function that returns what identifies the call, e.g. key(path) { return [this.baseUrl, path]; } (see the README on methods)',
+          'pass options.key, a function that returns what identifies the call, e.g. key(path) { return [this.baseUrl, path]; } (see docs/library.md on methods)',
       );
     }
     const argsDigest = callDigest(name, self, args, options.keying);

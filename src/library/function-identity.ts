@@ -71,7 +71,7 @@ function boundDigest(value: unknown, what: string, label: string, options: Ident
   if (options.keyed) return 'named by options.key';
   const { path, what: found } = keyed.error;
   throw new TypeError(
-    `${label} is bound to ${found} (its bound ${path}), which cannot be part of the key; cache the function itself (see the README on methods), ` +
+    `${label} is bound to ${found} (its bound ${path}), which cannot be part of the key; cache the function itself (see docs/library.md on methods), ` +
       `or pass options.key naming this binding (e.g. key: 'eu')`,
   );
 }

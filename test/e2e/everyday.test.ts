@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { blockAfter, readDoc } from '../support/docs.js';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
 import { BIN } from '../support/sandbox.js';
@@ -8,15 +9,7 @@ import { BIN } from '../support/sandbox.js';
 // Everyday use: what -v says at the end of a miss, and the README's first
 // command and cron recipe, run as written.
 
-const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
-
-// The lines of the first fenced block after `heading` in the README.
-function block(heading: string): string[] {
-  const from = README.indexOf(heading);
-  if (from === -1) throw new Error(`the README has no "${heading}"`);
-  const m = /```[a-z]*\n([\s\S]*?)```/.exec(README.slice(from));
-  return m![1]!.trimEnd().split('\n');
-}
+const README = readDoc('README.md');
 
 describe('-v at the end of a miss', () => {
   it('says what was recorded: size, duration and until when it is fresh', ({ box }) => {
@@ -43,7 +36,7 @@ describe('-v at the end of a miss', () => {
 
 describe('the README, as written', () => {
   it('has a first command that works: the second call replays what the first printed', ({ box }) => {
-    const lines = block('## Install and run');
+    const lines = blockAfter(README, '## Install and run');
     expect(lines[0]).toBe("npm install && npx dcache run -v -- sh -c 'sleep 3; date'");
     // `npx dcache` is this checkout's bin/dcache.js; npm install has run
     const line = lines[1]!.replace(/^npx dcache /, `'${process.execPath}' '${BIN}' `);
@@ -56,7 +49,7 @@ describe('the README, as written', () => {
   });
 
   it('has a cron recipe that works under env -i with cron’s PATH and the crontab’s own', ({ box }) => {
-    const lines = block('### cron');
+    const lines = blockAfter(README, '### cron');
     const pathLine = lines.find((line) => line.startsWith('PATH='));
     const job = lines.find((line) => /^[\d*]/.test(line));
     expect(pathLine).toBe('PATH=/usr/local/bin:/usr/bin:/bin');

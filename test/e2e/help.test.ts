@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readDoc } from '../support/docs.js';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
 
@@ -8,7 +9,7 @@ import { plain } from '../support/messages.js';
 
 const SUBCOMMANDS = ['run', 'status', 'warm', 'ls', 'show', 'clear', 'gc', 'stats', 'config', 'completion'] as const;
 
-// The options of `run` as the README's table lists them (less -V, which
+// The options of `run` as the guide's table lists them (less -V, which
 // belongs to dcache itself).
 const RUN_OPTIONS = [
   '-p, --policy',
@@ -35,7 +36,7 @@ const RUN_OPTIONS = [
   '-h, --help',
 ];
 
-// Every option each subcommand takes, from the README.
+// Every option each subcommand takes, as docs/cli.md lists them.
 const OPTIONS: Record<(typeof SUBCOMMANDS)[number], string[]> = {
   run: RUN_OPTIONS,
   status: RUN_OPTIONS.filter((o) => o !== '--stale-if-error' && o !== '--remote-read-only'),
@@ -176,11 +177,21 @@ describe('dcache run --help', () => {
   });
 });
 
-describe("the README's table of run options", () => {
+describe("the guide's table of run options", () => {
+  // The rows of the table under "| option | meaning |", up to the blank line.
+  const guide = readDoc('docs/guide.md').text;
+  const start = guide.indexOf('| option | meaning |');
+  const rows = guide.slice(start, guide.indexOf('\n\n', start)).split('\n').slice(2);
+
   it('says that -w watches objects, prefixes and globs in s3://, gs:// and az://', () => {
-    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
-    const row = readme.split('\n').find((line) => line.startsWith('| `-w, --watch <source>` |'))!;
+    const row = rows.find((line) => line.startsWith('| `-w, --watch <source>` |'))!;
     for (const part of ['`s3://`', '`gs://`', '`az://`', '`http(s)://`', 'prefix', 'glob']) expect(row).toContain(part);
+  });
+
+  it('has a row for every option of dcache run --help, and no other', ({ box }) => {
+    const listed = [...optionEntries(box.dcache(['run', '--help']).stdout.toString()).keys()];
+    const documented = rows.map((line) => /^\| `([^`]+)` \|/.exec(line)![1]!.replace(/ <[^>]+>$/, ''));
+    expect(documented.sort()).toEqual(listed.filter((flags) => flags !== '-V, --version').sort());
   });
 });
 

@@ -2,14 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { blockAfter, readDoc } from '../support/docs.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
 import { BIN, type Result, type Sandbox } from '../support/sandbox.js';
+import { MotoServer } from '../support/servers/moto.js';
 import { RedisServer } from '../support/servers/redis.js';
 
-// The README's recipes, the dcache part of each run as written, through
-// /bin/sh, with `dcache` found on PATH. Where a recipe needs a cloud CLI
-// (gsutil, aws), a stand-in script of that name comes first on PATH. The
-// Makefile recipe is tried in makefile.test.ts.
+// The recipes of the README (and of docs/remote-cache.md), the dcache part
+// of each read from the page and run as written, through /bin/sh, with
+// `dcache` found on PATH; and two probes of cloud CLIs (gsutil, aws), for
+// which a stand-in script of that name comes first on PATH. The Makefile
+// recipe is tried in makefile.test.ts.
+
+const README = readDoc('README.md');
 
 // Holds `dcache` and the stand-ins; first on PATH.
 const bin = (box: Sandbox) => box.path('bin');
@@ -30,8 +35,11 @@ function recipe(box: Sandbox, lines: string, options: { cwd?: string; env?: Node
 }
 
 describe('the cron recipe', () => {
-  // The line after the five time fields of
-  //   15 6 * * * cd /srv/reports && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh
+  // The job's line after its five time fields:
+  //   cd /srv/reports && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh
+  const job = blockAfter(README, '### cron')
+    .find((line) => /^[\d*]/.test(line))!
+    .replace(/^(\S+\s+){5}/, '');
   let reports: string;
   let fetch: { runs: () => number };
   beforeEach(({ box }) => {
@@ -47,7 +55,7 @@ describe('the cron recipe', () => {
   // As cron runs a job: /bin/sh, a bare PATH, HOME, and nothing else; so
   // the cache is the default one under HOME.
   function cronJob(box: Sandbox, now: string): Result {
-    const r = spawnSync('/bin/sh', ['-c', `cd ${reports} && dcache run -q --stale-if-error -o raw/customers.csv -- ./fetch-customers.sh`], {
+    const r = spawnSync('/bin/sh', ['-c', job.replace('/srv/reports', reports)], {
       cwd: box.path('home'),
       env: { HOME: box.path('home'), LOGNAME: 'reports', SHELL: '/bin/sh', PATH: `${bin(box)}:/usr/bin:/bin`, DCACHE_NOW: now },
     });
@@ -100,7 +108,8 @@ describe('the cron recipe', () => {
 });
 
 describe('the notebook recipe', () => {
-  // !dcache run -o raw.parquet -- python fetch.py
+  // the cell's command, without its `!`: dcache run -o raw.parquet -- python fetch.py
+  const cell = blockAfter(README, '### A notebook cell')[0]!.replace(/^!/, '');
   const PARQUET = Buffer.concat([Buffer.from('PAR1'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('PAR1')]);
   beforeEach(({ box }) => {
     // `python` is the kernel's Python; here, whichever python3 is on PATH.
@@ -121,7 +130,7 @@ describe('the notebook recipe', () => {
   const fetchRuns = (box: Sandbox) => readFileSync(box.path('fetch.py.count'), 'utf8').split('\n').filter(Boolean).length;
 
   it('runs fetch.py in the first cell and writes raw.parquet', ({ box }) => {
-    const r = recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
+    const r = recipe(box, cell);
     expect(r.stdout.toString()).toBe('fetched 264 bytes\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -129,9 +138,9 @@ describe('the notebook recipe', () => {
   });
 
   it('brings raw.parquet back after a restart without running fetch.py again', ({ box }) => {
-    recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
+    recipe(box, cell);
     rmSync(box.path('raw.parquet'));
-    const r = recipe(box, 'dcache run -o raw.parquet -- python fetch.py');
+    const r = recipe(box, cell);
     expect(r.stdout.toString()).toBe('fetched 264 bytes\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -161,7 +170,7 @@ class FakeBucket {
   }
 }
 
-describe('the Google Cloud Storage recipe', () => {
+describe('a gsutil stat probe of an object in Google Cloud Storage', () => {
   const RECIPE = `dcache run -p forever --watch-cmd 'gsutil stat gs://exports/customers.csv' -o customers.csv -- \\
   gsutil cp gs://exports/customers.csv customers.csv`;
   let bucket: FakeBucket;
@@ -227,7 +236,7 @@ esac
   });
 });
 
-describe('the S3 recipe', () => {
+describe('an aws s3api head-object probe of an object in S3', () => {
   const RECIPE = `dcache run -p forever --watch-cmd 'aws s3api head-object --bucket exports --key customers.csv --query ETag' \\
   -o customers.csv -- aws s3 cp s3://exports/customers.csv customers.csv`;
   let bucket: FakeBucket;
@@ -291,9 +300,79 @@ esac
   });
 });
 
+describe('the recipe of a file in S3', () => {
+  // The README's first command of the recipe, up to the blank line:
+  //   dcache run -p forever -w s3://exports/acme/customers.csv -o customers.csv -- \
+  //     aws s3 cp s3://exports/acme/customers.csv customers.csv
+  // dcache watches the object on moto_server; the stand-in aws CLI copies
+  // it from a mirror of the bucket on disk, and counts its copies.
+  const lines = blockAfter(README, '### A file in S3, Google Cloud Storage or Azure');
+  const written = lines.slice(0, lines.indexOf('')).join('\n');
+  let moto: MotoServer;
+  let bucket: string;
+  beforeAll(async () => {
+    moto = await MotoServer.start();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  beforeEach(async ({ box }) => {
+    bucket = await moto.bucket();
+    mkdirSync(box.path('mirror', bucket, 'acme'), { recursive: true });
+    executable(
+      join(bin(box), 'aws'),
+      `#!/bin/sh
+[ "$1 $2" = "s3 cp" ] || { echo "aws stand-in: $*" >&2; exit 252; }
+echo copy >> '${box.path('copies')}'
+cp "${box.path('mirror')}/\${3#s3://}" "$4"
+`,
+    );
+  });
+  const upload = async (box: Sandbox, body: string) => {
+    await moto.put(bucket, 'acme/customers.csv', body);
+    writeFileSync(box.path('mirror', bucket, 'acme', 'customers.csv'), body);
+  };
+  const run = (box: Sandbox) => recipe(box, written.replaceAll('s3://exports/', `s3://${bucket}/`), { env: moto.env() });
+  const copies = (box: Sandbox) => readFileSync(box.path('copies'), 'utf8').split('\n').filter(Boolean).length;
+
+  it('copies the object on the first call', async ({ box }) => {
+    await upload(box, 'id,name\n1,acme\n');
+    const r = run(box);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
+  });
+
+  it('restores the file without copying again while the object is unchanged', async ({ box }) => {
+    await upload(box, 'id,name\n1,acme\n');
+    run(box);
+    rmSync(box.path('customers.csv'));
+    const r = run(box);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(copies(box)).toBe(1);
+    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
+  });
+
+  it('copies again, the same day, once the object is uploaded again', async ({ box }) => {
+    await upload(box, 'id,name\n1,acme\n');
+    run(box);
+    await upload(box, 'id,name\n1,acme\n2,globex\n');
+    const r = run(box);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(copies(box)).toBe(2);
+    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
+  });
+});
+
 describe('the shared Redis cache recipe', () => {
-  // export DCACHE_REMOTE=redis://:secret@cache.internal:6379
-  // dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh
+  // DCACHE_REMOTE as docs/remote-cache.md sets it for Redis, and the
+  // README's command of a team cache:
+  //   export DCACHE_REMOTE=redis://:secret@cache.internal:6379
+  //   dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh
+  const exported = blockAfter(readDoc('docs/remote-cache.md'), '## On Redis').find((line) => line.startsWith('export DCACHE_REMOTE='))!;
+  const command = blockAfter(README, '### A shared cache for a team').find((line) => line.startsWith('dcache run '))!;
   let server: RedisServer;
   beforeAll(async () => {
     server = await RedisServer.start(['--requirepass', 'secret']);
@@ -320,8 +399,7 @@ describe('the shared Redis cache recipe', () => {
     const run = () =>
       recipe(
         box,
-        `export DCACHE_REMOTE=${server.url(':secret@')}
-dcache run --no-cwd -o data/raw.csv -- ./fetch-customer-data.sh`,
+        `${exported.replace('redis://:secret@cache.internal:6379', server.url(':secret@'))}\n${command}`,
         { cwd: join(home, 'project'), env: { DCACHE_DIR: join(home, 'cache'), DCACHE_NOW: '2024-08-27T09:00:00' } },
       );
     return { project: join(home, 'project'), fetch, run };

@@ -48,7 +48,7 @@ describe('raceDeadline', () => {
 
   it('gives up once five times its budget has passed on the clock, however little of it the process ran', async () => {
     // the answer would come 100 ms after the process runs again: within the
-    // budget of run time, but past the bound on the clock that the README
+    // budget of run time, but past the bound on the clock that the guide
     // gives for --remote-timeout (five times 200 ms)
     const raced = raceDeadline(new Promise<string>((resolve) => setImmediate(() => setTimeout(() => resolve('answer'), 100))), 200);
     holdLoop(200 * 5 + 200);

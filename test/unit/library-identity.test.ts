@@ -53,7 +53,7 @@ describe('the identity of a cached function', () => {
     const api = new Api('https://eu.example.com');
     expect(() => identity(api.fetch.bind(api))).toThrow(
       new TypeError(
-        "cached(f): the function is bound to a Api (its bound this), which cannot be part of the key; cache the function itself (see the README on methods), or pass options.key naming this binding (e.g. key: 'eu')",
+        "cached(f): the function is bound to a Api (its bound this), which cannot be part of the key; cache the function itself (see docs/library.md on methods), or pass options.key naming this binding (e.g. key: 'eu')",
       ),
     );
     expect(identity(api.fetch.bind(api), { keyed: true })).toMatch(/^[0-9a-f]{64}$/);

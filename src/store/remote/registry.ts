@@ -57,7 +57,7 @@ const KINDS: readonly RemoteKind[] = [
     kind: 'object-store',
     schemes: ['s3:', 'gs:', 'az:'],
     open: async (spec, env, host) => (await import('./object-store.js')).openObjectStoreRemote(spec, env, host),
-    cleans: { bounds: ['age'], otherwise: 'a lifecycle rule of the bucket (see the README)' },
+    cleans: { bounds: ['age'], otherwise: 'a lifecycle rule of the bucket (see docs/remote-cache.md)' },
   },
 ];
 

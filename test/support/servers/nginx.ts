@@ -21,7 +21,7 @@ export function findNginx(): string {
 // the foreground as one process (no master, no privilege drop), so it reads
 // the private temp dir whoever runs the tests, and stops with its child.
 // With `webdav`, it also takes PUT (creating directories on the way, no
-// limit on a body's size), as the README configures the HTTP remote.
+// limit on a body's size), as docs/remote-cache.md configures the HTTP remote.
 export class Nginx {
   private constructor(
     readonly www: string,

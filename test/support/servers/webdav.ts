@@ -5,8 +5,8 @@ import { Nginx } from './nginx.js';
 
 // A real nginx with WebDAV on a free port of 127.0.0.1, the HTTP remote's
 // reference server: it answers GET, HEAD and PUT on paths under `www`, with
-// the configuration the README gives. Everything it writes stays under its
-// own temp dir, removed when it stops.
+// the configuration docs/remote-cache.md gives. Everything it writes stays
+// under its own temp dir, removed when it stops.
 export class WebDavServer {
   private constructor(
     readonly dir: string,
