@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { GcsStandIn } from '../support/servers/gcs-standin.js';
+import type { MotoServer } from '../support/servers/moto.js';
+import { cloudServers, type TestCloud } from '../support/clouds.js';
 import { filesHolding, onlyEntry } from '../support/cache-files.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
+import { beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
 import { startDcache } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
-import { Azurite } from '../support/servers/azurite.js';
-import { GcsStandIn } from '../support/servers/gcs-standin.js';
 import { HangingServer } from '../support/servers/hanging-server.js';
-import { MotoServer } from '../support/servers/moto.js';
 import { freePort } from '../support/servers/ports.js';
 
 // Watched objects, prefixes and globs in S3, GCS and Azure Blob Storage,
@@ -15,90 +15,12 @@ import { freePort } from '../support/servers/ports.js';
 // (Azure, checking Shared Key signatures), and a stand-in for GCS, which
 // has no emulator this project can install (test/support/servers/gcs-standin.ts).
 
-interface Cloud {
-  scheme: 's3' | 'gs' | 'az';
-  // the environment a user of this cloud's own tools would have
-  env(): Record<string, string>;
-  bucket(): Promise<string>;
-  put(bucket: string, key: string, body: string): Promise<void>;
-  remove(bucket: string, key: string): Promise<void>;
-  // an environment whose credentials the cloud refuses, the code it answers
-  // with, and the secret that must not be shown
-  refused(box: Sandbox): { env: Record<string, string | undefined>; code: string; secret: string | null };
-  // an environment that points at a port nobody listens on
-  unreachable(port: number): Record<string, string>;
-  notFound: string;
-  // called around a test of listings: see MotoServer.checkSignatures
-  listings?(on: boolean): Promise<void>;
-}
-
+type Cloud = TestCloud;
+const servers = cloudServers();
+const clouds = servers.clouds;
 let moto: MotoServer;
-let azurite: Azurite;
 let gcs: GcsStandIn;
-beforeAll(async () => {
-  [moto, azurite, gcs] = await Promise.all([MotoServer.start(), Azurite.start(), GcsStandIn.start()]);
-});
-afterAll(async () => {
-  await Promise.all([moto?.stop(), azurite?.stop(), gcs?.stop()]);
-});
-
-let gcsBuckets = 0;
-const clouds: Array<[string, () => Cloud]> = [
-  [
-    'S3 (moto_server)',
-    () => ({
-      scheme: 's3',
-      env: () => moto.env(),
-      bucket: () => moto.bucket(),
-      put: (b, k, body) => moto.put(b, k, body),
-      remove: (b, k) => moto.remove(b, k),
-      refused: () => ({ env: { ...moto.env(), AWS_SECRET_ACCESS_KEY: 'wrong-secret-5b1d' }, code: 'SignatureDoesNotMatch', secret: 'wrong-secret-5b1d' }),
-      unreachable: (port) => ({ ...moto.env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` }),
-      notFound: 'NoSuchKey',
-      listings: (on) => moto.checkSignatures(!on),
-    }),
-  ],
-  [
-    'Azure Blob Storage (Azurite)',
-    () => ({
-      scheme: 'az',
-      env: () => ({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString() }),
-      bucket: () => azurite.container(),
-      put: (b, k, body) => azurite.put(b, k, body),
-      remove: (b, k) => azurite.remove(b, k),
-      refused: () => {
-        const key = Buffer.from('wrong-key-8c3e-wrong-key-8c3e').toString('base64');
-        return { env: { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString(key) }, code: 'AuthorizationFailure', secret: key };
-      },
-      unreachable: (port) => ({
-        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString().replace(`:${azurite.port}/`, `:${port}/`),
-      }),
-      notFound: 'BlobNotFound',
-    }),
-  ],
-  [
-    'GCS (a stand-in for its JSON API)',
-    () => ({
-      scheme: 'gs',
-      env: () => ({ STORAGE_EMULATOR_HOST: gcs.host }),
-      bucket: async () => {
-        const name = `bucket-${++gcsBuckets}`;
-        gcs.buckets.set(name, new Map());
-        return name;
-      },
-      put: async (b, k, body) => void gcs.put(b, k, body),
-      remove: async (b, k) => gcs.remove(b, k),
-      // without the emulator, Google's own chain looks for credentials
-      refused: (box) => ({
-        env: { STORAGE_EMULATOR_HOST: undefined, GOOGLE_APPLICATION_CREDENTIALS: box.path('no-such-key.json') },
-        code: 'no Google credentials',
-        secret: null,
-      }),
-      unreachable: (port) => ({ STORAGE_EMULATOR_HOST: `http://127.0.0.1:${port}` }),
-      notFound: 'notFound',
-    }),
-  ],
-];
+beforeAll(() => void ({ moto, gcs } = servers.started()));
 
 const dcacheLines = (stderr: string) => plain(stderr).split('\n').filter((l) => l.startsWith('dcache:'));
 

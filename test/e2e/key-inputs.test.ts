@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listFiles } from '../support/cache-files.js';
 import { describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { expectOneLineRefusal, plain } from '../support/messages.js';
 
 // The rig scrubs every DCACHE_* variable from the inherited environment, so
 // these start unset in every test.
@@ -206,12 +206,7 @@ describe('bad key inputs', () => {
     it(`exits 125 with one line naming ${what}, and does not run the command`, ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo data');
       const r = box.dcache(['run', ...args, '--', fetch.path]);
-      expect(r.code).toBe(125);
-      expect(r.stdout.length).toBe(0);
-      const lines = plain(r.stderr).trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dcache: /);
-      expect(lines[0]).toMatch(message);
+      expectOneLineRefusal(r, 125, message);
       expect(fetch.runs()).toBe(0);
     });
   }

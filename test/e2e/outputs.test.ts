@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { listFiles } from '../support/cache-files.js';
 import { describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { expectOneLineRefusal, plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 describe('output files are restored on a hit', () => {
@@ -298,12 +298,7 @@ describe('bad output paths', () => {
     it(`exits 125 with one line naming ${what}, and does not run the command`, ({ box }) => {
       const gen = box.counter('gen.sh', 'echo data > data.csv');
       const r = box.dcache(['run', '-o', path, '--', gen.path]);
-      expect(r.code).toBe(125);
-      expect(r.stdout.length).toBe(0);
-      const lines = plain(r.stderr).trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dcache: /);
-      expect(lines[0]).toMatch(message);
+      expectOneLineRefusal(r, 125, message);
       expect(gen.runs()).toBe(0);
     });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { expectOneLineRefusal, plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // Calendar and cron policies end to end: the clock moves with DCACHE_NOW, a
@@ -194,12 +194,7 @@ describe('bad policies and zones', () => {
     it(`exits 125 with one line naming ${what}`, ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo data');
       const r = box.dcache(['run', ...options, '--', fetch.path]);
-      expect(r.code).toBe(125);
-      expect(r.stdout.length).toBe(0);
-      const lines = plain(r.stderr).trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dcache: /);
-      expect(lines[0]).toMatch(message);
+      expectOneLineRefusal(r, 125, message);
       expect(fetch.runs()).toBe(0);
     });
   }

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { cloudServers, type TestCloud } from '../support/clouds.js';
 import { machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
 import type { Running } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
-import { Azurite } from '../support/servers/azurite.js';
-import { GcsStandIn } from '../support/servers/gcs-standin.js';
+import type { GcsStandIn } from '../support/servers/gcs-standin.js';
 import { MotoServer } from '../support/servers/moto.js';
 import { freePort } from '../support/servers/ports.js';
 
@@ -16,67 +16,12 @@ import { freePort } from '../support/servers/ports.js';
 // stand-in (test/support/servers/gcs-standin.ts), which runs in this
 // process: every dcache here runs in the background.
 
-interface Bucket {
-  scheme: 's3' | 'az' | 'gs';
-  // the environment a user of this cloud's tools would have
-  env(): Record<string, string>;
-  // a new, empty bucket (container)
-  create(): Promise<string>;
-  keys(bucket: string): Promise<string[]>;
-  put(bucket: string, key: string, body: string): Promise<void>;
-  // around a gc: moto checks the signature of a listing of a prefix wrongly
-  // (see MotoServer.checkSignatures)
-  listings?(on: boolean): Promise<void>;
-}
-
-let moto: MotoServer;
-let azurite: Azurite;
+const servers = cloudServers();
+const buckets = servers.clouds;
 let gcs: GcsStandIn;
-beforeAll(async () => {
-  [moto, azurite, gcs] = await Promise.all([MotoServer.start(), Azurite.start(), GcsStandIn.start()]);
-});
-afterAll(async () => {
-  await Promise.all([moto?.stop(), azurite?.stop(), gcs?.stop()]);
-});
-
+beforeAll(() => void ({ gcs } = servers.started()));
+// buckets made here on the GCS stand-in
 let gcsBuckets = 0;
-const buckets: Array<[string, () => Bucket]> = [
-  [
-    'S3 (moto_server)',
-    () => ({
-      scheme: 's3',
-      env: () => moto.env(),
-      create: () => moto.bucket(),
-      keys: (b) => moto.keys(b),
-      put: (b, k, body) => moto.put(b, k, body),
-      listings: (on) => moto.checkSignatures(!on),
-    }),
-  ],
-  [
-    'Azure Blob Storage (Azurite)',
-    () => ({
-      scheme: 'az',
-      env: () => ({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString() }),
-      create: () => azurite.container(),
-      keys: (b) => azurite.keys(b),
-      put: (b, k, body) => azurite.put(b, k, body),
-    }),
-  ],
-  [
-    'GCS (the stand-in)',
-    () => ({
-      scheme: 'gs',
-      env: () => ({ STORAGE_EMULATOR_HOST: gcs.host }),
-      create: async () => {
-        const name = `team-${++gcsBuckets}`;
-        gcs.buckets.set(name, new Map());
-        return name;
-      },
-      keys: async (b) => [...(gcs.buckets.get(b)?.keys() ?? [])],
-      put: async (b, k, body) => void gcs.put(b, k, body),
-    }),
-  ],
-];
 
 const dcacheLines = (stderr: string) =>
   plain(stderr)
@@ -93,12 +38,12 @@ afterEach(async () => {
 });
 
 describe.each(buckets)('a shared cache in %s', (_name, bucketOf) => {
-  let store: Bucket;
+  let store: TestCloud;
   let bucket: string;
   let remote: string;
   beforeEach(async () => {
     store = bucketOf();
-    bucket = await store.create();
+    bucket = await store.bucket();
     remote = `${store.scheme}://${bucket}/dcache`;
   });
   const on = (box: Sandbox, name: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -191,7 +136,8 @@ describe.each(buckets)('a shared cache in %s', (_name, bucketOf) => {
   });
 
   it('releases the lease when the run is stopped with Ctrl-C', async ({ box }) => {
-    const job = box.counter('job.sh', 'sleep 30');
+    // (exec: a shell forking its sleep can miss one SIGINT sent to its group)
+    const job = box.counter('job.sh', 'exec sleep 30');
     const a = machine(box, 'a').start(['run', '-v', '--remote', remote, '--', job.path], { ...store.env(), ...SHORT_LEASE });
     running.push(a);
     await a.stderrMatches(/dcache: miss \(no entry\); running /);

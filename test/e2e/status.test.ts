@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listFiles } from '../support/cache-files.js';
 import { beforeEach, describe, expect, it } from '../support/fixture.js';
-import { plain } from '../support/messages.js';
+import { expectOneLineRefusal, plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // dcache status (would run replay?) and --explain (why?), end to end.
@@ -98,12 +98,7 @@ describe('dcache status', () => {
   for (const [what, args, env, message] of usage) {
     it(`exits 2 with one line naming ${what}`, ({ box }) => {
       const r = box.dcache(args, { env });
-      expect(r.code).toBe(2);
-      expect(r.stdout.length).toBe(0);
-      const lines = plain(r.stderr).trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dcache: /);
-      expect(lines[0]).toMatch(message);
+      expectOneLineRefusal(r, 2, message);
     });
   }
 });

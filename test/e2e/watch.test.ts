@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '../support/fixture.js';
-import { beforeRecordedLine, plain } from '../support/messages.js';
+import { beforeRecordedLine, expectOneLineRefusal, plain } from '../support/messages.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // Watched local paths and --watch-cmd probes end to end: an entry recorded
@@ -397,12 +397,7 @@ describe('bad watch options', () => {
     it(`exits 125 with one line naming ${what}`, ({ box }) => {
       const fetch = box.counter('fetch.sh', 'echo data');
       const r = box.dcache(['run', ...options, '--', fetch.path]);
-      expect(r.code).toBe(125);
-      expect(r.stdout.length).toBe(0);
-      const lines = plain(r.stderr).trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dcache: /);
-      expect(lines[0]).toMatch(message);
+      expectOneLineRefusal(r, 125, message);
       expect(fetch.runs()).toBe(0);
     });
   }

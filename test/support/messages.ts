@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 // What dcache says on stderr, as a test reads it.
 
 // Removes colour codes so messages compare as plain text.
@@ -21,4 +23,15 @@ export function beforeRecordedLine(stderr: string): string {
   const m = /dcache: recorded \d+(?:\.\d+)? [KMG]?i?B in [^\n]+, fresh [^\n]+\n$/.exec(text);
   if (m === null) throw new Error(`stderr does not end with a "recorded" line:\n${text}`);
   return text.slice(0, m.index);
+}
+
+// A refused call: the exit code, nothing on stdout, and one line on stderr,
+// dcache's own, that says `message`.
+export function expectOneLineRefusal(r: { code: number | null; stdout: Buffer | string; stderr: string }, code: number, message: RegExp): void {
+  expect(r.code).toBe(code);
+  expect(r.stdout.length).toBe(0);
+  const lines = plain(r.stderr).trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^dcache: /);
+  expect(lines[0]).toMatch(message);
 }
