@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Cluster } from 'ioredis';
 import { onlyEntry } from '../support/cache-files.js';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '../support/fixture.js';
-import { machine, type Machine } from '../support/machines.js';
+import { machine, numberedReport, type Machine } from '../support/machines.js';
 import { plain } from '../support/messages.js';
 import type { Running } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
@@ -43,8 +43,7 @@ afterEach(async ({ box }) => {
 const urlA = () => cluster.url('', 0);
 const urlB = () => cluster.url('', cluster.nodes.length - 1);
 
-// A script that says which run of it this is, so a replay shows.
-const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = numberedReport;
 
 const gate = (box: Sandbox) => box.path('gate');
 const openGate = (box: Sandbox) => writeFileSync(gate(box), '');

@@ -2,10 +2,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync,
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { listFiles, onlyEntry } from '../support/cache-files.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
-import { machine, type Machine } from '../support/machines.js';
+import { beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { machine, numberedReport, twoMachines } from '../support/machines.js';
 import { plain } from '../support/messages.js';
-import { type Backend, dropInlineCopies, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import { type Backend, dropInlineCopies, type RedisBackend, remoteServers } from '../support/remotes.js';
 import type { Sandbox } from '../support/sandbox.js';
 
 // Remote data is untrusted: whatever fails verification on its way down is
@@ -13,25 +13,14 @@ import type { Sandbox } from '../support/sandbox.js';
 // replayed), and a remote manifest gets the same restore path checks as a
 // local one.
 
+const servers = remoteServers();
 let redis: RedisBackend;
-let webdav: WebDavBackend;
-beforeAll(async () => {
-  [redis, webdav] = await Promise.all([RedisBackend.start(), WebDavBackend.start()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.stop(), webdav?.stop()]);
-});
+beforeAll(() => void ({ redis } = servers.started()));
 
 // Two machines that share the remote.
-let a: Machine;
-let b: Machine;
-beforeEach(({ box }) => {
-  a = machine(box, 'a');
-  b = machine(box, 'b');
-});
+const { a, b } = twoMachines();
 
-// A script that says which run of it this is, so a replay shows.
-const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = numberedReport;
 
 // The only dcache line on stderr, or a description of what is there instead.
 function oneWarning(stderr: string): string {
@@ -43,10 +32,7 @@ function oneWarning(stderr: string): string {
 const steady = (box: Sandbox) => box.counter('steady.sh', "echo 'the same report'");
 
 // Breaking a blob depends on how each backend stores it: these run on each.
-describe.each([
-  ['Redis', () => redis],
-  ['HTTP (nginx WebDAV)', () => webdav],
-] as const)('a tampered blob on %s', (_name, backendOf) => {
+describe.each(servers.backends)('a tampered blob on %s', (_name, backendOf) => {
   let backend: Backend;
   beforeEach(async () => {
     backend = backendOf();

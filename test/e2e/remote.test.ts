@@ -1,10 +1,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { listFiles, onlyEntry } from '../support/cache-files.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
-import { machine, type Machine } from '../support/machines.js';
+import { beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
+import { numberedReport, twoMachines } from '../support/machines.js';
 import { plain } from '../support/messages.js';
-import { type Backend, RedisBackend, WebDavBackend } from '../support/remotes.js';
-import type { Sandbox } from '../support/sandbox.js';
+import { type Backend, type RedisBackend, remoteServers } from '../support/remotes.js';
 import { serveMemoryDav } from '../support/servers/memory-dav.js';
 
 // A cache shared across machines, end to end: machine A records into its
@@ -15,31 +14,17 @@ const YESTERDAY = '2030-03-09T10:00:00';
 const TODAY = '2030-03-10T10:00:00';
 
 // The two backends start once for the file; every test gets an empty remote.
+const servers = remoteServers();
 let redis: RedisBackend;
-let webdav: WebDavBackend;
-beforeAll(async () => {
-  [redis, webdav] = await Promise.all([RedisBackend.start(), WebDavBackend.start()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.stop(), webdav?.stop()]);
-});
+beforeAll(() => void ({ redis } = servers.started()));
 
 // Two machines that share the remote.
-let a: Machine;
-let b: Machine;
-beforeEach(({ box }) => {
-  a = machine(box, 'a');
-  b = machine(box, 'b');
-});
+const { a, b } = twoMachines();
 
-// A script that says which run of it this is, so a replay shows.
-const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+const report = numberedReport;
 
 // How bytes move differs per backend: these run on each.
-describe.each([
-  ['Redis', () => redis],
-  ['HTTP (nginx WebDAV)', () => webdav],
-] as const)('a remote on %s', (_name, backendOf) => {
+describe.each(servers.backends)('a remote on %s', (_name, backendOf) => {
   let backend: Backend;
   beforeEach(async () => {
     backend = backendOf();

@@ -3,11 +3,10 @@ import { lstatSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, wr
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { filesHolding, manifests, onlyEntry } from '../support/cache-files.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '../support/fixture.js';
-import { machine, type Machine } from '../support/machines.js';
+import { machine, numberedReport, twoMachines } from '../support/machines.js';
 import { plain } from '../support/messages.js';
-import { type Backend, dropInlineCopies, RedisBackend, WebDavBackend } from '../support/remotes.js';
+import { type Backend, dropInlineCopies, type RedisBackend, remoteServers, type WebDavBackend } from '../support/remotes.js';
 import { startDcache } from '../support/running.js';
-import type { Sandbox } from '../support/sandbox.js';
 import { TestServer } from '../support/servers/test-server.js';
 
 // What comes out of a shared cache cannot hurt the machine that replays it:
@@ -16,21 +15,14 @@ import { TestServer } from '../support/servers/test-server.js';
 // for ever, no signatures of presigned URLs on disk, and, with a signing
 // key, nothing unsigned replayed.
 
+const servers = remoteServers();
 let redis: RedisBackend;
 let webdav: WebDavBackend;
-beforeAll(async () => {
-  [redis, webdav] = await Promise.all([RedisBackend.start(), WebDavBackend.start()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.stop(), webdav?.stop()]);
-});
+beforeAll(() => void ({ redis, webdav } = servers.started()));
 
 // Two machines that share the remote.
-let a: Machine;
-let b: Machine;
-beforeEach(async ({ box }) => {
-  a = machine(box, 'a');
-  b = machine(box, 'b');
+const { a, b } = twoMachines();
+beforeEach(async () => {
   await Promise.all([redis.reset(), webdav.reset()]);
 });
 
@@ -46,10 +38,7 @@ async function forge(backend: Backend, key: string, change: (m: Record<string, u
   await backend.setManifest(key, Buffer.from(JSON.stringify(stored)));
 }
 
-describe.each([
-  ['Redis', () => redis],
-  ['HTTP (nginx WebDAV)', () => webdav],
-] as const)('an entry from %s', (_name, backendOf) => {
+describe.each(servers.backends)('an entry from %s', (_name, backendOf) => {
   let backend: Backend;
   beforeEach(() => {
     backend = backendOf();
@@ -324,7 +313,7 @@ describe('signed entries', () => {
   const KEY = 'team-key-0123456789abcdef';
   const OTHER = 'another-key-fedcba9876543210';
   const run = (path: string) => ['run', '-v', '--remote', webdav.url(), '--', path];
-  const report = (box: Sandbox) => box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
+  const report = numberedReport;
 
   it('are replayed by a machine with the same key', ({ box }) => {
     const script = report(box);

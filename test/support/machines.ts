@@ -1,3 +1,4 @@
+import { beforeEach } from './fixture.js';
 import { startDcache, type Running } from './running.js';
 import type { Result, Sandbox } from './sandbox.js';
 
@@ -22,4 +23,33 @@ export function machine(box: Sandbox, name: string): Machine {
     run: (args, env = {}) => box.dcache(args, { env: { ...own, ...env } }),
     start: (args, env = {}) => startDcache(box, args, { env: { ...own, ...env } }),
   };
+}
+
+// Machines a and b of each test, sharing a remote: the same two objects
+// for the whole file, each the current test's machine.
+export function twoMachines(): { a: Machine; b: Machine } {
+  let current: { a: Machine; b: Machine } | null = null;
+  beforeEach(({ box }) => {
+    current = { a: machine(box, 'a'), b: machine(box, 'b') };
+  });
+  const of = (name: 'a' | 'b'): Machine => {
+    const now = () => {
+      if (current === null) throw new Error('twoMachines: used outside a test');
+      return current[name];
+    };
+    return {
+      name,
+      get cacheDir() {
+        return now().cacheDir;
+      },
+      run: (args, env) => now().run(args, env),
+      start: (args, env) => now().start(args, env),
+    };
+  };
+  return { a: of('a'), b: of('b') };
+}
+
+// A script that says which run of it this is ("report 2"), so that a replay shows.
+export function numberedReport(box: Sandbox): { path: string; runs: () => number } {
+  return box.counter('report.sh', `printf 'report %s\\n' "$(wc -l < '${box.path('report.sh.count')}' | tr -d ' ')"`);
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { listFiles } from './cache-files.js';
 import { RedisServer } from './servers/redis.js';
 import { WebDavServer } from './servers/webdav.js';
@@ -170,4 +171,27 @@ export class WebDavBackend implements Backend {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, bytes);
   }
+}
+
+// The two servers a test file of remotes starts once (Redis, and nginx
+// with WebDAV), and the backends over them for describe.each.
+export function remoteServers(): {
+  started(): { redis: RedisBackend; webdav: WebDavBackend };
+  backends: ReadonlyArray<readonly [string, () => Backend]>;
+} {
+  let redis: RedisBackend;
+  let webdav: WebDavBackend;
+  beforeAll(async () => {
+    [redis, webdav] = await Promise.all([RedisBackend.start(), WebDavBackend.start()]);
+  });
+  afterAll(async () => {
+    await Promise.all([redis?.stop(), webdav?.stop()]);
+  });
+  return {
+    started: () => ({ redis, webdav }),
+    backends: [
+      ['Redis', () => redis],
+      ['HTTP (nginx WebDAV)', () => webdav],
+    ],
+  };
 }
