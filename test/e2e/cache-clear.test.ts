@@ -1,4 +1,5 @@
-import { readdirSync, statSync } from 'node:fs';
+import { filesUnder, listedEntries } from '../support/cache-files.js';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '../support/fixture.js';
 import { plain } from '../support/messages.js';
@@ -6,27 +7,11 @@ import type { Sandbox } from '../support/sandbox.js';
 
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 
-interface Entry {
-  key: string;
-  argv: string[];
-}
-
-function entries(box: Sandbox): Entry[] {
-  const r = box.dcache(['ls', '--json']);
-  return (JSON.parse(r.stdout.toString()) as { entries: Entry[] }).entries;
-}
+const entries = listedEntries;
 
 const argvs = (box: Sandbox) => entries(box).map((e) => e.argv.join(' '));
 
-function files(box: Sandbox, dir: string): string[] {
-  try {
-    return readdirSync(join(box.cacheDir, dir), { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile())
-      .map((d) => join(d.parentPath, d.name));
-  } catch {
-    return [];
-  }
-}
+const files = (box: Sandbox, dir: string) => filesUnder(join(box.cacheDir, dir));
 
 const bytesOf = (paths: string[]) => paths.reduce((n, p) => n + statSync(p).size, 0);
 

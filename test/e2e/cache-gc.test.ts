@@ -1,3 +1,4 @@
+import { filesUnder, listedEntries } from '../support/cache-files.js';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,25 +11,9 @@ import { waitUntil } from '../support/wait.js';
 const at = (now: string, env: NodeJS.ProcessEnv = {}) => ({ env: { DCACHE_NOW: now, ...env } });
 const TWO_HOURS_AGO = () => new Date(Date.now() - 2 * 60 * 60 * 1000);
 
-interface Entry {
-  key: string;
-  argv: string[];
-}
+const entries = listedEntries;
 
-function entries(box: Sandbox): Entry[] {
-  const r = box.dcache(['ls', '--json']);
-  return (JSON.parse(r.stdout.toString()) as { entries: Entry[] }).entries;
-}
-
-function files(box: Sandbox, dir: string): string[] {
-  try {
-    return readdirSync(join(box.cacheDir, dir), { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile())
-      .map((d) => join(d.parentPath, d.name));
-  } catch {
-    return [];
-  }
-}
+const files = (box: Sandbox, dir: string) => filesUnder(join(box.cacheDir, dir));
 
 // A command printing `bytes` copies of `char`, so that each entry's size
 // is known exactly.

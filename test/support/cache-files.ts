@@ -51,3 +51,20 @@ export function onlyEntry(cacheDir: string): StoredEntry {
 export function filesHolding(dir: string, secret: string): string[] {
   return listFiles(dir).filter((f) => readFileSync(f).includes(secret));
 }
+
+// The entries `dcache ls --json` lists in the sandbox's cache, oldest first.
+export function listedEntries(box: { dcache(args: string[]): { stdout: Buffer } }): Array<{ key: string; argv: string[] }> {
+  const r = box.dcache(['ls', '--json']);
+  return (JSON.parse(r.stdout.toString()) as { entries: Array<{ key: string; argv: string[] }> }).entries;
+}
+
+// The files below `dir`, at any depth, as absolute paths; none if it is missing.
+export function filesUnder(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => join(d.parentPath, d.name));
+  } catch {
+    return [];
+  }
+}
