@@ -214,3 +214,36 @@ export function keepLease(keeping: LeaseKeeping, waited: boolean, id?: string): 
     },
   };
 }
+
+// The leases a remote holds until each is given back or lost. close() (the
+// remote's) stops their renewals; a lease given back after it lapses on its
+// own, the connection being gone.
+export class HeldLeases {
+  private readonly held = new Set<{ stop(): void }>();
+  private closed = false;
+
+  keep(keeping: LeaseKeeping, waited: boolean): HeldLock {
+    const lease = keepLease(
+      {
+        ...keeping,
+        giveBack: async () => {
+          this.held.delete(lease);
+          if (!this.closed) await keeping.giveBack();
+        },
+        onLost: (why) => {
+          this.held.delete(lease);
+          keeping.onLost(why);
+        },
+      },
+      waited,
+    );
+    this.held.add(lease);
+    return lease;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const lease of this.held) lease.stop();
+    this.held.clear();
+  }
+}

@@ -8,7 +8,7 @@ import { storedVerdict } from '../local/gc.js';
 import { openManifest } from './signing.js';
 import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
 import type { Host } from '../../ports/host.js';
-import { keepLease, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import { HeldLeases, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { BlobHash, CacheKey } from '../../core/hash.js';
 import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
 
@@ -88,9 +88,8 @@ export class ObjectStoreRemote implements RemoteStore {
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly stallMs: number;
-  // renewals of leases not yet released, stopped by close()
-  private readonly renewals = new Set<{ stop(): void }>();
-  private closed = false;
+  // leases not yet released, whose renewals close() stops
+  private readonly leases = new HeldLeases();
 
   constructor(
     spec: RemoteSpec,
@@ -215,7 +214,7 @@ export class ObjectStoreRemote implements RemoteStore {
     // the version last written; a renewal answered after a release still
     // moves it on, so that the release deletes the version that is there
     let current = match;
-    const held = keepLease(
+    return this.leases.keep(
       {
         heartbeatMs: timing.heartbeatMs,
         elapsedMs: () => me.elapsedMs(),
@@ -235,20 +234,12 @@ export class ObjectStoreRemote implements RemoteStore {
           return 'the lease was taken over by another machine (was this process stopped?)';
         },
         giveBack: async () => {
-          this.renewals.delete(held);
-          // closed: the renewals have stopped and the lease lapses on its own
-          if (this.closed) return;
           await this.withDeadline(`DELETE ${name}`, this.timeoutMs, (signal) => this.store.remove(this.bucket, this.prefix + name, signal, current));
         },
-        onLost: (why) => {
-          this.renewals.delete(held);
-          hooks.onLost(why);
-        },
+        onLost: (why) => hooks.onLost(why),
       },
       waited,
     );
-    this.renewals.add(held);
-    return held;
   }
 
   // dcache gc --remote: removes the entries stale for longer than maxAgeMs
@@ -331,9 +322,7 @@ export class ObjectStoreRemote implements RemoteStore {
 
   // Stops renewing the leases not yet released: they lapse after a lease.
   async close(): Promise<void> {
-    this.closed = true;
-    for (const renewal of this.renewals) renewal.stop();
-    this.renewals.clear();
+    this.leases.close();
   }
 
   private writeLease(name: string, lease: Lease, condition: { absent: true } | { match: string }): Promise<string | null> {

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { DeadlineError, raceDeadline, STRETCH } from '../../core/deadline.js';
 import { displayHash, type BlobHash, type CacheKey } from '../../core/hash.js';
-import { keepLease, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
+import { HeldLeases, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { Host } from '../../ports/host.js';
 import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
 import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
@@ -227,8 +227,8 @@ class RedisRemote implements RemoteStore {
   private readonly connected: Promise<void>;
   // the last error a client reported, for messages
   private lastError: Error | null = null;
-  // lease renewals of locks not yet released, stopped by close()
-  private readonly renewals = new Set<{ stop(): void }>();
+  // leases of locks not yet released, whose renewals close() stops
+  private readonly leases = new HeldLeases();
   private closed = false;
   // why the connection was given up after it had connected, if it was
   private broken: string | null = null;
@@ -392,7 +392,7 @@ class RedisRemote implements RemoteStore {
 
   // A lock just taken: renewed every heartbeat while it holds our token.
   private holdLock(key: CacheKey, name: string, token: string, waited: boolean, timing: LeaseTiming, hooks: WaitHooks): HeldLock {
-    const lock = keepLease(
+    return this.leases.keep(
       {
         heartbeatMs: timing.heartbeatMs,
         elapsedMs: () => performance.now(),
@@ -401,20 +401,12 @@ class RedisRemote implements RemoteStore {
           return renewed === 1 ? null : 'the lock lapsed and another machine may have taken it (was this process stopped?)';
         },
         giveBack: async () => {
-          this.renewals.delete(lock);
-          // closed: the lease lapses on its own
-          if (this.closed) return;
           await this.run(`release lock ${key}`, (c) => c.eval(RELEASE_SCRIPT, 1, name, token));
         },
-        onLost: (why) => {
-          this.renewals.delete(lock);
-          hooks.onLost(why);
-        },
+        onLost: (why) => hooks.onLost(why),
       },
       waited,
     );
-    this.renewals.add(lock);
-    return lock;
   }
 
   // Drops the connections at once; commands still waiting reject. Locks not
@@ -422,8 +414,7 @@ class RedisRemote implements RemoteStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const renewal of this.renewals) renewal.stop();
-    this.renewals.clear();
+    this.leases.close();
     this.disconnect();
   }
 
