@@ -183,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
       const loaded = await settings('dir');
       const where = dir?.value ?? loaded.dir.value;
       const store = new LocalStore(where, host);
-      const unusable = store.unusable();
+      const unusable = store.whyNotListable();
       if (unusable !== null) throw new ExitError(unusable, 2);
       // as a recording reads it: a value that is not a size leaves the default
       const size = parseSize(loaded.maxSize.value);

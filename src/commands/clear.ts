@@ -86,7 +86,7 @@ export async function clear(ctx: CacheCommandContext, selection: ClearSelection)
 // A cache on a read-only file system (a mount, a snapshot) cannot be
 // cleaned: one line and exit 2, before anything is tried.
 export function refuseReadOnly(ctx: CacheCommandContext, command: string): void {
-  const problem = ctx.store.unwritable();
+  const problem = ctx.store.whyNotWritable();
   if (problem !== null) throw new ExitError(`${command}: cannot remove anything from the cache directory ${ctx.store.root} (${problem})`, 2);
 }
 

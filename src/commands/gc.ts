@@ -3,7 +3,7 @@ import { ExitError } from '../core/errors.js';
 import { formatSize, parseSize } from '../core/size.js';
 import { collectGarbage } from '../store/local/gc.js';
 import { cleanableSchemes, cleaningOf, DEFAULT_REMOTE_TIMEOUT_MS, openRemote, parseRemote } from '../store/remote/registry.js';
-import { RemoteError, type RemoteStore } from '../store/remote/remote-store.js';
+import { RemoteError, type RemoteBackend } from '../store/remote/backend.js';
 import type { CacheCommandContext } from './context.js';
 import { failedRemovals, plural, refuseReadOnly } from './clear.js';
 
@@ -73,7 +73,7 @@ async function remoteGc(
   if (unbounded !== null) {
     throw new ExitError(`gc --remote: ${unbounded} is for a cache directory; bound ${spec.label} with --max-age, or ${cleans.otherwise ?? 'its own rules'}`, 2);
   }
-  let remote: RemoteStore;
+  let remote: RemoteBackend;
   try {
     remote = await openRemote(spec, ctx.env, ctx.store.host);
   } catch (err) {

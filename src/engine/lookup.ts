@@ -30,7 +30,7 @@ export interface Looked {
 
 export async function lookUp(call: Call, reporter: Reporter, force = call.force, tidy = true): Promise<Looked> {
   const { store, key } = call;
-  const distrust = store.distrust();
+  const distrust = store.whyNotTrusted();
   if (distrust !== null) {
     reporter.alert('cache', `cannot use the cache directory ${store.root} (${distrust}); running without the cache`);
     return { decision: miss('cache directory refused'), stamp: null, foreign: null };

@@ -52,7 +52,7 @@ export interface EntryStore {
   // the cache directory, for messages
   readonly root: string;
   // why the store must not be used, or null
-  distrust(): string | null;
+  whyNotTrusted(): string | null;
   // makes it ready to record; throws if it cannot be used
   prepare(): void;
   readEntry(key: CacheKey): ReadEntryResult;

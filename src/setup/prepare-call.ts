@@ -9,7 +9,7 @@ import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { DEFAULT_MAX_SIZE } from '../store/local/gc.js';
 import { LocalStore } from '../store/local/local-store.js';
 import { DEFAULT_REMOTE_TIMEOUT_MS, parseRemote } from '../store/remote/registry.js';
-import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS } from '../store/remote/remote-store.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS } from '../store/remote/backend.js';
 import { loadSigningKeys } from '../store/remote/signing.js';
 import type { Host } from '../ports/host.js';
 import type { RemoteSpec } from '../ports/tiers.js';

@@ -15,7 +15,7 @@ import {
 } from '../../src/store/remote/redis.js';
 import { leaseTiming, type HeldLock, type WaitHooks } from '../../src/ports/lease.js';
 import type { Host } from '../../src/ports/host.js';
-import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
+import type { RemoteSpec, RemoteBackend } from '../../src/store/remote/backend.js';
 import { parseRemote } from '../../src/store/remote/registry.js';
 import { HangingServer } from '../support/servers/hanging-server.js';
 import { freePort } from '../support/servers/ports.js';
@@ -67,9 +67,9 @@ let raw: Redis;
 let cluster: RedisCluster;
 let clusterRaw: Cluster;
 let scratch: string;
-const opened: RemoteStore[] = [];
+const opened: RemoteBackend[] = [];
 
-async function openStore(url = redis.url(), options: { readOnly?: boolean; timeoutMs?: number } = {}): Promise<RemoteStore> {
+async function openStore(url = redis.url(), options: { readOnly?: boolean; timeoutMs?: number } = {}): Promise<RemoteBackend> {
   const store = await openRedisRemote(specFor(url, options));
   opened.push(store);
   return store;
@@ -86,7 +86,7 @@ interface Told {
 }
 
 // Takes a lock, counting what the taker is told; fails unless it is held.
-async function takeLock(store: RemoteStore, key: CacheKey, told: Told = { waits: 0, takeovers: [], lost: [] }): Promise<HeldLock> {
+async function takeLock(store: RemoteBackend, key: CacheKey, told: Told = { waits: 0, takeovers: [], lost: [] }): Promise<HeldLock> {
   const hooks: WaitHooks = {
     onWait: () => void (told.waits += 1),
     onProgress: () => {},
@@ -108,7 +108,7 @@ function fileWith(bytes: Buffer): string {
 }
 
 // Reads a blob back; null when the store says it is absent.
-async function readBlob(store: RemoteStore, hash: BlobHash): Promise<{ bytes: Buffer; writes: number } | null> {
+async function readBlob(store: RemoteBackend, hash: BlobHash): Promise<{ bytes: Buffer; writes: number } | null> {
   const chunks: Buffer[] = [];
   const found = await store.getBlob(hash, (chunk) => {
     chunks.push(Buffer.from(chunk));
@@ -181,7 +181,7 @@ async function runScript(
 }
 
 // Every method of a store that cannot work must reject (never hang).
-async function expectEveryMethodRejects(store: RemoteStore): Promise<void> {
+async function expectEveryMethodRejects(store: RemoteBackend): Promise<void> {
   const path = fileWith(Buffer.from('abc'));
   await expect(store.getManifest(newKey())).rejects.toThrow(store.label);
   await expect(store.hasBlob(newHash())).rejects.toThrow(store.label);

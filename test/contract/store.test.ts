@@ -10,7 +10,7 @@ import { LocalStore } from '../../src/store/local/local-store.js';
 import { testHost } from '../support/host.js';
 import { openRedisRemote } from '../../src/store/remote/redis.js';
 import { openRemote, parseRemote } from '../../src/store/remote/registry.js';
-import type { RemoteSpec, RemoteStore } from '../../src/store/remote/remote-store.js';
+import type { RemoteSpec, RemoteBackend } from '../../src/store/remote/backend.js';
 import { RedisCluster, RedisServer } from '../support/servers/redis.js';
 import { WebDavServer } from '../support/servers/webdav.js';
 import { ONE_REQUEST_MAX } from '../../src/cloud/parts.js';
@@ -25,7 +25,7 @@ import { MotoServer } from '../support/servers/moto.js';
 
 const MiB = 1 << 20;
 
-type MakeStore = (options: { readOnly: boolean }) => Promise<RemoteStore>;
+type MakeStore = (options: { readOnly: boolean }) => Promise<RemoteBackend>;
 
 // Unique per call, so tests that share a server never see each other's data.
 const newKey = () => randomBytes(8).toString('hex') as CacheKey;
@@ -47,7 +47,7 @@ function fileWith(bytes: Buffer): string {
 }
 
 // Reads a blob back, piece by piece; null when the store says it is absent.
-async function readBlob(store: RemoteStore, hash: BlobHash): Promise<{ bytes: Buffer; pieces: number } | null> {
+async function readBlob(store: RemoteBackend, hash: BlobHash): Promise<{ bytes: Buffer; pieces: number } | null> {
   const pieces: Buffer[] = [];
   const found = await store.getBlob(hash, (chunk) => {
     pieces.push(Buffer.from(chunk));
@@ -65,7 +65,7 @@ function patterned(size: number): Buffer {
 
 export function registerStoreContract(name: string, makeStore: MakeStore): void {
   describe(`${name} store contract`, () => {
-    const opened: RemoteStore[] = [];
+    const opened: RemoteBackend[] = [];
     const open = async (readOnly = false) => {
       const store = await makeStore({ readOnly });
       opened.push(store);

@@ -22,7 +22,7 @@ import { blobsOf, validateManifest } from '../../schema/manifest.js';
 import { BlobWriter, type WrittenBlob } from './blob-writer.js';
 import { copyAndHashAsync } from './file-copy.js';
 import type { Host } from '../../ports/host.js';
-import { RemoteError, type RemoteGcOptions, type RemoteGcReport, type RemoteStore } from '../remote/remote-store.js';
+import { RemoteError, type RemoteGcOptions, type RemoteGcReport, type RemoteBackend } from '../remote/backend.js';
 import { copyFile } from 'node:fs/promises';
 import { recordEvent } from './activity.js';
 import type { ActivityEvent, EntryStore, ReadEntryResult } from '../../ports/tiers.js';
@@ -64,11 +64,11 @@ const CACHE_TAGS: ReadonlyArray<[string, string]> = [
   ['.gitignore', '# Created by dcache, so that git leaves its cache directory alone.\n*\n'],
 ];
 
-// The local store is also a store in the sense of the remotes (RemoteStore):
+// The local store is also a store in the sense of the remotes (RemoteBackend):
 // a cache directory on a file system that machines share (NFS, a mounted
 // bucket) is a shared cache (--remote file:///mnt/team-cache), and the same
 // contract tests run against it as against Redis and HTTP.
-export class LocalStore implements EntryStore, RemoteStore {
+export class LocalStore implements EntryStore, RemoteBackend {
   // temp copies of blobs found already stored, kept until a manifest names them
   private readonly spares: Array<{ tempPath: string; target: string }> = [];
   readonly label: string;
@@ -184,7 +184,7 @@ export class LocalStore implements EntryStore, RemoteStore {
       chmodSync(this.root, 0o700);
       this.tagAsCache();
     }
-    const distrust = this.distrust();
+    const distrust = this.whyNotTrusted();
     if (distrust !== null) throw new Error(distrust);
     for (const sub of SUBDIRECTORIES) this.makeDir(join(this.root, sub));
   }
@@ -207,7 +207,7 @@ export class LocalStore implements EntryStore, RemoteStore {
   // another user owns or can write to could feed us their bytes as a
   // replay (a cache under a shared /tmp, say); so could any folder in it.
   // A missing one is fine.
-  distrust(): string | null {
+  whyNotTrusted(): string | null {
     let st;
     try {
       st = statSync(this.root);
@@ -231,7 +231,7 @@ export class LocalStore implements EntryStore, RemoteStore {
 
   // Why nothing can be removed from the cache (gc, clear), or null: a
   // read-only file system (EROFS), or folders this user may not write.
-  unwritable(): string | null {
+  whyNotWritable(): string | null {
     for (const path of [this.root, ...['entries', 'blobs'].map((sub) => join(this.root, sub))]) {
       try {
         accessSync(path, constants.W_OK);
@@ -246,7 +246,7 @@ export class LocalStore implements EntryStore, RemoteStore {
 
   // Why ls, show, gc, stats and clear cannot use the directory, or null. A
   // directory that does not exist yet is an empty cache.
-  unusable(): string | null {
+  whyNotListable(): string | null {
     try {
       const st = statSync(this.root);
       if (!st.isDirectory()) return `the cache directory ${this.root} is not a directory`;
@@ -256,7 +256,7 @@ export class LocalStore implements EntryStore, RemoteStore {
       if (code === 'ENOENT') return null;
       return `cannot read the cache directory ${this.root} (${describeError(err)})`;
     }
-    const distrust = this.distrust();
+    const distrust = this.whyNotTrusted();
     return distrust === null ? null : `cannot use the cache directory ${this.root}: ${distrust}`;
   }
 
@@ -270,7 +270,7 @@ export class LocalStore implements EntryStore, RemoteStore {
     recordEvent(this.root, event);
   }
 
-  // --- as a RemoteStore --------------------------------------------------
+  // --- as a RemoteBackend --------------------------------------------------
 
   // A manifest's bytes, unread otherwise: the caller checks them.
   // A manifest's bytes, unread otherwise: the caller checks them. Files and

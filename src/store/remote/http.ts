@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobHash, CacheKey } from '../../core/hash.js';
-import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteSpec, type RemoteBackend } from './backend.js';
 
 // Manifests are small; anything bigger from the remote is refused unread.
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -16,7 +16,7 @@ const MAX_MANIFEST_BYTES = 64 << 20;
 // for a blob, the time it takes at the slowest rate worth waiting for
 // (transferBudgetMs). A server that drips a byte at a time, or stops
 // half-way, is given up at that deadline.
-export class HttpRemote implements RemoteStore {
+export class HttpRemote implements RemoteBackend {
   readonly label: string;
   readonly readOnly: boolean;
   private readonly base: URL;

@@ -10,7 +10,7 @@ import { MANIFEST_LIMITS, parseDocument, SMALL_DOCUMENT_LIMITS } from '../../cor
 import type { Host } from '../../ports/host.js';
 import { HeldLeases, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { BlobHash, CacheKey } from '../../core/hash.js';
-import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { countingReads, readBody, RemoteError, transferBudgetMs, withRemoteDeadline, type RemoteGcOptions, type RemoteGcReport, type RemoteSpec, type RemoteBackend } from './backend.js';
 
 // A shared cache in a bucket: s3://bucket/prefix, gs://bucket/prefix,
 // az://container/prefix, reached with the clients and credentials of the
@@ -67,7 +67,7 @@ interface Lease {
   beat: number;
 }
 
-export async function openObjectStoreRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore> {
+export async function openObjectStoreRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteBackend> {
   const address = parseObjectUrl(spec.url.toString());
   if (address === null) throw new RemoteError(`${spec.label}: not an s3://, gs:// or az:// URL`);
   let store: ObjectStore;
@@ -80,7 +80,7 @@ export async function openObjectStoreRemote(spec: RemoteSpec, env: NodeJS.Proces
   return new ObjectStoreRemote(spec, address, store);
 }
 
-export class ObjectStoreRemote implements RemoteStore {
+export class ObjectStoreRemote implements RemoteBackend {
   readonly label: string;
   readonly readOnly: boolean;
   private readonly bucket: string;

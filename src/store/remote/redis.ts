@@ -6,7 +6,7 @@ import { DeadlineError, raceDeadline, STRETCH } from '../../core/deadline.js';
 import { displayHash, type BlobHash, type CacheKey } from '../../core/hash.js';
 import { HeldLeases, Wait, type HeldLock, type LeaseTiming, type LockOutcome, type WaitHooks } from '../../ports/lease.js';
 import type { Host } from '../../ports/host.js';
-import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { RemoteError, type RemoteSpec, type RemoteBackend } from './backend.js';
 import { parseDocument, SMALL_DOCUMENT_LIMITS } from '../../core/json-document.js';
 
 // A remote cache in Redis (redis:// or rediss://), a single server or a
@@ -97,7 +97,7 @@ interface IoRedis {
 // Opens a Redis remote. It starts connecting at once but does not wait: a
 // remote that is down or hanging makes the first method called reject,
 // within about spec.timeoutMs, and every later one at once.
-export async function openRedisRemote(spec: RemoteSpec): Promise<RemoteStore> {
+export async function openRedisRemote(spec: RemoteSpec): Promise<RemoteBackend> {
   const ioredis = await importQuietly();
   return new RedisRemote(spec, clientSettings(spec), ioredis);
 }
@@ -210,7 +210,7 @@ function clusterOptions(settings: ClientSettings, timeoutMs: number): ClusterOpt
   };
 }
 
-class RedisRemote implements RemoteStore {
+class RedisRemote implements RemoteBackend {
   readonly label: string;
   readonly readOnly: boolean;
   private readonly timeoutMs: number;

@@ -3,7 +3,7 @@ import { fail, ok } from '../../core/errors.js';
 import { redactUrl } from '../../core/redact.js';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../../ports/host.js';
-import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_STALL_MS, RemoteError, type RemoteSpec, type RemoteBackend } from './backend.js';
 import { describeError } from '../../core/errors.js';
 
 // The kinds of shared cache this version knows, by URL scheme. Each is one
@@ -12,7 +12,7 @@ import { describeError } from '../../core/errors.js';
 interface RemoteKind {
   kind: string;
   schemes: readonly string[];
-  open(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore>;
+  open(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteBackend>;
   // What gc --remote can do with it: the bounds it can keep (it lists what
   // it holds, or it cannot be cleaned), and, where it cannot, what keeps it.
   cleans: { bounds: ReadonlyArray<'age' | 'size' | 'entries'>; otherwise?: string };
@@ -42,7 +42,7 @@ const KINDS: readonly RemoteKind[] = [
       const store = new LocalStore(fileURLToPath(spec.url), host, spec.readOnly);
       try {
         if (!spec.readOnly) store.prepare();
-        const unusable = store.unusable();
+        const unusable = store.whyNotListable();
         if (unusable !== null) throw new Error(unusable);
       } catch (err) {
         throw new RemoteError(`${spec.label}: ${describeError(err)}`);
@@ -105,7 +105,7 @@ export function cleanableSchemes(): string[] {
 }
 
 // Connects to the remote a spec names; its client library loads only here.
-export async function openRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteStore> {
+export async function openRemote(spec: RemoteSpec, env: NodeJS.ProcessEnv, host: Host): Promise<RemoteBackend> {
   const kind = KINDS.find((k) => k.kind === spec.kind);
   if (kind === undefined) throw new Error(`no remote kind ${spec.kind}`);
   return kind.open(spec, env, host);

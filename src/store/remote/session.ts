@@ -16,7 +16,7 @@ import { formatSize } from '../../core/size.js';
 import type { LocalStore } from '../local/local-store.js';
 import type { SharedTier } from '../../ports/tiers.js';
 import { openRemote } from './registry.js';
-import { RemoteError, type RemoteSpec, type RemoteStore } from './remote-store.js';
+import { RemoteError, type RemoteSpec, type RemoteBackend } from './backend.js';
 import { openManifest, signManifest, type SigningKeys } from './signing.js';
 
 // The remote cache for one process: connected on first use, and given up
@@ -25,7 +25,7 @@ import { openManifest, signManifest, type SigningKeys } from './signing.js';
 // kind: deadlines (through the kinds' own), read-only, signing, and the
 // trust rules of entries; whether an entry is fresh is the engine's to say.
 export class RemoteSession implements SharedTier {
-  private store: Promise<RemoteStore> | null = null;
+  private store: Promise<RemoteBackend> | null = null;
   private down = false;
   // blobs the remote holds but that failed verification: a push replaces them
   private readonly badBlobs = new Set<string>();
@@ -209,7 +209,7 @@ export class RemoteSession implements SharedTier {
   // kinds expect (RemoteError, a system error) turns the remote off for the
   // rest of the process, with one warning, and gives `fallback`; anything
   // else is a bug and is thrown.
-  private async guard<T>(fallback: T, work: (remote: RemoteStore) => Promise<T>): Promise<T> {
+  private async guard<T>(fallback: T, work: (remote: RemoteBackend) => Promise<T>): Promise<T> {
     if (this.down) return fallback;
     try {
       this.store ??= openRemote(this.spec, this.env, this.local.host);

@@ -12,7 +12,7 @@ import type { Interrupts } from '../../../src/ports/interrupts.js';
 import { buildKeyMaterial } from '../../../src/schema/key.js';
 import type { KeyMaterial } from '../../../src/schema/key.js';
 import type { Manifest } from '../../../src/schema/manifest.js';
-import type { RemoteSpec } from '../../../src/store/remote/remote-store.js';
+import type { RemoteSpec } from '../../../src/store/remote/backend.js';
 
 // The engine's flow (hit, wait, pull, record, share) against fake tiers, a
 // fake clock and a recipe whose "value" is a string: no file system, no
@@ -34,7 +34,7 @@ class FakeStore implements EntryStore {
   unusable: string | null = null;
   private holder: string | null = null;
 
-  distrust() {
+  whyNotTrusted() {
     return this.unusable;
   }
   prepare() {

@@ -11,7 +11,7 @@ import type { LeaseTiming, LockOutcome, WaitHooks } from '../../ports/lease.js';
 // untrusted and verified by the caller. A method fails with a RemoteError
 // when the remote is down, slow or refuses (the caller then goes on without
 // it); anything else it throws is a bug.
-export interface RemoteStore {
+export interface RemoteBackend {
   // the URL without credentials, for messages
   readonly label: string;
   readonly readOnly: boolean;
