@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
+import { MAY_IMPORT } from '../support/folder-rules.js';
 import { describe, expect, it } from 'vitest';
 
 // The modules of src/ import each other without a cycle, type-only and
@@ -96,24 +97,8 @@ describe('the modules of src/', () => {
   });
 });
 
-// What each top-level folder of src/ may import, besides itself. The
-// folders not named here import nothing of src/ (core is the leaf).
-const MAY_IMPORT: Record<string, readonly string[]> = {
-  core: [],
-  schema: ['core'],
-  policy: ['core'],
-  ports: ['core', 'schema'],
-  cloud: ['core'],
-  sources: ['core', 'ports', 'schema', 'policy', 'cloud'],
-  store: ['core', 'ports', 'schema', 'policy', 'cloud'],
-  process: ['core', 'ports', 'schema', 'store'],
-  engine: ['core', 'ports', 'schema', 'policy', 'sources'],
-  terminal: ['core', 'ports'],
-  setup: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'engine'],
-  library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
-  commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal'],
-  cli: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'commands'],
-};
+// What each top-level folder of src/ may import, besides itself: MAY_IMPORT
+// (test/support/folder-rules.ts, also the column of docs/architecture.md).
 
 const folderOf = (file: string) => {
   const [top, ...rest] = relative(SRC, file).split('/');
