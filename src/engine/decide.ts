@@ -1,3 +1,4 @@
+import { optionName } from './wording.js';
 import { formatInstant, type Zone } from '../policy/clock.js';
 import { formatAge } from '../policy/duration.js';
 import type { Policy, Verdict } from '../policy/policy.js';
@@ -42,7 +43,7 @@ export function judgeRules(entry: Manifest, rules: Rules, now: number): { fresh:
   // A recorded failure serves only callers that cache failures: a caller
   // that does not would otherwise get an exit code it never asked to keep.
   if (entry.exitCode !== 0 && !rules.cacheFailures) {
-    return { fresh: false, decision: miss(`the entry is a recorded failure (exit ${entry.exitCode}), replayed only with --cache-failures`, entry) };
+    return { fresh: false, decision: miss(`the entry is a recorded failure (exit ${entry.exitCode}), replayed only with ${optionName(entry.material.kind, 'cache-failures')}`, entry) };
   }
   const verdict = judgePolicies(rules.policies, entry.recordedAt, now, rules.zone);
   if (verdict.fresh) {

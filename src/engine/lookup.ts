@@ -5,7 +5,7 @@ import type { SharedTier } from '../ports/tiers.js';
 import type { Call } from './call.js';
 import { judgeRules, judgeSources, miss, type Decision } from './decide.js';
 import type { Reporter } from '../ports/reporter.js';
-import { producing } from './wording.js';
+import { optionName, producing } from './wording.js';
 
 // Looking entries up: in the local store, and on the shared cache.
 
@@ -67,7 +67,7 @@ export async function lookUp(call: Call, reporter: Reporter, force = call.force,
     store.dropEntry(manifest, key, missing.hash);
     return now(miss('bad entry'));
   }
-  if (force) return judged(miss(call.material.kind === 'function' ? 'refresh()' : '--force', manifest));
+  if (force) return judged(miss(optionName(call.material.kind, 'force'), manifest));
   return judged(await judgeEntry(call, manifest, reporter));
 }
 

@@ -8,3 +8,16 @@ export function producing(material: KeyMaterial): string {
   return material.kind === 'function' ? 'calling the function' : 'running the command';
 }
 
+
+// An option as the front end of `kind` calls it: --cache-failures for a
+// command, options.cacheFailures for a cached function.
+export function optionName(kind: KeyMaterial['kind'], flag: string): string {
+  if (kind !== 'function') return `--${flag}`;
+  return LIBRARY_NAMES[flag] ?? `options.${flag.replace(/-(\w)/g, (_all, c: string) => c.toUpperCase())}`;
+}
+
+// the flags whose counterpart in cached() has a name of its own
+const LIBRARY_NAMES: Record<string, string> = {
+  'cache-failures': 'options.cacheErrors',
+  force: 'refresh()',
+};

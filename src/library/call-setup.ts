@@ -1,3 +1,4 @@
+import { inOptionWords } from './options.js';
 import { homedir } from 'node:os';
 import { processHost } from '../setup/process-host.js';
 import { checkSettings, loadSettings } from '../setup/settings.js';
@@ -37,7 +38,7 @@ export async function prepareFunctionCall(options: CheckedOptions, reporter: Rep
   };
   const prepared = await prepareCall(given, { cwd, home, env, nowText: options.now ? undefined : env.DCACHE_NOW, host: processHost() });
   // all that cached() could not check: a cron expression's fields, DCACHE_NOW
-  if (!prepared.ok) throw new TypeError(`cached(${options.name}): ${prepared.error.replace(/^--([\w-]+)/, (_all, flag: string) => optionName(flag))}`);
+  if (!prepared.ok) throw new TypeError(`cached(${options.name}): ${inOptionWords(prepared.error)}`);
   const base = prepared.value;
   if (options.now) {
     const now = options.now;
@@ -46,7 +47,3 @@ export async function prepareFunctionCall(options: CheckedOptions, reporter: Rep
   return { base, namespace: options.namespace ?? settings.key.value };
 }
 
-// --stale-while-revalidate, as the option of cached() is called
-function optionName(flag: string): string {
-  return `options.${flag.replace(/-(\w)/g, (_all, c: string) => c.toUpperCase())}`;
-}

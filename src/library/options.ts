@@ -1,3 +1,4 @@
+import { optionName } from '../engine/wording.js';
 import { parseZone } from '../policy/clock.js';
 import { parseDuration } from '../policy/duration.js';
 import { checkPolicySpec, editDistance, POLICY_HELP } from '../policy/policy.js';
@@ -162,12 +163,17 @@ function eachOf(value: unknown, item: (v: unknown) => Checked | null): Checked {
   return fine;
 }
 
-// An engine's message names the flag (--policy 'x' is not a policy...):
-// here, the option.
+// A check shared with the command line names its flag (--policy 'x' is
+// not a policy...): here, the option.
 function fromEngine(result: { ok: true } | { ok: false; error: string }, lead = ''): Checked {
   if (result.ok) return fine;
-  const text = result.error.replace(/^--([\w-]+)/, (_all, flag: string) => `options.${flag.replace(/-(\w)/g, (_a, c: string) => c.toUpperCase())}`);
-  return problem(`${lead}${text}`);
+  return problem(`${lead}${inOptionWords(result.error)}`);
+}
+
+// A message that starts with a flag of dcache run (--stale-while-revalidate
+// '…'), in the words of cached()'s options (options.staleWhileRevalidate '…').
+export function inOptionWords(message: string): string {
+  return message.replace(/^--([\w-]+)/, (_all, flag: string) => optionName('function', flag));
 }
 
 function nearest(key: string): string {
