@@ -22,8 +22,9 @@ const common = {
   minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
-  // import() of a file outside the bundle becomes require(): bin/dcache.js
-  // runs the bundle as a plain script, where import() is not available.
+  // import() of a file outside the bundle becomes require(): on Node 20 the
+  // bundle runs as a plain script (src/launch/code-cache.ts), where import()
+  // is not available.
   supported: { 'dynamic-import': false },
 };
 
@@ -87,6 +88,14 @@ const results = await Promise.all([
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
     metafile: true,
   }),
+  // What loads the two bundles above, through a compile cache
+  // (src/launch/launch.ts): bin/dcache.js and dist/index.cjs require it.
+  build({
+    ...common,
+    entryPoints: ['src/launch/launch.ts'],
+    outfile: 'dist/launch.cjs',
+    metafile: true,
+  }),
   ...lazyPackages.map((name) =>
     build({
       ...common,
@@ -115,13 +124,13 @@ const notices = [...packages].sort().map((dir) => {
 writeFileSync('dist/THIRD-PARTY-LICENSES.txt', `dcache bundles these packages.\n\n${notices.join('\n----\n\n')}`);
 
 // The entries of the library: CommonJS, which loads its bundle through
-// the code cache the CLI's bundle goes through (bin/load-bundle.js), and
+// dist/launch.cjs as the CLI's is loaded, and
 // the ES module over it; and the declarations of its types, generated from
 // the sources by tsc.
 writeFileSync(
   'dist/index.cjs',
   "'use strict';\n" +
-    "module.exports = require('../bin/load-bundle.js').loadBundle(require('node:path').join(__dirname, 'library.cjs'));\n",
+    "module.exports = require('./launch.cjs').loadLibrary(require('node:path').join(__dirname, 'library.cjs'));\n",
 );
 writeFileSync(
   'dist/index.js',
@@ -134,7 +143,8 @@ const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_mod
 });
 if (declared.status !== 0) throw new Error('tsc could not write the declarations of the library');
 
-// Writes V8's code caches for the bundles (see bin/load-bundle.js): the
+// Writes the code caches of the bundles (src/launch/code-cache.ts on Node 20,
+// Node's own compile cache on later Nodes, in the temp directory): the
 // CLI's by recording and then replaying a tiny command, the library's by a
 // cached function's miss and hit, so that each cache holds the hit path
 // compiled. Failing here costs speed, not correctness: it is not an error.

@@ -4,36 +4,42 @@ import { join } from 'node:path';
 import { describe, expect, it } from '../support/fixture.js';
 import { BIN, type Sandbox } from '../support/sandbox.js';
 
-// bin/dcache.js and the library's entry (dist/index.cjs, under
-// dist/index.js) load the bundles of dist/ through V8 code caches kept
-// beside them (dist/<bundle>.<tag>.cache, see bin/load-bundle.js). Here a
-// copy of bin/ and the built dist/, so that its caches can be damaged
-// without touching the repository's.
+// On a Node without a compile cache of its own (module.enableCompileCache(),
+// Node 22.8 and later: Node 20), bin/dcache.js and the library's entry
+// (dist/index.cjs, under dist/index.js) load the bundles of dist/ through
+// V8 code caches kept beside them (dist/<bundle>.<tag>.cache, see
+// src/launch/code-cache.ts). Here a copy of bin/ and the built dist/, so
+// that its caches can be damaged without touching the repository's; and
+// every process is started with a preload that takes Node's compile cache
+// away, so that these tests run the same on every Node.
 function install(box: Sandbox): { root: string; dist: string } {
   const root = box.path('install');
   const dist = join(root, 'dist');
   cpSync(join(BIN, '..'), join(root, 'bin'), { recursive: true });
   cpSync(join(BIN, '..', '..', 'dist'), dist, { recursive: true, filter: (path) => !path.endsWith('.cache') });
+  writeFileSync(join(root, 'as-node-20.cjs'), "delete require('node:module').enableCompileCache;\n");
   return { root, dist };
 }
 
-function dcache(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [join(root, 'bin', 'dcache.js'), ...args], {
+function node(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, ['--require', join(root, 'as-node-20.cjs'), ...args], {
     cwd: box.path(),
-    env: { ...process.env, DCACHE_DIR: box.path('cache'), ...env },
+    env: { ...process.env, DCACHE_DIR: box.path('cache'), NODE_COMPILE_CACHE: box.path('node-compile-cache'), ...env },
     encoding: 'utf8',
   });
 }
 
+const dcache = (box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) => node(box, root, [join(root, 'bin', 'dcache.js'), ...args], env);
+
 // A program that imports the installed library and calls a cached
 // function once, printing its result.
-function library(box: Sandbox, dist: string) {
+function library(box: Sandbox, root: string) {
   const script = box.path('program.mjs');
   writeFileSync(
     script,
-    `import { cached } from ${JSON.stringify(join(dist, 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`,
+    `import { cached } from ${JSON.stringify(join(root, 'dist', 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`,
   );
-  return spawnSync(process.execPath, [script], { cwd: box.path(), env: { ...process.env, DCACHE_DIR: box.path('cache') }, encoding: 'utf8' });
+  return node(box, root, [script]);
 }
 
 const caches = (dist: string, bundle: string) => readdirSync(dist).filter((name) => name.startsWith(`${bundle}.`) && name.endsWith('.cache'));
@@ -53,7 +59,7 @@ function damage(path: string): void {
   writeFileSync(path, bytes);
 }
 
-describe('the code caches of dist/', () => {
+describe('the code caches of dist/, on a Node without a compile cache', () => {
   it('are written by the first runs and used, unchanged, by the next ones', ({ box }) => {
     const { root, dist } = install(box);
     // a miss loads the CLI and execa
@@ -87,15 +93,15 @@ describe('the code caches of dist/', () => {
   });
 
   it('hold the library’s bundle too: written by the first program that imports it, used unchanged by the next', ({ box }) => {
-    const { dist } = install(box);
-    expect([library(box, dist).stdout, library(box, dist).stderr]).toEqual(['42\n', '']);
+    const { root, dist } = install(box);
+    expect([library(box, root).stdout, library(box, root).stderr]).toEqual(['42\n', '']);
     const cache = onlyCache(dist, 'library.cjs');
     const before = statSync(cache).mtimeMs;
     // a miss, then hits
-    for (let i = 0; i < 2; i++) expect(library(box, dist).stdout).toBe('42\n');
+    for (let i = 0; i < 2; i++) expect(library(box, root).stdout).toBe('42\n');
     expect(statSync(cache).mtimeMs).toBe(before);
     damage(cache);
-    const damaged = library(box, dist);
+    const damaged = library(box, root);
     expect([damaged.status, damaged.stdout, damaged.stderr]).toEqual([0, '42\n', '']);
     expect(statSync(cache).mtimeMs).not.toBe(before);
   });
@@ -155,5 +161,47 @@ describe('the code caches of dist/', () => {
     dcache(box, root, ['--version']);
     dcache(box, root, ['--version'], { NODE_OPTIONS: '--max-old-space-size=300' });
     expect(times()).toEqual(before);
+  });
+});
+
+describe('on a Node with a compile cache of its own', () => {
+  // a stand-in for module.enableCompileCache() that notes each call
+  function withCompileCache(box: Sandbox, root: string): string {
+    const calls = box.path('enable-compile-cache-calls');
+    writeFileSync(
+      join(root, 'as-node-24.cjs'),
+      `require('node:module').enableCompileCache = () => require('node:fs').appendFileSync(${JSON.stringify(calls)}, 'x');\n`,
+    );
+    return calls;
+  }
+
+  it('the CLI turns it on, and writes no code cache of its own', ({ box }) => {
+    const { root, dist } = install(box);
+    const calls = withCompileCache(box, root);
+    for (let i = 0; i < 2; i++) {
+      const run = spawnSync(process.execPath, ['--require', join(root, 'as-node-24.cjs'), join(root, 'bin', 'dcache.js'), 'run', '--', 'echo', 'ok'], {
+        cwd: box.path(),
+        env: { ...process.env, DCACHE_DIR: box.path('cache') },
+        encoding: 'utf8',
+      });
+      expect([run.status, run.stdout, run.stderr]).toEqual([0, 'ok\n', '']);
+    }
+    expect(readFileSync(calls, 'utf8')).toBe('xx');
+    expect(readdirSync(dist).filter((name) => name.endsWith('.cache') || name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('the library leaves it to the program, and writes no code cache of its own', ({ box }) => {
+    const { root, dist } = install(box);
+    const calls = withCompileCache(box, root);
+    const script = box.path('program.mjs');
+    writeFileSync(script, `import { cached } from ${JSON.stringify(join(dist, 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`);
+    const run = spawnSync(process.execPath, ['--require', join(root, 'as-node-24.cjs'), script], {
+      cwd: box.path(),
+      env: { ...process.env, DCACHE_DIR: box.path('cache') },
+      encoding: 'utf8',
+    });
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, '42\n', '']);
+    expect(existsSync(calls)).toBe(false);
+    expect(readdirSync(dist).filter((name) => name.endsWith('.cache') || name.endsWith('.tmp'))).toEqual([]);
   });
 });
