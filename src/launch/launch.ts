@@ -1,5 +1,4 @@
 import Module from 'node:module';
-import { loadWithCodeCache } from './code-cache.js';
 
 // The entry of dist/launch.cjs, through which bin/dcache.js and the
 // library's entry (dist/index.cjs) load their bundles. Compiling a bundle is
@@ -10,6 +9,11 @@ import { loadWithCodeCache } from './code-cache.js';
 // or run (`npm run build`, run by `prepare`).
 
 const { enableCompileCache } = Module as { enableCompileCache?: () => unknown };
+
+// Our code cache, required only on a Node that needs it: it loads node:crypto
+// and node:vm, which a hit on a later Node does not. (A require, which the
+// bundler keeps lazy, where an import would run at the start of the bundle.)
+const loadWithCodeCache = (file: string): unknown => (require('./code-cache.js') as typeof import('./code-cache.js')).loadWithCodeCache(file);
 
 // Runs the CLI's bundle `file`. Node's compile cache is enabled for the
 // whole process, which is dcache's own: it lives in the temp directory
