@@ -126,6 +126,7 @@ const results = await Promise.all([
     ...common,
     entryPoints: ['src/launch/launch.ts'],
     outfile: 'dist/launch.cjs',
+    plugins: [lazyBuiltins],
     metafile: true,
   }),
   ...lazyPackages.map((name) =>

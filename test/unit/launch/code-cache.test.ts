@@ -1,9 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CACHE_TEMP_STALE_MS, CACHE_UNUSED_MS, codeCachePath, readCodeCache, writeCodeCache } from '../../../src/launch/code-cache.js';
+import { CACHE_TEMP_STALE_MS, CACHE_UNUSED_MS, codeCachePath, readBundle, readCodeCache, readSealedCodeCache, writeCodeCache } from '../../../src/launch/code-cache.js';
 
 let dir: string;
 beforeEach(() => {
@@ -80,5 +80,67 @@ describe('a code cache of ours', () => {
     const path = codeCachePath(join(dir, 'cli.cjs'));
     expect(() => writeCodeCache(path, text, data())).not.toThrow();
     expect(readCodeCache(path, text)).toBeUndefined();
+  });
+});
+
+// sleeps past the file system clock's tick
+const pause = (ms = 15) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+describe('a sealed code cache', () => {
+  // a bundle, its cache written as a process's exit writes it, and a pause
+  function sealed() {
+    const file = join(dir, 'cli.cjs');
+    writeFileSync(file, text);
+    const path = codeCachePath(file);
+    const bytes = data();
+    writeCodeCache(path, text, bytes, Date.now(), file);
+    pause();
+    return { file, path, bytes };
+  }
+
+  it('is sealed when written, and read back as written while both files are as sealed', () => {
+    const { file, path, bytes } = sealed();
+    expect(existsSync(`${path}.seal`)).toBe(true);
+    // (a seal written in the same tick as the cache does not count: the
+    // first read verifies and seals again)
+    readSealedCodeCache(path, file, readBundle(file), true);
+    pause();
+    const seal = statSync(`${path}.seal`).mtimeMs;
+    expect(readSealedCodeCache(path, file, readBundle(file), true)?.equals(bytes)).toBe(true);
+    expect(statSync(`${path}.seal`).mtimeMs).toBe(seal);
+  });
+
+  it('whose cache is damaged in place is verified, and not used', () => {
+    const { file, path } = sealed();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from([0x5a, 0x5a, 0x5a]), 0, 3, statSync(path).size - 10);
+    closeSync(fd);
+    expect(readSealedCodeCache(path, file, readBundle(file), true)).toBeUndefined();
+  });
+
+  it('whose bundle is edited in place at the same length, times put back, is verified, and not used', () => {
+    const { file, path } = sealed();
+    const st = statSync(file);
+    writeFileSync(file, text.replace('add', 'sum'));
+    utimesSync(file, st.atime, st.mtime);
+    expect(readSealedCodeCache(path, file, readBundle(file), true)).toBeUndefined();
+  });
+
+  it('without a seal (as shipped in the package) is verified, used, and sealed where it may write', () => {
+    const { file, path, bytes } = sealed();
+    rmSync(`${path}.seal`);
+    expect(readSealedCodeCache(path, file, readBundle(file), false)?.equals(bytes)).toBe(true);
+    expect(existsSync(`${path}.seal`)).toBe(false);
+    expect(readSealedCodeCache(path, file, readBundle(file), true)?.equals(bytes)).toBe(true);
+    expect(existsSync(`${path}.seal`)).toBe(true);
+  });
+
+  it('whose seal is garbled is verified', () => {
+    const { file, path, bytes } = sealed();
+    writeFileSync(`${path}.seal`, 'dcache-code-cache-1 1 2 3\n');
+    pause();
+    expect(readSealedCodeCache(path, file, readBundle(file), false)?.equals(bytes)).toBe(true);
+    writeFileSync(path, readFileSync(path).subarray(0, 200));
+    expect(readSealedCodeCache(path, file, readBundle(file), false)).toBeUndefined();
   });
 });
