@@ -23,9 +23,9 @@ const common = {
   minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
-  // import() of a file outside the bundle becomes require(): on Node 20 the
-  // bundle runs as a plain script (src/launch/code-cache.ts), where import()
-  // is not available.
+  // import() of a file outside the bundle becomes require(): the bundle runs
+  // as a plain script (src/launch/code-cache.ts), where import() is not
+  // available.
   supported: { 'dynamic-import': false },
 };
 
@@ -120,7 +120,7 @@ const results = await Promise.all([
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
     metafile: true,
   }),
-  // What loads the two bundles above, through a compile cache
+  // What loads the two bundles above, through a code cache
   // (src/launch/launch.ts): bin/dcache.js and dist/index.cjs require it.
   build({
     ...common,
@@ -176,8 +176,7 @@ const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_mod
 });
 if (declared.status !== 0) throw new Error('tsc could not write the declarations of the library');
 
-// Writes the code caches of the bundles (src/launch/code-cache.ts on Node 20,
-// Node's own compile cache on later Nodes, in the temp directory): the
+// Writes the code caches of the bundles (src/launch/code-cache.ts): the
 // CLI's by recording and then replaying a tiny command, the library's by a
 // cached function's miss and hit, so that each cache holds the hit path
 // compiled. Failing here costs speed, not correctness: it is not an error.

@@ -4,10 +4,9 @@ import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
-// A V8 code cache of a bundle of dist/, for the Nodes that have no compile
-// cache of their own (module.enableCompileCache(), Node 22.8 and later):
-// there, compiling the CLI's bundle is a fifth of a hit (measured in
-// BENCHMARKS.md), and with the cache it is mostly a read. The cache is
+// A V8 code cache of a bundle of dist/ (why ours, not Node's: launch.ts):
+// compiling the CLI's bundle is a large share of a hit, and with the cache
+// it is mostly a read. The cache is
 // written beside the bundle when it is missing or stale, at the exit of the
 // process that compiled the bundle, so that it also holds the functions
 // that process ran; where that directory is read-only, the bundle is
