@@ -8,6 +8,7 @@
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +23,9 @@ const common = {
   minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
-  // import() of a file outside the bundle becomes require(): bin/dcache.js
-  // runs the bundle as a plain script, where import() is not available.
+  // import() of a file outside the bundle becomes require(): the bundle runs
+  // as a plain script (src/launch/code-cache.ts), where import() is not
+  // available.
   supported: { 'dynamic-import': false },
 };
 
@@ -66,13 +68,44 @@ const noColourDetection = {
   },
 };
 
+// Node's built-in modules, each required when the bundle first uses it, not
+// when the bundle starts: esbuild hoists every import to the start of the
+// bundle, so a hit loaded what only a miss, a remote or a listing uses
+// (node:crypto and node:stream alone are 45 built-in modules, about 10 ms).
+// Each import of one becomes a module of the bundle whose exports are
+// getters that require the built-in on first read. Those that Node has
+// loaded before any user code runs stay plain.
+const builtinRequire = createRequire(import.meta.url);
+const eagerBuiltins = new Set(['fs', 'path', 'process', 'buffer', 'events', 'module']);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      // the shim's own require of the built-in
+      if (args.namespace === 'lazy-builtin') return { path: args.path, external: true };
+      const name = args.path.replace(/^node:/, '');
+      if (!builtinModules.includes(name) || eagerBuiltins.has(name)) return undefined;
+      return { path: name, namespace: 'lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const id = `node:${args.path}`;
+      const names = Object.keys(builtinRequire(id)).filter((name) => name !== 'default' && name !== '__esModule');
+      const getters = names.map((name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`);
+      return {
+        contents: `let loaded;\nconst load = () => (loaded ??= require(${JSON.stringify(id)}));\nObject.defineProperties(module.exports, {\n${getters.join(',\n')}\n});\n`,
+        loader: 'js',
+      };
+    });
+  },
+};
+
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const results = await Promise.all([
   build({
     ...common,
     entryPoints: ['src/cli/bin.ts'],
     outfile: 'dist/cli.cjs',
-    plugins: [lazyApart, noColourDetection],
+    plugins: [lazyApart, noColourDetection, lazyBuiltins],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
     metafile: true,
   }),
@@ -83,8 +116,17 @@ const results = await Promise.all([
     ...common,
     entryPoints: ['src/index.ts'],
     outfile: 'dist/library.cjs',
-    plugins: [lazyApart, noColourDetection],
+    plugins: [lazyApart, noColourDetection, lazyBuiltins],
     define: { DCACHE_VERSION: JSON.stringify(pkg.version) },
+    metafile: true,
+  }),
+  // What loads the two bundles above, through a code cache
+  // (src/launch/launch.ts): bin/dcache.js and dist/index.cjs require it.
+  build({
+    ...common,
+    entryPoints: ['src/launch/launch.ts'],
+    outfile: 'dist/launch.cjs',
+    plugins: [lazyBuiltins],
     metafile: true,
   }),
   ...lazyPackages.map((name) =>
@@ -115,13 +157,13 @@ const notices = [...packages].sort().map((dir) => {
 writeFileSync('dist/THIRD-PARTY-LICENSES.txt', `dcache bundles these packages.\n\n${notices.join('\n----\n\n')}`);
 
 // The entries of the library: CommonJS, which loads its bundle through
-// the code cache the CLI's bundle goes through (bin/load-bundle.js), and
+// dist/launch.cjs as the CLI's is loaded, and
 // the ES module over it; and the declarations of its types, generated from
 // the sources by tsc.
 writeFileSync(
   'dist/index.cjs',
   "'use strict';\n" +
-    "module.exports = require('../bin/load-bundle.js').loadBundle(require('node:path').join(__dirname, 'library.cjs'));\n",
+    "module.exports = require('./launch.cjs').loadLibrary(require('node:path').join(__dirname, 'library.cjs'));\n",
 );
 writeFileSync(
   'dist/index.js',
@@ -134,7 +176,7 @@ const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_mod
 });
 if (declared.status !== 0) throw new Error('tsc could not write the declarations of the library');
 
-// Writes V8's code caches for the bundles (see bin/load-bundle.js): the
+// Writes the code caches of the bundles (src/launch/code-cache.ts): the
 // CLI's by recording and then replaying a tiny command, the library's by a
 // cached function's miss and hit, so that each cache holds the hit path
 // compiled. Failing here costs speed, not correctness: it is not an error.

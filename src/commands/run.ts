@@ -4,7 +4,6 @@ import type { Reporter } from '../ports/reporter.js';
 import { describeError, EXIT_DCACHE_FAILED, ExitError, unreachable } from '../core/errors.js';
 import { Capture } from '../process/capture.js';
 import { FdSink } from '../process/fd-sink.js';
-import { DescriptorStream } from '../process/fd-stream.js';
 import { captureOutputs } from '../process/output-files.js';
 import { replayEntry } from '../process/replay.js';
 import { runCommand } from '../process/run-command.js';
@@ -112,7 +111,9 @@ async function runAndCapture(ctx: RunContext, call: CommandCall, store: LocalSto
   const { reporter } = ctx;
   const capture = store ? new Capture(store) : null;
   // The command's output goes to our descriptors through the thread pool:
-  // a reader that stops reading never stalls the lock's heartbeat.
+  // a reader that stops reading never stalls the lock's heartbeat. (Loaded
+  // here: a stream class loads node:stream, which a hit does not need.)
+  const { DescriptorStream } = await import('../process/fd-stream.js');
   const out = new DescriptorStream(1).on('error', () => {});
   const err = new DescriptorStream(2).on('error', () => {});
   let result;

@@ -43,6 +43,12 @@ export interface ActivityEvent {
 // Every blob of an entry, open (a blob removed meanwhile stays readable).
 export interface OpenBlobs {
   fd(hash: BlobHash): number;
+  // whether the blob was checked against its hash as its file is now (a
+  // local blob unchanged since a hit checked it): it need not be hashed.
+  // Asked after its bytes are read, so that a change meanwhile is seen.
+  checked(hash: BlobHash): boolean;
+  // notes that the blob's bytes, as opened, matched its hash
+  noteChecked(hash: BlobHash): void;
   // where the blob is stored (it may have moved since it was opened)
   path(hash: BlobHash): string;
   close(): void;

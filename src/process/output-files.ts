@@ -111,6 +111,8 @@ export type RestoreProblem =
 export interface BlobSource {
   fd(hash: BlobHash): number;
   path(hash: BlobHash): string;
+  checked(hash: BlobHash): boolean;
+  noteChecked(hash: BlobHash): void;
 }
 
 // How far an entry is trusted. One recorded here restores what the command
@@ -287,6 +289,9 @@ async function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode
   try {
     const sameFile = () => isSameFile(fstatSync(source), statOrNull(path));
     let copied: { hash: BlobHash; size: number } | null = null;
+    // a blob checked as its file is now (see BlobSource.checked) is copied,
+    // not hashed again, if it is still that file once the copy is made
+    const trusted = blobs.checked(blob.hash);
     if (sameFile()) {
       const copying = copyFile(path, temp, constants.COPYFILE_EXCL).then(
         () => null,
@@ -295,20 +300,21 @@ async function copyBlobTo(blobs: BlobSource, blob: BlobRef, target: string, mode
       let hashed: { hash: BlobHash; size: number } | null = null;
       let failed: unknown = null;
       try {
-        hashed = hashOpenFile(source);
+        hashed = trusted ? { hash: blob.hash, size: fstatSync(source).size } : hashOpenFile(source);
       } finally {
         // the copy settles before its temp file may be removed
         failed = await copying;
       }
       // A copy that failed (the path removed by gc as it opened) is made
       // again from the descriptor, below, as one whose file changed is.
-      if (failed === null && sameFile() && statSync(temp).size === hashed.size) copied = hashed;
+      if (failed === null && sameFile() && (!trusted || blobs.checked(blob.hash)) && statSync(temp).size === hashed.size) copied = hashed;
       else rmSync(temp, { force: true });
     }
     if (copied === null) copied = copyFromDescriptor(source, temp);
     if (copied.size !== blob.size || copied.hash !== blob.hash) {
       return { reason: 'bad-blob', hash: blob.hash, detail: `blob ${displayHash(blob.hash)} does not match its hash` };
     }
+    blobs.noteChecked(blob.hash);
     chmodSync(temp, safeMode(mode));
     renameSync(temp, target);
     renamed = true;

@@ -4,7 +4,10 @@ import type { Host } from '../ports/host.js';
 // The Host of this process: its pid, its machine, its user, the real clock.
 export function processHost(): Host {
   return {
-    hostname: hostname(),
+    // read when a lock is taken: node:os is not loaded on a hit
+    get hostname() {
+      return hostname();
+    },
     pid: process.pid,
     uid: process.getuid?.() ?? null,
     umask: () => process.umask(),

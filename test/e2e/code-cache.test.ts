@@ -6,34 +6,39 @@ import { BIN, type Sandbox } from '../support/sandbox.js';
 
 // bin/dcache.js and the library's entry (dist/index.cjs, under
 // dist/index.js) load the bundles of dist/ through V8 code caches kept
-// beside them (dist/<bundle>.<tag>.cache, see bin/load-bundle.js). Here a
-// copy of bin/ and the built dist/, so that its caches can be damaged
-// without touching the repository's.
+// beside them (dist/<bundle>.<tag>.cache and its seal, see
+// src/launch/code-cache.ts), on every Node. Here a copy of bin/ and the
+// built dist/, so that its caches can be damaged without touching the
+// repository's; every process is started with the same preload (an empty
+// one), as the tests with a stand-in for Node's compile cache need one.
 function install(box: Sandbox): { root: string; dist: string } {
   const root = box.path('install');
   const dist = join(root, 'dist');
   cpSync(join(BIN, '..'), join(root, 'bin'), { recursive: true });
   cpSync(join(BIN, '..', '..', 'dist'), dist, { recursive: true, filter: (path) => !path.endsWith('.cache') });
+  writeFileSync(join(root, 'preload.cjs'), '');
   return { root, dist };
 }
 
-function dcache(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [join(root, 'bin', 'dcache.js'), ...args], {
+function node(box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, ['--require', join(root, 'preload.cjs'), ...args], {
     cwd: box.path(),
-    env: { ...process.env, DCACHE_DIR: box.path('cache'), ...env },
+    env: { ...process.env, DCACHE_DIR: box.path('cache'), NODE_COMPILE_CACHE: box.path('node-compile-cache'), ...env },
     encoding: 'utf8',
   });
 }
 
+const dcache = (box: Sandbox, root: string, args: string[], env: NodeJS.ProcessEnv = {}) => node(box, root, [join(root, 'bin', 'dcache.js'), ...args], env);
+
 // A program that imports the installed library and calls a cached
 // function once, printing its result.
-function library(box: Sandbox, dist: string) {
+function library(box: Sandbox, root: string) {
   const script = box.path('program.mjs');
   writeFileSync(
     script,
-    `import { cached } from ${JSON.stringify(join(dist, 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`,
+    `import { cached } from ${JSON.stringify(join(root, 'dist', 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`,
   );
-  return spawnSync(process.execPath, [script], { cwd: box.path(), env: { ...process.env, DCACHE_DIR: box.path('cache') }, encoding: 'utf8' });
+  return node(box, root, [script]);
 }
 
 const caches = (dist: string, bundle: string) => readdirSync(dist).filter((name) => name.startsWith(`${bundle}.`) && name.endsWith('.cache'));
@@ -87,15 +92,15 @@ describe('the code caches of dist/', () => {
   });
 
   it('hold the library’s bundle too: written by the first program that imports it, used unchanged by the next', ({ box }) => {
-    const { dist } = install(box);
-    expect([library(box, dist).stdout, library(box, dist).stderr]).toEqual(['42\n', '']);
+    const { root, dist } = install(box);
+    expect([library(box, root).stdout, library(box, root).stderr]).toEqual(['42\n', '']);
     const cache = onlyCache(dist, 'library.cjs');
     const before = statSync(cache).mtimeMs;
     // a miss, then hits
-    for (let i = 0; i < 2; i++) expect(library(box, dist).stdout).toBe('42\n');
+    for (let i = 0; i < 2; i++) expect(library(box, root).stdout).toBe('42\n');
     expect(statSync(cache).mtimeMs).toBe(before);
     damage(cache);
-    const damaged = library(box, dist);
+    const damaged = library(box, root);
     expect([damaged.status, damaged.stdout, damaged.stderr]).toEqual([0, '42\n', '']);
     expect(statSync(cache).mtimeMs).not.toBe(before);
   });
@@ -155,5 +160,40 @@ describe('the code caches of dist/', () => {
     dcache(box, root, ['--version']);
     dcache(box, root, ['--version'], { NODE_OPTIONS: '--max-old-space-size=300' });
     expect(times()).toEqual(before);
+  });
+});
+
+describe('on a Node with a compile cache of its own', () => {
+  // a stand-in for module.enableCompileCache() (Node 22.8 and later) that
+  // notes each call: ours holds every function a hit runs, Node's only the
+  // bundle's top level, and measured slower (src/launch/launch.ts)
+  function withCompileCache(box: Sandbox, root: string): string {
+    const calls = box.path('enable-compile-cache-calls');
+    writeFileSync(
+      join(root, 'as-node-24.cjs'),
+      `require('node:module').enableCompileCache = () => require('node:fs').appendFileSync(${JSON.stringify(calls)}, 'x');\n`,
+    );
+    return calls;
+  }
+
+  const withStandIn = (box: Sandbox, root: string, args: string[]) =>
+    spawnSync(process.execPath, ['--require', join(root, 'as-node-24.cjs'), ...args], {
+      cwd: box.path(),
+      env: { ...process.env, DCACHE_DIR: box.path('cache') },
+      encoding: 'utf8',
+    });
+
+  it('the CLI and the library use the code cache of ours, and leave Node’s off', ({ box }) => {
+    const { root, dist } = install(box);
+    const calls = withCompileCache(box, root);
+    const run = withStandIn(box, root, [join(root, 'bin', 'dcache.js'), 'run', '--', 'echo', 'ok']);
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, 'ok\n', '']);
+    const script = box.path('program.mjs');
+    writeFileSync(script, `import { cached } from ${JSON.stringify(join(dist, 'index.js'))};\nconsole.log(await cached(function double(n) { return 2 * n; })(21));\n`);
+    const program = withStandIn(box, root, [script]);
+    expect([program.status, program.stdout, program.stderr]).toEqual([0, '42\n', '']);
+    expect(existsSync(calls)).toBe(false);
+    onlyCache(dist, 'cli.cjs');
+    onlyCache(dist, 'library.cjs');
   });
 });

@@ -15,5 +15,6 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   setup: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'engine'],
   library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
   commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal'],
+  launch: [],
   cli: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'commands'],
 };

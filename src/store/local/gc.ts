@@ -6,6 +6,7 @@ import type { CacheKey } from '../../core/hash.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { judgePolicies, parsePolicies, type Verdict } from '../../policy/policy.js';
 import { compactActivity, readActivity } from './activity.js';
+import { checkMarkPath, dropMark } from './check-marks.js';
 import { listBlobs, listKeys, readCatalog, safeReaddir, type CatalogEntry, type StoreFiles } from './catalog.js';
 
 // A recording's temp files older than this belong to a crashed run.
@@ -179,6 +180,8 @@ export function sweepBlobs(
   const spared = namedSince(store, since);
   for (const blob of doomed) {
     if (spared.has(blob.hash)) continue;
+    // the mark first: a mark without its blob is harmless, never the reverse
+    dropMark(checkMarkPath(store.root, blob.hash));
     removeCounted(blob.path, report, () => {
       report.blobs += 1;
       report.bytes += blob.size;

@@ -33,6 +33,7 @@ import { BlobFiles } from './blob-files.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../core/json-document.js';
 import { distrustDir, distrustOf, openTrusted, readTrusted, stampOf, type ReadFile } from './ownership.js';
 import { makeDirs } from './make-dirs.js';
+import { checkMarkPath, dropMark } from './check-marks.js';
 
 // Layout under the cache directory:
 //   entries/<k0k1>/<key>.json   one manifest per key
@@ -87,6 +88,10 @@ export class LocalStore implements EntryStore, RemoteBackend {
 
   blobPath(hash: BlobHash): string {
     return join(this.root, 'blobs', hash.slice(0, 2), hash);
+  }
+
+  checkMarkPath(hash: BlobHash): string {
+    return checkMarkPath(this.root, hash);
   }
 
   // The hit path: one small read, a parse and a check. Never writes. The
@@ -159,7 +164,10 @@ export class LocalStore implements EntryStore, RemoteBackend {
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void {
     try {
       // recursive: whatever stands at a blob's path goes, even a directory
-      if (badBlob) rmSync(this.blobPath(badBlob), { force: true, recursive: true });
+      if (badBlob) {
+        dropMark(this.checkMarkPath(badBlob));
+        rmSync(this.blobPath(badBlob), { force: true, recursive: true });
+      }
     } catch {
       // the entry below is dropped all the same
     }
@@ -262,7 +270,7 @@ export class LocalStore implements EntryStore, RemoteBackend {
 
   // Every blob of an entry, opened (see BlobFiles); or the first that cannot be.
   openBlobs(manifest: Manifest): BlobFiles | { missing: BlobHash; detail: string } {
-    return BlobFiles.open(this, manifest, this.host.uid);
+    return BlobFiles.open(this, manifest, this.host.uid, String(this.host.pid));
   }
 
   // One line in the activity log; never fails.

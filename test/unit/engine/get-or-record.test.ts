@@ -55,7 +55,7 @@ class FakeStore implements EntryStore {
     return ref !== null && !this.blobs.has(ref.hash) ? { hash: ref.hash, detail: `blob ${ref.hash} is missing` } : null;
   }
   openBlobs(): OpenBlobs {
-    return { fd: () => -1, path: () => '', close: () => {} };
+    return { fd: () => -1, path: () => '', checked: () => false, noteChecked: () => {}, close: () => {} };
   }
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null) {
     this.dropped.push(key);

@@ -61,6 +61,8 @@ const blobSource = {
     return fd;
   },
   path: (hash: string): string => store.blobPath(hash as BlobHash),
+  checked: (): boolean => false,
+  noteChecked: (): void => {},
 };
 
 // Every path under root except the working directory, with what it is.

@@ -33,7 +33,7 @@ function storeBlob(bytes: Buffer): { source: BlobSource; hash: BlobHash; path: s
   const fd = openSync(path, 'r');
   opened.push(fd);
   const hash = createHash('sha256').update(bytes).digest('hex') as BlobHash;
-  return { source: { fd: () => fd, path: () => path }, hash, path };
+  return { source: { fd: () => fd, path: () => path, checked: () => false, noteChecked: () => {} }, hash, path };
 }
 
 const restore = (source: BlobSource, hash: BlobHash, size: number) =>
