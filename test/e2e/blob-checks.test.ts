@@ -6,6 +6,8 @@ import type { Sandbox } from '../support/sandbox.js';
 
 // A local hit hashes a blob only until a hit has checked it; from then on it
 // trusts the blob while its file is as it was checked (check-marks.ts). A
+// check is marked only 3 s after the blob's last change (blob-files.ts), so
+// the tests wait that long after recording. A
 // blob changed on disk after that is never replayed: here the blob is edited
 // in place and its mtime put back, as `touch -r` would.
 
@@ -31,7 +33,7 @@ describe('a blob checked by a hit', () => {
     const fetch = box.counter('fetch.sh', 'echo "customer,amount"');
     const run = () => box.dcache(['run', '--', fetch.path]);
     run();
-    pause(20);
+    pause(3_100);
     // the first hit hashes the blob and leaves its mark; the second trusts it
     for (let i = 0; i < 2; i++) expect(run().stdout.toString()).toBe('customer,amount\n');
     expect(listFiles(join(box.cacheDir, 'checked'))).toHaveLength(1);
@@ -47,7 +49,7 @@ describe('a blob checked by a hit', () => {
     const make = box.counter('make.sh', 'printf "report v1\\n" > report.txt');
     const run = () => box.dcache(['run', '-o', 'report.txt', '--', make.path]);
     run();
-    pause(20);
+    pause(3_100);
     for (let i = 0; i < 2; i++) expect(run().code).toBe(0);
     expect(make.runs()).toBe(1);
     editInPlace(blobOf(box, 'report v1\n'), 7, '2');

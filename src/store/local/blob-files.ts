@@ -20,10 +20,15 @@ export interface BlobStoreFiles {
   checkMarkPath(hash: BlobHash): string;
 }
 
+// how long ago a blob's last change must be for its check to be marked
+const SETTLED_NS = 3_000_000_000n;
+
 export class BlobFiles {
   private readonly fds = new Map<string, number>();
   private readonly stamps = new Map<string, FileStamp>();
   private readonly checkedAsIs = new Set<string>();
+  // the wall clock when the stamps were taken, in ns
+  private readonly stampedAtNs = BigInt(Date.now()) * 1_000_000n;
 
   private constructor(
     private readonly store: BlobStoreFiles,
@@ -83,6 +88,12 @@ export class BlobFiles {
   noteChecked(hash: BlobHash): void {
     const stamp = this.stamps.get(hash);
     if (stamp === undefined || this.checkedAsIs.has(hash)) return;
+    // A blob changed since its last change but within the same tick of the
+    // file system's clock keeps its ctime: a change after the stamp, made
+    // while the bytes were hashed, would then go unseen. Marked only is a
+    // blob whose last change is SETTLED_NS older than the stamp, so that any
+    // later change has another ctime, however coarse the clock (FAT's 2 s).
+    if (stamp.ctimeNs > this.stampedAtNs - SETTLED_NS) return;
     markChecked(this.store.checkMarkPath(hash), stamp, this.tag);
     this.checkedAsIs.add(hash);
   }

@@ -12,7 +12,7 @@ import { reclaimer } from '../../../src/process/reclaim.js';
 async function minorCollections(work: () => void): Promise<number> {
   let count = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if ((entry.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) count++;
+    for (const entry of list.getEntries()) if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) count++;
   });
   observer.observe({ entryTypes: ['gc'] });
   work();

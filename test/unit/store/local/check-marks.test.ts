@@ -3,7 +3,7 @@ import { chmodSync, closeSync, ftruncateSync, readFileSync, mkdirSync, mkdtempSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BlobHash } from '../../../../src/core/hash.js';
 import type { Manifest } from '../../../../src/schema/manifest.js';
 import { BlobFiles } from '../../../../src/store/local/blob-files.js';
@@ -19,11 +19,21 @@ let root: string;
 let store: LocalStore;
 let round = 0;
 
+// A check is marked only for a blob whose last change is 3 s older than the
+// check (blob-files.ts, SETTLED_NS): the clock the checks read is put 10 s
+// ahead, so that the blobs written here are old enough; the file system's
+// own times are left as they are.
+const AHEAD_MS = 10_000;
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'dcache-check-marks-'));
   store = new LocalStore(join(root, 'cache'), testHost());
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() + AHEAD_MS);
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  vi.useRealTimers();
+  rmSync(root, { recursive: true, force: true });
+});
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex') as BlobHash;
 // sleeps past the file system clock's tick (a coarse clock moves every few ms)
@@ -194,5 +204,25 @@ describe('a checked blob', () => {
     const blob = checkedBlob(Buffer.from('dropped\n'));
     store.dropEntry(null, 'ffffffffffffffff' as never, blob.hash);
     expect(() => statSync(store.checkMarkPath(blob.hash))).toThrow();
+  });
+});
+
+describe('a blob changed less than 3 s before its check', () => {
+  it('is not marked: a change made while it is hashed, within the same tick of the clock as the last, could keep its ctime', () => {
+    const blob = storeBlob(Buffer.from('fresh bytes\n'));
+    // (the mark is then written ticks after the blob: only the 3 s rule refuses it)
+    pause();
+    // the check runs a second after the blob's last change
+    vi.setSystemTime(statSync(blob.path).ctimeMs + 1_000);
+    try {
+      const first = open(blob.manifest);
+      first.noteChecked(blob.hash);
+      first.close();
+      const second = open(blob.manifest);
+      expect(second.checked(blob.hash)).toBe(false);
+      second.close();
+    } finally {
+      vi.setSystemTime(Date.now() + AHEAD_MS);
+    }
   });
 });
