@@ -104,6 +104,13 @@ function materialLines(m: KeyMaterial): Array<[string, string]> {
       ['namespace', m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))],
     ];
   }
+  if (m.kind === 'fetch') {
+    return [
+      ['fetch', `${escapeControls(m.source)}  (dcache fetch)`],
+      ['into', m.dest === null ? '(standard output)' : escapeControls(m.dest)],
+      ['key text', m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))],
+    ];
+  }
   return [
     ['command', commandText(m.argv, m.shell) + (m.shell ? '  (through /bin/sh -c)' : '')],
     ['working directory', m.cwd === null ? '(not part of the key)' : escapeControls(m.cwd)],

@@ -7,9 +7,12 @@ import { isFingerprint } from './fingerprint.js';
 import type { KeyMaterial } from './key.js';
 import { isForeignMaterial, isKeyMaterial } from './key.js';
 import type { BlobRef, OutputRecord } from './output-record.js';
+import type { FetchedObject } from './fetched-object.js';
+import { isFetchedObject } from './fetched-object.js';
 import { isBlobRef, isForeignRecord, isOutputRecord } from './output-record.js';
 
 export type { BlobRef, OutputRecord } from './output-record.js';
+export type { FetchedObject } from './fetched-object.js';
 
 // 2: blobs, stdin and environment values hashed with SHA-256; watched
 // sources named by an id; the zone of the policies kept.
@@ -43,6 +46,9 @@ export interface Manifest {
   // they were when it came (see restoreOutputs). Absent on an entry
   // recorded here.
   origin?: string;
+  // On the entry of a `dcache fetch` (key material of kind 'fetch'): each
+  // object fetched, what it was and where it was written. Absent otherwise.
+  fetched?: FetchedObject[];
 }
 
 // Why a manifest cannot be used. `garbled` is damage: the entry may be
@@ -84,6 +90,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
   }
   if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
   if (value.origin !== undefined && typeof value.origin !== 'string') return garbled('origin');
+  if (value.fetched !== undefined && !(Array.isArray(value.fetched) && value.fetched.every(isFetchedObject))) return garbled('fetched');
   return ok(value as unknown as Manifest);
 }
 
@@ -109,7 +116,7 @@ function isCount(v: unknown): v is number {
 
 // Every blob a manifest needs, each once.
 export function blobsOf(m: Manifest): BlobRef[] {
-  const files = m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : []));
+  const files = [...m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : [])), ...(m.fetched ?? []).map((o) => o.blob)];
   const refs = [m.stdout, m.stderr, m.order, ...files].filter((r): r is BlobRef => r !== null);
   const seen = new Set<string>();
   return refs.filter((r) => !seen.has(r.hash) && seen.add(r.hash));
