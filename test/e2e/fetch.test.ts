@@ -1,0 +1,386 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
+import { CRASH, plain } from '../support/messages.js';
+import { startDcache } from '../support/running.js';
+import type { Sandbox } from '../support/sandbox.js';
+import { Azurite } from '../support/servers/azurite.js';
+import { CountingProxy } from '../support/servers/counting-proxy.js';
+import { GcsStandIn } from '../support/servers/gcs-standin.js';
+import { MotoServer } from '../support/servers/moto.js';
+
+// dcache fetch against real servers: moto_server (S3), Azurite (Azure) and
+// the GCS stand-in, each behind a proxy that writes down every request, so
+// that downloads are counted on the server's side.
+
+interface Cloud {
+  scheme: 's3' | 'gs' | 'az';
+  env(): Record<string, string>;
+  bucket(): Promise<string>;
+  put(bucket: string, key: string, body: string): Promise<void>;
+  remove(bucket: string, key: string): Promise<void>;
+  // whether a request the proxy saw is the download of an object
+  isDownload(what: string): boolean;
+  refused(box: Sandbox): { env: Record<string, string | undefined>; code: string; secret: string | null };
+  notFound: string;
+  noBucket: string;
+  // turns moto's signature checks off around listings (see MotoServer.checkSignatures)
+  listings?(on: boolean): Promise<void>;
+}
+
+let moto: MotoServer;
+let azurite: Azurite;
+let gcs: GcsStandIn;
+const proxies: Record<Cloud['scheme'], CountingProxy> = {} as Record<Cloud['scheme'], CountingProxy>;
+beforeAll(async () => {
+  [moto, azurite, gcs] = await Promise.all([MotoServer.start(), Azurite.start(), GcsStandIn.start()]);
+  proxies.s3 = await CountingProxy.start(new URL(moto.url));
+  proxies.az = await CountingProxy.start(new URL(`http://127.0.0.1:${azurite.port}`));
+  proxies.gs = await CountingProxy.start(new URL(`http://${gcs.host.replace(/^https?:\/\//, '')}`));
+});
+afterAll(async () => {
+  await Promise.all(Object.values(proxies).map((p) => p.stop()));
+  await Promise.all([moto?.stop(), azurite?.stop(), gcs?.stop()]);
+});
+
+let gcsBuckets = 0;
+const clouds: Array<[string, () => Cloud]> = [
+  [
+    'S3 (moto_server)',
+    () => ({
+      scheme: 's3',
+      env: () => ({ ...moto.env(), AWS_ENDPOINT_URL_S3: proxies.s3.url }),
+      bucket: () => moto.bucket(),
+      put: (b, k, body) => moto.put(b, k, body),
+      remove: (b, k) => moto.remove(b, k),
+      isDownload: (what) => /^GET \/[^/?]+\/[^?]+/.test(what),
+      refused: () => ({ env: { AWS_SECRET_ACCESS_KEY: 'wrong-secret-5b1d' }, code: 'SignatureDoesNotMatch', secret: 'wrong-secret-5b1d' }),
+      notFound: 'NoSuchKey',
+      noBucket: 'NoSuchBucket',
+      listings: (on) => moto.checkSignatures(!on),
+    }),
+  ],
+  [
+    'Azure Blob Storage (Azurite)',
+    () => ({
+      scheme: 'az',
+      env: () => ({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString().replace(`:${azurite.port}/`, `:${proxies.az.port}/`) }),
+      bucket: () => azurite.container(),
+      put: (b, k, body) => azurite.put(b, k, body),
+      remove: (b, k) => azurite.remove(b, k),
+      isDownload: (what) => /^GET \/[^/?]+\/[^/?]+\/[^?]+/.test(what),
+      refused: () => {
+        const key = Buffer.from('wrong-key-8c3e-wrong-key-8c3e').toString('base64');
+        return {
+          env: { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString(key).replace(`:${azurite.port}/`, `:${proxies.az.port}/`) },
+          code: 'AuthorizationFailure',
+          secret: key,
+        };
+      },
+      notFound: 'BlobNotFound',
+      noBucket: 'ContainerNotFound',
+    }),
+  ],
+  [
+    'GCS (a stand-in for its JSON API)',
+    () => ({
+      scheme: 'gs',
+      env: () => ({ STORAGE_EMULATOR_HOST: proxies.gs.url }),
+      bucket: async () => {
+        const name = `bucket-${++gcsBuckets}`;
+        gcs.buckets.set(name, new Map());
+        return name;
+      },
+      put: async (b, k, body) => void gcs.put(b, k, body),
+      remove: async (b, k) => gcs.remove(b, k),
+      isDownload: (what) => /[?&]alt=media/.test(what),
+      refused: (box) => ({
+        env: { STORAGE_EMULATOR_HOST: undefined, GOOGLE_APPLICATION_CREDENTIALS: box.path('no-such-key.json') },
+        code: 'no Google credentials',
+        secret: null,
+      }),
+      notFound: 'notFound',
+      noBucket: 'notFound',
+    }),
+  ],
+];
+
+const dcacheLines = (stderr: string) => plain(stderr).split('\n').filter((l) => l.startsWith('dcache:'));
+
+// every file below `dir`, relative, sorted, with its text
+function tree(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (at: string, rel: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) walk(join(at, entry.name), path);
+      else files[path] = readFileSync(join(at, entry.name), 'utf8');
+    }
+  };
+  walk(dir, '');
+  return files;
+}
+
+describe.each(clouds)('dcache fetch from %s', (_name, cloudOf) => {
+  let cloud: Cloud;
+  let bucket: string;
+  let proxy: CountingProxy;
+  const url = (key: string) => `${cloud.scheme}://${bucket}/${key}`;
+  const dcache = async (box: Sandbox, args: string[], env: Record<string, string | undefined> = {}) =>
+    startDcache(box, args, { env: { ...cloud.env(), ...env } }).done;
+  // the object downloads the server saw since the last call
+  const downloads = () => proxy.take((what) => cloud.isDownload(what)).length;
+  beforeEach(async () => {
+    cloud = cloudOf();
+    bucket = await cloud.bucket();
+    proxy = proxies[cloud.scheme];
+    proxy.take(() => true);
+    await cloud.listings?.(true);
+    onTestFinished(() => cloud.listings?.(false));
+  });
+
+  it('mirrors a prefix into the directory -o names, and a second fetch of it unchanged downloads nothing', async ({ box }) => {
+    await cloud.put(bucket, 'acme/daily/2026-12-07.csv', 'a\n');
+    await cloud.put(bucket, 'acme/daily/sub/2026-12-08.csv', 'b\n');
+    await cloud.put(bucket, 'acme/other.csv', 'not under the prefix\n');
+    downloads();
+    const first = await dcache(box, ['fetch', url('acme/daily/'), '-o', 'data']);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ '2026-12-07.csv': 'a\n', 'sub/2026-12-08.csv': 'b\n' });
+    expect(downloads()).toBe(2);
+
+    const again = await dcache(box, ['fetch', '-v', url('acme/daily/'), '-o', 'data']);
+    expect(again.code).toBe(0);
+    expect(dcacheLines(again.stderr)).toEqual([`dcache: ${url('acme/daily/')}: unchanged (2 objects)`]);
+    expect(downloads()).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ '2026-12-07.csv': 'a\n', 'sub/2026-12-08.csv': 'b\n' });
+  });
+
+  it('downloads only the objects that changed or were added, and -v names them', async ({ box }) => {
+    for (let i = 0; i < 30; i++) await cloud.put(bucket, `daily/${String(i).padStart(2, '0')}.csv`, `row ${i}\n`);
+    expect((await dcache(box, ['fetch', url('daily/'), '-o', 'data'])).code).toBe(0);
+    expect(downloads()).toBe(30);
+    await cloud.put(bucket, 'daily/07.csv', 'row 7, corrected\n');
+    await cloud.put(bucket, 'daily/30.csv', 'row 30\n');
+    const ran = await dcache(box, ['fetch', '-v', url('daily/'), '-o', 'data']);
+    expect(ran.code).toBe(0);
+    expect(downloads()).toBe(2);
+    expect(dcacheLines(ran.stderr)[0]).toMatch(
+      new RegExp(`^dcache: ${url('daily/')}: added daily/30.csv; changed daily/07.csv; downloaded 2 objects, 24 B, 2 checked by MD5, 0 by size$`),
+    );
+    const files = tree(box.path('data'));
+    expect(Object.keys(files)).toHaveLength(31);
+    expect(files['07.csv']).toBe('row 7, corrected\n');
+    expect(files['30.csv']).toBe('row 30\n');
+  });
+
+  it('removes the file of an object removed from the bucket, never a file of the user’s own, and keeps it with --no-delete', async ({ box }) => {
+    await cloud.put(bucket, 'd/a.csv', 'a\n');
+    await cloud.put(bucket, 'd/b.csv', 'b\n');
+    await cloud.put(bucket, 'd/c/deep.csv', 'c\n');
+    await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    writeFileSync(box.path('data/mine.txt'), 'my notes\n');
+    await cloud.remove(bucket, 'd/b.csv');
+    await cloud.remove(bucket, 'd/c/deep.csv');
+    const ran = await dcache(box, ['fetch', '-v', url('d/'), '-o', 'data']);
+    expect(ran.code).toBe(0);
+    expect(dcacheLines(ran.stderr)[0]).toBe(`dcache: ${url('d/')}: removed d/b.csv, d/c/deep.csv`);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'mine.txt': 'my notes\n' });
+
+    await cloud.remove(bucket, 'd/a.csv');
+    expect((await dcache(box, ['fetch', '--no-delete', url('d/'), '-o', 'data'])).code).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'mine.txt': 'my notes\n' });
+  });
+
+  it('restores a working copy that was deleted or edited from the cache, without downloading it', async ({ box }) => {
+    await cloud.put(bucket, 'd/a.csv', 'a\n');
+    await cloud.put(bucket, 'd/b.csv', 'b\n');
+    await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    downloads();
+    writeFileSync(box.path('data/a.csv'), 'edited by hand\n');
+    writeFileSync(box.path('data/b.csv'), '');
+    const ran = await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    expect(ran.code).toBe(0);
+    expect(downloads()).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'b\n' });
+    expect(dcacheLines(ran.stderr)).toEqual(['dcache: restored data/a.csv, edited since dcache wrote it', 'dcache: restored data/b.csv, edited since dcache wrote it']);
+  });
+
+  it('writes one object to stdout, or to the file -o names, and downloads it again only once it changes', async ({ box }) => {
+    await cloud.put(bucket, 'acme/customers.csv', 'id,name\n');
+    const out = await dcache(box, ['fetch', url('acme/customers.csv')]);
+    expect(out.code).toBe(0);
+    expect(out.stdout.toString()).toBe('id,name\n');
+    expect(out.stderr).toBe('');
+    downloads();
+    expect((await dcache(box, ['fetch', url('acme/customers.csv')])).stdout.toString()).toBe('id,name\n');
+    expect(downloads()).toBe(0);
+
+    mkdirSync(box.path('data'));
+    expect((await dcache(box, ['fetch', url('acme/customers.csv'), '-o', 'data/customers.csv'])).code).toBe(0);
+    expect(readFileSync(box.path('data/customers.csv'), 'utf8')).toBe('id,name\n');
+    await cloud.put(bucket, 'acme/customers.csv', 'id,name\n1,acme\n');
+    downloads();
+    expect((await dcache(box, ['fetch', url('acme/customers.csv'), '-o', 'data/'])).code).toBe(0);
+    expect(readFileSync(box.path('data/customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
+    expect(downloads()).toBe(1);
+  });
+
+  it('fetches the keys a glob matches', async ({ box }) => {
+    await cloud.put(bucket, 'x/2026-01/a.csv', 'a\n');
+    await cloud.put(bucket, 'x/2026-01/notes.txt', 'no\n');
+    await cloud.put(bucket, 'x/2025-12/b.csv', 'no\n');
+    await cloud.put(bucket, 'x/2026-02/c.csv', 'c\n');
+    const ran = await dcache(box, ['fetch', url('x/2026-*/*.csv'), '-o', 'data']);
+    expect(ran.code).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ '2026-01/a.csv': 'a\n', '2026-02/c.csv': 'c\n' });
+  });
+
+  it('leaves the directory as the last whole fetch left it when a download breaks off, names the object, and exits 1', async ({ box }) => {
+    await cloud.put(bucket, 'd/a.csv', 'a\n');
+    await cloud.put(bucket, 'd/b.csv', 'b\n');
+    await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    await cloud.put(bucket, 'd/a.csv', 'a, newer\n'.repeat(1000));
+    await cloud.put(bucket, 'd/b.csv', 'b, newer\n');
+    await cloud.put(bucket, 'd/c.csv', 'c\n');
+    proxy.breakDownloads = (what) => cloud.isDownload(what) && what.includes('a.csv');
+    onTestFinished(() => void (proxy.breakDownloads = () => false));
+    const ran = await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).not.toMatch(CRASH);
+    const lines = dcacheLines(ran.stderr);
+    expect(lines[0]).toMatch(new RegExp(`^dcache: could not fetch ${url('d/a.csv')}: `));
+    expect(lines.at(-1)).toBe('dcache: 1 of 3 objects could not be fetched; data is as the last whole fetch left it');
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'b\n' });
+
+    proxy.breakDownloads = () => false;
+    expect((await dcache(box, ['fetch', url('d/'), '-o', 'data'])).code).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a, newer\n'.repeat(1000), 'b.csv': 'b, newer\n', 'c.csv': 'c\n' });
+  });
+
+  it('refuses bytes that do not have the MD5 the store gives for them, and puts nothing in place', async ({ box }) => {
+    await cloud.put(bucket, 'd/a.csv', 'a\n');
+    proxy.corruptDownloads = (what) => cloud.isDownload(what);
+    onTestFinished(() => void (proxy.corruptDownloads = () => false));
+    const ran = await dcache(box, ['fetch', url('d/'), '-o', 'data']);
+    expect(ran.code).toBe(1);
+    expect(dcacheLines(ran.stderr)).toEqual([
+      `dcache: could not fetch ${url('d/a.csv')}: the bytes that came do not have the MD5 the store gives for them`,
+      'dcache: 1 of 1 object could not be fetched; data is as the last whole fetch left it',
+    ]);
+    expect(existsSync(box.path('data/a.csv'))).toBe(false);
+  });
+
+  it('says in one line that an object or a bucket is missing, naming the cloud’s code, and exits 1', async ({ box }) => {
+    const missing = await dcache(box, ['fetch', url('acme/missing.csv'), '-o', 'x.csv']);
+    expect(missing.code).toBe(1);
+    expect(dcacheLines(missing.stderr)).toEqual([`dcache: ${url('acme/missing.csv')}: no such object (${cloud.notFound})`]);
+    expect(existsSync(box.path('x.csv'))).toBe(false);
+
+    const noBucket = await dcache(box, ['fetch', `${cloud.scheme}://no-such-bucket-7f3a/d/`, '-o', 'data']);
+    expect(noBucket.code).toBe(1);
+    expect(dcacheLines(noBucket.stderr)).toHaveLength(1);
+    expect(noBucket.stderr).toContain(cloud.noBucket);
+    expect(noBucket.stderr).not.toMatch(CRASH);
+  });
+
+  it('says in one line that the credentials were refused, with the cloud’s code and no secret', async ({ box }) => {
+    await cloud.listings?.(false);
+    await cloud.put(bucket, 'd/a.csv', 'a\n');
+    const { env, code, secret } = cloud.refused(box);
+    for (const source of [url('d/a.csv'), url('d/')]) {
+      const ran = await dcache(box, ['fetch', source, '-o', 'data'], env);
+      expect(ran.code).toBe(1);
+      const lines = dcacheLines(ran.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(code);
+      if (secret !== null) expect(ran.stderr).not.toContain(secret);
+      expect(ran.stderr).not.toMatch(CRASH);
+    }
+  });
+});
+
+describe('dcache fetch, whatever the cloud', () => {
+  let bucket: string;
+  let proxy: CountingProxy;
+  const env = () => ({ STORAGE_EMULATOR_HOST: proxy.url });
+  const downloads = () => proxy.take((what) => /[?&]alt=media/.test(what)).length;
+  beforeEach(() => {
+    proxy = proxies.gs;
+    proxy.take(() => true);
+    bucket = `bucket-whatever-${++gcsBuckets}`;
+    gcs.buckets.set(bucket, new Map());
+  });
+
+  it('with a policy, checks nothing until the period ends, then lists again', async ({ box }) => {
+    gcs.put(bucket, 'd/a.csv', 'a\n');
+    const args = ['fetch', '-p', 'daily', `gs://${bucket}/d/`, '-o', 'data'];
+    const at = (now: string) => ({ ...env(), DCACHE_NOW: now });
+    expect((await startDcache(box, args, { env: at('2026-12-07T09:00:00') }).done).code).toBe(0);
+    proxy.take(() => true);
+    gcs.put(bucket, 'd/a.csv', 'a, newer\n');
+    const later = await startDcache(box, ['fetch', '-v', ...args.slice(1)], { env: at('2026-12-07T18:00:00') }).done;
+    expect(later.code).toBe(0);
+    expect(proxy.take(() => true)).toEqual([]);
+    expect(dcacheLines(later.stderr)[0]).toMatch(/fresh under daily.*: not checked$/);
+    expect(readFileSync(box.path('data/a.csv'), 'utf8')).toBe('a\n');
+
+    expect((await startDcache(box, args, { env: at('2026-12-08T09:00:00') }).done).code).toBe(0);
+    expect(readFileSync(box.path('data/a.csv'), 'utf8')).toBe('a, newer\n');
+  });
+
+  it('downloads exactly the changed and the added object among 1,000', async ({ box }) => {
+    for (let i = 0; i < 1000; i++) gcs.put(bucket, `big/${String(i).padStart(4, '0')}.csv`, `${i}\n`);
+    const args = ['fetch', `gs://${bucket}/big/`, '-o', 'data'];
+    expect((await startDcache(box, args, { env: env() }).done).code).toBe(0);
+    expect(downloads()).toBe(1000);
+    expect((await startDcache(box, args, { env: env() }).done).code).toBe(0);
+    expect(downloads()).toBe(0);
+    gcs.put(bucket, 'big/0500.csv', 'changed\n');
+    gcs.put(bucket, 'big/1000.csv', 'added\n');
+    expect((await startDcache(box, args, { env: env() }).done).code).toBe(0);
+    expect(downloads()).toBe(2);
+    expect(readdirSync(box.path('data'))).toHaveLength(1001);
+  });
+
+  it('downloads each object once when eight fetches of one prefix run at once', async ({ box }) => {
+    for (let i = 0; i < 200; i++) gcs.put(bucket, `p/${i}.csv`, `${i}\n`);
+    const args = ['fetch', `gs://${bucket}/p/`, '-o', 'data'];
+    const runs = await Promise.all(Array.from({ length: 8 }, () => startDcache(box, args, { env: env() }).done));
+    expect(runs.map((r) => r.code), runs[0]!.stderr).toEqual(Array(8).fill(0));
+    expect(downloads()).toBe(200);
+    expect(readdirSync(box.path('data'))).toHaveLength(200);
+  });
+
+  it('refuses a prefix without -o, an http URL and a bad policy, in one line each, with exit 2', async ({ box }) => {
+    const noOutput = await startDcache(box, ['fetch', `gs://${bucket}/d/`], { env: env() }).done;
+    expect(noOutput.code).toBe(2);
+    expect(dcacheLines(noOutput.stderr)).toEqual([`dcache: gs://${bucket}/d/ is a prefix: give the directory to mirror it into with -o <dir>`]);
+    const http = await startDcache(box, ['fetch', 'https://example.com/x.csv'], { env: env() }).done;
+    expect(http.code).toBe(2);
+    expect(dcacheLines(http.stderr)).toHaveLength(1);
+    const badPolicy = await startDcache(box, ['fetch', '-p', 'dialy', `gs://${bucket}/d/`, '-o', 'data'], { env: env() }).done;
+    expect(badPolicy.code).toBe(2);
+    expect(dcacheLines(badPolicy.stderr)).toHaveLength(1);
+    expect(badPolicy.stderr).toContain("'dialy'");
+    expect(badPolicy.stderr).not.toMatch(CRASH);
+  });
+
+  it('skips a key that cannot be a file below -o, saying why, and writes nothing outside it', async ({ box }) => {
+    gcs.put(bucket, 'k/ok.csv', 'ok\n');
+    gcs.put(bucket, 'k/../escape.csv', 'no\n');
+    gcs.put(bucket, 'k//empty.csv', 'no\n');
+    gcs.put(bucket, 'k/a', 'file\n');
+    gcs.put(bucket, 'k/a/b', 'under\n');
+    const ran = await startDcache(box, ['fetch', `gs://${bucket}/k/`, '-o', 'data'], { env: env() }).done;
+    expect(ran.code).toBe(0);
+    expect(tree(box.path('data'))).toEqual({ 'ok.csv': 'ok\n', 'a/b': 'under\n' });
+    expect(existsSync(box.path('escape.csv'))).toBe(false);
+    expect(dcacheLines(ran.stderr)).toEqual([
+      `dcache: skipped gs://${bucket}/k/../escape.csv: a '..' segment in the key`,
+      `dcache: skipped gs://${bucket}/k//empty.csv: a key that starts with / below the prefix`,
+      `dcache: skipped gs://${bucket}/k/a: also the folder of other keys (a/…)`,
+    ]);
+  });
+});
