@@ -161,7 +161,9 @@ export async function fetch(ctx: FetchContext): Promise<number> {
       recordedAt: now,
       durationMs: Math.max(0, Math.round(call.host.elapsedMs() - started)),
       exitCode: 0,
-      policies: options.policy,
+      // Without --policy, the source itself is what makes the entry stale,
+      // at every call: recorded as forever, as run -p forever -w would be.
+      policies: options.policy.length > 0 ? options.policy : ['forever'],
       tz: call.zoneName,
       stdout: null,
       stderr: null,

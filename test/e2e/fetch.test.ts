@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
 import { CRASH, plain } from '../support/messages.js';
@@ -367,6 +367,23 @@ describe('dcache fetch, whatever the cloud', () => {
     expect(badPolicy.stderr).not.toMatch(CRASH);
   });
 
+  it('fails in one line when a listing is cut short, and removes nothing it did not see', async ({ box }) => {
+    for (const name of ['a', 'b', 'c', 'd', 'e']) gcs.put(bucket, `l/${name}.csv`, `${name}\n`);
+    const args = ['fetch', `gs://${bucket}/l/`, '-o', 'data'];
+    expect((await startDcache(box, args, { env: env() }).done).code).toBe(0);
+    gcs.pageSize = 2;
+    let listings = 0;
+    gcs.refuse = (what) => (/^GET \/storage\/v1\/b\/[^/]+\/o$/.test(what) && ++listings === 2 ? 503 : null);
+    onTestFinished(() => {
+      gcs.pageSize = 1000;
+      gcs.refuse = () => null;
+    });
+    const cut = await startDcache(box, args, { env: env() }).done;
+    expect(cut.code).toBe(1);
+    expect(dcacheLines(cut.stderr)).toEqual([`dcache: gs://${bucket}/l/: backendError (refused by the test)`]);
+    expect(Object.keys(tree(box.path('data')))).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv', 'e.csv']);
+  });
+
   it('skips a key that cannot be a file below -o, saying why, and writes nothing outside it', async ({ box }) => {
     gcs.put(bucket, 'k/ok.csv', 'ok\n');
     gcs.put(bucket, 'k/../escape.csv', 'no\n');
@@ -382,5 +399,63 @@ describe('dcache fetch, whatever the cloud', () => {
       `dcache: skipped gs://${bucket}/k//empty.csv: a key that starts with / below the prefix`,
       `dcache: skipped gs://${bucket}/k/a: also the folder of other keys (a/…)`,
     ]);
+  });
+});
+
+describe('dcache ls, show, stats and gc with fetch entries', () => {
+  let bucket: string;
+  const env = () => ({ STORAGE_EMULATOR_HOST: proxies.gs.url });
+  beforeEach(() => {
+    bucket = `bucket-maintenance-${++gcsBuckets}`;
+    gcs.buckets.set(bucket, new Map());
+    proxies.gs.take(() => true);
+  });
+
+  it('lists a fetch in ls, and shows its source, its directory and its objects in show', async ({ box }) => {
+    gcs.put(bucket, 'd/a.csv', 'a\n');
+    gcs.put(bucket, 'd/b.csv', 'bb\n');
+    await startDcache(box, ['fetch', `gs://${bucket}/d/`, '-o', 'data'], { env: env() }).done;
+    const listing = JSON.parse(box.dcache(['ls', '--json']).stdout.toString());
+    expect(listing.entries).toHaveLength(1);
+    expect(listing.entries[0]).toMatchObject({ argv: ['dcache', 'fetch', `gs://${bucket}/d/`], outputs: [box.path('data')], policies: ['forever'], fresh: true, bytes: 5 });
+    expect(plain(box.dcache(['ls']).stdout.toString())).toContain(`dcache fetch gs://${bucket}/d/`);
+    const show = plain(box.dcache(['show', listing.entries[0].key]).stdout.toString());
+    expect(show).toMatch(new RegExp(`^fetch +gs://${bucket}/d/  \\(dcache fetch\\)$`, 'm'));
+    expect(show).toMatch(new RegExp(`^into +${box.path('data')}$`, 'm'));
+    expect(show).toMatch(/^objects +2$/m);
+    expect(show).toMatch(new RegExp(`^object +d/a.csv -> a.csv \\(2 B, ETag [^,]+, version \\d+\\)$`, 'm'));
+    const detail = JSON.parse(box.dcache(['show', '--json', listing.entries[0].key]).stdout.toString());
+    expect(detail.fetched.map((o: { key: string; path: string }) => [o.key, o.path])).toEqual([
+      ['d/a.csv', 'a.csv'],
+      ['d/b.csv', 'b.csv'],
+    ]);
+  });
+
+  it('counts a fetch that downloads as a miss and one that downloads nothing as a hit', async ({ box }) => {
+    gcs.put(bucket, 'd/a.csv', 'a\n');
+    for (let i = 0; i < 3; i++) await startDcache(box, ['fetch', `gs://${bucket}/d/`, '-o', 'data'], { env: env() }).done;
+    const stats = JSON.parse(box.dcache(['stats', '--json']).stdout.toString());
+    expect(stats).toMatchObject({ entries: 1, hits: 2, misses: 1 });
+  });
+
+  it('keeps the blobs of a fetch through gc, and after its entry is collected downloads again, quietly', async ({ box }) => {
+    gcs.put(bucket, 'd/a.csv', 'a\n');
+    gcs.put(bucket, 'd/b.csv', 'bb\n');
+    const args = ['fetch', `gs://${bucket}/d/`, '-o', 'data'];
+    await startDcache(box, args, { env: env() }).done;
+    expect(box.dcache(['gc']).code).toBe(0);
+    rmSync(box.path('data/a.csv'));
+    proxies.gs.take(() => true);
+    expect((await startDcache(box, args, { env: env() }).done).code).toBe(0);
+    expect(proxies.gs.take((what) => /alt=media/.test(what))).toEqual([]);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'bb\n' });
+
+    expect(box.dcache(['gc', '--max-size', '1B']).code).toBe(0);
+    expect(box.dcache(['ls', '--json']).stdout.toString()).toContain('"entries": []');
+    const again = await startDcache(box, args, { env: env() }).done;
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe('');
+    expect(proxies.gs.take((what) => /alt=media/.test(what))).toHaveLength(2);
+    expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'bb\n' });
   });
 });
