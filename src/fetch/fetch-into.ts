@@ -1,0 +1,375 @@
+import { createReadStream, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeError, ExitError } from '../core/errors.js';
+import { loadHasher, type BlobHash } from '../core/hash.js';
+import { formatSize } from '../core/size.js';
+import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
+import { formatAge } from '../policy/duration.js';
+import { judgePolicies } from '../policy/policy.js';
+import type { Reporter } from '../ports/reporter.js';
+import type { WaitHooks } from '../ports/lease.js';
+import { FetchPathError, placeFile, removeFile, workingCopy } from '../process/fetched-files.js';
+import type { FetchedObject } from '../schema/fetched-object.js';
+import { buildFetchMaterial, deriveKey, sameKeyMaterial } from '../schema/key.js';
+import { MANIFEST_FORMAT, type BlobRef, type Manifest } from '../schema/manifest.js';
+import { DEFAULT_WATCH_TIMEOUT_MS } from '../sources/registry.js';
+import { downloadObject, listSource, openSourceStore, parseFetchSource, type FetchSource, type RemoteObject } from '../sources/fetch-source.js';
+import { prepareCall, type CallContext } from '../setup/prepare-call.js';
+import { DEFAULT_STALL_MS } from '../store/remote/remote-store.js';
+import type { LocalStore } from '../store/local/local-store.js';
+
+// An object, a prefix or a glob of a bucket in the working
+// tree, downloaded again only where it changed. The entry of a fetch (key
+// material of kind 'fetch') records each object's identity, its blob and
+// the file written; the next fetch lists the source, downloads only the
+// objects whose identity moved, restores working copies that went missing
+// or were edited, and removes the files of objects that are gone. All
+// downloads finish, verified, before any file is put in place: a fetch that
+// fails part-way changes nothing in the directory.
+
+// Exit codes of the maintenance commands: 1 failure, 2 usage error.
+const FAILED = 1;
+const USAGE = 2;
+// downloads at a time
+const PARALLEL = 8;
+
+export interface FetchOptions {
+  output: string | undefined;
+  // --policy as given on the command line (a config file's policy is run's)
+  policy: string[];
+  tz: string | undefined;
+  key: string | undefined;
+  dir: string | undefined;
+  force: boolean;
+  delete: boolean;
+}
+
+export interface FetchContext extends CallContext {
+  source: string;
+  options: FetchOptions;
+  stdout: () => Writable;
+  reporter: Reporter;
+}
+
+// Fetches the source as `ctx` says. Resolves with the absolute path of the
+// file or directory it is in, or null when it went to stdout. Misuse and
+// failures are ExitErrors (2 and 1) whose message is the last line to say.
+export async function fetchInto(ctx: FetchContext): Promise<string | null> {
+  const { options, reporter } = ctx;
+  const parsed = parseFetchSource(ctx.source);
+  if (!parsed.ok) throw new ExitError(parsed.error, USAGE);
+  const source = parsed.value;
+  if (options.key === '') throw new ExitError("--key '' is empty; give the text to mix into the key", USAGE);
+  const target = where(source, options.output, ctx.cwd);
+  const base = await prepareCall(
+    {
+      policy: options.policy,
+      tz: options.tz,
+      dir: options.dir,
+      watch: [],
+      watchCmd: [],
+      watchTimeout: undefined,
+      remote: undefined,
+      remoteReadOnly: false,
+      remoteTimeout: undefined,
+      maxSize: '',
+      signingKeyFile: null,
+      force: options.force,
+      cacheFailures: false,
+      staleIfError: false,
+      staleWhileRevalidate: undefined,
+      explain: false,
+    },
+    ctx,
+  );
+  if (!base.ok) throw new ExitError(base.error, USAGE);
+  const call = base.value;
+  for (const warning of call.warnings) reporter.warnOnce(`setting:${warning}`, warning);
+  const store = call.store;
+  try {
+    store.prepare();
+  } catch (err) {
+    throw new ExitError(`cannot use the cache directory ${store.root}, where fetch keeps what it downloads: ${describeError(err)}`, FAILED);
+  }
+  const material = buildFetchMaterial(source.label, target.kind === 'stdout' ? null : target.dest, options.key ?? null);
+  const key = deriveKey(await loadHasher(), material);
+  const started = call.host.elapsedMs();
+
+  // Single flight: one fetch of a source into a place at a time; the next
+  // one then finds the objects fetched, and downloads none of them again.
+  const lock = await store.lockKey(key, call.lease, call.host, waitHooks(reporter, source.label));
+  try {
+    const read = store.readEntry(key);
+    const previous = read.status === 'found' && sameKeyMaterial(read.manifest.material, material) && read.manifest.fetched !== undefined ? read.manifest : null;
+    const now = call.clock();
+
+    if (previous !== null && options.policy.length > 0 && !options.force) {
+      const verdict = judgePolicies(call.policies, previous.recordedAt, now, call.zone);
+      if (verdict.fresh) {
+        const until = verdict.expiresAt === null ? '' : `, until ${formatAge(verdict.expiresAt - now)} from now`;
+        reporter.info(`${source.label}: fetched ${formatAge(now - previous.recordedAt)} ago, fresh under ${options.policy.join(', ')}${until}: not checked`);
+        const plan = planFetch(previous.fetched!, previous.fetched!, '', (k) => ({ ok: true, path: previous.fetched!.find((o) => o.key === k)!.path }));
+        const missing = plan.objects.filter((o) => !hasBlob(store, o.kept!.blob));
+        if (missing.length === 0) {
+          await putInPlace(ctx, store, target, plan, new Map(), previous.fetched!, call.host.umask());
+          store.recordEvent({ t: now, k: key, e: 'hit', r: previous.recordedAt, saved: Math.max(0, previous.durationMs - call.host.elapsedMs() + started) });
+          return target.kind === 'stdout' ? null : target.dest;
+        }
+        reporter.info(`${missing.length} of its blobs are gone from the cache: checking the source`);
+      }
+    }
+
+    const opened = await openSourceStore(source, { env: call.commandEnv, timeoutMs: DEFAULT_WATCH_TIMEOUT_MS, wallNow: () => call.host.wallNow() });
+    if (!opened.ok) throw new ExitError(opened.error.detail, FAILED);
+    const cloud = opened.value;
+    const listed = await listSource(cloud, source, AbortSignal.timeout(10 * DEFAULT_WATCH_TIMEOUT_MS));
+    if (!listed.ok) throw new ExitError(listed.error.detail, FAILED);
+    if (target.kind !== 'dir' && listed.value.length !== 1) throw new Error(`a listing of one object gave ${listed.value.length}`);
+    const plan = planFetch(previous?.fetched ?? [], listed.value, source.base, target.kind === 'dir' ? undefined : () => ({ ok: true, path: target.kind === 'file' ? target.path : '' }));
+    for (const { key: skipped, why } of plan.skipped) reporter.warn(`skipped ${source.cloud}://${source.bucket}/${skipped}: ${why}`);
+
+    // Objects whose blob is no longer in the cache (gc) are downloaded again too.
+    const wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
+    const downloaded = new Map<string, BlobRef>();
+    const failures: string[] = [];
+    let verified = 0;
+    let bytes = 0;
+    await inParallel(wanted, PARALLEL, async (planned) => {
+      const got = await downloadToStore(store, cloud, source, planned.object);
+      if (!got.ok) return void failures.push(got.detail);
+      downloaded.set(planned.object.key, got.blob);
+      bytes += got.blob.size;
+      if (got.checked === 'md5') verified += 1;
+    });
+    if (failures.length > 0) {
+      store.discardSpares();
+      for (const failure of failures.sort()) reporter.error(`could not fetch ${failure}`);
+      const untouched = target.kind === 'stdout' ? 'nothing was written' : `${target.shown} is as the last whole fetch left it`;
+      throw new ExitError(`${failures.length} of ${wanted.length} object${wanted.length === 1 ? '' : 's'} could not be fetched; ${untouched}`, FAILED);
+    }
+
+    const removed = plan.removed.map((o) => o.key).filter((k) => !plan.objects.some((p) => p.object.key === k));
+    const changes = describeChanges(plan, removed);
+    reporter.info(
+      `${source.label}: ${changes ?? `unchanged (${count(plan.objects.length, 'object')})`}` +
+        (wanted.length > 0 ? `; downloaded ${count(wanted.length, 'object')}, ${formatSize(bytes)}, ${verified} checked by MD5, ${wanted.length - verified} by size` : ''),
+    );
+    const fetched = await putInPlace(ctx, store, target, plan, downloaded, previous?.fetched ?? [], call.host.umask(), options.delete);
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      key,
+      material,
+      recordedAt: now,
+      durationMs: Math.max(0, Math.round(call.host.elapsedMs() - started)),
+      exitCode: 0,
+      // Without --policy, the source itself is what makes the entry stale,
+      // at every call: recorded as forever, as run -p forever -w would be.
+      policies: options.policy.length > 0 ? options.policy : ['forever'],
+      tz: call.zoneName,
+      stdout: null,
+      stderr: null,
+      order: null,
+      outputs: [],
+      validators: [],
+      fetched,
+    };
+    try {
+      store.publishManifest(manifest);
+    } catch (err) {
+      // the files are in place; only the next fetch's saving is lost
+      reporter.warn(`the fetch was not recorded (${describeError(err)}); the next fetch downloads it all again`);
+    }
+    store.recordEvent(wanted.length === 0 ? { t: now, k: key, e: 'hit', r: now } : { t: now, k: key, e: 'miss' });
+    return target.kind === 'stdout' ? null : target.dest;
+  } finally {
+    if (lock.kind === 'held') await lock.lock.release();
+  }
+}
+
+type Target =
+  | { kind: 'stdout' }
+  // one object: the file `path` in the folder `dir`
+  | { kind: 'file'; dir: string; path: string; dest: string; shown: string }
+  // a prefix or glob: the objects' paths below `dir`
+  | { kind: 'dir'; dir: string; dest: string; shown: string };
+
+// Where the objects go: standard output, a file, or a directory. One
+// object given a directory (-o data/ or an existing folder) goes in it
+// under the last segment of its key, as cp would put it.
+function where(source: FetchSource, output: string | undefined, cwd: string): Target {
+  if (output === '') throw new ExitError("-o '' is empty; give the file (one object) or the directory (a prefix or glob) to fetch into", USAGE);
+  if (source.mode !== 'object') {
+    if (output === undefined) {
+      throw new ExitError(`${source.label} is a ${source.mode === 'glob' ? 'glob' : 'prefix'}: give the directory to mirror it into with -o <dir>`, USAGE);
+    }
+    const dest = resolve(cwd, output);
+    return { kind: 'dir', dir: dest, dest, shown: output };
+  }
+  if (output === undefined || output === '-') return { kind: 'stdout' };
+  const name = source.key.split('/').pop()!;
+  let dest = resolve(cwd, output);
+  if (output.endsWith('/') || isFolder(dest)) {
+    const path = pathOfKey(name, '');
+    if (path.ok !== true) throw new ExitError(`${source.label}: its name cannot be a file name here; give the file to write with -o <file>`, USAGE);
+    dest = resolve(dest, name);
+  }
+  return { kind: 'file', dir: dirname(dest), path: basename(dest), dest, shown: output };
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function hasBlob(store: LocalStore, blob: BlobRef): boolean {
+  try {
+    return statSync(store.blobPath(blob.hash)).size === blob.size;
+  } catch {
+    return false;
+  }
+}
+
+// One object, streamed into the blob store and checked on the way.
+async function downloadToStore(
+  store: LocalStore,
+  cloud: Parameters<typeof downloadObject>[0],
+  source: FetchSource,
+  object: RemoteObject,
+): Promise<{ ok: true; blob: BlobRef; checked: 'md5' | 'size' } | { ok: false; detail: string }> {
+  const writer = store.createBlobWriter();
+  let result;
+  try {
+    result = await downloadObject(
+      cloud,
+      source,
+      object,
+      async (chunk) => {
+        if (!writer.write(chunk)) await writer.drained();
+      },
+      { signal: AbortSignal.timeout(24 * 60 * 60 * 1000), stallMs: DEFAULT_STALL_MS },
+    );
+  } catch (err) {
+    await writer.finish().catch(() => {});
+    store.removeTemp(writer.tempPath);
+    throw err;
+  }
+  let written;
+  try {
+    written = await writer.finish();
+  } catch (err) {
+    store.removeTemp(writer.tempPath);
+    return { ok: false, detail: `${source.cloud}://${source.bucket}/${object.key}: could not be stored in the cache (${describeError(err)})` };
+  }
+  if (!result.ok) {
+    store.removeTemp(written.tempPath);
+    return { ok: false, detail: result.error.detail };
+  }
+  return { ok: true, blob: store.publishBlob(written), checked: result.value };
+}
+
+// Puts every object in place, after the files of removed objects have
+// gone: a working copy that is still what fetch wrote is left alone, one
+// missing or edited is restored, a downloaded one is renamed over it.
+// Returns the records of the new entry.
+async function putInPlace(
+  ctx: FetchContext,
+  store: LocalStore,
+  target: Target,
+  plan: FetchPlan<RemoteObject | FetchedObject>,
+  downloaded: ReadonlyMap<string, BlobRef>,
+  previous: readonly FetchedObject[],
+  umask: number,
+  deleting = true,
+): Promise<FetchedObject[]> {
+  const { reporter } = ctx;
+  const records: FetchedObject[] = [];
+  const record = (planned: PlannedObject<RemoteObject | FetchedObject>, blob: BlobRef, mtimeMs: number | null): FetchedObject => ({
+    key: planned.object.key,
+    path: planned.path,
+    etag: planned.object.etag,
+    version: planned.object.version,
+    size: planned.object.size,
+    blob,
+    mtimeMs,
+  });
+  if (target.kind === 'stdout') {
+    const planned = plan.objects[0]!;
+    const blob = downloaded.get(planned.object.key) ?? planned.kept!.blob;
+    await pipeline(createReadStream(store.blobPath(blob.hash)), ctx.stdout(), { end: false }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+    return [record(planned, blob, null)];
+  }
+  const dir = target.dir;
+  const wrote = new Set(previous.map((o) => o.path));
+  if (deleting) {
+    for (const gone of plan.removed) {
+      const outcome = await removeFile(dir, gone);
+      if (outcome === 'edited') reporter.warn(`kept ${gone.path}: its object is gone from the source, but it was edited since dcache wrote it`);
+      if (outcome === 'removed') reporter.info(`removed ${gone.path}`);
+    }
+  }
+  for (const planned of plan.objects) {
+    const fresh = downloaded.get(planned.object.key);
+    const blob = fresh ?? planned.kept!.blob;
+    try {
+      if (fresh === undefined) {
+        const state = await workingCopy(dir, planned.kept!);
+        if (state === 'same') {
+          records.push(planned.kept!);
+          continue;
+        }
+        const placed = await placeFile(dir, planned.path, store.blobPath(blob.hash as BlobHash), blob, umask);
+        if (state === 'edited') reporter.warn(`restored ${shownPath(target, planned.path)}, edited since dcache wrote it`);
+        else reporter.info(`restored ${shownPath(target, planned.path)}, which was missing`);
+        records.push(record(planned, blob, placed.mtimeMs));
+        continue;
+      }
+      const placed = await placeFile(dir, planned.path, store.blobPath(blob.hash as BlobHash), blob, umask);
+      if (placed.replaced === 'other' && !wrote.has(planned.path)) reporter.warn(`replaced ${shownPath(target, planned.path)}, a file dcache had not written, with ${planned.object.key}`);
+      records.push(record(planned, blob, placed.mtimeMs));
+    } catch (err) {
+      if (err instanceof FetchPathError) {
+        reporter.error(`could not write ${shownPath(target, planned.path)}: ${err.message}`);
+        throw new ExitError(`${target.shown} is not wholly fetched; the next fetch puts the rest in place`, FAILED);
+      }
+      throw new ExitError(`could not write ${shownPath(target, planned.path)} (${describeError(err)}); the next fetch puts the rest in place`, FAILED);
+    }
+  }
+  return records;
+}
+
+function shownPath(target: Target, path: string): string {
+  if (target.kind === 'stdout') return 'standard output';
+  if (target.kind === 'file') return target.shown;
+  return `${target.shown.replace(/\/+$/, '')}/${path}`;
+}
+
+function count(n: number, thing: string): string {
+  return `${n} ${thing}${n === 1 ? '' : 's'}`;
+}
+
+// Runs `work` on each item, `limit` at a time.
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function waitHooks(reporter: Reporter, label: string): WaitHooks {
+  return {
+    onWait: (holder) => reporter.info(`waiting for ${holder}, which is fetching ${label}`),
+    onProgress: (holder, waitedMs) => reporter.info(`still waiting for ${holder}, for ${formatAge(waitedMs)} now`),
+    onTakeover: (holder, why) => reporter.info(`taking the lock over from ${holder}: ${why}`),
+    onTimeout: (holder, waitedMs) => reporter.alert('lock-wait', `waited ${formatAge(waitedMs)} for ${holder}; fetching anyway`),
+    giveUp: () => false,
+    onLost: (why) => reporter.warn(`lost the lock of this fetch (${why})`),
+  };
+}
