@@ -136,13 +136,21 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     const failures: string[] = [];
     let verified = 0;
     let bytes = 0;
-    await inParallel(wanted, PARALLEL, async (planned) => {
-      const got = await downloadToStore(store, cloud, source, planned.object);
-      if (!got.ok) return void failures.push(got.detail);
-      downloaded.set(planned.object.key, got.blob);
-      bytes += got.blob.size;
-      if (got.checked === 'md5') verified += 1;
-    });
+    // a progress line on a terminal, for downloads that last over a second
+    let moved = 0;
+    const progress = reporter.transfer?.('downloading', source.label, wanted.reduce((n, o) => n + o.object.size, 0)) ?? null;
+    const onBytes = (n: number) => progress?.moved((moved += n));
+    try {
+      await inParallel(wanted, PARALLEL, async (planned) => {
+        const got = await downloadToStore(store, cloud, source, planned.object, onBytes);
+        if (!got.ok) return void failures.push(got.detail);
+        downloaded.set(planned.object.key, got.blob);
+        bytes += got.blob.size;
+        if (got.checked === 'md5') verified += 1;
+      });
+    } finally {
+      progress?.end();
+    }
     if (failures.length > 0) {
       store.discardSpares();
       for (const failure of failures.sort()) reporter.error(`could not fetch ${failure}`);
@@ -240,6 +248,7 @@ async function downloadToStore(
   cloud: Parameters<typeof downloadObject>[0],
   source: FetchSource,
   object: RemoteObject,
+  onBytes: (n: number) => void,
 ): Promise<{ ok: true; blob: BlobRef; checked: 'md5' | 'size' } | { ok: false; detail: string }> {
   const writer = store.createBlobWriter();
   let result;
@@ -251,7 +260,7 @@ async function downloadToStore(
       async (chunk) => {
         if (!writer.write(chunk)) await writer.drained();
       },
-      { signal: AbortSignal.timeout(24 * 60 * 60 * 1000), stallMs: DEFAULT_STALL_MS },
+      { signal: AbortSignal.timeout(24 * 60 * 60 * 1000), stallMs: DEFAULT_STALL_MS, onBytes },
     );
   } catch (err) {
     await writer.finish().catch(() => {});

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from '../support/fixture.js';
 import { CRASH, plain } from '../support/messages.js';
-import { startDcache } from '../support/running.js';
+import { startDcache, startShell } from '../support/running.js';
 import type { Sandbox } from '../support/sandbox.js';
 import { Azurite } from '../support/servers/azurite.js';
 import { CountingProxy } from '../support/servers/counting-proxy.js';
@@ -382,6 +382,27 @@ describe('dcache fetch, whatever the cloud', () => {
     expect(cut.code).toBe(1);
     expect(dcacheLines(cut.stderr)).toEqual([`dcache: gs://${bucket}/l/: backendError (refused by the test)`]);
     expect(Object.keys(tree(box.path('data')))).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv', 'e.csv']);
+  });
+
+  it('shows a progress line on a terminal while the downloads last over a second, and clears it', async ({ box }) => {
+    gcs.put(bucket, 'slow/a.bin', Buffer.alloc(2 << 20, 1));
+    proxy.bytesPerSecond = 1 << 20;
+    onTestFinished(() => void (proxy.bytesPerSecond = null));
+    const line = `STORAGE_EMULATOR_HOST=${proxy.url} \\$DCACHE fetch gs://${bucket}/slow/ -o data`;
+    const ran = await startShell(box, `script -qec "stty cols 100; ${line}" /dev/null`).done;
+    expect(ran.code).toBe(0);
+    const text = ran.stdout.toString();
+    const drawn = text.split('\r').filter((part) => part.includes('downloading'));
+    expect(drawn.length).toBeGreaterThan(1);
+    for (const part of drawn) expect(part).toMatch(new RegExp(`^\u001b\\[Kdcache: downloading [\\d.]+ (B|KiB|MiB) of 2\\.0 MiB \\(\\d+%\\), .*/s, gs://${bucket}/slow/$`));
+    expect(text.endsWith('\r\u001b[K')).toBe(true);
+    expect(readFileSync(box.path('data/a.bin'))).toEqual(Buffer.alloc(2 << 20, 1));
+
+    // piped, stderr gets nothing of it
+    gcs.put(bucket, 'slow/a.bin', Buffer.alloc(2 << 20, 2));
+    const piped = await startDcache(box, ['fetch', `gs://${bucket}/slow/`, '-o', 'data'], { env: { STORAGE_EMULATOR_HOST: proxy.url } }).done;
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
   });
 
   it('skips a key that cannot be a file below -o, saying why, and writes nothing outside it', async ({ box }) => {

@@ -12,6 +12,8 @@ export class CountingProxy {
   // answers whose request this matches are cut off after their first chunk
   breakDownloads: (what: string) => boolean = () => false;
   corruptDownloads: (what: string) => boolean = () => false;
+  // answers are sent at about this many bytes a second; null: at once
+  bytesPerSecond: number | null = null;
 
   private constructor(
     private readonly server: Server,
@@ -35,6 +37,15 @@ export class CountingProxy {
               if (first && chunk.length > 0) chunk = Buffer.concat([Buffer.from([chunk[0]! ^ 0xff]), chunk.subarray(1)]);
               first = false;
               res.write(chunk);
+            });
+            return void answer.on('end', () => res.end());
+          }
+          const rate = proxy!.bytesPerSecond;
+          if (!cut && rate !== null) {
+            answer.on('data', (chunk: Buffer) => {
+              res.write(chunk);
+              answer.pause();
+              setTimeout(() => answer.resume(), (chunk.length / rate) * 1000);
             });
             return void answer.on('end', () => res.end());
           }
