@@ -66,6 +66,7 @@ export const COMMANDS = {
       { flags: '--tz <zone>', description: 'IANA time zone for calendar policies (default: $TZ or the system zone)' },
       { flags: '-f, --force', description: 'check the source even if --policy says the last fetch is still fresh' },
       { flags: '--no-delete', description: 'keep the files of objects removed from the source (default: the files fetch wrote for them go)' },
+      { flags: '--timeout <duration>', description: 'how long the store may take to answer a request, or a download to move 64 KiB, before it is given up (default: 10s)' },
       { flags: '--key <text>', description: 'extra text mixed into the key (a namespace)' },
       DIR,
       { flags: '-v, --verbose', description: 'name the objects added, changed and removed, and what was downloaded' },

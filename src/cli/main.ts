@@ -205,6 +205,7 @@ export async function main(argv: string[]): Promise<number> {
           dir: options.dir ?? loaded.dir.value,
           force: options.force === true,
           delete: options.delete !== false,
+          timeout: options.timeout,
         },
         cwd: workingDirectory(),
         home: homedir(),

@@ -321,6 +321,7 @@ export interface FetchCliOptions {
   tz?: string;
   force?: boolean;
   delete?: boolean;
+  timeout?: string;
   key?: string;
   dir?: string;
   verbose?: boolean;

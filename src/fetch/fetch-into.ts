@@ -6,7 +6,7 @@ import { describeError, ExitError } from '../core/errors.js';
 import { loadHasher, type BlobHash } from '../core/hash.js';
 import { formatSize } from '../core/size.js';
 import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
-import { formatAge } from '../policy/duration.js';
+import { formatAge, parseDuration } from '../policy/duration.js';
 import { judgePolicies } from '../policy/policy.js';
 import type { Reporter } from '../ports/reporter.js';
 import type { WaitHooks } from '../ports/lease.js';
@@ -17,7 +17,6 @@ import { MANIFEST_FORMAT, type BlobRef, type Manifest } from '../schema/manifest
 import { DEFAULT_WATCH_TIMEOUT_MS } from '../sources/registry.js';
 import { downloadObject, listSource, openSourceStore, parseFetchSource, type FetchSource, type RemoteObject } from '../sources/fetch-source.js';
 import { prepareCall, type CallContext } from '../setup/prepare-call.js';
-import { DEFAULT_STALL_MS } from '../store/remote/remote-store.js';
 import type { LocalStore } from '../store/local/local-store.js';
 
 // An object, a prefix or a glob of a bucket in the working
@@ -34,6 +33,7 @@ const FAILED = 1;
 const USAGE = 2;
 // downloads at a time
 const PARALLEL = 8;
+const MAX_TIMEOUT_MS = 60 * 60 * 1000;
 
 export interface FetchOptions {
   output: string | undefined;
@@ -44,6 +44,9 @@ export interface FetchOptions {
   dir: string | undefined;
   force: boolean;
   delete: boolean;
+  // --timeout: how long the store may take to answer a request, or a
+  // download to move 64 KiB (default: 10 s)
+  timeout: string | undefined;
 }
 
 export interface FetchContext extends CallContext {
@@ -63,6 +66,13 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
   const source = parsed.value;
   if (options.key === '') throw new ExitError("--key '' is empty; give the text to mix into the key", USAGE);
   const target = where(source, options.output, ctx.cwd);
+  let timeoutMs = DEFAULT_WATCH_TIMEOUT_MS;
+  if (options.timeout !== undefined) {
+    const parsed = parseDuration(options.timeout);
+    if (!parsed.ok) throw new ExitError(`--timeout ${parsed.error}`, USAGE);
+    if (parsed.value > MAX_TIMEOUT_MS) throw new ExitError(`--timeout '${options.timeout}' is longer than the longest dcache waits for an answer, 1h`, USAGE);
+    timeoutMs = parsed.value;
+  }
   const base = await prepareCall(
     {
       policy: options.policy,
@@ -110,7 +120,8 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
       if (verdict.fresh) {
         const until = verdict.expiresAt === null ? '' : `, until ${formatAge(verdict.expiresAt - now)} from now`;
         reporter.info(`${source.label}: fetched ${formatAge(now - previous.recordedAt)} ago, fresh under ${options.policy.join(', ')}${until}: not checked`);
-        const plan = planFetch(previous.fetched!, previous.fetched!, '', (k) => ({ ok: true, path: previous.fetched!.find((o) => o.key === k)!.path }));
+        const paths = new Map(previous.fetched!.map((o) => [o.key, o.path]));
+        const plan = planFetch(previous.fetched!, previous.fetched!, '', (k) => ({ ok: true, path: paths.get(k)! }));
         const missing = plan.objects.filter((o) => !hasBlob(store, o.kept!.blob));
         if (missing.length === 0) {
           await putInPlace(ctx, store, target, plan, new Map(), previous.fetched!, call.host.umask());
@@ -121,10 +132,10 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
       }
     }
 
-    const opened = await openSourceStore(source, { env: call.commandEnv, timeoutMs: DEFAULT_WATCH_TIMEOUT_MS, wallNow: () => call.host.wallNow() });
+    const opened = await openSourceStore(source, { env: call.commandEnv, timeoutMs, wallNow: () => call.host.wallNow() });
     if (!opened.ok) throw new ExitError(opened.error.detail, FAILED);
     const cloud = opened.value;
-    const listed = await listSource(cloud, source, AbortSignal.timeout(10 * DEFAULT_WATCH_TIMEOUT_MS));
+    const listed = await listSource(cloud, source);
     if (!listed.ok) throw new ExitError(listed.error.detail, FAILED);
     if (target.kind !== 'dir' && listed.value.length !== 1) throw new Error(`a listing of one object gave ${listed.value.length}`);
     const plan = planFetch(previous?.fetched ?? [], listed.value, source.base, target.kind === 'dir' ? undefined : () => ({ ok: true, path: target.kind === 'file' ? target.path : '' }));
@@ -142,7 +153,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     const onBytes = (n: number) => progress?.moved((moved += n));
     try {
       await inParallel(wanted, PARALLEL, async (planned) => {
-        const got = await downloadToStore(store, cloud, source, planned.object, onBytes);
+        const got = await downloadToStore(store, cloud, source, planned.object, timeoutMs, onBytes);
         if (!got.ok) return void failures.push(got.detail);
         downloaded.set(planned.object.key, got.blob);
         bytes += got.blob.size;
@@ -248,6 +259,7 @@ async function downloadToStore(
   cloud: Parameters<typeof downloadObject>[0],
   source: FetchSource,
   object: RemoteObject,
+  timeoutMs: number,
   onBytes: (n: number) => void,
 ): Promise<{ ok: true; blob: BlobRef; checked: 'md5' | 'size' } | { ok: false; detail: string }> {
   const writer = store.createBlobWriter();
@@ -260,7 +272,7 @@ async function downloadToStore(
       async (chunk) => {
         if (!writer.write(chunk)) await writer.drained();
       },
-      { signal: AbortSignal.timeout(24 * 60 * 60 * 1000), stallMs: DEFAULT_STALL_MS, onBytes },
+      { timeoutMs, onBytes },
     );
   } catch (err) {
     await writer.finish().catch(() => {});

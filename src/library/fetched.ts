@@ -27,6 +27,8 @@ export interface FetchedOptions {
   key?: string;
   // the cache directory (default: as dcache's, DCACHE_DIR)
   dir?: string;
+  // how long the store may take to answer, or a download to move 64 KiB ('10s')
+  timeout?: string;
 }
 
 // Why fetched() did not fetch: `usage` (a bad source or option) or
@@ -47,7 +49,7 @@ export async function fetched(source: string, options: FetchedOptions): Promise<
   if (typeof options !== 'object' || options === null || typeof options.output !== 'string' || options.output === '') {
     throw new TypeError('fetched(): give { output } — the file (one object) or the directory (a prefix or glob) to fetch into');
   }
-  const known = new Set(['output', 'policy', 'tz', 'force', 'keepRemoved', 'key', 'dir']);
+  const known = new Set(['output', 'policy', 'tz', 'force', 'keepRemoved', 'key', 'dir', 'timeout']);
   const unknown = Object.keys(options).find((name) => !known.has(name));
   if (unknown !== undefined) throw new TypeError(`fetched(): unknown option '${unknown}'; the options are ${[...known].join(', ')}`);
   const env = process.env;
@@ -62,6 +64,7 @@ export async function fetched(source: string, options: FetchedOptions): Promise<
         dir: options.dir,
         force: options.force === true,
         delete: options.keepRemoved !== true,
+        timeout: options.timeout,
       },
       cwd: process.cwd(),
       home: homedir(),

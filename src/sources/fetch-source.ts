@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CloudError } from '../cloud/cloud-error.js';
 import type { ObjectAddress, ObjectStore } from '../cloud/object-store.js';
 import { openObjectStore, parseObjectUrl } from '../cloud/object-store.js';
-import { watchProgress } from '../core/deadline.js';
+import { deadlineSignal, watchProgress } from '../core/deadline.js';
 import type { Result } from '../core/errors.js';
 import { fail, ok } from '../core/errors.js';
 import { formatSize } from '../core/size.js';
@@ -78,7 +78,7 @@ export async function openSourceStore(source: FetchSource, ctx: FetchContext): P
   try {
     return ok(await openObjectStore(source.cloud, ctx.env, ctx.timeoutMs, ctx.wallNow));
   } catch (err) {
-    if (err instanceof CloudError) return fail({ detail: `${source.label}: ${err.message}` });
+    if (err instanceof CloudError) return fail({ detail: `${source.label}: ${described(err)}` });
     throw err;
   }
 }
@@ -87,16 +87,17 @@ export async function openSourceStore(source: FetchSource, ctx: FetchContext): P
 // prefix or glob (a listing, all its pages). A listing cut short is a
 // failure, never a shorter listing: objects missing from it would be
 // taken for removed.
-export async function listSource(store: ObjectStore, source: FetchSource, signal: AbortSignal): Promise<Result<RemoteObject[], SourceFailure>> {
+// Each request (each page) has the client's own timeout.
+export async function listSource(store: ObjectStore, source: FetchSource): Promise<Result<RemoteObject[], SourceFailure>> {
   try {
     if (source.mode === 'object') {
-      const found = await store.stat(source.bucket, source.key, signal);
+      const found = await store.stat(source.bucket, source.key);
       if (found === null) return fail({ detail: `${source.label}: no such object (${NOT_FOUND[source.cloud]})` });
       // S3 and Azure name an object's state by its ETag; GCS by its generation
       const match = source.cloud === 'gs' ? found.version : found.etag;
       return ok([{ key: source.key, etag: unquote(found.etag), version: found.version, size: found.size, match }]);
     }
-    const listed = await store.list(source.bucket, source.mode === 'prefix' ? source.key : source.key.slice(0, source.key.search(/[*?[\]{}]/)), signal);
+    const listed = await store.list(source.bucket, source.mode === 'prefix' ? source.key : source.key.slice(0, source.key.search(/[*?[\]{}]/)));
     let objects = listed;
     if (source.mode === 'glob') {
       const picomatch = (await import('picomatch')).default;
@@ -114,9 +115,15 @@ export async function listSource(store: ObjectStore, source: FetchSource, signal
       })),
     );
   } catch (err) {
-    if (err instanceof CloudError) return fail({ detail: `${source.label}: ${err.message}` });
+    if (err instanceof CloudError) return fail({ detail: `${source.label}: ${described(err)}` });
     throw err;
   }
+}
+
+// A cloud's failure with its code, where the message does not hold it
+// already: "no answer within 10 s (Timeout)", "NoSuchBucket (…)".
+function described(err: CloudError): string {
+  return err.message.includes(err.code) ? err.message : `${err.message} (${err.code})`;
 }
 
 // An ETag without the quotes around it: Azure lists it bare, and answers
@@ -131,19 +138,27 @@ const STALL_BYTES = 64 << 10;
 // Streams one object to `write`, and checks what came: the size the
 // listing said and the store announced, and the MD5 the store vouches for
 // where it gives one. Resolves with what was checked ('md5' or 'size'), or
-// fails with why the bytes cannot be used. A download that moves less than
-// 64 KiB in `stallMs` is given up.
+// fails with why the bytes cannot be used. A store that does not answer
+// within `timeoutMs`, or a download that then moves less than 64 KiB in
+// any `timeoutMs` (of this process's running time), is given up.
 export async function downloadObject(
   store: ObjectStore,
   source: FetchSource,
   object: RemoteObject,
   write: (chunk: Uint8Array) => Promise<void> | void,
-  options: { signal: AbortSignal; stallMs: number; onBytes?: (n: number) => void },
+  options: { timeoutMs: number; onBytes?: (n: number) => void },
 ): Promise<Result<'md5' | 'size', SourceFailure>> {
   const named = `${source.cloud}://${source.bucket}/${object.key}`;
   let stalled: string | null = null;
+  // the answer's headers within the timeout; then the stall watch below
+  const answered = deadlineSignal(options.timeoutMs);
   try {
-    const read = await store.read(source.bucket, object.key, options.signal);
+    let read;
+    try {
+      read = await store.read(source.bucket, object.key, answered.signal);
+    } finally {
+      answered.done();
+    }
     if (read === null) return fail({ detail: `${named}: removed while it was fetched (${NOT_FOUND[source.cloud]})` });
     if (object.match !== null && read.match !== '' && unquote(read.match) !== unquote(object.match)) {
       read.cancel();
@@ -155,8 +170,8 @@ export async function downloadObject(
     }
     const md5 = read.md5 === null ? null : createHash('md5');
     let size = 0;
-    const watch = watchProgress(options.stallMs, STALL_BYTES, object.size, (moved) => {
-      stalled = `${named}: stalled (${moved} bytes in ${Math.round(options.stallMs / 100) / 10} s)`;
+    const watch = watchProgress(options.timeoutMs, STALL_BYTES, object.size, (moved) => {
+      stalled = `${named}: stalled (${moved === 1 ? '1 byte' : `${moved} bytes`} in ${Math.round(options.timeoutMs / 100) / 10} s)`;
       read.cancel();
     });
     try {
@@ -181,7 +196,7 @@ export async function downloadObject(
     return ok(md5 !== null ? 'md5' : 'size');
   } catch (err) {
     if (stalled !== null) return fail({ detail: stalled });
-    if (err instanceof CloudError) return fail({ detail: `${named}: ${err.message}` });
+    if (err instanceof CloudError) return fail({ detail: `${named}: ${described(err)}` });
     if (err instanceof Error && (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')) {
       return fail({ detail: `${named}: the download broke off (${(err as NodeJS.ErrnoException).code ?? err.name})` });
     }

@@ -272,6 +272,29 @@ describe.each(clouds)('dcache fetch from %s', (_name, cloudOf) => {
     expect(existsSync(box.path('data/a.csv'))).toBe(false);
   });
 
+  it('gives up a download that is not answered, or that stalls, within --timeout, in one line, exit 1', async ({ box }) => {
+    await cloud.put(bucket, 'd/a.csv', 'a\n'.repeat(100_000));
+    for (const [how, said] of [
+      ['hang', /: no answer within 1 s \(Timeout\)$/],
+      ['stall', /: stalled \(1 byte in 1 s\)$/],
+    ] as const) {
+      if (how === 'hang') proxy.hangDownloads = (what) => cloud.isDownload(what);
+      else proxy.stallDownloads = (what) => cloud.isDownload(what);
+      onTestFinished(() => {
+        proxy.hangDownloads = () => false;
+        proxy.stallDownloads = () => false;
+      });
+      const ran = await dcache(box, ['fetch', '--timeout', '1s', url('d/'), '-o', 'data']);
+      expect(ran.code).toBe(1);
+      const lines = dcacheLines(ran.stderr);
+      expect(lines[0]).toMatch(new RegExp(`^dcache: could not fetch ${url('d/a.csv')}`));
+      expect(lines[0]).toMatch(said);
+      expect(existsSync(box.path('data'))).toBe(false);
+      proxy.hangDownloads = () => false;
+      proxy.stallDownloads = () => false;
+    }
+  });
+
   it('says in one line that an object or a bucket is missing, naming the cloud’s code, and exits 1', async ({ box }) => {
     const missing = await dcache(box, ['fetch', url('acme/missing.csv'), '-o', 'x.csv']);
     expect(missing.code).toBe(1);

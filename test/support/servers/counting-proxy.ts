@@ -12,6 +12,10 @@ export class CountingProxy {
   // answers whose request this matches are cut off after their first chunk
   breakDownloads: (what: string) => boolean = () => false;
   corruptDownloads: (what: string) => boolean = () => false;
+  // matching requests are never answered, or answered with a first chunk
+  // and then nothing more, the connection held open
+  hangDownloads: (what: string) => boolean = () => false;
+  stallDownloads: (what: string) => boolean = () => false;
   // answers are sent at about this many bytes a second; null: at once
   bytesPerSecond: number | null = null;
 
@@ -25,12 +29,21 @@ export class CountingProxy {
     const server = createServer((req, res) => {
       const what = `${req.method} ${req.url}`;
       proxy!.seen.push(what);
+      if (proxy!.hangDownloads(what)) return;
+      const stall = proxy!.stallDownloads(what);
       const cut = proxy!.breakDownloads(what);
       const corrupt = proxy!.corruptDownloads(what);
       const out = request(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (stall) {
+            answer.once('data', (chunk: Buffer) => {
+              res.write(chunk.subarray(0, 1));
+              answer.destroy();
+            });
+            return;
+          }
           if (corrupt) {
             let first = true;
             answer.on('data', (chunk: Buffer) => {
