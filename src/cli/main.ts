@@ -194,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
     fetch: async (source, options) => {
       if (options.verbose && options.quiet) throw new ExitError('-v and -q say opposite things; give one of them', 2);
       messages = new Messages(stderr, options.verbose ? 'verbose' : options.quiet ? 'silent' : 'normal', env);
-      const loaded = await settings('dir');
+      const loaded = await settings('run');
       return fetch({
         source,
         options: {
@@ -206,6 +206,10 @@ export async function main(argv: string[]): Promise<number> {
           force: options.force === true,
           delete: options.delete !== false,
           timeout: options.timeout,
+          remote: options.remote ?? loaded.remote.value ?? undefined,
+          remoteReadOnly: options.remoteReadOnly === true,
+          remoteTimeout: options.remoteTimeout,
+          signingKeyFile: loaded.signingKeyFile.value,
         },
         cwd: workingDirectory(),
         home: homedir(),

@@ -322,6 +322,9 @@ export interface FetchCliOptions {
   force?: boolean;
   delete?: boolean;
   timeout?: string;
+  remote?: string;
+  remoteReadOnly?: boolean;
+  remoteTimeout?: string;
   key?: string;
   dir?: string;
   verbose?: boolean;

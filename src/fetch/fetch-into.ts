@@ -3,16 +3,18 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, ExitError } from '../core/errors.js';
-import { loadHasher, type BlobHash } from '../core/hash.js';
+import { loadHasher, type BlobHash, type CacheKey } from '../core/hash.js';
 import { formatSize } from '../core/size.js';
 import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
 import { formatAge, parseDuration } from '../policy/duration.js';
 import { judgePolicies } from '../policy/policy.js';
 import type { Reporter } from '../ports/reporter.js';
-import type { WaitHooks } from '../ports/lease.js';
+import type { LockOutcome, WaitHooks } from '../ports/lease.js';
 import { FetchPathError, placeFile, removeFile, workingCopy } from '../process/fetched-files.js';
 import type { FetchedObject } from '../schema/fetched-object.js';
-import { buildFetchMaterial, deriveKey, sameKeyMaterial } from '../schema/key.js';
+import { sameIdentity } from '../schema/fetched-object.js';
+import { buildFetchMaterial, deriveKey, sameKeyMaterial, type FetchMaterial } from '../schema/key.js';
+import { RemoteSession } from '../store/remote/session.js';
 import { MANIFEST_FORMAT, type BlobRef, type Manifest } from '../schema/manifest.js';
 import { DEFAULT_WATCH_TIMEOUT_MS } from '../sources/registry.js';
 import { downloadObject, listSource, openSourceStore, parseFetchSource, type FetchSource, type RemoteObject } from '../sources/fetch-source.js';
@@ -47,6 +49,11 @@ export interface FetchOptions {
   // --timeout: how long the store may take to answer a request, or a
   // download to move 64 KiB (default: 10 s)
   timeout: string | undefined;
+  // --remote (or DCACHE_REMOTE): the shared cache whose blobs a fleet shares
+  remote: string | undefined;
+  remoteReadOnly: boolean;
+  remoteTimeout: string | undefined;
+  signingKeyFile: string | null;
 }
 
 export interface FetchContext extends CallContext {
@@ -81,11 +88,11 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
       watch: [],
       watchCmd: [],
       watchTimeout: undefined,
-      remote: undefined,
-      remoteReadOnly: false,
-      remoteTimeout: undefined,
+      remote: options.remote,
+      remoteReadOnly: options.remoteReadOnly,
+      remoteTimeout: options.remoteTimeout,
       maxSize: '',
-      signingKeyFile: null,
+      signingKeyFile: options.signingKeyFile,
       force: options.force,
       cacheFailures: false,
       staleIfError: false,
@@ -142,11 +149,25 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     for (const { key: skipped, why } of plan.skipped) reporter.warn(`skipped ${source.cloud}://${source.bucket}/${skipped}: ${why}`);
 
     // Objects whose blob is no longer in the cache (gc) are downloaded again too.
-    const wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
+    let wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
     const downloaded = new Map<string, BlobRef>();
     const failures: string[] = [];
     let verified = 0;
     let bytes = 0;
+    // With a remote, the fleet shares what it fetched: objects another host
+    // has fetched come from the remote; the rest are downloaded by one host
+    // at a time (the remote's lease), which shares them when done.
+    const fleet = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material, await loadHasher()) : null;
+    let fleetLock: LockOutcome | null = null;
+    try {
+    if (fleet !== null) {
+      wanted = await fleet.pull(wanted, downloaded);
+      if (wanted.length > 0) {
+        fleetLock = await fleet.session.lock(fleet.key, call.lease, call.host, waitHooks(reporter, source.label));
+        // what the host that held the lease shared meanwhile
+        if (fleetLock !== null && fleetLock.kind === 'held' && fleetLock.lock.waited) wanted = await fleet.pull(wanted, downloaded);
+      }
+    }
     // a progress line on a terminal, for downloads that last over a second
     let moved = 0;
     const progress = reporter.transfer?.('downloading', source.label, wanted.reduce((n, o) => n + o.object.size, 0)) ?? null;
@@ -161,6 +182,13 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
       });
     } finally {
       progress?.end();
+    }
+    if (fleet !== null && failures.length === 0 && !fleet.session.readOnly) {
+      await fleet.share(plan.objects.map((o) => ({ planned: o, blob: downloaded.get(o.object.key) ?? o.kept!.blob })), now, call.zoneName);
+    }
+    } finally {
+      if (fleetLock?.kind === 'held') await fleetLock.lock.release();
+      await fleet?.session.close();
     }
     if (failures.length > 0) {
       store.discardSpares();
@@ -382,6 +410,67 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+// A fleet's share of a fetch, on the remote: an entry under the source
+// alone (no host's paths in its key), naming the blob of each object by
+// its identity. Pulled blobs are verified by the session (size, SHA-256,
+// a signature with a signing key) like any remote entry's.
+class Fleet {
+  readonly key: CacheKey;
+  private readonly material: FetchMaterial;
+
+  constructor(
+    readonly session: RemoteSession,
+    local: FetchMaterial,
+    hasher: Awaited<ReturnType<typeof loadHasher>>,
+  ) {
+    this.material = buildFetchMaterial(local.source, null, local.extra);
+    this.key = deriveKey(hasher, this.material);
+  }
+
+  // Takes from the remote the blobs of the objects it has with the same
+  // identity; returns those still wanted.
+  async pull<O extends PlannedObject<RemoteObject>>(wanted: O[], downloaded: Map<string, BlobRef>): Promise<O[]> {
+    const entry = await this.session.fetchEntry(this.key, this.material);
+    if (entry === null || entry.fetched === undefined) return wanted;
+    const shared = new Map(entry.fetched.map((o) => [o.key, o]));
+    const found = wanted.flatMap((o) => {
+      const record = shared.get(o.object.key);
+      return record !== undefined && sameIdentity(record, o.object) ? [record] : [];
+    });
+    if (found.length === 0 || !(await this.session.download({ ...entry, fetched: found }))) return wanted;
+    for (const record of found) downloaded.set(record.key, record.blob);
+    return wanted.filter((o) => !downloaded.has(o.object.key));
+  }
+
+  // Shares the objects as this host has them now: blobs first, then the entry.
+  async share(objects: Array<{ planned: PlannedObject<RemoteObject>; blob: BlobRef }>, now: number, tz: string | null): Promise<void> {
+    await this.session.share({
+      format: MANIFEST_FORMAT,
+      key: this.key,
+      material: this.material,
+      recordedAt: now,
+      durationMs: 0,
+      exitCode: 0,
+      policies: ['forever'],
+      tz,
+      stdout: null,
+      stderr: null,
+      order: null,
+      outputs: [],
+      validators: [],
+      fetched: objects.map(({ planned, blob }) => ({
+        key: planned.object.key,
+        path: planned.path,
+        etag: planned.object.etag,
+        version: planned.object.version,
+        size: planned.object.size,
+        blob,
+        mtimeMs: null,
+      })),
+    });
+  }
 }
 
 function waitHooks(reporter: Reporter, label: string): WaitHooks {

@@ -29,6 +29,8 @@ export interface FetchedOptions {
   dir?: string;
   // how long the store may take to answer, or a download to move 64 KiB ('10s')
   timeout?: string;
+  // the shared cache a fleet shares what it fetched through (default: DCACHE_REMOTE)
+  remote?: string;
 }
 
 // Why fetched() did not fetch: `usage` (a bad source or option) or
@@ -49,7 +51,7 @@ export async function fetched(source: string, options: FetchedOptions): Promise<
   if (typeof options !== 'object' || options === null || typeof options.output !== 'string' || options.output === '') {
     throw new TypeError('fetched(): give { output } — the file (one object) or the directory (a prefix or glob) to fetch into');
   }
-  const known = new Set(['output', 'policy', 'tz', 'force', 'keepRemoved', 'key', 'dir', 'timeout']);
+  const known = new Set(['output', 'policy', 'tz', 'force', 'keepRemoved', 'key', 'dir', 'timeout', 'remote']);
   const unknown = Object.keys(options).find((name) => !known.has(name));
   if (unknown !== undefined) throw new TypeError(`fetched(): unknown option '${unknown}'; the options are ${[...known].join(', ')}`);
   const env = process.env;
@@ -65,6 +67,10 @@ export async function fetched(source: string, options: FetchedOptions): Promise<
         force: options.force === true,
         delete: options.keepRemoved !== true,
         timeout: options.timeout,
+        remote: options.remote ?? env.DCACHE_REMOTE ?? undefined,
+        remoteReadOnly: false,
+        remoteTimeout: undefined,
+        signingKeyFile: env.DCACHE_SIGNING_KEY_FILE ?? null,
       },
       cwd: process.cwd(),
       home: homedir(),

@@ -503,3 +503,49 @@ describe('dcache ls, show, stats and gc with fetch entries', () => {
     expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'bb\n' });
   });
 });
+
+describe('dcache fetch --remote: a fleet shares what it fetched', () => {
+  let bucket: string;
+  const downloads = () => proxies.gs.take((what) => /[?&]alt=media/.test(what)).length;
+  beforeEach(() => {
+    bucket = `bucket-fleet-${++gcsBuckets}`;
+    gcs.buckets.set(bucket, new Map());
+    proxies.gs.take(() => true);
+  });
+  // host `n`: a cache directory and a working directory of its own, the shared directory as the remote
+  const host = (box: Sandbox, n: number, extra: string[] = []) => {
+    mkdirSync(box.path(`host${n}`), { recursive: true });
+    return startDcache(box, ['fetch', ...extra, '--remote', `file://${box.path('shared')}`, `gs://${bucket}/d/`, '-o', 'data'], {
+      cwd: box.path(`host${n}`),
+      env: { STORAGE_EMULATOR_HOST: proxies.gs.url, DCACHE_DIR: box.path(`host${n}`, 'cache') },
+    }).done;
+  };
+
+  it('downloads each changed object once across the hosts, the others taking it from the remote', async ({ box }) => {
+    for (let i = 0; i < 20; i++) gcs.put(bucket, `d/${i}.csv`, `${i}\n`);
+    expect((await host(box, 1)).code).toBe(0);
+    expect(downloads()).toBe(20);
+    const second = await host(box, 2, ['-v']);
+    expect(second.code).toBe(0);
+    expect(downloads()).toBe(0);
+    expect(tree(box.path('host2/data'))).toEqual(tree(box.path('host1/data')));
+
+    gcs.put(bucket, 'd/7.csv', 'seven\n');
+    gcs.put(bucket, 'd/20.csv', '20\n');
+    expect((await host(box, 2)).code).toBe(0);
+    expect(downloads()).toBe(2);
+    expect((await host(box, 1)).code).toBe(0);
+    expect((await host(box, 3)).code).toBe(0);
+    expect(downloads()).toBe(0);
+    expect(tree(box.path('host3/data'))['7.csv']).toBe('seven\n');
+    expect(tree(box.path('host1/data'))).toEqual(tree(box.path('host2/data')));
+  });
+
+  it('downloads each object once when four hosts fetch at the same moment', async ({ box }) => {
+    for (let i = 0; i < 50; i++) gcs.put(bucket, `d/${i}.csv`, `${i}\n`);
+    const runs = await Promise.all([1, 2, 3, 4].map((n) => host(box, n)));
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    expect(downloads()).toBe(50);
+    for (const n of [2, 3, 4]) expect(tree(box.path(`host${n}/data`))).toEqual(tree(box.path('host1/data')));
+  });
+});

@@ -82,7 +82,7 @@ describe('fetched()', () => {
     expect(await run(box, `fetched('gs://${bucket}/d/', {})`)).toMatchObject({ error: 'TypeError', reason: null });
     expect(await run(box, `fetched('gs://${bucket}/d/', { output: 'data', polcy: 'daily' })`)).toMatchObject({
       error: 'TypeError',
-      message: "fetched(): unknown option 'polcy'; the options are output, policy, tz, force, keepRemoved, key, dir, timeout",
+      message: "fetched(): unknown option 'polcy'; the options are output, policy, tz, force, keepRemoved, key, dir, timeout, remote",
     });
   });
 });
