@@ -541,6 +541,27 @@ describe('dcache fetch --remote: a fleet shares what it fetched', () => {
     expect(tree(box.path('host1/data'))).toEqual(tree(box.path('host2/data')));
   });
 
+  it('shares through a bucket as the remote (moto_server) as through a directory', async ({ box }) => {
+    const remoteBucket = await moto.bucket();
+    for (let i = 0; i < 10; i++) gcs.put(bucket, `d/${i}.csv`, `${i}\n`);
+    const onS3 = (n: number) =>
+      startDcache(box, ['fetch', '--remote', `s3://${remoteBucket}/dcache`, `gs://${bucket}/d/`, '-o', 'data'], {
+        cwd: (mkdirSync(box.path(`host${n}`), { recursive: true }), box.path(`host${n}`)),
+        env: { ...moto.env(), STORAGE_EMULATOR_HOST: proxies.gs.url, DCACHE_DIR: box.path(`host${n}`, 'cache') },
+      }).done;
+    const runs = await Promise.all([1, 2, 3].map(onS3));
+    expect(runs.map((r) => [r.code, r.stderr])).toEqual([
+      [0, ''],
+      [0, ''],
+      [0, ''],
+    ]);
+    expect(downloads()).toBe(10);
+    gcs.put(bucket, 'd/3.csv', 'three\n');
+    for (const n of [1, 2, 3]) expect((await onS3(n)).code).toBe(0);
+    expect(downloads()).toBe(1);
+    expect(tree(box.path('host3/data'))['3.csv']).toBe('three\n');
+  });
+
   it('downloads each object once when four hosts fetch at the same moment', async ({ box }) => {
     for (let i = 0; i < 50; i++) gcs.put(bucket, `d/${i}.csv`, `${i}\n`);
     const runs = await Promise.all([1, 2, 3, 4].map((n) => host(box, n)));
