@@ -9,7 +9,8 @@ import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObje
 import { formatAge, parseDuration } from '../policy/duration.js';
 import { judgePolicies } from '../policy/policy.js';
 import type { Reporter } from '../ports/reporter.js';
-import type { LockOutcome, WaitHooks } from '../ports/lease.js';
+import type { LeaseTiming, LockOutcome, WaitHooks } from '../ports/lease.js';
+import type { Host } from '../ports/host.js';
 import { FetchPathError, placeFile, removeFile, workingCopy } from '../process/fetched-files.js';
 import type { FetchedObject } from '../schema/fetched-object.js';
 import { sameIdentity } from '../schema/fetched-object.js';
@@ -149,59 +150,28 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     for (const { key: skipped, why } of plan.skipped) reporter.warn(`skipped ${source.cloud}://${source.bucket}/${skipped}: ${why}`);
 
     // Objects whose blob is no longer in the cache (gc) are downloaded again too.
-    let wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
-    const downloaded = new Map<string, BlobRef>();
-    const failures: string[] = [];
-    let verified = 0;
-    let bytes = 0;
-    // With a remote, the fleet shares what it fetched: objects another host
-    // has fetched come from the remote; the rest are downloaded by one host
-    // at a time (the remote's lease), which shares them when done.
-    const fleet = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material, await loadHasher()) : null;
-    let fleetLock: LockOutcome | null = null;
-    try {
-    if (fleet !== null) {
-      wanted = await fleet.pull(wanted, downloaded);
-      if (wanted.length > 0) {
-        fleetLock = await fleet.session.lock(fleet.key, call.lease, call.host, waitHooks(reporter, source.label));
-        // what the host that held the lease shared meanwhile
-        if (fleetLock !== null && fleetLock.kind === 'held' && fleetLock.lock.waited) wanted = await fleet.pull(wanted, downloaded);
-      }
-    }
-    // a progress line on a terminal, for downloads that last over a second
-    let moved = 0;
-    const progress = reporter.transfer?.('downloading', source.label, wanted.reduce((n, o) => n + o.object.size, 0)) ?? null;
-    const onBytes = (n: number) => progress?.moved((moved += n));
-    try {
-      await inParallel(wanted, PARALLEL, async (planned) => {
-        const got = await downloadToStore(store, cloud, source, planned.object, timeoutMs, onBytes);
-        if (!got.ok) return void failures.push(got.detail);
-        downloaded.set(planned.object.key, got.blob);
-        bytes += got.blob.size;
-        if (got.checked === 'md5') verified += 1;
-      });
-    } finally {
-      progress?.end();
-    }
-    if (fleet !== null && failures.length === 0 && !fleet.session.readOnly) {
-      await fleet.share(plan.objects.map((o) => ({ planned: o, blob: downloaded.get(o.object.key) ?? o.kept!.blob })), now, call.zoneName);
-    }
-    } finally {
-      if (fleetLock?.kind === 'held') await fleetLock.lock.release();
-      await fleet?.session.close();
-    }
+    const wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
+    const remote = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material, await loadHasher()) : null;
+    const { downloaded, failures, fromBucket, fromRemote, verified, bytes } = await obtain(wanted, {
+      reporter,
+      store,
+      source,
+      download: (object, onBytes) => downloadToStore(store, cloud, source, object, timeoutMs, onBytes),
+      fleet: remote === null ? null : { remote, lease: call.lease, host: call.host, share: (got) => remote.share(plan.objects.map((o) => ({ planned: o, blob: got.get(o.object.key) ?? o.kept!.blob })), now, call.zoneName) },
+    });
     if (failures.length > 0) {
       store.discardSpares();
       for (const failure of failures.sort()) reporter.error(`could not fetch ${failure}`);
       const untouched = target.kind === 'stdout' ? 'nothing was written' : `${target.shown} is as the last whole fetch left it`;
-      throw new ExitError(`${failures.length} of ${wanted.length} object${wanted.length === 1 ? '' : 's'} could not be fetched; ${untouched}`, FAILED);
+      throw new ExitError(`${failures.length} of ${fromBucket} object${fromBucket === 1 ? '' : 's'} could not be fetched; ${untouched}`, FAILED);
     }
 
     const removed = plan.removed.map((o) => o.key).filter((k) => !plan.objects.some((p) => p.object.key === k));
     const changes = describeChanges(plan, removed);
     reporter.info(
       `${source.label}: ${changes ?? `unchanged (${count(plan.objects.length, 'object')})`}` +
-        (wanted.length > 0 ? `; downloaded ${count(wanted.length, 'object')}, ${formatSize(bytes)}, ${verified} checked by MD5, ${wanted.length - verified} by size` : ''),
+        (fromBucket > 0 ? `; downloaded ${count(fromBucket, 'object')}, ${formatSize(bytes)}, ${verified} checked by MD5, ${fromBucket - verified} by size` : '') +
+        (fromRemote > 0 ? `; ${count(fromRemote, 'object')} from ${call.remote!.label}` : ''),
     );
     const fetched = await putInPlace(ctx, store, target, plan, downloaded, previous?.fetched ?? [], call.host.umask(), options.delete);
     const manifest: Manifest = {
@@ -232,6 +202,69 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     return target.kind === 'stdout' ? null : target.dest;
   } finally {
     if (lock.kind === 'held') await lock.lock.release();
+  }
+}
+
+interface Obtained {
+  // the blob of each object obtained, by key
+  downloaded: Map<string, BlobRef>;
+  failures: string[];
+  // objects downloaded from the bucket (or tried), and taken from the remote
+  fromBucket: number;
+  fromRemote: number;
+  // of those from the bucket, how many were checked by MD5; their bytes
+  verified: number;
+  bytes: number;
+}
+
+// Gets the blobs of the objects `wanted`: from the fleet's remote, where
+// another host has shared them, then from the bucket, eight at a time
+// (with a remote, under its lease for the source, so that hosts that start
+// together download each object once); with a remote, shares the whole
+// fetch when every download succeeded.
+async function obtain(
+  wanted: Array<PlannedObject<RemoteObject>>,
+  how: {
+    reporter: Reporter;
+    store: LocalStore;
+    source: FetchSource;
+    download(object: RemoteObject, onBytes: (n: number) => void): ReturnType<typeof downloadToStore>;
+    fleet: { remote: Fleet; lease: LeaseTiming; host: Host; share(got: Map<string, BlobRef>): Promise<void> } | null;
+  },
+): Promise<Obtained> {
+  const got: Obtained = { downloaded: new Map(), failures: [], fromBucket: 0, fromRemote: 0, verified: 0, bytes: 0 };
+  const { fleet, reporter } = how;
+  let lease: LockOutcome | null = null;
+  try {
+    if (fleet !== null) {
+      wanted = await fleet.remote.pull(wanted, got.downloaded);
+      if (wanted.length > 0) {
+        lease = await fleet.remote.session.lock(fleet.remote.key, fleet.lease, fleet.host, waitHooks(reporter, how.source.label));
+        // what the host that held the lease shared meanwhile
+        if (lease !== null && lease.kind === 'held' && lease.lock.waited) wanted = await fleet.remote.pull(wanted, got.downloaded);
+      }
+      got.fromRemote = got.downloaded.size;
+    }
+    got.fromBucket = wanted.length;
+    // a progress line on a terminal, for downloads that last over a second
+    let moved = 0;
+    const progress = reporter.transfer?.('downloading', how.source.label, wanted.reduce((n, o) => n + o.object.size, 0)) ?? null;
+    try {
+      await inParallel(wanted, PARALLEL, async (planned) => {
+        const one = await how.download(planned.object, (n) => progress?.moved((moved += n)));
+        if (!one.ok) return void got.failures.push(one.detail);
+        got.downloaded.set(planned.object.key, one.blob);
+        got.bytes += one.blob.size;
+        if (one.checked === 'md5') got.verified += 1;
+      });
+    } finally {
+      progress?.end();
+    }
+    if (fleet !== null && got.failures.length === 0 && !fleet.remote.session.readOnly) await fleet.share(got.downloaded);
+    return got;
+  } finally {
+    if (lease?.kind === 'held') await lease.lock.release();
+    await fleet?.remote.session.close();
   }
 }
 

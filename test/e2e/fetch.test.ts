@@ -528,6 +528,7 @@ describe('dcache fetch --remote: a fleet shares what it fetched', () => {
     const second = await host(box, 2, ['-v']);
     expect(second.code).toBe(0);
     expect(downloads()).toBe(0);
+    expect(dcacheLines(second.stderr)[0]).toBe(`dcache: gs://${bucket}/d/: added d/0.csv, d/1.csv, d/10.csv, d/11.csv, d/12.csv and 15 more; 20 objects from file://${box.path('shared')}`);
     expect(tree(box.path('host2/data'))).toEqual(tree(box.path('host1/data')));
 
     gcs.put(bucket, 'd/7.csv', 'seven\n');
