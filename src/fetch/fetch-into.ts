@@ -21,6 +21,7 @@ import { DEFAULT_WATCH_TIMEOUT_MS } from '../sources/registry.js';
 import { downloadObject, listSource, openSourceStore, parseFetchSource, type FetchSource, type RemoteObject } from '../sources/fetch-source.js';
 import { prepareCall, type CallContext } from '../setup/prepare-call.js';
 import type { LocalStore } from '../store/local/local-store.js';
+import { readCatalog } from '../store/local/catalog.js';
 
 // An object, a prefix or a glob of a bucket in the working
 // tree, downloaded again only where it changed. The entry of a fetch (key
@@ -118,6 +119,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
   // Single flight: one fetch of a source into a place at a time; the next
   // one then finds the objects fetched, and downloads none of them again.
   const lock = await store.lockKey(key, call.lease, call.host, waitHooks(reporter, source.label));
+  let sourceLock: LockOutcome | null = null;
   try {
     const read = store.readEntry(key);
     const previous = read.status === 'found' && sameKeyMaterial(read.manifest.material, material) && read.manifest.fetched !== undefined ? read.manifest : null;
@@ -152,13 +154,23 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     // Objects whose blob is no longer in the cache (gc) are downloaded again too.
     const wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
     const remote = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material, await loadHasher()) : null;
-    const { downloaded, failures, fromBucket, fromRemote, verified, bytes } = await obtain(wanted, {
+    // One fetch of a source at a time on this machine, whatever its place:
+    // a fetch into another directory takes the blobs of the first.
+    const hasher = await loadHasher();
+    // (held until this fetch's entry is out, for the next to find)
+    sourceLock =
+      wanted.length > 0 && target.kind !== 'stdout'
+        ? await store.lockKey(`${deriveKey(hasher, buildFetchMaterial(source.label, null, options.key ?? null))}.source` as CacheKey, call.lease, call.host, waitHooks(reporter, source.label))
+        : null;
+    const obtained = await obtain(wanted, {
       reporter,
       store,
       source,
+      local: () => fetchedElsewhere(store, material),
       download: (object, onBytes) => downloadToStore(store, cloud, source, object, timeoutMs, onBytes),
       fleet: remote === null ? null : { remote, lease: call.lease, host: call.host, share: (got) => remote.share(plan.objects.map((o) => ({ planned: o, blob: got.get(o.object.key) ?? o.kept!.blob })), now, call.zoneName) },
     });
+    const { downloaded, failures, fromBucket, fromRemote, fromCache, verified, bytes } = obtained;
     if (failures.length > 0) {
       store.discardSpares();
       for (const failure of failures.sort()) reporter.error(`could not fetch ${failure}`);
@@ -171,6 +183,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     reporter.info(
       `${source.label}: ${changes ?? `unchanged (${count(plan.objects.length, 'object')})`}` +
         (fromBucket > 0 ? `; downloaded ${count(fromBucket, 'object')}, ${formatSize(bytes)}, ${verified} checked by MD5, ${fromBucket - verified} by size` : '') +
+        (fromCache > 0 ? `; ${count(fromCache, 'object')} from another fetch of it here` : '') +
         (fromRemote > 0 ? `; ${count(fromRemote, 'object')} from ${call.remote!.label}` : ''),
     );
     const fetched = await putInPlace(ctx, store, target, plan, downloaded, previous?.fetched ?? [], call.host.umask(), options.delete);
@@ -201,6 +214,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     store.recordEvent(wanted.length === 0 ? { t: now, k: key, e: 'hit', r: now } : { t: now, k: key, e: 'miss' });
     return target.kind === 'stdout' ? null : target.dest;
   } finally {
+    if (sourceLock?.kind === 'held') await sourceLock.lock.release();
     if (lock.kind === 'held') await lock.lock.release();
   }
 }
@@ -209,8 +223,10 @@ interface Obtained {
   // the blob of each object obtained, by key
   downloaded: Map<string, BlobRef>;
   failures: string[];
-  // objects downloaded from the bucket (or tried), and taken from the remote
+  // objects downloaded from the bucket (or tried), taken from another
+  // fetch of the source on this machine, and from the remote
   fromBucket: number;
+  fromCache: number;
   fromRemote: number;
   // of those from the bucket, how many were checked by MD5; their bytes
   verified: number;
@@ -229,12 +245,23 @@ async function obtain(
     store: LocalStore;
     source: FetchSource;
     download(object: RemoteObject, onBytes: (n: number) => void): ReturnType<typeof downloadToStore>;
+    // what other fetches of the source on this machine hold, by key
+    local(): ReadonlyMap<string, FetchedObject>;
     fleet: { remote: Fleet; lease: LeaseTiming; host: Host; share(got: Map<string, BlobRef>): Promise<void> } | null;
   },
 ): Promise<Obtained> {
-  const got: Obtained = { downloaded: new Map(), failures: [], fromBucket: 0, fromRemote: 0, verified: 0, bytes: 0 };
+  const got: Obtained = { downloaded: new Map(), failures: [], fromBucket: 0, fromCache: 0, fromRemote: 0, verified: 0, bytes: 0 };
   const { fleet, reporter } = how;
   let lease: LockOutcome | null = null;
+  if (wanted.length > 0) {
+    const here = how.local();
+    for (const o of wanted) {
+      const record = here.get(o.object.key);
+      if (record !== undefined && sameIdentity(record, o.object) && hasBlob(how.store, record.blob)) got.downloaded.set(o.object.key, record.blob);
+    }
+    got.fromCache = got.downloaded.size;
+    wanted = wanted.filter((o) => !got.downloaded.has(o.object.key));
+  }
   try {
     if (fleet !== null) {
       wanted = await fleet.remote.pull(wanted, got.downloaded);
@@ -243,7 +270,7 @@ async function obtain(
         // what the host that held the lease shared meanwhile
         if (lease !== null && lease.kind === 'held' && lease.lock.waited) wanted = await fleet.remote.pull(wanted, got.downloaded);
       }
-      got.fromRemote = got.downloaded.size;
+      got.fromRemote = got.downloaded.size - got.fromCache;
     }
     got.fromBucket = wanted.length;
     // a progress line on a terminal, for downloads that last over a second
@@ -304,6 +331,19 @@ function isFolder(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+// The objects other fetches of the same source (and --key) on this machine
+// recorded, by key: read from the cache's entries, only when something is
+// to be downloaded.
+function fetchedElsewhere(store: LocalStore, material: FetchMaterial): Map<string, FetchedObject> {
+  const found = new Map<string, FetchedObject>();
+  for (const { manifest } of readCatalog(store).entries) {
+    const m = manifest.material;
+    if (m.kind !== 'fetch' || m.source !== material.source || m.extra !== material.extra || m.dest === material.dest) continue;
+    for (const o of manifest.fetched ?? []) found.set(o.key, o);
+  }
+  return found;
 }
 
 function hasBlob(store: LocalStore, blob: BlobRef): boolean {

@@ -376,6 +376,22 @@ describe('dcache fetch, whatever the cloud', () => {
     expect(readdirSync(box.path('data'))).toHaveLength(200);
   });
 
+  it('downloads each object once for fetches of one source into two directories, at once or one after the other', async ({ box }) => {
+    for (let i = 0; i < 40; i++) gcs.put(bucket, `two/${i}.csv`, `${i}\n`);
+    const into = (dir: string, extra: string[] = []) => startDcache(box, ['fetch', ...extra, `gs://${bucket}/two/`, '-o', dir], { env: env() }).done;
+    const runs = await Promise.all([into('a'), into('b')]);
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    expect(downloads()).toBe(40);
+    expect(tree(box.path('b'))).toEqual(tree(box.path('a')));
+    gcs.put(bucket, 'two/3.csv', 'three\n');
+    expect((await into('a')).code).toBe(0);
+    const later = await into('c', ['-v']);
+    expect(later.code).toBe(0);
+    expect(downloads()).toBe(1);
+    expect(dcacheLines(later.stderr)[0]).toMatch(/; 40 objects from another fetch of it here$/);
+    expect(tree(box.path('c'))['3.csv']).toBe('three\n');
+  });
+
   it('refuses a prefix without -o, an http URL and a bad policy, in one line each, with exit 2', async ({ box }) => {
     const noOutput = await startDcache(box, ['fetch', `gs://${bucket}/d/`], { env: env() }).done;
     expect(noOutput.code).toBe(2);
