@@ -166,12 +166,22 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
       reporter,
       store,
       source,
-      local: () => fetchedElsewhere(store, material),
+      // a failed fetch's downloads first, then other fetches of the source
+      local: () => new Map([...fetchedElsewhere(store, material), ...(previous?.pending ?? []).map((o): [string, FetchedObject] => [o.key, o])]),
       download: (object, onBytes) => downloadToStore(store, cloud, source, object, timeoutMs, onBytes),
       fleet: remote === null ? null : { remote, lease: call.lease, host: call.host, share: (got) => remote.share(plan.objects.map((o) => ({ planned: o, blob: got.get(o.object.key) ?? o.kept!.blob })), now, call.zoneName) },
     });
     const { downloaded, failures, fromBucket, fromRemote, fromCache, verified, bytes } = obtained;
     if (failures.length > 0) {
+      // What did download is kept for the next fetch (the files stay as they were)
+      const got = plan.objects.filter((o) => downloaded.has(o.object.key) && o.kept === null);
+      if (previous !== null && got.length > 0) {
+        try {
+          store.publishManifest({ ...previous, pending: got.map((o) => ({ key: o.object.key, path: o.path, etag: o.object.etag, version: o.object.version, size: o.object.size, blob: downloaded.get(o.object.key)!, mtimeMs: null })) });
+        } catch {
+          // the next fetch downloads them again
+        }
+      }
       store.discardSpares();
       for (const failure of failures.sort()) reporter.error(`could not fetch ${failure}`);
       const untouched = target.kind === 'stdout' ? 'nothing was written' : `${target.shown} is as the last whole fetch left it`;
@@ -183,7 +193,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     reporter.info(
       `${source.label}: ${changes ?? `unchanged (${count(plan.objects.length, 'object')})`}` +
         (fromBucket > 0 ? `; downloaded ${count(fromBucket, 'object')}, ${formatSize(bytes)}, ${verified} checked by MD5, ${fromBucket - verified} by size` : '') +
-        (fromCache > 0 ? `; ${count(fromCache, 'object')} from another fetch of it here` : '') +
+        (fromCache > 0 ? `; ${count(fromCache, 'object')} already in the cache (another fetch of it)` : '') +
         (fromRemote > 0 ? `; ${count(fromRemote, 'object')} from ${call.remote!.label}` : ''),
     );
     const fetched = await putInPlace(ctx, store, target, plan, downloaded, previous?.fetched ?? [], call.host.umask(), options.delete);

@@ -49,6 +49,10 @@ export interface Manifest {
   // On the entry of a `dcache fetch` (key material of kind 'fetch'): each
   // object fetched, what it was and where it was written. Absent otherwise.
   fetched?: FetchedObject[];
+  // On a fetch's entry, after a later fetch failed part-way: the objects it
+  // did download, not put in place. The next fetch takes their blobs rather
+  // than downloading them again.
+  pending?: FetchedObject[];
 }
 
 // Why a manifest cannot be used. `garbled` is damage: the entry may be
@@ -91,6 +95,7 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
   if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
   if (value.origin !== undefined && typeof value.origin !== 'string') return garbled('origin');
   if (value.fetched !== undefined && !(Array.isArray(value.fetched) && value.fetched.every(isFetchedObject))) return garbled('fetched');
+  if (value.pending !== undefined && !(Array.isArray(value.pending) && value.pending.every(isFetchedObject))) return garbled('pending');
   return ok(value as unknown as Manifest);
 }
 
@@ -116,7 +121,7 @@ function isCount(v: unknown): v is number {
 
 // Every blob a manifest needs, each once.
 export function blobsOf(m: Manifest): BlobRef[] {
-  const files = [...m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : [])), ...(m.fetched ?? []).map((o) => o.blob)];
+  const files = [...m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : [])), ...[...(m.fetched ?? []), ...(m.pending ?? [])].map((o) => o.blob)];
   const refs = [m.stdout, m.stderr, m.order, ...files].filter((r): r is BlobRef => r !== null);
   const seen = new Set<string>();
   return refs.filter((r) => !seen.has(r.hash) && seen.add(r.hash));

@@ -237,7 +237,7 @@ describe.each(clouds)('dcache fetch from %s', (_name, cloudOf) => {
     expect(tree(box.path('data'))).toEqual({ '2026-01/a.csv': 'a\n', '2026-02/c.csv': 'c\n' });
   });
 
-  it('leaves the directory as the last whole fetch left it when a download breaks off, names the object, and exits 1', async ({ box }) => {
+  it('leaves the directory as the last whole fetch left it when a download breaks off, names the object, exits 1, and downloads only that one again', async ({ box }) => {
     await cloud.put(bucket, 'd/a.csv', 'a\n');
     await cloud.put(bucket, 'd/b.csv', 'b\n');
     await dcache(box, ['fetch', url('d/'), '-o', 'data']);
@@ -254,8 +254,11 @@ describe.each(clouds)('dcache fetch from %s', (_name, cloudOf) => {
     expect(lines.at(-1)).toBe('dcache: 1 of 3 objects could not be fetched; data is as the last whole fetch left it');
     expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a\n', 'b.csv': 'b\n' });
 
+    // the objects that did download are not downloaded again
     proxy.breakDownloads = () => false;
+    downloads();
     expect((await dcache(box, ['fetch', url('d/'), '-o', 'data'])).code).toBe(0);
+    expect(downloads()).toBe(1);
     expect(tree(box.path('data'))).toEqual({ 'a.csv': 'a, newer\n'.repeat(1000), 'b.csv': 'b, newer\n', 'c.csv': 'c\n' });
   });
 
@@ -388,7 +391,7 @@ describe('dcache fetch, whatever the cloud', () => {
     const later = await into('c', ['-v']);
     expect(later.code).toBe(0);
     expect(downloads()).toBe(1);
-    expect(dcacheLines(later.stderr)[0]).toMatch(/; 40 objects from another fetch of it here$/);
+    expect(dcacheLines(later.stderr)[0]).toMatch(/; 40 objects already in the cache \(another fetch of it\)$/);
     expect(tree(box.path('c'))['3.csv']).toBe('three\n');
   });
 
