@@ -169,7 +169,9 @@ writeFileSync(
   'dist/index.js',
   "import { createRequire } from 'node:module';\n" +
     "const library = createRequire(import.meta.url)('./index.cjs');\n" +
-    'export const cached = library.cached;\n',
+    'export const cached = library.cached;\n' +
+    'export const fetched = library.fetched;\n' +
+    'export const FetchError = library.FetchError;\n',
 );
 const declared = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.types.json'], {
   stdio: 'inherit',

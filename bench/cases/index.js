@@ -38,6 +38,7 @@ const FILES = [
   'library-import-one-hit.js',
   'hit-1kb-checking-s3-object.js',
   'hit-1kb-checking-s3-object-vs-aws-cli.js',
+  'fetch-unchanged-prefix-1000-objects.js',
   'ls-json-100k-entries.js',
   'hit-1kb-output-100k-entries.js',
   'gc-max-size-100k-entries.js',

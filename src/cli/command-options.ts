@@ -53,6 +53,29 @@ export const COMMANDS = {
     runOptions: { except: [] },
     options: [],
   },
+  fetch: {
+    usage: '[options] <source>',
+    description: "download a bucket's objects that changed",
+    // its own words for the options it shares with run: they mean other things here
+    options: [
+      { flags: '-o, --output <path>', description: 'the file to write one object to (default: stdout), or the directory to mirror a prefix or glob into (required)' },
+      {
+        flags: '-p, --policy <spec>',
+        description: 'check the source only once this run policy says the last fetch is stale (daily, daily@06:00, ttl:1h...; default: check at every call)',
+      },
+      { flags: '--tz <zone>', description: 'IANA time zone for calendar policies (default: $TZ or the system zone)' },
+      { flags: '-f, --force', description: 'check the source even if --policy says the last fetch is still fresh' },
+      { flags: '--no-delete', description: 'keep the files of objects removed from the source (default: the files fetch wrote for them go)' },
+      { flags: '--timeout <duration>', description: 'how long the store may take to answer a request, or a download to move 64 KiB, before it is given up (default: 10s)' },
+      { flags: '--remote <url>', description: "shared cache whose blobs a fleet of hosts shares: what one host fetched, the others take from it (as run's --remote; default: $DCACHE_REMOTE)" },
+      { flags: '--remote-read-only', description: 'take from the shared cache, never write to it' },
+      { flags: '--remote-timeout <duration>', description: 'how long the shared cache may take to answer before it is given up (default: 2s)' },
+      { flags: '--key <text>', description: 'extra text mixed into the key (a namespace)' },
+      DIR,
+      { flags: '-v, --verbose', description: 'name the objects added, changed and removed, and what was downloaded' },
+      { flags: '-q, --quiet', description: 'print nothing of dcache\'s own but errors' },
+    ],
+  },
   ls: {
     usage: '[options]',
     description: 'list the entries in the cache',

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { CommandInputs } from '../commands/command-call.js';
 import { config } from '../commands/config.js';
+import { fetch } from '../commands/fetch.js';
 import { run } from '../commands/run.js';
 import { status } from '../commands/status.js';
 import { warm } from '../commands/warm.js';
@@ -189,6 +190,35 @@ export async function main(argv: string[]): Promise<number> {
       const size = parseSize(loaded.maxSize.value);
       const maxSize = size.ok ? { bytes: size.value, source: loaded.maxSize.source } : { bytes: DEFAULT_MAX_SIZE, source: 'default' };
       return command({ dir: where, store, now, env, stdout: stdout(), messages, colour: options.color !== false, maxSize });
+    },
+    fetch: async (source, options) => {
+      if (options.verbose && options.quiet) throw new ExitError('-v and -q say opposite things; give one of them', 2);
+      messages = new Messages(stderr, options.verbose ? 'verbose' : options.quiet ? 'silent' : 'normal', env);
+      const loaded = await settings('run');
+      return fetch({
+        source,
+        options: {
+          output: options.output,
+          policy: options.policy === undefined ? [] : [options.policy],
+          tz: options.tz ?? loaded.tz.value ?? undefined,
+          key: options.key,
+          dir: options.dir ?? loaded.dir.value,
+          force: options.force === true,
+          delete: options.delete !== false,
+          timeout: options.timeout,
+          remote: options.remote ?? loaded.remote.value ?? undefined,
+          remoteReadOnly: options.remoteReadOnly === true,
+          remoteTimeout: options.remoteTimeout,
+          signingKeyFile: loaded.signingKeyFile.value,
+        },
+        cwd: workingDirectory(),
+        home: homedir(),
+        env,
+        nowText: env.DCACHE_NOW,
+        host,
+        stdout,
+        reporter: messages,
+      });
     },
     commandInputs,
     config: async (json) => config(stdout(), await settings('strict'), json),

@@ -37,6 +37,7 @@ export interface Handlers {
   run: CommandRunner;
   status: CommandRunner;
   warm: CommandRunner;
+  fetch: (source: string, options: FetchCliOptions) => Promise<number>;
   cache: <T>(options: CacheCliOptions, command: (ctx: CacheCommandContext) => Promise<T>) => Promise<T>;
   commandInputs: (command: string[], options: RunCliOptions) => Promise<CommandInputs>;
   config: (json: boolean) => Promise<number>;
@@ -133,6 +134,29 @@ Examples:
     )
     .action(async (command: string[], options: RunCliOptions) => {
       exitCode = await handlers.warm(command, options);
+    });
+
+  subcommand('fetch')
+    .argument('<source>', 'an object, a prefix (ending in /) or a glob of keys in s3://, gs:// or az://')
+    .addHelpText(
+      'after',
+      `
+One object goes to stdout, or to the file -o names; a prefix or a glob into
+the directory -o names, its keys mirrored as paths. Each call lists the
+source (with --policy, not until the period ends) and downloads only the
+objects that changed; a file whose object is gone is removed, if dcache wrote
+it and it was not edited since. Exit 0: done; 1: failed (the directory is as
+the last whole fetch left it); 2: usage error.
+
+Examples:
+  dcache fetch s3://exports/acme/customers.csv -o data/customers.csv
+  dcache fetch -v gs://exports/acme/daily/ -o data/daily
+  dcache fetch -p daily@06:00 'az://exports/acme/2026-*/*.csv' -o data/acme
+  dcache fetch s3://exports/acme/customers.csv | head
+`,
+    )
+    .action(async (source: string, options: FetchCliOptions) => {
+      exitCode = await handlers.fetch(source, options);
     });
 
   subcommand('ls')
@@ -289,6 +313,22 @@ Examples:
     if (err.code === 'commander.executeSubCommandAsync') return 2;
     return usageExit;
   }
+}
+
+export interface FetchCliOptions {
+  output?: string;
+  policy?: string;
+  tz?: string;
+  force?: boolean;
+  delete?: boolean;
+  timeout?: string;
+  remote?: string;
+  remoteReadOnly?: boolean;
+  remoteTimeout?: string;
+  key?: string;
+  dir?: string;
+  verbose?: boolean;
+  quiet?: boolean;
 }
 
 interface ClearCliOptions {

@@ -126,7 +126,17 @@ class AzureStore implements ObjectStore {
       return null;
     }
     await check(response);
-    return { body: response.body, match: response.header('etag') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
+    const length = response.header('content-length');
+    const md5 = response.header('content-md5');
+    return {
+      body: response.body,
+      match: response.header('etag') ?? '',
+      ageMs: response.ageMs(),
+      cancel: () => response.cancel(),
+      size: length !== null && /^\d+$/.test(length) ? Number(length) : null,
+      // set by the uploader, or by Azure for a blob put in one request
+      md5: md5 !== null && /^[A-Za-z0-9+/]{22}==$/.test(md5) ? Buffer.from(md5, 'base64') : null,
+    };
   }
 
   async write(container: string, blob: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {

@@ -78,7 +78,18 @@ export class GcsStore implements ObjectStore {
       await this.json(response, (message) => /^no such object/i.test(message));
       return null;
     }
-    return { body: response.body, match: response.header('x-goog-generation') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
+    // x-goog-hash: crc32c=<base64>, md5=<base64> (a composite object has no md5)
+    const md5 = /(?:^|,)\s*md5=([A-Za-z0-9+/]{22}==)/.exec(response.header('x-goog-hash') ?? '');
+    const length = response.header('content-length');
+    return {
+      body: response.body,
+      match: response.header('x-goog-generation') ?? '',
+      ageMs: response.ageMs(),
+      cancel: () => response.cancel(),
+      // (a transcoded object, stored gzipped and served plain, has neither a length nor a hash of what is served)
+      size: length !== null && /^\d+$/.test(length) ? Number(length) : null,
+      md5: md5 !== null && response.header('x-goog-stored-content-encoding') !== 'gzip' ? Buffer.from(md5[1]!, 'base64') : null,
+    };
   }
 
   async write(bucket: string, key: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {

@@ -96,7 +96,14 @@ export class S3Store implements ObjectStore {
       throw error;
     }
     await check(response);
-    return { body: response.body, match: response.header('etag') ?? '', ageMs: response.ageMs(), cancel: () => response.cancel() };
+    return {
+      body: response.body,
+      match: response.header('etag') ?? '',
+      ageMs: response.ageMs(),
+      cancel: () => response.cancel(),
+      size: contentLength(response),
+      md5: etagMd5(response),
+    };
   }
 
   async write(bucket: string, key: string, body: UploadBody, signal: AbortSignal, condition?: Condition): Promise<string | null> {
@@ -275,6 +282,22 @@ async function errorOf(response: Reply): Promise<CloudError> {
   const code = xmlValue(body, 'Code') ?? `HTTP ${response.status}`;
   const message = xmlValue(body, 'Message');
   return new CloudError(`${code}${message ? ` (${message})` : ''}`, code, response.status);
+}
+
+// The MD5 an S3 ETag is: that of a single-part upload stored without
+// SSE-KMS or a customer's key (a multipart ETag has a '-' and a part count;
+// an encrypted object's is no MD5 of its bytes). Null otherwise.
+export function etagMd5(response: Pick<Reply, 'header'>): Buffer | null {
+  const etag = /^"?([0-9a-f]{32})"?$/i.exec(response.header('etag') ?? '');
+  if (etag === null) return null;
+  const sse = response.header('x-amz-server-side-encryption');
+  if ((sse !== null && sse !== 'AES256') || response.header('x-amz-server-side-encryption-customer-algorithm') !== null) return null;
+  return Buffer.from(etag[1]!, 'hex');
+}
+
+export function contentLength(response: Pick<Reply, 'header'>): number | null {
+  const text = response.header('content-length');
+  return text !== null && /^\d+$/.test(text) ? Number(text) : null;
 }
 
 function escapeXml(text: string): string {

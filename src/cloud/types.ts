@@ -45,6 +45,12 @@ export interface ObjectRead {
   ageMs: number | null;
   // drops the rest of the body
   cancel(): void;
+  // the body's length as the store announced it, or null if it did not
+  size: number | null;
+  // the MD5 of the body, as the store vouches for it (S3's ETag of a
+  // single-part upload, GCS's x-goog-hash, Azure's Content-MD5), or null
+  // where it gives none
+  md5: Buffer | null;
 }
 
 export interface ObjectStore {

@@ -37,7 +37,7 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
   const hits = hitsOfRecording(usage, m.recordedAt);
   return {
     key: entry.key,
-    argv: m.material.kind === 'command' ? m.material.argv : [m.material.name],
+    argv: m.material.kind === 'command' ? m.material.argv : m.material.kind === 'fetch' ? ['dcache', 'fetch', m.material.source] : [m.material.name],
     shell: m.material.kind === 'command' ? m.material.shell : false,
     cwd: m.material.kind === 'command' ? m.material.cwd : null,
     recordedAt: new Date(m.recordedAt).toISOString(),
@@ -47,7 +47,7 @@ export async function describeEntry(entry: CatalogEntry, activity: Activity, now
     bytes: entry.bytes,
     hits: hits.hits,
     lastHitAt: hits.lastHitAt === null ? null : new Date(hits.lastHitAt).toISOString(),
-    outputs: m.material.kind === 'command' ? m.material.outputs : [],
+    outputs: m.material.kind === 'command' ? m.material.outputs : m.material.kind === 'fetch' && m.material.dest !== null ? [m.material.dest] : [],
     exitCode: m.exitCode,
     remoteHits: hits.remoteHits,
     refreshFailures: usage?.refreshFailures ?? 0,
@@ -73,6 +73,7 @@ function hitsOfRecording(usage: KeyActivity | undefined, recordedAt: number): Pi
 // What made an entry, as a person reads it: a command line, or a function
 // of the library as `name()`.
 export function materialText(m: KeyMaterial): string {
+  if (m.kind === 'fetch') return `fetch ${escapeControls(m.source)}`;
   return m.kind === 'function' ? `${escapeControls(m.name)}()` : commandText(m.argv, m.shell);
 }
 

@@ -3,6 +3,7 @@ import { storedZone } from '../store/local/gc.js';
 import { formatAge } from '../policy/duration.js';
 import { commandText, describeEntry, materialText } from './entry-info.js';
 import type { KeyMaterial } from '../schema/key.js';
+import type { Manifest } from '../schema/manifest.js';
 import { ExitError } from '../core/errors.js';
 import { escapeControls } from '../core/text.js';
 import { createPalette } from '../terminal/messages.js';
@@ -33,6 +34,7 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
       stderr: m.stderr,
       files: m.outputs,
       validators: m.validators,
+      ...(m.fetched !== undefined ? { fetched: m.fetched } : {}),
     };
     ctx.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);
     return 0;
@@ -69,10 +71,23 @@ export async function show(ctx: CacheCommandContext, prefix: string, options: { 
           : `${escapeControls(o.path)} -> ${escapeControls(o.target)}`,
     ]),
     ...m.validators.map((v): [string, string] => ['watch', `${escapeControls(v.source)}: ${describeFingerprint(v)}`]),
+    ...fetchedLines(m.fetched),
   ];
   const width = Math.max(...lines.map(([label]) => label.length));
   for (const [label, value] of lines) ctx.stdout.write(`${paint.bold(label.padEnd(width))}  ${value}\n`);
   return 0;
+}
+
+// The objects of a fetch, the first few of them: key, path, size, identity.
+const SHOWN_OBJECTS = 20;
+function fetchedLines(fetched: Manifest['fetched']): Array<[string, string]> {
+  if (fetched === undefined) return [];
+  const lines = fetched.slice(0, SHOWN_OBJECTS).map((o): [string, string] => {
+    const identity = [o.etag !== null ? `ETag ${o.etag}` : null, o.version !== null ? `version ${o.version}` : null].filter(Boolean).join(', ');
+    return ['object', `${escapeControls(o.key)} -> ${o.path === '' ? '(stdout)' : escapeControls(o.path)} (${formatSize(o.size)}${identity ? `, ${escapeControls(identity)}` : ''})`];
+  });
+  if (fetched.length > SHOWN_OBJECTS) lines.push(['object', `and ${fetched.length - SHOWN_OBJECTS} more (dcache show --json lists them all)`]);
+  return [['objects', String(fetched.length)], ...lines];
 }
 
 // The one entry a prefix names; an unknown prefix exits 1, an ambiguous one
@@ -102,6 +117,13 @@ function materialLines(m: KeyMaterial): Array<[string, string]> {
       ['source', `hash ${displayHash(m.source)}`],
       ['arguments', `hash ${displayHash(m.args)}`],
       ['namespace', m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))],
+    ];
+  }
+  if (m.kind === 'fetch') {
+    return [
+      ['fetch', `${escapeControls(m.source)}  (dcache fetch)`],
+      ['into', m.dest === null ? '(standard output)' : escapeControls(m.dest)],
+      ['key text', m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))],
     ];
   }
   return [

@@ -81,6 +81,13 @@ function materialLines(m: KeyMaterial): string[] {
       `  namespace: ${m.namespace === null ? '(none)' : escapeControls(JSON.stringify(m.namespace))}`,
     ];
   }
+  if (m.kind === 'fetch') {
+    return [
+      `  fetch: ${escapeControls(m.source)}`,
+      `  into: ${m.dest === null ? '(standard output)' : escapeControls(m.dest)}`,
+      `  key text: ${m.extra === null ? '(none)' : escapeControls(JSON.stringify(m.extra))}`,
+    ];
+  }
   return [
     `  command: ${escapeControls(JSON.stringify(m.argv))}${m.shell ? ' (through /bin/sh -c)' : ''}`,
     `  working directory: ${m.cwd === null ? '(not part of the key: --no-cwd)' : escapeControls(m.cwd)}`,

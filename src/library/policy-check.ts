@@ -14,7 +14,7 @@ export function vetWith(checks: readonly PolicyCheck[]): ((entry: Manifest, now:
   return (entry, now) => {
     const material = entry.material;
     const info: EntryInfo = {
-      name: material.kind === 'function' ? material.name : material.argv.join(' '),
+      name: material.kind === 'function' ? material.name : material.kind === 'fetch' ? material.source : material.argv.join(' '),
       recordedAt: new Date(entry.recordedAt),
       durationMs: entry.durationMs,
       ageMs: now - entry.recordedAt,

@@ -10,7 +10,7 @@ export const KEY_FORMAT = 2;
 // manifest and compared on read, so two materials whose hashes collide are
 // a miss. `kind` says what made the entry; a kind this version does not know
 // (written by a newer one) is never compared equal, and never damage.
-export type KeyMaterial = CommandMaterial | FunctionMaterial;
+export type KeyMaterial = CommandMaterial | FunctionMaterial | FetchMaterial;
 
 export interface CommandMaterial {
   kind: 'command';
@@ -42,6 +42,21 @@ export interface FunctionMaterial {
   namespace: string | null;
 }
 
+// A `dcache fetch`: the source (an object, a prefix or a glob of keys, as
+// a URL without credentials) and where it goes: the absolute path of -o, or
+// null for standard output. --key text namespaces it as it does a command.
+export interface FetchMaterial {
+  kind: 'fetch';
+  format: typeof KEY_FORMAT;
+  source: string;
+  dest: string | null;
+  extra: string | null;
+}
+
+export function buildFetchMaterial(source: string, dest: string | null, extra: string | null): FetchMaterial {
+  return { kind: 'fetch', format: KEY_FORMAT, source, dest, extra };
+}
+
 export interface KeyInputs {
   argv: string[];
   cwd: string | null;
@@ -70,6 +85,7 @@ export function buildKeyMaterial(inputs: KeyInputs): CommandMaterial {
 // order the object's properties were created in.
 export function canonicalKeyText(m: KeyMaterial): string {
   if (m.kind === 'function') return JSON.stringify(['function', m.format, m.name, m.source, m.args, m.namespace]);
+  if (m.kind === 'fetch') return JSON.stringify(['fetch', m.format, m.source, m.dest, m.extra]);
   return JSON.stringify([m.format, m.shell, m.argv, m.cwd, m.env, m.stdin, m.outputs, m.extra]);
 }
 
@@ -96,6 +112,15 @@ export function isKeyMaterial(v: unknown): v is KeyMaterial {
       (m.namespace === null || typeof m.namespace === 'string')
     );
   }
+  if (m.kind === 'fetch') {
+    return (
+      m.format === KEY_FORMAT &&
+      typeof m.source === 'string' &&
+      m.source !== '' &&
+      (m.dest === null || typeof m.dest === 'string') &&
+      (m.extra === null || typeof m.extra === 'string')
+    );
+  }
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((item) => typeof item === 'string');
   return (
     m.kind === 'command' &&
@@ -119,5 +144,5 @@ export function isKeyMaterial(v: unknown): v is KeyMaterial {
 export function isForeignMaterial(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
   const kind = (v as { kind?: unknown }).kind;
-  return typeof kind === 'string' && kind !== 'command' && kind !== 'function';
+  return typeof kind === 'string' && kind !== 'command' && kind !== 'function' && kind !== 'fetch';
 }

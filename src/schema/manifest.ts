@@ -7,9 +7,12 @@ import { isFingerprint } from './fingerprint.js';
 import type { KeyMaterial } from './key.js';
 import { isForeignMaterial, isKeyMaterial } from './key.js';
 import type { BlobRef, OutputRecord } from './output-record.js';
+import type { FetchedObject } from './fetched-object.js';
+import { isFetchedObject } from './fetched-object.js';
 import { isBlobRef, isForeignRecord, isOutputRecord } from './output-record.js';
 
 export type { BlobRef, OutputRecord } from './output-record.js';
+export type { FetchedObject } from './fetched-object.js';
 
 // 2: blobs, stdin and environment values hashed with SHA-256; watched
 // sources named by an id; the zone of the policies kept.
@@ -43,6 +46,13 @@ export interface Manifest {
   // they were when it came (see restoreOutputs). Absent on an entry
   // recorded here.
   origin?: string;
+  // On the entry of a `dcache fetch` (key material of kind 'fetch'): each
+  // object fetched, what it was and where it was written. Absent otherwise.
+  fetched?: FetchedObject[];
+  // On a fetch's entry, after a later fetch failed part-way: the objects it
+  // did download, not put in place. The next fetch takes their blobs rather
+  // than downloading them again.
+  pending?: FetchedObject[];
 }
 
 // Why a manifest cannot be used. `garbled` is damage: the entry may be
@@ -84,6 +94,8 @@ export function validateManifest(value: unknown): Result<Manifest, ManifestProbl
   }
   if (!Array.isArray(value.validators) || !value.validators.every(isFingerprint)) return garbled('validators');
   if (value.origin !== undefined && typeof value.origin !== 'string') return garbled('origin');
+  if (value.fetched !== undefined && !(Array.isArray(value.fetched) && value.fetched.every(isFetchedObject))) return garbled('fetched');
+  if (value.pending !== undefined && !(Array.isArray(value.pending) && value.pending.every(isFetchedObject))) return garbled('pending');
   return ok(value as unknown as Manifest);
 }
 
@@ -109,7 +121,7 @@ function isCount(v: unknown): v is number {
 
 // Every blob a manifest needs, each once.
 export function blobsOf(m: Manifest): BlobRef[] {
-  const files = m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : []));
+  const files = [...m.outputs.flatMap((o) => (o.type === 'file' ? [o.blob] : [])), ...[...(m.fetched ?? []), ...(m.pending ?? [])].map((o) => o.blob)];
   const refs = [m.stdout, m.stderr, m.order, ...files].filter((r): r is BlobRef => r !== null);
   const seen = new Set<string>();
   return refs.filter((r) => !seen.has(r.hash) && seen.add(r.hash));

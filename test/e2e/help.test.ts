@@ -206,7 +206,7 @@ describe('a mistyped subcommand', () => {
   it('says that a command given to help is unknown, and lists the commands', ({ box }) => {
     const r = box.dcache(['help', 'nosuch']);
     expect(r.stdout.toString()).toBe('');
-    expect(plain(r.stderr)).toMatch(/^dcache: unknown command 'nosuch'; the commands are run, status, warm, ls, /);
+    expect(plain(r.stderr)).toMatch(/^dcache: unknown command 'nosuch'; the commands are run, status, warm, fetch, ls, /);
     expect(r.code).toBe(2);
   });
 

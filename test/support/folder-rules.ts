@@ -13,8 +13,10 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   engine: ['core', 'ports', 'schema', 'policy', 'sources'],
   terminal: ['core', 'ports'],
   setup: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'engine'],
-  library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
-  commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal'],
+  // dcache fetch, which both front ends use: list, download, put in place
+  fetch: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
+  library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'fetch'],
+  commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'fetch'],
   launch: [],
   cli: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'commands'],
 };

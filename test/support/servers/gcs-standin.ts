@@ -109,7 +109,9 @@ export class GcsStandIn {
       }
       if (!object) return error(res, 404, 'notFound', `No such object: ${bucket}/${name}`);
       if (url.searchParams.get('alt') === 'media') {
-        res.writeHead(200, { 'content-length': String(object.bytes.length), 'x-goog-generation': String(object.generation) });
+        // as GCS answers a download: the stored hashes of the object
+        const md5 = createHash('md5').update(object.bytes).digest('base64');
+        res.writeHead(200, { 'content-length': String(object.bytes.length), 'x-goog-generation': String(object.generation), 'x-goog-hash': `crc32c=AAAAAA==,md5=${md5}` });
         return void res.end(object.bytes);
       }
       return json(res, 200, metadata(bucket, name, object));

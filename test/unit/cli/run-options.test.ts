@@ -103,6 +103,7 @@ async function viaCommander(argv: string[]): Promise<{ command: string[]; option
     },
     status: unused,
     warm: unused,
+    fetch: unused,
     cache: unused,
     commandInputs: unused,
     config: unused,
