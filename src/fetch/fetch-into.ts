@@ -420,22 +420,13 @@ async function putInPlace(
 ): Promise<FetchedObject[]> {
   const { reporter } = ctx;
   const records: FetchedObject[] = [];
-  const record = (planned: PlannedObject<RemoteObject | FetchedObject>, blob: BlobRef, mtimeMs: number | null): FetchedObject => ({
-    key: planned.object.key,
-    path: planned.path,
-    etag: planned.object.etag,
-    version: planned.object.version,
-    size: planned.object.size,
-    blob,
-    mtimeMs,
-  });
   if (target.kind === 'stdout') {
     const planned = plan.objects[0]!;
     const blob = downloaded.get(planned.object.key) ?? planned.kept!.blob;
     await pipeline(createReadStream(store.blobPath(blob.hash)), ctx.stdout(), { end: false }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
-    return [record(planned, blob, null)];
+    return [fetchedRecord(planned, blob, null)];
   }
   const dir = target.dir;
   const wrote = new Set(previous.map((o) => o.path));
@@ -459,12 +450,12 @@ async function putInPlace(
         const placed = await placeFile(dir, planned.path, store.blobPath(blob.hash as BlobHash), blob, umask);
         if (state === 'edited') reporter.warn(`restored ${shownPath(target, planned.path)}, edited since dcache wrote it`);
         else reporter.info(`restored ${shownPath(target, planned.path)}, which was missing`);
-        records.push(record(planned, blob, placed.mtimeMs));
+        records.push(fetchedRecord(planned, blob, placed.mtimeMs));
         continue;
       }
       const placed = await placeFile(dir, planned.path, store.blobPath(blob.hash as BlobHash), blob, umask);
       if (placed.replaced === 'other' && !wrote.has(planned.path)) reporter.warn(`replaced ${shownPath(target, planned.path)}, a file dcache had not written, with ${planned.object.key}`);
-      records.push(record(planned, blob, placed.mtimeMs));
+      records.push(fetchedRecord(planned, blob, placed.mtimeMs));
     } catch (err) {
       if (err instanceof FetchPathError) {
         reporter.error(`could not write ${shownPath(target, planned.path)}: ${err.message}`);
@@ -543,15 +534,7 @@ class Fleet {
       order: null,
       outputs: [],
       validators: [],
-      fetched: objects.map(({ planned, blob }) => ({
-        key: planned.object.key,
-        path: planned.path,
-        etag: planned.object.etag,
-        version: planned.object.version,
-        size: planned.object.size,
-        blob,
-        mtimeMs: null,
-      })),
+      fetched: objects.map(({ planned, blob }) => fetchedRecord(planned, blob, null)),
     });
   }
 }
@@ -564,5 +547,19 @@ function waitHooks(reporter: Reporter, label: string): WaitHooks {
     onTimeout: (holder, waitedMs) => reporter.alert('lock-wait', `waited ${formatAge(waitedMs)} for ${holder}; fetching anyway`),
     giveUp: () => false,
     onLost: (why) => reporter.warn(`lost the lock of this fetch (${why})`),
+  };
+}
+
+// What the manifest keeps of an object fetched: its key, where it was put,
+// its identity, its blob, and the mtime of the file written (null: none yet).
+function fetchedRecord(planned: PlannedObject<RemoteObject | FetchedObject>, blob: BlobRef, mtimeMs: number | null): FetchedObject {
+  return {
+    key: planned.object.key,
+    path: planned.path,
+    etag: planned.object.etag,
+    version: planned.object.version,
+    size: planned.object.size,
+    blob,
+    mtimeMs,
   };
 }
