@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { describeError, ExitError } from '../core/errors.js';
 import { loadHasher, type BlobHash, type CacheKey } from '../core/hash.js';
 import { formatSize } from '../core/size.js';
+import { reclaimer } from '../core/reclaim.js';
 import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
 import { formatAge, parseDuration } from '../policy/duration.js';
 import { judgePolicies } from '../policy/policy.js';
@@ -381,6 +382,7 @@ async function downloadToStore(
       source,
       object,
       async (chunk) => {
+        reclaim(chunk.length);
         if (!writer.write(chunk)) await writer.drained();
       },
       { timeoutMs, onBytes },
@@ -563,3 +565,6 @@ function fetchedRecord(planned: PlannedObject<RemoteObject | FetchedObject>, blo
     mtimeMs,
   };
 }
+
+// the chunks of every download of this process, freed as they go (see reclaim.ts)
+const reclaim = reclaimer();

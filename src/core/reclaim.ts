@@ -1,6 +1,6 @@
-// The chunks read from a command's pipes are garbage once they are written
-// out, but their bytes are freed only when V8 collects the small objects
-// that hold them, and it waits for tens of megabytes of them first (about
+// The chunks read from a command's pipes, or from a download, are garbage
+// once they are written out, but their bytes are freed only when V8
+// collects the small objects that hold them, and it waits for tens of megabytes of them first (about
 // 32 MB on Node 20, 64 MB on Node 24, which put recording 200 MB at a peak
 // of 93 and 136 MB). A young-generation collection (a scavenge: the chunks
 // are young, and it takes about a millisecond) every RECLAIM_EVERY bytes

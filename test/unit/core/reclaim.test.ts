@@ -1,6 +1,6 @@
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { reclaimer } from '../../../src/process/reclaim.js';
+import { reclaimer } from '../../../src/core/reclaim.js';
 
 // The chunks of a recording are garbage once written: the reclaimer has V8
 // collect its young generation every so many bytes passed, instead of
