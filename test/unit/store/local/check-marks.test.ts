@@ -178,8 +178,10 @@ describe('a checked blob', () => {
     files.close();
     // the mark's mtime put back to the blob's ctime: a change in that tick
     // could have followed the check unseen
+    // (whole milliseconds, rounded down: a Date of stat's rounds to the
+    // nearest, which could put the mark just after the blob's change)
     const mark = store.checkMarkPath(blob.hash);
-    const ctime = statSync(blob.path).ctime;
+    const ctime = Math.floor(statSync(blob.path).ctimeMs) / 1000;
     utimesSync(mark, ctime, ctime);
     const again = open(blob.manifest);
     expect(again.checked(blob.hash)).toBe(false);
