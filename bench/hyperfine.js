@@ -89,6 +89,9 @@ function hyperfineVersion() {
 }
 
 async function main() {
+  // Extra CA certificates cost Node 20 some 80 ms at every start (this
+  // machine sets them): they would flatter every ratio against `node -e 0`.
+  delete process.env.NODE_EXTRA_CA_CERTS;
   const machine = describeMachine(new Date());
   const settings = { rounds: readCount('HYPERFINE_ROUNDS', undefined), runs: readCount('HYPERFINE_RUNS', undefined) };
   const only = process.env.BENCH_ONLY;

@@ -4,9 +4,8 @@
 // into a scratch folder; vitest then runs under it, so that every dcache
 // the tests start is that Node's.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nodeOfLine } from '../bench/lib/node-line.js';
 
 // The tested lines besides the one of npm test (the README says which).
 const LINES = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24'];
@@ -29,18 +28,14 @@ for (const line of LINES) {
     process.exit(2);
   }
 }
-const scratch = join(tmpdir(), 'dcache-node-lines');
 let failed = false;
 for (const line of LINES) {
-  const prefix = join(scratch, line);
-  const node = join(prefix, 'node_modules', 'node', 'bin', 'node');
-  if (!existsSync(node)) {
-    mkdirSync(prefix, { recursive: true });
-    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', prefix, `node@${line}`], { stdio: 'inherit' });
-    if (install.status !== 0 || !existsSync(node)) {
-      console.error(`node-lines: could not install node@${line} from the npm registry`);
-      process.exit(1);
-    }
+  let node;
+  try {
+    node = nodeOfLine(line);
+  } catch (err) {
+    console.error(`node-lines: ${err.message}`);
+    process.exit(1);
   }
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
   console.log(`\nnode-lines: the end-to-end core on Node ${version}`);

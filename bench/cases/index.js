@@ -35,6 +35,7 @@
 // files of random bytes (bench/lib/blobs.js).
 const FILES = [
   'hit-1kb-output.js',
+  'hit-1kb-output-node-24.js',
   'library-import-one-hit.js',
   'hit-1kb-checking-s3-object.js',
   'hit-1kb-checking-s3-object-vs-aws-cli.js',
