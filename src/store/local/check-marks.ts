@@ -24,9 +24,11 @@ import { makeDirs } from './make-dirs.js';
 // the stat differs or the mark does not count.
 //
 // What this does not see: bytes that change without a write through the
-// kernel (a failing disk) or a clock set back by the administrator. Blobs
-// from a remote are always hashed (they are written here, and checked, by
-// the pull that brings them).
+// kernel (a failing disk) or a clock set back by the administrator. So a
+// mark lasts MARK_LIFETIME_MS: a blob is hashed again at its first hit
+// after that, and marked anew, which bounds how long a disk's silent damage
+// can be replayed. Blobs from a remote are always hashed (they are written
+// here, and checked, by the pull that brings them).
 
 export interface FileStamp {
   dev: bigint;
@@ -37,6 +39,8 @@ export interface FileStamp {
 }
 
 const MARK_VERSION = 1;
+// how long a check holds (see above)
+export const MARK_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 // a mark is a line of decimal numbers: bounded well below this
 const MARK_MAX_BYTES = 256;
 
@@ -63,7 +67,8 @@ export function isCheckedAsIs(markPath: string, stamp: FileStamp, uid: number | 
       if (readSync(opened.fd, bytes, 0, bytes.length, 0) !== bytes.length) return false;
       const marked = parseMark(bytes.toString('latin1'));
       const markMtimeNs = fstatSync(opened.fd, { bigint: true }).mtimeNs;
-      return marked !== null && sameStamp(marked, stamp) && stamp.ctimeNs < markMtimeNs;
+      const expired = BigInt(Date.now()) * 1_000_000n - markMtimeNs > BigInt(MARK_LIFETIME_MS) * 1_000_000n;
+      return marked !== null && sameStamp(marked, stamp) && stamp.ctimeNs < markMtimeNs && !expired;
     } finally {
       closeSync(opened.fd);
     }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BlobHash } from '../../../../src/core/hash.js';
 import type { Manifest } from '../../../../src/schema/manifest.js';
 import { BlobFiles } from '../../../../src/store/local/blob-files.js';
+import { MARK_LIFETIME_MS } from '../../../../src/store/local/check-marks.js';
 import { LocalStore } from '../../../../src/store/local/local-store.js';
 import { testHost } from '../../../support/host.js';
 
@@ -226,5 +227,23 @@ describe('a blob changed less than 3 s before its check', () => {
     } finally {
       vi.setSystemTime(Date.now() + AHEAD_MS);
     }
+  });
+});
+
+describe('a mark older than its lifetime', () => {
+  it('no longer counts: the blob is hashed again at its next hit (a disk that damages bytes unseen is caught within a week)', () => {
+    const blob = checkedBlob(Buffer.from('kept a long time\n'));
+    const now = Date.now();
+    vi.setSystemTime(now + MARK_LIFETIME_MS + 60_000);
+    try {
+      const later = open(blob.manifest);
+      expect(later.checked(blob.hash)).toBe(false);
+      later.close();
+    } finally {
+      vi.setSystemTime(now);
+    }
+    const again = open(blob.manifest);
+    expect(again.checked(blob.hash)).toBe(true);
+    again.close();
   });
 });
