@@ -3,9 +3,10 @@
 // part: a small hit, a program's import of the library and one hit, a large
 // hit into a pipe, a large recording, a large restore) timed by hyperfine
 // rather than by our own runner, A and B alternated, and written to
-// BENCHMARKS.md beside the runner's results. Every dcache run verifies the
-// SHA-256 of what it replays, as any hit does; nothing is turned off for the
-// benchmark.
+// BENCHMARKS.md beside the runner's results. Every dcache run checks what
+// it replays as any hit does (SHA-256, until a hit has found a blob right;
+// then its check mark while the blob's file is unchanged): nothing is
+// turned off for the benchmark.
 //
 // hyperfine runs all the runs of one command before the next, so each case
 // is measured in rounds: one hyperfine call per round with A and B, A first

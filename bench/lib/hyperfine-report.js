@@ -72,7 +72,8 @@ odd rounds and B first in even ones; commands go through \`bash -c\` (with \`pip
 pipes), whose start-up hyperfine subtracts. Times are min / median / max over all runs; "per
 round" is min / **median** / max of the per-round ratios of medians, "overall" the median of all A
 runs over the median of all B runs, and a goal is met only if both are within it. Each dcache hit
-verifies the SHA-256 of every blob it replays, as always. Do not edit by hand.
+checks the blobs it replays as any hit does (SHA-256, or a blob's check mark while its file is
+unchanged since a hit found it right). Do not edit by hand.
 
 ${renderMachine(machine)}
 

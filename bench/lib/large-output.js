@@ -38,6 +38,16 @@ export async function expectSameBytes(label, blob, running) {
 }
 
 // dcache's own count of hits and misses in a cache directory (stats --json).
+// The verify() of a case of hits of one recorded entry: dcache's own
+// counters say one miss (the recording) and `hits` hits.
+export function verifyOneMissThenHits({ build, fixture, hits }, what) {
+  const seen = countActivity(build, fixture.cacheDir);
+  if (seen.misses !== 1 || seen.hits !== hits) {
+    throw new Error(`dcache counted ${seen.hits} hits and ${seen.misses} misses, not ${hits} and 1`);
+  }
+  return `the command executed once (dcache stats: 1 miss, ${hits} hits); ${what}`;
+}
+
 export function countActivity(build, cacheDir) {
   const result = spawnNode([build.bin, 'stats', '--json'], { cwd: REPO, env: cleanEnv({ DCACHE_DIR: cacheDir }) });
   expectSuccess('dcache stats --json', result);
