@@ -366,38 +366,28 @@ cp "${box.path('mirror')}/\${3#s3://}" "$4"
     expect(copies(box)).toBe(2);
     expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
   });
-});
 
-describe('the recipe of a file in S3, with dcache fetch', () => {
-  // The README's first line of the recipe:
-  //   dcache fetch s3://exports/acme/customers.csv -o customers.csv
-  const line = blockAfter(README, '### A file or a folder in S3, Google Cloud Storage or Azure')[0]!;
-  let moto: MotoServer;
-  let bucket: string;
-  beforeAll(async () => {
-    moto = await MotoServer.start();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    bucket = await moto.bucket();
-  });
-  const run = (box: Sandbox) => recipe(box, line.replaceAll('s3://exports/', `s3://${bucket}/`), { env: moto.env() });
+  describe('with dcache fetch', () => {
+    // The README's first line of the recipe:
+    //   dcache fetch s3://exports/acme/customers.csv -o customers.csv
+    const line = blockAfter(README, '### A file or a folder in S3, Google Cloud Storage or Azure')[0]!;
+    // (moto_server, and a new bucket each test, from the describe around it)
+    const run = (box: Sandbox) => recipe(box, line.replaceAll('s3://exports/', `s3://${bucket}/`), { env: moto.env() });
 
-  it('downloads the object, restores it once deleted, and downloads it again once it is uploaded again', async ({ box }) => {
-    expect(line).toMatch(/^dcache fetch s3:\/\/exports\/acme\/customers\.csv -o customers\.csv$/);
-    await moto.put(bucket, 'acme/customers.csv', 'id,name\n1,acme\n');
-    const first = run(box);
-    expect([first.code, first.stderr]).toEqual([0, '']);
-    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
-    rmSync(box.path('customers.csv'));
-    expect(run(box).code).toBe(0);
-    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
-    await moto.put(bucket, 'acme/customers.csv', 'id,name\n1,acme\n2,globex\n');
-    const again = run(box);
-    expect([again.code, again.stderr]).toEqual([0, '']);
-    expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
+    it('downloads the object, restores it once deleted, and downloads it again once it is uploaded again', async ({ box }) => {
+      expect(line).toMatch(/^dcache fetch s3:\/\/exports\/acme\/customers\.csv -o customers\.csv$/);
+      await moto.put(bucket, 'acme/customers.csv', 'id,name\n1,acme\n');
+      const first = run(box);
+      expect([first.code, first.stderr]).toEqual([0, '']);
+      expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
+      rmSync(box.path('customers.csv'));
+      expect(run(box).code).toBe(0);
+      expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n');
+      await moto.put(bucket, 'acme/customers.csv', 'id,name\n1,acme\n2,globex\n');
+      const again = run(box);
+      expect([again.code, again.stderr]).toEqual([0, '']);
+      expect(readFileSync(box.path('customers.csv'), 'utf8')).toBe('id,name\n1,acme\n2,globex\n');
+    });
   });
 });
 
