@@ -24,6 +24,11 @@ export function reclaimer(every = RECLAIM_EVERY): (bytes: number) => void {
   };
 }
 
+// The process's one counter: every stream of chunks (a command's stdout and
+// stderr, downloads) adds to it, so that 8 MiB passed by any of them ends
+// in a collection.
+export const reclaim = reclaimer();
+
 // V8's gc() without --expose-gc on the command line: the flag set at run
 // time, and the function read from a fresh context, where V8 then puts it.
 function loadCollect(): Collect | null {

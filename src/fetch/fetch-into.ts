@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { describeError, ExitError } from '../core/errors.js';
 import { loadHasher, type BlobHash, type CacheKey } from '../core/hash.js';
 import { formatSize } from '../core/size.js';
-import { reclaimer } from '../core/reclaim.js';
+import { reclaim } from '../core/reclaim.js';
 import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
 import { formatAge, parseDuration } from '../policy/duration.js';
 import { judgePolicies } from '../policy/policy.js';
@@ -565,6 +565,3 @@ function fetchedRecord(planned: PlannedObject<RemoteObject | FetchedObject>, blo
     mtimeMs,
   };
 }
-
-// the chunks of every download of this process, freed as they go (see reclaim.ts)
-const reclaim = reclaimer();

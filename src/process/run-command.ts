@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Capture, StreamFd } from './capture.js';
 import { EXIT_CANNOT_EXECUTE, EXIT_DCACHE_FAILED, EXIT_NOT_FOUND } from '../core/errors.js';
 import { drained } from '../core/drained.js';
-import { reclaimer } from '../core/reclaim.js';
+import { reclaim } from '../core/reclaim.js';
 import { exitCodeOf, type Interrupt, type Interrupts } from '../ports/interrupts.js';
 
 // How a run ended. Every variant carries the exit code dcache should return.
@@ -164,7 +164,6 @@ function pump(
   capture: Capture | null,
   onClosedSink: () => void,
 ): Promise<void> {
-  const reclaim = reclaimer();
   return new Promise((resolve) => {
     let sinkOpen = true;
     let stopped = false;

@@ -1,4 +1,4 @@
-import { reclaimer } from '../../core/reclaim.js';
+import { reclaim } from '../../core/reclaim.js';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Host } from '../../ports/host.js';
 import type { LeaseTiming, LockOutcome, WaitHooks } from '../../ports/lease.js';
@@ -251,9 +251,6 @@ function withInlined(manifest: Manifest, local: LocalStore): Manifest & { inline
 }
 
 // A blob's bytes at hand, as a download's source.
-// the chunks of every download, freed as they go (see reclaim.ts)
-const reclaim = reclaimer();
-
 function fromBytes(bytes: Buffer): (write: (chunk: Uint8Array) => Promise<void> | void) => Promise<boolean> {
   return async (write) => {
     await write(bytes);
