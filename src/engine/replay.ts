@@ -1,3 +1,4 @@
+import { tookHotPath } from '../core/hot-path.js';
 import { formatInstant } from '../policy/clock.js';
 import { formatAge } from '../policy/duration.js';
 import type { Manifest } from '../schema/manifest.js';
@@ -54,6 +55,7 @@ export async function replayHit<R>(flow: Flow<R>, entry: Manifest, expiresAt: nu
     // the time since this process started is the hit's whole cost
     const saved = Math.round(entry.durationMs - call.host.elapsedMs());
     call.store.recordEvent({ t: now, k: call.key, e: 'hit', saved, r: entry.recordedAt, ...(fromRemote ? { remote: true } : {}) });
+    tookHotPath();
   }
   return result;
 }

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+import { HOT_PATH_EVENT } from '../core/hot-path.js';
 
 // A V8 code cache of a bundle of dist/ (why ours, not Node's: launch.ts):
 // compiling the CLI's bundle is a large share of a hit, and with the cache
@@ -32,8 +33,16 @@ import { Script } from 'node:vm';
 // (no seal, a changed file, a cache shipped in the package) is verified by
 // SHA-256 as before, and sealed when that passes where the folder is
 // writable.
-const CACHE_MAGIC = 'dcache-code-cache-1';
-const CACHE_HEADER_BYTES = CACHE_MAGIC.length + 1 + 64 + 1 + 64 + 1;
+//
+// What a cache holds is what the process that made it had compiled: the
+// first process to find none writes it, and if that was a miss, the replay
+// code is not in it. So the header also says whether its maker took the hot
+// path (a hit: src/core/hot-path.ts), and the first hit to load a cache made
+// by another kind of process writes it again, as it compiled it.
+const CACHE_MAGIC = 'dcache-code-cache-2';
+const HOT = 'h';
+const OTHER = 'o';
+const CACHE_HEADER_BYTES = CACHE_MAGIC.length + 1 + 1 + 1 + 64 + 1 + 64 + 1;
 // a cache of another tag unwritten for this long, or a temp file this old, is
 // removed when a cache of the same bundle is written
 export const CACHE_UNUSED_MS = 30 * 24 * 3600 * 1000;
@@ -113,11 +122,21 @@ export function readBundle(file: string): { text: string; stamp: Stamp } {
   }
 }
 
-// The cache bytes at `path` for the bundle `file` (its text and stamp), if
-// they were made from it and are whole; undefined otherwise. Sealed and
-// unchanged: taken as they are; else verified by SHA-256, and sealed if
+// A cache's bytes for V8, and whether the process that made it took the
+// hot path.
+export interface CodeCache {
+  data: Buffer;
+  hot: boolean;
+}
+
+// The header's mark of how the cache's maker ran.
+const madeHot = (bytes: Buffer) => bytes.toString('latin1', CACHE_MAGIC.length + 1, CACHE_MAGIC.length + 2) === HOT;
+
+// The cache at `path` for the bundle `file` (its text and stamp), if it
+// was made from it and is whole; undefined otherwise. Sealed and
+// unchanged: taken as it is; else verified by SHA-256, and sealed if
 // sound and `mayWrite`.
-export function readSealedCodeCache(path: string, file: string, bundle: { text: string; stamp: Stamp }, mayWrite: boolean): Buffer | undefined {
+export function readSealedCodeCache(path: string, file: string, bundle: { text: string; stamp: Stamp }, mayWrite: boolean): CodeCache | undefined {
   let bytes: Buffer;
   let stamp: Stamp;
   try {
@@ -132,15 +151,15 @@ export function readSealedCodeCache(path: string, file: string, bundle: { text: 
     return undefined;
   }
   if (bytes.length <= CACHE_HEADER_BYTES) return undefined;
-  if (sealHolds(path, bundle.stamp, stamp)) return bytes.subarray(CACHE_HEADER_BYTES);
-  const data = readCodeCache(path, bundle.text, bytes);
-  if (data !== undefined && mayWrite) seal(path, file);
-  return data;
+  if (sealHolds(path, bundle.stamp, stamp)) return { data: bytes.subarray(CACHE_HEADER_BYTES), hot: madeHot(bytes) };
+  const cache = readCodeCache(path, bundle.text, bytes);
+  if (cache !== undefined && mayWrite) seal(path, file);
+  return cache;
 }
 
-// The cache bytes at `path` if they were made from `text` and are whole;
-// undefined otherwise (none, another format, stale, torn, damaged).
-export function readCodeCache(path: string, text: string, read?: Buffer): Buffer | undefined {
+// The cache at `path` if it was made from `text` and is whole; undefined
+// otherwise (none, another format, stale, torn, damaged).
+export function readCodeCache(path: string, text: string, read?: Buffer): CodeCache | undefined {
   let bytes: Buffer;
   try {
     bytes = read ?? readFileSync(path);
@@ -148,21 +167,22 @@ export function readCodeCache(path: string, text: string, read?: Buffer): Buffer
     return undefined;
   }
   if (bytes.length <= CACHE_HEADER_BYTES) return undefined;
-  const [magic, sourceHash, dataHash] = bytes.subarray(0, CACHE_HEADER_BYTES - 1).toString('latin1').split(' ');
-  if (magic !== CACHE_MAGIC || bytes[CACHE_HEADER_BYTES - 1] !== 0x0a) return undefined;
+  const [magic, maker, sourceHash, dataHash] = bytes.subarray(0, CACHE_HEADER_BYTES - 1).toString('latin1').split(' ');
+  if (magic !== CACHE_MAGIC || (maker !== HOT && maker !== OTHER) || bytes[CACHE_HEADER_BYTES - 1] !== 0x0a) return undefined;
   const data = bytes.subarray(CACHE_HEADER_BYTES);
-  return sourceHash === sha256(text) && dataHash === sha256(data) ? data : undefined;
+  return sourceHash === sha256(text) && dataHash === sha256(data) ? { data, hot: maker === HOT } : undefined;
 }
 
-// Writes `data`, V8's cache of `text`, to `path`: whole (a temp file of this
-// process alone, renamed) or not at all. Old caches of other tags and temp
-// files of killed writers beside it go (see removeOldCaches).
-export function writeCodeCache(path: string, text: string, data: Buffer, now = Date.now(), file?: string): void {
+// Writes `data`, V8's cache of `text`, to `path`, made by a process that
+// took the hot path or not (`hot`): whole (a temp file of this process
+// alone, renamed) or not at all. Old caches of other tags and temp files of
+// killed writers beside it go (see removeOldCaches).
+export function writeCodeCache(path: string, text: string, data: Buffer, now = Date.now(), file?: string, hot = false): void {
   let temp: string | null = null;
   try {
     removeOldCaches(path, now);
     temp = `${path}.${process.pid}.${(now % 0xffffffffffff).toString(16).padStart(12, '0')}.tmp`;
-    writeFileSync(temp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${sha256(text)} ${sha256(data)}\n`, 'latin1'), data]), { flag: 'wx', mode: 0o644 });
+    writeFileSync(temp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${hot ? HOT : OTHER} ${sha256(text)} ${sha256(data)}\n`, 'latin1'), data]), { flag: 'wx', mode: 0o644 });
     renameSync(temp, path);
     if (file !== undefined) seal(path, file);
   } catch {
@@ -202,17 +222,26 @@ function writable(dir: string): boolean {
 }
 
 // Compiles the bundle `file` (its text `text`) through its code cache when
-// that is sound; when there was none, or V8 turned it down, the cache is
-// written as the process ends.
+// that is sound. The cache is written as the process ends when there was
+// none or V8 turned it down, and when it was made by a process that did not
+// take the hot path and this one did.
 function compile(file: string): Script {
   const path = codeCachePath(file);
   const bundle = readBundle(file);
   const mayWrite = writable(dirname(file));
-  const cachedData = readSealedCodeCache(path, file, bundle, mayWrite);
-  const script = new Script(Module.wrap(bundle.text), { filename: file, cachedData });
-  if ((cachedData === undefined || script.cachedDataRejected === true) && mayWrite) {
-    process.once('beforeExit', () => writeCodeCache(path, bundle.text, script.createCachedData(), Date.now(), file));
-  }
+  const cache = readSealedCodeCache(path, file, bundle, mayWrite);
+  const script = new Script(Module.wrap(bundle.text), { filename: file, cachedData: cache?.data });
+  if (!mayWrite || cache?.hot === true && script.cachedDataRejected !== true) return script;
+  const missing = cache === undefined || script.cachedDataRejected === true;
+  let hot = false;
+  const onHotPath = () => {
+    hot = true;
+  };
+  process.once(HOT_PATH_EVENT, onHotPath);
+  process.once('beforeExit', () => {
+    process.removeListener(HOT_PATH_EVENT, onHotPath);
+    if (missing || hot) writeCodeCache(path, bundle.text, script.createCachedData(), Date.now(), file, hot);
+  });
   return script;
 }
 

@@ -91,12 +91,31 @@ describe('the code caches of dist/', () => {
     expect([statSync(cli).mtimeMs, statSync(execa).mtimeMs]).toEqual(rewritten);
   });
 
-  it('hold the library’s bundle too: written by the first program that imports it, used unchanged by the next', ({ box }) => {
+  it('made by a miss are written again by the first hit, as it compiled them, and then used unchanged', ({ box }) => {
+    const { root, dist } = install(box);
+    expect(dcache(box, root, ['run', '--', 'echo', 'ok']).stdout).toBe('ok\n');
+    const cli = onlyCache(dist, 'cli.cjs');
+    const maker = (path: string) => readFileSync(path).toString('latin1', 'dcache-code-cache-2 '.length, 'dcache-code-cache-2 '.length + 1);
+    expect(maker(cli)).toBe('o');
+    const made = readFileSync(cli);
+    const hit = dcache(box, root, ['run', '-v', '--', 'echo', 'ok']);
+    expect([hit.stdout, hit.stderr]).toEqual(['ok\n', expect.stringMatching(/^dcache: hit: /)]);
+    expect(maker(cli)).toBe('h');
+    // it holds what the miss compiled and the replay besides
+    expect(readFileSync(cli).equals(made)).toBe(false);
+    const rewritten = statSync(cli).mtimeMs;
+    for (const args of [['run', '--', 'echo', 'ok'], ['run', '--force', '--', 'echo', 'ok']]) expect(dcache(box, root, args).stdout).toBe('ok\n');
+    expect(statSync(cli).mtimeMs).toBe(rewritten);
+    expect(readdirSync(dist).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('hold the library’s bundle too: written by the first program that imports it, again by its first hit, and used unchanged by the next', ({ box }) => {
     const { root, dist } = install(box);
     expect([library(box, root).stdout, library(box, root).stderr]).toEqual(['42\n', '']);
     const cache = onlyCache(dist, 'library.cjs');
+    // the first hit wrote it again (see the test before)
+    expect(readFileSync(cache).toString('latin1', 0, 'dcache-code-cache-2 h'.length)).toBe('dcache-code-cache-2 h');
     const before = statSync(cache).mtimeMs;
-    // a miss, then hits
     for (let i = 0; i < 2; i++) expect(library(box, root).stdout).toBe('42\n');
     expect(statSync(cache).mtimeMs).toBe(before);
     damage(cache);

@@ -42,12 +42,16 @@ describe('a hit', () => {
     const command = ['run', '--', 'sh', '-c', 'echo ran >> runs; echo hello'];
     const miss = builtinsRequired(box, command);
     // the first hit checks the blob (SHA-256) and marks it, once the blob
-    // is 3 s old, and on Node 20 may verify the code cache the miss wrote
-    // and seal it; the next ones do neither (check-marks.ts, code-cache.ts)
+    // is 3 s old; it may verify the code cache the miss wrote, and writes
+    // it again as a hit compiled it; the second verifies that one and
+    // seals it (a seal in the tick of the write does not count); the next
+    // ones do none of that (check-marks.ts, code-cache.ts)
     const pause = (ms = 20) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     pause(3_100);
-    builtinsRequired(box, command);
-    pause();
+    for (let i = 0; i < 2; i++) {
+      builtinsRequired(box, command);
+      pause();
+    }
     const hit = builtinsRequired(box, command);
     expect([miss.run.code, hit.run.code, hit.run.stdout.toString()]).toEqual([0, 0, 'hello\n']);
     expect(readFileSync(box.path('runs'), 'utf8')).toBe('ran\n');

@@ -17,6 +17,6 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   fetch: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup'],
   library: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'fetch'],
   commands: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'fetch'],
-  launch: [],
+  launch: ['core'],
   cli: ['core', 'ports', 'schema', 'policy', 'sources', 'store', 'process', 'engine', 'setup', 'terminal', 'commands'],
 };

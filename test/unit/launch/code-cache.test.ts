@@ -19,7 +19,7 @@ describe('a code cache of ours', () => {
     const path = codeCachePath(join(dir, 'cli.cjs'));
     const bytes = data();
     writeCodeCache(path, text, bytes);
-    expect(readCodeCache(path, text)?.equals(bytes)).toBe(true);
+    expect(readCodeCache(path, text)?.data.equals(bytes)).toBe(true);
     expect(readdirSync(dir)).toEqual([path.slice(dir.length + 1)]);
   });
 
@@ -75,6 +75,29 @@ describe('a code cache of ours', () => {
     expect([old, deadTemp].some((name) => readdirSync(dir).includes(name))).toBe(false);
   });
 
+  it('says whether the process that made it took the hot path (a hit)', () => {
+    const path = codeCachePath(join(dir, 'cli.cjs'));
+    writeCodeCache(path, text, data());
+    expect(readCodeCache(path, text)?.hot).toBe(false);
+    writeCodeCache(path, text, data(), Date.now(), undefined, true);
+    expect(readCodeCache(path, text)?.hot).toBe(true);
+  });
+
+  it('is not used when its maker’s mark is neither of the two, or it is of the format before it', () => {
+    const path = codeCachePath(join(dir, 'cli.cjs'));
+    writeCodeCache(path, text, data(), Date.now(), undefined, true);
+    const whole = readFileSync(path);
+    const mark = 'dcache-code-cache-2 '.length;
+    expect(String.fromCharCode(whole[mark]!)).toBe('h');
+    whole[mark] = 'x'.charCodeAt(0);
+    writeFileSync(path, whole);
+    expect(readCodeCache(path, text)).toBeUndefined();
+    writeCodeCache(path, text, data());
+    const older = Buffer.concat([Buffer.from('dcache-code-cache-1'), readFileSync(path).subarray('dcache-code-cache-2 o'.length)]);
+    writeFileSync(path, older);
+    expect(readCodeCache(path, text)).toBeUndefined();
+  });
+
   it('is not written where the directory is gone, and that is no error', () => {
     rmSync(dir, { recursive: true });
     const path = codeCachePath(join(dir, 'cli.cjs'));
@@ -106,8 +129,19 @@ describe('a sealed code cache', () => {
     readSealedCodeCache(path, file, readBundle(file), true);
     pause();
     const seal = statSync(`${path}.seal`).mtimeMs;
-    expect(readSealedCodeCache(path, file, readBundle(file), true)?.equals(bytes)).toBe(true);
+    expect(readSealedCodeCache(path, file, readBundle(file), true)?.data.equals(bytes)).toBe(true);
     expect(statSync(`${path}.seal`).mtimeMs).toBe(seal);
+  });
+
+  it('keeps the mark of its maker: a hit’s cache reads as made on the hot path', () => {
+    const file = join(dir, 'cli.cjs');
+    writeFileSync(file, text);
+    const path = codeCachePath(file);
+    writeCodeCache(path, text, data(), Date.now(), file, true);
+    pause();
+    readSealedCodeCache(path, file, readBundle(file), true);
+    pause();
+    expect(readSealedCodeCache(path, file, readBundle(file), true)?.hot).toBe(true);
   });
 
   it('whose cache is damaged in place is verified, and not used', () => {
@@ -129,17 +163,17 @@ describe('a sealed code cache', () => {
   it('without a seal (as shipped in the package) is verified, used, and sealed where it may write', () => {
     const { file, path, bytes } = sealed();
     rmSync(`${path}.seal`);
-    expect(readSealedCodeCache(path, file, readBundle(file), false)?.equals(bytes)).toBe(true);
+    expect(readSealedCodeCache(path, file, readBundle(file), false)?.data.equals(bytes)).toBe(true);
     expect(existsSync(`${path}.seal`)).toBe(false);
-    expect(readSealedCodeCache(path, file, readBundle(file), true)?.equals(bytes)).toBe(true);
+    expect(readSealedCodeCache(path, file, readBundle(file), true)?.data.equals(bytes)).toBe(true);
     expect(existsSync(`${path}.seal`)).toBe(true);
   });
 
   it('whose seal is garbled is verified', () => {
     const { file, path, bytes } = sealed();
-    writeFileSync(`${path}.seal`, 'dcache-code-cache-1 1 2 3\n');
+    writeFileSync(`${path}.seal`, 'dcache-code-cache-2 1 2 3\n');
     pause();
-    expect(readSealedCodeCache(path, file, readBundle(file), false)?.equals(bytes)).toBe(true);
+    expect(readSealedCodeCache(path, file, readBundle(file), false)?.data.equals(bytes)).toBe(true);
     writeFileSync(path, readFileSync(path).subarray(0, 200));
     expect(readSealedCodeCache(path, file, readBundle(file), false)).toBeUndefined();
   });
