@@ -1,5 +1,5 @@
 import { parseDuration } from '../policy/duration.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { resolveCacheDir } from '../store/local/cache-dir.js';
 import { LOCAL_ZONE, parseZone } from '../policy/clock.js';
@@ -52,11 +52,15 @@ export function userConfigPath(env: NodeJS.ProcessEnv, home: string): string {
 export function findProjectConfig(cwd: string): string | null {
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const candidate = join(dir, PROJECT_FILE);
+    // (a stat that throws for no missing file: one level of a deep working
+    // directory is one exception less, on every call)
     try {
-      readFileSync(candidate);
-      return candidate;
+      if (statSync(candidate, { throwIfNoEntry: false }) !== undefined) {
+        readFileSync(candidate);
+        return candidate;
+      }
     } catch {
-      // not here
+      // not readable here
     }
     if (dirname(dir) === dir) return null;
   }
@@ -125,6 +129,7 @@ function readConfigFile(path: string, home: string): { values: FileValues | null
   const none = (problem: string) => ({ values: null, problems: [problem] });
   let text: string;
   try {
+    if (statSync(path, { throwIfNoEntry: false }) === undefined) return { values: null, problems: [] };
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { values: null, problems: [] };
