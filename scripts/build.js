@@ -126,11 +126,13 @@ const results = await Promise.all([
   }),
   // What loads the two bundles above, through a code cache
   // (src/launch/launch.ts): bin/dcache.js and dist/index.cjs require it.
+  // Without lazy built-ins: it uses four that are cheap to load, and
+  // requires node:crypto itself when it needs it; the lazy modules' getters
+  // were most of its text, and half a millisecond of every start.
   build({
     ...common,
     entryPoints: ['src/launch/launch.ts'],
     outfile: 'dist/launch.cjs',
-    plugins: [lazyBuiltins],
     metafile: true,
   }),
   ...lazyPackages.map((name) =>
