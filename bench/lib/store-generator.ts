@@ -25,7 +25,7 @@
 // the same; they reach the disk when the kernel writes them back.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { hashBytes, loadHasher, type BlobHash } from '../../src/core/hash.js';
+import { hashBytes, type BlobHash } from '../../src/core/hash.js';
 import { buildKeyMaterial, deriveKey } from '../../src/schema/key.js';
 import { MANIFEST_FORMAT, type Manifest } from '../../src/schema/manifest.js';
 import { compactActivity, recordEvent } from '../../src/store/local/activity.js';
@@ -60,7 +60,6 @@ async function generate({ root, entries, now, from = 0, to = entries, compact = 
     return { entries: 0, blobBytes: 0, events: 0 };
   }
   (fs as { fsyncSync: (fd: number) => void }).fsyncSync = () => {};
-  const hasher = await loadHasher();
   const store = new LocalStore(root, benchHost());
   store.prepare();
   let events = 0;
@@ -81,7 +80,7 @@ async function generate({ root, entries, now, from = 0, to = entries, compact = 
     const recordedAt = now - SPREAD_MS + Math.floor((i * SPREAD_MS) / entries);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
-      key: deriveKey(hasher, material),
+      key: deriveKey(material),
       material,
       recordedAt,
       durationMs: 500 + (i % 7919),

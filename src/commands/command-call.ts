@@ -4,7 +4,6 @@ import { prepareCall, type CallContext, type CallOptions } from '../setup/prepar
 import { copyStdin, hashEnvSpecs, type StdinCopy } from '../engine/key-inputs.js';
 import type { Result } from '../core/errors.js';
 import { fail, ok } from '../core/errors.js';
-import { loadHasher } from '../core/hash.js';
 import { normalizeOutputPath } from '../process/output-files.js';
 import { buildKeyMaterial, deriveKey, type CommandMaterial } from '../schema/key.js';
 import type { LocalStore } from '../store/local/local-store.js';
@@ -57,7 +56,6 @@ export async function makeCommandCall(inputs: CommandInputs): Promise<Result<Com
   const env = await hashEnvSpecs(options.env, inputs.env);
   if (!env.ok) return env;
   if (options.key !== undefined && options.key === '') return fail("--key '' is empty; give the text to mix into the key");
-  const hasher = await loadHasher();
   const stdin = options.stdin ? await copyStdin(inputs.stdin()) : null;
   const material = buildKeyMaterial({
     argv: command,
@@ -68,5 +66,5 @@ export async function makeCommandCall(inputs: CommandInputs): Promise<Result<Com
     outputs: [...new Set(outputs)].sort(),
     extra: options.key ?? null,
   });
-  return ok({ ...base.value, key: deriveKey(hasher, material), material, command, shell: options.shell, stdin });
+  return ok({ ...base.value, key: deriveKey(material), material, command, shell: options.shell, stdin });
 }

@@ -1,27 +1,16 @@
 import { createHash } from 'node:crypto';
-import xxhash from 'xxhash-wasm';
 
 // Two hashes, two jobs. Content (blobs, stdin, environment values, watched
 // files) is addressed by SHA-256: a 64-bit hash can be collided on purpose in
 // minutes, and a shared cache must not let one writer's bytes stand for
-// another's. Entries are named by xxh64 of their key material: the full
-// material is stored in the entry and compared on read, so a collision of
-// names is a miss, never a wrong replay.
-
-export type Hasher = Awaited<ReturnType<typeof xxhash>>;
+// another's. Entries are named by xxh64 of their key material (xxh64.ts):
+// the full material is stored in the entry and compared on read, so a
+// collision of names is a miss, never a wrong replay.
 
 // A 16-hex-digit xxh64 of the key material: names an entry.
 export type CacheKey = string & { readonly __brand: 'CacheKey' };
 // A 64-hex-digit SHA-256 of a blob's bytes: names a blob.
 export type BlobHash = string & { readonly __brand: 'BlobHash' };
-
-let hasher: Promise<Hasher> | undefined;
-
-// Compiles the xxhash WebAssembly module once per process.
-export function loadHasher(): Promise<Hasher> {
-  hasher ??= xxhash();
-  return hasher;
-}
 
 export function toHex64(value: bigint): string {
   return value.toString(16).padStart(16, '0');

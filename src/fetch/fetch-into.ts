@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, ExitError } from '../core/errors.js';
-import { loadHasher, type BlobHash, type CacheKey } from '../core/hash.js';
+import type { BlobHash, CacheKey } from '../core/hash.js';
 import { formatSize } from '../core/size.js';
 import { reclaim } from '../core/reclaim.js';
 import { describeChanges, pathOfKey, planFetch, type FetchPlan, type PlannedObject } from '../engine/fetch-plan.js';
@@ -114,7 +114,7 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
     throw new ExitError(`cannot use the cache directory ${store.root}, where fetch keeps what it downloads: ${describeError(err)}`, FAILED);
   }
   const material = buildFetchMaterial(source.label, target.kind === 'stdout' ? null : target.dest, options.key ?? null);
-  const key = deriveKey(await loadHasher(), material);
+  const key = deriveKey(material);
   const started = call.host.elapsedMs();
 
   // Single flight: one fetch of a source into a place at a time; the next
@@ -154,14 +154,13 @@ export async function fetchInto(ctx: FetchContext): Promise<string | null> {
 
     // Objects whose blob is no longer in the cache (gc) are downloaded again too.
     const wanted = plan.objects.filter((o) => o.kept === null || !hasBlob(store, o.kept.blob));
-    const remote = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material, await loadHasher()) : null;
+    const remote = call.remote !== null && wanted.length > 0 ? new Fleet(new RemoteSession(call.remote, ctx.env, call.signing, reporter, store), material) : null;
     // One fetch of a source at a time on this machine, whatever its place:
     // a fetch into another directory takes the blobs of the first.
-    const hasher = await loadHasher();
     // (held until this fetch's entry is out, for the next to find)
     sourceLock =
       wanted.length > 0 && target.kind !== 'stdout'
-        ? await store.lockKey(`${deriveKey(hasher, buildFetchMaterial(source.label, null, options.key ?? null))}.source` as CacheKey, call.lease, call.host, waitHooks(reporter, source.label))
+        ? await store.lockKey(`${deriveKey(buildFetchMaterial(source.label, null, options.key ?? null))}.source` as CacheKey, call.lease, call.host, waitHooks(reporter, source.label))
         : null;
     const obtained = await obtain(wanted, {
       reporter,
@@ -499,10 +498,9 @@ class Fleet {
   constructor(
     readonly session: RemoteSession,
     local: FetchMaterial,
-    hasher: Awaited<ReturnType<typeof loadHasher>>,
   ) {
     this.material = buildFetchMaterial(local.source, null, local.extra);
-    this.key = deriveKey(hasher, this.material);
+    this.key = deriveKey(this.material);
   }
 
   // Takes from the remote the blobs of the objects it has with the same

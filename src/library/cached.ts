@@ -4,7 +4,6 @@ import { lookUpLocal, lookUpShared } from '../engine/lookup.js';
 import type { Reporter } from '../ports/reporter.js';
 import { lockHolder } from '../engine/single-flight.js';
 import { describeError } from '../core/errors.js';
-import { loadHasher } from '../core/hash.js';
 import type { Interrupts } from '../ports/interrupts.js';
 import { deriveKey, KEY_FORMAT, type FunctionMaterial } from '../schema/key.js';
 import type { LocalStore } from '../store/local/local-store.js';
@@ -139,7 +138,7 @@ class Caller {
     const argsDigest = callDigest(name, self, args, options.keying);
     const { base, namespace } = await prepareFunctionCall(options, this.reporter);
     const material: FunctionMaterial = { kind: 'function', format: KEY_FORMAT, name, source: this.identity, args: argsDigest, namespace };
-    const call: Call = { ...base, key: deriveKey(await loadHasher(), material), material, force, vet: vetWith(options.checks) };
+    const call: Call = { ...base, key: deriveKey(material), material, force, vet: vetWith(options.checks) };
     const work: FunctionWork = { name, fn: this.fn, self, args, store: base.store, reporter: this.reporter, cacheErrors: options.cacheErrors, classes: options.classes };
     return { call, work, store: base.store };
   }

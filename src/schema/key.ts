@@ -1,4 +1,5 @@
-import type { CacheKey, Hasher } from '../core/hash.js';
+import type { CacheKey } from '../core/hash.js';
+import { xxh64 } from '../core/xxh64.js';
 import { toHex64 } from '../core/hash.js';
 
 // Bumped whenever the meaning of the key material or of a manifest changes,
@@ -89,8 +90,8 @@ export function canonicalKeyText(m: KeyMaterial): string {
   return JSON.stringify([m.format, m.shell, m.argv, m.cwd, m.env, m.stdin, m.outputs, m.extra]);
 }
 
-export function deriveKey(h: Hasher, m: KeyMaterial): CacheKey {
-  return toHex64(h.h64(canonicalKeyText(m))) as CacheKey;
+export function deriveKey(m: KeyMaterial): CacheKey {
+  return toHex64(xxh64(Buffer.from(canonicalKeyText(m), 'utf8'))) as CacheKey;
 }
 
 export function sameKeyMaterial(a: KeyMaterial, b: KeyMaterial): boolean {

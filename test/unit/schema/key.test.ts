@@ -1,14 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Hasher } from '../../../src/core/hash.js';
-import { loadHasher } from '../../../src/core/hash.js';
+import { describe, expect, it } from 'vitest';
 import type { KeyInputs } from '../../../src/schema/key.js';
 import { KEY_FORMAT, buildKeyMaterial, canonicalKeyText, deriveKey, sameKeyMaterial } from '../../../src/schema/key.js';
-
-let hasher: Hasher;
-
-beforeAll(async () => {
-  hasher = await loadHasher();
-});
 
 const base: KeyInputs = {
   argv: ['curl', '-s', 'https://example.com/data.csv'],
@@ -21,7 +13,7 @@ const base: KeyInputs = {
   extra: 'nightly',
 };
 
-const keyOf = (inputs: KeyInputs): string => deriveKey(hasher, buildKeyMaterial(inputs));
+const keyOf = (inputs: KeyInputs): string => deriveKey(buildKeyMaterial(inputs));
 
 describe('buildKeyMaterial', () => {
   it('fills every optional part with its neutral value', () => {
