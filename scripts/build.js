@@ -8,7 +8,7 @@
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,10 +72,9 @@ const noColourDetection = {
 // when the bundle starts: esbuild hoists every import to the start of the
 // bundle, so a hit loaded what only a miss, a remote or a listing uses
 // (node:crypto and node:stream alone are 45 built-in modules, about 10 ms).
-// Each import of one becomes a module of the bundle whose exports are
-// getters that require the built-in on first read. Those that Node has
-// loaded before any user code runs stay plain.
-const builtinRequire = createRequire(import.meta.url);
+// Each import of one becomes a module of the bundle whose exports require
+// the built-in on first read. Those that Node has loaded before any user
+// code runs stay plain.
 const eagerBuiltins = new Set(['fs', 'path', 'process', 'buffer', 'events', 'module']);
 const lazyBuiltins = {
   name: 'lazy-builtins',
@@ -89,14 +88,16 @@ const lazyBuiltins = {
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
       const id = `node:${args.path}`;
-      const names = Object.keys(builtinRequire(id)).filter((name) => name !== 'default' && name !== '__esModule');
-      const getters = names.map((name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`);
-      // The getters are on the prototype of module.exports, not on it: each
-      // import of the module wraps it (esbuild's __toESM), which copies its
-      // own properties one by one, and 30 imports of 50 names each were
-      // half a millisecond of every start. The wrapper inherits them.
+      // One proxy answers every name, from the prototype of module.exports:
+      // each import of the module is wrapped (esbuild's __toESM) in an
+      // object that copies its own properties one by one and inherits the
+      // rest. Getters per name (50 to 70 closures for each built-in), on it
+      // or on its prototype, were half a millisecond of every start.
+      // __esModule is read by that wrapper and must not load the built-in.
       return {
-        contents: `let loaded;\nconst load = () => (loaded ??= require(${JSON.stringify(id)}));\nmodule.exports = Object.create(Object.defineProperties({}, {\n${getters.join(',\n')}\n}));\n`,
+        contents:
+          `let loaded;\nconst load = () => (loaded ??= require(${JSON.stringify(id)}));\n` +
+          "module.exports = Object.create(new Proxy({}, { get: (_, name) => (name === '__esModule' ? undefined : load()[name]) }));\n",
         loader: 'js',
       };
     });
