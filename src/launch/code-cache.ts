@@ -1,6 +1,6 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import type { Hash } from 'node:crypto';
-import Module from 'node:module';
+import { createRequire, wrap } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { HOT_PATH_EVENT } from '../core/hot-path.js';
@@ -52,7 +52,7 @@ export const CACHE_TEMP_STALE_MS = 3600 * 1000;
 // sealed cache needs none of it. (This file is bundled on its own, with
 // plain requires: see scripts/build.js.)
 const sha256 = (data: string | Uint8Array) => {
-  const { createHash } = Module.createRequire('/')('node:crypto') as { createHash(algorithm: string): Hash };
+  const { createHash } = createRequire('/')('node:crypto') as { createHash(algorithm: string): Hash };
   return createHash('sha256').update(data).digest('hex');
 };
 
@@ -236,7 +236,7 @@ function compile(file: string): Script {
   const bundle = readBundle(file);
   const mayWrite = writable(dirname(file));
   const cache = readSealedCodeCache(path, file, bundle, mayWrite);
-  const script = new Script(Module.wrap(bundle.text), { filename: file, cachedData: cache?.data });
+  const script = new Script(wrap(bundle.text), { filename: file, cachedData: cache?.data });
   if (!mayWrite || cache?.hot === true && script.cachedDataRejected !== true) return script;
   const missing = cache === undefined || script.cachedDataRejected === true;
   let hot = false;
@@ -266,7 +266,7 @@ export function loadWithCodeCache(file: string, loaded = new Map<string, LoadedM
   module = { exports: {} };
   loaded.set(file, module);
   try {
-    const plain = Module.createRequire(file);
+    const plain = createRequire(file);
     const sibling = (id: string) => (id.startsWith('./') && id.endsWith('.cjs') ? loadWithCodeCache(join(dirname(file), id), loaded) : plain(id));
     const run = compile(file).runInThisContext() as (...args: unknown[]) => void;
     run.call(module.exports, module.exports, Object.assign(sibling, plain), module, file, dirname(file));
