@@ -112,6 +112,11 @@ export const COMMANDS = {
       { flags: '--remote-timeout <duration>', description: 'how long the shared cache may take to answer one request (default: 2s)' },
     ],
   },
+  verify: {
+    usage: '[options]',
+    description: 'hash every blob again; remove damaged ones',
+    options: [DIR],
+  },
   stats: {
     usage: '[options]',
     description: 'entries, size, hits, misses and time saved',

@@ -5,6 +5,7 @@ import type { CommandInputs } from '../commands/command-call.js';
 import { completionScript, type CompletionSpec } from '../commands/completion.js';
 import type { CacheCommandContext } from '../commands/context.js';
 import { gc } from '../commands/gc.js';
+import { verify } from '../commands/verify.js';
 import { ls } from '../commands/ls.js';
 import { show } from '../commands/show.js';
 import { stats } from '../commands/stats.js';
@@ -220,6 +221,24 @@ Examples:
     )
     .action(async (options: CacheCliOptions & { maxSize?: string; maxAge?: string; maxEntries?: string; remote?: string; remoteTimeout?: string }) => {
       exitCode = await handlers.cache(options, (ctx) => gc(ctx, options));
+    });
+
+  subcommand('verify')
+    .addHelpText(
+      'after',
+      `
+A hit hashes a blob again only when its file changed since a hit last found it
+right, or a week after that. verify hashes every blob now: a damaged one is
+removed with the entries that name it (their commands run again), and the
+exit code is 1.
+
+Examples:
+  dcache verify
+  0 4 * * 0  dcache verify >> ~/.cache/dcache-verify.log    (crontab: Sundays at 04:00)
+`,
+    )
+    .action(async (options: CacheCliOptions) => {
+      exitCode = await handlers.cache(options, (ctx) => verify(ctx));
     });
 
   subcommand('stats')

@@ -330,10 +330,10 @@ describe('a cache on a read-only file system', () => {
     return cacheDir;
   }
 
-  it('makes gc and clear say so in one line and exit 2, never "removed 0 entries"', ({ box }) => {
+  it('makes gc, clear and verify say so in one line and exit 2, never "removed 0 entries"', ({ box }) => {
     const cacheDir = readOnlyCache(box);
     const env = { DCACHE_DIR: cacheDir, DCACHE_NOW: '2026-11-30T09:00:00' };
-    for (const [command, ...args] of [['gc', '--max-age', '1d'], ['clear', '--all'], ['clear', '--stale']]) {
+    for (const [command, ...args] of [['gc', '--max-age', '1d'], ['clear', '--all'], ['clear', '--stale'], ['verify']]) {
       const r = box.dcache([command!, ...args], { env });
       expect(r.stderr).not.toMatch(CRASH);
       expect(r.code).toBe(2);

@@ -4,7 +4,7 @@ import { displayHash, type BlobHash } from '../../core/hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { distrustDir, openTrusted } from './ownership.js';
-import { isCheckedAsIs, markChecked, sameStamp, stampOfOpen, type FileStamp } from './check-marks.js';
+import { isCheckedAsIs, markChecked, sameStamp, settledAt, stampOfOpen, type FileStamp } from './check-marks.js';
 
 // Every blob of an entry, opened before anything of it is written: an open
 // file survives its unlink, so a gc or `clear` running meanwhile cannot take
@@ -19,9 +19,6 @@ export interface BlobStoreFiles {
   blobPath(hash: BlobHash): string;
   checkMarkPath(hash: BlobHash): string;
 }
-
-// how long ago a blob's last change must be for its check to be marked
-const SETTLED_NS = 3_000_000_000n;
 
 export class BlobFiles {
   private readonly fds = new Map<string, number>();
@@ -88,12 +85,7 @@ export class BlobFiles {
   noteChecked(hash: BlobHash): void {
     const stamp = this.stamps.get(hash);
     if (stamp === undefined || this.checkedAsIs.has(hash)) return;
-    // A blob changed since its last change but within the same tick of the
-    // file system's clock keeps its ctime: a change after the stamp, made
-    // while the bytes were hashed, would then go unseen. Marked only is a
-    // blob whose last change is SETTLED_NS older than the stamp, so that any
-    // later change has another ctime, however coarse the clock (FAT's 2 s).
-    if (stamp.ctimeNs > this.stampedAtNs - SETTLED_NS) return;
+    if (!settledAt(stamp, this.stampedAtNs)) return;
     markChecked(this.store.checkMarkPath(hash), stamp, this.tag);
     this.checkedAsIs.add(hash);
   }

@@ -44,6 +44,20 @@ export const MARK_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 // a mark is a line of decimal numbers: bounded well below this
 const MARK_MAX_BYTES = 256;
 
+// How long ago a blob's last change must be for its check to be marked: a
+// blob changed since its last change but within the same tick of the file
+// system's clock keeps its ctime, so a change after the stamp, made while
+// the bytes were hashed, would go unseen. Marked only is a blob whose last
+// change is this much older than the stamp, so that any later change has
+// another ctime, however coarse the clock (FAT's 2 s).
+const SETTLED_NS = 3_000_000_000n;
+
+// Whether a blob stamped `stamp` at `stampedAtNs` (the wall clock, in ns)
+// may be marked once its bytes are found right.
+export function settledAt(stamp: FileStamp, stampedAtNs: bigint): boolean {
+  return stamp.ctimeNs <= stampedAtNs - SETTLED_NS;
+}
+
 export function stampOfOpen(fd: number): FileStamp {
   const st: BigIntStats = fstatSync(fd, { bigint: true });
   return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };

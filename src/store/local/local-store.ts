@@ -163,11 +163,7 @@ export class LocalStore implements EntryStore, RemoteBackend {
   // a good entry published meanwhile by another process survives.
   dropEntry(manifest: Manifest | null, key: CacheKey, badBlob: BlobHash | null): void {
     try {
-      // recursive: whatever stands at a blob's path goes, even a directory
-      if (badBlob) {
-        dropMark(this.checkMarkPath(badBlob));
-        rmSync(this.blobPath(badBlob), { force: true, recursive: true });
-      }
+      if (badBlob) this.dropBlob(badBlob);
     } catch {
       // the entry below is dropped all the same
     }
@@ -183,6 +179,14 @@ export class LocalStore implements EntryStore, RemoteBackend {
       // Dropping is tidying: if it fails, the entry is still never replayed
       // because every read checks it again.
     }
+  }
+
+  // Removes a blob found bad, and its check mark first (a mark without its
+  // blob is harmless, never the reverse). Recursive: whatever stands at a
+  // blob's path goes, even a directory.
+  dropBlob(hash: BlobHash): void {
+    dropMark(this.checkMarkPath(hash));
+    rmSync(this.blobPath(hash), { force: true, recursive: true });
   }
 
   // Creates the directories a recording needs. Throws if the cache cannot be
