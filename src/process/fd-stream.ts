@@ -1,9 +1,20 @@
-import { write } from 'node:fs';
+import { write, writev } from 'node:fs';
 import { Writable } from 'node:stream';
 
 // How long a write to a non-blocking descriptor that is full (EAGAIN) waits
 // before it tries again, at most.
 const RETRY_MAX_MS = 20;
+// buffers per writev, under every system's IOV_MAX (1024 on Linux)
+const MAX_IOV = 512;
+
+// What is left of `chunks` once their first `written` bytes are out.
+export function afterWritten(chunks: Buffer[], written: number): Buffer[] {
+  let i = 0;
+  let n = written;
+  while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
+  if (i === chunks.length) return [];
+  return n === 0 ? chunks.slice(i) : [chunks[i]!.subarray(n), ...chunks.slice(i + 1)];
+}
 
 // A stream onto one of our own descriptors (1 or 2) whose writes run on
 // libuv's thread pool. A reader that stops reading (`| less`) then blocks a
@@ -15,22 +26,25 @@ export class DescriptorStream extends Writable {
     super({ highWaterMark: 1 << 20, decodeStrings: true });
   }
 
-  // What piled up while a write was in the pool goes out in one write: a
-  // command's 64 KiB reads would otherwise cost a trip to the pool each.
+  // What piled up while a write was in the pool goes out in one writev: a
+  // command's 64 KiB reads would otherwise cost a trip to the pool each,
+  // and joining them first a copy of every byte (28 ms of 256 MiB).
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.writeAll(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+    this.writeAll(chunks.map((c) => c.chunk), callback);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeAll(chunk, callback);
+    this.writeAll([chunk], callback);
   }
 
-  private writeAll(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    let offset = 0;
+  // Writes every byte of `chunks`, in order, however many writes that takes
+  // (a pipe takes part of a large write).
+  private writeAll(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    let left = chunks.filter((c) => c.length > 0);
     let wait = 1;
     const next = () => {
-      if (offset >= chunk.length) return callback();
-      write(this.fd, chunk, offset, chunk.length - offset, null, (err, n) => {
+      if (left.length === 0) return callback();
+      const done = (err: NodeJS.ErrnoException | null, n: number) => {
         if (err) {
           // A descriptor shared with a parent may be non-blocking: wait for room.
           if (err.code !== 'EAGAIN') return callback(err);
@@ -39,9 +53,11 @@ export class DescriptorStream extends Writable {
           return;
         }
         wait = 1;
-        offset += n;
+        left = afterWritten(left, n);
         next();
-      });
+      };
+      if (left.length === 1) write(this.fd, left[0]!, 0, left[0]!.length, null, done);
+      else writev(this.fd, left.slice(0, MAX_IOV), null, done);
     };
     next();
   }
