@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, statSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listFiles, manifests } from '../support/cache-files.js';
@@ -401,6 +402,19 @@ describe('large outputs', () => {
     expect(replay.kib).toBeLessThan(100 * 1024);
     const blobBytes = listFiles(join(box.cacheDir, 'blobs')).reduce((n, f) => n + statSync(f).size, 0);
     expect(blobBytes).toBe(size);
+  });
+});
+
+describe('an output past 16 MiB, hashed on a thread of its own', () => {
+  it('is named by the SHA-256 of its bytes, and the next call replays it as a hit', ({ box }) => {
+    const data = box.path('40m.bin');
+    writeFileSync(data, Buffer.concat(Array.from({ length: 40 }, (_, n) => Buffer.alloc(1 << 20, (n * 13) & 0xff))));
+    const script = box.counter('print.sh', `cat '${data}'`);
+    const expected = createHash('sha256').update(readFileSync(data)).digest('hex');
+    expect(box.dcache(['run', '--', script.path]).stdout.equals(readFileSync(data))).toBe(true);
+    expect(listFiles(join(box.cacheDir, 'blobs')).map((f) => f.split('/').pop())).toEqual([expected]);
+    expect(box.dcache(['run', '--', script.path]).stdout.equals(readFileSync(data))).toBe(true);
+    expect(script.runs()).toBe(1);
   });
 });
 

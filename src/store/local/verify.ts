@@ -1,9 +1,10 @@
-import { closeSync, read } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createStreamHash, isSha256, type BlobHash } from '../../core/hash.js';
+import { isSha256, type BlobHash } from '../../core/hash.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { readCatalog, listBlobs } from './catalog.js';
 import { markChecked, sameStamp, settledAt, stampOfOpen } from './check-marks.js';
+import { hashDescriptor } from './file-hasher.js';
 import type { LocalStore } from './local-store.js';
 import { distrustDir, openTrusted } from './ownership.js';
 
@@ -34,17 +35,14 @@ export interface VerifyReport {
   skipped: number;
 }
 
-const CHUNK_BYTES = 1 << 20;
-
 export async function verifyStore(store: LocalStore): Promise<VerifyReport> {
   const report: VerifyReport = { blobs: 0, bytes: 0, damaged: [], skipped: 0 };
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   const bad = new Map<BlobHash, string>();
   for (const blob of listBlobs(store)) {
     // anything else in blobs/ is a temp file or debris: gc's business
     if (!isSha256(blob.hash)) continue;
     const hash = blob.hash as BlobHash;
-    const checked = await checkBlob(store, hash, buffer);
+    const checked = await checkBlob(store, hash);
     if (checked === null) {
       report.skipped += 1;
       continue;
@@ -72,7 +70,7 @@ export async function verifyStore(store: LocalStore): Promise<VerifyReport> {
 // The SHA-256 of a blob's bytes and their number, the blob marked checked
 // if they match its name and it did not change while it was read; null if
 // it is not to be read (not trusted, or gone).
-async function checkBlob(store: LocalStore, hash: BlobHash, buffer: Buffer): Promise<{ found: string; bytes: number } | null> {
+async function checkBlob(store: LocalStore, hash: BlobHash): Promise<{ found: string; bytes: number } | null> {
   const path = store.blobPath(hash);
   const uid = store.host.uid;
   let fd: number;
@@ -87,28 +85,15 @@ async function checkBlob(store: LocalStore, hash: BlobHash, buffer: Buffer): Pro
   try {
     const stamp = stampOfOpen(fd);
     const stampedAtNs = BigInt(Date.now()) * 1_000_000n;
-    const digest = createStreamHash();
-    let bytes = 0;
-    for (;;) {
-      const n = await readAt(fd, buffer, bytes);
-      if (n === 0) break;
-      digest.update(buffer.subarray(0, n));
-      bytes += n;
-    }
-    const found = digest.digest();
-    if (found === hash && settledAt(stamp, stampedAtNs) && sameStamp(stampOfOpen(fd), stamp)) {
+    const found = await hashDescriptor(fd);
+    const after = stampOfOpen(fd);
+    if (found === hash && settledAt(stamp, stampedAtNs) && sameStamp(after, stamp)) {
       markChecked(store.checkMarkPath(hash), stamp, String(store.host.pid));
     }
-    return { found, bytes };
+    return { found, bytes: Number(after.size) };
   } catch (err) {
     return { found: `unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, bytes: 0 };
   } finally {
     closeSync(fd);
   }
-}
-
-// One read at `position`, through the thread pool: a long verify answers
-// Ctrl-C between reads.
-function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
