@@ -11,7 +11,7 @@ const SYNC_EVERY = 32 << 20;
 // Past this size a blob is hashed on a thread of its own (file-hasher.ts),
 // from its first byte: starting the thread costs some 10 to 30 ms, which a
 // smaller blob does not win back.
-export const HASH_APART_AFTER = 16 << 20;
+const HASH_APART_AFTER = 16 << 20;
 
 export interface WrittenBlob {
   tempPath: string;
