@@ -48,19 +48,17 @@ export function userConfigPath(env: NodeJS.ProcessEnv, home: string): string {
   return join(base, 'dcache', 'config.json');
 }
 
-// The nearest .dcache.json at or above `cwd`, or null.
+// The nearest .dcache.json file at or above `cwd`, or null: looked for with
+// a stat that throws for no missing file (one exception less per level of
+// the working directory, on every call), and read once, by readConfigFile,
+// which names a file it cannot read.
 export function findProjectConfig(cwd: string): string | null {
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const candidate = join(dir, PROJECT_FILE);
-    // (a stat that throws for no missing file: one level of a deep working
-    // directory is one exception less, on every call)
     try {
-      if (statSync(candidate, { throwIfNoEntry: false }) !== undefined) {
-        readFileSync(candidate);
-        return candidate;
-      }
+      if (statSync(candidate, { throwIfNoEntry: false })?.isFile()) return candidate;
     } catch {
-      // not readable here
+      // a level that cannot be looked into (EACCES): go on up
     }
     if (dirname(dir) === dir) return null;
   }

@@ -67,6 +67,13 @@ describe('the default policy', () => {
     expect(fetch.runs()).toBe(2);
   });
 
+  it('comes from the nearest .dcache.json file, passing over a directory of that name', ({ box }) => {
+    writeJson(projectFile(box), { policy: 'hourly' });
+    mkdirSync(join(sub(box), '.dcache.json'), { recursive: true });
+    const settings = effective(box).settings;
+    expect(settings.policy).toEqual({ value: ['hourly'], source: projectFile(box) });
+  });
+
   it('comes from the nearest .dcache.json when there are two above the working directory', ({ box }) => {
     writeJson(projectFile(box), { policy: 'hourly' });
     writeJson(join(sub(box), '.dcache.json'), { policy: 'weekly' });
