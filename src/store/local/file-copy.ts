@@ -39,22 +39,35 @@ function readHashing(input: number, chunkSize: number, each?: (chunk: Buffer) =>
 
 // The same copy off the main thread, a chunk at a time: the event loop
 // keeps turning (a lock's heartbeat) however large the file is.
-export async function copyAndHashAsync(input: number, output: number): Promise<{ hash: BlobHash; size: number }> {
+export function copyAndHashAsync(input: number, output: number): Promise<{ hash: BlobHash; size: number }> {
+  return readHashingAsync(input, async (chunk) => {
+    for (let off = 0; off < chunk.length; ) {
+      off += await new Promise<number>((resolve, reject) =>
+        write(output, chunk, off, chunk.length - off, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+      );
+    }
+  });
+}
+
+// hashOpenFile off the main thread: a long hash (dcache verify, a blob
+// whose hashing thread failed) answers Ctrl-C between reads.
+export function hashOpenFileAsync(input: number): Promise<{ hash: BlobHash; size: number }> {
+  return readHashingAsync(input);
+}
+
+// readHashing through the thread pool, a MiB at a time.
+async function readHashingAsync(input: number, each?: (chunk: Buffer) => Promise<void>): Promise<{ hash: BlobHash; size: number }> {
   const hash = createStreamHash();
   const buffer = Buffer.allocUnsafe(CHUNK);
   let size = 0;
   for (;;) {
     const n = await new Promise<number>((resolve, reject) =>
-      read(input, buffer, 0, CHUNK, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+      read(input, buffer, 0, CHUNK, size, (err, bytes) => (err ? reject(err) : resolve(bytes))),
     );
     if (n === 0) break;
     const chunk = buffer.subarray(0, n);
     hash.update(chunk);
-    for (let off = 0; off < n; ) {
-      off += await new Promise<number>((resolve, reject) =>
-        write(output, chunk, off, n - off, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
-      );
-    }
+    await each?.(chunk);
     size += n;
   }
   return { hash: hash.digest(), size };

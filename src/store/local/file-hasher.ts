@@ -1,6 +1,7 @@
-import { read, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { createStreamHash, type BlobHash } from '../../core/hash.js';
+import type { BlobHash } from '../../core/hash.js';
+import { hashOpenFileAsync } from './file-copy.js';
 
 // The SHA-256 of a large blob, computed on a thread of its own that reads
 // the blob's temp file behind its writer, so that the event loop (which
@@ -96,22 +97,8 @@ export function followFile(path: string): FollowingHash {
 export async function hashFile(path: string): Promise<BlobHash> {
   const fd = openSync(path, 'r');
   try {
-    return await hashDescriptor(fd);
+    return (await hashOpenFileAsync(fd)).hash;
   } finally {
     closeSync(fd);
-  }
-}
-
-// The SHA-256 of what the open file `fd` holds, read from its start through
-// the thread pool, a MiB at a time (a long read answers Ctrl-C between
-// reads).
-export async function hashDescriptor(fd: number): Promise<BlobHash> {
-  const digest = createStreamHash();
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  for (let at = 0; ; ) {
-    const n = await new Promise<number>((resolve, reject) => read(fd, buffer, 0, buffer.length, at, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-    if (n === 0) return digest.digest();
-    digest.update(buffer.subarray(0, n));
-    at += n;
   }
 }

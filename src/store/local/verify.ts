@@ -1,12 +1,11 @@
 import { closeSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { isSha256, type BlobHash } from '../../core/hash.js';
 import { blobsOf } from '../../schema/manifest.js';
 import { readCatalog, listBlobs } from './catalog.js';
 import { markChecked, sameStamp, settledAt, stampOfOpen } from './check-marks.js';
-import { hashDescriptor } from './file-hasher.js';
+import { hashOpenFileAsync } from './file-copy.js';
 import type { LocalStore } from './local-store.js';
-import { distrustDir, openTrusted } from './ownership.js';
+import { openTrustedInFolder } from './ownership.js';
 
 // dcache verify: every blob of the cache directory hashed again. A hit
 // trusts a blob it checked before while its file is unchanged (its device,
@@ -72,11 +71,9 @@ export async function verifyStore(store: LocalStore): Promise<VerifyReport> {
 // it is not to be read (not trusted, or gone).
 async function checkBlob(store: LocalStore, hash: BlobHash): Promise<{ found: string; bytes: number } | null> {
   const path = store.blobPath(hash);
-  const uid = store.host.uid;
   let fd: number;
   try {
-    if (distrustDir(dirname(path), uid) !== null) return null;
-    const opened = openTrusted(path, uid);
+    const opened = openTrustedInFolder(path, store.host.uid);
     if (opened.status !== 'open') return null;
     fd = opened.fd;
   } catch {
@@ -85,12 +82,11 @@ async function checkBlob(store: LocalStore, hash: BlobHash): Promise<{ found: st
   try {
     const stamp = stampOfOpen(fd);
     const stampedAtNs = BigInt(Date.now()) * 1_000_000n;
-    const found = await hashDescriptor(fd);
-    const after = stampOfOpen(fd);
-    if (found === hash && settledAt(stamp, stampedAtNs) && sameStamp(after, stamp)) {
+    const { hash: found, size } = await hashOpenFileAsync(fd);
+    if (found === hash && settledAt(stamp, stampedAtNs) && sameStamp(stampOfOpen(fd), stamp)) {
       markChecked(store.checkMarkPath(hash), stamp, String(store.host.pid));
     }
-    return { found, bytes: Number(after.size) };
+    return { found, bytes: size };
   } catch (err) {
     return { found: `unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, bytes: 0 };
   } finally {
