@@ -1,9 +1,8 @@
 import { closeSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { displayHash, type BlobHash } from '../../core/hash.js';
 import type { Manifest } from '../../schema/manifest.js';
 import { blobsOf } from '../../schema/manifest.js';
-import { distrustDir, openTrusted } from './ownership.js';
+import { openTrustedInFolder } from './ownership.js';
 import { isCheckedAsIs, markChecked, sameStamp, settledAt, stampOfOpen, type FileStamp } from './check-marks.js';
 
 // Every blob of an entry, opened before anything of it is written: an open
@@ -39,19 +38,15 @@ export class BlobFiles {
       const path = store.blobPath(ref.hash);
       let detail: string;
       try {
-        const folder = distrustDir(dirname(path), uid);
-        const opened = folder === null ? openTrusted(path, uid) : null;
-        if (opened?.status === 'open') {
+        const opened = openTrustedInFolder(path, uid);
+        if (opened.status === 'open') {
           files.fds.set(ref.hash, opened.fd);
           const stamp = stampOfOpen(opened.fd);
           files.stamps.set(ref.hash, stamp);
           if (isCheckedAsIs(store.checkMarkPath(ref.hash), stamp, uid)) files.checkedAsIs.add(ref.hash);
           continue;
         }
-        detail =
-          folder === 'absent' || opened?.status === 'absent'
-            ? `blob ${displayHash(ref.hash)} is missing`
-            : `blob ${displayHash(ref.hash)} is not trusted: ${folder ?? (opened as { detail: string }).detail}`;
+        detail = opened.status === 'absent' ? `blob ${displayHash(ref.hash)} is missing` : `blob ${displayHash(ref.hash)} is not trusted: ${opened.detail}`;
       } catch (err) {
         detail = `blob ${displayHash(ref.hash)} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
       }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { distrustDir, openTrusted } from './ownership.js';
+import { openTrustedInFolder } from './ownership.js';
 import { makeDirs } from './make-dirs.js';
 
 // Which local blobs need not be hashed again on a hit. Hashing a blob on
@@ -72,8 +72,7 @@ export function sameStamp(a: FileStamp, b: FileStamp): boolean {
 // could have written, garbled, racy) is a no: the blob is hashed.
 export function isCheckedAsIs(markPath: string, stamp: FileStamp, uid: number | null): boolean {
   try {
-    if (distrustDir(dirname(markPath), uid) !== null) return false;
-    const opened = openTrusted(markPath, uid);
+    const opened = openTrustedInFolder(markPath, uid);
     if (opened.status !== 'open') return false;
     try {
       if (opened.size > MARK_MAX_BYTES) return false;

@@ -31,7 +31,7 @@ import { claimRefresh, dropRefreshClaim, lockKey } from './lock.js';
 import { autoCollect, collectGarbage } from './gc.js';
 import { BlobFiles } from './blob-files.js';
 import { MANIFEST_LIMITS, parseDocument } from '../../core/json-document.js';
-import { distrustDir, distrustOf, openTrusted, readTrusted, stampOf, type ReadFile } from './ownership.js';
+import { distrustDir, distrustOf, openTrustedInFolder, readTrusted, stampOf, type ReadFile } from './ownership.js';
 import { makeDirs } from './make-dirs.js';
 import { checkMarkPath, dropMark } from './check-marks.js';
 
@@ -307,11 +307,7 @@ export class LocalStore implements EntryStore, RemoteBackend {
   }
 
   async getBlob(hash: BlobHash, write: (chunk: Uint8Array) => Promise<void> | void): Promise<boolean> {
-    const path = this.blobPath(hash);
-    const folder = distrustDir(dirname(path), this.host.uid);
-    if (folder === 'absent') return false;
-    if (folder !== null) throw new RemoteError(`${this.label}: ${folder}`);
-    const opened = openTrusted(path, this.host.uid);
+    const opened = openTrustedInFolder(this.blobPath(hash), this.host.uid);
     if (opened.status === 'absent') return false;
     if (opened.status === 'distrusted') throw new RemoteError(`${this.label}: ${opened.detail}`);
     try {

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 
 // The owner and mode rules of a cache directory, for every folder dcache
 // uses in it and every manifest and blob it reads: what another user owns,
@@ -67,6 +68,16 @@ export function openTrusted(path: string, uid: number | null): OpenedFile {
     closeSync(fd);
     throw err;
   }
+}
+
+// openTrusted of a file whose folder must be trusted too (a blob, a check
+// mark): a folder another user could write to is refused before the file
+// is opened, and a missing folder is a missing file.
+export function openTrustedInFolder(path: string, uid: number | null): OpenedFile {
+  const folder = distrustDir(dirname(path), uid);
+  if (folder === 'absent') return { status: 'absent' };
+  if (folder !== null) return { status: 'distrusted', detail: folder };
+  return openTrusted(path, uid);
 }
 
 export type ReadFile = { status: 'read'; bytes: Buffer; stamp: string } | { status: 'absent' } | { status: 'distrusted'; detail: string } | { status: 'too-large'; size: number };
