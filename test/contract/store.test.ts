@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobHash, CacheKey } from '../../src/core/hash.js';
 import { HttpRemote } from '../../src/store/remote/http.js';
-import { LocalStore } from '../../src/store/local/local-store.js';
 import { testHost } from '../support/host.js';
 import { openRedisRemote } from '../../src/store/remote/redis.js';
 import { openRemote, parseRemote } from '../../src/store/remote/registry.js';

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { listFiles } from '../support/cache-files.js';
 import { describe, expect, it } from '../support/fixture.js';
 import { expectOneLineRefusal, plain } from '../support/messages.js';

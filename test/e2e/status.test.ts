@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { listFiles } from '../support/cache-files.js';
 import { beforeEach, describe, expect, it } from '../support/fixture.js';
 import { expectOneLineRefusal, plain } from '../support/messages.js';
