@@ -10,9 +10,9 @@ export function line(words) {
   return words.map(quote).join(' ');
 }
 
-// `node <words>` with the cache directory `dir`.
-export function withCache(dir, words) {
-  return `DCACHE_DIR=${quote(dir)} ${line([process.execPath, ...words])}`;
+// `node <words>` with the cache directory `dir` (this Node, or `node`).
+export function withCache(dir, words, node = process.execPath) {
+  return `DCACHE_DIR=${quote(dir)} ${line([node, ...words])}`;
 }
 
 // bash with pipefail, put before a pipeline, so that a failing command is
